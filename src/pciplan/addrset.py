@@ -1,0 +1,232 @@
+"""The address set: which PCI functions of which buses are taken (mechanism only).
+
+An ``AddressSet`` is a list of buses indexed by controller index.  Each bus knows
+what it accepts (``Connect`` flags from its controller model), its slot range and
+which functions of each slot are used.  It can check an address, reserve it, and
+find the next free one; in a *dry run* it may also grow new buses when nothing
+fits.  *Which* devices get placed, in which order, is the planner's policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import controllers
+from .address import FUNCTIONS_PER_SLOT, SLOTS_PER_BUS, PciAddress
+from .connect import ENDPOINTS, KINDS, Connect, kind_name
+from .errors import CapacityError, PlanError
+
+ALL_FUNCTIONS = (1 << FUNCTIONS_PER_SLOT) - 1
+
+
+@dataclass
+class Bus:
+    index: int
+    #: controller model providing the bus (None until known)
+    model: str | None = None
+    #: what the bus accepts: kinds + AUTOASSIGN + HOTPLUGGABLE
+    accepts: Connect = Connect.NONE
+    min_slot: int = 0
+    max_slot: int = -1
+    #: per slot, bit f set when function f is used
+    used: list[int] = field(default_factory=lambda: [0] * SLOTS_PER_BUS)
+    #: per slot, True when the slot packs several functions of AGGREGATE_SLOT devices
+    aggregate: list[bool] = field(default_factory=lambda: [False] * SLOTS_PER_BUS)
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.used[self.min_slot:self.max_slot + 1])
+
+    @property
+    def fully_reserved(self) -> bool:
+        return all(self.used[s] for s in range(self.min_slot, self.max_slot + 1))
+
+    def slot_in_use(self, slot: int) -> bool:
+        return self.used[slot] != 0
+
+    def free_slots(self) -> list[int]:
+        return [s for s in range(self.min_slot, self.max_slot + 1) if not self.used[s]]
+
+
+def bus_for_model(index: int, model: str, hotplug: bool = True, restricted: bool = False) -> Bus:
+    row = controllers.MODELS[model]
+    accepts = row.accepts
+    if row.hotplug and hotplug:
+        accepts |= Connect.HOTPLUGGABLE
+    if restricted:
+        accepts = controllers.RESTRICTED_ROOT_PORT_ACCEPTS
+    return Bus(index, model, accepts, row.min_slot, row.max_slot)
+
+
+class AddressSet:
+    def __init__(self, nbuses: int, *, dry_run: bool, multiple_roots: bool,
+                 has_pcie_to_pci_bridge: bool = True) -> None:
+        self.buses: list[Bus] = [Bus(i) for i in range(nbuses)]
+        self.dry_run = dry_run
+        self.multiple_roots = multiple_roots
+        self.has_pcie_to_pci_bridge = has_pcie_to_pci_bridge
+
+    # ---- compatibility ------------------------------------------------------
+    def fits(self, addr: PciAddress, bus_flags: Connect, dev_flags: Connect, *,
+             from_config: bool, element: str | None = None) -> bool:
+        """Can a device with ``dev_flags`` sit on a bus offering ``bus_flags``?
+
+        With ``element`` given, a mismatch raises PlanError naming it; without,
+        the answer is a quiet False (used while searching).
+        """
+        if dev_flags & Connect.INTEGRATED:
+            if addr.bus != 0:
+                if element is not None:
+                    raise PlanError(f"The device at PCI address {addr} needs to be an integrated "
+                                    "device (bus=0)", element)
+                return False
+            bus_flags |= Connect.AUTOASSIGN  # the root bus takes integrated devices
+        if from_config:
+            # a hand-written address may put PCI on PCIe and vice versa, and a
+            # pci-bridge anywhere a conventional PCI device could go
+            if bus_flags & ENDPOINTS:
+                bus_flags |= ENDPOINTS
+            if dev_flags & Connect.PCI_BRIDGE:
+                dev_flags |= Connect.PCI_DEVICE
+        elif (dev_flags & Connect.AUTOASSIGN) and not (bus_flags & Connect.AUTOASSIGN):
+            if element is not None:
+                raise PlanError(f"The device at PCI address {addr} was auto-assigned this address, "
+                                f"but the PCI controller with index='{addr.bus}' doesn't allow "
+                                "auto-assignment", element, kind="internal")
+            return False
+        if (dev_flags & Connect.HOTPLUGGABLE) and not (bus_flags & Connect.HOTPLUGGABLE):
+            if element is not None:
+                raise PlanError(f"The device at PCI address {addr} requires hotplug capability, but "
+                                f"the PCI controller with index='{addr.bus}' doesn't support hotplug",
+                                element, kind="xml" if from_config else "internal")
+            return False
+        if not (dev_flags & bus_flags & KINDS):
+            if element is not None:
+                raise PlanError(f"The device at PCI address {addr} cannot be plugged into the PCI "
+                                f"controller with index='{addr.bus}'. It requires a controller that "
+                                f"accepts a {kind_name(dev_flags)}.", element,
+                                kind="xml" if from_config else "internal")
+            return False
+        return True
+
+    def validate(self, addr: PciAddress, flags: Connect, *, from_config: bool, element: str) -> None:
+        kind = "xml" if from_config else "internal"
+        if not self.buses:
+            raise PlanError("No PCI buses available", element, kind=kind)
+        if addr.domain != 0:
+            raise PlanError(f"Invalid PCI address {addr}. Only PCI domain 0 is available", element,
+                            kind=kind)
+        if addr.bus >= len(self.buses):
+            raise PlanError(f"Invalid PCI address {addr}. Only PCI buses up to "
+                            f"{len(self.buses) - 1} are available", element, kind=kind)
+        bus = self.buses[addr.bus]
+        self.fits(addr, bus.accepts, flags, from_config=from_config, element=element)
+        if bus.min_slot and addr.slot < bus.min_slot:
+            raise PlanError(f"Invalid PCI address {addr}. slot must be >= {bus.min_slot}", element,
+                            kind=kind)
+        if addr.slot > bus.max_slot:
+            raise PlanError(f"Invalid PCI address {addr}. slot must be <= {bus.max_slot}", element,
+                            kind=kind)
+
+    # ---- reserving ----------------------------------------------------------
+    def slot_in_use(self, addr: PciAddress) -> bool:
+        return addr.bus < len(self.buses) and self.buses[addr.bus].slot_in_use(addr.slot)
+
+    def reserve(self, addr: PciAddress, flags: Connect, *, from_config: bool, element: str) -> PciAddress:
+        """Mark one function used.  In a dry run, first grow buses up to ``addr.bus``
+        (which may renumber the address's bus: the returned address is the one used)."""
+        if self.dry_run:
+            addr = self.grow(addr, flags, element)
+        self.validate(addr, flags, from_config=from_config, element=element)
+        bus = self.buses[addr.bus]
+        bit = 1 << addr.function
+        if bus.used[addr.slot] & bit:
+            raise PlanError(f"Attempted double use of PCI Address {addr}", element,
+                            kind="xml" if from_config else "internal")
+        if not bus.used[addr.slot] and flags & Connect.AGGREGATE_SLOT:
+            bus.aggregate[addr.slot] = True
+        bus.used[addr.slot] |= bit
+        return addr
+
+    def next_free(self, flags: Connect, element: str, function: int | None = None) -> PciAddress:
+        """The first free address for a device, libvirt's search order:
+        every bus that takes the device, slot by slot; then grow (dry run only)."""
+        f = 0 if function is None else function
+        for bus in self.buses:
+            found = self._free_on_bus(bus, flags, f, function)
+            if found is not None:
+                return found
+        # libvirt retries on empty, unlocked buses of other isolation groups;
+        # pciplan plans every device in group 0, so that pass finds nothing new
+        if self.dry_run:
+            addr = self.grow(PciAddress(0, len(self.buses), 0, f), flags, element)
+            return PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f)
+        raise CapacityError("No more available PCI slots", element)
+
+    def _free_on_bus(self, bus: Bus, flags: Connect, f: int, function: int | None) -> PciAddress | None:
+        probe = PciAddress(0, bus.index, 0, f)
+        if not self.fits(probe, bus.accepts, flags, from_config=False):
+            return None
+        for slot in range(bus.min_slot, bus.max_slot + 1):
+            used = bus.used[slot]
+            if not used:
+                return PciAddress(0, bus.index, slot, f)
+            if flags & Connect.AGGREGATE_SLOT and bus.aggregate[slot]:
+                if not used & (1 << f):
+                    return PciAddress(0, bus.index, slot, f)
+                if function is None:
+                    for fn in range(FUNCTIONS_PER_SLOT):
+                        if not used & (1 << fn):
+                            return PciAddress(0, bus.index, slot, fn)
+        return None
+
+    def reserve_next(self, flags: Connect, element: str, function: int | None = None) -> PciAddress:
+        addr = self.next_free(flags, element, function)
+        return self.reserve(addr, flags, from_config=False, element=element)
+
+    # ---- growing (dry run) --------------------------------------------------
+    def grow(self, addr: PciAddress, flags: Connect, element: str) -> PciAddress:
+        """Add buses so that ``addr.bus`` exists, choosing their models as libvirt does.
+
+        A conventional PCI device on a machine that has no bus taking a
+        pci-bridge yet gets a (restricted) root port and a pcie-to-pci-bridge
+        first; when only one bus was asked for, the address moves onto the new
+        bridge's bus.
+        """
+        add = addr.bus - len(self.buses) + 1
+        if add <= 0:
+            return addr
+        first: list[Bus] = []
+        start = len(self.buses)
+        if flags & Connect.PCI_DEVICE:
+            if self.multiple_roots:
+                model = "pci-root"
+            else:
+                model = "pci-bridge"
+                legacy_missing = not any(b.accepts & Connect.PCI_BRIDGE for b in self.buses)
+                if legacy_missing:
+                    if self.has_pcie_to_pci_bridge:
+                        first = [bus_for_model(start, "pcie-root-port", restricted=True),
+                                 bus_for_model(start + 1, "pcie-to-pci-bridge")]
+                    else:
+                        first = [bus_for_model(start, "dmi-to-pci-bridge", hotplug=False)]
+                    if add == 1:
+                        # the device's bridge needs a parent first: one more
+                        # bus than asked for, and the device moves onto it
+                        add = 2
+                        addr = addr.with_bus(addr.bus + 1)
+        elif flags & (Connect.PCIE_DEVICE | Connect.PCIE_SWITCH_UPSTREAM_PORT):
+            model = "pcie-root-port"
+        else:
+            for bit, name in controllers.CONNECT_TO_MODEL:
+                if flags & bit:
+                    raise CapacityError(f"a PCI slot is needed to connect a PCI controller model='{name}', "
+                                        "but none is available, and it cannot be automatically added",
+                                        element)
+            raise CapacityError("Cannot automatically add a new PCI bus for a device with connect "
+                                f"flags {int(flags):02x}", element)
+        new = first[:add]
+        for i in range(start + len(new), start + add):
+            new.append(bus_for_model(i, model))
+        self.buses.extend(new)
+        return addr

@@ -1,0 +1,56 @@
+"""The library entry points: plan a document, from text to text or to a ``Plan``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import defaults, hostpci, machines, xmlio
+from .errors import PlanError
+from .planner import Options, Plan, assign
+
+
+@dataclass
+class Result:
+    """A planned document: the text to write and the plan that made it."""
+
+    text: str
+    plan: Plan
+    document: xmlio.Document
+
+
+def default_options() -> Options:
+    return Options(host_probe=hostpci.is_conventional)
+
+
+def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
+    """Plan a parsed document in place (its tree is updated)."""
+    dom = doc.domain
+    machine = machines.find(dom.arch, dom.machine)
+    if machine is None:
+        raise PlanError(f"Emulator for arch '{dom.arch}' does not support machine type '{dom.machine}'",
+                        "os/type", kind="unsupported")
+    if not machine.zpci:
+        for d in dom.devices:
+            if d.address is not None and d.address.zpci is not None:
+                raise PlanError("This QEMU binary doesn't support zPCI", d.describe(), d.line,
+                                kind="unsupported")
+    guest = defaults.prepare(dom, machine)
+    defaults.mark_non_pci_transports(guest)
+    result = assign(guest, options if options is not None else default_options())
+    xmlio.apply(doc)
+    return result
+
+
+def plan_text(xml: str | bytes, options: Options | None = None) -> Result:
+    doc = xmlio.load(xml)
+    p = plan_document(doc, options)
+    return Result(xmlio.tostring(doc), p, doc)
+
+
+def plan(xml: str | bytes, options: Options | None = None) -> str:
+    """Plan a libvirt domain XML document and return it with every PCI address filled in.
+
+    Raises ``InputError`` when the text is not a domain document and
+    ``PlanError`` when libvirt 9.0 would refuse the configuration.
+    """
+    return plan_text(xml, options).text

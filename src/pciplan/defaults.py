@@ -1,0 +1,355 @@
+"""What libvirt 9.0 adds to a domain before it assigns addresses (its post-parse step).
+
+The steps, in libvirt's order, each a short function:
+
+1. ``controller_order``      the controller list as libvirt's parser builds it,
+2. ``assign_indexes``        indexes for controllers written without one,
+3. ``add_machine_defaults``  the machine's default USB, SATA, PCI root and memballoon,
+4. ``fill_models``           default models of NICs, videos, USB and SCSI controllers,
+5. ``add_implicit``          controllers needed by disks, channels and consoles; a video for graphics,
+6. ``validate``              the checks libvirt makes of PCI controllers.
+
+The result is a ``Guest``: the domain plus libvirt's ordered device lists.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from . import controllers, devices
+from .domain import Address, Controller, Device, Domain
+from .errors import PlanError
+from .machines import Machine
+
+#: libvirt's disk-name prefixes and the bus they imply when ``bus=`` is missing
+DISK_PREFIX_BUS = (("hd", "ide"), ("fd", "fdc"), ("sd", "scsi"), ("vd", "virtio"),
+                   ("xvd", "xen"), ("ubd", "uml"))
+#: disk bus -> (controller type, disks per controller) for implicit controllers
+DISK_BUS_CONTROLLER = {"scsi": ("scsi", 7), "fdc": ("fdc", 2), "ide": ("ide", 4), "sata": ("sata", 6)}
+#: the order libvirt adds implicit disk controllers in
+IMPLICIT_DISK_BUSES = ("scsi", "fdc", "ide", "sata")
+USB2_MODELS = frozenset(devices.USB2_COMPANION_FUNCTION)
+
+
+@dataclass
+class Guest:
+    """A domain with libvirt's view of it: ordered lists per device kind."""
+
+    domain: Domain
+    machine: Machine
+    controllers: list[Controller] = field(default_factory=list)
+    added: list[Device] = field(default_factory=list)
+
+    def devices(self, tag: str) -> list[Device]:
+        return [d for d in self.domain.devices if d.tag == tag]
+
+    def videos(self) -> list[Device]:
+        vids = self.devices("video")
+        prim = [v for v in vids if v.attrs.get("primary") == "yes"]
+        if prim:
+            vids.remove(prim[0])
+            vids.insert(0, prim[0])
+        return vids
+
+    def hostdevs(self) -> list[Device]:
+        """PCI-capable host devices; those of ``<interface type='hostdev'>`` come first."""
+        nets = [d for d in self.domain.devices if d.tag == "interface" and d.type == "hostdev"]
+        return nets + self.devices("hostdev")
+
+    def find_controller(self, ctype: str, index: int) -> Controller | None:
+        for c in self.controllers:
+            if c.type == ctype and c.index == index:
+                return c
+        return None
+
+    def add(self, dev: Device) -> Device:
+        self.domain.devices.append(dev)
+        self.added.append(dev)
+        if isinstance(dev, Controller):
+            self.controllers.append(dev)
+        return dev
+
+    def add_controller(self, ctype: str, index: int, model: str | None, origin: str) -> Controller:
+        c = Controller(tag="controller", type=ctype, index=index, model=model, origin=origin)
+        c.changed.update({"index", "model"})
+        self.add(c)
+        return c
+
+
+def prepare(domain: Domain, machine: Machine) -> Guest:
+    guest = Guest(domain, machine)
+    guest.controllers = controller_order(domain)
+    assign_indexes(guest)
+    add_machine_defaults(guest)
+    fill_models(guest)
+    add_implicit(guest)
+    validate(guest)
+    return guest
+
+
+# ---- 1. parse order -------------------------------------------------------------
+def controller_order(domain: Domain) -> list[Controller]:
+    """Each parsed controller is slotted in among controllers of its own type:
+    before the first one with a higher index, else after the last one."""
+    order: list[Controller] = []
+    for c in domain.controllers:
+        insert_at = -1
+        for i in range(len(order) - 1, -1, -1):
+            cur = order[i]
+            if cur.type != c.type:
+                continue
+            if c.index is None:
+                insert_at = i + 1
+                break
+            cur_idx = -1 if cur.index is None else cur.index
+            if cur_idx > c.index:
+                insert_at = i
+            elif ("master" not in c.attrs and "master" in cur.attrs and cur_idx == c.index):
+                insert_at = i
+            elif insert_at == -1:
+                insert_at = i + 1
+        if insert_at == -1:
+            order.append(c)
+        else:
+            order.insert(insert_at, c)
+    return order
+
+
+# ---- 2. indexes -----------------------------------------------------------------
+def _lowest_unused(guest: Guest, ctype: str) -> int:
+    used = {c.index for c in guest.controllers if c.type == ctype and c.index is not None}
+    i = 0
+    while i in used:
+        i += 1
+    return i
+
+
+def assign_indexes(guest: Guest) -> None:
+    ctrls = guest.controllers
+    for pos, c in enumerate(ctrls):
+        if c.index is not None:
+            continue
+        prev = None
+        if pos > 0 and c.type == "usb" and c.model in USB2_MODELS:
+            # a USB2 companion written right after its group joins the group's index
+            for j in range(pos - 1, -1, -1):
+                if ctrls[j].type == "usb":
+                    prev = ctrls[j]
+                    break
+            if prev is not None and prev.model not in USB2_MODELS:
+                prev = None
+            if prev is not None and any(o.type == "usb" and o.index == prev.index and o.model == c.model
+                                        for o in ctrls):
+                prev = None
+        c.set("index", prev.index if prev is not None else _lowest_unused(guest, c.type))
+
+
+# ---- 3. machine defaults ------------------------------------------------------------
+def add_machine_defaults(guest: Guest) -> None:
+    m = guest.machine
+    if m.default_usb and guest.find_controller("usb", 0) is None:
+        guest.add_controller("usb", 0, m.default_usb, "default")
+    if m.sata and guest.find_controller("sata", 0) is None:
+        guest.add_controller("sata", 0, None, "default")
+    root = guest.find_controller("pci", 0)
+    if m.root:
+        if root is None:
+            guest.add_controller("pci", 0, m.root, "default")
+        elif root.model != m.root:
+            raise PlanError(f"The PCI controller with index='0' must be model='{m.root}' for this "
+                            f"machine type, but model='{root.model or '(null)'}' was found instead",
+                            root.describe())
+    if m.memballoon and not guest.devices("memballoon"):
+        guest.add(Device(tag="memballoon", model="virtio", origin="default"))
+
+
+# ---- 4. default models ----------------------------------------------------------------
+def fill_models(guest: Guest) -> None:
+    m = guest.machine
+    for dev in guest.domain.devices:
+        if dev.tag == "interface" and dev.model is None and dev.type != "hostdev":
+            dev.set("model", m.nic_model)
+        elif dev.tag == "video" and dev.model is None:
+            dev.set("model", m.video_model)
+        elif dev.tag == "disk" and dev.bus is None:
+            dev.bus = _disk_bus(dev)
+        elif isinstance(dev, Controller) and dev.model is None:
+            if dev.type == "usb":
+                if m.zpci and dev.address is None:
+                    dev.set("model", "none")
+                elif m.usb_model:
+                    dev.set("model", m.usb_model)
+            elif dev.type == "scsi":
+                dev.set("model", m.scsi_model)
+
+
+def _disk_bus(disk: Device) -> str:
+    if disk.attrs.get("device") == "floppy":
+        return "fdc"
+    dst = disk.target.get("dev", "")
+    for prefix, bus in sorted(DISK_PREFIX_BUS, key=lambda p: -len(p[0])):
+        if dst.startswith(prefix):
+            return bus
+    return "ide"
+
+
+def disk_index(name: str) -> int | None:
+    """libvirt's virDiskNameToIndex: 'sda' -> 0, 'sdz' -> 25, 'sdaa' -> 26."""
+    m = re.fullmatch(r"(?:hd|fd|sd|vd|xvd|ubd)([a-z]+)\d*", name)
+    if not m:
+        return None
+    idx = 0
+    for ch in m.group(1):
+        idx = idx * 26 + (ord(ch) - ord("a") + 1)
+    return idx - 1
+
+
+# ---- 5. implicit devices ----------------------------------------------------------------
+def _drive_controller(dev: Device) -> int | None:
+    a = dev.address
+    if a is not None and a.type == "drive":
+        try:
+            return int(a.attrs.get("controller", "0"), 0)
+        except ValueError:
+            return None
+    if a is not None:
+        return None
+    if dev.tag == "disk":
+        bus = dev.bus or ""
+        if bus not in DISK_BUS_CONTROLLER:
+            return None
+        idx = disk_index(dev.target.get("dev", ""))
+        if idx is None:
+            return None
+        per = DISK_BUS_CONTROLLER[bus][1]
+        return idx // per
+    return 0
+
+
+def _maybe_add(guest: Guest, ctype: str, index: int) -> None:
+    if guest.find_controller(ctype, index) is None:
+        c = guest.add_controller(ctype, index, None, "implicit")
+        if ctype == "scsi":
+            c.set("model", guest.machine.scsi_model)
+
+
+def add_implicit(guest: Guest) -> None:
+    for bus in IMPLICIT_DISK_BUSES:
+        ctype = DISK_BUS_CONTROLLER[bus][0]
+        top = -1
+        for disk in guest.devices("disk"):
+            if disk.bus == bus:
+                c = _drive_controller(disk)
+                if c is not None:
+                    top = max(top, c)
+        for i in range(top + 1):
+            _maybe_add(guest, ctype, i)
+    for tag in ("channel", "console"):
+        for chr_ in guest.devices(tag):
+            if chr_.target.get("type") != "virtio":
+                continue
+            idx = 0
+            a = chr_.address
+            if a is not None and a.type == "virtio-serial":
+                try:
+                    idx = int(a.attrs.get("controller", "0"), 0)
+                except ValueError:
+                    idx = 0
+            _maybe_add(guest, "virtio-serial", idx)
+    if guest.domain.graphics and not guest.devices("video"):
+        guest.add(Device(tag="video", model=guest.machine.video_model, origin="implicit",
+                         changed={"model"}))
+
+
+def add_parse_time(guest: Guest) -> None:
+    """Controllers libvirt's parser adds while reading ``<hostdev type='scsi'>``."""
+    for hd in guest.devices("hostdev"):
+        if hd.type == "scsi" and hd.attrs.get("mode", "subsys") == "subsys":
+            c = _drive_controller(hd)
+            if c is not None:
+                for i in range(c + 1):
+                    _maybe_add(guest, "scsi", i)
+
+
+# ---- 6. validation ---------------------------------------------------------------------
+def validate(guest: Guest) -> None:
+    seen: dict[tuple[str | None, int | None], Controller] = {}
+    for c in guest.controllers:
+        if c.type == "usb":
+            continue
+        key = (c.type, c.index)
+        if key in seen:
+            raise PlanError(f"Multiple '{c.type}' controllers with index '{c.index}'", c.describe())
+        seen[key] = c
+    usb = [c for c in guest.controllers if c.type == "usb"]
+    if any(c.model == "none" for c in usb) and len(usb) > 1:
+        raise PlanError("Can't add another USB controller: USB is disabled for this domain",
+                        next(c for c in usb if c.model != "none").describe(), kind="unsupported")
+    for c in guest.controllers:
+        if c.type == "pci":
+            _validate_pci_controller(guest, c)
+        elif c.type == "ide" and not guest.machine.ide:
+            raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
+                            c.describe(), kind="unsupported")
+
+
+def _validate_pci_controller(guest: Guest, c: Controller) -> None:
+    m = guest.machine
+    what = c.describe()
+    row = controllers.lookup(c.model)
+    if c.model is None:
+        raise PlanError("PCI controller model was not set correctly", what, kind="internal")
+    if row is None:
+        raise PlanError(f"Unknown PCI controller model '{c.model}'", what)
+    if c.index is not None and c.index > 255:
+        raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", what,
+                        kind="unsupported")
+    if row.is_root and c.index != 0 and not m.multiple_roots:
+        raise PlanError("pci-root and pcie-root controllers should have index 0", what)
+    if row.is_root and c.address is not None and c.address.is_pci and not c.address.pci.is_empty:
+        raise PlanError("pci-root and pcie-root controllers should not have an address", what,
+                        kind="unsupported")
+    if c.model == "pci-expander-bus" and m.chipset != "i440fx":
+        raise PlanError("pci-expander-bus controllers are only supported on 440fx-based machinetypes",
+                        what, kind="unsupported")
+    if c.model == "pcie-expander-bus" and m.family not in ("q35", "arm-virt"):
+        raise PlanError("pcie-expander-bus controllers are not supported with this machine type",
+                        what, kind="unsupported")
+    node = c.target.get("node")
+    if node is not None:
+        try:
+            n = int(node, 0)
+        except ValueError:
+            raise PlanError(f"Invalid NUMA node '{node}'", what) from None
+        if n >= guest.domain.numa_cells:
+            raise PlanError(f"{c.model} with index {c.index} is configured for a NUMA node ({n}) not "
+                            f"present in the domain's <cpu><numa> array ({guest.domain.numa_cells})",
+                            what)
+
+
+def mark_non_pci_transports(guest: Guest) -> None:
+    """virtio-mmio (ARM/RISC-V boards) and spapr-vio (pSeries) decisions that take
+    devices off PCI before PCI addresses are assigned."""
+    m = guest.machine
+    if m.virtio_mmio:
+        has_root = guest.find_controller("pci", 0) is not None and \
+            guest.find_controller("pci", 0).model == "pcie-root"  # type: ignore[union-attr]
+        any_mmio = any(d.address is not None and d.address.type == "virtio-mmio"
+                       for d in guest.domain.devices)
+        if not has_root or any_mmio:
+            for d in guest.domain.devices:
+                if d.address is None and devices.is_virtio(d):
+                    d.set("address", Address("virtio-mmio"))
+    if m.zpci:
+        for d in guest.domain.devices:
+            if d.address is None and devices.is_virtio(d) and d.tag != "hostdev":
+                d.address = Address("ccw")
+    if m.family == "pseries":
+        for d in guest.domain.devices:
+            if d.address is not None:
+                continue
+            if (d.tag == "interface" and d.model == "spapr-vlan") or \
+               (isinstance(d, Controller) and d.type == "scsi" and d.model == "ibmvscsi") or \
+               (d.tag == "serial" and d.target.get("type") in (None, "spapr-vio-serial")):
+                d.address = Address("spapr-vio")

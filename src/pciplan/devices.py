@@ -1,0 +1,182 @@
+"""TABLE: what each kind of device needs from the PCI bus.
+
+Every device is classified as one of
+
+* ``PCI``    a conventional PCI endpoint,
+* ``PCIE``   a PCI Express endpoint (conventional PCI on machines without a PCIe root),
+* ``VIRTIO`` a virtio device: PCI Express where the machine has a PCIe root
+  (QEMU 7.2 can disable legacy virtio), conventional PCI elsewhere,
+* ``None``   not a PCI device at all,
+
+from the tables below, keyed by the element and its model/bus/type.  Where
+libvirt's decision depends on the host (a host PCI device that exists and is
+conventional PCI) the caller passes a ``HostProbe``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .domain import Controller, Device
+
+PCI = "pci"
+PCIE = "pcie"
+VIRTIO = "virtio"
+
+# ---- controllers -----------------------------------------------------------
+USB_MODELS: dict[str, str | None] = {
+    "qemu-xhci": PCIE, "nec-xhci": PCIE,
+    "piix3-uhci": PCI, "piix4-uhci": PCI, "vt82c686b-uhci": PCI, "ehci": PCI,
+    "ich9-ehci1": PCI, "ich9-uhci1": PCI, "ich9-uhci2": PCI, "ich9-uhci3": PCI,
+    "pci-ohci": PCI, "default": PCI,
+    "none": None, "qusb1": None, "qusb2": None,
+}
+#: the USB2 companion controllers: the function each takes in the shared slot
+USB2_COMPANION_FUNCTION: dict[str, int] = {
+    "ich9-ehci1": 7, "ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2,
+}
+USB2_MASTER = "ich9-ehci1"
+SCSI_MODELS: dict[str, str | None] = {
+    "virtio-scsi": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
+    "lsilogic": PCI, "lsisas1068": PCI, "lsisas1078": PCI, "buslogic": PCI, "vmpvscsi": PCI,
+    "dc390": PCI, "am53c974": PCI, "auto": PCI, "ibmvscsi": PCI,
+    "ncr53c90": None,
+}
+VIRTIO_SERIAL_MODELS: dict[str, str | None] = {
+    "virtio": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
+}
+CONTROLLER_TYPES: dict[str, str | None] = {
+    "sata": PCI, "ide": PCI, "fdc": None, "ccid": None, "xenbus": None, "isa": None,
+}
+
+# ---- endpoints -------------------------------------------------------------
+#: NIC models libvirt 9.0 knows; any other model string is treated as PCI Express
+NIC_MODELS: dict[str, str | None] = {
+    "virtio": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
+    "e1000e": PCIE, "usb-net": None, "spapr-vlan": None,
+    "netfront": PCI, "rtl8139": PCI, "e1000": PCI, "lan9118": PCI, "smc91c111": PCI,
+    "vlance": PCI, "vmxnet": PCI, "vmxnet2": PCI, "vmxnet3": PCI, "Am79C970A": PCI,
+    "Am79C973": PCI, "82540EM": PCI, "82545EM": PCI, "82543GC": PCI,
+}
+NIC_UNKNOWN_MODEL = PCIE
+SOUND_MODELS: dict[str, str | None] = {
+    "ich6": PCI, "ich7": PCI, "ich9": PCI, "ac97": PCI, "es1370": PCI,
+    "sb16": None, "pcspk": None, "usb": None,
+}
+VIDEO_MODELS: dict[str, str | None] = {
+    "virtio": VIRTIO, "bochs": PCIE, "none": None, "ramfb": None,
+    "vga": PCI, "cirrus": PCI, "vmvga": PCI, "qxl": PCI, "xen": PCI, "vbox": PCI,
+    "parallels": PCI, "gop": None,
+}
+#: devices whose only PCI-relevant knob is "virtio, virtio-transitional or none"
+VIRTIO_MODEL_CLASS: dict[str, str | None] = {
+    "virtio": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
+}
+WATCHDOG_MODELS: dict[str, str | None] = {"i6300esb": PCI}
+SHMEM_MODELS: dict[str, str | None] = {"ivshmem": PCI, "ivshmem-plain": PCI, "ivshmem-doorbell": PCI}
+IOMMU_MODELS: dict[str, str | None] = {"virtio": VIRTIO}
+MEMORY_MODELS: dict[str, str | None] = {"virtio-mem": VIRTIO, "virtio-pmem": VIRTIO}
+FS_PCI_DRIVERS = frozenset({None, "default", "path", "handle", "virtiofs"})
+
+#: Answers "is the host PCI device at this address conventional PCI?" (True),
+#: PCI Express (False), or unknown (None: libvirt then assumes PCI Express).
+HostProbe = Callable[[dict[str, str]], Optional[bool]]
+
+
+def classify(dev: Device, host_is_conventional: HostProbe | None = None) -> str | None:
+    """PCI, PCIE, VIRTIO or None for one device (controllers of type pci excluded)."""
+    tag = dev.tag
+    model = dev.model
+    if isinstance(dev, Controller):
+        t = dev.type
+        if t == "usb":
+            return USB_MODELS.get(model or "default", PCI)
+        if t == "scsi":
+            return SCSI_MODELS.get(model or "auto", PCI)
+        if t == "virtio-serial":
+            return VIRTIO_SERIAL_MODELS.get(model or "virtio", VIRTIO)
+        return CONTROLLER_TYPES.get(t or "", None)
+    if tag == "interface":
+        if dev.type == "hostdev":
+            return None
+        if model is None:
+            return NIC_MODELS["rtl8139"]
+        return NIC_MODELS.get(model, NIC_UNKNOWN_MODEL)
+    if tag == "disk":
+        if dev.bus != "virtio":
+            return None
+        return PCI if model == "virtio-transitional" else VIRTIO
+    if tag == "sound":
+        return SOUND_MODELS.get(model or "", PCI)
+    if tag == "video":
+        return VIDEO_MODELS.get(model or "", PCI)
+    if tag in ("memballoon", "rng", "vsock"):
+        if tag == "memballoon" and model == "none":
+            return None
+        if tag == "vsock" and model is None:
+            return VIRTIO
+        return VIRTIO_MODEL_CLASS.get(model or "virtio")
+    if tag == "input":
+        if dev.bus != "virtio":
+            return None
+        return PCI if model == "virtio-transitional" else VIRTIO
+    if tag == "filesystem":
+        driver = dev.attrs.get("driver")
+        if driver not in FS_PCI_DRIVERS:
+            return None
+        return PCI if model == "virtio-transitional" and driver != "virtiofs" else VIRTIO
+    if tag == "watchdog":
+        return WATCHDOG_MODELS.get(model or "")
+    if tag == "shmem":
+        return SHMEM_MODELS.get(model or "ivshmem-plain", PCI)
+    if tag == "serial":
+        return PCI if dev.target.get("type") == "pci-serial" else None
+    if tag == "iommu":
+        return IOMMU_MODELS.get(model or "")
+    if tag == "memory":
+        return MEMORY_MODELS.get(model or "")
+    if tag == "hostdev":
+        return _hostdev(dev, host_is_conventional)
+    return None
+
+
+def _hostdev(dev: Device, host_is_conventional: HostProbe | None) -> str | None:
+    if dev.attrs.get("mode", "subsys") != "subsys":
+        return None
+    kind = dev.type
+    if kind == "mdev":
+        return PCIE if dev.model == "vfio-pci" else None
+    if kind == "scsi_host":
+        return PCI if dev.model == "virtio-transitional" else VIRTIO
+    if kind != "pci":
+        return None
+    if dev.pci_address is not None and not dev.pci_address.is_empty:
+        return PCIE  # the user placed it: trust them
+    if host_is_conventional is not None and host_is_conventional(dev.source):
+        return PCI
+    return PCIE
+
+
+def is_virtio(dev: Device) -> bool:
+    """Devices that libvirt may switch to the virtio-mmio transport on ARM/RISC-V boards."""
+    tag = dev.tag
+    if tag == "disk":
+        return dev.bus == "virtio"
+    if tag == "interface":
+        return (dev.model or "") in VIRTIO_MODEL_CLASS and dev.type != "hostdev"
+    if tag == "video":
+        return dev.model == "virtio"
+    if tag == "input":
+        return dev.bus == "virtio"
+    if isinstance(dev, Controller):
+        if dev.type == "virtio-serial":
+            return True
+        return dev.type == "scsi" and dev.model in ("virtio-scsi", "virtio-transitional",
+                                                   "virtio-non-transitional")
+    if tag in ("memballoon", "rng"):
+        return (dev.model or "virtio") in VIRTIO_MODEL_CLASS
+    if tag == "hostdev":
+        return dev.type == "scsi_host"
+    if tag == "memory":
+        return dev.model in MEMORY_MODELS
+    return False

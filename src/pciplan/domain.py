@@ -1,0 +1,149 @@
+"""The data model: a domain's devices as the planner sees them.
+
+Values only: no XML, no I/O.  ``xmlio`` builds a ``Domain`` from a document and
+writes the planner's changes back; the planner fills in the fields marked
+"planned" and records every field it set in ``Device.changed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .address import PciAddress
+from .connect import Connect
+
+
+@dataclass
+class Zpci:
+    """s390x zPCI identifiers of a PCI address (``<zpci uid= fid=/>``)."""
+
+    uid: int | None = None
+    fid: int | None = None
+
+
+@dataclass
+class Address:
+    """One ``<address>`` element.
+
+    For ``type='pci'`` the PCI fields are meaningful; for every other type the
+    attributes are kept verbatim in ``attrs`` (drive, usb, virtio-serial, ccw...).
+    """
+
+    type: str
+    pci: PciAddress = field(default_factory=PciAddress)
+    multifunction: str | None = None  # 'on' | 'off' | None (absent)
+    zpci: Zpci | None = None
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_pci(self) -> bool:
+        return self.type == "pci"
+
+    def __str__(self) -> str:
+        return str(self.pci) if self.is_pci else self.type
+
+
+@dataclass(eq=False)
+class Device:
+    """One child element of ``<devices>`` that may take part in PCI planning."""
+
+    tag: str
+    #: the ``type`` attribute of the element (interface type, disk type, hostdev type...)
+    type: str | None = None
+    #: the device model, wherever the element keeps it (attribute or ``<model type>``)
+    model: str | None = None
+    #: disk target bus / input bus
+    bus: str | None = None
+    #: ``<target>`` attributes (disk dev, serial/console/channel type, controller options)
+    target: dict[str, str] = field(default_factory=dict)
+    #: element attributes that matter beyond the above (disk device, hostdev mode, primary video...)
+    attrs: dict[str, str] = field(default_factory=dict)
+    #: hostdev ``<source><address>`` attributes, when present
+    source: dict[str, str] = field(default_factory=dict)
+    address: Address | None = None
+    #: where the device comes from: 'user' (in the input), or what added it:
+    #: 'default' (machine default), 'implicit' (needed by another device), 'bus' (a new bus)
+    origin: str = "user"
+    #: 1-based position among the input's ``<devices>`` children, and its source line
+    position: int = 0
+    line: int | None = None
+    #: xmlio's handle on the element; None for devices the planner added
+    ref: Any = None
+    #: hostdev of an ``<interface type='hostdev'>``: the interface it belongs to
+    parent: "Device | None" = None
+    # ---- planned -------------------------------------------------------------
+    #: what the device needs from its bus (computed by the planner)
+    connect: Connect = Connect.NONE
+    #: names of the fields the planner set or changed; xmlio writes exactly these
+    changed: set[str] = field(default_factory=set)
+
+    # -- helpers -------------------------------------------------------------
+    @property
+    def pci_address(self) -> PciAddress | None:
+        a = self.address
+        return a.pci if a is not None and a.is_pci else None
+
+    def set(self, name: str, value: Any) -> None:
+        """Set a field and remember that the planner changed it."""
+        if getattr(self, name) != value:
+            setattr(self, name, value)
+            self.changed.add(name)
+
+    def describe(self) -> str:
+        """Short description naming the element, for messages and views."""
+        return describe(self)
+
+
+@dataclass(eq=False)
+class Controller(Device):
+    """A ``<controller>``: ``type`` is the controller type (pci, usb, scsi...)."""
+
+    index: int | None = None
+    model_name: str | None = None
+
+
+@dataclass
+class Domain:
+    """What the planner needs of a ``<domain>``."""
+
+    arch: str
+    machine: str
+    virt_type: str = "qemu"
+    devices: list[Device] = field(default_factory=list)
+    #: NUMA cells declared in <cpu><numa>
+    numa_cells: int = 0
+    #: number of <graphics> elements
+    graphics: int = 0
+
+    def of(self, *tags: str) -> Iterator[Device]:
+        return (d for d in self.devices if d.tag in tags)
+
+    @property
+    def controllers(self) -> list[Controller]:
+        return [d for d in self.devices if isinstance(d, Controller)]
+
+
+def _mac(dev: Device) -> str | None:
+    return dev.attrs.get("mac")
+
+
+def describe(dev: Device) -> str:
+    """``controller type='pci' index='3'``, ``disk 'vda'``, ``interface #2 (virtio)``..."""
+    if isinstance(dev, Controller):
+        idx = "" if dev.index is None else f" index='{dev.index}'"
+        model = f" model='{dev.model}'" if dev.model and dev.type == "pci" else ""
+        return f"controller type='{dev.type}'{idx}{model}"
+    if dev.tag == "disk" and dev.target.get("dev"):
+        return f"disk '{dev.target['dev']}'"
+    if dev.tag == "hostdev" and dev.source:
+        s = dev.source
+        try:
+            src = "%04x:%02x:%02x.%x" % tuple(int(s.get(k, "0"), 0) for k in ("domain", "bus", "slot", "function"))
+        except ValueError:
+            src = ",".join(f"{k}={v}" for k, v in s.items())
+        return f"hostdev {src}"
+    what = dev.tag
+    bits = [b for b in (dev.model, _mac(dev)) if b]
+    n = f" #{dev.position}" if dev.position else " (added)"
+    return f"{what}{n}" + (f" ({', '.join(bits)})" if bits else "")

@@ -1,0 +1,44 @@
+"""Ask the host about a PCI device, the way libvirt does when it plans a ``<hostdev>``.
+
+libvirt places a host PCI device behind a conventional PCI bridge when the
+device exists on the host and is not PCI Express; a device that does not exist
+(or cannot be read) is assumed to be PCI Express.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SYSFS = Path("/sys/bus/pci/devices")
+CAP_LIST_BIT = 0x10          # status register: capabilities list present
+CAP_POINTER = 0x34
+CAP_ID_EXP = 0x10            # PCI Express capability
+
+
+def _addr(source: dict[str, str]) -> str | None:
+    try:
+        parts = [int(source.get(k, "0"), 0) for k in ("domain", "bus", "slot", "function")]
+    except ValueError:
+        return None
+    return "%04x:%02x:%02x.%x" % tuple(parts)
+
+
+def is_conventional(source: dict[str, str], sysfs: Path = SYSFS) -> bool | None:
+    """True: exists and is conventional PCI; False: exists and is PCIe; None: unknown."""
+    name = _addr(source)
+    if name is None:
+        return None
+    try:
+        config = (sysfs / name / "config").read_bytes()
+    except OSError:
+        return None
+    if len(config) < 64 or not config[6] & CAP_LIST_BIT:
+        return True
+    ptr = config[CAP_POINTER] & 0xFC
+    seen = set()
+    while ptr and ptr not in seen and ptr + 1 < len(config):
+        seen.add(ptr)
+        if config[ptr] == CAP_ID_EXP:
+            return False
+        ptr = config[ptr + 1] & 0xFC
+    return True

@@ -1,0 +1,140 @@
+"""TABLE: machine families, their PCI roots and the defaults libvirt 9.0 gives them.
+
+A ``Machine`` row answers "what does libvirt add and pick by default on this
+machine?".  ``find(arch, machine)`` maps a domain's ``<type arch machine>`` to
+its row; the planner never tests machine names itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+X86 = frozenset({"x86_64", "i686"})
+ARM = frozenset({"aarch64", "armv7l", "armv6l"})
+RISCV = frozenset({"riscv64", "riscv32"})
+PPC64 = frozenset({"ppc64", "ppc64le"})
+S390 = frozenset({"s390x", "s390"})
+
+
+@dataclass(frozen=True)
+class Machine:
+    #: family name: i440fx, q35, arm-virt, riscv-virt, pseries, s390-ccw, arm-board
+    family: str
+    #: model of the PCI controller index 0 libvirt adds (None: the machine has none)
+    root: str | None
+    #: machine whose fixed chipset slots the planner reserves: 'i440fx', 'q35' or None
+    chipset: str | None
+    #: USB controller libvirt adds at index 0 when the XML has none (None: none added)
+    default_usb: str | None
+    #: model given to a ``<controller type='usb'>`` written without one
+    usb_model: str | None
+    #: model of an ``<interface>`` written without one
+    nic_model: str
+    #: model of a ``<video>`` written without one (or implied by ``<graphics>``)
+    video_model: str
+    #: model of a ``<controller type='scsi'>`` written without one
+    scsi_model: str
+    #: libvirt adds a virtio memballoon when the XML has none
+    memballoon: bool
+    #: q35 always has a SATA controller at 00:1f.2
+    sata: bool = False
+    #: IDE controllers are possible
+    ide: bool = False
+    #: several root buses (pSeries PHBs): new buses are more pci-roots
+    multiple_roots: bool = False
+    #: virtio devices may fall back to virtio-mmio transport (ARM/RISC-V boards)
+    virtio_mmio: bool = False
+    #: PCI addresses carry zPCI uid/fid (s390x)
+    zpci: bool = False
+    #: USB keyboard and mouse are added when the domain has graphics (pSeries)
+    usb_input_with_graphics: bool = False
+    #: QEMU's device names for the machine's bridges (for qemu-args)
+    root_bus_name: str = "pci.0"
+    #: qemu-system binary suffix per arch is in ``EMULATORS``
+    pci: bool = True
+
+
+I440FX = Machine("i440fx", root="pci-root", chipset="i440fx", default_usb="piix3-uhci",
+                 usb_model="piix3-uhci", nic_model="rtl8139", video_model="cirrus",
+                 scsi_model="lsilogic", memballoon=True, ide=True)
+Q35 = Machine("q35", root="pcie-root", chipset="q35", default_usb="qemu-xhci",
+              usb_model="piix3-uhci", nic_model="rtl8139", video_model="cirrus",
+              scsi_model="lsilogic", memballoon=True, sata=True, root_bus_name="pcie.0")
+AARCH64_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
+                       usb_model="qemu-xhci", nic_model="virtio", video_model="virtio",
+                       scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
+                       root_bus_name="pcie.0")
+ARM_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
+                   usb_model=None, nic_model="virtio", video_model="virtio",
+                   scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
+                   root_bus_name="pcie.0")
+ARM_BOARD = Machine("arm-board", root=None, chipset=None, default_usb=None, usb_model=None,
+                    nic_model="lan9118", video_model="cirrus", scsi_model="lsilogic",
+                    memballoon=False, virtio_mmio=True, pci=False)
+RISCV_VIRT = Machine("riscv-virt", root="pcie-root", chipset=None, default_usb=None,
+                     usb_model="piix3-uhci", nic_model="virtio", video_model="virtio",
+                     scsi_model="lsilogic", memballoon=True, virtio_mmio=True,
+                     root_bus_name="pcie.0")
+PSERIES = Machine("pseries", root="pci-root", chipset=None, default_usb="qemu-xhci",
+                  usb_model="qemu-xhci", nic_model="rtl8139", video_model="vga",
+                  scsi_model="ibmvscsi", memballoon=True, multiple_roots=True,
+                  usb_input_with_graphics=True)
+S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, usb_model="none",
+                   nic_model="virtio", video_model="virtio", scsi_model="virtio-scsi",
+                   memballoon=True, zpci=True)
+
+#: (arches, machine-name pattern, row); first match wins
+_RULES: tuple[tuple[frozenset[str], re.Pattern[str], Machine], ...] = (
+    (X86, re.compile(r"pc|pc-i440fx-.*|pc-[01]\..*"), I440FX),
+    (X86, re.compile(r"q35|pc-q35-.*"), Q35),
+    (frozenset({"aarch64"}), re.compile(r"virt|virt-.*"), AARCH64_VIRT),
+    (frozenset({"armv7l", "armv6l"}), re.compile(r"virt|virt-.*"), ARM_VIRT),
+    (ARM, re.compile(r"vexpress-.*|realview-.*|versatile.*|.*"), ARM_BOARD),
+    (RISCV, re.compile(r"virt|virt-.*"), RISCV_VIRT),
+    (PPC64, re.compile(r"pseries|pseries-.*"), PSERIES),
+    (S390, re.compile(r"s390-ccw-virtio|s390-ccw-virtio-.*"), S390_CCW),
+)
+
+#: what QEMU 7.2 expands an alias to (libvirt writes the expansion back)
+ALIASES: dict[tuple[frozenset[str], str], str] = {
+    (X86, "pc"): "pc-i440fx-7.2",
+    (X86, "q35"): "pc-q35-7.2",
+    (ARM, "virt"): "virt-7.2",
+    (PPC64, "pseries"): "pseries-7.2",
+    (S390, "s390-ccw-virtio"): "s390-ccw-virtio-7.2",
+}
+
+#: QEMU system emulator per guest arch
+EMULATORS: dict[str, str] = {
+    "x86_64": "qemu-system-x86_64", "i686": "qemu-system-i386",
+    "aarch64": "qemu-system-aarch64", "armv7l": "qemu-system-arm", "armv6l": "qemu-system-arm",
+    "riscv64": "qemu-system-riscv64", "riscv32": "qemu-system-riscv32",
+    "ppc64": "qemu-system-ppc64", "ppc64le": "qemu-system-ppc64",
+    "s390x": "qemu-system-s390x",
+}
+
+ARCHES = X86 | ARM | RISCV | PPC64 | S390
+
+
+def find(arch: str, machine: str) -> Machine | None:
+    """The row for ``<type arch=... machine=...>``, or None when pciplan does not know it."""
+    for arches, pattern, row in _RULES:
+        if arch in arches and pattern.fullmatch(machine):
+            return row
+    return None
+
+
+def default_machine(arch: str) -> str | None:
+    """The machine QEMU 7.2 / libvirt pick when ``machine=`` is omitted."""
+    return {"x86_64": "pc", "i686": "pc", "aarch64": "virt", "armv7l": "virt",
+            "riscv64": "virt", "ppc64": "pseries", "ppc64le": "pseries",
+            "s390x": "s390-ccw-virtio"}.get(arch)
+
+
+def canonical(arch: str, machine: str) -> str:
+    """``pc`` -> ``pc-i440fx-7.2`` etc.; other names are returned unchanged."""
+    for (arches, alias), full in ALIASES.items():
+        if arch in arches and machine == alias:
+            return full
+    return machine

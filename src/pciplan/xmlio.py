@@ -1,0 +1,419 @@
+"""The only module that touches XML: read a domain document into the model, write plans back.
+
+Parsing is safe against entity tricks: no DTD is loaded, no entity is
+resolved, nothing is fetched from the network, and a document that declares a
+DTD at all is refused.  Writing edits the *original* tree: only what the
+planner changed is touched, so comments, unknown elements, namespaces and
+element order survive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from lxml import etree
+
+from .address import BUS_LAST, DOMAIN_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress, parse_number
+from .domain import Address, Controller, Device, Domain, Zpci
+from .errors import InputError, PlanError
+from . import machines
+
+#: libvirt's element order inside <devices>; new elements go after their kind
+DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
+                "serial", "parallel", "console", "channel", "input", "tpm", "graphics", "sound",
+                "audio", "video", "hostdev", "redirdev", "redirfilter", "hub", "watchdog",
+                "memballoon", "rng", "panic", "shmem", "memory", "iommu", "vsock", "crypto")
+_RANK = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
+
+#: the biggest document pciplan reads (bytes); larger ones are refused up front
+MAX_INPUT = 64 * 1024 * 1024
+
+
+@dataclass
+class Document:
+    """A parsed domain document: the model plus the tree it came from."""
+
+    tree: etree._ElementTree
+    domain: Domain
+    xml_declaration: bool
+    encoding: str
+
+
+def _parser() -> etree.XMLParser:
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                           dtd_validation=False, huge_tree=False, remove_comments=False)
+
+
+def load(data: str | bytes) -> Document:
+    """Parse a domain XML document.  Raises InputError when it is not one."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    if len(raw) > MAX_INPUT:
+        raise InputError(f"input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
+    if isinstance(data, str):
+        # lxml refuses str input with an encoding declaration; parse the bytes
+        raw = _strip_bom(raw)
+    try:
+        tree = etree.ElementTree(etree.fromstring(raw, _parser()))
+    except etree.XMLSyntaxError as err:
+        line = getattr(err, "lineno", None)
+        msg = str(err.msg if hasattr(err, "msg") else err)
+        raise InputError(f"not well-formed XML: {msg}", line=line) from None
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise InputError("documents with a DTD (<!DOCTYPE ...>) are not accepted")
+    root = tree.getroot()
+    if _entity_refs(root):
+        raise InputError("entity references are not accepted")
+    if not isinstance(root.tag, str) or etree.QName(root).localname != "domain":
+        raise InputError(f"the root element is <{etree.QName(root).localname if isinstance(root.tag, str) else '?'}>, "
+                         "not <domain>")
+    decl = raw.lstrip().startswith(b"<?xml")
+    encoding = (docinfo.encoding or "UTF-8") if decl else "UTF-8"
+    return Document(tree, _read_domain(root), decl, encoding)
+
+
+def _strip_bom(raw: bytes) -> bytes:
+    return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+
+
+def _entity_refs(root: etree._Element) -> bool:
+    for node in root.iter():
+        if isinstance(node, etree._Entity):
+            return True
+    return False
+
+
+# ---- reading ----------------------------------------------------------------------
+def _attr_num(el: etree._Element, name: str, what: str) -> int | None:
+    v = el.get(name)
+    if v is None:
+        return None
+    try:
+        n = parse_number(v)
+    except ValueError:
+        raise PlanError(f"Cannot parse <address> '{name}' attribute", what, el.sourceline) from None
+    if n < 0:
+        raise PlanError(f"Cannot parse <address> '{name}' attribute", what, el.sourceline)
+    return n
+
+
+def _read_address(el: etree._Element, what: str) -> Address:
+    atype = el.get("type") or ""
+    if atype != "pci":
+        return Address(atype, attrs=dict(el.attrib))
+    nums = {k: _attr_num(el, k, what) or 0 for k in ("domain", "bus", "slot", "function")}
+    pci = PciAddress(nums["domain"], nums["bus"], nums["slot"], nums["function"])
+    mf = el.get("multifunction")
+    if mf is not None and mf not in ("on", "off"):
+        raise PlanError(f"Unknown value '{mf}' for <address> 'multifunction' attribute", what,
+                        el.sourceline)
+    if not pci.is_empty:
+        for name, value, top, fmt in (("domain", pci.domain, DOMAIN_LAST, "domain='0x{:x}', must be <= 0xFFFF"),
+                                      ("bus", pci.bus, BUS_LAST, "bus='0x{:x}', must be <= 0xFF"),
+                                      ("slot", pci.slot, SLOT_LAST, "slot='0x{:x}', must be <= 0x1F"),
+                                      ("function", pci.function, FUNCTION_LAST, "function=0x{:x}, must be <= 7")):
+            if value > top:
+                raise PlanError("Invalid PCI address " + fmt.format(value), what, el.sourceline)
+    elif pci.function > FUNCTION_LAST:
+        raise PlanError(f"Invalid PCI address function=0x{pci.function:x}, must be <= 7", what,
+                        el.sourceline)
+    zpci = None
+    z = el.find("zpci")
+    if z is not None:
+        uid = _attr_num(z, "uid", what)
+        fid = _attr_num(z, "fid", what)
+        if uid is not None and not 0 < uid <= 0xFFFF:
+            raise PlanError(f"Invalid PCI address uid='0x{uid:04x}', must be > 0x0000 and <= 0xffff",
+                            what, z.sourceline)
+        if fid is not None and fid > 0xFFFFFFFF:
+            raise PlanError(f"Invalid PCI address fid='0x{fid:08x}', must be <= 0xffffffff", what,
+                            z.sourceline)
+        zpci = Zpci(uid, fid)
+    return Address("pci", pci, mf, zpci, dict(el.attrib))
+
+
+def _child_attr(el: etree._Element, child: str, attr: str) -> str | None:
+    c = el.find(child)
+    return c.get(attr) if c is not None else None
+
+
+def _device(el: etree._Element, position: int) -> Device | None:
+    tag = el.tag
+    if not isinstance(tag, str) or "}" in tag:
+        return None
+    attrs: dict[str, str] = {}
+    kw: dict = {}
+    if tag == "controller":
+        dev: Device = Controller(tag=tag, type=el.get("type"), model=el.get("model"),
+                                 model_name=_child_attr(el, "model", "name"))
+        assert isinstance(dev, Controller)
+        idx = el.get("index")
+        if idx is not None:
+            try:
+                dev.index = int(idx, 10)
+            except ValueError:
+                dev.index = -1
+            if dev.index < 0:
+                raise PlanError(f"Invalid value for attribute 'index' in element 'controller': '{idx}'. "
+                                "Expected non-negative value", f"controller type='{dev.type}'",
+                                el.sourceline)
+        t = el.find("target")
+        if t is not None:
+            dev.target = dict(t.attrib)
+            node = t.find("node")
+            if node is not None and node.text:
+                dev.target["node"] = node.text.strip()
+        if el.find("master") is not None:
+            attrs["master"] = "yes"
+    else:
+        dev = Device(tag=tag)
+        dev.type = el.get("type")
+        if tag == "disk":
+            dev.bus = _child_attr(el, "target", "bus")
+            dev.model = el.get("model")
+            attrs["device"] = el.get("device", "disk")
+            dev.target = dict(el.find("target").attrib) if el.find("target") is not None else {}
+        elif tag == "interface":
+            dev.model = _child_attr(el, "model", "type")
+            mac = _child_attr(el, "mac", "address")
+            if mac:
+                attrs["mac"] = mac
+            src = el.find("source/address")
+            if src is not None and dev.type == "hostdev":
+                kw["source"] = dict(src.attrib)
+        elif tag in ("video",):
+            m = el.find("model")
+            dev.model = m.get("type") if m is not None else None
+            if m is not None and m.get("primary"):
+                attrs["primary"] = m.get("primary", "")
+        elif tag == "shmem":
+            dev.model = _child_attr(el, "model", "type")
+        elif tag == "input":
+            dev.bus = el.get("bus")
+            dev.model = el.get("model")
+        elif tag in ("serial", "console", "channel"):
+            t = el.find("target")
+            dev.target = dict(t.attrib) if t is not None else {}
+        elif tag == "filesystem":
+            dev.model = el.get("model")
+            drv = el.find("driver")
+            if drv is not None and drv.get("type"):
+                attrs["driver"] = drv.get("type", "")
+        elif tag == "hostdev":
+            attrs["mode"] = {"subsystem": "subsys"}.get(el.get("mode", "subsystem"), el.get("mode", ""))
+            dev.model = el.get("model")
+            src = el.find("source/address")
+            if src is not None:
+                kw["source"] = dict(src.attrib)
+        else:
+            dev.model = el.get("model")
+    dev.attrs.update(attrs)
+    if "source" in kw:
+        dev.source = kw["source"]
+    addr_el = el.find("address")
+    dev.position = position
+    dev.line = el.sourceline
+    dev.ref = el
+    if addr_el is not None:
+        dev.address = _read_address(addr_el, dev.describe())
+    return dev
+
+
+def _read_domain(root: etree._Element) -> Domain:
+    ostype = root.find("os/type")
+    arch = ostype.get("arch") if ostype is not None else None
+    machine = ostype.get("machine") if ostype is not None else None
+    arch = arch or "x86_64"
+    if arch not in machines.ARCHES:
+        raise PlanError(f"unsupported architecture '{arch}'", "os/type", ostype.sourceline if ostype is not None else None,
+                        kind="unsupported")
+    machine = machine or machines.default_machine(arch) or ""
+    dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
+    dom.numa_cells = len(root.findall("cpu/numa/cell"))
+    devs = root.find("devices")
+    if devs is not None:
+        pos = 0
+        for el in devs:
+            if not isinstance(el.tag, str):
+                continue
+            pos += 1
+            if el.tag == "graphics":
+                dom.graphics += 1
+                continue
+            d = _device(el, pos)
+            if d is not None:
+                dom.devices.append(d)
+    return dom
+
+
+# ---- writing -----------------------------------------------------------------------
+def _fmt_address(el: etree._Element, a: Address) -> None:
+    for k in list(el.attrib):
+        del el.attrib[k]
+    el.set("type", a.type)
+    if a.is_pci:
+        p = a.pci
+        el.set("domain", f"0x{p.domain:04x}")
+        el.set("bus", f"0x{p.bus:02x}")
+        el.set("slot", f"0x{p.slot:02x}")
+        el.set("function", f"0x{p.function:x}")
+        if a.multifunction:
+            el.set("multifunction", a.multifunction)
+        z = el.find("zpci")
+        if a.zpci is not None:
+            if z is None:
+                z = _sub(el, "zpci")
+            if a.zpci.uid is not None:
+                z.set("uid", f"0x{a.zpci.uid:04x}")
+            if a.zpci.fid is not None:
+                z.set("fid", f"0x{a.zpci.fid:08x}")
+    else:
+        for k, v in a.attrs.items():
+            if k != "type":
+                el.set(k, v)
+
+
+def _indent_of(el: etree._Element) -> str:
+    prev = el.getprevious()
+    text = prev.tail if prev is not None else (el.getparent().text if el.getparent() is not None else None)
+    if text and text.strip() == "" and "\n" in text:
+        return text[text.rindex("\n") + 1:]
+    return ""
+
+
+def _child_indent(parent: etree._Element) -> tuple[str, str]:
+    """(indent of children, indent of the parent's closing tag)."""
+    kids = [c for c in parent if isinstance(c.tag, str)]
+    own = _indent_of(parent) if parent.getparent() is not None else ""
+    if kids:
+        return _indent_of(kids[0]) or own + "  ", own
+    return own + "  ", own
+
+
+def _insert(parent: etree._Element, index: int, child: etree._Element) -> etree._Element:
+    inner, outer = _child_indent(parent)
+    kids = list(parent)
+    if not kids:
+        parent.text = "\n" + inner
+        child.tail = "\n" + outer
+        parent.append(child)
+        return child
+    if index >= len(kids):
+        last = kids[-1]
+        child.tail = last.tail if last.tail is not None else "\n" + outer
+        last.tail = "\n" + inner
+        parent.append(child)
+    else:
+        child.tail = "\n" + inner
+        parent.insert(index, child)
+    return child
+
+
+def _sub(parent: etree._Element, tag: str, before: tuple[str, ...] = ("address",)) -> etree._Element:
+    child = etree.Element(tag)
+    kids = list(parent)
+    pos = len(kids)
+    for i, k in enumerate(kids):
+        if k.tag in before:
+            pos = i
+            break
+    return _insert(parent, pos, child)
+
+
+def _write_model(dev: Device, el: etree._Element) -> None:
+    if isinstance(dev, Controller) or dev.tag in ("memballoon", "rng", "sound", "watchdog"):
+        if dev.model is not None:
+            el.set("model", dev.model)
+        return
+    m = el.find("model")
+    if m is None:
+        m = _sub(el, "model", before=("address", "alias", "boot", "rom", "driver", "acpi"))
+    m.set("type", dev.model or "")
+
+
+def _write_changes(dev: Device, el: etree._Element) -> None:
+    if "index" in dev.changed and isinstance(dev, Controller):
+        el.set("index", str(dev.index))
+    if "model" in dev.changed:
+        _write_model(dev, el)
+    if isinstance(dev, Controller):
+        if "model_name" in dev.changed and dev.model_name is not None:
+            m = el.find("model")
+            if m is None:
+                m = _sub(el, "model", before=("target", "address", "alias", "driver"))
+            m.set("name", dev.model_name)
+        if "target" in dev.changed:
+            t = el.find("target")
+            if t is None:
+                t = _sub(el, "target", before=("address", "alias"))
+            for k, v in dev.target.items():
+                if k == "node":
+                    continue
+                t.set(k, v)
+    if "address" in dev.changed and dev.address is not None:
+        a = el.find("address")
+        if a is None:
+            a = _sub(el, "address", before=())
+        _fmt_address(a, dev.address)
+
+
+def _new_element(dev: Device) -> etree._Element:
+    el = etree.Element(dev.tag)
+    if isinstance(dev, Controller):
+        el.set("type", dev.type or "")
+        el.set("index", str(dev.index))
+        if dev.model is not None and not (dev.type == "sata" or dev.type == "ide"):
+            el.set("model", dev.model)
+    elif dev.tag == "memballoon":
+        el.set("model", dev.model or "virtio")
+    return el
+
+
+def _insert_device(devices: etree._Element, el: etree._Element, after: etree._Element | None) -> None:
+    if after is not None:
+        _insert(devices, list(devices).index(after) + 1, el)
+        return
+    rank = _RANK.get(el.tag, len(DEVICE_ORDER))
+    pos = 0
+    for i, k in enumerate(devices):
+        if isinstance(k.tag, str) and _RANK.get(k.tag, len(DEVICE_ORDER)) <= rank:
+            pos = i + 1
+    _insert(devices, pos, el)
+
+
+def apply(doc: Document) -> None:
+    """Write every planner change into the document's tree, in place."""
+    root = doc.tree.getroot()
+    devices = root.find("devices")
+    if devices is None:
+        devices = _insert(root, len(root), etree.Element("devices"))
+    last_controller: etree._Element | None = None
+    for k in devices:
+        if k.tag == "controller":
+            last_controller = k
+    for dev in doc.domain.devices:
+        if dev.ref is None:
+            el = _new_element(dev)
+            after = last_controller if dev.tag == "controller" else None
+            _insert_device(devices, el, after)
+            if dev.tag == "controller":
+                last_controller = el
+            dev.ref = el
+            dev.changed.discard("index")
+            if isinstance(dev, Controller) and dev.type != "pci":
+                dev.changed.discard("model")
+            _write_changes(dev, el)
+        elif dev.changed:
+            _write_changes(dev, dev.ref)
+
+
+def dump(doc: Document) -> bytes:
+    return etree.tostring(doc.tree, xml_declaration=doc.xml_declaration, encoding=doc.encoding)
+
+
+def tostring(doc: Document) -> str:
+    out = etree.tostring(doc.tree, encoding="unicode")
+    if doc.xml_declaration:
+        out = f"<?xml version='1.0' encoding='{doc.encoding}'?>\n" + out
+    return out
