@@ -109,5 +109,12 @@ OPTION_LABELS: dict[str, str] = {
 }
 
 
+#: the <target> attributes libvirt 9.0 knows for PCI controllers (others are dropped)
+TARGET_ATTRIBUTES = frozenset({"chassisNr", "chassis", "port", "busNr", "index", "hotplug", "node"})
+
+#: pSeries PHBs (pci-root with index > 0) take these options
+PSERIES_PHB_OPTIONS = frozenset({"index", "node"})
+
+
 def lookup(name: str | None) -> ControllerModel | None:
     return MODELS.get(name) if name else None

@@ -30,6 +30,7 @@ DISK_BUS_CONTROLLER = {"scsi": ("scsi", 7), "fdc": ("fdc", 2), "ide": ("ide", 4)
 #: the order libvirt adds implicit disk controllers in
 IMPLICIT_DISK_BUSES = ("scsi", "fdc", "ide", "sata")
 USB2_MODELS = frozenset(devices.USB2_COMPANION_FUNCTION)
+USB2_COMPANIONS = USB2_MODELS - {devices.USB2_MASTER}
 
 
 @dataclass
@@ -77,15 +78,35 @@ class Guest:
         return c
 
 
+#: elements libvirt 9.0 does not know and drops from the definition
+DROPPED_BY_LIBVIRT = frozenset({"crypto"})
+#: ports of a virtio-serial controller without ``ports=``
+VIRTIO_SERIAL_PORTS = 31
+
+
 def prepare(domain: Domain, machine: Machine) -> Guest:
     guest = Guest(domain, machine)
+    drop_unknown(guest)
     guest.controllers = controller_order(domain)
+    add_parse_time(guest)
     assign_indexes(guest)
     add_machine_defaults(guest)
     fill_models(guest)
     add_implicit(guest)
     validate(guest)
+    assign_virtio_serial_ports(guest)
+    domain.list_order = {
+        "usb": [c for c in guest.controllers if c.type == "usb"],
+        "video": guest.videos(),
+    }
     return guest
+
+
+def drop_unknown(guest: Guest) -> None:
+    dom = guest.domain
+    for d in [d for d in dom.devices if d.tag in DROPPED_BY_LIBVIRT]:
+        dom.devices.remove(d)
+        dom.removed.append(d)
 
 
 # ---- 1. parse order -------------------------------------------------------------
@@ -105,7 +126,7 @@ def controller_order(domain: Domain) -> list[Controller]:
             cur_idx = -1 if cur.index is None else cur.index
             if cur_idx > c.index:
                 insert_at = i
-            elif ("master" not in c.attrs and "master" in cur.attrs and cur_idx == c.index):
+            elif not _is_companion(c) and _is_companion(cur) and cur_idx == c.index:
                 insert_at = i
             elif insert_at == -1:
                 insert_at = i + 1
@@ -114,6 +135,11 @@ def controller_order(domain: Domain) -> list[Controller]:
         else:
             order.insert(insert_at, c)
     return order
+
+
+def _is_companion(c: Controller) -> bool:
+    """USB companion controllers: libvirt lists them after their master."""
+    return "master" in c.attrs or (c.type == "usb" and c.model in USB2_COMPANIONS)
 
 
 # ---- 2. indexes -----------------------------------------------------------------
@@ -169,7 +195,9 @@ def fill_models(guest: Guest) -> None:
     m = guest.machine
     for dev in guest.domain.devices:
         if dev.tag == "interface" and dev.model is None and dev.type != "hostdev":
-            dev.set("model", m.nic_model)
+            dev.set("model", "virtio" if dev.type == "vdpa" else m.nic_model)
+        elif dev.tag == "filesystem" and dev.type is None:
+            dev.set("type", "mount")
         elif dev.tag == "video" and dev.model is None:
             dev.set("model", m.video_model)
         elif dev.tag == "disk" and dev.bus is None:
@@ -283,6 +311,9 @@ def validate(guest: Guest) -> None:
             raise PlanError(f"Multiple '{c.type}' controllers with index '{c.index}'", c.describe())
         seen[key] = c
     usb = [c for c in guest.controllers if c.type == "usb"]
+    for c in usb:
+        if "master" in c.attrs and not any(o.index == c.index and "master" not in o.attrs for o in usb):
+            raise PlanError("No master USB controller specified", c.describe())
     if any(c.model == "none" for c in usb) and len(usb) > 1:
         raise PlanError("Can't add another USB controller: USB is disabled for this domain",
                         next(c for c in usb if c.model != "none").describe(), kind="unsupported")
@@ -307,7 +338,7 @@ def _validate_pci_controller(guest: Guest, c: Controller) -> None:
                         kind="unsupported")
     if row.is_root and c.index != 0 and not m.multiple_roots:
         raise PlanError("pci-root and pcie-root controllers should have index 0", what)
-    if row.is_root and c.address is not None and c.address.is_pci and not c.address.pci.is_empty:
+    if row.is_root and c.address is not None:
         raise PlanError("pci-root and pcie-root controllers should not have an address", what,
                         kind="unsupported")
     if c.model == "pci-expander-bus" and m.chipset != "i440fx":
@@ -353,3 +384,52 @@ def mark_non_pci_transports(guest: Guest) -> None:
                (isinstance(d, Controller) and d.type == "scsi" and d.model == "ibmvscsi") or \
                (d.tag == "serial" and d.target.get("type") in (None, "spapr-vio-serial")):
                 d.address = Address("spapr-vio")
+
+
+# ---- virtio-serial ports (libvirt does this first when it assigns addresses) -----------
+def _int(text: str | None, default: int) -> int:
+    try:
+        return int(text, 0) if text is not None else default
+    except ValueError:
+        return default
+
+
+def assign_virtio_serial_ports(guest: Guest) -> None:
+    """Channels and consoles need a port on a virtio-serial controller; when every
+    port is taken libvirt adds another controller."""
+    ports: dict[int, set[int]] = {}
+    size: dict[int, int] = {}
+    for c in guest.controllers:
+        if c.type == "virtio-serial" and c.index is not None:
+            ports.setdefault(c.index, set())
+            size[c.index] = _int(c.attrs.get("ports"), VIRTIO_SERIAL_PORTS)
+    users = [(d, True) for d in guest.devices("console") if d.target.get("type") == "virtio"]
+    users += [(d, False) for d in guest.devices("channel") if d.target.get("type") == "virtio"]
+    for d, _ in users:
+        a = d.address
+        if a is not None and a.type == "virtio-serial":
+            port = _int(a.attrs.get("port"), 0)
+            if port:
+                ports.setdefault(_int(a.attrs.get("controller"), 0), set()).add(port)
+    for d, allow_zero in users:
+        a = d.address
+        if a is not None and a.type == "virtio-serial" and _int(a.attrs.get("port"), 0):
+            continue
+        wanted_ctrl = _int(a.attrs.get("controller"), 0) if a is not None and a.type == "virtio-serial" \
+            and "controller" in a.attrs else None
+        candidates = [wanted_ctrl] if wanted_ctrl is not None else sorted(ports)
+        placed = False
+        for idx in candidates:
+            used = ports.setdefault(idx, set())
+            for port in range(0 if allow_zero else 1, size.get(idx, VIRTIO_SERIAL_PORTS)):
+                if port not in used:
+                    used.add(port)
+                    placed = True
+                    break
+            if placed:
+                break
+        if not placed and wanted_ctrl is None:
+            idx = _lowest_unused(guest, "virtio-serial")
+            guest.add_controller("virtio-serial", idx, None, "implicit")
+            ports[idx] = {0 if allow_zero else 1}
+            size[idx] = VIRTIO_SERIAL_PORTS

@@ -98,7 +98,11 @@ def classify(dev: Device, host_is_conventional: HostProbe | None = None) -> str 
         return CONTROLLER_TYPES.get(t or "", None)
     if tag == "interface":
         if dev.type == "hostdev":
-            return None
+            # a host device in disguise: placed with the hostdevs
+            src = dev.source
+            if src.get("type", "pci") != "pci":
+                return None
+            return _hostdev_pci(dev, host_is_conventional)
         if model is None:
             return NIC_MODELS["rtl8139"]
         return NIC_MODELS.get(model, NIC_UNKNOWN_MODEL)
@@ -150,6 +154,10 @@ def _hostdev(dev: Device, host_is_conventional: HostProbe | None) -> str | None:
         return PCI if dev.model == "virtio-transitional" else VIRTIO
     if kind != "pci":
         return None
+    return _hostdev_pci(dev, host_is_conventional)
+
+
+def _hostdev_pci(dev: Device, host_is_conventional: HostProbe | None) -> str:
     if dev.pci_address is not None and not dev.pci_address.is_empty:
         return PCIE  # the user placed it: trust them
     if host_is_conventional is not None and host_is_conventional(dev.source):

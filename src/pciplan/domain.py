@@ -115,6 +115,11 @@ class Domain:
     numa_cells: int = 0
     #: number of <graphics> elements
     graphics: int = 0
+    #: devices libvirt 9.0 drops from the definition (unknown to it)
+    removed: list[Device] = field(default_factory=list)
+    #: libvirt's own order of the elements of one kind, where it differs from the
+    #: document and matters (USB controllers sharing an index, videos)
+    list_order: dict[str, list[Device]] = field(default_factory=dict)
 
     def of(self, *tags: str) -> Iterator[Device]:
         return (d for d in self.devices if d.tag in tags)

@@ -27,7 +27,8 @@ from . import devices, machines
 from .address import PciAddress
 from .addrset import AddressSet, bus_for_model
 from .connect import PCI, PCIE, Connect
-from .controllers import MODELS, PSERIES_PHB_MODEL_NAME
+from .controllers import (MODELS, OPTION_LABELS, OPTION_RANGES, PSERIES_PHB_MODEL_NAME,
+                          PSERIES_PHB_OPTIONS, TARGET_ATTRIBUTES)
 from .defaults import Guest
 from .devices import HostProbe
 from .domain import Address, Controller, Device, Domain, Zpci
@@ -131,8 +132,20 @@ class Assigner:
         return g.devices(tag)
 
     def iterate(self) -> Iterator[Device]:
+        alias = self.console_alias()
         for tag in ITERATION_ORDER:
-            yield from self.of(tag)
+            for d in self.of(tag):
+                if d is not alias:
+                    yield d
+
+    def console_alias(self) -> Device | None:
+        """The first <console> of type serial is the first <serial> again: libvirt
+        skips it and writes the serial's address into it."""
+        consoles = self.guest.devices("console")
+        if consoles and self.guest.devices("serial") and \
+                consoles[0].target.get("type") in (None, "serial"):
+            return consoles[0]
+        return None
 
     # ---- the address set ----------------------------------------------------------
     def create_set(self, nbuses: int, dry_run: bool) -> AddressSet:
@@ -376,6 +389,12 @@ class Assigner:
             self.assign_zpci()
             self.set_multifunction()
             self.finish_controllers()
+            self.validate_controllers()
+            alias = self.console_alias()
+            if alias is not None:
+                serial = self.guest.devices("serial")[0]
+                if serial.address is not None and serial.address.is_pci:
+                    alias.set("address", serial.address)
         return s
 
     # ---- after placement ----------------------------------------------------------------
@@ -407,7 +426,7 @@ class Assigner:
                 elif row.default_model_name:
                     c.set("model_name", row.default_model_name)
             addr = c.pci_address or PciAddress()
-            target = dict(c.target)
+            target = {k: v for k, v in c.target.items() if k in TARGET_ATTRIBUTES}
             if c.model == "pci-bridge":
                 target.setdefault("chassisNr", str(c.index))
             elif c.model == "pcie-root-port":
@@ -436,6 +455,48 @@ class Assigner:
                 raise PlanError(f"PCI controller at index {c.index} (0x{c.index:02x}) has "
                                 f"bus='0x{addr.bus:02x}', but index must be larger than bus",
                                 c.describe(), kind="unsupported")
+
+    def validate_controllers(self) -> None:
+        """libvirt's checks of PCI controller options (after addresses are assigned)."""
+        pseries = self.machine.multiple_roots
+        for c in self.guest.controllers:
+            if c.type != "pci":
+                continue
+            row = MODELS[c.model or "pci-root"]
+            allowed = set(row.options)
+            if pseries and c.model == "pci-root":
+                allowed = set(PSERIES_PHB_OPTIONS)
+            what = c.describe()
+            for opt in c.target:
+                if opt not in TARGET_ATTRIBUTES or opt in allowed:
+                    continue
+                raise PlanError(f"Option '{OPTION_LABELS.get(opt, opt)}' is not valid for PCI controller "
+                                f"with index '{c.index}', model '{c.model}' and modelName "
+                                f"'{c.model_name or ''}'", what, kind="unsupported")
+            if c.model_name is not None and row.model_names and c.model_name not in row.model_names \
+                    and not (pseries and c.model == "pci-root" and c.model_name == PSERIES_PHB_MODEL_NAME):
+                raise PlanError(f"Option 'modelName' has invalid value for PCI controller with index "
+                                f"'{c.index}', model '{c.model}' and modelName '{c.model_name}'", what,
+                                kind="unsupported")
+            for opt, (low, high) in OPTION_RANGES.items():
+                if opt in c.target and opt in allowed:
+                    try:
+                        v = int(c.target[opt], 0)
+                    except ValueError:
+                        raise PlanError(f"Invalid value for attribute '{opt}' in element 'target': "
+                                        f"'{c.target[opt]}'", what) from None
+                    if not low <= v <= high:
+                        name = {"index": "target index"}.get(opt, opt)
+                        raise PlanError(f"PCI controller {name} '{v}' out of range - must be "
+                                        f"{low}-{high}", what, kind="unsupported")
+            if pseries and c.model == "pci-root":
+                ti = c.target.get("index")
+                if ti is not None and (int(ti, 0) == 0) != (c.index == 0):
+                    raise PlanError("Only the PCI controller with index 0 can have target index 0, "
+                                    "and vice versa", what, kind="unsupported")
+                if c.index == 0 and "node" in c.target:
+                    raise PlanError("The PCI controller with index=0 can't be associated with a NUMA "
+                                    "node", what, kind="unsupported")
 
     def _new_bus_nr(self) -> int:
         lowest = 256
@@ -472,6 +533,8 @@ class Assigner:
             if a is None or not a.is_pci or d.tag in ("serial", "parallel", "channel", "console"):
                 continue
             z = a.zpci
+            if d.origin == "bus":
+                continue  # controllers libvirt adds while planning carry no zPCI ids
             if z is not None and (z.uid is not None or z.fid is not None):
                 self._zpci_ensure(d, z, uids, fids)
                 d.changed.add("address")

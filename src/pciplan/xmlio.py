@@ -166,6 +166,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.target["node"] = node.text.strip()
         if el.find("master") is not None:
             attrs["master"] = "yes"
+        if el.get("ports") is not None:
+            attrs["ports"] = el.get("ports", "")
     else:
         dev = Device(tag=tag)
         dev.type = el.get("type")
@@ -337,6 +339,8 @@ def _write_changes(dev: Device, el: etree._Element) -> None:
         el.set("index", str(dev.index))
     if "model" in dev.changed:
         _write_model(dev, el)
+    if "type" in dev.changed and dev.type is not None:
+        el.set("type", dev.type)
     if isinstance(dev, Controller):
         if "model_name" in dev.changed and dev.model_name is not None:
             m = el.find("model")
@@ -347,6 +351,9 @@ def _write_changes(dev: Device, el: etree._Element) -> None:
             t = el.find("target")
             if t is None:
                 t = _sub(el, "target", before=("address", "alias"))
+            for k in list(t.attrib):
+                if k not in dev.target:
+                    del t.attrib[k]
             for k, v in dev.target.items():
                 if k == "node":
                     continue
@@ -406,6 +413,43 @@ def apply(doc: Document) -> None:
             _write_changes(dev, el)
         elif dev.changed:
             _write_changes(dev, dev.ref)
+    for dev in doc.domain.removed:
+        if dev.ref is not None and dev.ref.getparent() is not None:
+            _remove(dev.ref)
+    for group in doc.domain.list_order.values():
+        _reorder([d.ref for d in group if d.ref is not None])
+
+
+def _remove(el: etree._Element) -> None:
+    parent = el.getparent()
+    prev = el.getprevious()
+    if prev is not None:
+        prev.tail = el.tail if el.tail is not None else prev.tail
+    elif parent is not None:
+        parent.text = el.tail if el.tail is not None else parent.text
+    parent.remove(el)
+
+
+def _reorder(wanted_order: list[etree._Element]) -> None:
+    """Put these sibling elements in the given order, each taking a place one of them had."""
+    if len(wanted_order) < 2:
+        return
+    parent = wanted_order[0].getparent()
+    if parent is None or any(e.getparent() is not parent for e in wanted_order):
+        return
+    members = set(wanted_order)
+    slots = [i for i, k in enumerate(parent) if k in members]
+    current = [parent[i] for i in slots]
+    if current == wanted_order:
+        return
+    tails = [e.tail for e in current]
+    for e in current:
+        parent.remove(e)
+    kids = list(parent)
+    # rebuild: insert each wanted element at its slot index, lowest first
+    for slot, el, tail in zip(slots, wanted_order, tails):
+        el.tail = tail
+        parent.insert(slot, el)
 
 
 def dump(doc: Document) -> bytes:
