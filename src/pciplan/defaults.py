@@ -29,6 +29,8 @@ DISK_PREFIX_BUS = (("hd", "ide"), ("fd", "fdc"), ("sd", "scsi"), ("vd", "virtio"
 DISK_BUS_CONTROLLER = {"scsi": ("scsi", 7), "fdc": ("fdc", 2), "ide": ("ide", 4), "sata": ("sata", 6)}
 #: the order libvirt adds implicit disk controllers in
 IMPLICIT_DISK_BUSES = ("scsi", "fdc", "ide", "sata")
+#: disk buses whose devices cannot be cdroms or floppies
+EJECTLESS_BUSES = frozenset({"virtio"})
 USB2_MODELS = frozenset(devices.USB2_COMPANION_FUNCTION)
 USB2_COMPANIONS = USB2_MODELS - {devices.USB2_MASTER}
 
@@ -311,6 +313,9 @@ def validate(guest: Guest) -> None:
             raise PlanError(f"Multiple '{c.type}' controllers with index '{c.index}'", c.describe())
         seen[key] = c
     usb = [c for c in guest.controllers if c.type == "usb"]
+    if _usb_devices(guest) and all(c.model == "none" for c in usb):
+        raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
+                        "devices", kind="unsupported")
     for c in usb:
         if "master" in c.attrs and not any(o.index == c.index and "master" not in o.attrs for o in usb):
             raise PlanError("No master USB controller specified", c.describe())
@@ -323,6 +328,27 @@ def validate(guest: Guest) -> None:
         elif c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
                             c.describe(), kind="unsupported")
+    for disk in guest.devices("disk"):
+        if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
+            raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
+                            disk.describe(), kind="unsupported")
+
+
+def _usb_devices(guest: Guest) -> bool:
+    """Does anything need a USB bus (including what libvirt adds on its own)?"""
+    m = guest.machine
+    if m.usb_input_with_graphics and guest.domain.graphics:
+        return True  # libvirt adds a USB keyboard (and mouse) to graphical pSeries guests
+    for d in guest.domain.devices:
+        t = d.tag
+        if (t == "input" and d.bus == "usb") or (t == "hostdev" and d.type == "usb") or \
+           t in ("redirdev", "smartcard") or (t == "hub" and d.type == "usb") or \
+           (t == "disk" and d.bus == "usb") or (t == "sound" and d.model == "usb") or \
+           (t == "serial" and d.target.get("type") == "usb-serial") or \
+           (t == "interface" and d.model == "usb-net") or \
+           (isinstance(d, Controller) and d.type == "ccid"):
+            return True
+    return False
 
 
 def _validate_pci_controller(guest: Guest, c: Controller) -> None:
@@ -374,7 +400,7 @@ def mark_non_pci_transports(guest: Guest) -> None:
                     d.set("address", Address("virtio-mmio"))
     if m.zpci:
         for d in guest.domain.devices:
-            if d.address is None and devices.is_virtio(d) and d.tag != "hostdev":
+            if d.address is None and (devices.is_virtio(d) or d.tag in ("filesystem", "vsock")):
                 d.address = Address("ccw")
     if m.family == "pseries":
         for d in guest.domain.devices:
