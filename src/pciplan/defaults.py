@@ -304,6 +304,9 @@ def add_parse_time(guest: Guest) -> None:
 
 # ---- 6. validation ---------------------------------------------------------------------
 def validate(guest: Guest) -> None:
+    dom = guest.domain
+    if dom.uefi and not dom.acpi and dom.arch in ("x86_64", "i686"):
+        raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     seen: dict[tuple[str | None, int | None], Controller] = {}
     for c in guest.controllers:
         if c.type == "usb":

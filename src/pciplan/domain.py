@@ -115,6 +115,9 @@ class Domain:
     numa_cells: int = 0
     #: number of <graphics> elements
     graphics: int = 0
+    #: UEFI firmware (``<os firmware='efi'>`` or a pflash ``<loader>``) and ``<features><acpi/>``
+    uefi: bool = False
+    acpi: bool = False
     #: devices libvirt 9.0 drops from the definition (unknown to it)
     removed: list[Device] = field(default_factory=list)
     #: libvirt's own order of the elements of one kind, where it differs from the

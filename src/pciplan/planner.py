@@ -180,7 +180,13 @@ class Assigner:
                     raise PlanError("Bus 0 must be PCI for integrated PIIX3 USB or IDE controllers",
                                     dev.describe(), kind="internal")
                 return
-        s.reserve(addr, flags, from_config=True, element=dev.describe())
+        placed = s.reserve(addr, flags, from_config=True, element=dev.describe())
+        if placed != addr:
+            # growing a legacy PCI topology renumbered the bus: libvirt rewrites
+            # the user's address in place (even in the dry run)
+            a = dev.address
+            assert a is not None
+            dev.set("address", Address("pci", placed, a.multifunction, a.zpci))
 
     # ---- storing ------------------------------------------------------------------
     def store(self, s: AddressSet, dev: Device, addr: PciAddress, multifunction: str | None = None) -> None:

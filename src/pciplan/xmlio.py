@@ -233,6 +233,11 @@ def _read_domain(root: etree._Element) -> Domain:
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
     dom.numa_cells = len(root.findall("cpu/numa/cell"))
+    os_el = root.find("os")
+    if os_el is not None:
+        loader = os_el.find("loader")
+        dom.uefi = os_el.get("firmware") == "efi" or (loader is not None and loader.get("type") == "pflash")
+    dom.acpi = root.find("features/acpi") is not None
     devs = root.find("devices")
     if devs is not None:
         pos = 0
