@@ -331,6 +331,12 @@ def validate(guest: Guest) -> None:
         elif c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
                             c.describe(), kind="unsupported")
+    for video in guest.videos()[1:]:
+        if video.model not in devices.SECONDARY_VIDEO_MODELS and video.model not in ("none", "ramfb"):
+            raise PlanError(f"video type '{video.model}' is only valid as primary video device",
+                            video.describe(), kind="unsupported")
+    if len(guest.devices("iommu")) > 1:
+        raise PlanError("only a single IOMMU device is supported", guest.devices("iommu")[1].describe())
     for disk in guest.devices("disk"):
         if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
             raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",

@@ -69,6 +69,8 @@ VIDEO_MODELS: dict[str, str | None] = {
     "parallels": PCI, "gop": None,
 }
 #: devices whose only PCI-relevant knob is "virtio, virtio-transitional or none"
+#: video models that may also be a secondary video device
+SECONDARY_VIDEO_MODELS = frozenset({"qxl", "virtio"})
 VIRTIO_MODEL_CLASS: dict[str, str | None] = {
     "virtio": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
 }
@@ -179,8 +181,7 @@ def is_virtio(dev: Device) -> bool:
     if isinstance(dev, Controller):
         if dev.type == "virtio-serial":
             return True
-        return dev.type == "scsi" and dev.model in ("virtio-scsi", "virtio-transitional",
-                                                   "virtio-non-transitional")
+        return dev.type == "scsi"  # libvirt moves every address-less SCSI controller
     if tag in ("memballoon", "rng"):
         return (dev.model or "virtio") in VIRTIO_MODEL_CLASS
     if tag == "hostdev":
