@@ -158,6 +158,9 @@ class AddressSet:
                 return found
         # libvirt retries on empty, unlocked buses of other isolation groups;
         # pciplan plans every device in group 0, so that pass finds nothing new
+        if flags & Connect.INTEGRATED:
+            raise CapacityError("no free slot is left on the root bus for this integrated device",
+                                element)
         if self.dry_run:
             addr = self.grow(PciAddress(0, len(self.buses), 0, f), flags, element)
             return PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f)

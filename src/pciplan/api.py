@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from . import defaults, hostpci, machines, xmlio
-from .errors import PlanError
+from . import capacity, defaults, hostpci, machines, xmlio
+from .errors import CapacityError, PlanError
 from .planner import Options, Plan, assign
 
 
@@ -18,8 +18,11 @@ class Result:
     document: xmlio.Document
 
 
-def default_options() -> Options:
-    return Options(host_probe=hostpci.is_conventional)
+def _with_host(options: Options | None) -> Options:
+    options = options if options is not None else Options()
+    if options.host_probe is None and options.probe_host:
+        options = replace(options, host_probe=hostpci.is_conventional)
+    return options
 
 
 def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
@@ -34,11 +37,36 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
             if d.address is not None and d.address.zpci is not None:
                 raise PlanError("This QEMU binary doesn't support zPCI", d.describe(), d.line,
                                 kind="unsupported")
-    guest = defaults.prepare(dom, machine)
-    defaults.mark_non_pci_transports(guest)
-    result = assign(guest, options if options is not None else default_options())
+    options = _with_host(options)
+    try:
+        result = _assign(dom, machine, options)
+    except CapacityError:
+        if options.capacity != "max":
+            raise
+        result = _assign_max(doc, machine, options)
     xmlio.apply(doc)
     return result
+
+
+def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
+    guest = defaults.prepare(dom, machine)
+    defaults.mark_non_pci_transports(guest)
+    if margin is not None:
+        capacity.expand(guest, options, margin)
+    return assign(guest, options)
+
+
+def _assign_max(doc: xmlio.Document, machine, options: Options) -> Plan:
+    """Plan again from the untouched document, with the controllers a big guest needs."""
+    last: CapacityError | None = None
+    for margin in range(0, 4):
+        doc.domain = xmlio.read_domain(doc.tree.getroot())
+        try:
+            return _assign(doc.domain, machine, options, margin)
+        except CapacityError as err:
+            last = err
+    assert last is not None
+    raise last
 
 
 def plan_text(xml: str | bytes, options: Options | None = None) -> Result:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterator
 
-from . import devices, machines
+from . import budget, devices, hotplug, machines
 from .address import PciAddress
 from .addrset import AddressSet, bus_for_model
 from .connect import PCI, PCIE, Connect
@@ -55,8 +55,17 @@ ZPCI_FID_MAX = 0xFFFFFFFF
 class Options:
     """Knobs of the planner.  The defaults reproduce libvirt 9.0."""
 
-    #: tells whether a host PCI device is conventional PCI (libvirt reads sysfs)
+    #: tells whether a host PCI device is conventional PCI, as libvirt learns from
+    #: sysfs; ``api`` fills in the sysfs probe unless ``probe_host`` is False
     host_probe: HostProbe | None = None
+    probe_host: bool = True
+    #: leave at least this many empty hot-pluggable slots (None: libvirt's single spare)
+    hotplug_ports: int | None = None
+    #: "libvirt": its placement; "flat": every endpoint integrated on the root bus
+    placement: str = "libvirt"
+    #: "libvirt": refuse where libvirt does; "max": grow with switches and nested
+    #: bridges up to the 256-bus limit (see ``capacity``)
+    capacity: str = "libvirt"
 
 
 @dataclass
@@ -68,6 +77,8 @@ class Plan:
     addresses: AddressSet
     #: devices whose PCI address the planner chose (in placement order)
     assigned: list[Device] = field(default_factory=list)
+    #: things a user should know about the plan (budgets, options that could not be met)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def domain(self) -> Domain:
@@ -106,6 +117,7 @@ class Assigner:
         pcie = self.root_model == "pcie-root"
         self.pcie_flags = PCIE if pcie else PCI
         self.assigned: list[Device] = []
+        self.warnings: list[str] = []
 
     # ---- flags ----------------------------------------------------------------
     def flags(self, dev: Device) -> Connect:
@@ -116,7 +128,7 @@ class Assigner:
         if cls is None:
             return Connect.NONE
         flags = PCI if cls == devices.PCI else self.pcie_flags
-        if dev.tag == "iommu":
+        if dev.tag == "iommu" or self.options.placement == "flat":
             flags |= Connect.INTEGRATED
         return flags
 
@@ -392,6 +404,8 @@ class Assigner:
         if self.machine.pci:
             self.chipset(s)
             self.place_all(s)
+            if self.options.hotplug_ports is not None:
+                hotplug.add_ports(self, s, self.options.hotplug_ports)
             self.assign_zpci()
             self.set_multifunction()
             self.finish_controllers()
@@ -570,4 +584,6 @@ class Assigner:
 def assign(guest: Guest, options: Options | None = None) -> Plan:
     a = Assigner(guest, options or Options())
     s = a.run()
-    return Plan(guest, s, a.assigned)
+    plan = Plan(guest, s, a.assigned, a.warnings)
+    budget.check(plan)
+    return plan

@@ -70,7 +70,7 @@ def load(data: str | bytes) -> Document:
                          "not <domain>")
     decl = raw.lstrip().startswith(b"<?xml")
     encoding = (docinfo.encoding or "UTF-8") if decl else "UTF-8"
-    return Document(tree, _read_domain(root), decl, encoding)
+    return Document(tree, read_domain(root), decl, encoding)
 
 
 def _strip_bom(raw: bytes) -> bytes:
@@ -222,7 +222,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
     return dev
 
 
-def _read_domain(root: etree._Element) -> Domain:
+def read_domain(root: etree._Element) -> Domain:
     ostype = root.find("os/type")
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None
