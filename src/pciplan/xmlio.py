@@ -38,6 +38,8 @@ class Document:
     domain: Domain
     xml_declaration: bool
     encoding: str
+    #: the quote character the input used for attributes (libvirt writes ')
+    quote: str = '"'
 
 
 def _parser() -> etree.XMLParser:
@@ -70,7 +72,9 @@ def load(data: str | bytes) -> Document:
                          "not <domain>")
     decl = raw.lstrip().startswith(b"<?xml")
     encoding = (docinfo.encoding or "UTF-8") if decl else "UTF-8"
-    return Document(tree, read_domain(root), decl, encoding)
+    sample = raw[:65536]
+    quote = "'" if sample.count(b"='") > sample.count(b'="') else '"'
+    return Document(tree, read_domain(root), decl, encoding, quote)
 
 
 def _strip_bom(raw: bytes) -> bytes:
@@ -339,9 +343,23 @@ def _write_model(dev: Device, el: etree._Element) -> None:
     m.set("type", dev.model or "")
 
 
+def _set_index(el: etree._Element, index: int) -> None:
+    """``index`` goes right after ``type``, where libvirt writes it."""
+    items = [(k, v) for k, v in el.attrib.items() if k != "index"]
+    el.attrib.clear()
+    done = False
+    for k, v in items:
+        el.set(k, v)
+        if k == "type":
+            el.set("index", str(index))
+            done = True
+    if not done:
+        el.set("index", str(index))
+
+
 def _write_changes(dev: Device, el: etree._Element) -> None:
     if "index" in dev.changed and isinstance(dev, Controller):
-        el.set("index", str(dev.index))
+        _set_index(el, dev.index if dev.index is not None else 0)
     if "model" in dev.changed:
         _write_model(dev, el)
     if "type" in dev.changed and dev.type is not None:
@@ -457,12 +475,61 @@ def _reorder(wanted_order: list[etree._Element]) -> None:
         parent.insert(slot, el)
 
 
-def dump(doc: Document) -> bytes:
-    return etree.tostring(doc.tree, xml_declaration=doc.xml_declaration, encoding=doc.encoding)
-
-
 def tostring(doc: Document) -> str:
     out = etree.tostring(doc.tree, encoding="unicode")
+    if doc.quote == "'":
+        out = requote(out)
     if doc.xml_declaration:
         out = f"<?xml version='1.0' encoding='{doc.encoding}'?>\n" + out
     return out
+
+
+def dump(doc: Document) -> bytes:
+    return tostring(doc).encode(doc.encoding, errors="xmlcharrefreplace")
+
+
+def requote(text: str) -> str:
+    """Write attribute values in single quotes, as libvirt does (and as the input did).
+
+    Only quotes inside start tags change; a value containing ' keeps its double quotes.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        lt = text.find("<", i)
+        if lt < 0:
+            out.append(text[i:])
+            break
+        out.append(text[i:lt])
+        if text.startswith("<!--", lt):
+            end = text.find("-->", lt)
+            end = n if end < 0 else end + 3
+            out.append(text[lt:end])
+            i = end
+            continue
+        if text.startswith("<![CDATA[", lt):
+            end = text.find("]]>", lt)
+            end = n if end < 0 else end + 3
+            out.append(text[lt:end])
+            i = end
+            continue
+        if text.startswith("<?", lt) or text.startswith("</", lt) or text.startswith("<!", lt):
+            end = text.find(">", lt)
+            end = n if end < 0 else end + 1
+            out.append(text[lt:end])
+            i = end
+            continue
+        j = lt
+        tag: list[str] = []
+        while j < n and text[j] != ">":
+            if text[j] == '"':
+                close = text.find('"', j + 1)
+                value = text[j + 1:close]
+                tag.append(f"'{value}'" if "'" not in value else f'"{value}"')
+                j = close + 1
+            else:
+                tag.append(text[j])
+                j += 1
+        out.append("".join(tag))
+        i = j
+    return "".join(out)
