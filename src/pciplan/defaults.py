@@ -331,6 +331,14 @@ def validate(guest: Guest) -> None:
         elif c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
                             c.describe(), kind="unsupported")
+        elif c.type == "ide" and c.index:
+            raise PlanError("Only a single IDE controller is supported for this machine type",
+                            c.describe(), kind="unsupported")
+    for inp in guest.devices("input"):
+        if inp.bus == "virtio" and inp.model in ("virtio-transitional", "virtio-non-transitional") \
+                and inp.type != "passthrough":
+            raise PlanError("virtio (non-)transitional models are not supported for "
+                            f"input type={inp.type}", inp.describe(), kind="unsupported")
     for video in guest.videos()[1:]:
         if video.model not in devices.SECONDARY_VIDEO_MODELS and video.model not in ("none", "ramfb"):
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
