@@ -1,0 +1,1 @@
+"""Test support: random domains, libvirt oracle client, PCI layout comparison."""
