@@ -1,0 +1,97 @@
+"""Differential test against a real libvirt 9.0 daemon.
+
+Generates random domain XMLs (support/randomdomain.py), asks the local libvirt
+daemon what it makes of each (support/libvirt_oracle.py, cached under
+tests/.oracle-cache) and checks pciplan.plan against it:
+
+* libvirt accepts -> pciplan gives the same PCI layout;
+* libvirt rejects -> pciplan raises PlanError;
+* on a subsample, pciplan's output fed back to libvirt comes back unchanged.
+
+Environment:
+  PCIPLAN_DIFF_N          number of domains (default 500; 0 skips)
+  PCIPLAN_DIFF_SEED       stream seed (default: random; printed on failure)
+  PCIPLAN_DIFF_SPREAD     family weights, e.g. "q35=1,pc=1" (default: randomdomain.DEFAULT_SPREAD)
+  PCIPLAN_DIFF_JOBS       parallel threads (default: max(2, CPUs))
+  PCIPLAN_DIFF_ROUNDTRIP  fraction of identical cases round-tripped (default 0.1)
+  PCIPLAN_ORACLE_CACHE    oracle cache dir ("off" disables)
+  PCIPLAN_DIFF_PLANNER    what is tested: pciplan (default), oracle (libvirt against itself),
+                          or MODULE:FUNCTION[:EXCEPTION]
+
+Failing cases are saved (input, libvirt's answer, pciplan's answer, diff) under
+a temporary directory named in the failure message; reproduce one with
+  python tests/support/difftest.py --seed SEED --index I
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from support import difftest, libvirt_oracle
+
+N = int(os.environ.get("PCIPLAN_DIFF_N", "500"))
+SEED = os.environ.get("PCIPLAN_DIFF_SEED") or str(random.randrange(10**9))
+SPREAD = os.environ.get("PCIPLAN_DIFF_SPREAD") or None
+JOBS = int(os.environ.get("PCIPLAN_DIFF_JOBS", str(max(2, os.cpu_count() or 2))))
+ROUNDTRIP = float(os.environ.get("PCIPLAN_DIFF_ROUNDTRIP", "0.1"))
+PLANNER = os.environ.get("PCIPLAN_DIFF_PLANNER", "pciplan")
+
+
+@pytest.fixture(scope="module")
+def diff_run(tmp_path_factory):
+    if N <= 0:
+        pytest.skip("differential test disabled (PCIPLAN_DIFF_N=0)")
+    if not libvirt_oracle.available():
+        pytest.skip(f"no libvirt daemon to compare with ({libvirt_oracle.unavailable_reason()}); "
+                    "run scripts/setup-libvirt.sh as root to enable the differential test")
+    from support import randomdomain
+
+    oracle = libvirt_oracle.Oracle()
+    plan, plan_error = difftest.load_planner(PLANNER, oracle)
+    doms = randomdomain.generate_many(SEED, N, SPREAD)
+    results = difftest.run_many(doms, oracle, plan, plan_error, jobs=JOBS, roundtrip=ROUNDTRIP)
+    save_dir = tmp_path_factory.mktemp("difftest-failures")
+    return results, save_dir
+
+
+def _report(results, statuses, save_dir, title):
+    bad = [r for r in results if r.status in statuses]
+    if not bad:
+        return
+    for r in bad:
+        difftest.save_case(r, save_dir, f" --spread '{SPREAD}'" if SPREAD else "")
+    text = difftest.grouped_failures(bad, examples=2)
+    pytest.fail(f"{title}: {len(bad)} of {len(results)} random domains (PCIPLAN_DIFF_SEED={SEED})\n"
+                f"{text}\n\ncases saved under {save_dir}\n"
+                f"reproduce one: python tests/support/difftest.py --seed {SEED} --index I\n\n"
+                f"{difftest.summary_table(results)}", pytrace=False)
+
+
+def test_no_oracle_errors(diff_run):
+    results, save_dir = diff_run
+    _report(results, (difftest.ORACLE_ERROR,), save_dir, "libvirt could not be asked")
+
+
+def test_accepted_domains_get_libvirts_layout(diff_run):
+    results, save_dir = diff_run
+    accepted = [r for r in results if r.libvirt_ok]
+    _report(accepted, (difftest.MISMATCH, difftest.FALSE_REJECT, difftest.CRASH), save_dir,
+            "pciplan disagrees with libvirt on domains libvirt accepts")
+
+
+def test_rejected_domains_are_rejected(diff_run):
+    results, save_dir = diff_run
+    rejected = [r for r in results if r.libvirt_ok is False]
+    _report(rejected, (difftest.FALSE_ACCEPT, difftest.CRASH), save_dir,
+            "pciplan accepts (or crashes on) domains libvirt rejects")
+
+
+def test_roundtrip_through_libvirt(diff_run):
+    results, save_dir = diff_run
+    if not any(r.roundtrip_done for r in results):
+        pytest.skip("no case was round-tripped (no identical layout, or PCIPLAN_DIFF_ROUNDTRIP=0)")
+    _report(results, (difftest.ROUNDTRIP,), save_dir,
+            "libvirt rejects or changes pciplan's output")
