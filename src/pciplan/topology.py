@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import controllers
+from . import budget, controllers
 from .address import PciAddress
 from .connect import Connect, is_pcie
 from .domain import Controller, Device
+from .machines import Machine
 from .planner import Plan
 
 #: guest IO port space and the window each bridge takes from it
@@ -28,12 +29,28 @@ class Function:
 
     device: Device
     address: PciAddress
-    #: PCI Express (True) or conventional PCI (False), as the guest sees it
+    #: PCI Express (True) or conventional PCI (False), as the guest sees it: a
+    #: PCIe-capable function on a conventional PCI bus is conventional PCI
     express: bool
     #: added by the planner (not in the input)
     added: bool
     #: the bus this function provides, when it is a bridge/port
     child: "Bus | None" = None
+    #: the planner chose its address (the input had none, or an empty one)
+    assigned: bool = False
+    #: the bus it sits on (None when that bus is not a known PCI controller)
+    bus: "Bus | None" = None
+
+    @property
+    def is_bridge(self) -> bool:
+        """A PCI controller (bridge, port, expander): libvirt never hot-plugs those."""
+        d = self.device
+        return isinstance(d, Controller) and d.type == "pci"
+
+    @property
+    def hotpluggable(self) -> bool:
+        """Can the guest see this function hot-plugged / unplugged at run time?"""
+        return bool(self.bus is not None and self.bus.hotplug and not self.is_bridge)
 
 
 @dataclass(eq=False)
@@ -45,13 +62,19 @@ class Bus:
     parent: Function | None
     hotplug: bool
     functions: list[Function] = field(default_factory=list)
+    #: slots taken by chipset functions that are not in the XML (ISA bridge...)
+    reserved_slots: set[int] = field(default_factory=set)
 
     @property
     def express(self) -> bool:
         return self.model.express
 
+    @property
+    def is_root(self) -> bool:
+        return self.parent is None
+
     def used_slots(self) -> set[int]:
-        return {f.address.slot for f in self.functions}
+        return {f.address.slot for f in self.functions} | self.reserved_slots
 
     def free_slots(self) -> list[int]:
         used = self.used_slots()
@@ -77,7 +100,18 @@ class Bus:
 
 
 def _owner(fn: Function) -> Bus | None:
-    return getattr(fn, "_bus", None)
+    return fn.bus
+
+
+#: the chipset functions of the x86 machines that are not in the XML, by name
+CHIPSET_FUNCTIONS: dict[str, tuple[tuple[PciAddress, str], ...]] = {
+    "i440fx": ((PciAddress(0, 0, 0, 0), "i440FX host bridge"),
+               (PciAddress(0, 0, 1, 0), "PIIX3 ISA bridge"),
+               (PciAddress(0, 0, 1, 3), "PIIX4 ACPI/SMBus")),
+    "q35": ((PciAddress(0, 0, 0, 0), "Q35 host bridge"),
+            (PciAddress(0, 0, 0x1F, 0), "ICH9 LPC/ISA bridge"),
+            (PciAddress(0, 0, 0x1F, 3), "ICH9 SMBus")),
+}
 
 
 @dataclass
@@ -87,12 +121,26 @@ class Topology:
     functions: list[Function]
     #: fixed chipset functions that are not in the XML (ISA bridge, SMBus...)
     reserved: list[PciAddress]
+    #: the machine row, the guest arch and machine type
+    machine: Machine | None = None
+    arch: str = ""
+    machine_type: str = ""
+    #: indexes of the bridges/ports that take a 4 KiB IO window (see ``budget``)
+    io_window_buses: set[int] = field(default_factory=set)
+    #: every fixed chipset function not in the XML, with its name (host bridge included)
+    chipset: list[tuple[PciAddress, str]] = field(default_factory=list)
+
+    @property
+    def express(self) -> bool:
+        """A PCI Express machine (its first root is pcie-root)."""
+        return bool(self.roots) and self.roots[0].model.name == "pcie-root"
 
     def bus_numbers_used(self) -> int:
         return len(self.buses)
 
     def io_windows(self) -> int:
-        return sum(1 for b in self.buses.values() if b.parent is not None and b.model.io_window)
+        """Bridges/ports that need a 4 KiB window of the 64 KiB IO space."""
+        return len(self.io_window_buses)
 
     def hotplug_ports(self) -> list[tuple[int, int]]:
         """(bus, slot) of every empty hot-pluggable slot."""
@@ -114,31 +162,34 @@ def build(plan: Plan) -> Topology:
             continue
         hotplug = row.hotplug and c.target.get("hotplug") != "off"
         buses[idx] = Bus(idx, c, row, None, hotplug)
+    assigned = {id(d) for d in plan.assigned}
     functions: list[Function] = []
     for d in dom.devices:
         a = d.pci_address
         if a is None:
             continue
-        express = is_pcie(d.connect) if d.connect else False
+        bus = buses.get(a.bus)
+        flags = d.connect
         if isinstance(d, Controller) and d.type == "pci":
             row = controllers.MODELS.get(d.model or "")
-            express = bool(row and row.express and not row.is_root)
-        fn = Function(d, a, express, id(d) in added)
+            flags = row.plugs_as if row is not None else Connect.NONE
+        express = is_pcie(flags) and (bus is None or bus.express)
+        fn = Function(d, a, express, id(d) in added, assigned=id(d) in assigned, bus=bus)
         functions.append(fn)
-        bus = buses.get(a.bus)
         if bus is not None:
             bus.functions.append(fn)
-            fn._bus = bus  # type: ignore[attr-defined]
         if isinstance(d, Controller) and d.type == "pci" and d.index in buses:
             fn.child = buses[d.index]
             buses[d.index].parent = fn
     for b in buses.values():
         b.functions.sort(key=lambda f: (f.address.slot, f.address.function))
     roots = [b for b in buses.values() if b.parent is None]
-    reserved: list[PciAddress] = []
     chip = plan.machine.chipset
-    if chip == "i440fx":
-        reserved = [PciAddress(0, 0, 1, 0), PciAddress(0, 0, 1, 3)]
-    elif chip == "q35":
-        reserved = [PciAddress(0, 0, 0x1F, 0), PciAddress(0, 0, 0x1F, 3)]
-    return Topology(buses, roots, functions, reserved)
+    chipset = list(CHIPSET_FUNCTIONS.get(chip or "", ()))
+    reserved = [a for a, _ in chipset if a.slot != 0]
+    for a in reserved:
+        if a.bus in buses:
+            buses[a.bus].reserved_slots.add(a.slot)
+    return Topology(buses, roots, functions, reserved, machine=plan.machine, arch=dom.arch,
+                    machine_type=dom.machine, io_window_buses=budget.io_windows(plan),
+                    chipset=chipset)
