@@ -47,8 +47,8 @@ def _parser() -> etree.XMLParser:
                            dtd_validation=False, huge_tree=False, remove_comments=False)
 
 
-def load(data: str | bytes) -> Document:
-    """Parse a domain XML document.  Raises InputError when it is not one."""
+def _parse(data: str | bytes) -> tuple[etree._ElementTree, bytes]:
+    """Parse XML text safely (no DTD, no entities, bounded size): the tree and its bytes."""
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if len(raw) > MAX_INPUT:
         raise InputError(f"input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
@@ -64,17 +64,27 @@ def load(data: str | bytes) -> Document:
     docinfo = tree.docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise InputError("documents with a DTD (<!DOCTYPE ...>) are not accepted")
-    root = tree.getroot()
-    if _entity_refs(root):
+    if _entity_refs(tree.getroot()):
         raise InputError("entity references are not accepted")
+    return tree, raw
+
+
+def _quote_style(raw: bytes) -> str:
+    sample = raw[:65536]
+    return "'" if sample.count(b"='") > sample.count(b'="') else '"'
+
+
+def load(data: str | bytes) -> Document:
+    """Parse a domain XML document.  Raises InputError when it is not one."""
+    tree, raw = _parse(data)
+    docinfo = tree.docinfo
+    root = tree.getroot()
     if not isinstance(root.tag, str) or etree.QName(root).localname != "domain":
         raise InputError(f"the root element is <{etree.QName(root).localname if isinstance(root.tag, str) else '?'}>, "
                          "not <domain>")
     decl = raw.lstrip().startswith(b"<?xml")
     encoding = (docinfo.encoding or "UTF-8") if decl else "UTF-8"
-    sample = raw[:65536]
-    quote = "'" if sample.count(b"='") > sample.count(b'="') else '"'
-    return Document(tree, read_domain(root), decl, encoding, quote)
+    return Document(tree, read_domain(root), decl, encoding, _quote_style(raw))
 
 
 def _strip_bom(raw: bytes) -> bytes:
@@ -256,6 +266,44 @@ def read_domain(root: etree._Element) -> Domain:
             if d is not None:
                 dom.devices.append(d)
     return dom
+
+
+@dataclass
+class DeviceDocument:
+    """A parsed single-device document (``<interface>...</interface>``) for hot-plug."""
+
+    tree: etree._ElementTree
+    device: Device
+    quote: str = '"'
+
+
+def load_device(data: str | bytes) -> DeviceDocument:
+    """Parse a document whose root is one ``<devices>`` child.  Raises InputError otherwise."""
+    tree, raw = _parse(data)
+    root = tree.getroot()
+    name = etree.QName(root).localname if isinstance(root.tag, str) else "?"
+    if name == "domain":
+        raise InputError("the root element is <domain>, not a device element (a DOMAIN was given "
+                         "where a DEVICE was expected?)")
+    if name not in _RANK or name == "emulator" or "}" in str(root.tag):
+        raise InputError(f"the root element is <{name}>, not a device element (<interface>, <disk>, "
+                         "<hostdev>, ...)")
+    dev = _device(root, 1)
+    assert dev is not None
+    return DeviceDocument(tree, dev, _quote_style(raw))
+
+
+def device_tostring(doc: DeviceDocument) -> str:
+    """The device document with the planner's changes to its address written in."""
+    root = doc.tree.getroot()
+    dev = doc.device
+    if "address" in dev.changed and dev.address is not None:
+        a = root.find("address")
+        if a is None:
+            a = _sub(root, "address", before=())
+        _fmt_address(a, dev.address)
+    out = etree.tostring(root, encoding="unicode")
+    return requote(out) if doc.quote == "'" else out
 
 
 # ---- writing -----------------------------------------------------------------------
