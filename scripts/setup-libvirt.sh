@@ -20,6 +20,8 @@ WAIT_SECS=${WAIT_SECS:-90}
 PACKAGES=(
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
     qemu-system-x86 qemu-system-arm qemu-efi-aarch64 qemu-system-ppc qemu-system-misc
+    # to build libvirt-python (pip install '.[libvirt]': pciplan hotplug --connect)
+    libvirt-dev pkg-config gcc
 )
 
 say() { printf 'setup-libvirt: %s\n' "$*" >&2; }
