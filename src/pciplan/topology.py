@@ -49,8 +49,11 @@ class Function:
 
     @property
     def hotpluggable(self) -> bool:
-        """Can the guest see this function hot-plugged / unplugged at run time?"""
-        return bool(self.bus is not None and self.bus.hotplug and not self.is_bridge)
+        """Can this function be hot-plugged / unplugged while the guest runs?  Not a
+        bridge or port (libvirt never hot-plugs controllers), not a function of a
+        chipset slot, and only on a bus with hot-plug."""
+        return bool(self.bus is not None and self.bus.hotplug and not self.is_bridge
+                    and self.address.slot not in self.bus.reserved_slots)
 
 
 @dataclass(eq=False)

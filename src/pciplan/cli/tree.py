@@ -1,0 +1,79 @@
+"""``pciplan tree``: show the PCI tree as the guest will see it."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import guarded
+
+
+@click.command("tree")
+@click.argument("file", required=False, default="-")
+@click.option("-f", "--format", "fmt", type=click.Choice(["text", "json", "dot", "svg"]), default="text",
+              show_default=True, help="text: an annotated tree; json: schema tree-v1; "
+                                      "dot/svg: a Graphviz drawing (svg runs Graphviz's `dot`).")
+@click.option("--ascii", "ascii_only", is_flag=True, help="Draw the text tree with ASCII characters only.")
+@click.option("--color/--no-color", default=None,
+              help="Colour the text tree (default: only on a terminal, and not when NO_COLOR is set).")
+def command(file: str, fmt: str, ascii_only: bool, color: bool | None) -> None:
+    """Show the PCI tree of a domain XML (FILE, or - for stdin) as the guest will see it.
+
+    Root bus(es), then every bridge/port and device with its address, whether
+    it is PCI or PCI Express and whether it can be hot-plugged; per bus the
+    free slots; a summary of bus numbers, IO windows and free hot-pluggable
+    slots.  An unplanned document is planned in memory first: "+added" marks
+    what pciplan added and "*placed" the addresses it chose.
+
+    Exit status: 0 shown, 1 the configuration cannot be planned, 2 usage error,
+    input that is not a domain document, or Graphviz missing for svg.
+    """
+    from .. import api, fileio, topology, tree, xmlio
+    from ..errors import InputError, PciplanError
+
+    def run() -> None:
+        data = fileio.read_input(file)
+        doc = xmlio.load(data)
+        plan = api.plan_document(doc)
+        name = doc.tree.getroot().findtext("name")
+        view = tree.to_data(topology.build(plan), name=name.strip() if name else None)
+        if fmt == "json":
+            import json
+            click.echo(json.dumps(view, indent=2))
+        elif fmt == "dot":
+            click.echo(tree.to_dot(view), nl=False)
+        elif fmt == "svg":
+            from .. import graphviz
+            try:
+                svg = graphviz.render_svg(tree.to_dot(view))
+            except graphviz.GraphvizMissing as err:
+                raise InputError(str(err)) from None
+            except graphviz.GraphvizFailed as err:
+                raise PciplanError(str(err)) from None
+            sys.stdout.buffer.write(svg)
+            sys.stdout.buffer.flush()
+        else:
+            _print_text(tree.to_lines(view, ascii=ascii_only), color)
+
+    guarded(run)
+
+
+def _print_text(lines, color: bool | None) -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    from ..tree import STYLES
+
+    console = Console(force_terminal=color if color else None, no_color=(color is False) or None,
+                      highlight=False, soft_wrap=True, emoji=False, markup=False)
+    if color is False or not (color or console.is_terminal):
+        out = "\n".join("".join(t for t, _ in line) for line in lines) + "\n"
+        sys.stdout.write(out)
+        sys.stdout.flush()
+        return
+    for line in lines:
+        text = Text()
+        for chunk, style in line:
+            text.append(chunk, style=STYLES.get(style, "") or None)
+        console.print(text)
