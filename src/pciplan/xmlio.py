@@ -9,6 +9,8 @@ element order survive.
 
 from __future__ import annotations
 
+import codecs
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -40,55 +42,174 @@ class Document:
     encoding: str
     #: the quote character the input used for attributes (libvirt writes ')
     quote: str = '"'
+    #: the input's byte-order mark (written back), b"" when it had none
+    bom: bytes = b""
+    #: the input's XML declaration, verbatim (None: write a standard one)
+    declaration: str | None = None
+    #: the input's text between the declaration and the root element (comments, PIs, blanks)
+    prolog: str | None = None
 
 
-def _parser() -> etree.XMLParser:
+@dataclass
+class _Source:
+    """What the parser does not keep of the input's bytes, so that writing can restore it."""
+
+    sample: str
+    bom: bytes = b""
+    #: Python codec of a byte-order mark / of an undeclared UTF-16 or UTF-32 document
+    codec: str | None = None
+    declaration: str | None = None
+    prolog: str | None = None
+
+
+#: byte-order marks and their codecs (UTF-32 first: its LE mark starts like UTF-16's)
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+         (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+#: how the first character '<' looks without a mark (XML 1.0 appendix F)
+_UNMARKED = ((b"\x3c\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00\x3c", "utf-32-be"),
+             (b"\x3c\x00\x3f\x00", "utf-16-le"), (b"\x00\x3c\x00\x3f", "utf-16-be"))
+_SAMPLE = 65536
+_DECL = re.compile(r"<\?xml[ \t\r\n][^>]*?\?>")
+_ENCODING = re.compile(r"""encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]*)\1""")
+
+
+def _declared_encoding(declaration: str) -> str | None:
+    m = _ENCODING.search(declaration)
+    return m.group(2) if m else None
+
+
+def _sniff(raw: bytes, default: str | None = None) -> _Source:
+    """Decode enough of the input to see its declaration and prolog, without parsing it."""
+    bom, codec = b"", default
+    for mark, name in _BOMS:
+        if raw.startswith(mark):
+            bom, codec = mark, name
+            break
+    else:
+        for start, name in _UNMARKED:
+            if raw.startswith(start):
+                codec = name
+                break
+    body = raw[len(bom):len(bom) + _SAMPLE]
+    reading = codec
+    if reading is None:
+        # an ASCII-compatible encoding: the declaration (if any) names it; UTF-8 by default
+        m = _DECL.match(body[:512].decode("latin-1"))
+        named = _declared_encoding(m.group(0)) if m else None
+        reading = (_output_codec(named) if named else None) or "utf-8"
+        if named and _output_codec(named) is None:
+            reading = "latin-1"
+    sample = body.decode(reading, errors="replace")
+    src = _Source(sample, bom, codec if default is None else None)
+    pos = 0
+    m = _DECL.match(sample)
+    if m:
+        src.declaration = m.group(0)
+        pos = m.end()
+    # the prolog: blanks, comments and processing instructions up to the root element
+    start = pos
+    n = len(sample)
+    while pos < n:
+        c = sample[pos]
+        if c in " \t\r\n":
+            pos += 1
+        elif sample.startswith("<!--", pos):
+            end = sample.find("-->", pos + 4)
+            if end < 0:
+                return src
+            pos = end + 3
+        elif sample.startswith("<?", pos):
+            end = sample.find("?>", pos + 2)
+            if end < 0:
+                return src
+            pos = end + 2
+        elif sample.startswith("<!DOCTYPE", pos):
+            raise InputError("documents with a DTD (<!DOCTYPE ...>) are not accepted",
+                             line=sample.count("\n", 0, pos) + 1)
+        else:
+            break
+    if pos < n and sample[pos] == "<" and "\ufffd" not in sample[start:pos]:
+        src.prolog = sample[start:pos]
+    return src
+
+
+def _parser(encoding: str | None = None) -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                           dtd_validation=False, huge_tree=False, remove_comments=False)
+                           dtd_validation=False, huge_tree=False, remove_comments=False,
+                           strip_cdata=False, encoding=encoding)
 
 
-def _parse(data: str | bytes) -> tuple[etree._ElementTree, bytes]:
-    """Parse XML text safely (no DTD, no entities, bounded size): the tree and its bytes."""
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    if len(raw) > MAX_INPUT:
-        raise InputError(f"input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
+def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
+    """Parse XML text safely (no DTD, no entities, bounded size): the tree and what the
+    parser does not keep (byte-order mark, declaration, prolog, quote style)."""
     if isinstance(data, str):
-        # lxml refuses str input with an encoding declaration; parse the bytes
-        raw = _strip_bom(raw)
+        if len(data) > MAX_INPUT:
+            raise InputError(f"input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
+        text = data[1:] if data.startswith("\ufeff") else data
+        # already decoded: whatever encoding the declaration names, the text is parsed as
+        # the characters it is (lxml refuses str input that declares an encoding)
+        try:
+            raw = text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InputError("the text contains unpaired surrogate characters") from None
+        src = _sniff(raw, "utf-8")
+        parser = _parser("utf-8")
+    else:
+        raw = bytes(data)
+        if len(raw) > MAX_INPUT:
+            raise InputError(f"input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
+        src = _sniff(raw)
+        parser = _parser(None)
     try:
-        tree = etree.ElementTree(etree.fromstring(raw, _parser()))
+        tree = etree.ElementTree(etree.fromstring(raw, parser))
     except etree.XMLSyntaxError as err:
         line = getattr(err, "lineno", None)
         msg = str(err.msg if hasattr(err, "msg") else err)
         raise InputError(f"not well-formed XML: {msg}", line=line) from None
+    except (ValueError, LookupError) as err:  # e.g. an encoding lxml cannot name
+        raise InputError(f"not well-formed XML: {err}") from None
     docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         raise InputError("documents with a DTD (<!DOCTYPE ...>) are not accepted")
     if _entity_refs(tree.getroot()):
         raise InputError("entity references are not accepted")
-    return tree, raw
+    return tree, src
 
 
-def _quote_style(raw: bytes) -> str:
-    sample = raw[:65536]
-    return "'" if sample.count(b"='") > sample.count(b'="') else '"'
+def _quote_style(src: _Source) -> str:
+    sample = src.sample
+    return "'" if sample.count("='") > sample.count('="') else '"'
+
+
+def _output_codec(name: str) -> str | None:
+    """The Python codec for an encoding name libxml2 understood, or None."""
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
 
 
 def load(data: str | bytes) -> Document:
     """Parse a domain XML document.  Raises InputError when it is not one."""
-    tree, raw = _parse(data)
+    tree, src = _parse(data)
     docinfo = tree.docinfo
     root = tree.getroot()
     if not isinstance(root.tag, str) or etree.QName(root).localname != "domain":
         raise InputError(f"the root element is <{etree.QName(root).localname if isinstance(root.tag, str) else '?'}>, "
                          "not <domain>")
-    decl = raw.lstrip().startswith(b"<?xml")
-    encoding = (docinfo.encoding or "UTF-8") if decl else "UTF-8"
-    return Document(tree, read_domain(root), decl, encoding, _quote_style(raw))
-
-
-def _strip_bom(raw: bytes) -> bytes:
-    return raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    decl = src.declaration is not None
+    named = docinfo.encoding if isinstance(data, bytes) else \
+        (_declared_encoding(src.declaration) if src.declaration else None)
+    if src.codec is not None:
+        encoding = src.codec
+    elif decl and named and _output_codec(named) is not None:
+        encoding = named
+    else:
+        encoding = "UTF-8"
+        if decl and named:
+            src.declaration = None  # names an encoding Python cannot write: write a UTF-8 one
+    return Document(tree, read_domain(root), decl, encoding, _quote_style(src), src.bom,
+                    src.declaration, src.prolog)
 
 
 def _entity_refs(root: etree._Element) -> bool:
@@ -279,7 +400,7 @@ class DeviceDocument:
 
 def load_device(data: str | bytes) -> DeviceDocument:
     """Parse a document whose root is one ``<devices>`` child.  Raises InputError otherwise."""
-    tree, raw = _parse(data)
+    tree, src = _parse(data)
     root = tree.getroot()
     name = etree.QName(root).localname if isinstance(root.tag, str) else "?"
     if name == "domain":
@@ -290,7 +411,7 @@ def load_device(data: str | bytes) -> DeviceDocument:
                          "<hostdev>, ...)")
     dev = _device(root, 1)
     assert dev is not None
-    return DeviceDocument(tree, dev, _quote_style(raw))
+    return DeviceDocument(tree, dev, _quote_style(src))
 
 
 def device_tostring(doc: DeviceDocument) -> str:
@@ -300,7 +421,8 @@ def device_tostring(doc: DeviceDocument) -> str:
     if "address" in dev.changed and dev.address is not None:
         a = root.find("address")
         if a is None:
-            a = _sub(root, "address", before=())
+            compact = not any("\n" in (t or "") for t in [root.text, *(k.tail for k in root)])
+            a = etree.SubElement(root, "address") if compact else _sub(root, "address", before=())
         _fmt_address(a, dev.address)
     out = etree.tostring(root, encoding="unicode")
     return requote(out) if doc.quote == "'" else out
@@ -524,16 +646,32 @@ def _reorder(wanted_order: list[etree._Element]) -> None:
 
 
 def tostring(doc: Document) -> str:
-    out = etree.tostring(doc.tree, encoding="unicode")
+    """The document as text: declaration, prolog and comments around the root kept."""
+    root = doc.tree.getroot()
+    out = etree.tostring(root, encoding="unicode", with_tail=False)
     if doc.quote == "'":
         out = requote(out)
-    if doc.xml_declaration:
+    if doc.prolog is not None:
+        out = doc.prolog + out
+    else:
+        before = reversed(list(root.itersiblings(preceding=True)))
+        out = "".join(etree.tostring(n, encoding="unicode", with_tail=False) + "\n" for n in before) + out
+    out += "".join("\n" + etree.tostring(n, encoding="unicode", with_tail=False) for n in root.itersiblings())
+    if doc.declaration is not None:
+        decl = doc.declaration
+        sep = "" if doc.prolog is not None else "\n"
+        out = decl + sep + out
+    elif doc.xml_declaration:
         out = f"<?xml version='1.0' encoding='{doc.encoding}'?>\n" + out
     return out
 
 
 def dump(doc: Document) -> bytes:
-    return tostring(doc).encode(doc.encoding, errors="xmlcharrefreplace")
+    """The document as bytes in the input's encoding (and byte-order mark), ending in a newline."""
+    text = tostring(doc)
+    if not text.endswith("\n"):
+        text += "\n"
+    return doc.bom + text.encode(doc.encoding, errors="xmlcharrefreplace")
 
 
 def requote(text: str) -> str:

@@ -39,8 +39,6 @@ def command(file: str, output: str | None, in_place: bool, hotplug_ports: int | 
         doc = xmlio.load(data)
         plan = api.plan_document(doc, options)
         out = xmlio.dump(doc)
-        if not out.endswith(b"\n"):
-            out += b"\n"
         fileio.write_output(out, file if in_place else output)
         for w in plan.warnings:
             click.echo(f"warning: {w}", err=True)
