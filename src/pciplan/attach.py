@@ -19,7 +19,7 @@ pure: the plan is not changed.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from . import defaults
 from .address import PciAddress
@@ -53,6 +53,8 @@ class Placement:
     transport: str | None = None
     #: how many empty hot-pluggable slots take the device (before it is placed)
     room: int = 0
+    #: things that will go wrong beyond libvirt's choice (QEMU's own limits)
+    warnings: list[str] = field(default_factory=list)
 
 
 def check_attachable(dev: Device) -> None:
@@ -110,7 +112,12 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         except CapacityError as err:
             raise CapacityError(f"{err.reason}: no empty hot-pluggable slot takes a "
                                 f"{kind_name(flags)} ({needed(plan, flags)})", element) from None
-    return Placement(dev, addr, flags, room=room(plan, flags))
+    p = Placement(dev, addr, flags, room=room(plan, flags))
+    if addr.bus == 0 and plan.machine.chipset == "i440fx" and not plan.domain.acpi:
+        p.warnings.append("QEMU hot-plugs into the root bus (pci.0) of a pc guest through ACPI only, "
+                          "and the domain has no <features><acpi/>: the attach will fail (give the "
+                          "device a pci-bridge slot, or enable ACPI and restart)")
+    return p
 
 
 def room(plan: Plan, flags: Connect) -> int:

@@ -6,12 +6,15 @@ only here, only when a command asks for a live domain.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .errors import InputError, PciplanError
 
 INSTALL_HINT = ("libvirt-python is not installed: `pip install 'pciplan[libvirt]'` "
                 "(building it needs the libvirt-dev and pkg-config packages)")
+
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 class LiveError(PciplanError):
@@ -36,6 +39,8 @@ class LiveDomain:
 
     def __init__(self, uri: str | None, name: str) -> None:
         libvirt = _libvirt()
+        # errors are reported as exceptions; keep libvirt from printing them too
+        libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
         self.libvirt = libvirt
         self.name = name
         try:
@@ -43,10 +48,10 @@ class LiveDomain:
         except libvirt.libvirtError as err:
             raise InputError(f"cannot connect to {uri or 'the default libvirt URI'}: {_message(err)}") from None
         try:
-            try:
-                self.dom = self.conn.lookupByName(name)
-            except libvirt.libvirtError:
+            if UUID_RE.fullmatch(name):
                 self.dom = self.conn.lookupByUUIDString(name)
+            else:
+                self.dom = self.conn.lookupByName(name)
         except libvirt.libvirtError as err:
             self.conn.close()
             raise InputError(f"no domain '{name}' at {uri or 'the default libvirt URI'}: "

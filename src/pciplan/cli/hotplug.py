@@ -75,6 +75,8 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
                 click.echo(f"{dev}: {placement.address} on {on} "
                            f"({placement.room} empty hot-pluggable slot{'s' if placement.room != 1 else ''} "
                            "could take it)", err=True)
+            for w in placement.warnings:
+                click.echo(f"warning: {w}", err=True)
             if attach and live is not None:
                 live.attach(out)
                 click.echo(f"attached to domain '{name}'", err=True)

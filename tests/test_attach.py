@@ -1,0 +1,183 @@
+"""``attach.place`` and ``pciplan hotplug`` on documents (no daemon needed).
+
+The live check against libvirt is tests/test_hotplug_attach.py; these pin the
+rule itself: only existing empty hot-pluggable slots, function 0, libvirt's
+refusals, and which transports are not PCI at all.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import pciplan
+from pciplan import attach, xmlio
+from pciplan.address import PciAddress
+from pciplan.connect import Connect
+from pciplan.errors import CapacityError, PlanError
+
+
+def domain(machine: str, devices: str = "", arch: str = "x86_64", features: str = "") -> str:
+    return (f"<domain type='qemu'><name>t</name><memory>131072</memory>"
+            f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>{features}"
+            f"<devices>{devices}</devices></domain>")
+
+
+VIRTIO_NIC = "<interface type='user'><model type='virtio'/></interface>"
+E1000 = "<interface type='user'><model type='e1000'/></interface>"
+
+
+def planned(xml: str, **options) -> pciplan.Plan:
+    return pciplan.plan_text(xml, pciplan.Options(**options)).plan
+
+
+def place(plan: pciplan.Plan, device: str) -> attach.Placement:
+    return attach.place(plan, xmlio.load_device(device).device)
+
+
+def test_q35_takes_the_empty_root_ports_in_order_then_no_room():
+    xml = domain("q35", VIRTIO_NIC)
+    text = pciplan.plan(xml, pciplan.Options(hotplug_ports=2))
+    plan = planned(text)
+    first = place(plan, VIRTIO_NIC)
+    assert first.address is not None and first.room == 2
+    bus = plan.guest.find_controller("pci", first.address.bus)
+    assert bus is not None and bus.model == "pcie-root-port"
+    assert first.address == PciAddress(0, first.address.bus, 0, 0)
+    # the same guest with that NIC attached: the next port, then nothing
+    nic = f"<interface type='user'><model type='virtio'/><address type='pci' bus='{first.address.bus}' slot='0'/></interface>"
+    plan2 = planned(text.replace("</devices>", nic + "</devices>"))
+    second = place(plan2, VIRTIO_NIC)
+    assert second.address is not None and second.address.bus > first.address.bus and second.room == 1
+    nic2 = nic.replace(f"bus='{first.address.bus}'", f"bus='{second.address.bus}'")
+    plan3 = planned(text.replace("</devices>", nic + nic2 + "</devices>"))
+    with pytest.raises(CapacityError, match="No more available PCI slots.*pcie-root-port"):
+        place(plan3, VIRTIO_NIC)
+
+
+def test_q35_conventional_pci_needs_a_bridge_slot():
+    plan = planned(domain("q35", VIRTIO_NIC), hotplug_ports=4)
+    with pytest.raises(CapacityError, match="standard PCI device.*pcie-to-pci-bridge"):
+        place(plan, E1000)
+    assert "pcie-to-pci-bridge" in attach.remedy(plan, Connect.PCI_DEVICE)
+    assert "--hotplug-ports N" in attach.remedy(plan, Connect.PCIE_DEVICE)
+    with_bridge = planned(domain("q35", VIRTIO_NIC + "<controller type='pci' index='9' model='pcie-to-pci-bridge'/>"))
+    p = place(with_bridge, E1000)
+    assert p.address is not None and p.address.bus == 9 and p.address.slot == 1
+
+
+def test_port_with_hotplug_off_is_not_used():
+    xml = domain("q35", "<controller type='usb' model='none'/><memballoon model='none'/>"
+                        "<controller type='pci' index='1' model='pcie-root-port'><target hotplug='off'/></controller>"
+                        "<controller type='pci' index='2' model='pcie-root-port'/>")
+    plan = planned(xml)
+    assert place(plan, VIRTIO_NIC).address == PciAddress(0, 2, 0, 0)
+
+
+def test_pcie_root_is_never_hotpluggable():
+    plan = planned(domain("q35"))
+    with pytest.raises(PlanError, match="requires hotplug capability"):
+        place(plan, "<interface type='user'><model type='virtio'/><address type='pci' bus='0' slot='9'/></interface>")
+
+
+def test_user_address_rules():
+    plan = planned(domain("pc", features="<features><acpi/></features>"))
+    p = place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='0x10'/></interface>")
+    assert p.address == PciAddress(0, 0, 0x10, 0) and not p.warnings
+    with pytest.raises(PlanError, match="function=0"):
+        place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='0x10' function='1'/></interface>")
+    with pytest.raises(PlanError, match="Attempted double use of PCI Address 0000:00:01.0"):
+        place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='1'/></interface>")
+
+
+def test_pc_root_bus_and_the_acpi_warning():
+    plan = planned(domain("pc"))
+    p = place(plan, E1000)
+    assert p.address is not None and p.address.bus == 0
+    assert p.warnings and "acpi" in p.warnings[0]
+    assert not place(planned(domain("pc", features="<features><acpi/></features>")), E1000).warnings
+
+
+def test_pseries_and_aarch64_virt():
+    p = place(planned(domain("pseries", arch="ppc64")), VIRTIO_NIC)
+    assert p.address is not None and p.address.bus == 0
+    vio = place(planned(domain("pseries", arch="ppc64")),
+                "<interface type='user'><model type='spapr-vlan'/></interface>")
+    assert vio.address is None and vio.transport == "spapr-vio"
+    arm = planned(domain("virt", VIRTIO_NIC, arch="aarch64"), hotplug_ports=1)
+    p = place(arm, "<disk type='file' device='disk'><source file='/x'/><target dev='vdb' bus='virtio'/></disk>")
+    assert p.address is not None and p.address.bus > 0  # PCI (not virtio-mmio) on a root port
+
+
+def test_not_pci_at_all():
+    s390 = planned(domain("s390-ccw-virtio", arch="s390x"))
+    p = place(s390, VIRTIO_NIC)
+    assert p.address is None and p.transport == "ccw"
+    usb = place(planned(domain("q35")), "<input type='tablet' bus='usb'/>")
+    assert usb.address is None
+
+
+def test_refusals():
+    plan = planned(domain("q35"))
+    with pytest.raises(PlanError, match="'pci' controller cannot be hot plugged."):
+        place(plan, "<controller type='pci' model='pcie-root-port'/>")
+    with pytest.raises(PlanError, match="live attach of device 'sound' is not supported"):
+        place(plan, "<sound model='ich9'/>")
+    with pytest.raises(PlanError, match="live attach of device 'video' is not supported"):
+        place(plan, "<video><model type='virtio'/></video>")
+    scsi = place(planned(domain("q35"), hotplug_ports=1), "<controller type='scsi' model='virtio-scsi'/>")
+    assert scsi.address is not None
+
+
+def test_place_does_not_change_the_plan():
+    plan = planned(domain("q35"), hotplug_ports=3)
+    a = place(plan, VIRTIO_NIC)
+    b = place(plan, VIRTIO_NIC)
+    assert a.address == b.address
+
+
+# ---- the command line ---------------------------------------------------------------------
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pciplan", "hotplug", *args], capture_output=True,
+                          text=True, input=stdin, timeout=60)
+
+
+@pytest.fixture
+def files(tmp_path):
+    dom = tmp_path / "dom.xml"
+    dom.write_text(pciplan.plan(domain("q35", VIRTIO_NIC), pciplan.Options(hotplug_ports=1)))
+    nic = tmp_path / "nic.xml"
+    nic.write_text("<interface type='user'>\n  <mac address='52:54:00:00:00:09'/>\n  <model type='virtio'/>\n</interface>\n")
+    return dom, nic
+
+
+def test_cli_prints_the_device_with_its_address(files):
+    dom, nic = files
+    r = run(str(dom), str(nic))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("<interface type='user'>\n  <mac address='52:54:00:00:00:09'/>")
+    assert "  <address type='pci' domain='0x0000' bus=" in r.stdout and r.stdout.endswith("</interface>\n")
+    assert "pcie-root-port" in r.stderr
+
+
+def test_cli_no_room_exits_1_with_the_fix(files, tmp_path):
+    dom, nic = files
+    full = tmp_path / "full.xml"
+    r = run(str(dom), str(nic))
+    full.write_text(dom.read_text().replace("</devices>", r.stdout + "</devices>"))
+    r = run(str(full), str(nic))
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.count("\n") == 1
+    assert "re-plan the domain with `pciplan plan --hotplug-ports N` and restart it" in r.stderr
+
+
+def test_cli_usage_errors(files):
+    dom, nic = files
+    assert run(str(nic)).returncode == 2                        # DOMAIN missing
+    assert run("--attach", str(dom), str(nic)).returncode == 2   # --attach needs --domain
+    r = run(str(nic), str(dom))                                 # swapped
+    assert r.returncode == 2 and "a DOMAIN was given where a DEVICE was expected" in r.stderr
+    r = run(str(dom), str(dom))
+    assert r.returncode == 2 and "not a device element" in r.stderr
