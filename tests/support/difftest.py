@@ -135,6 +135,7 @@ class CaseResult:
     roundtrip_done: bool = False
     roundtrip_text: str = ""
     message_match: bool | None = None     # both reject: same message (normalized)?
+    libvirt_not_idempotent: bool = False  # round trip: libvirt changes its own output the same way
     plan_reason: str = ""                 # the planner error's reason (its message without location)
     signature: str = ""
     first_line: str = ""
@@ -221,6 +222,16 @@ def _roundtrip(res: CaseResult, oracle, keep_status: bool = False) -> None:
         res.signature = "round trip rejected: " + normalize_message(text)
         return
     diffs = layoutmod.compare_xml(res.plan_text, text)
+    if diffs and res.libvirt_ok:
+        # libvirt is not always idempotent (e.g. s390x: bridges it adds get their zPCI ids only
+        # on the next define); only a change libvirt does not make to its own output counts.
+        try:
+            ok2, text2 = oracle.run(res.libvirt_text)
+        except libvirt_oracle.OracleError:
+            ok2 = False
+        if ok2 and not layoutmod.compare_xml(text2, text):
+            res.libvirt_not_idempotent = True
+            return
     if diffs:
         res.status = ROUNDTRIP
         res.diffs = diffs
@@ -338,6 +349,16 @@ def save_case(r: CaseResult, root: Path, argv_hint: str = "") -> Path:
     return d
 
 
+def _generate(seed, index, spread, kvm, style):
+    if style is None:
+        return randomdomain.generate(seed, index, spread, kvm)
+    d = randomdomain.generate(seed, index, spread, kvm)      # draws the family
+    styles = {st for st, _ in randomdomain.STYLES[randomdomain.FAMILIES[d.family].kind]}
+    if style not in styles:
+        return d
+    return randomdomain.generate(seed, index, spread, kvm, family=d.family, style=style)
+
+
 def _versions(oracle) -> str:
     v = oracle.version()
     lib = re.search(r"Using library: libvirt ([\d.]+)", v)
@@ -357,6 +378,9 @@ def main(argv=None) -> int:
                     + ",".join(f"{k}={v}" for k, v in randomdomain.DEFAULT_SPREAD.items()) + ")")
     ap.add_argument("--family", default=None, choices=sorted(randomdomain.FAMILIES),
                     help="only this family (same as --spread FAMILY=1)")
+    ap.add_argument("--style", default=None,
+                    choices=sorted({st for v in randomdomain.STYLES.values() for st, _ in v}),
+                    help="only this style of domain (families that lack it fall back to a drawn style)")
     ap.add_argument("--planner", default=os.environ.get("PCIPLAN_DIFF_PLANNER", "pciplan"),
                     help="pciplan (default), oracle, or MODULE:FUNCTION[:EXCEPTION]")
     ap.add_argument("-j", "--jobs", type=int, default=max(2, os.cpu_count() or 2))
@@ -388,7 +412,7 @@ def main(argv=None) -> int:
     spread = f"{a.family}=1" if a.family else a.spread
     kvm = False if a.no_kvm else None
     indexes = a.index if a.index else range(a.start, a.start + a.n)
-    doms = [randomdomain.generate(seed, i, spread, kvm) for i in indexes]
+    doms = [_generate(seed, i, spread, kvm, a.style) for i in indexes]
     print(f"difftest: seed {seed}, {len(doms)} domains, planner {a.planner}, {a.jobs} jobs, "
           f"{_versions(oracle)}", flush=True)
 
@@ -398,7 +422,8 @@ def main(argv=None) -> int:
     def progress(done, total, r):
         if tty and (done % 10 == 0 or done == total):
             print(f"\r  {done}/{total} ({time.monotonic() - t0:.0f}s)", end="", file=sys.stderr, flush=True)
-    results = run_many(doms, oracle, plan, plan_error, jobs=a.jobs, roundtrip=a.roundtrip, progress=progress)
+    roundtrip = 1.0 if a.index else a.roundtrip      # single cases: always round-trip
+    results = run_many(doms, oracle, plan, plan_error, jobs=a.jobs, roundtrip=roundtrip, progress=progress)
     if tty:
         print(file=sys.stderr)
     elapsed = time.monotonic() - t0
@@ -406,6 +431,10 @@ def main(argv=None) -> int:
     rm = reject_message_stats(results)
     if rm:
         print(rm)
+    ni = [r for r in results if r.libvirt_not_idempotent]
+    if ni:
+        print(f"round trip: libvirt changed its own output on a second define in {len(ni)} case(s) "
+              f"(not counted as failures), e.g. --seed {ni[0].dom.seed} --index {ni[0].dom.index}")
     if a.messages:
         md = message_differences(results)
         if md:
@@ -415,6 +444,8 @@ def main(argv=None) -> int:
     print(grouped_failures(results, a.examples))
     failed = [r for r in results if r.failed]
     hint = f" --planner {a.planner}" if a.planner != "pciplan" else ""
+    if a.style:
+        hint += f" --style {a.style}"
     if a.family:
         hint += f" --family {a.family}"
     elif a.spread:

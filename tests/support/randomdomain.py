@@ -182,6 +182,8 @@ class _Builder:
         self.serial_ctrl = False
         self.mac_n = 0
         self.pci_devices: list[tuple] = []     # (element, kind) of every PCI-capable endpoint
+        self.numa = False                      # emit a <cpu><numa> cell
+        self.max_memory = False                # emit <maxMemory> (memory devices)
 
     # -- small helpers -----------------------------------------------------------
     def chance(self, p: float) -> bool:
@@ -959,6 +961,29 @@ class _Builder:
                 ET.SubElement(sh, "size", unit="M").text = "4"
                 self.maybe_address(sh, "pci")
                 self.rest.append(sh)
+        if k in ("q35", "pc", "virt") and self.arch != "armv7l" and self.chance(0.06 if odd else 0.01):
+            # virtio-mem needs <maxMemory> and a NUMA node
+            mem = ET.Element("memory", model="virtio-mem")
+            t = ET.SubElement(mem, "target")
+            ET.SubElement(t, "size", unit="KiB").text = "1048576"
+            ET.SubElement(t, "node").text = "0"
+            ET.SubElement(t, "block", unit="KiB").text = "2048"
+            self.maybe_address(mem, "pcie")
+            self.rest.append(mem)
+            self.numa = self.max_memory = True
+        if k in ("q35", "pc", "virt") and self.chance(0.05 if odd else 0.01):
+            if self.chance(0.5):
+                h = ET.Element("hostdev", mode="subsystem", type="scsi_host")
+                ET.SubElement(h, "source", protocol="vhost", wwpn=f"naa.5001405{r.randrange(16**9):09x}")
+                self.maybe_address(h, "pcie")
+            else:
+                h = ET.Element("hostdev", mode="subsystem", type="mdev", model="vfio-pci")
+                src = ET.SubElement(h, "source")
+                ET.SubElement(src, "address", uuid=str(uuidlib.UUID(int=r.getrandbits(128), version=4)))
+                self.maybe_address(h, "pcie")
+            self.hostdevs.append(h)
+        if self.fam.x86 and self.usb_ok() and self.chance(0.03):
+            self.rest.append(ET.Element("hub", type="usb"))
         if self.fam.x86 and self.chance(0.08 if odd else 0.04):
             t = ET.Element("tpm", model="tpm-crb" if k == "q35" and self.chance(0.6) else "tpm-tis")
             b = ET.SubElement(t, "backend", type="passthrough")
@@ -1006,6 +1031,10 @@ class _Builder:
             options += [("phb-target0", 1), ("phb-dup-target", 2), ("phb-no-name", 2)]
         if k == "s390":
             options += [("zpci-dup-uid", 2)]
+        if k in ("virt", "riscv"):
+            options += [("virtio-mmio", 5)]
+        if self.fam.x86:
+            options += [("primary-second", 2)]
         if not options:
             return
         what = _pick(r, options)
@@ -1130,6 +1159,28 @@ class _Builder:
         elif what == "phb-no-name":
             c = ET.Element("controller", type="pci", index=str(r.choice((1, 2, 4))), model="pci-root")
             self.pci_ctrls.append(c)
+        elif what == "virtio-mmio":
+            # one virtio device on virtio-mmio switches every address-less virtio device to mmio
+            cands = [el for el in self.disks + self.nics + self.rest
+                     if el.tag in ("disk", "interface", "rng", "memballoon", "input")
+                     and (el.find("target") is None or el.find("target").get("bus") in (None, "virtio"))
+                     and (el.tag != "interface" or (el.find("model") is not None
+                                                   and el.find("model").get("type") == "virtio"))
+                     and (el.tag != "memballoon" or el.get("model") == "virtio")
+                     and (el.tag != "input" or el.get("bus") == "virtio")
+                     and (el.tag != "disk" or el.get("device") == "disk")]
+            if cands:
+                el = r.choice(cands)
+                old = el.find("address")
+                if old is not None:
+                    el.remove(old)
+                ET.SubElement(el, "address", type="virtio-mmio")
+        elif what == "primary-second":
+            v1 = ET.Element("video")
+            ET.SubElement(v1, "model", type=r.choice(("virtio", "qxl")))
+            v2 = ET.Element("video")
+            ET.SubElement(v2, "model", type="qxl", primary="yes")
+            self.rest = [e for e in self.rest if e.tag != "video"] + [v1, v2]
         elif what == "zpci-dup-uid":
             for _ in range(2):
                 self.hostdev()
@@ -1256,8 +1307,12 @@ class _Builder:
         # virtio-iommu needs ACPI: drop it when there is none
         if not self.acpi:
             self.rest = [e for e in self.rest if not (e.tag == "iommu" and e.get("model") == "virtio")]
-        if any(c.get("model") == "pcie-expander-bus" for c in self.pci_ctrls) and self.chance(0.3):
-            # a NUMA node for the expander bus
+        if self.max_memory:
+            mm = ET.Element("maxMemory", slots="16", unit="KiB")
+            mm.text = str(4 * mem + 8388608)
+            dom.insert(list(dom).index(dom.find("memory")), mm)
+        if self.numa or (any(c.get("model") == "pcie-expander-bus" for c in self.pci_ctrls) and self.chance(0.3)):
+            # a NUMA node (for memory devices or the expander bus)
             cpu = ET.SubElement(dom, "cpu")
             numa = ET.SubElement(cpu, "numa")
             ET.SubElement(numa, "cell", id="0", cpus="0", memory=str(mem), unit="KiB")
