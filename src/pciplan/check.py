@@ -188,9 +188,9 @@ def legacy_buses(topo: topology.Topology) -> list[Finding]:
                 fn, "VIRTIO-ON-LEGACY", WARNING,
                 f"virtio device {label(d)} is on {where}",
                 "on a conventional bus QEMU keeps virtio transitional: no PCI Express capability "
-                "and an extra legacy IO BAR that takes IO port space (a 4 KiB window of the "
-                "64 KiB per bridge), and old legacy-only drivers may bind to it; it still offers "
-                "virtio 1.x with MSI-X, so speed is the same",
+                "and an extra legacy IO BAR, so the bridge above it must forward IO ports (a "
+                "4 KiB window of the 64 KiB IO space), and legacy-only drivers may bind to it; a "
+                "modern driver still uses it as virtio 1.x with MSI-X, as fast as on PCIe",
                 _MOVE_TO_PORT + "; if you want a transitional device for an old guest, say "
                 "model='virtio-transitional' to make that explicit"))
         else:
