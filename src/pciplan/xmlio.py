@@ -16,10 +16,10 @@ from typing import Callable
 
 from lxml import etree
 
-from .address import BUS_LAST, DOMAIN_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress, parse_number
+from .address import BUS_LAST, DOMAIN_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import machines
+from . import machines, parsecheck
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -194,7 +194,10 @@ def load(data: str | bytes) -> Document:
     tree, src = _parse(data)
     docinfo = tree.docinfo
     root = tree.getroot()
-    if not isinstance(root.tag, str) or etree.QName(root).localname != "domain":
+    if not isinstance(root.tag, str) or root.tag != "domain":
+        if isinstance(root.tag, str) and etree.QName(root).localname == "domain":
+            raise InputError(f"the root element <domain> is in the namespace "
+                             f"'{etree.QName(root).namespace}': not a libvirt domain document")
         raise InputError(f"the root element is <{etree.QName(root).localname if isinstance(root.tag, str) else '?'}>, "
                          "not <domain>")
     decl = src.declaration is not None
@@ -224,12 +227,10 @@ def _attr_num(el: etree._Element, name: str, what: str) -> int | None:
     v = el.get(name)
     if v is None:
         return None
-    try:
-        n = parse_number(v)
-    except ValueError:
-        raise PlanError(f"Cannot parse <address> '{name}' attribute", what, el.sourceline) from None
-    if n < 0:
-        raise PlanError(f"Cannot parse <address> '{name}' attribute", what, el.sourceline)
+    n = parsecheck.c_uint(v, 0)
+    if n is None:
+        raise PlanError(f"Invalid value for attribute '{name}' in element '{el.tag}': '{v}'. "
+                        "Expected non-negative integer value", what, el.sourceline)
     return n
 
 
@@ -280,15 +281,15 @@ def _device(el: etree._Element, position: int) -> Device | None:
     attrs: dict[str, str] = {}
     kw: dict = {}
     if tag == "controller":
-        dev: Device = Controller(tag=tag, type=el.get("type"), model=el.get("model"),
+        # a controller without a type is an IDE controller to libvirt
+        dev: Device = Controller(tag=tag, type=el.get("type") or "ide", model=el.get("model"),
                                  model_name=_child_attr(el, "model", "name"))
         assert isinstance(dev, Controller)
+        parsecheck.check_controller(el, dev.describe())
         idx = el.get("index")
         if idx is not None:
-            try:
-                dev.index = int(idx, 10)
-            except ValueError:
-                dev.index = -1
+            n = parsecheck.c_int(idx, 10)
+            dev.index = -1 if n is None else n
             if dev.index < 0:
                 raise PlanError(f"Invalid value for attribute 'index' in element 'controller': '{idx}'. "
                                 "Expected non-negative value", f"controller type='{dev.type}'",
@@ -348,6 +349,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
     dev.attrs.update(attrs)
     if "source" in kw:
         dev.source = kw["source"]
+    parsecheck.check_device(el, dev.describe())
     addr_el = el.find("address")
     dev.position = position
     dev.line = el.sourceline
@@ -358,6 +360,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
 
 
 def read_domain(root: etree._Element) -> Domain:
+    parsecheck.check_domain(root)
     ostype = root.find("os/type")
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None

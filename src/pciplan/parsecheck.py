@@ -1,0 +1,252 @@
+"""libvirt 9.0's XML parser checks on the parts of a domain pciplan reads.
+
+libvirt refuses a definition whose numbers or keywords it cannot parse before
+it assigns a single address; pciplan refuses the same inputs (exit 1) instead
+of planning something libvirt would never define.  Only the elements and
+attributes that take part in PCI planning are checked: everything else in the
+document is carried through untouched and unjudged.
+
+Numbers follow C's ``strtoul``/``strtol`` as libvirt calls them: leading
+blanks and a ``+`` are allowed, trailing characters are not, base 0 means
+``0x`` hex / leading-``0`` octal / decimal, and values must fit 32 bits.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from .errors import PlanError
+
+_C_BLANKS = " \t\n\v\f\r"
+_DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
+UINT_MAX = 0xFFFFFFFF
+INT_MAX = 0x7FFFFFFF
+ULLONG_MAX = 0xFFFFFFFFFFFFFFFF
+
+
+def _c_parse(text: str, base: int) -> tuple[bool, int] | None:
+    """(negative, magnitude) as strtoul/strtol read all of ``text``, or None."""
+    s = text.lstrip(_C_BLANKS)
+    neg = s.startswith("-")
+    if neg or s.startswith("+"):
+        s = s[1:]
+    b = base
+    if base in (0, 16) and s[:2] in ("0x", "0X") and len(s) > 2 and s[2] in _DIGITS[16]:
+        s, b = s[2:], 16
+    elif base == 0:
+        b = 8 if s.startswith("0") else 10
+    if not s or any(c not in _DIGITS[b] for c in s):
+        return None
+    return neg, int(s, b)
+
+
+def c_uint(text: str, base: int = 0, top: int = UINT_MAX) -> int | None:
+    """libvirt's virStrToLong_uip: a non-negative number up to ``top``, else None."""
+    r = _c_parse(text, base)
+    if r is None or r[0] or r[1] > top:
+        return None
+    return r[1]
+
+
+def c_int(text: str, base: int = 10) -> int | None:
+    """libvirt's virStrToLong_i: a signed 32-bit number, else None."""
+    r = _c_parse(text, base)
+    if r is None:
+        return None
+    value = -r[1] if r[0] else r[1]
+    return value if -INT_MAX - 1 <= value <= INT_MAX else None
+
+
+def _line(el: etree._Element) -> int | None:
+    return el.sourceline
+
+
+def _invalid(el: etree._Element, attr: str, value: str, what: str | None, expect: str = "") -> PlanError:
+    tag = el.tag if isinstance(el.tag, str) else "?"
+    tail = f". Expected {expect}" if expect else "."
+    return PlanError(f"Invalid value for attribute '{attr}' in element '{tag}': '{value}'{tail}",
+                     what, _line(el))
+
+
+def _uint_attrs(el: etree._Element, names: tuple[str, ...], base: int, what: str | None,
+                top: int = UINT_MAX) -> None:
+    for name in names:
+        v = el.get(name)
+        if v is not None and c_uint(v, base, top) is None:
+            raise _invalid(el, name, v, what, "non-negative integer value")
+
+
+# ---- <address> --------------------------------------------------------------------------
+#: libvirt 9.0's device address types
+ADDRESS_TYPES = frozenset({"none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio",
+                           "virtio-s390", "ccw", "virtio-mmio", "isa", "dimm", "unassigned"})
+
+
+def check_address(el: etree._Element, what: str | None) -> None:
+    """The checks libvirt's virDomainDeviceInfoParseXML makes on a non-PCI ``<address>``
+    (PCI numbers are read, and checked, by xmlio)."""
+    atype = el.get("type")
+    if atype is None:
+        raise PlanError("No type specified for device address", what, _line(el), kind="internal")
+    if atype not in ADDRESS_TYPES:
+        raise PlanError(f"unknown address type '{atype}'", what, _line(el), kind="unsupported")
+    if atype == "drive":
+        _uint_attrs(el, ("controller", "bus", "target", "unit"), 10, what)
+    elif atype == "virtio-serial":
+        _uint_attrs(el, ("controller", "bus", "port"), 10, what)
+    elif atype == "ccid":
+        _uint_attrs(el, ("controller", "slot"), 10, what)
+    elif atype == "usb":
+        _uint_attrs(el, ("bus",), 10, what)
+        port = el.get("port")
+        if port is not None and not _usb_port_ok(port):
+            raise PlanError("Cannot parse <address> 'port' attribute", what, _line(el), kind="internal")
+    elif atype == "spapr-vio":
+        _uint_attrs(el, ("reg",), 16, what, ULLONG_MAX)
+    elif atype == "ccw":
+        _uint_attrs(el, ("cssid", "ssid", "devno"), 16, what)
+    elif atype == "isa":
+        _uint_attrs(el, ("iobase", "irq"), 16, what)
+    elif atype == "dimm":
+        _uint_attrs(el, ("slot",), 10, what)
+        _uint_attrs(el, ("base",), 16, what, ULLONG_MAX)
+
+
+def _usb_port_ok(port: str) -> bool:
+    """virDomainDeviceUSBAddressParsePort: up to 4 dot-separated numbers."""
+    parts = port.split(".")
+    if len(parts) > 4:
+        return False
+    return all(c_uint(p, 10) is not None for p in parts)
+
+
+# ---- domain -----------------------------------------------------------------------------
+VIRT_TYPES = frozenset({"none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "openvz", "test",
+                        "vmware", "hyperv", "vbox", "phyp", "parallels", "bhyve", "vz", "hvf"})
+#: the virt types a QEMU/KVM guest can have
+QEMU_VIRT_TYPES = frozenset({"qemu", "kvm"})
+OS_TYPES = frozenset({"hvm", "xen", "linux", "exe", "uml", "xenpvh"})
+
+
+def check_domain(root: etree._Element) -> None:
+    """``<domain type>`` and ``<os><type>``: what libvirt needs before any device."""
+    vt = root.get("type")
+    if vt is None:
+        raise PlanError("missing domain type attribute", "domain", _line(root), kind="internal")
+    if vt not in VIRT_TYPES:
+        raise PlanError(f"invalid domain type {vt}", "domain", _line(root), kind="unsupported")
+    if vt not in QEMU_VIRT_TYPES:
+        raise PlanError(f"domain type '{vt}' is not a QEMU/KVM guest", "domain", _line(root),
+                        kind="unsupported")
+    ostype = root.find("os/type")
+    text = (ostype.text or "").strip() if ostype is not None else ""
+    if not text:
+        raise PlanError("an os <type> must be specified", "os",
+                        _line(ostype if ostype is not None else root))
+    if text not in OS_TYPES:
+        raise PlanError(f"unknown OS type '{text}'", "os/type", _line(ostype))
+    if text != "hvm":
+        raise PlanError(f"QEMU does not support os type '{text}'", "os/type", _line(ostype),
+                        kind="unsupported")
+
+
+# ---- devices ----------------------------------------------------------------------------
+CONTROLLER_TYPES = frozenset({"ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "usb", "pci",
+                              "xenbus", "isa"})
+#: controller models libvirt 9.0 parses, per type (pci models are the planner's business)
+CONTROLLER_MODELS = {
+    "scsi": frozenset({"auto", "buslogic", "lsilogic", "lsisas1068", "vmpvscsi", "ibmvscsi",
+                       "virtio-scsi", "lsisas1078", "virtio-transitional", "virtio-non-transitional",
+                       "ncr53c90", "dc390", "am53c974"}),
+    "usb": frozenset({"piix3-uhci", "piix4-uhci", "ehci", "ich9-ehci1", "ich9-uhci1", "ich9-uhci2",
+                      "ich9-uhci3", "vt82c686b-uhci", "pci-ohci", "nec-xhci", "qusb1", "qusb2",
+                      "qemu-xhci", "none"}),
+    "ide": frozenset({"piix3", "piix4", "ich6"}),
+    "virtio-serial": frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"}),
+    "isa": frozenset(),
+}
+DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
+DISK_DEVICES = frozenset({"disk", "cdrom", "floppy", "lun"})
+MEMBALLOON_MODELS = frozenset({"virtio", "xen", "none", "virtio-transitional", "virtio-non-transitional"})
+VIDEO_MODELS = frozenset({"default", "vga", "cirrus", "vmvga", "xen", "vbox", "qxl", "parallels",
+                          "virtio", "gop", "none", "bochs", "ramfb"})
+
+
+def disk_name_index(name: str) -> int | None:
+    """libvirt's virDiskNameToIndex: 'sda' -> 0, 'hdz' -> 25, 'vdaa' -> 26; None when invalid."""
+    for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
+        if name.startswith(prefix):
+            rest = name[len(prefix):]
+            break
+    else:
+        return None
+    idx = 0
+    i = 0
+    while i < len(rest) and "a" <= rest[i] <= "z":
+        idx = (idx + (1 if i else 0)) * 26 + ord(rest[i]) - ord("a")
+        i += 1
+    digits = rest[i:]
+    if digits and not (digits.isascii() and digits.isdigit()):
+        return None
+    return idx
+
+
+def check_controller(el: etree._Element, what: str) -> None:
+    ctype = el.get("type")
+    if ctype is not None and ctype not in CONTROLLER_TYPES:
+        raise _invalid(el, "type", ctype, what)
+    ctype = ctype or "ide"
+    model = el.get("model")
+    if model is not None and ctype in CONTROLLER_MODELS and model not in CONTROLLER_MODELS[ctype]:
+        raise PlanError(f"Unknown model type '{model}'", what, _line(el), kind="unsupported")
+    idx = el.get("index")
+    if idx is not None:
+        n = c_int(idx, 10)
+        if n is None:
+            raise _invalid(el, "index", idx, what, "integer value")
+        if n < 0:
+            raise _invalid(el, "index", idx, what, "non-negative value")
+
+
+def check_disk(el: etree._Element, what: str) -> None:
+    device = el.get("device")
+    if device is not None and device not in DISK_DEVICES:
+        raise _invalid(el, "device", device, what)
+    target = el.find("target")
+    dev = target.get("dev") if target is not None else None
+    if dev is None:
+        raise PlanError("missing target information for device", what, _line(el))
+    bus = target.get("bus")
+    if bus is not None and bus not in DISK_BUSES:
+        raise _invalid(target, "bus", bus, what)
+    if el.find("address") is None and disk_name_index(dev) is None:
+        raise PlanError(f"Unknown disk name '{dev}' and no address specified", what, _line(el))
+
+
+def check_device(el: etree._Element, what: str) -> None:
+    """The parser checks of one ``<devices>`` child (and its ``<address>``); controllers
+    have theirs in :func:`check_controller`."""
+    tag = el.tag
+    if tag == "disk":
+        check_disk(el, what)
+    elif tag == "memballoon":
+        model = el.get("model")
+        if model is None:
+            raise PlanError("missing memory balloon device model", what, _line(el))
+        if model not in MEMBALLOON_MODELS:
+            raise _invalid(el, "model", model, what)
+    elif tag == "video":
+        m = el.find("model")
+        mtype = m.get("type") if m is not None else None
+        if mtype is not None and mtype not in VIDEO_MODELS:
+            raise PlanError(f"unknown video model '{mtype}'", what, _line(m), kind="unsupported")
+    elif tag == "hostdev" and el.get("mode", "subsystem") == "subsystem" and el.get("type") == "pci":
+        src = el.find("source")
+        if src is None:
+            raise PlanError("Missing <source> element in hostdev device", what, _line(el))
+        a = src.find("address")
+        if a is not None:
+            _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)
+    addr = el.find("address")
+    if addr is not None and addr.get("type") != "pci":
+        check_address(addr, what)
