@@ -1,0 +1,241 @@
+"""Compare what the guest enumerated with the plan.
+
+The plan addresses functions by *bus index* (the PCI controller's index);
+the guest by *bus number*, which firmware or Linux assign depth-first.  The
+map between the two is read from the guest itself: plan bus 0 is guest bus
+0; a planned bridge found at its planned place gives its plan bus the
+secondary bus number the guest programmed into it; an expander (pxb,
+pxb-pcie) roots its bus at the ``busNr`` the plan gave it.  Walking from the
+root, every planned function then has one guest address where it must be.
+
+Checks per planned function: something is there, its vendor:device is one of
+the IDs of the QEMU device the plan's ``-device`` names (``drivers.KINDS``),
+and — for every virtio function and every PCI Express endpoint — the driver
+bound to it uses MSI-X.  Functions the guest shows that the plan does not
+have (besides the chipset's own) are reported too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..address import PciAddress
+from ..qemuargs import QemuConfig
+from ..topology import Topology
+from . import drivers
+from .report import GuestAddr, GuestDev, GuestReport, fmt
+
+OK = "ok"
+
+
+@dataclass
+class Expect:
+    """One planned function, as QEMU realises it."""
+
+    address: PciAddress            # the plan's (bus = plan bus index)
+    driver: str                    # QEMU device model
+    element: str                   # what it is in the XML
+    kind: drivers.Kind | None
+    #: the plan bus index this function provides (bridges, expanders)
+    provides: int | None = None
+    #: a stand-in for a device that needs host hardware (what it stands in for)
+    stand_in_for: str | None = None
+    express: bool = False
+    bridge: bool = False
+    #: QEMU creates it by itself (chipset function)
+    fixed: bool = False
+    props: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def virtio(self) -> bool:
+        return bool(self.kind and self.kind.virtio) or self.driver.startswith(("virtio-", "vhost-"))
+
+    @property
+    def needs_msix(self) -> bool:
+        """Must end up on MSI-X: every virtio function and every PCI Express endpoint."""
+        if self.bridge or (self.kind is not None and (self.kind.bridge or self.kind.expander)):
+            return False
+        return self.virtio or self.express
+
+
+def expectations(cfg: QemuConfig) -> list[Expect]:
+    out: list[Expect] = []
+    for d in cfg.devices:
+        if d.address is None:
+            continue   # a pseries PHB: no PCI address
+        fn = d.function
+        kind = drivers.kind(d.driver)
+        out.append(Expect(d.address, d.driver, d.element, kind, d.provides, d.stand_in_for,
+                          express=bool(fn is not None and fn.express),
+                          bridge=bool(fn is not None and fn.is_bridge) or bool(kind and kind.bridge),
+                          props=dict(d.props)))
+    for f in cfg.fixed:
+        fn = f.function
+        out.append(Expect(f.address, f.driver, f.element, drivers.kind(f.driver), None, None,
+                          express=bool(fn is not None and fn.express), fixed=True))
+    out.sort(key=lambda e: e.address)
+    return out
+
+
+def driver_modules(exps: list[Expect]) -> list[str]:
+    """The Linux driver modules the planned devices need, in a stable order."""
+    mods: list[str] = []
+    for e in exps:
+        if e.kind is not None:
+            for m in e.kind.modules:
+                if m not in mods:
+                    mods.append(m)
+    return mods
+
+
+@dataclass
+class Row:
+    """One planned function in the report."""
+
+    expect: Expect
+    #: where the guest must show it (None: its bus was not found in the guest)
+    guest_addr: GuestAddr | None
+    seen: GuestDev | None
+    status: str                     # "ok" or what is wrong
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class Result:
+    rows: list[Row] = field(default_factory=list)
+    #: guest functions the plan does not have (not the chipset's)
+    unexpected: list[GuestDev] = field(default_factory=list)
+    #: chipset functions the plan does not list (host bridge, ISA bridge, SMBus...)
+    chipset: list[tuple[GuestDev, str]] = field(default_factory=list)
+    #: plan bus index -> guest bus number
+    bus_map: dict[int, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.unexpected and all(r.ok for r in self.rows)
+
+    def failures(self) -> list[str]:
+        out = list(self.problems)
+        for r in self.rows:
+            for p in r.problems:
+                out.append(f"{r.expect.element} ({r.expect.driver}) planned at {r.expect.address}: {p}")
+        for d in self.unexpected:
+            out.append(f"guest has {d.ids} at {fmt(d.addr)}, which the plan does not have")
+        return out
+
+
+def _chipset_names(topo: Topology) -> dict[tuple[int, int, int], str]:
+    return {(a.bus, a.slot, a.function): name for a, name in topo.chipset}
+
+
+def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
+    res = Result()
+    if not guest.complete:
+        res.problems.append("the guest did not finish its report")
+    exps = expectations(cfg)
+    by_bus: dict[int, list[Expect]] = {}
+    for e in exps:
+        by_bus.setdefault(e.address.bus, []).append(e)
+
+    # plan bus index -> guest bus number, walking from the roots
+    bus_map: dict[int, int] = {}
+    for b in topo.roots:
+        if b.index == 0:
+            bus_map[0] = 0
+    todo = sorted(bus_map)
+    done: set[int] = set()
+    while todo:
+        idx = todo.pop(0)
+        if idx in done:
+            continue
+        done.add(idx)
+        for e in by_bus.get(idx, []):
+            if e.provides is None:
+                continue
+            if e.kind is not None and e.kind.expander:
+                nr = e.props.get("bus_nr")
+                if nr is not None:
+                    bus_map[e.provides] = int(nr, 0)
+                    todo.append(e.provides)
+                continue
+            a = e.address
+            d = guest.at((a.domain, bus_map[idx], a.slot, a.function))
+            if d is not None and d.secondary is not None and d.secondary > 0:
+                bus_map[e.provides] = d.secondary
+                todo.append(e.provides)
+    res.bus_map = bus_map
+
+    claimed: set[GuestAddr] = set()
+    for e in exps:
+        a = e.address
+        gbus = bus_map.get(a.bus)
+        if gbus is None:
+            res.rows.append(Row(e, None, None, "bus not found",
+                                [f"plan bus {a.bus} was not found in the guest (its bridge is missing "
+                                 f"or not where planned)"]))
+            continue
+        ga: GuestAddr = (a.domain, gbus, a.slot, a.function)
+        seen = guest.at(ga)
+        row = Row(e, ga, seen, OK)
+        if seen is None:
+            row.problems.append(f"nothing at guest address {fmt(ga)}")
+            row.status = "missing"
+            where = _find_elsewhere(e, guest, claimed)
+            if where:
+                row.problems[-1] += f" (a {where.ids} is at {fmt(where.addr)})"
+        else:
+            claimed.add(ga)
+            _check_seen(e, seen, row)
+        res.rows.append(row)
+
+    chip = _chipset_names(topo)
+    known_chipset = {k.ids[0] for k in drivers.CHIPSET.values() if k.ids}
+    for ga, d in sorted(guest.devices.items()):
+        if ga in claimed:
+            continue
+        if ga[1] == 0 and ((0, ga[2], ga[3]) in chip or (d.vendor, d.device) in known_chipset):
+            res.chipset.append((d, chip.get((0, ga[2], ga[3]), "chipset")))
+            continue
+        res.unexpected.append(d)
+    return res
+
+
+def _find_elsewhere(e: Expect, guest: GuestReport, claimed: set[GuestAddr]) -> GuestDev | None:
+    if e.kind is None or not e.kind.ids:
+        return None
+    for ga, d in sorted(guest.devices.items()):
+        if ga not in claimed and (d.vendor, d.device) in e.kind.ids:
+            return d
+    return None
+
+
+def _check_seen(e: Expect, seen: GuestDev, row: Row) -> None:
+    k = e.kind
+    if k is not None and k.ids and (seen.vendor, seen.device) not in k.ids:
+        want = " or ".join(f"{v:04x}:{d:04x}" for v, d in k.ids)
+        row.problems.append(f"guest has {seen.ids} there, a {e.driver} is {want}")
+        row.status = "wrong device"
+        return
+    if k is None:
+        row.status = "ok (IDs unchecked)"
+    if not e.needs_msix:
+        return
+    if seen.mode == "MSI-X":
+        return
+    if seen.mode == "unbound":
+        row.problems.append("no guest driver bound, its interrupt mode is unknown")
+        row.status = "no driver"
+    elif seen.mode == "none" and not seen.has_interrupt:
+        row.status = "ok (no interrupt)"
+    elif seen.config and not seen.caps.msix:
+        # QEMU's model of this device has no MSI-X capability at all (virtio-balloon-pci,
+        # bochs-display...): no placement can give it MSI-X, so it is not held against the plan
+        row.status = f"ok ({seen.mode}: no MSI-X cap)"
+    else:
+        row.problems.append(f"uses {seen.mode}, not MSI-X, although it has an MSI-X capability")
+        row.status = f"{seen.mode} not MSI-X"
