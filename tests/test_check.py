@@ -17,7 +17,7 @@ from pciplan import check, tree
 from pciplan.cli import main
 from support.paths import CORPUS_ABSENT, corpus_dir
 
-jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install -e '.[test]')")
+NO_JSONSCHEMA = "jsonschema is not installed (pip install -e '.[test]')"
 
 CORPUS = corpus_dir()
 ACCEPT = sorted((CORPUS / "accept").glob("*.xml")) if CORPUS else []
@@ -66,6 +66,7 @@ def findings(xml: str, code: str) -> list[check.Finding]:
 
 @pytest.fixture(scope="module")
 def validator():
+    jsonschema = pytest.importorskip("jsonschema", reason=NO_JSONSCHEMA)
     schema = tree.schema("check-v1")
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)

@@ -20,7 +20,7 @@ from pciplan import diff, tree
 from pciplan.cli import main
 from support.paths import CORPUS_ABSENT, corpus_dir
 
-jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install -e '.[test]')")
+NO_JSONSCHEMA = "jsonschema is not installed (pip install -e '.[test]')"
 
 CORPUS = corpus_dir()
 INPUTS = sorted((CORPUS / "accept").glob("*.in.xml")) if CORPUS else []
@@ -80,6 +80,7 @@ def run(*args: str, input: str | None = None):
 
 @pytest.fixture(scope="module")
 def validator():
+    jsonschema = pytest.importorskip("jsonschema", reason=NO_JSONSCHEMA)
     schema = tree.schema("diff-v1")
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)

@@ -21,7 +21,7 @@ from pciplan import topology, tree
 from pciplan.cli import main
 from support.paths import CORPUS_ABSENT, corpus_dir
 
-jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install -e '.[test]')")
+NO_JSONSCHEMA = "jsonschema is not installed (pip install -e '.[test]')"
 
 CORPUS = corpus_dir()
 ACCEPT = sorted((CORPUS / "accept").glob("*.xml")) if CORPUS else []
@@ -81,6 +81,7 @@ def by_label(data: dict, text: str) -> dict:
 
 @pytest.fixture(scope="module")
 def validator():
+    jsonschema = pytest.importorskip("jsonschema", reason=NO_JSONSCHEMA)
     schema = tree.schema("tree-v1")
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
@@ -349,3 +350,10 @@ def test_corpus_svg_parses():
         root = ET.fromstring(graphviz.render_svg(tree.to_dot(data)))
         nodes = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]
         assert len(nodes) >= len(functions(data)) + len(data["roots"])
+
+
+def test_machine_without_pci():
+    data = view(domain("", arch="armv7l", machine="vexpress-a9"))
+    assert data["roots"] == [] and data["summary"]["bus_numbers"]["used"] == 0
+    assert "(no PCI bus on this machine)" in tree.to_text(data)
+    assert tree.to_dot(data).startswith("digraph pci {")

@@ -308,7 +308,9 @@ def to_lines(data: dict[str, Any], ascii: bool = False) -> list[Line]:
     lines: list[Line] = []
     d = data["domain"]
     title = f"{d['name'] or 'domain'}: {d['arch']} {d['machine']}"
-    lines.append([(title, "title"), (f" ({'PCI Express' if d['express'] else 'conventional PCI'} machine)", "")])
+    kind = ("PCI Express machine" if d["express"] else "conventional PCI machine" if data["roots"]
+            else "no PCI bus on this machine")
+    lines.append([(title, "title"), (f" ({kind})", "")])
     for prefix, fn, segs in rows:
         line: Line = [(prefix, "guide")] if prefix else []
         if fn is None:
