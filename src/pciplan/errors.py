@@ -53,3 +53,9 @@ class CapacityError(PlanError):
 
     def __init__(self, reason: str, element: str | None = None, line: int | None = None) -> None:
         super().__init__(reason, element, line, kind="internal")
+
+
+class OutputError(PciplanError):
+    """The result cannot be written (unwritable folder, disk full, ...); the input is untouched."""
+
+    exit_status = 2

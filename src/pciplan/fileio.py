@@ -1,13 +1,21 @@
-"""Reading inputs and writing outputs safely: stdin/stdout, atomic in-place replacement."""
+"""Reading inputs and writing outputs safely: stdin/stdout, atomic in-place replacement.
+
+Writing a file never leaves it half-written: the data goes to a temporary file
+in the same folder, is flushed to disk, and is renamed over the target in one
+step.  The target keeps its permissions (and owner, when we may set it); a new
+file gets the usual mode for the umask.  A symlink is followed, so the file it
+points to is replaced and the link stays a link.  On any error the temporary
+file is removed and the target is left as it was.
+"""
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
-from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, OutputError
 from .xmlio import MAX_INPUT
 
 
@@ -26,23 +34,50 @@ def read_input(path: str | None) -> bytes:
     return data
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically: a temporary file in the same
     folder, fsync, then rename over the original, keeping its permissions."""
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
     try:
-        mode = target.stat().st_mode & 0o7777
+        _write_atomic(path, data)
+    except OSError as err:
+        raise OutputError(f"cannot write: {err.strerror or err}", path) from None
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    target = os.path.realpath(path)  # write through a symlink, keep the link
+    folder = os.path.dirname(target) or "."
+    try:
+        st: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputError("is a directory", path)
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        # a device or a pipe (/dev/null, /dev/stdout, a FIFO): nothing to replace, just write
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        if st is not None:
+            if hasattr(os, "chown"):
+                try:
+                    os.chown(tmp, st.st_uid, st.st_gid)
+                except OSError:
+                    pass  # not ours to give away: keep our own
+            os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        else:
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
     except BaseException:
         try:
