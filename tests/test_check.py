@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pciplan import check, tree
+from pciplan import check, schemas
 from pciplan.cli import main
 from support.paths import CORPUS_ABSENT, corpus_dir
 
@@ -67,7 +67,7 @@ def findings(xml: str, code: str) -> list[check.Finding]:
 @pytest.fixture(scope="module")
 def validator():
     jsonschema = pytest.importorskip("jsonschema", reason=NO_JSONSCHEMA)
-    schema = tree.schema("check-v1")
+    schema = schemas.load("check-v1")
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 

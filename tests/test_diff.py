@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 import pciplan
-from pciplan import diff, tree
+from pciplan import diff, schemas
 from pciplan.cli import main
 from support.paths import CORPUS_ABSENT, corpus_dir
 
@@ -81,7 +81,7 @@ def run(*args: str, input: str | None = None):
 @pytest.fixture(scope="module")
 def validator():
     jsonschema = pytest.importorskip("jsonschema", reason=NO_JSONSCHEMA)
-    schema = tree.schema("diff-v1")
+    schema = schemas.load("diff-v1")
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 

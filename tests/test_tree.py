@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import pciplan
-from pciplan import topology, tree
+from pciplan import schemas, topology, tree
 from pciplan.cli import main
 from support.paths import CORPUS_ABSENT, corpus_dir
 
@@ -82,7 +82,7 @@ def by_label(data: dict, text: str) -> dict:
 @pytest.fixture(scope="module")
 def validator():
     jsonschema = pytest.importorskip("jsonschema", reason=NO_JSONSCHEMA)
-    schema = tree.schema("tree-v1")
+    schema = schemas.load("tree-v1")
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema)
 

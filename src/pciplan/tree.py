@@ -420,10 +420,3 @@ def summary_text(data: dict[str, Any]) -> str:
             f"{io['used']} IO windows ({io['used_bytes'] // 1024} KiB of {io['space_bytes'] // 1024} KiB, {io['available']} fit)\n"
             f"{s['hotplug_free_slots']} free hot-pluggable slots")
 
-
-def schema(name: str = "tree-v1") -> dict[str, Any]:
-    """A JSON Schema shipped in the package: ``tree-v1``, ``diff-v1`` or ``check-v1``."""
-    import json
-    from importlib import resources
-
-    return json.loads(resources.files("pciplan").joinpath(f"schemas/{name}.json").read_text("utf-8"))
