@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from . import error
+
 
 @click.command("diff")
 @click.argument("old")
@@ -29,16 +31,14 @@ def command(old: str, new: str, as_json: bool) -> None:
         raise click.UsageError("only one of OLD and NEW can be standard input")
 
     def load(path: str):
+        where = "<stdin>" if path == "-" else path
         try:
             doc = xmlio.load(fileio.read_input(path))
             plan = api.plan_document(doc)
         except PciplanError as err:
-            where = "<stdin>" if path == "-" else path
-            click.echo(f"error: {where}: {err}", err=True)
-            sys.exit(2)
+            error(f"{where}: {err}", 2)
         except RecursionError:
-            click.echo(f"error: {path}: document nested too deeply", err=True)
-            sys.exit(2)
+            error(f"{where}: document nested too deeply", 2)
         name = doc.tree.getroot().findtext("name")
         return plan, (name.strip() if name else None)
 
