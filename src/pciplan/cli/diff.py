@@ -36,7 +36,8 @@ def command(old: str, new: str, as_json: bool) -> None:
             doc = xmlio.load(fileio.read_input(path))
             plan = api.plan_document(doc)
         except PciplanError as err:
-            error(f"{where}: {err}", 2)
+            # read errors already name the file
+            error(str(err) if err.element == path else f"{where}: {err}", 2)
         except RecursionError:
             error(f"{where}: document nested too deeply", 2)
         name = doc.tree.getroot().findtext("name")
