@@ -53,7 +53,9 @@ def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
     defaults.mark_non_pci_transports(guest)
     if margin is not None:
         capacity.expand(guest, options, margin)
-    return assign(guest, options)
+    plan = assign(guest, options)
+    defaults.validate_late(guest)
+    return plan
 
 
 def _assign_max(doc: xmlio.Document, machine, options: Options) -> Plan:

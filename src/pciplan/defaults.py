@@ -304,9 +304,7 @@ def add_parse_time(guest: Guest) -> None:
 
 # ---- 6. validation ---------------------------------------------------------------------
 def validate(guest: Guest) -> None:
-    dom = guest.domain
-    if dom.uefi and not dom.acpi and dom.arch in ("x86_64", "i686"):
-        raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
+    """Checks libvirt makes while it parses and fills in defaults (before addresses)."""
     seen: dict[tuple[str | None, int | None], Controller] = {}
     for c in guest.controllers:
         if c.type == "usb":
@@ -316,9 +314,6 @@ def validate(guest: Guest) -> None:
             raise PlanError(f"Multiple '{c.type}' controllers with index '{c.index}'", c.describe())
         seen[key] = c
     usb = [c for c in guest.controllers if c.type == "usb"]
-    if _usb_devices(guest) and all(c.model == "none" for c in usb):
-        raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
-                        "devices", kind="unsupported")
     for c in usb:
         if "master" in c.attrs and not any(o.index == c.index and "master" not in o.attrs for o in usb):
             raise PlanError("No master USB controller specified", c.describe())
@@ -328,10 +323,24 @@ def validate(guest: Guest) -> None:
     for c in guest.controllers:
         if c.type == "pci":
             _validate_pci_controller(guest, c)
-        elif c.type == "ide" and not guest.machine.ide:
+    if len(guest.devices("iommu")) > 1:
+        raise PlanError("only a single IOMMU device is supported", guest.devices("iommu")[1].describe())
+
+
+def validate_late(guest: Guest) -> None:
+    """Checks libvirt makes after addresses are assigned (so an address error wins)."""
+    dom = guest.domain
+    usb = [c for c in guest.controllers if c.type == "usb"]
+    if _usb_devices(guest) and all(c.model == "none" for c in usb):
+        raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
+                        "devices", kind="unsupported")
+    if dom.uefi and not dom.acpi and dom.arch in ("x86_64", "i686"):
+        raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
+    for c in guest.controllers:
+        if c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
                             c.describe(), kind="unsupported")
-        elif c.type == "ide" and c.index:
+        if c.type == "ide" and c.index:
             raise PlanError("Only a single IDE controller is supported for this machine type",
                             c.describe(), kind="unsupported")
     for inp in guest.devices("input"):
@@ -343,12 +352,20 @@ def validate(guest: Guest) -> None:
         if video.model not in devices.SECONDARY_VIDEO_MODELS and video.model not in ("none", "ramfb"):
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
                             video.describe(), kind="unsupported")
-    if len(guest.devices("iommu")) > 1:
-        raise PlanError("only a single IOMMU device is supported", guest.devices("iommu")[1].describe())
     for disk in guest.devices("disk"):
         if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
             raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
                             disk.describe(), kind="unsupported")
+    for d in dom.devices:
+        a = d.address
+        if a is None:
+            continue
+        if d.tag == "hostdev" and d.type == "scsi_host" and a.type not in ("pci", "ccw"):
+            raise PlanError("SCSI_host host device must use 'pci' or 'ccw' address type",
+                            d.describe(), kind="unsupported")
+        if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
+            raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
+                            d.describe(), kind="unsupported")
 
 
 def _usb_devices(guest: Guest) -> bool:
