@@ -32,6 +32,10 @@ class Bus:
     used: list[int] = field(default_factory=lambda: [0] * SLOTS_PER_BUS)
     #: per slot, True when the slot packs several functions of AGGREGATE_SLOT devices
     aggregate: list[bool] = field(default_factory=lambda: [False] * SLOTS_PER_BUS)
+    #: search cursors of ``AddressSet.next_free``: per query, the first slot that
+    #: may still answer it (> max_slot: none will).  Valid because slots only
+    #: ever fill up: a slot that cannot take a device never can again.
+    cursors: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_empty(self) -> bool:
@@ -48,6 +52,61 @@ class Bus:
         return [s for s in range(self.min_slot, self.max_slot + 1) if not self.used[s]]
 
 
+_AGGREGATE = int(Connect.AGGREGATE_SLOT)
+
+
+class _BusList(list):
+    """The buses of an ``AddressSet``: appending keeps its search cursors,
+    any other change (a bus replaced or removed) resets them."""
+
+    def __init__(self, first: dict, buses=()) -> None:
+        super().__init__(buses)
+        self._first = first
+
+    def _reset(self) -> None:
+        self._first.clear()
+        for bus in self:
+            bus.cursors.clear()
+
+    def __setitem__(self, index, value) -> None:
+        super().__setitem__(index, value)
+        self._reset()
+
+    def __delitem__(self, index) -> None:
+        super().__delitem__(index)
+        self._reset()
+
+    def __imul__(self, n):
+        result = super().__imul__(n)
+        self._reset()
+        return result
+
+    def pop(self, index=-1):
+        bus = super().pop(index)
+        self._reset()
+        return bus
+
+    def insert(self, index, value) -> None:
+        super().insert(index, value)
+        self._reset()
+
+    def remove(self, value) -> None:
+        super().remove(value)
+        self._reset()
+
+    def clear(self) -> None:
+        super().clear()
+        self._reset()
+
+    def sort(self, *args, **kwargs) -> None:
+        super().sort(*args, **kwargs)
+        self._reset()
+
+    def reverse(self) -> None:
+        super().reverse()
+        self._reset()
+
+
 def bus_for_model(index: int, model: str, hotplug: bool = True, restricted: bool = False) -> Bus:
     row = controllers.MODELS[model]
     accepts = row.accepts
@@ -61,7 +120,9 @@ def bus_for_model(index: int, model: str, hotplug: bool = True, restricted: bool
 class AddressSet:
     def __init__(self, nbuses: int, *, dry_run: bool, multiple_roots: bool,
                  has_pcie_to_pci_bridge: bool = True) -> None:
-        self.buses: list[Bus] = [Bus(i) for i in range(nbuses)]
+        #: per query of ``next_free``, the first bus that may still answer it
+        self._first: dict[tuple[int, int, int | None], int] = {}
+        self.buses = [Bus(i) for i in range(nbuses)]
         self.dry_run = dry_run
         self.multiple_roots = multiple_roots
         self.has_pcie_to_pci_bridge = has_pcie_to_pci_bridge
@@ -148,39 +209,71 @@ class AddressSet:
         bus.used[addr.slot] |= bit
         return addr
 
+    @property
+    def buses(self) -> list[Bus]:
+        return self._buses
+
+    @buses.setter
+    def buses(self, buses: list[Bus]) -> None:
+        self._buses = _BusList(self._first, buses)
+        self._first.clear()
+
     def next_free(self, flags: Connect, element: str, function: int | None = None) -> PciAddress:
         """The first free address for a device, libvirt's search order:
-        every bus that takes the device, slot by slot; then grow (dry run only)."""
+        every bus that takes the device, slot by slot; then grow (dry run only).
+
+        Slots only ever fill up, so the search resumes where the previous one
+        with the same query stopped (``_first`` per set, ``Bus.cursors`` per
+        bus) instead of rescanning from bus 0: linear, not quadratic, in the
+        number of devices, with the same answers.
+        """
         f = 0 if function is None else function
-        for bus in self.buses:
-            found = self._free_on_bus(bus, flags, f, function)
+        key = (int(flags), f, function)
+        buses = self._buses
+        start = self._first.get(key, 0)
+        for i in range(start, len(buses)):
+            found = self._free_on_bus(buses[i], flags, key)
             if found is not None:
+                self._first[key] = i
                 return found
+        self._first[key] = len(buses)
         # libvirt retries on empty, unlocked buses of other isolation groups;
         # pciplan plans every device in group 0, so that pass finds nothing new
         if flags & Connect.INTEGRATED:
             raise CapacityError("no free slot is left on the root bus for this integrated device",
                                 element)
         if self.dry_run:
-            addr = self.grow(PciAddress(0, len(self.buses), 0, f), flags, element)
+            addr = self.grow(PciAddress(0, len(buses), 0, f), flags, element)
             return PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f)
         raise CapacityError("No more available PCI slots", element)
 
-    def _free_on_bus(self, bus: Bus, flags: Connect, f: int, function: int | None) -> PciAddress | None:
-        probe = PciAddress(0, bus.index, 0, f)
-        if not self.fits(probe, bus.accepts, flags, from_config=False):
-            return None
-        for slot in range(bus.min_slot, bus.max_slot + 1):
-            used = bus.used[slot]
+    def _free_on_bus(self, bus: Bus, flags: Connect, key: tuple[int, int, int | None]) -> PciAddress | None:
+        iflags, f, function = key
+        start = bus.cursors.get(key)
+        if start is None:
+            probe = PciAddress(0, bus.index, 0, f)
+            if not self.fits(probe, bus.accepts, flags, from_config=False):
+                bus.cursors[key] = SLOTS_PER_BUS
+                return None
+            start = bus.min_slot
+        aggregate = bus.aggregate if iflags & _AGGREGATE else None
+        used_of = bus.used
+        fbit = 1 << f
+        for slot in range(start, bus.max_slot + 1):
+            used = used_of[slot]
             if not used:
+                bus.cursors[key] = slot
                 return PciAddress(0, bus.index, slot, f)
-            if flags & Connect.AGGREGATE_SLOT and bus.aggregate[slot]:
-                if not used & (1 << f):
+            if aggregate is not None and aggregate[slot]:
+                if not used & fbit:
+                    bus.cursors[key] = slot
                     return PciAddress(0, bus.index, slot, f)
                 if function is None:
                     for fn in range(FUNCTIONS_PER_SLOT):
                         if not used & (1 << fn):
+                            bus.cursors[key] = slot
                             return PciAddress(0, bus.index, slot, fn)
+        bus.cursors[key] = SLOTS_PER_BUS
         return None
 
     def reserve_next(self, flags: Connect, element: str, function: int | None = None) -> PciAddress:
