@@ -64,9 +64,9 @@ class _BusList(list):
         self._first = first
 
     def _reset(self) -> None:
+        # a bus's own cursors stay valid wherever it sits: only the
+        # per-set "first bus" cursors depend on the list
         self._first.clear()
-        for bus in self:
-            bus.cursors.clear()
 
     def __setitem__(self, index, value) -> None:
         super().__setitem__(index, value)

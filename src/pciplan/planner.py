@@ -419,20 +419,21 @@ class Assigner:
 
     # ---- after placement ----------------------------------------------------------------
     def set_multifunction(self) -> None:
-        addressed = [d for d in self.iterate() if d.pci_address is not None]
-        for d in addressed:
-            a = d.pci_address
-            assert a is not None
-            if a.function == 0:
+        addressed = [(d, d.pci_address) for d in self.iterate()]
+        # the first device (in iteration order) at each function 0
+        first: dict[tuple[int, int, int], Device] = {}
+        for d, a in addressed:
+            if a is not None and a.function == 0:
+                first.setdefault((a.domain, a.bus, a.slot), d)
+        for d, a in addressed:
+            if a is None or a.function == 0:
                 continue
-            for other in addressed:
-                o = other.pci_address
-                assert o is not None
-                if (o.domain, o.bus, o.slot, o.function) == (a.domain, a.bus, a.slot, 0):
-                    assert other.address is not None
-                    if other.address.multifunction is None:
-                        other.set("address", Address("pci", o, "on", other.address.zpci))
-                    break
+            other = first.get((a.domain, a.bus, a.slot))
+            if other is not None:
+                assert other.address is not None
+                if other.address.multifunction is None:
+                    o = other.pci_address
+                    other.set("address", Address("pci", o, "on", other.address.zpci))
 
     def finish_controllers(self) -> None:
         g = self.guest
