@@ -57,14 +57,18 @@ NEW_DEVICES = {
 
 # ---- an independent reading of a planned document -------------------------------------------
 #: bus models whose empty slots take a hot-plugged endpoint, and their slot ranges
-#: (pcie-root, dmi-to-pci-bridge, switch upstream ports and pcie-expander-bus do not)
-HOTPLUG_BUS_SLOTS = {
+#: (pcie-root, dmi-to-pci-bridge, switch upstream ports and pcie-expander-bus do not):
+#: on a PCIe machine the PCIe ports (what a virtio or PCIe device needs), elsewhere
+#: the conventional PCI buses
+HOTPLUG_BUS_SLOTS_PCIE = {
+    "pcie-root-port": range(0, 1),
+    "pcie-switch-downstream-port": range(0, 1),
+}
+HOTPLUG_BUS_SLOTS_PCI = {
     "pci-root": range(1, 32),
     "pci-bridge": range(1, 32),
     "pcie-to-pci-bridge": range(1, 32),
     "pci-expander-bus": range(0, 32),
-    "pcie-root-port": range(0, 1),
-    "pcie-switch-downstream-port": range(0, 1),
 }
 
 
@@ -89,16 +93,18 @@ def empty_hotplug_slots(text: str) -> int:
     """Count empty slots a device could be hot-plugged into, from the XML alone."""
     root = ET.fromstring(text)
     used = used_slots(root)
+    pcie = root.find("devices/controller[@type='pci'][@model='pcie-root']") is not None
+    slots = HOTPLUG_BUS_SLOTS_PCIE if pcie else HOTPLUG_BUS_SLOTS_PCI
     n = 0
     for c in root.iter("controller"):
         if c.get("type") != "pci":
             continue
         model = c.get("model")
         t = c.find("target")
-        if model not in HOTPLUG_BUS_SLOTS or (t is not None and t.get("hotplug") == "off"):
+        if model not in slots or (t is not None and t.get("hotplug") == "off"):
             continue
         index = _num(c.get("index"))
-        n += sum(1 for s in HOTPLUG_BUS_SLOTS[model] if (index, s) not in used)
+        n += sum(1 for s in slots[model] if (index, s) not in used)
     return n
 
 
@@ -195,6 +201,20 @@ def test_hotplug_ports_count_matches_on_a_known_guest():
     # libvirt: ports for the NIC, the USB controller, the balloon, and one spare
     assert empty_hotplug_slots(pciplan.plan(xml)) == 1
     assert empty_hotplug_slots(pciplan.plan(xml, pciplan.Options(hotplug_ports=5))) == 5
+
+
+def test_hotplug_ports_on_q35_are_pcie_ports_even_with_a_legacy_bridge():
+    """Free pcie-to-pci-bridge slots take no virtio/PCIe device: they do not count."""
+    xml = ("<domain type='qemu'><name>k</name><memory>131072</memory>"
+           "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
+           "<interface type='user'><model type='e1000'/></interface>"
+           "<interface type='user'><model type='virtio'/></interface></devices></domain>")
+    text = pciplan.plan(xml, pciplan.Options(hotplug_ports=4))
+    root = ET.fromstring(text)
+    used = used_slots(root)
+    ports = [c for c in root.iter("controller") if c.get("model") == "pcie-root-port"
+             and (_num(c.get("index")), 0) not in used]
+    assert len(ports) >= 4
 
 
 # ---- (d) flat ----------------------------------------------------------------------------------

@@ -4,7 +4,8 @@ Controllers cannot be hot-plugged, so a running guest can only take a new
 device in a slot that already exists and is empty.  ``add_ports`` adds the
 machine's preferred kind of empty slot until at least N exist:
 
-* PCIe machines (q35, virt): empty ``pcie-root-port``s (one slot each),
+* PCIe machines (q35, virt): empty ``pcie-root-port``s (one slot each); free
+  ``pcie-to-pci-bridge`` slots do not count, they take no PCIe or virtio device,
 * pc (i440fx): free slots of the root bus and of ``pci-bridge``s,
 * pSeries: free slots of PHBs (``pci-root``), adding PHBs.
 
@@ -26,15 +27,25 @@ if TYPE_CHECKING:
 MAX_BUSES = 256
 
 
-def hotplug_slots(bus: Bus) -> int:
-    """Empty slots of a bus that take a hot-plugged endpoint."""
-    if not (bus.accepts & Connect.HOTPLUGGABLE) or not (bus.accepts & (Connect.PCI_DEVICE | Connect.PCIE_DEVICE)):
+ENDPOINT_KINDS = Connect.PCI_DEVICE | Connect.PCIE_DEVICE
+
+
+def hotplug_slots(bus: Bus, kinds: Connect = ENDPOINT_KINDS) -> int:
+    """Empty slots of a bus that take a hot-plugged endpoint of one of ``kinds``."""
+    if not (bus.accepts & Connect.HOTPLUGGABLE) or not (bus.accepts & kinds):
         return 0
     return sum(1 for s in range(bus.min_slot, bus.max_slot + 1) if not bus.used[s])
 
 
-def count(s: AddressSet) -> int:
-    return sum(hotplug_slots(b) for b in s.buses)
+def count(s: AddressSet, kinds: Connect = ENDPOINT_KINDS) -> int:
+    return sum(hotplug_slots(b, kinds) for b in s.buses)
+
+
+def endpoint_kind(a: "Assigner") -> Connect:
+    """The endpoints the machine's spare slots are for: PCI Express ones on a
+    PCIe root (a free pcie-to-pci-bridge slot takes no virtio or PCIe device),
+    conventional PCI ones elsewhere."""
+    return Connect.PCIE_DEVICE if a.root_model == "pcie-root" else Connect.PCI_DEVICE
 
 
 def preferred_kind(a: "Assigner") -> str:
@@ -47,10 +58,11 @@ def preferred_kind(a: "Assigner") -> str:
 
 def add_ports(a: "Assigner", s: AddressSet, wanted: int) -> None:
     kind = preferred_kind(a)
-    while count(s) < wanted:
+    kinds = endpoint_kind(a)
+    while count(s, kinds) < wanted:
         idx = len(s.buses)
         if idx >= MAX_BUSES:
-            a.warnings.append(f"--hotplug-ports {wanted}: only {count(s)} hot-pluggable slots fit in the "
+            a.warnings.append(f"--hotplug-ports {wanted}: only {count(s, kinds)} hot-pluggable slots fit in the "
                               f"{MAX_BUSES} PCI bus numbers")
             return
         c = a.guest.add_controller("pci", idx, kind, "hotplug")
@@ -66,6 +78,6 @@ def add_ports(a: "Assigner", s: AddressSet, wanted: int) -> None:
             a.guest.domain.devices.remove(c)
             a.guest.added.remove(c)
             a.warnings.append(f"--hotplug-ports {wanted}: no slot is left for another {kind}; "
-                              f"{count(s)} hot-pluggable slots are available")
+                              f"{count(s, kinds)} hot-pluggable slots are available")
             return
         a.store(s, c, addr)
