@@ -42,6 +42,8 @@ class GuestError(PciplanError):
     """The guest could not be run (no kernel for the arch, QEMU refused, no report): exit 2."""
 
     exit_status = 2
+    #: the guest's console, when it ran
+    console: str = ""
 
 
 def supported(arch: str) -> bool:
@@ -67,18 +69,21 @@ def image_for(arch: str, kernel: str | Path | None = None, initrd: str | Path | 
 
 
 def guest_argv(cfg: QemuConfig, img: GuestImage, modules: list[str], append: str = "",
-               qemu: str | None = None) -> list[str]:
+               qemu: str | None = None, kernel: Path | None = None) -> list[str]:
     """The QEMU command line: the plan's devices plus kernel, initramfs and command line.
 
     The serial console options are added by ``boot.run``.
     """
     order = img.load_order(modules).order
-    cmdline = [f"console={img.arch.console}", "panic=-1", "quiet"]
+    if not img.modules:
+        order = ["ALL"] + order      # a user image: load what it has (see initscript)
+    cmdline = [f"console={img.arch.console}", "panic=-1", "quiet", *img.arch.cmdline]
     if order:
         cmdline.append("pciplan.load=" + ",".join(order))
     if append:
         cmdline.append(append)
-    extra = ["-smp", "1", "-kernel", str(img.kernel), "-initrd", str(img.initrd),
+    _enlarge_memory(cfg)
+    extra = ["-smp", "1", "-kernel", str(kernel or img.kernel), "-initrd", str(img.initrd),
              "-append", " ".join(cmdline)]
     if cfg.memory is None:
         extra = ["-m", DEFAULT_MEMORY] + extra
@@ -88,6 +93,51 @@ def guest_argv(cfg: QemuConfig, img: GuestImage, modules: list[str], append: str
     if "-cpu" not in argv and img.arch.cpu:
         argv[1:1] = ["-cpu", img.arch.cpu]
     return argv
+
+
+def _mib(text: str) -> int | None:
+    text = text.strip().upper()
+    mult = {"M": 1, "G": 1024, "K": 1 / 1024}
+    try:
+        if text and text[-1] in mult:
+            return int(float(text[:-1]) * mult[text[-1]])
+        return int(text) // (1024 * 1024)
+    except ValueError:
+        return None
+
+
+def _enlarge_memory(cfg: QemuConfig, minimum: int = 512) -> None:
+    """Give the guest at least ``minimum`` MiB of boot RAM (the Debian kernel and initramfs need it).
+
+    ``qemuargs`` sizes RAM for a paused QEMU (128 MiB, per NUMA node); the
+    sizes of the NUMA nodes' memory backends and of ``-m`` (keeping its
+    slots and the hot-pluggable room above it) are scaled up together.
+    """
+    if cfg.memory is None:
+        return
+    parts = cfg.memory.split(",")
+    base = _mib(parts[0])
+    if base is None or base >= minimum:
+        return
+    nodes = [i for i, (opt, val) in enumerate(cfg.objects)
+             if opt == "-object" and val.startswith("memory-backend-ram,id=ram-node")]
+    if nodes:
+        per = -(-minimum // len(nodes))
+        for i in nodes:
+            opt, val = cfg.objects[i]
+            cfg.objects[i] = (opt, ",".join(f"size={per}M" if p.startswith("size=") else p
+                                            for p in val.split(",")))
+        new = per * len(nodes)
+    else:
+        new = minimum
+    out = [f"{new}M"]
+    for p in parts[1:]:
+        if p.startswith("maxmem="):
+            mm = _mib(p[len("maxmem="):])
+            if mm is not None:
+                p = f"maxmem={mm - base + new}M"
+        out.append(p)
+    cfg.memory = ",".join(out)
 
 
 @dataclass
@@ -122,6 +172,10 @@ def verify_guest(topo: Topology, *, img: GuestImage | None = None, append: str =
     if shutil.which(argv[0]) is None and not os.access(argv[0], os.X_OK):
         raise GuestError(f"QEMU emulator '{argv[0]}' not found", "guest")
     b = boot.run(argv, timeout)
+    if img.fallback_kernel is not None and not b.console and "kernel too old" in b.stderr:
+        # an old x86 machine type (before QEMU 4.0's PVH boot): boot the compressed kernel
+        argv = guest_argv(boot_cfg, img, modules, append, qemu, kernel=img.fallback_kernel)
+        b = boot.run(argv, timeout)
     guest = report.parse(b.console)
     if not guest.devices:
         if b.timed_out:
@@ -131,7 +185,9 @@ def verify_guest(topo: Topology, *, img: GuestImage | None = None, append: str =
         else:
             why = "the guest printed no PCI report"
         tail = "\n".join(b.console.strip().splitlines()[-5:])
-        raise GuestError(why + (f"; last console lines:\n{tail}" if tail else ""), "guest")
+        err = GuestError(why + (f"; last console lines:\n{tail}" if tail else ""), "guest")
+        err.console = b.console
+        raise err
     result = check.compare(topo, cfg, guest)
     if b.timed_out and guest.complete:
         result.problems.append(f"the guest reported but did not power off within {timeout:g} s")
@@ -182,13 +238,20 @@ def format_report(v: GuestVerification, verbose: bool = False) -> str:
                 lines.append(f"  {report.fmt(row.seen.addr)}  {row.seen.caps.summary()}")
     fails = r.failures()
     endpoints = [row for row in r.rows if row.expect.needs_msix]
+    on_msix = sum(1 for row in endpoints if row.seen is not None and row.seen.mode == "MSI-X")
+    others = [row for row in endpoints if row.ok and not (row.seen and row.seen.mode == "MSI-X")]
     if not fails:
-        lines.append(f"OK: {len(r.rows)} planned functions where planned; "
-                     f"{sum(1 for row in endpoints if row.seen is not None and row.seen.mode == 'MSI-X')}"
-                     f" of {len(endpoints)} virtio/PCIe endpoints on MSI-X"
-                     + (f" ({len(endpoints) - sum(1 for row in endpoints if row.seen is not None and row.seen.mode == 'MSI-X')} have no interrupt)"
-                        if any(row.status == 'ok (no interrupt)' for row in endpoints) else ""))
+        msg = (f"OK: {len(r.rows)} planned functions where planned; {on_msix} of {len(endpoints)} "
+               f"virtio/PCIe endpoints on MSI-X")
+        if others:
+            msg += (f", {len(others)} without an MSI-X capability in QEMU's model ("
+                    + ", ".join(sorted({row.expect.driver for row in others})) + ")")
+        lines.append(msg)
     else:
         lines.append(f"FAILED: {len(fails)} problem(s)")
         lines += [f"  {f}" for f in fails]
+        if r.vectors_exhausted():
+            lines.append(f"  (hint: {r.msi_vectors()} MSI/MSI-X vectors are in use and other devices with "
+                         "MSI-X fell back to INTx: the guest probably ran out of MSI vectors, which is "
+                         "not a placement problem)")
     return "\n".join(lines)

@@ -32,10 +32,10 @@ class Boot:
 
     @property
     def qemu_error(self) -> str:
-        """QEMU's first error line (without the program name), or ''."""
+        """QEMU's first error line (without the program name; warnings skipped), or ''."""
         for line in self.stderr.splitlines():
             line = line.strip()
-            if not line:
+            if not line or "warning:" in line:
                 continue
             if ": " in line and line.split(":", 1)[0].startswith(("qemu-system", "/")):
                 line = line.split(": ", 1)[1]

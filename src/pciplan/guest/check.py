@@ -119,6 +119,18 @@ class Result:
     def ok(self) -> bool:
         return not self.problems and not self.unexpected and all(r.ok for r in self.rows)
 
+    def vectors_exhausted(self) -> bool:
+        """Some functions got MSI-X and others, which have the capability, fell back to INTx:
+        the guest most likely ran out of MSI vectors (one vCPU; GICv2m has 64)."""
+        seen = [r.seen for r in self.rows if r.seen is not None]
+        on = any(d.mode == "MSI-X" and d.driver != "pcieport" for d in seen)
+        off = any(r.seen is not None and r.seen.mode == "INTx" and r.seen.caps.msix and r.expect.needs_msix
+                  for r in self.rows)
+        return on and off
+
+    def msi_vectors(self) -> int:
+        return sum(d.msi + d.msix for d in (r.seen for r in self.rows) if d is not None)
+
     def failures(self) -> list[str]:
         out = list(self.problems)
         for r in self.rows:
@@ -127,10 +139,6 @@ class Result:
         for d in self.unexpected:
             out.append(f"guest has {d.ids} at {fmt(d.addr)}, which the plan does not have")
         return out
-
-
-def _chipset_names(topo: Topology) -> dict[tuple[int, int, int], str]:
-    return {(a.bus, a.slot, a.function): name for a, name in topo.chipset}
 
 
 def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
@@ -193,13 +201,12 @@ def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
             _check_seen(e, seen, row)
         res.rows.append(row)
 
-    chip = _chipset_names(topo)
-    known_chipset = {k.ids[0] for k in drivers.CHIPSET.values() if k.ids}
     for ga, d in sorted(guest.devices.items()):
         if ga in claimed:
             continue
-        if ga[1] == 0 and ((0, ga[2], ga[3]) in chip or (d.vendor, d.device) in known_chipset):
-            res.chipset.append((d, chip.get((0, ga[2], ga[3]), "chipset")))
+        name = drivers.chipset_name(ga[2], ga[3], d.vendor, d.device) if ga[:2] == (0, 0) else None
+        if name is not None:
+            res.chipset.append((d, name))
             continue
         res.unexpected.append(d)
     return res

@@ -153,16 +153,26 @@ KINDS.update({
     "vfio-pci": Kind(()),
 })
 
-#: chipset functions that QEMU creates without a -device (not in the plan's -device list)
-CHIPSET: dict[str, Kind] = {
-    "q35-host": Kind(((INTEL, 0x29C0),)),
-    "ich9-lpc": Kind(((INTEL, 0x2918),)),
-    "ich9-smbus": Kind(((INTEL, 0x2930),)),
-    "i440fx-host": Kind(((INTEL, 0x1237),)),
-    "piix3-isa": Kind(((INTEL, 0x7000),)),
-    "piix4-acpi": Kind(((INTEL, 0x7113),)),
-    "gpex-root": Kind(((QUMRANET, 0x0008),)),
-}
+#: functions the machine creates by itself on bus 0, whether or not the plan lists them:
+#: (slot, function, vendor, device) -> (vendor, device, name)
+CHIPSET: dict[tuple[int, int, int, int], tuple[int, int, str]] = {}
+for _slot, _fn, _v, _d, _name in (
+        (0x00, 0, INTEL, 0x29C0, "Q35 host bridge"),
+        (0x1F, 0, INTEL, 0x2918, "ICH9 LPC/ISA bridge"),
+        (0x1F, 2, INTEL, 0x2922, "ICH9 AHCI"),
+        (0x1F, 3, INTEL, 0x2930, "ICH9 SMBus"),
+        (0x00, 0, INTEL, 0x1237, "i440FX host bridge"),
+        (0x01, 0, INTEL, 0x7000, "PIIX3 ISA bridge"),
+        (0x01, 1, INTEL, 0x7010, "PIIX3 IDE"),
+        (0x01, 3, INTEL, 0x7113, "PIIX4 ACPI/SMBus"),
+        (0x00, 0, QUMRANET, 0x0008, "generic PCIe host bridge")):
+    CHIPSET[(_slot, _fn, _v, _d)] = (_v, _d, _name)
+
+
+def chipset_name(slot: int, function: int, vendor: int, device: int) -> str | None:
+    """The name of a machine-made function at 00:slot.function with these IDs, or None."""
+    hit = CHIPSET.get((slot, function, vendor, device))
+    return hit[2] if hit else None
 
 
 def kind(qemu_model: str) -> Kind | None:

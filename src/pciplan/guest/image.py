@@ -51,11 +51,13 @@ class ArchSpec:
     console: str                   # serial console device in the guest
     cpu: str | None = None         # -cpu (None: the machine's default)
     machines: tuple[str, ...] = () # machine families this spec boots
+    #: kernel command line the arch needs (x86: TCG on a loaded host fails the IO-APIC timer check)
+    cmdline: tuple[str, ...] = ()
 
 
 ARCHES: dict[str, ArchSpec] = {
     "x86_64": ArchSpec("x86_64", "amd64", "qemu-system-x86_64", "linux-image-amd64", "ttyS0",
-                       machines=("pc", "q35")),
+                       machines=("pc", "q35"), cmdline=("no_timer_check",)),
     "aarch64": ArchSpec("aarch64", "arm64", "qemu-system-aarch64", "linux-image-arm64", "ttyAMA0",
                         cpu="cortex-a57", machines=("virt",)),
 }
@@ -91,6 +93,8 @@ class GuestImage:
     kver: str
     #: module name -> info, for the modules the initramfs carries (empty: built in / user image)
     modules: dict[str, kmod.ModInfo] = field(default_factory=dict)
+    #: a kernel to use where ``kernel`` cannot boot (old x86 machine types have no PVH boot)
+    fallback_kernel: Path | None = None
     builtin: set[str] = field(default_factory=set)
     #: where it came from, for the report
     origin: str = ""
@@ -344,8 +348,10 @@ def image_for(arch: str, log: Log = _say, refresh: bool = False) -> GuestImage:
         tmp = initrd.with_name(initrd.name + f".{os.getpid()}.tmp")
         tmp.write_bytes(data)
         tmp.replace(initrd)
-    kernel = kdir / "vmlinux" if (kdir / "vmlinux").is_file() else kdir / "kernel"
-    return GuestImage(spec, kernel, initrd, kdir.name, infos, builtin,
+    kernel, fallback = kdir / "kernel", None
+    if (kdir / "vmlinux").is_file():
+        kernel, fallback = kdir / "vmlinux", kdir / "kernel"
+    return GuestImage(spec, kernel, initrd, kdir.name, infos, builtin=builtin, fallback_kernel=fallback,
                       origin=f"Debian {kdir.name} ({spec.debarch}), busybox-static")
 
 
@@ -373,4 +379,4 @@ def image_from_files(arch: str, kernel: Path, initrd: Path | None, log: Log = _s
     out = root / f"initrd-{h}.cpio"
     if not out.is_file():
         out.write_bytes(data)
-    return GuestImage(spec, kernel, out, "user", {}, set(), origin=origin)
+    return GuestImage(spec, kernel, out, "user", origin=origin)

@@ -1,8 +1,11 @@
 """The guest's ``/init``: load drivers, report every PCI function on the console, power off.
 
 The kernel command line tells it what to load: ``pciplan.load=m1,m2,...``
-(insmod order, dependencies first).  A module that is not in the initramfs is
-tried with ``modprobe`` (a user-supplied initramfs may carry a modules tree).
+(insmod order, dependencies first, from ``/lib/modules/<name>.ko``).  For a
+user-supplied initramfs the list starts with ``ALL``: every flat
+``/lib/modules/*.ko`` is loaded, retrying until a pass loads nothing (their
+order is unknown), and the named modules are then tried with ``modprobe``
+(an initramfs may carry a ``modules.dep`` tree instead).
 
 Report lines (one per fact, machine-readable, everything hexadecimal without
 ``0x`` except the counts)::
@@ -37,15 +40,38 @@ for w in $(cat /proc/cmdline); do
     pciplan.settle=*) settle=${w#pciplan.settle=} ;;
   esac
 done
+failed=""
+user=""
 for m in $(echo "$load" | tr , ' '); do
-  if [ -f /lib/modules/$m.ko ]; then
-    insmod /lib/modules/$m.ko 2>/dev/null || echo "PCIPLAN insmod-failed $m"
+  if [ "$m" = ALL ]; then
+    # a user-supplied initramfs: every flat module it has, in whatever order loads
+    user=1
+    for f in /lib/modules/*.ko; do [ -f "$f" ] && failed="$failed $(basename $f .ko)"; done
+  elif [ -f /lib/modules/$m.ko ]; then
+    insmod /lib/modules/$m.ko 2>/dev/null || failed="$failed $m"
+  elif [ -d /sys/module/$m ]; then
+    :
   elif command -v modprobe >/dev/null 2>&1 && modprobe $m 2>/dev/null; then
     :
-  elif [ ! -d /sys/module/$m ]; then
+  elif [ -z "$user" ]; then
     echo "PCIPLAN module-missing $m"
   fi
 done
+# modules whose dependencies were not loaded yet: retry until a pass loads nothing
+pass=0
+while [ -n "$failed" ] && [ $pass -lt 10 ]; do
+  again=""
+  for m in $failed; do
+    [ -d /sys/module/$m ] && continue
+    insmod /lib/modules/$m.ko 2>/dev/null || again="$again $m"
+  done
+  [ "$again" = "$failed" ] && break
+  failed=$again
+  pass=$((pass + 1))
+done
+if [ -z "$user" ]; then
+  for m in $failed; do echo "PCIPLAN insmod-failed $m"; done
+fi
 sleep $settle
 for n in /sys/class/net/*; do
   [ "${n##*/}" = lo ] || ip link set dev "${n##*/}" up 2>/dev/null
