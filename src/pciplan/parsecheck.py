@@ -13,9 +13,18 @@ blanks and a ``+`` are allowed, trailing characters are not, base 0 means
 
 from __future__ import annotations
 
+from typing import Callable, Union
+
 from lxml import etree
 
 from .errors import PlanError
+
+#: what an error is about: a description, or a function making one (only called on error)
+What = Union[str, None, Callable[[], str]]
+
+
+def _what(what: What) -> str | None:
+    return what() if callable(what) else what
 
 _C_BLANKS = " \t\n\v\f\r"
 _DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
@@ -61,14 +70,14 @@ def _line(el: etree._Element) -> int | None:
     return el.sourceline
 
 
-def _invalid(el: etree._Element, attr: str, value: str, what: str | None, expect: str = "") -> PlanError:
+def _invalid(el: etree._Element, attr: str, value: str, what: What, expect: str = "") -> PlanError:
     tag = el.tag if isinstance(el.tag, str) else "?"
     tail = f". Expected {expect}" if expect else "."
     return PlanError(f"Invalid value for attribute '{attr}' in element '{tag}': '{value}'{tail}",
-                     what, _line(el))
+                     _what(what), _line(el))
 
 
-def _uint_attrs(el: etree._Element, names: tuple[str, ...], base: int, what: str | None,
+def _uint_attrs(el: etree._Element, names: tuple[str, ...], base: int, what: What,
                 top: int = UINT_MAX) -> None:
     for name in names:
         v = el.get(name)
@@ -82,14 +91,14 @@ ADDRESS_TYPES = frozenset({"none", "pci", "drive", "virtio-serial", "ccid", "usb
                            "virtio-s390", "ccw", "virtio-mmio", "isa", "dimm", "unassigned"})
 
 
-def check_address(el: etree._Element, what: str | None) -> None:
+def check_address(el: etree._Element, what: What) -> None:
     """The checks libvirt's virDomainDeviceInfoParseXML makes on a non-PCI ``<address>``
     (PCI numbers are read, and checked, by xmlio)."""
     atype = el.get("type")
     if atype is None:
-        raise PlanError("No type specified for device address", what, _line(el), kind="internal")
+        raise PlanError("No type specified for device address", _what(what), _line(el), kind="internal")
     if atype not in ADDRESS_TYPES:
-        raise PlanError(f"unknown address type '{atype}'", what, _line(el), kind="unsupported")
+        raise PlanError(f"unknown address type '{atype}'", _what(what), _line(el), kind="unsupported")
     if atype == "drive":
         _uint_attrs(el, ("controller", "bus", "target", "unit"), 10, what)
     elif atype == "virtio-serial":
@@ -100,7 +109,7 @@ def check_address(el: etree._Element, what: str | None) -> None:
         _uint_attrs(el, ("bus",), 10, what)
         port = el.get("port")
         if port is not None and not _usb_port_ok(port):
-            raise PlanError("Cannot parse <address> 'port' attribute", what, _line(el), kind="internal")
+            raise PlanError("Cannot parse <address> 'port' attribute", _what(what), _line(el), kind="internal")
     elif atype == "spapr-vio":
         _uint_attrs(el, ("reg",), 16, what, ULLONG_MAX)
     elif atype == "ccw":
@@ -191,14 +200,14 @@ def disk_name_index(name: str) -> int | None:
     return idx
 
 
-def check_controller(el: etree._Element, what: str) -> None:
+def check_controller(el: etree._Element, what: What) -> None:
     ctype = el.get("type")
     if ctype is not None and ctype not in CONTROLLER_TYPES:
         raise _invalid(el, "type", ctype, what)
     ctype = ctype or "ide"
     model = el.get("model")
     if model is not None and ctype in CONTROLLER_MODELS and model not in CONTROLLER_MODELS[ctype]:
-        raise PlanError(f"Unknown model type '{model}'", what, _line(el), kind="unsupported")
+        raise PlanError(f"Unknown model type '{model}'", _what(what), _line(el), kind="unsupported")
     idx = el.get("index")
     if idx is not None:
         n = c_int(idx, 10)
@@ -208,22 +217,22 @@ def check_controller(el: etree._Element, what: str) -> None:
             raise _invalid(el, "index", idx, what, "non-negative value")
 
 
-def check_disk(el: etree._Element, what: str) -> None:
+def check_disk(el: etree._Element, what: What) -> None:
     device = el.get("device")
     if device is not None and device not in DISK_DEVICES:
         raise _invalid(el, "device", device, what)
     target = el.find("target")
     dev = target.get("dev") if target is not None else None
     if dev is None:
-        raise PlanError("missing target information for device", what, _line(el))
+        raise PlanError("missing target information for device", _what(what), _line(el))
     bus = target.get("bus")
     if bus is not None and bus not in DISK_BUSES:
         raise _invalid(target, "bus", bus, what)
     if el.find("address") is None and disk_name_index(dev) is None:
-        raise PlanError(f"Unknown disk name '{dev}' and no address specified", what, _line(el))
+        raise PlanError(f"Unknown disk name '{dev}' and no address specified", _what(what), _line(el))
 
 
-def check_device(el: etree._Element, what: str) -> None:
+def check_device(el: etree._Element, what: What) -> None:
     """The parser checks of one ``<devices>`` child (and its ``<address>``); controllers
     have theirs in :func:`check_controller`."""
     tag = el.tag
@@ -232,18 +241,18 @@ def check_device(el: etree._Element, what: str) -> None:
     elif tag == "memballoon":
         model = el.get("model")
         if model is None:
-            raise PlanError("missing memory balloon device model", what, _line(el))
+            raise PlanError("missing memory balloon device model", _what(what), _line(el))
         if model not in MEMBALLOON_MODELS:
             raise _invalid(el, "model", model, what)
     elif tag == "video":
         m = el.find("model")
         mtype = m.get("type") if m is not None else None
         if mtype is not None and mtype not in VIDEO_MODELS:
-            raise PlanError(f"unknown video model '{mtype}'", what, _line(m), kind="unsupported")
+            raise PlanError(f"unknown video model '{mtype}'", _what(what), _line(m), kind="unsupported")
     elif tag == "hostdev" and el.get("mode", "subsystem") == "subsystem" and el.get("type") == "pci":
         src = el.find("source")
         if src is None:
-            raise PlanError("Missing <source> element in hostdev device", what, _line(el))
+            raise PlanError("Missing <source> element in hostdev device", _what(what), _line(el))
         a = src.find("address")
         if a is not None:
             _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)

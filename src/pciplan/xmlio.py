@@ -28,8 +28,14 @@ DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interf
                 "memballoon", "rng", "panic", "shmem", "memory", "iommu", "vsock", "crypto")
 _RANK = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
 
-#: the biggest document pciplan reads (bytes); larger ones are refused up front
-MAX_INPUT = 64 * 1024 * 1024
+#: the biggest document pciplan reads (bytes); larger ones are refused up front.  libvirt 9.0
+#: itself cannot take a domain XML of more than about 4 MiB (its RPC message limit), and
+#: virsh reads no file over 10 MiB
+MAX_INPUT = 16 * 1024 * 1024
+#: the most elements a document may have, and the most children of <devices>: far beyond
+#: any guest libvirt can define, small enough to plan in seconds and bounded memory
+MAX_ELEMENTS = 250_000
+MAX_DEVICES = 20_000
 
 
 @dataclass
@@ -160,6 +166,7 @@ def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
             raise InputError(f"input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
         src = _sniff(raw)
         parser = _parser(None)
+    _check_element_count(raw, src)
     try:
         tree = etree.ElementTree(etree.fromstring(raw, parser))
     except etree.XMLSyntaxError as err:
@@ -173,7 +180,25 @@ def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
         raise InputError("documents with a DTD (<!DOCTYPE ...>) are not accepted")
     if _entity_refs(tree.getroot()):
         raise InputError("entity references are not accepted")
+    devices = tree.getroot().find("devices")
+    if devices is not None and len(devices) > MAX_DEVICES and \
+            sum(1 for k in devices if isinstance(k.tag, str)) > MAX_DEVICES:
+        raise InputError(f"more than {MAX_DEVICES} elements in <devices>: beyond what pciplan "
+                         "(or libvirt) can take")
     return tree, src
+
+
+def _check_element_count(raw: bytes, src: _Source) -> None:
+    """Refuse, before parsing, a document with more elements than MAX_ELEMENTS
+    (counted from its start tags: an upper bound)."""
+    if src.codec is not None and not src.codec.startswith("utf-8"):
+        text = raw.decode(src.codec, errors="replace")
+        tags = text.count("<") - text.count("</") - text.count("<!") - text.count("<?")
+    else:
+        tags = raw.count(b"<") - raw.count(b"</") - raw.count(b"<!") - raw.count(b"<?")
+    if tags > MAX_ELEMENTS:
+        raise InputError(f"more than {MAX_ELEMENTS} elements: beyond what pciplan (or libvirt) "
+                         "can take")
 
 
 def _quote_style(src: _Source) -> str:
@@ -285,7 +310,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev: Device = Controller(tag=tag, type=el.get("type") or "ide", model=el.get("model"),
                                  model_name=_child_attr(el, "model", "name"))
         assert isinstance(dev, Controller)
-        parsecheck.check_controller(el, dev.describe())
+        parsecheck.check_controller(el, dev.describe)
         idx = el.get("index")
         if idx is not None:
             n = parsecheck.c_int(idx, 10)
@@ -349,7 +374,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
     dev.attrs.update(attrs)
     if "source" in kw:
         dev.source = kw["source"]
-    parsecheck.check_device(el, dev.describe())
+    parsecheck.check_device(el, dev.describe)
     addr_el = el.find("address")
     dev.position = position
     dev.line = el.sourceline
@@ -681,44 +706,21 @@ def requote(text: str) -> str:
     """Write attribute values in single quotes, as libvirt does (and as the input did).
 
     Only quotes inside start tags change; a value containing ' keeps its double quotes.
+    (lxml's output escapes ``<``, ``>`` and ``"`` inside values, so tags can be matched
+    by pattern.)
     """
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        lt = text.find("<", i)
-        if lt < 0:
-            out.append(text[i:])
-            break
-        out.append(text[i:lt])
-        if text.startswith("<!--", lt):
-            end = text.find("-->", lt)
-            end = n if end < 0 else end + 3
-            out.append(text[lt:end])
-            i = end
-            continue
-        if text.startswith("<![CDATA[", lt):
-            end = text.find("]]>", lt)
-            end = n if end < 0 else end + 3
-            out.append(text[lt:end])
-            i = end
-            continue
-        if text.startswith("<?", lt) or text.startswith("</", lt) or text.startswith("<!", lt):
-            end = text.find(">", lt)
-            end = n if end < 0 else end + 1
-            out.append(text[lt:end])
-            i = end
-            continue
-        j = lt
-        tag: list[str] = []
-        while j < n and text[j] != ">":
-            if text[j] == '"':
-                close = text.find('"', j + 1)
-                value = text[j + 1:close]
-                tag.append(f"'{value}'" if "'" not in value else f'"{value}"')
-                j = close + 1
-            else:
-                tag.append(text[j])
-                j += 1
-        out.append("".join(tag))
-        i = j
-    return "".join(out)
+    return _TOKEN.sub(_requote_tag, text)
+
+
+_TOKEN = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|(<[^!?/][^>]*>)", re.S)
+_QUOTED = re.compile(r'="([^"]*)"')
+
+
+def _requote_value(m: re.Match[str]) -> str:
+    value = m.group(1)
+    return m.group(0) if "'" in value else f"='{value}'"
+
+
+def _requote_tag(m: re.Match[str]) -> str:
+    tag = m.group(1)
+    return m.group(0) if tag is None else _QUOTED.sub(_requote_value, tag)
