@@ -53,6 +53,13 @@ class Bus:
 
 
 _AGGREGATE = int(Connect.AGGREGATE_SLOT)
+_INTEGRATED = int(Connect.INTEGRATED)
+_AUTOASSIGN = int(Connect.AUTOASSIGN)
+_HOTPLUGGABLE = int(Connect.HOTPLUGGABLE)
+_PCI_BRIDGE = int(Connect.PCI_BRIDGE)
+_PCI_DEVICE = int(Connect.PCI_DEVICE)
+_ENDPOINTS = int(ENDPOINTS)
+_KINDS = int(KINDS)
 
 
 class _BusList(list):
@@ -135,37 +142,40 @@ class AddressSet:
         With ``element`` given, a mismatch raises PlanError naming it; without,
         the answer is a quiet False (used while searching).
         """
-        if dev_flags & Connect.INTEGRATED:
+        # plain int arithmetic: IntFlag operators are slow, and this runs per bus and device
+        b = int(bus_flags)
+        d = int(dev_flags)
+        if d & _INTEGRATED:
             if addr.bus != 0:
                 if element is not None:
                     raise PlanError(f"The device at PCI address {addr} needs to be an integrated "
                                     "device (bus=0)", element)
                 return False
-            bus_flags |= Connect.AUTOASSIGN  # the root bus takes integrated devices
+            b |= _AUTOASSIGN  # the root bus takes integrated devices
         if from_config:
             # a hand-written address may put PCI on PCIe and vice versa, and a
             # pci-bridge anywhere a conventional PCI device could go
-            if bus_flags & ENDPOINTS:
-                bus_flags |= ENDPOINTS
-            if dev_flags & Connect.PCI_BRIDGE:
-                dev_flags |= Connect.PCI_DEVICE
-        elif (dev_flags & Connect.AUTOASSIGN) and not (bus_flags & Connect.AUTOASSIGN):
+            if b & _ENDPOINTS:
+                b |= _ENDPOINTS
+            if d & _PCI_BRIDGE:
+                d |= _PCI_DEVICE
+        elif (d & _AUTOASSIGN) and not (b & _AUTOASSIGN):
             if element is not None:
                 raise PlanError(f"The device at PCI address {addr} was auto-assigned this address, "
                                 f"but the PCI controller with index='{addr.bus}' doesn't allow "
                                 "auto-assignment", element, kind="internal")
             return False
-        if (dev_flags & Connect.HOTPLUGGABLE) and not (bus_flags & Connect.HOTPLUGGABLE):
+        if (d & _HOTPLUGGABLE) and not (b & _HOTPLUGGABLE):
             if element is not None:
                 raise PlanError(f"The device at PCI address {addr} requires hotplug capability, but "
                                 f"the PCI controller with index='{addr.bus}' doesn't support hotplug",
                                 element, kind="xml" if from_config else "internal")
             return False
-        if not (dev_flags & bus_flags & KINDS):
+        if not (d & b & _KINDS):
             if element is not None:
                 raise PlanError(f"The device at PCI address {addr} cannot be plugged into the PCI "
                                 f"controller with index='{addr.bus}'. It requires a controller that "
-                                f"accepts a {kind_name(dev_flags)}.", element,
+                                f"accepts a {kind_name(Connect(d))}.", element,
                                 kind="xml" if from_config else "internal")
             return False
         return True
