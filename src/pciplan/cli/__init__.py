@@ -12,15 +12,14 @@ stderr and an exit status:
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
-from typing import Any, Callable, NoReturn, TypeVar
-
-import click
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar
 
 from ..errors import PciplanError
+
+if TYPE_CHECKING:
+    import click
 
 T = TypeVar("T")
 
@@ -50,6 +49,8 @@ def one_line(text: str) -> str:
 
 
 def error(message: str, status: int) -> NoReturn:
+    import click
+
     click.echo(f"error: {one_line(message)}", err=True)
     sys.exit(status)
 
@@ -91,44 +92,43 @@ def _broken_pipe() -> NoReturn:
     sys.exit(1)
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return [name for name in COMMANDS if self._available(name)]
+class _Main:
+    """The ``pciplan`` command: the click group of ``group.py``, built (and click
+    imported) on first use.
 
-    @staticmethod
-    def _available(name: str) -> bool:
-        module = COMMANDS[name].split(":")[0]
-        return importlib.util.find_spec(module) is not None
+    A plain call ``main()`` is how the console script and ``python -m pciplan``
+    run the CLI: it first offers ``sys.argv`` to the click-free fast path of
+    ``pciplan plan`` (``fastplan``), which takes the plain forms and exits;
+    anything else goes to click.  Everything but a plain call (``main.main(...)``,
+    ``CliRunner().invoke(main, ...)``, ``main.commands``...) is the group itself.
+    """
 
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
-            raise
-        except PciplanError as err:
-            fail(err)
-        except RecursionError:
-            error("document nested too deeply", 2)
-        except MemoryError:
-            error("out of memory", 2)
-        except BrokenPipeError:
-            _broken_pipe()
-        except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - anything else is a bug: one line, no traceback
-            _internal(exc)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not args and not kwargs:
+            from .fastplan import run
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None or not self._available(name):
-            return None
-        module, attr = target.split(":")
-        cmd: Any = getattr(importlib.import_module(module), attr)
-        return cmd
+            run(sys.argv[1:])  # returns only when the arguments are not its to handle
+        return _group()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_group(), name)
+
+    def __repr__(self) -> str:
+        return "<pciplan.cli.main (lazy click group)>"
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pciplan")
-def main() -> None:
-    """Plan the PCI/PCIe topology of QEMU/KVM guests as libvirt 9.0 does."""
+def _group() -> "click.Group":
+    from .group import main as group
+
+    return group
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LazyGroup":
+        from .group import LazyGroup
+
+        return LazyGroup
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+main = _Main()

@@ -1,0 +1,115 @@
+"""``pciplan plan`` without click: the common forms, started fast.
+
+Importing click (and building the command group) costs more than planning a
+typical guest, so the console script first offers its arguments to ``run``.
+It takes only the plain forms
+
+    pciplan plan [FILE | -] [-o OUT | --output OUT | --output=OUT]
+
+(in any order, FILE not starting with ``-``) and then exits; for anything else
+(another option, ``--help``, ``--``, shell completion...) it returns at once
+and click handles the command line as before.  What it does is exactly what
+the click command ``plan`` does in ``plan.py`` under ``LazyGroup.invoke``:
+same output, same messages and warnings (printed through click, imported only
+then), same exit statuses.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def parse(argv: list[str]) -> tuple[str, str | None] | None:
+    """``(FILE, OUT)`` for a plain ``plan`` command line, or None when click should handle it."""
+    if not argv or argv[0] != "plan":
+        return None
+    file: str | None = None
+    output: str | None = None
+    seen_output = False
+    rest = argv[1:]
+    i = 0
+    while i < len(rest):
+        arg = rest[i]
+        if arg in ("-o", "--output") or arg.startswith("--output="):
+            if seen_output:
+                return None
+            seen_output = True
+            if arg.startswith("--output="):
+                value = arg[len("--output="):]
+            else:
+                i += 1
+                if i >= len(rest):
+                    return None
+                value = rest[i]
+            if not value or (value.startswith("-") and value != "-"):
+                return None
+            output = value
+        elif arg == "-" or not arg.startswith("-"):
+            if file is not None or not arg:
+                return None
+            file = arg
+        else:
+            return None
+        i += 1
+    return (file if file is not None else "-"), output
+
+
+def _handled_by_click() -> bool:
+    # click's shell completion is driven by _<PROG>_COMPLETE
+    return any(name.endswith("_COMPLETE") for name in os.environ)
+
+
+def run(argv: list[str]) -> None:
+    """Plan and exit, for a plain ``plan`` command line; return for anything else."""
+    parsed = parse(argv)
+    if parsed is None or _handled_by_click():
+        return
+    sys.exit(_run(*parsed))
+
+
+def _echo_err(message: str) -> None:
+    import click
+
+    click.echo(message, err=True)
+
+
+def _run(file: str, output: str | None) -> int:
+    from . import _broken_pipe, _internal, error, fail
+    from ..errors import PciplanError
+
+    try:
+        try:
+            _plan(file, output)
+        except PciplanError as err:  # guarded() in plan.py
+            fail(err)
+        except RecursionError:
+            error("document nested too deeply", 2)
+    except PciplanError as err:  # LazyGroup.invoke
+        fail(err)
+    except RecursionError:
+        error("document nested too deeply", 2)
+    except MemoryError:
+        error("out of memory", 2)
+    except BrokenPipeError:
+        _broken_pipe()
+    except KeyboardInterrupt:
+        _echo_err("error: interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - anything else is a bug: one line, no traceback
+        _internal(exc)
+    return 0
+
+
+def _plan(file: str, output: str | None) -> None:
+    from .. import api, fileio, xmlio
+    from ..planner import Options
+
+    options = Options(hotplug_ports=None, placement="libvirt", capacity="libvirt")
+    data = fileio.read_input(file)
+    doc = xmlio.load(data)
+    plan = api.plan_document(doc, options)
+    out = xmlio.dump(doc)
+    fileio.write_output(out, output)
+    for w in plan.warnings:
+        _echo_err(f"warning: {w}")
