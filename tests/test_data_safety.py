@@ -1,0 +1,361 @@
+"""Data safety: pciplan changes PCI planning fields and nothing else, and never leaves a
+file half-written.
+
+* ``--in-place`` replaces the file atomically (temporary file in the same folder,
+  fsync, rename), keeps its permissions, follows a symlink, and leaves the file
+  untouched (and no temporary file behind) when planning or writing fails;
+* ``-o`` may name the input file; standard input and output work;
+* every corpus input keeps all its non-PCI content: the canonical XML (C14N) of the
+  output, without PCI addresses, PCI controllers and the fields the planner fills
+  in, equals that of the input.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from pciplan import api, fileio, xmlio
+from pciplan.errors import OutputError, PciplanError
+
+HERE = Path(__file__).resolve().parent
+CORPUS_ENV = os.environ.get("PCIPLAN_CORPUS")
+CORPUS = Path(CORPUS_ENV) if CORPUS_ENV else HERE.parent.parent / "shared" / "conformance" / "libvirt-9.0"
+CORPUS_ABSENT = f"conformance corpus not found (set PCIPLAN_CORPUS or put it at {CORPUS})"
+
+GUEST = b"""<domain type='kvm'>
+  <!-- a comment that must survive -->
+  <name>safe</name>
+  <memory unit='KiB'>1048576</memory>
+  <os><type arch='x86_64' machine='q35'>hvm</type></os>
+  <devices>
+    <disk type='file' device='disk'><source file='/var/lib/a.img'/><target dev='vda' bus='virtio'/></disk>
+    <interface type='network'><mac address='52:54:00:00:00:01'/><source network='default'/><model type='virtio'/></interface>
+  </devices>
+</domain>
+"""
+#: libvirt refuses this one (two devices at the same address): plan exits 1
+REFUSED = GUEST.replace(b"bus='virtio'/>", b"bus='virtio'/><address type='pci' bus='0' slot='5' function='0'/>") \
+    .replace(b"<model type='virtio'/>", b"<model type='virtio'/><address type='pci' bus='0' slot='5' function='0'/>")
+
+
+def cli(*args: str, stdin: bytes | None = None, cwd: Path | None = None):
+    script = Path(sys.executable).parent / "pciplan"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "pciplan"]
+    return subprocess.run(cmd + list(args), input=stdin, capture_output=True, timeout=120, cwd=cwd)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+# ---- --in-place, -o, pipes --------------------------------------------------------------
+def test_in_place_gives_the_same_document_as_stdout(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    expected = cli("plan", str(f)).stdout
+    p = cli("plan", "--in-place", str(f))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == b""
+    assert f.read_bytes() == expected
+    assert b"<address type='pci'" in expected
+    assert leftovers(tmp_path) == []
+
+
+def test_in_place_keeps_permissions(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    os.chmod(f, 0o640)
+    assert cli("plan", "--in-place", str(f)).returncode == 0
+    assert stat.S_IMODE(f.stat().st_mode) == 0o640
+
+
+def test_in_place_follows_a_symlink(tmp_path):
+    real = tmp_path / "real.xml"
+    real.write_bytes(GUEST)
+    link = tmp_path / "link.xml"
+    link.symlink_to(real)
+    assert cli("plan", "--in-place", str(link)).returncode == 0
+    assert link.is_symlink()
+    assert b"<address type='pci'" in real.read_bytes()
+
+
+def test_in_place_leaves_the_file_alone_when_planning_fails(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(REFUSED)
+    os.utime(f, (1_000_000_000, 1_000_000_000))
+    p = cli("plan", "--in-place", str(f))
+    assert p.returncode == 1
+    assert p.stderr.decode().startswith("error: ")
+    assert f.read_bytes() == REFUSED
+    assert f.stat().st_mtime == 1_000_000_000
+    assert leftovers(tmp_path) == []
+
+
+def test_in_place_leaves_the_file_alone_when_it_is_not_xml(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST[:100])
+    p = cli("plan", "--in-place", str(f))
+    assert p.returncode == 2
+    assert f.read_bytes() == GUEST[:100]
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_rename_leaves_the_target_and_no_temporary_file(tmp_path, monkeypatch):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(b"original")
+
+    def boom(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OutputError, match="No space left"):
+        fileio.write_atomic(str(f), b"new content")
+    assert f.read_bytes() == b"original"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_write_leaves_the_target_and_no_temporary_file(tmp_path, monkeypatch):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(b"original")
+    real_fsync = os.fsync
+
+    def boom(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OutputError):
+        fileio.write_atomic(str(f), b"new content")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert f.read_bytes() == b"original"
+    assert leftovers(tmp_path) == []
+
+
+def test_the_data_is_synced_before_the_rename(tmp_path, monkeypatch):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(b"original")
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda a, b: (events.append("replace"), real_replace(a, b))[1])
+    fileio.write_atomic(str(f), b"new")
+    assert f.read_bytes() == b"new"
+    assert events[:2] == ["fsync", "replace"]
+    # the temporary file was made in the target's own folder (rename cannot cross filesystems)
+    assert leftovers(tmp_path) == []
+
+
+def test_a_new_output_file_gets_the_umask_mode(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    out = tmp_path / "new.xml"
+    old = os.umask(0o022)
+    try:
+        assert cli("plan", str(f), "-o", str(out)).returncode == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
+
+
+def test_output_may_name_the_input_file(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    expected = cli("plan", str(f)).stdout
+    p = cli("plan", str(f), "-o", str(f))
+    assert p.returncode == 0, p.stderr
+    assert f.read_bytes() == expected
+
+
+def test_output_to_a_folder_is_an_error_that_writes_nothing(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    p = cli("plan", str(f), "-o", str(tmp_path))
+    assert p.returncode == 2
+    assert p.stderr.decode().startswith("error: ")
+    assert f.read_bytes() == GUEST
+    assert leftovers(tmp_path) == []
+
+
+def test_output_to_dev_null(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    assert cli("plan", str(f), "-o", os.devnull).returncode == 0
+
+
+def test_stdin_to_stdout(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    piped = cli("plan", stdin=GUEST)
+    assert piped.returncode == 0
+    assert piped.stdout == cli("plan", str(f)).stdout
+    assert cli("plan", "-", stdin=GUEST).stdout == piped.stdout
+
+
+def test_in_place_needs_a_file_and_excludes_output(tmp_path):
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    assert cli("plan", "--in-place", stdin=GUEST).returncode == 2
+    assert cli("plan", "--in-place", str(f), "-o", str(tmp_path / "x.xml")).returncode == 2
+    assert f.read_bytes() == GUEST
+
+
+def test_a_closed_pipe_is_not_a_traceback(tmp_path):
+    big = GUEST.replace(b"<name>safe</name>", b"<description>" + b"x" * 2_000_000 + b"</description><name>safe</name>")
+    f = tmp_path / "big.xml"
+    f.write_bytes(big)
+    script = Path(sys.executable).parent / "pciplan"
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "pciplan"]
+    p = subprocess.Popen(cmd + ["plan", str(f)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read()
+    p.wait(timeout=60)
+    assert b"Traceback" not in err
+    assert p.returncode in (0, 1)
+
+
+# ---- non-PCI content survives -------------------------------------------------------------
+#: elements the planner may add to <devices> (libvirt's defaults)
+ADDED_TAGS = {"controller", "memballoon", "video", "input", "panic", "audio", "sound"}
+#: devices libvirt 9.0 drops from a definition (pciplan drops them too)
+DROPPED_TAGS = {"crypto"}
+
+
+def _c14n(el: etree._Element) -> bytes:
+    return etree.tostring(el, method="c14n")
+
+
+def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
+    """Remove from both device elements what the planner may fill in, as far as the input
+    did not already say it: <address> (not <source><address>), a model libvirt defaults."""
+    for el in (inp, out):
+        for a in el.findall("address"):
+            el.remove(a)
+    for attr in ("model", "type"):  # libvirt's default model, filesystem type='mount'...
+        if inp.get(attr) is None and attr in out.attrib:
+            del out.attrib[attr]
+    mi, mo = inp.find("model"), out.find("model")
+    if mo is not None:
+        if mi is None:
+            out.remove(mo)
+        elif mi.get("type") is None and "type" in mo.attrib:
+            del mo.attrib["type"]
+    for el in (inp, out):
+        for k in ("model",):
+            m = el.find(k)
+            if m is not None and not m.attrib and len(m) == 0:
+                el.remove(m)
+        el.text = None
+        for k in el:
+            k.tail = None
+    if inp.tag == "video" and out.find("model") is not None and inp.find("model") is None:
+        out.remove(out.find("model"))
+
+
+def non_pci_difference(input_xml: bytes, output_xml: bytes) -> str | None:
+    """Why the output does not keep the input's non-PCI content, or None."""
+    parser = etree.XMLParser(remove_blank_text=True)
+    i_root = etree.fromstring(input_xml, parser)
+    o_root = etree.fromstring(output_xml, parser)
+    i_dev, o_dev = i_root.find("devices"), o_root.find("devices")
+    # everything outside <devices> is identical
+    for root, dev in ((i_root, i_dev), (o_root, o_dev)):
+        if dev is not None:
+            root.remove(dev)
+    if _c14n(i_root) != _c14n(o_root):
+        return "content outside <devices> changed"
+    if i_dev is None:
+        i_dev = etree.Element("devices")
+    if o_dev is None:
+        return "<devices> disappeared"
+    outs = [e for e in o_dev if isinstance(e.tag, str) and e.tag != "controller"]
+    used = [False] * len(outs)
+    for e in i_dev:
+        if not isinstance(e.tag, str) or e.tag == "controller" or e.tag in DROPPED_TAGS:
+            continue
+        # libvirt reorders some lists (the primary video first): match within the tag
+        mismatch = None
+        for j, o in enumerate(outs):
+            if used[j] or o.tag != e.tag:
+                continue
+            a, b = etree.fromstring(_c14n(e)), etree.fromstring(_c14n(o))
+            _strip_planned(a, b)
+            if _c14n(a) == _c14n(b):
+                used[j] = True
+                break
+            mismatch = mismatch or f"\n  {_c14n(a).decode()}\n  {_c14n(b).decode()}"
+        else:
+            return f"<{e.tag}> (line {e.sourceline}) is missing or changed in the output{mismatch or ''}"
+    extra = [o.tag for j, o in enumerate(outs) if not used[j] and o.tag not in ADDED_TAGS]
+    if extra:
+        return f"unexpected elements added: {extra}"
+    # comments and processing instructions inside <devices> are kept, in order
+    # (lxml's C14N cannot serialise a lone comment: compare kind and text)
+    kept = [(type(n).__name__, n.text) for n in i_dev if not isinstance(n.tag, str)]
+    now = [(type(n).__name__, n.text) for n in o_dev if not isinstance(n.tag, str)]
+    if kept != now:
+        return "comments or processing instructions in <devices> changed"
+    return None
+
+
+def _corpus_inputs():
+    if not (CORPUS / "accept").is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=CORPUS_ABSENT), id="corpus-absent")]
+    files = sorted(CORPUS.glob("accept/*.in.xml")) + sorted(CORPUS.glob("reject/*.in.xml"))
+    return [pytest.param(f, id=f"{f.parent.name}/{f.name[:-len('.in.xml')]}") for f in files]
+
+
+def _golden_inputs():
+    return [pytest.param(f, id=f.name) for f in sorted((HERE / "golden").glob("*.in.xml"))]
+
+
+@pytest.mark.parametrize("path", _corpus_inputs() + _golden_inputs())
+def test_non_pci_content_round_trips(path):
+    data = path.read_bytes()
+    try:
+        doc = xmlio.load(data)
+        api.plan_document(doc)
+    except PciplanError:
+        return  # refused: nothing is written
+    out = xmlio.dump(doc)
+    problem = non_pci_difference(data, out)
+    assert problem is None, problem
+
+
+def test_the_round_trip_check_sees_a_lost_element():
+    out = GUEST.replace(b"<source network='default'/>", b"")
+    assert "<interface>" in non_pci_difference(GUEST, out)
+    out = GUEST.replace(b"<mac address='52:54:00:00:00:01'/>", b"<mac address='52:54:00:00:00:02'/>")
+    assert "<interface>" in non_pci_difference(GUEST, out)
+    out = GUEST.replace(b"<name>safe</name>", b"<name>other</name>")
+    assert non_pci_difference(GUEST, out) == "content outside <devices> changed"
+
+
+def test_comments_cdata_and_processing_instructions_survive():
+    data = GUEST.replace(b"<devices>", b"<devices>\n    <!-- keep me --><?keep me?>") \
+        .replace(b"<name>safe</name>", b"<name>safe</name><description><![CDATA[a <b> & c]]></description>")
+    out = api.plan(data)
+    assert "<!-- keep me --><?keep me?>" in out
+    assert "<![CDATA[a <b> & c]]>" in out
+    assert "<!-- a comment that must survive -->" in out
+
+
+def test_declaration_prolog_and_epilog_survive():
+    data = (b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<!-- before -->\n\n<?pi x?>\n"
+            + GUEST + b"<!-- after -->\n")
+    doc = xmlio.load(data)
+    api.plan_document(doc)
+    out = xmlio.dump(doc)
+    assert out.startswith(b"<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n<!-- before -->\n\n<?pi x?>\n<domain")
+    assert out.rstrip().endswith(b"</domain>\n<!-- after -->")
+
+
+def test_planning_twice_changes_nothing_more():
+    once = api.plan(GUEST)
+    assert api.plan(once) == once
