@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from . import capacity, defaults, hostpci, machines, xmlio
+from . import defaults, hostpci, machines, xmlio
 from .errors import CapacityError, PlanError
 from .planner import Options, Plan, assign
 
@@ -52,6 +52,8 @@ def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
     guest = defaults.prepare(dom, machine)
     defaults.mark_non_pci_transports(guest)
     if margin is not None:
+        from . import capacity  # only for --capacity max
+
         capacity.expand(guest, options, margin)
     plan = assign(guest, options)
     defaults.validate_late(guest)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 
 from .errors import InputError, OutputError
 from .xmlio import MAX_INPUT
@@ -63,6 +62,8 @@ def _write_atomic(path: str, data: bytes) -> None:
         with open(path, "wb") as f:
             f.write(data)
         return
+    import tempfile  # only here: it costs the CLI's start-up time
+
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -7,9 +7,11 @@ device exists on the host and is not PCI Express; a device that does not exist
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-SYSFS = Path("/sys/bus/pci/devices")
+#: where the host's PCI devices are (a str or any path-like works; no pathlib,
+#: which would cost the CLI's start-up time)
+SYSFS = "/sys/bus/pci/devices"
 CAP_LIST_BIT = 0x10          # status register: capabilities list present
 CAP_POINTER = 0x34
 CAP_ID_EXP = 0x10            # PCI Express capability
@@ -23,13 +25,14 @@ def _addr(source: dict[str, str]) -> str | None:
     return "%04x:%02x:%02x.%x" % tuple(parts)
 
 
-def is_conventional(source: dict[str, str], sysfs: Path = SYSFS) -> bool | None:
+def is_conventional(source: dict[str, str], sysfs: "str | os.PathLike[str]" = SYSFS) -> bool | None:
     """True: exists and is conventional PCI; False: exists and is PCIe; None: unknown."""
     name = _addr(source)
     if name is None:
         return None
     try:
-        config = (sysfs / name / "config").read_bytes()
+        with open(os.path.join(sysfs, name, "config"), "rb") as f:
+            config = f.read()
     except OSError:
         return None
     if len(config) < 64 or not config[6] & CAP_LIST_BIT:
