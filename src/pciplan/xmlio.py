@@ -493,23 +493,25 @@ def _indent_of(el: etree._Element) -> str:
 
 def _child_indent(parent: etree._Element) -> tuple[str, str]:
     """(indent of children, indent of the parent's closing tag)."""
-    kids = [c for c in parent if isinstance(c.tag, str)]
+    # only the first element child matters: no list of all of them (this runs for
+    # every element added to <devices>, which may have a thousand children)
+    first = next((c for c in parent if isinstance(c.tag, str)), None)
     own = _indent_of(parent) if parent.getparent() is not None else ""
-    if kids:
-        return _indent_of(kids[0]) or own + "  ", own
+    if first is not None:
+        return _indent_of(first) or own + "  ", own
     return own + "  ", own
 
 
 def _insert(parent: etree._Element, index: int, child: etree._Element) -> etree._Element:
     inner, outer = _child_indent(parent)
-    kids = list(parent)
-    if not kids:
+    count = len(parent)
+    if not count:
         parent.text = "\n" + inner
         child.tail = "\n" + outer
         parent.append(child)
         return child
-    if index >= len(kids):
-        last = kids[-1]
+    if index >= count:
+        last = parent[-1]
         child.tail = last.tail if last.tail is not None else "\n" + outer
         last.tail = "\n" + inner
         parent.append(child)
@@ -517,6 +519,19 @@ def _insert(parent: etree._Element, index: int, child: etree._Element) -> etree.
         child.tail = "\n" + inner
         parent.insert(index, child)
     return child
+
+
+def _insert_after(parent: etree._Element, after: etree._Element, child: etree._Element) -> None:
+    """``_insert(parent, parent.index(after) + 1, child)`` without walking the children
+    (a thousand of them in <devices> of a big guest, for every controller added)."""
+    inner, outer = _child_indent(parent)
+    if after.getnext() is None:  # after is the last child: append
+        child.tail = after.tail if after.tail is not None else "\n" + outer
+        after.tail = "\n" + inner
+        parent.append(child)
+    else:
+        child.tail = "\n" + inner
+        after.addnext(child)
 
 
 def _sub(parent: etree._Element, tag: str, before: tuple[str, ...] = ("address",)) -> etree._Element:
@@ -600,7 +615,7 @@ def _new_element(dev: Device) -> etree._Element:
 
 def _insert_device(devices: etree._Element, el: etree._Element, after: etree._Element | None) -> None:
     if after is not None:
-        _insert(devices, list(devices).index(after) + 1, el)
+        _insert_after(devices, after, el)
         return
     rank = _RANK.get(el.tag, len(DEVICE_ORDER))
     pos = 0
