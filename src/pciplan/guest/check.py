@@ -152,6 +152,7 @@ def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
 
     # plan bus index -> guest bus number, walking from the roots
     bus_map: dict[int, int] = {}
+    internal: dict[GuestAddr, Expect] = {}
     for b in topo.roots:
         if b.index == 0:
             bus_map[0] = 0
@@ -167,9 +168,18 @@ def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
                 continue
             if e.kind is not None and e.kind.expander:
                 nr = e.props.get("bus_nr")
-                if nr is not None:
-                    bus_map[e.provides] = int(nr, 0)
-                    todo.append(e.provides)
+                if nr is None:
+                    continue
+                root = int(nr, 0)
+                if e.driver == "pxb":
+                    # QEMU's conventional expander puts a pci-bridge of its own at <busNr>:00.0;
+                    # the devices the plan puts on the expander's bus are behind it
+                    inner = guest.at((e.address.domain, root, 0, 0))
+                    if inner is not None and inner.secondary:
+                        internal[inner.addr] = e
+                        root = inner.secondary
+                bus_map[e.provides] = root
+                todo.append(e.provides)
                 continue
             a = e.address
             d = guest.at((a.domain, bus_map[idx], a.slot, a.function))
@@ -205,6 +215,8 @@ def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
         if ga in claimed:
             continue
         name = drivers.chipset_name(ga[2], ga[3], d.vendor, d.device) if ga[:2] == (0, 0) else None
+        if ga in internal:
+            name = f"pci-bridge inside the {internal[ga].driver} at {internal[ga].address}"
         if name is not None:
             res.chipset.append((d, name))
             continue

@@ -18,6 +18,8 @@ Report lines (one per fact, machine-readable, everything hexadecimal without
     <first 256 bytes of config space: od -tx1 lines>
     PCIPLAN end <uptime>
 
+``driver`` is the name the kernel gives the bound driver (it may contain
+spaces: "i6300ESB timer"), ``-`` when none is bound.
 ``irq-mode`` is what the bound driver ended up with: ``MSI-X`` or ``MSI``
 (from ``msi_irqs/*``), ``INTx`` (a driver and no MSI vectors; the host
 turns it into ``none`` when config space shows no interrupt pin) or

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 _ADDR = r"([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])"
 _DEV = re.compile(
-    r"PCIPLAN dev " + _ADDR + r" ([0-9a-f]{4}) ([0-9a-f]{4}) ([0-9a-f]{6}) (\S+) (\S+)"
+    r"PCIPLAN dev " + _ADDR + r" ([0-9a-f]{4}) ([0-9a-f]{4}) ([0-9a-f]{6}) (\S+) (.+?)"
     r" msi=(\d+) msix=(\d+) irq=(\d+)\s*$")
 _BRIDGE = re.compile(r"PCIPLAN bridge " + _ADDR + r" (\d+) (\d+)\s*$")
 _CFG = re.compile(r"PCIPLAN cfg " + _ADDR + r"\s*$")
