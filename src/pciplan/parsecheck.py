@@ -192,12 +192,18 @@ def disk_name_index(name: str) -> int | None:
     idx = 0
     i = 0
     while i < len(rest) and "a" <= rest[i] <= "z":
-        idx = (idx + (1 if i else 0)) * 26 + ord(rest[i]) - ord("a")
+        # libvirt computes in a C int: a long name wraps around (and a negative one is refused)
+        idx = _int32((idx + (1 if i else 0)) * 26 + ord(rest[i]) - ord("a"))
         i += 1
     digits = rest[i:]
     if digits and not (digits.isascii() and digits.isdigit()):
         return None
-    return idx
+    return idx if idx >= 0 else None
+
+
+def _int32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value > INT_MAX else value
 
 
 def check_controller(el: etree._Element, what: What) -> None:
