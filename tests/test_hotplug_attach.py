@@ -226,3 +226,18 @@ def test_predictions_follow_libvirt(guest, workdir):
         outcomes.append((what, predicted))
     placed = [w for w, p in outcomes if p is not None]
     assert len(placed) >= 2, outcomes
+
+
+def test_a_shut_off_domain_is_refused(workdir):
+    name = f"pciplan-hotplug-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    src = write(workdir, "off.xml", GUEST.format(name=name, arch="x86_64", machine="q35", features=""))
+    r = virsh("define", src)
+    assert r.returncode == 0, r.stderr
+    try:
+        nic = write(workdir, "nic.xml", NIC.format(mac="52:54:00:50:00:01", model="virtio"))
+        r = hotplug(name, nic, "--attach")
+        assert r.returncode == 1 and "the domain is not running" in r.stderr, r.stderr
+        r = pciplan("hotplug", "--connect", URI, "--domain", f"{name}-missing", nic)
+        assert r.returncode == 2 and "no domain" in r.stderr, r.stderr
+    finally:
+        virsh("undefine", name)

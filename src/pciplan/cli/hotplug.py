@@ -47,9 +47,13 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
         live = None
         try:
             if name is not None:
-                from ..live import LiveDomain
+                from ..live import LiveDomain, LiveError
 
                 live = LiveDomain(uri, name)
+                if not live.is_active():
+                    raise LiveError("the domain is not running: hot-plug needs a running guest (for a "
+                                    "shut-off one, add the device to its XML and run `pciplan plan`)",
+                                    f"domain '{name}'")
                 domain_text: str | bytes = live.xml()
             else:
                 domain_text = fileio.read_input(files[0])
