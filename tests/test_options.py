@@ -240,8 +240,6 @@ def test_flat_puts_every_endpoint_on_bus_0(domains, opts):
     for fam, i, xml, _ in domains:
         r = _try(xml, OPTION_SETS[opts])
         if isinstance(r, pciplan.PlanError):
-            if FLAT_USER_ADDRESS_BUG in str(r):
-                continue  # see test_flat_keeps_user_addresses_off_bus_0 (xfail)
             assert isinstance(r, pciplan.CapacityError), f"{fam} #{i}: {r}"
             assert "root bus" in str(r), f"{fam} #{i}: {r}"
             refused += 1
@@ -265,14 +263,6 @@ def test_flat_root_bus_full_is_a_capacity_error():
     assert isinstance(err, pciplan.CapacityError) and "root bus" in str(err)
 
 
-#: planner bug (see the xfail test below): flat makes a device the user placed off bus 0 fail
-FLAT_USER_ADDRESS_BUG = "needs to be an integrated device (bus=0)"
-
-
-@pytest.mark.xfail(strict=True, reason="planner: --placement flat marks every device INTEGRATED, also one "
-                                       "whose address the user wrote, which then fails on its own bus. "
-                                       "Fix: in Assigner.flags, add INTEGRATED for flat only when "
-                                       "wanted(dev)")
 def test_flat_keeps_user_addresses_off_bus_0():
     xml = ("<domain type='qemu'><name>u</name><memory>131072</memory>"
            "<os><type arch='x86_64' machine='q35'>hvm</type></os><devices>"
@@ -288,11 +278,6 @@ def test_flat_keeps_user_addresses_off_bus_0():
     assert _num(nic.get("bus")) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="planner: a flat conventional PCI endpoint on pcie-root is refused "
-                                       "with 'no free slot is left on the root bus' while slots are free; "
-                                       "libvirt accepts e1000 at bus 0 of q35 (hand-written address). "
-                                       "Fix: in AddressSet.fits, let INTEGRATED devices use any endpoint "
-                                       "kind of the root bus (bus_flags |= ENDPOINTS when it has one)")
 def test_flat_conventional_pci_on_q35():
     r = _flat_root_full(2, "e1000")
     assert not isinstance(r, pciplan.PlanError), r

@@ -151,7 +151,9 @@ class AddressSet:
                     raise PlanError(f"The device at PCI address {addr} needs to be an integrated "
                                     "device (bus=0)", element)
                 return False
-            b |= _AUTOASSIGN  # the root bus takes integrated devices
+            b |= _AUTOASSIGN  # the root bus takes integrated devices, PCI or PCIe
+            if b & _ENDPOINTS:
+                b |= _ENDPOINTS
         if from_config:
             # a hand-written address may put PCI on PCIe and vice versa, and a
             # pci-bridge anywhere a conventional PCI device could go

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 
 from . import defaults
 from .address import PciAddress
+from .controllers import MODELS
 from .connect import Connect, kind_name
 from .defaults import Guest
 from .domain import Address, Controller, Device, Domain
@@ -98,6 +99,11 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         return Placement(dev, None, transport="not PCI")
     flags |= Connect.HOTPLUGGABLE
     s = copy.deepcopy(plan.addresses)
+    for bus in s.buses:
+        row = MODELS.get(bus.model or "")
+        if row is not None and not row.qemu_hotplug:
+            # libvirt would pick it, but QEMU refuses to hot-plug into this bus
+            bus.accepts &= ~Connect.HOTPLUGGABLE
     element = dev.describe()
     if not s.buses:
         raise PlanError("No PCI buses available", element)
@@ -125,6 +131,9 @@ def room(plan: Plan, flags: Connect) -> int:
     n = 0
     for bus in plan.addresses.buses:
         probe = PciAddress(0, bus.index, 0, 0)
+        row = MODELS.get(bus.model or "")
+        if row is not None and not row.qemu_hotplug:
+            continue
         if plan.addresses.fits(probe, bus.accepts, flags | Connect.HOTPLUGGABLE, from_config=False):
             n += len(bus.free_slots())
     return n

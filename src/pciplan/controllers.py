@@ -34,6 +34,8 @@ class ControllerModel:
     io_window: bool = True
     #: the bus it provides is PCI Express (else conventional PCI)
     express: bool = False
+    #: QEMU really hot-plugs into its bus (libvirt believes a pxb's bus does; QEMU 7.2 refuses)
+    qemu_hotplug: bool = True
 
     @property
     def is_root(self) -> bool:
@@ -57,7 +59,7 @@ MODELS: dict[str, ControllerModel] = {m.name: m for m in (
     ControllerModel("pci-bridge", C.PCI_BRIDGE, _PCI_BUS, True, 1, 31,
                     ("pci-bridge",), frozenset({"chassisNr"})),
     ControllerModel("pci-expander-bus", C.PCI_EXPANDER_BUS, _PCI_BUS, True, 0, 31,
-                    ("pxb",), frozenset({"busNr", "node"})),
+                    ("pxb",), frozenset({"busNr", "node"}), qemu_hotplug=False),
     ControllerModel("pcie-expander-bus", C.PCIE_EXPANDER_BUS,
                     C.PCIE_ROOT_PORT | C.DMI_TO_PCI_BRIDGE, False, 0, 31,
                     ("pxb-pcie",), frozenset({"busNr", "node"}), express=True),

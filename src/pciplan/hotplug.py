@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .addrset import AddressSet, Bus, bus_for_model
+from .controllers import MODELS
 from .connect import Connect
 from .errors import CapacityError
 
@@ -33,6 +34,9 @@ ENDPOINT_KINDS = Connect.PCI_DEVICE | Connect.PCIE_DEVICE
 def hotplug_slots(bus: Bus, kinds: Connect = ENDPOINT_KINDS) -> int:
     """Empty slots of a bus that take a hot-plugged endpoint of one of ``kinds``."""
     if not (bus.accepts & Connect.HOTPLUGGABLE) or not (bus.accepts & kinds):
+        return 0
+    row = MODELS.get(bus.model or "")
+    if row is not None and not row.qemu_hotplug:
         return 0
     return sum(1 for s in range(bus.min_slot, bus.max_slot + 1) if not bus.used[s])
 

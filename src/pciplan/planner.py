@@ -128,7 +128,7 @@ class Assigner:
         if cls is None:
             return Connect.NONE
         flags = PCI if cls == devices.PCI else self.pcie_flags
-        if dev.tag == "iommu" or self.options.placement == "flat":
+        if dev.tag == "iommu" or (self.options.placement == "flat" and wanted(dev)):
             flags |= Connect.INTEGRATED
         return flags
 

@@ -163,7 +163,7 @@ def build(plan: Plan) -> Topology:
         row = controllers.MODELS.get(c.model or "")
         if row is None:
             continue
-        hotplug = row.hotplug and c.target.get("hotplug") != "off"
+        hotplug = row.hotplug and row.qemu_hotplug and c.target.get("hotplug") != "off"
         buses[idx] = Bus(idx, c, row, None, hotplug)
     assigned = {id(d) for d in plan.assigned}
     functions: list[Function] = []
