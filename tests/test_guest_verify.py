@@ -395,6 +395,24 @@ class _Pool:
 
 
 _pool = _Pool()
+#: case -> (wall seconds QEMU ran, guest uptime when the report ended), for the summary line
+_TIMES: dict[str, tuple[float, float]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _boot_time_summary(request):
+    yield
+    if not _TIMES:
+        return
+    walls = sorted(w for w, _ in _TIMES.values())
+    ups = sorted(u for _, u in _TIMES.values())
+    line = (f"guest boots: {len(walls)}, {JOBS} in parallel; wall per guest median {walls[len(walls) // 2]:.1f} s "
+            f"(min {walls[0]:.1f}, max {walls[-1]:.1f}); guest uptime at report end median "
+            f"{ups[len(ups) // 2]:.1f} s")
+    reporter = request.config.pluginmanager.getplugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")
+        reporter.write_line(line)
 
 
 def _boot(topo, **kwargs):
@@ -475,6 +493,7 @@ def test_guest_proof(key):
         raise topo
     guest_image(topo.arch)
     v = _pool.submit(key, _boot, topo).result()
+    _TIMES[key] = (v.boot.elapsed, v.guest.ended or 0.0)
     assert v.ok, format_report(v)
     # the plan's every function is accounted for, and the guest reported in time
     assert v.guest.complete

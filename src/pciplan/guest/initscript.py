@@ -35,7 +35,7 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 up() { cut -d' ' -f1 /proc/uptime; }
 echo "PCIPLAN init $(up)"
 load=""
-settle=1
+settle=0.5
 for w in $(cat /proc/cmdline); do
   case $w in
     pciplan.load=*) load=${w#pciplan.load=} ;;
