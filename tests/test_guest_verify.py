@@ -7,7 +7,7 @@ guest enumerated with the plan.  This file has
 * unit tests of the pieces (cpio writer, module order, console parsing, the
   plan/guest comparison) that need no QEMU;
 * the proof over a representative set of plans: shared-corpus cases, seeded
-  random domains on q35, aarch64 virt and pc, all of which must pass;
+  random domains on q35, aarch64 virt, pc and armv7l virt, all of which must pass;
 * negative controls that must fail: a plan edited to move a device (checked
   against a guest booted on the original plan) and a guest booted with
   ``pci=nomsi``;
@@ -21,6 +21,7 @@ minutes on 2 cores):
     PCIPLAN_GUEST_Q35=20       random q35 domains
     PCIPLAN_GUEST_VIRT=20      random aarch64 virt domains
     PCIPLAN_GUEST_PC=6         random pc (i440fx) domains
+    PCIPLAN_GUEST_ARMV7=3      random armv7l virt domains
     PCIPLAN_GUEST_SEED=8       seed of the random domains
     PCIPLAN_GUEST_JOBS=2       guests booted in parallel
     PCIPLAN_GUEST_TIMEOUT=300  seconds one guest may take
@@ -70,6 +71,7 @@ N_CORPUS = _env_int("PCIPLAN_GUEST_CORPUS", 10)
 N_Q35 = _env_int("PCIPLAN_GUEST_Q35", 20)
 N_VIRT = _env_int("PCIPLAN_GUEST_VIRT", 20)
 N_PC = _env_int("PCIPLAN_GUEST_PC", 6)
+N_ARMV7 = _env_int("PCIPLAN_GUEST_ARMV7", 3)
 SEED = _env_int("PCIPLAN_GUEST_SEED", 8)
 JOBS = max(1, _env_int("PCIPLAN_GUEST_JOBS", 2))
 TIMEOUT = float(_env_int("PCIPLAN_GUEST_TIMEOUT", 300))
@@ -351,9 +353,6 @@ def test_memory_is_enlarged_for_the_guest():
 def _why_no_boots() -> str | None:
     if not BOOTS:
         return "PCIPLAN_GUEST_TESTS=0"
-    for q in ("qemu-system-x86_64", "qemu-system-aarch64"):
-        if shutil.which(q) is None:
-            return f"{q} not installed"
     return None
 
 
@@ -367,6 +366,9 @@ def guest_image(arch: str):
     if why:
         pytest.skip(why)
     spec = image.arch_spec(arch).name
+    qemu = image.arch_spec(arch).qemu
+    if shutil.which(qemu) is None:
+        pytest.skip(f"{qemu} not installed")
     with _images_lock:
         if spec not in _images:
             try:
@@ -455,6 +457,7 @@ def _cases() -> list[tuple[str, object]]:
     cases += _random_cases("q35", N_Q35)
     cases += _random_cases("aarch64-virt", N_VIRT)
     cases += _random_cases("pc", N_PC)
+    cases += _random_cases("armv7l-virt", N_ARMV7)
     return cases
 
 

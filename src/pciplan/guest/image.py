@@ -60,6 +60,8 @@ ARCHES: dict[str, ArchSpec] = {
                        machines=("pc", "q35"), cmdline=("no_timer_check",)),
     "aarch64": ArchSpec("aarch64", "arm64", "qemu-system-aarch64", "linux-image-arm64", "ttyAMA0",
                         cpu="cortex-a57", machines=("virt",)),
+    "armv7l": ArchSpec("armv7l", "armhf", "qemu-system-arm", "linux-image-armmp-lpae", "ttyAMA0",
+                       cpu="cortex-a15", machines=("virt",)),
 }
 #: guest arches booted with another arch's kernel (the PCI topology does not depend on it)
 ARCH_ALIASES = {"i686": "x86_64"}
@@ -150,8 +152,9 @@ class Apt:
         except subprocess.TimeoutExpired:
             raise GuestImageError(f"{' '.join(args)}: timed out after {timeout} s") from None
         if p.returncode != 0:
-            tail = (p.stderr or p.stdout).strip().splitlines()[-3:]
-            raise GuestImageError(f"{' '.join(args)} failed: {' / '.join(tail)}")
+            lines = (p.stderr or p.stdout).strip().splitlines()
+            errors = [ln.strip() for ln in lines if ln.startswith("E:")]
+            raise GuestImageError(f"{' '.join(args)} failed: {' / '.join(errors[:2] or lines[-3:])}")
         return p.stdout
 
     def update(self) -> None:
@@ -232,7 +235,11 @@ def fetch(spec: ArchSpec, log: Log = _say, refresh: bool = False) -> Path:
     if kdir is None:
         log(f"fetching the {spec.debarch} guest kernel and busybox from Debian's packages "
             f"(once; cached in {archdir})")
-        apt.update()
+        try:
+            apt.update()
+        except GuestImageError as err:
+            # e.g. one index mid-sync on the mirror: go on with the lists that did arrive
+            log(f"warning: {err}")
         kpkg = apt.kernel_package(spec.kernel_meta)
         log(f"downloading {kpkg} and busybox-static for {spec.debarch} (about 60-70 MB)")
         debs = apt.download([kpkg, "busybox-static"], debdir)
