@@ -576,7 +576,7 @@ def test_cli_kernel_initrd_override(tmp_path):
             w.chardev(name, 5, 1)
         else:
             w.file(name, body, mode & 0o777)
-    user_initrd.write_bytes(gzip.compress(w.getvalue()))
+    user_initrd.write_bytes(gzip.compress(w.getvalue(), mtime=0))
     res = CliRunner().invoke(command, [str(EXAMPLES / "q35-guest.xml"), "--kernel", str(img.fallback_kernel or img.kernel),
                                        "--initrd", str(user_initrd)])
     assert res.exit_code == 0, res.output

@@ -215,8 +215,22 @@ def _cached_kernel(archdir: Path) -> Path | None:
 
 
 def fetch(spec: ArchSpec, log: Log = _say, refresh: bool = False) -> Path:
-    """The cache directory holding kernel, busybox and modules for ``spec`` (downloading once)."""
+    """The cache directory holding kernel, busybox and modules for ``spec`` (downloading once).
+
+    Other processes filling the same cache wait for this one (a lock file per arch).
+    """
     archdir = cache_root() / spec.debarch
+    archdir.mkdir(parents=True, exist_ok=True)
+    with open(archdir / ".lock", "w") as lock:
+        try:
+            import fcntl
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except (ImportError, OSError):  # pragma: no cover - no POSIX locks
+            pass
+        return _fetch_locked(spec, archdir, log, refresh)
+
+
+def _fetch_locked(spec: ArchSpec, archdir: Path, log: Log, refresh: bool) -> Path:
     kdir = None if refresh else _cached_kernel(archdir)
     if kdir is not None and (kdir / "table").is_file() and (kdir / "table").read_text() == _table_hash():
         return kdir
@@ -362,6 +376,18 @@ def image_for(arch: str, log: Log = _say, refresh: bool = False) -> GuestImage:
                       origin=f"Debian {kdir.name} ({spec.debarch}), busybox-static")
 
 
+def _prune(root: Path, keep: Path, days: float = 7.0) -> None:
+    """Forget combined user initramfs images not used for ``days``."""
+    import time
+    limit = time.time() - days * 86400
+    for p in root.glob("initrd-*.cpio"):
+        try:
+            if p != keep and p.stat().st_mtime < limit:
+                p.unlink()
+        except OSError:
+            pass
+
+
 def image_from_files(arch: str, kernel: Path, initrd: Path | None, log: Log = _say) -> GuestImage:
     """A user-supplied kernel (and initramfs).  Without ``initrd`` the Debian busybox is used."""
     spec = arch_spec(arch)
@@ -386,4 +412,5 @@ def image_from_files(arch: str, kernel: Path, initrd: Path | None, log: Log = _s
     out = root / f"initrd-{h}.cpio"
     if not out.is_file():
         out.write_bytes(data)
+    _prune(root, keep=out)
     return GuestImage(spec, kernel, out, "user", origin=origin)
