@@ -44,7 +44,7 @@ def guest_options(fn):
 
 
 def wants_guest(opts: dict[str, Any]) -> bool:
-    return bool(opts.get("guest") or opts.get("kernel"))
+    return bool(opts.get("guest") or opts.get("kernel") or opts.get("initrd"))
 
 
 def pop_guest_options(kwargs: dict[str, Any]) -> dict[str, Any]:
