@@ -1,7 +1,7 @@
 """``--capacity max``: plan past libvirt's limits, up to the 256 PCI bus numbers.
 
 libvirt gives up when it needs a new pcie-root-port and the root bus has no
-function left (about 233 PCIe endpoints on q35), or when a new pci-bridge finds
+function left (237 virtio NICs on q35), or when a new pci-bridge finds
 no free slot (pc).  This module does not change libvirt's algorithm: it writes
 the controllers a larger guest needs *into the domain* as if the user had, and
 lets the planner place everything as libvirt would:
