@@ -148,6 +148,20 @@ TEMPLATES = [
     "<redirdev bus='usb' type='spicevmc'/>",
     "<hub type='usb'/>",
     "<{k}/>",
+    # realistic devices with one value left to chance: drive/virtio-serial controllers,
+    # disk names, controller indexes (implicit controllers are added up to them)
+    "<disk type='file' device='disk'><source file='/x'/><target dev='sda' bus='scsi'/><address type='drive' controller='{n}' bus='0' target='0' unit='0'/></disk>",
+    "<disk type='file' device='disk'><source file='/x'/><target dev='hda' bus='ide'/><address type='drive' controller='{n}' bus='0' target='0' unit='0'/></disk>",
+    "<disk type='file' device='disk'><source file='/x'/><target dev='sda' bus='sata'/><address type='drive' controller='{n}' bus='0' target='0' unit='{n}'/></disk>",
+    "<disk type='file' device='disk'><source file='/x'/><target dev='sd{w}' bus='scsi'/></disk>",
+    "<disk type='file' device='floppy'><source file='/x'/><target dev='fd{w}' bus='fdc'/></disk>",
+    "<hostdev mode='subsystem' type='scsi'><source><adapter name='scsi_host0'/><address bus='0' target='0' unit='0'/></source><address type='drive' controller='{n}' bus='0' target='0' unit='0'/></hostdev>",
+    "<channel type='pty'><target type='virtio' name='n{n}'/><address type='virtio-serial' controller='{n}' bus='0' port='1'/></channel>",
+    "<controller type='scsi' index='{n}' model='virtio-scsi'/>",
+    "<controller type='pci' index='{n}' model='pcie-root-port'/>",
+    "<controller type='pci' index='{n}' model='pci-bridge'/>",
+    "<controller type='usb' index='{n}' model='qemu-xhci'/>",
+    "<controller type='virtio-serial' index='{n}' ports='{n}'/>",
 ]
 BYTE_TRICKS = [
     b"<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>",
@@ -187,14 +201,15 @@ def _value(ch: Chooser) -> str:
 
 def _template(ch: Chooser) -> etree._Element | None:
     t = ch.pick(TEMPLATES)
+    word = "".join(chr(ord("a") + ch.int(0, 25)) for _ in range(ch.int(0, 14)))
     text = t.format(n=ch.pick(NUMBERS), k=ch.pick(KEYWORDS), h=f"{ch.int(0, 255):02x}",
-                    l=chr(ord("a") + ch.int(0, 25)))
+                    l=chr(ord("a") + ch.int(0, 25)), w=word)
     try:
         return etree.fromstring(text)
     except etree.XMLSyntaxError:
         # a value that is not an XML name or not attribute-safe: set it afterwards
         try:
-            el = etree.fromstring(t.format(n="0", k="x", h="00", l="a").replace("<{k}/>", "<x/>"))
+            el = etree.fromstring(t.replace("<{k}/>", "<x/>").format(n="0", k="x", h="00", l="a", w="a"))
         except etree.XMLSyntaxError:
             return None
         return el
@@ -461,11 +476,25 @@ def cli_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "pciplan"]
 
 
+#: {old} is a planned seed document in a file (diff compares it with the input on stdin)
 CLI_ARGS = {"plan": ["plan", "-"], "check": ["check", "-"], "tree": ["tree", "-"],
-            "tree-json": ["tree", "-f", "json", "-"], "check-json": ["check", "--json", "-"]}
+            "tree-json": ["tree", "-f", "json", "-"], "check-json": ["check", "--json", "-"],
+            "diff": ["diff", "{old}", "-"], "diff-json": ["diff", "--json", "-", "{old}"]}
+_OLD: list[str] = []
+
+
+def _old_file() -> str:
+    if not _OLD:
+        import tempfile
+        fd, path = tempfile.mkstemp(prefix="pciplan-fuzz-", suffix=".xml")
+        os.write(fd, small_seed("q35"))
+        os.close(fd)
+        _OLD.append(path)
+    return _OLD[0]
 
 
 def run_cli(args: list[str], data: bytes, timeout: float = 60) -> tuple[int, bytes, str]:
+    args = [a.replace("{old}", _old_file()) if "{old}" in a else a for a in args]
     p = subprocess.run(cli_command() + args, input=data, capture_output=True, timeout=timeout,
                        env={**os.environ, "NO_COLOR": "1"})
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")

@@ -43,6 +43,7 @@ PENDING = {
     "drive-controller-2g-scsi": "defaults.add_implicit: libvirt reads controller as a C int (negative)",
     "scsi-hostdev-controller-uint-max": "defaults.add_parse_time: same C int reading",
     "disk-name-sdzzzz": "defaults.add_implicit: 67894 implicit SCSI controllers, quadratic",
+    "floppy-name-fdpjr": "defaults.add_implicit: 5000 implicit fdc controllers, quadratic",
 }
 #: (exception type, file) of the pending findings, tolerated by the random fuzz
 PENDING_SIGNATURES = {("StopIteration", "defaults.py"), ("Hang", "defaults.py")}
@@ -58,6 +59,7 @@ LIBVIRT = {
     "disk-name-sdzzzz": "reject",
     "disk-name-wraps-negative": "reject",
     "drive-controller-hex": "reject",
+    "floppy-name-fdpjr": "reject",
 }
 
 
