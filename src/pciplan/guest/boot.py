@@ -1,16 +1,21 @@
 """Run one guest: QEMU (TCG, no firmware disk, serial console to a file), bounded and cleaned up.
 
-``run(argv, timeout)`` starts QEMU in its own process group with the serial
-console written to a private temporary file, waits for it to power off, and
-always leaves nothing behind: on timeout, Ctrl-C or any error the whole group
-gets SIGTERM, then SIGKILL, and the temporary directory is removed.
+``run(argv, timeout)`` starts QEMU with the serial console written to a
+private temporary file, waits for it to power off, and always leaves nothing
+behind: on timeout, Ctrl-C or any error QEMU gets SIGTERM, then SIGKILL, and
+the temporary directory is removed.  QEMU stays in the caller's process group
+(a signal to the group, from Ctrl-C or ``timeout(1)``, reaches it too) and,
+where util-linux ``setpriv`` exists, is started with a parent-death signal:
+if the caller is killed outright, the kernel kills QEMU as well.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -57,18 +62,26 @@ def _read(path: str, limit: int = 8 * 1024 * 1024) -> str:
         return ""
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _stop(proc: subprocess.Popen) -> None:
     for sig, wait in ((signal.SIGTERM, 3.0), (signal.SIGKILL, 5.0)):
         if proc.poll() is not None:
             return
         try:
-            os.killpg(proc.pid, sig)
+            proc.send_signal(sig)
         except ProcessLookupError:
             return
         try:
             proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             continue
+
+
+def _pdeathsig_prefix() -> list[str]:
+    """``setpriv --pdeathsig KILL --``: QEMU dies with the thread that started it."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None or not sys.platform.startswith("linux"):
+        return []
+    return [setpriv, "--pdeathsig", "KILL", "--"]
 
 
 def run(argv: list[str], timeout: float) -> Boot:
@@ -80,8 +93,8 @@ def run(argv: list[str], timeout: float) -> Boot:
         start = time.monotonic()
         timed_out = False
         with open(errfile, "wb") as err:
-            proc = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                    close_fds=True, start_new_session=True)
+            proc = subprocess.Popen(_pdeathsig_prefix() + full, stdin=subprocess.DEVNULL, stdout=err,
+                                    stderr=err, close_fds=True)
             try:
                 try:
                     proc.wait(timeout=timeout)
@@ -89,6 +102,6 @@ def run(argv: list[str], timeout: float) -> Boot:
                     timed_out = True
             finally:
                 # also on KeyboardInterrupt / SIGTERM turned into an exception
-                _kill_group(proc)
+                _stop(proc)
         elapsed = time.monotonic() - start
         return Boot(full, _read(console), _read(errfile, 64 * 1024), proc.returncode, elapsed, timed_out)
