@@ -562,9 +562,6 @@ LIBVIRT_DECISION = {
 
 #: cases where pciplan does not yet take libvirt's decision: the planner's (see docs/fuzzing.md)
 PENDING = {
-    "ccw on x86": "planner: libvirt refuses a CCW address on a machine without CCW",
-    "usb model none twice": "planner: defaults.validate raises StopIteration",
-    "usb model none + other idx": "planner: defaults.validate raises StopIteration",
 }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import controllers, devices
+from . import controllers, devices, machines
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 from .machines import Machine
@@ -318,8 +318,9 @@ def validate(guest: Guest) -> None:
         if "master" in c.attrs and not any(o.index == c.index and "master" not in o.attrs for o in usb):
             raise PlanError("No master USB controller specified", c.describe())
     if any(c.model == "none" for c in usb) and len(usb) > 1:
+        other = next((c for c in usb if c.model != "none"), usb[1])
         raise PlanError("Can't add another USB controller: USB is disabled for this domain",
-                        next(c for c in usb if c.model != "none").describe(), kind="unsupported")
+                        other.describe(), kind="unsupported")
     for c in guest.controllers:
         if c.type == "pci":
             _validate_pci_controller(guest, c)
@@ -360,6 +361,10 @@ def validate_late(guest: Guest) -> None:
         a = d.address
         if a is None:
             continue
+        if a.type == "ccw" and not guest.machine.zpci:
+            raise PlanError("cannot use CCW address type for device '<null>' using machine type "
+                            f"'{machines.canonical(dom.arch, dom.machine)}'", d.describe(),
+                            kind="unsupported")
         if d.tag == "hostdev" and d.type == "scsi_host" and a.type not in ("pci", "ccw"):
             raise PlanError("SCSI_host host device must use 'pci' or 'ccw' address type",
                             d.describe(), kind="unsupported")
