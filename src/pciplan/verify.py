@@ -61,6 +61,9 @@ TCG_MACHINE_OPTIONS = {
 }
 
 
+from .guest.boot import pdeathsig_prefix  # noqa: E402  (QEMU dies with its caller)
+
+
 class VerifyError(PciplanError):
     """QEMU could not be run or talked to (not a plan/QEMU difference): exit status 2."""
 
@@ -276,11 +279,12 @@ class _Qemu:
         self.proc: subprocess.Popen | None = None
         self.qmp = QmpClient(self.sock_path, timeout)
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: D401
         argv = self.argv + ["-qmp", f"unix:{self.sock_path},server=on,wait=off"]
         with open(self.err_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
-                                         close_fds=True)
+            # QEMU dies with us even if we are killed outright (no paused QEMU left behind)
+            self.proc = subprocess.Popen(pdeathsig_prefix() + argv, stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=err, close_fds=True)
         deadline = time.monotonic() + self.timeout
         try:
             self.qmp.connect(deadline, alive=lambda: self.proc is not None and self.proc.poll() is None)

@@ -76,7 +76,7 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
-def _pdeathsig_prefix() -> list[str]:
+def pdeathsig_prefix() -> list[str]:
     """``setpriv --pdeathsig KILL --``: QEMU dies with the thread that started it."""
     setpriv = shutil.which("setpriv")
     if setpriv is None or not sys.platform.startswith("linux"):
@@ -93,7 +93,7 @@ def run(argv: list[str], timeout: float) -> Boot:
         start = time.monotonic()
         timed_out = False
         with open(errfile, "wb") as err:
-            proc = subprocess.Popen(_pdeathsig_prefix() + full, stdin=subprocess.DEVNULL, stdout=err,
+            proc = subprocess.Popen(pdeathsig_prefix() + full, stdin=subprocess.DEVNULL, stdout=err,
                                     stderr=err, close_fds=True)
             try:
                 try:
