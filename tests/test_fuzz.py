@@ -35,9 +35,6 @@ SEEDS = fuzzlib.seeds()
 
 #: regression input -> why it still fails (a planner fix the lead applies; see docs/fuzzing.md)
 PENDING = {
-    "usb-model-none-twice": "defaults.validate: next() without default raises StopIteration",
-    "usb-model-none-twice-aarch64": "defaults.validate: next() without default raises StopIteration",
-    "usb-model-none-two-indexes": "defaults.validate: next() without default raises StopIteration",
     "drive-controller-65536-ide": "defaults.add_implicit: 65537 implicit controllers, quadratic",
     "drive-controller-uint-max-scsi": "defaults.add_implicit: libvirt reads controller as a C int (-1)",
     "drive-controller-2g-scsi": "defaults.add_implicit: libvirt reads controller as a C int (negative)",
@@ -46,7 +43,7 @@ PENDING = {
     "floppy-name-fdpjr": "defaults.add_implicit: 5000 implicit fdc controllers, quadratic",
 }
 #: (exception type, file) of the pending findings, tolerated by the random fuzz
-PENDING_SIGNATURES = {("StopIteration", "defaults.py"), ("Hang", "defaults.py")}
+PENDING_SIGNATURES = {("Hang", "defaults.py")}
 #: what libvirt 9.0 does with each regression input (oracle.py), "reject" = plan exits 1
 LIBVIRT = {
     "usb-model-none-twice": "reject",
