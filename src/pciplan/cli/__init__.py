@@ -107,7 +107,8 @@ class _Main:
         if not args and not kwargs:
             from .fastplan import run
 
-            run(sys.argv[1:])  # returns only when the arguments are not its to handle
+            # returns only when the arguments are not its to handle
+            run(sys.argv[1:], exit_now=_called_as_program(sys._getframe(1)))
         return _group()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -115,6 +116,16 @@ class _Main:
 
     def __repr__(self) -> str:
         return "<pciplan.cli.main (lazy click group)>"
+
+
+def _called_as_program(frame: Any) -> bool:
+    """Is ``main()`` called by the ``pciplan`` console script or ``python -m pciplan``
+    (module-level code of ``__main__``), so that nothing runs after it?"""
+    g = frame.f_globals
+    if g.get("__name__") != "__main__" or frame.f_code.co_name != "<module>":
+        return False
+    name = os.path.basename(g.get("__file__") or "")
+    return name == "pciplan" or (name == "__main__.py" and g.get("__package__") == "pciplan")
 
 
 def _group() -> "click.Group":

@@ -60,12 +60,44 @@ def _handled_by_click() -> bool:
     return any(name.endswith("_COMPLETE") for name in os.environ)
 
 
-def run(argv: list[str]) -> None:
-    """Plan and exit, for a plain ``plan`` command line; return for anything else."""
+def run(argv: list[str], exit_now: bool = False) -> None:
+    """Plan and exit, for a plain ``plan`` command line; return for anything else.
+
+    With ``exit_now`` (the console script: nothing runs after us) the process
+    ends with ``os._exit`` once the output is flushed and the atexit handlers
+    have run, instead of tearing the interpreter down (freeing lxml, every
+    module and object: ~5 ms of a ~45 ms run).  Exit status and output are the same.
+    """
     parsed = parse(argv)
     if parsed is None or _handled_by_click():
         return
-    sys.exit(_run(*parsed))
+    try:
+        status = _run(*parsed)
+    except SystemExit as stop:
+        if not exit_now:
+            raise
+        _exit_now(stop.code)
+    if exit_now:
+        _exit_now(status)
+    sys.exit(status)
+
+
+def _exit_now(status: object) -> None:
+    """``sys.exit(status)`` without interpreter finalization, when that is safe."""
+    if status is None:
+        status = 0
+    if not isinstance(status, int) or isinstance(status, bool) or not 0 <= status <= 255:
+        sys.exit(status)
+    import atexit
+
+    try:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    except BaseException:  # noqa: BLE001 - let the normal shutdown report it, as before
+        sys.exit(status)
+    os._exit(status)
 
 
 def _echo_err(message: str) -> None:
