@@ -49,7 +49,7 @@ def test_every_section_is_printed(smoke: str) -> None:
     for header in ("== round trip: libvirt 9.0 vs pciplan", "== CLI start-up:", "== scaling:",
                    "== planning vs lxml:", "== limits:", "== targets =="):
         assert header in smoke, header
-    assert smoke.rstrip().endswith("done")
+    assert smoke.rstrip().splitlines()[-1].startswith("done")
     assert re.search(r"^machine: \d+ CPUs, ", smoke, re.M)
 
 
@@ -64,7 +64,7 @@ def test_pciplan_rows(smoke: str) -> None:
                   "pciplan --version (click)"):
         row = cells(smoke, label)
         assert all(NUMBER.match(c) for c in row[1:]), row
-    assert "top-level imports of `pciplan plan`" in smoke
+    assert "imports of `pciplan plan` (-X importtime" in smoke
     for label in ("q35: exponent", "pc: exponent"):
         assert NUMBER.match(cells(smoke, label)[-1].lstrip("-"))
     assert cells(smoke, "q35")[1].isdigit()
