@@ -116,12 +116,23 @@ class _BusList(list):
 
 def bus_for_model(index: int, model: str, hotplug: bool = True, restricted: bool = False) -> Bus:
     row = controllers.MODELS[model]
-    accepts = row.accepts
-    if row.hotplug and hotplug:
-        accepts |= Connect.HOTPLUGGABLE
-    if restricted:
-        accepts = controllers.RESTRICTED_ROOT_PORT_ACCEPTS
+    key = (model, hotplug, restricted)
+    cached = _ACCEPTS.get(key)
+    if cached is not None and cached[0] is row:
+        accepts = cached[1]
+    else:
+        accepts = row.accepts
+        if row.hotplug and hotplug:
+            accepts |= Connect.HOTPLUGGABLE
+        if restricted:
+            accepts = controllers.RESTRICTED_ROOT_PORT_ACCEPTS
+        _ACCEPTS[key] = (row, accepts)
     return Bus(index, model, accepts, row.min_slot, row.max_slot)
+
+
+#: bus_for_model's flags per (model, hotplug, restricted), with the table row they
+#: came from: IntFlag | is slow, and every bus of both passes is made here
+_ACCEPTS: dict[tuple[str, bool, bool], tuple[object, Connect]] = {}
 
 
 class AddressSet:
@@ -216,7 +227,7 @@ class AddressSet:
         if bus.used[addr.slot] & bit:
             raise PlanError(f"Attempted double use of PCI Address {addr}", element,
                             kind="xml" if from_config else "internal")
-        if not bus.used[addr.slot] and flags & Connect.AGGREGATE_SLOT:
+        if not bus.used[addr.slot] and int(flags) & _AGGREGATE:
             bus.aggregate[addr.slot] = True
         bus.used[addr.slot] |= bit
         return addr

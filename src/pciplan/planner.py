@@ -407,10 +407,13 @@ class Assigner:
                 # one empty root port for hotplug, when libvirt added buses on its own
                 s.reserve_next(PCIE, "spare pcie-root-port for hotplug")
             i = 1
+            # indexes with a pci controller (find_controller per bus scanned them all)
+            have = {c.index for c in g.controllers if c.type == "pci"}
             while i < len(s.buses):
-                if g.find_controller("pci", i) is None:
+                if i not in have:
                     bus = s.buses[i]
                     c = g.add_controller("pci", i, bus.model, "bus")
+                    have.add(i)
                     c.connect = self.flags(c)
                     if not MODELS[bus.model or "pci-root"].is_root:
                         s.reserve_next(c.connect, c.describe())
