@@ -594,7 +594,9 @@ def main(argv: list[str] | None = None) -> int:
 
     say(f"pciplan benchmark  {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     say(f"machine: {os.cpu_count()} CPUs, {cpu_model()}, load average {loadavg()}")
-    say(f"python {platform.python_version()} ({sys.executable})")
+    from lxml import etree
+    say(f"python {platform.python_version()} ({sys.executable}), lxml {etree.__version__} "
+        f"(libxml2 {'.'.join(map(str, etree.LIBXML_VERSION))}), kernel {platform.release()}")
 
     virsh: Virsh | None = None
     lvpy: LibvirtPython | None = None
@@ -615,8 +617,14 @@ def main(argv: list[str] | None = None) -> int:
                 lvpy = None
             else:
                 import libvirt
-                say(f"libvirt-python: {libvirt.getVersion() // 1000000}.{libvirt.getVersion() // 1000 % 1000}."
-                    f"{libvirt.getVersion() % 1000} (client library), one connection to {args.uri}")
+                try:
+                    from importlib.metadata import version
+                    binding = version("libvirt-python")
+                except Exception:  # noqa: BLE001 - only for the header
+                    binding = "?"
+                v = libvirt.getVersion()
+                say(f"libvirt-python: binding {binding} over client library {v // 1000000}.{v // 1000 % 1000}."
+                    f"{v % 1000}, one connection to {args.uri}")
     if res.libvirt_skipped:
         say(f"libvirt: skipped ({res.libvirt_skipped})")
     say(f"command: {' '.join([Path(sys.argv[0]).name if sys.argv[0].endswith('run') else 'bench/run'] + (argv if argv is not None else sys.argv[1:]))}")
