@@ -34,16 +34,9 @@ RANDOM = os.environ.get("PCIPLAN_FUZZ_RANDOM") == "1"
 SEEDS = fuzzlib.seeds()
 
 #: regression input -> why it still fails (a planner fix the lead applies; see docs/fuzzing.md)
-PENDING = {
-    "drive-controller-65536-ide": "defaults.add_implicit: 65537 implicit controllers, quadratic",
-    "drive-controller-uint-max-scsi": "defaults.add_implicit: libvirt reads controller as a C int (-1)",
-    "drive-controller-2g-scsi": "defaults.add_implicit: libvirt reads controller as a C int (negative)",
-    "scsi-hostdev-controller-uint-max": "defaults.add_parse_time: same C int reading",
-    "disk-name-sdzzzz": "defaults.add_implicit: 67894 implicit SCSI controllers, quadratic",
-    "floppy-name-fdpjr": "defaults.add_implicit: 5000 implicit fdc controllers, quadratic",
-}
+PENDING: dict[str, str] = {}
 #: (exception type, file) of the pending findings, tolerated by the random fuzz
-PENDING_SIGNATURES = {("Hang", "defaults.py")}
+PENDING_SIGNATURES: set[tuple[str, str]] = set()
 #: what libvirt 9.0 does with each regression input (oracle.py), "reject" = plan exits 1
 LIBVIRT = {
     "usb-model-none-twice": "reject",

@@ -82,6 +82,8 @@ class Guest:
 
 #: elements libvirt 9.0 does not know and drops from the definition
 DROPPED_BY_LIBVIRT = frozenset({"crypto"})
+#: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
+MAX_IMPLICIT_CONTROLLERS = 256 * 31
 #: ports of a virtio-serial controller without ``ports=``
 VIRTIO_SERIAL_PORTS = 31
 
@@ -116,7 +118,17 @@ def controller_order(domain: Domain) -> list[Controller]:
     """Each parsed controller is slotted in among controllers of its own type:
     before the first one with a higher index, else after the last one."""
     order: list[Controller] = []
+    top: dict[str | None, int] = {}
     for c in domain.controllers:
+        # fast path (the usual case): a higher index than every controller of
+        # its type so far, right after one of its type: it simply goes last
+        if (c.index is not None and order and order[-1].type == c.type
+                and c.index > top.get(c.type, -1) and not _is_companion(c)):
+            order.append(c)
+            top[c.type] = c.index
+            continue
+        if c.index is not None:
+            top[c.type] = max(top.get(c.type, -1), c.index)
         insert_at = -1
         for i in range(len(order) - 1, -1, -1):
             cur = order[i]
@@ -153,8 +165,29 @@ def _lowest_unused(guest: Guest, ctype: str) -> int:
     return i
 
 
+def _index_filler(guest: Guest):
+    """``_lowest_unused`` for many controllers in a row, in linear time."""
+    used: dict[str | None, set[int]] = {}
+    nxt: dict[str | None, int] = {}
+    for c in guest.controllers:
+        if c.index is not None:
+            used.setdefault(c.type, set()).add(c.index)
+
+    def take(ctype: str | None) -> int:
+        u = used.setdefault(ctype, set())
+        i = nxt.get(ctype, 0)
+        while i in u:
+            i += 1
+        nxt[ctype] = i
+        u.add(i)
+        return i
+
+    return take
+
+
 def assign_indexes(guest: Guest) -> None:
     ctrls = guest.controllers
+    take = _index_filler(guest)
     for pos, c in enumerate(ctrls):
         if c.index is not None:
             continue
@@ -170,7 +203,7 @@ def assign_indexes(guest: Guest) -> None:
             if prev is not None and any(o.type == "usb" and o.index == prev.index and o.model == c.model
                                         for o in ctrls):
                 prev = None
-        c.set("index", prev.index if prev is not None else _lowest_unused(guest, c.type))
+        c.set("index", prev.index if prev is not None else take(c.type))
 
 
 # ---- 3. machine defaults ------------------------------------------------------------
@@ -240,9 +273,12 @@ def _drive_controller(dev: Device) -> int | None:
     a = dev.address
     if a is not None and a.type == "drive":
         try:
-            return int(a.attrs.get("controller", "0"), 0)
+            n = int(a.attrs.get("controller", "0"), 0)
         except ValueError:
             return None
+        if n >= 2 ** 31:
+            n -= 2 ** 32  # libvirt compares it as a C int: no controller for a negative one
+        return n if n >= 0 else None
     if a is not None:
         return None
     if dev.tag == "disk":
@@ -273,8 +309,15 @@ def add_implicit(guest: Guest) -> None:
                 c = _drive_controller(disk)
                 if c is not None:
                     top = max(top, c)
+        if top >= MAX_IMPLICIT_CONTROLLERS:
+            raise PlanError(f"a {bus} disk needs {ctype} controller {top}: its {top + 1} implicit "
+                            "controllers cannot all get a PCI slot", "devices", kind="internal")
+        if ctype == "fdc" and top > 0:
+            raise PlanError("Only 1 fdc controller is supported", "devices", kind="unsupported")
+        have = {c.index for c in guest.controllers if c.type == ctype}
         for i in range(top + 1):
-            _maybe_add(guest, ctype, i)
+            if i not in have:
+                _maybe_add(guest, ctype, i)
     for tag in ("channel", "console"):
         for chr_ in guest.devices(tag):
             if chr_.target.get("type") != "virtio":
@@ -298,8 +341,14 @@ def add_parse_time(guest: Guest) -> None:
         if hd.type == "scsi" and hd.attrs.get("mode", "subsys") == "subsys":
             c = _drive_controller(hd)
             if c is not None:
+                if c >= MAX_IMPLICIT_CONTROLLERS:
+                    raise PlanError(f"a SCSI host device needs scsi controller {c}: its {c + 1} "
+                                    "implicit controllers cannot all get a PCI slot", hd.describe(),
+                                    kind="internal")
+                have = {x.index for x in guest.controllers if x.type == "scsi"}
                 for i in range(c + 1):
-                    _maybe_add(guest, "scsi", i)
+                    if i not in have:
+                        _maybe_add(guest, "scsi", i)
 
 
 # ---- 6. validation ---------------------------------------------------------------------
