@@ -55,6 +55,12 @@ def _demand(guest: "Guest", options: "Options") -> tuple[int, int, set[int]]:
             legacy += 1
     if guest.machine.chipset == "q35":
         taken |= Q35_FIXED_SLOTS
+        if any(d.model == "ich9" for d in guest.devices("sound")):
+            taken.add(0x1B)
+        uhci1 = sum(1 for c in guest.controllers if c.type == "usb" and c.model == "ich9-uhci1")
+        taken |= {0x1D, 0x1A} if uhci1 > 1 else ({0x1D} if uhci1 else set())
+        if any(c.type == "pci" and c.model == "dmi-to-pci-bridge" for c in guest.controllers):
+            taken.add(0x1E)
         vids = guest.videos()
         if vids and vids[0].model not in ("none", "ramfb"):
             taken.add(0x01)
