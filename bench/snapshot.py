@@ -43,7 +43,16 @@ def inputs(n_random: int):
         for i in range(n_random):
             yield f"random-{i}", generate(seed=4242, index=i).xml
     for p in sorted((ROOT / "tests" / "golden").glob("*.in.xml")):
-        yield p.name, p.read_text()
+        text = p.read_text()
+        yield p.name, text
+        # the same with double quotes, and with quotes and ampersands in text and values
+        # (the output keeps the input's quote style: these take the other ways of writing it)
+        if '"' not in text:
+            yield p.name + " dq", text.replace("'", '"')
+        yield p.name + " marks", text.replace("<devices>", "<devices>\n    <!-- \"a\" & 'b' -->", 1) \
+            .replace("<name>", "<title>it&apos;s &quot;x&quot; &amp; y</title><name>", 1)
+    for p in sorted((ROOT / "tests" / "fuzz_regressions").glob("*.xml")):
+        yield p.name, p.read_bytes()
     for p in sorted(CORPUS.glob("*/*.in.xml")):
         yield f"{p.parent.name}/{p.name}", p.read_text()
 

@@ -223,27 +223,33 @@ def check_controller(el: etree._Element, what: What) -> None:
             raise _invalid(el, "index", idx, what, "non-negative value")
 
 
-def check_disk(el: etree._Element, what: What) -> None:
+def check_disk(el: etree._Element, what: What, kids: dict | None = None) -> None:
     device = el.get("device")
     if device is not None and device not in DISK_DEVICES:
         raise _invalid(el, "device", device, what)
-    target = el.find("target")
+    target = kids.get("target") if kids is not None else el.find("target")
     dev = target.get("dev") if target is not None else None
     if dev is None:
         raise PlanError("missing target information for device", _what(what), _line(el))
     bus = target.get("bus")
     if bus is not None and bus not in DISK_BUSES:
         raise _invalid(target, "bus", bus, what)
-    if el.find("address") is None and disk_name_index(dev) is None:
+    address = kids.get("address") if kids is not None else el.find("address")
+    if address is None and disk_name_index(dev) is None:
         raise PlanError(f"Unknown disk name '{dev}' and no address specified", _what(what), _line(el))
 
 
-def check_device(el: etree._Element, what: What) -> None:
+def check_device(el: etree._Element, what: What, kids: dict | None = None) -> None:
     """The parser checks of one ``<devices>`` child (and its ``<address>``); controllers
-    have theirs in :func:`check_controller`."""
+    have theirs in :func:`check_controller`.  ``kids``: the first child of each tag, when
+    the caller has them at hand (else they are looked up)."""
+    if kids is None:
+        kids = {}
+        for c in el:
+            kids.setdefault(c.tag, c)
     tag = el.tag
     if tag == "disk":
-        check_disk(el, what)
+        check_disk(el, what, kids)
     elif tag == "memballoon":
         model = el.get("model")
         if model is None:
@@ -251,17 +257,17 @@ def check_device(el: etree._Element, what: What) -> None:
         if model not in MEMBALLOON_MODELS:
             raise _invalid(el, "model", model, what)
     elif tag == "video":
-        m = el.find("model")
+        m = kids.get("model")
         mtype = m.get("type") if m is not None else None
         if mtype is not None and mtype not in VIDEO_MODELS:
             raise PlanError(f"unknown video model '{mtype}'", _what(what), _line(m), kind="unsupported")
     elif tag == "hostdev" and el.get("mode", "subsystem") == "subsystem" and el.get("type") == "pci":
-        src = el.find("source")
+        src = kids.get("source")
         if src is None:
             raise PlanError("Missing <source> element in hostdev device", _what(what), _line(el))
         a = src.find("address")
         if a is not None:
             _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)
-    addr = el.find("address")
+    addr = kids.get("address")
     if addr is not None and addr.get("type") != "pci":
         check_address(addr, what)

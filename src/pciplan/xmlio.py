@@ -54,6 +54,9 @@ class Document:
     declaration: str | None = None
     #: the input's text between the declaration and the root element (comments, PIs, blanks)
     prolog: str | None = None
+    #: the input had no " and no & at all: then no value can hold a ' and no text a ",
+    #: and every " lxml writes in the root element delimits an attribute value
+    plain: bool = False
 
 
 @dataclass
@@ -66,6 +69,7 @@ class _Source:
     codec: str | None = None
     declaration: str | None = None
     prolog: str | None = None
+    plain: bool = False
 
 
 #: byte-order marks and their codecs (UTF-32 first: its LE mark starts like UTF-16's)
@@ -167,6 +171,8 @@ def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
         src = _sniff(raw)
         parser = _parser(None)
     _check_element_count(raw, src)
+    # (in UTF-16/32 the byte 0x22 or 0x26 may be part of another character: never a false yes)
+    src.plain = b'"' not in raw and b"&" not in raw
     try:
         tree = etree.ElementTree(etree.fromstring(raw, parser))
     except etree.XMLSyntaxError as err:
@@ -195,7 +201,9 @@ def _check_element_count(raw: bytes, src: _Source) -> None:
         text = raw.decode(src.codec, errors="replace")
         tags = text.count("<") - text.count("</") - text.count("<!") - text.count("<?")
     else:
-        tags = raw.count(b"<") - raw.count(b"</") - raw.count(b"<!") - raw.count(b"<?")
+        tags = raw.count(b"<")  # every tag: the bound is only refined when it is crossed
+        if tags > MAX_ELEMENTS:
+            tags -= raw.count(b"</") + raw.count(b"<!") + raw.count(b"<?")
     if tags > MAX_ELEMENTS:
         raise InputError(f"more than {MAX_ELEMENTS} elements: beyond what pciplan (or libvirt) "
                          "can take")
@@ -237,14 +245,11 @@ def load(data: str | bytes) -> Document:
         if decl and named:
             src.declaration = None  # names an encoding Python cannot write: write a UTF-8 one
     return Document(tree, read_domain(root), decl, encoding, _quote_style(src), src.bom,
-                    src.declaration, src.prolog)
+                    src.declaration, src.prolog, src.plain)
 
 
 def _entity_refs(root: etree._Element) -> bool:
-    for node in root.iter():
-        if isinstance(node, etree._Entity):
-            return True
-    return False
+    return next(root.iter(etree.Entity), None) is not None
 
 
 # ---- reading ----------------------------------------------------------------------
@@ -294,24 +299,34 @@ def _read_address(el: etree._Element, what: str) -> Address:
     return Address("pci", pci, mf, zpci, dict(el.attrib))
 
 
-def _child_attr(el: etree._Element, child: str, attr: str) -> str | None:
-    c = el.find(child)
-    return c.get(attr) if c is not None else None
+def _children(el: etree._Element) -> dict:
+    """The first child element of each tag: ``el.find(tag)`` for every tag in one walk
+    (a find costs as much as walking a device's few children)."""
+    kids: dict = {}
+    for c in el:
+        t = c.tag
+        if t not in kids:
+            kids[t] = c
+    return kids
+
+
+def _attr_of(kid: etree._Element | None, attr: str) -> str | None:
+    return kid.get(attr) if kid is not None else None
 
 
 def _device(el: etree._Element, position: int) -> Device | None:
     tag = el.tag
     if not isinstance(tag, str) or "}" in tag:
         return None
-    attrs: dict[str, str] = {}
-    kw: dict = {}
+    kids = _children(el)
+    get = el.get
     if tag == "controller":
         # a controller without a type is an IDE controller to libvirt
-        dev: Device = Controller(tag=tag, type=el.get("type") or "ide", model=el.get("model"),
-                                 model_name=_child_attr(el, "model", "name"))
+        dev: Device = Controller(tag=tag, type=get("type") or "ide", model=get("model"),
+                                 model_name=_attr_of(kids.get("model"), "name"))
         assert isinstance(dev, Controller)
         parsecheck.check_controller(el, dev.describe)
-        idx = el.get("index")
+        idx = get("index")
         if idx is not None:
             n = parsecheck.c_int(idx, 10)
             dev.index = -1 if n is None else n
@@ -319,63 +334,65 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 raise PlanError(f"Invalid value for attribute 'index' in element 'controller': '{idx}'. "
                                 "Expected non-negative value", f"controller type='{dev.type}'",
                                 el.sourceline)
-        t = el.find("target")
+        t = kids.get("target")
         if t is not None:
             dev.target = dict(t.attrib)
             node = t.find("node")
             if node is not None and node.text:
                 dev.target["node"] = node.text.strip()
-        if el.find("master") is not None:
-            attrs["master"] = "yes"
-        if el.get("ports") is not None:
-            attrs["ports"] = el.get("ports", "")
+        if "master" in kids:
+            dev.attrs["master"] = "yes"
+        ports = get("ports")
+        if ports is not None:
+            dev.attrs["ports"] = ports
     else:
         dev = Device(tag=tag)
-        dev.type = el.get("type")
+        dev.type = get("type")
         if tag == "disk":
-            dev.bus = _child_attr(el, "target", "bus")
-            dev.model = el.get("model")
-            attrs["device"] = el.get("device", "disk")
-            dev.target = dict(el.find("target").attrib) if el.find("target") is not None else {}
+            t = kids.get("target")
+            dev.bus = _attr_of(t, "bus")
+            dev.model = get("model")
+            dev.attrs["device"] = get("device", "disk")
+            dev.target = dict(t.attrib) if t is not None else {}
         elif tag == "interface":
-            dev.model = _child_attr(el, "model", "type")
-            mac = _child_attr(el, "mac", "address")
+            dev.model = _attr_of(kids.get("model"), "type")
+            mac = _attr_of(kids.get("mac"), "address")
             if mac:
-                attrs["mac"] = mac
-            src = el.find("source/address")
-            if src is not None and dev.type == "hostdev":
-                kw["source"] = dict(src.attrib)
-        elif tag in ("video",):
-            m = el.find("model")
+                dev.attrs["mac"] = mac
+            if dev.type == "hostdev" and "source" in kids:
+                src = kids["source"].find("address")
+                if src is not None:
+                    dev.source = dict(src.attrib)
+        elif tag == "video":
+            m = kids.get("model")
             dev.model = m.get("type") if m is not None else None
             if m is not None and m.get("primary"):
-                attrs["primary"] = m.get("primary", "")
+                dev.attrs["primary"] = m.get("primary", "")
         elif tag == "shmem":
-            dev.model = _child_attr(el, "model", "type")
+            dev.model = _attr_of(kids.get("model"), "type")
         elif tag == "input":
-            dev.bus = el.get("bus")
-            dev.model = el.get("model")
+            dev.bus = get("bus")
+            dev.model = get("model")
         elif tag in ("serial", "console", "channel"):
-            t = el.find("target")
+            t = kids.get("target")
             dev.target = dict(t.attrib) if t is not None else {}
         elif tag == "filesystem":
-            dev.model = el.get("model")
-            drv = el.find("driver")
+            dev.model = get("model")
+            drv = kids.get("driver")
             if drv is not None and drv.get("type"):
-                attrs["driver"] = drv.get("type", "")
+                dev.attrs["driver"] = drv.get("type", "")
         elif tag == "hostdev":
-            attrs["mode"] = {"subsystem": "subsys"}.get(el.get("mode", "subsystem"), el.get("mode", ""))
-            dev.model = el.get("model")
-            src = el.find("source/address")
-            if src is not None:
-                kw["source"] = dict(src.attrib)
+            mode = get("mode", "subsystem")
+            dev.attrs["mode"] = "subsys" if mode == "subsystem" else mode
+            dev.model = get("model")
+            if "source" in kids:
+                src = kids["source"].find("address")
+                if src is not None:
+                    dev.source = dict(src.attrib)
         else:
-            dev.model = el.get("model")
-    dev.attrs.update(attrs)
-    if "source" in kw:
-        dev.source = kw["source"]
-    parsecheck.check_device(el, dev.describe)
-    addr_el = el.find("address")
+            dev.model = get("model")
+    parsecheck.check_device(el, dev.describe, kids)
+    addr_el = kids.get("address")
     dev.position = position
     dev.line = el.sourceline
     dev.ref = el
@@ -693,7 +710,7 @@ def tostring(doc: Document) -> str:
     root = doc.tree.getroot()
     out = etree.tostring(root, encoding="unicode", with_tail=False)
     if doc.quote == "'":
-        out = requote(out)
+        out = out.replace('"', "'") if doc.plain else requote(out)
     if doc.prolog is not None:
         out = doc.prolog + out
     else:
