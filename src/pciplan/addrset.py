@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from . import controllers
 from .address import FUNCTIONS_PER_SLOT, SLOTS_PER_BUS, PciAddress
 from .connect import ENDPOINTS, KINDS, Connect, kind_name
-from .errors import CapacityError, PlanError
+from .errors import CapacityError, Element, PlanError
 
 ALL_FUNCTIONS = (1 << FUNCTIONS_PER_SLOT) - 1
 
@@ -147,7 +147,7 @@ class AddressSet:
 
     # ---- compatibility ------------------------------------------------------
     def fits(self, addr: PciAddress, bus_flags: Connect, dev_flags: Connect, *,
-             from_config: bool, element: str | None = None) -> bool:
+             from_config: bool, element: Element = None) -> bool:
         """Can a device with ``dev_flags`` sit on a bus offering ``bus_flags``?
 
         With ``element`` given, a mismatch raises PlanError naming it; without,
@@ -193,7 +193,7 @@ class AddressSet:
             return False
         return True
 
-    def validate(self, addr: PciAddress, flags: Connect, *, from_config: bool, element: str) -> None:
+    def validate(self, addr: PciAddress, flags: Connect, *, from_config: bool, element: Element) -> None:
         kind = "xml" if from_config else "internal"
         if not self.buses:
             raise PlanError("No PCI buses available", element, kind=kind)
@@ -216,7 +216,7 @@ class AddressSet:
     def slot_in_use(self, addr: PciAddress) -> bool:
         return addr.bus < len(self.buses) and self.buses[addr.bus].slot_in_use(addr.slot)
 
-    def reserve(self, addr: PciAddress, flags: Connect, *, from_config: bool, element: str) -> PciAddress:
+    def reserve(self, addr: PciAddress, flags: Connect, *, from_config: bool, element: Element) -> PciAddress:
         """Mark one function used.  In a dry run, first grow buses up to ``addr.bus``
         (which may renumber the address's bus: the returned address is the one used)."""
         if self.dry_run:
@@ -241,7 +241,7 @@ class AddressSet:
         self._buses = _BusList(self._first, buses)
         self._first.clear()
 
-    def next_free(self, flags: Connect, element: str, function: int | None = None) -> PciAddress:
+    def next_free(self, flags: Connect, element: Element, function: int | None = None) -> PciAddress:
         """The first free address for a device, libvirt's search order:
         every bus that takes the device, slot by slot; then grow (dry run only).
 
@@ -299,12 +299,12 @@ class AddressSet:
         bus.cursors[key] = SLOTS_PER_BUS
         return None
 
-    def reserve_next(self, flags: Connect, element: str, function: int | None = None) -> PciAddress:
+    def reserve_next(self, flags: Connect, element: Element, function: int | None = None) -> PciAddress:
         addr = self.next_free(flags, element, function)
         return self.reserve(addr, flags, from_config=False, element=element)
 
     # ---- growing (dry run) --------------------------------------------------
-    def grow(self, addr: PciAddress, flags: Connect, element: str) -> PciAddress:
+    def grow(self, addr: PciAddress, flags: Connect, element: Element) -> PciAddress:
         """Add buses so that ``addr.bus`` exists, choosing their models as libvirt does.
 
         A conventional PCI device on a machine that has no bus taking a

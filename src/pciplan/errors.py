@@ -8,6 +8,12 @@ prints after ``error: ``.
 
 from __future__ import annotations
 
+from typing import Callable, Union
+
+#: an error's element: its description, or a function making it (called only when an
+#: error is raised: the planner names every device it places, and rarely fails)
+Element = Union[str, None, Callable[[], str]]
+
 
 class PciplanError(Exception):
     """Base class of every error pciplan raises on purpose."""
@@ -15,10 +21,10 @@ class PciplanError(Exception):
     #: CLI exit status for this kind of error.
     exit_status = 1
 
-    def __init__(self, reason: str, element: str | None = None, line: int | None = None) -> None:
+    def __init__(self, reason: str, element: Element = None, line: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.element = element
+        self.element: str | None = element() if callable(element) else element
         self.line = line
 
     def __str__(self) -> str:
@@ -42,7 +48,7 @@ class PlanError(PciplanError):
     ``"internal"`` for a layout that cannot be completed (no slot left, ...).
     """
 
-    def __init__(self, reason: str, element: str | None = None, line: int | None = None,
+    def __init__(self, reason: str, element: Element = None, line: int | None = None,
                  kind: str = "xml") -> None:
         super().__init__(reason, element, line)
         self.kind = kind
@@ -51,7 +57,7 @@ class PlanError(PciplanError):
 class CapacityError(PlanError):
     """A PCI layout cannot be completed: no free slot, port or bus is left."""
 
-    def __init__(self, reason: str, element: str | None = None, line: int | None = None) -> None:
+    def __init__(self, reason: str, element: Element = None, line: int | None = None) -> None:
         super().__init__(reason, element, line, kind="internal")
 
 

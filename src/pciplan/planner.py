@@ -212,7 +212,7 @@ class Assigner:
                     raise PlanError("Bus 0 must be PCI for integrated PIIX3 USB or IDE controllers",
                                     dev.describe(), kind="internal")
                 return
-        placed = s.reserve(addr, flags, from_config=True, element=dev.describe())
+        placed = s.reserve(addr, flags, from_config=True, element=dev.describe)
         if placed != addr:
             # growing a legacy PCI topology renumbered the bus: libvirt rewrites
             # the user's address in place (even in the dry run)
@@ -229,7 +229,7 @@ class Assigner:
         self.assigned.append(dev)
 
     def reserve_next(self, s: AddressSet, dev: Device) -> None:
-        addr = s.reserve_next(dev.connect, dev.describe())
+        addr = s.reserve_next(dev.connect, dev.describe)
         self.store(s, dev, addr)
 
     def fix(self, dev: Device, addr: PciAddress, multifunction: str | None = None) -> None:
@@ -356,10 +356,10 @@ class Assigner:
                     base = mate.pci_address
                     assert base is not None
                     addr = PciAddress(base.domain, base.bus, base.slot, fn)
-                    s.reserve(addr, c.connect, from_config=True, element=c.describe())
+                    s.reserve(addr, c.connect, from_config=True, element=c.describe)
                     self.fix(c, addr, mf)
                 else:
-                    addr = s.reserve_next(c.connect, c.describe(), function=fn)
+                    addr = s.reserve_next(c.connect, c.describe, function=fn)
                     self.store(s, c, addr, mf)
                 continue
             self.reserve_next(s, c)
@@ -416,7 +416,7 @@ class Assigner:
                     have.add(i)
                     c.connect = self.flags(c)
                     if not MODELS[bus.model or "pci-root"].is_root:
-                        s.reserve_next(c.connect, c.describe())
+                        s.reserve_next(c.connect, c.describe)
                 i += 1
             nbuses = len(s.buses)
             if nbuses > 256:

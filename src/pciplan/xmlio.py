@@ -474,30 +474,41 @@ def device_tostring(doc: DeviceDocument) -> str:
 
 
 # ---- writing -----------------------------------------------------------------------
+def _address_attrs(a: Address) -> dict[str, str]:
+    """The attributes of ``<address>`` for ``a``, in the order libvirt writes them."""
+    if a.is_pci:
+        p = a.pci
+        attrs = {"type": a.type, "domain": f"0x{p.domain:04x}", "bus": f"0x{p.bus:02x}",
+                 "slot": f"0x{p.slot:02x}", "function": f"0x{p.function:x}"}
+        if a.multifunction:
+            attrs["multifunction"] = a.multifunction
+        return attrs
+    attrs = {"type": a.type}
+    attrs.update((k, v) for k, v in a.attrs.items() if k != "type")
+    return attrs
+
+
+def _zpci_attrs(z: Zpci) -> dict[str, str]:
+    attrs = {}
+    if z.uid is not None:
+        attrs["uid"] = f"0x{z.uid:04x}"
+    if z.fid is not None:
+        attrs["fid"] = f"0x{z.fid:08x}"
+    return attrs
+
+
 def _fmt_address(el: etree._Element, a: Address) -> None:
     for k in list(el.attrib):
         del el.attrib[k]
-    el.set("type", a.type)
+    for k, v in _address_attrs(a).items():
+        el.set(k, v)
     if a.is_pci:
-        p = a.pci
-        el.set("domain", f"0x{p.domain:04x}")
-        el.set("bus", f"0x{p.bus:02x}")
-        el.set("slot", f"0x{p.slot:02x}")
-        el.set("function", f"0x{p.function:x}")
-        if a.multifunction:
-            el.set("multifunction", a.multifunction)
         z = el.find("zpci")
         if a.zpci is not None:
             if z is None:
                 z = _sub(el, "zpci")
-            if a.zpci.uid is not None:
-                z.set("uid", f"0x{a.zpci.uid:04x}")
-            if a.zpci.fid is not None:
-                z.set("fid", f"0x{a.zpci.fid:08x}")
-    else:
-        for k, v in a.attrs.items():
-            if k != "type":
-                el.set(k, v)
+            for k, v in _zpci_attrs(a.zpci).items():
+                z.set(k, v)
 
 
 def _indent_of(el: etree._Element) -> str:
@@ -619,18 +630,24 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
                 break
         if a is not None:
             _fmt_address(a, dev.address)
-        elif batch is not None and dev.address.is_pci and dev.address.zpci is None:
+        elif batch is not None and (not dev.address.is_pci or dev.address.zpci is None):
             batch.append(el, _address_text(dev.address))
         else:
             _fmt_address(_sub(el, "address", before=()), dev.address)
 
 
 def _address_text(a: Address) -> str:
-    """``<address .../>`` as :func:`_fmt_address` writes a PCI address (without zPCI)."""
-    p = a.pci
-    mf = f" multifunction='{a.multifunction}'" if a.multifunction else ""
-    return (f"<address type='pci' domain='0x{p.domain:04x}' bus='0x{p.bus:02x}' "
-            f"slot='0x{p.slot:02x}' function='0x{p.function:x}'{mf}/>")
+    """``<address .../>`` as :func:`_fmt_address` writes it (without zPCI)."""
+    return _start_tag("address", _address_attrs(a)) + "/>"
+
+
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;",
+                          "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
+
+
+def _start_tag(tag: str, attrs: dict[str, str]) -> str:
+    """``<tag a='v' ...`` (not closed), values escaped so that parsing gives them back."""
+    return "<" + tag + "".join(f" {k}='{v.translate(_ESCAPES)}'" for k, v in attrs.items())
 
 
 class _Batch:
@@ -671,15 +688,73 @@ class _Batch:
 
 
 def _new_element(dev: Device) -> etree._Element:
-    el = etree.Element(dev.tag)
-    if isinstance(dev, Controller):
-        el.set("type", dev.type or "")
-        el.set("index", str(dev.index))
+    """A device the planner added, with every field it set, made in one parse.
+
+    It is what writing the fields one by one onto an empty element gives (the same
+    attributes in the same order; model, target and address children in that
+    order), without the cost of making each element and attribute from Python.
+    Indentation is added once the element has its place (:func:`_indent_new`).
+    """
+    attrs: dict[str, str] = {}
+    is_controller = isinstance(dev, Controller)
+    if is_controller:
+        attrs["type"] = dev.type or ""
+        attrs["index"] = str(dev.index)
         if dev.model is not None and not (dev.type == "sata" or dev.type == "ide"):
-            el.set("model", dev.model)
+            attrs["model"] = dev.model
     elif dev.tag == "memballoon":
-        el.set("model", dev.model or "virtio")
-    return el
+        attrs["model"] = dev.model or "virtio"
+    changed = dev.changed
+    model: dict[str, str] | None = None
+    target: dict[str, str] | None = None
+    if "model" in changed:
+        if is_controller or dev.tag in ("memballoon", "rng", "sound", "watchdog"):
+            if dev.model is not None:
+                attrs["model"] = dev.model
+        else:
+            model = {"type": dev.model or ""}
+    if "type" in changed and dev.type is not None:
+        attrs["type"] = dev.type
+    if is_controller:
+        assert isinstance(dev, Controller)
+        if "model_name" in changed and dev.model_name is not None:
+            model = model if model is not None else {}
+            model["name"] = dev.model_name
+        if "target" in changed:
+            target = {k: v for k, v in dev.target.items() if k != "node"}
+    parts = [_start_tag(dev.tag, attrs) + ">"]
+    if model is not None:
+        parts.append(_start_tag("model", model) + "/>")
+    if target is not None:
+        parts.append(_start_tag("target", target) + "/>")
+    a = dev.address if "address" in changed else None
+    if a is not None:
+        if a.is_pci and a.zpci is not None:
+            parts.append(_start_tag("address", _address_attrs(a)) + ">" +
+                         _start_tag("zpci", _zpci_attrs(a.zpci)) + "/></address>")
+        else:
+            parts.append(_address_text(a))
+    parts.append(f"</{dev.tag}>")
+    return etree.fromstring("".join(parts), _parser())
+
+
+def _indent_new(el: etree._Element) -> None:
+    """Lay out a new element's children (and theirs) one per line, indented two
+    spaces more than the element, as :func:`_insert` does for each child."""
+    if not len(el):
+        return
+    own = _indent_of(el)
+    inner = "\n" + own + "  "
+    el.text = inner
+    kids = list(el)
+    for k in kids:
+        k.tail = inner
+        if len(k):
+            k.text = inner + "  "
+            for g in k:
+                g.tail = inner + "  "
+            k[-1].tail = inner
+    kids[-1].tail = "\n" + own
 
 
 def _insert_device(devices: etree._Element, el: etree._Element, after: etree._Element | None) -> None:
@@ -707,16 +782,16 @@ def apply(doc: Document) -> None:
     batch = _Batch()
     for dev in doc.domain.devices:
         if dev.ref is None:
-            el = _new_element(dev)
-            after = last_controller if dev.tag == "controller" else None
-            _insert_device(devices, el, after)
-            if dev.tag == "controller":
-                last_controller = el
-            dev.ref = el
             dev.changed.discard("index")
             if isinstance(dev, Controller) and dev.type != "pci":
                 dev.changed.discard("model")
-            _write_changes(dev, el, batch)
+            el = _new_element(dev)
+            after = last_controller if dev.tag == "controller" else None
+            _insert_device(devices, el, after)
+            _indent_new(el)
+            if dev.tag == "controller":
+                last_controller = el
+            dev.ref = el
         elif dev.changed:
             _write_changes(dev, dev.ref, batch)
     batch.flush()
