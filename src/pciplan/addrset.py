@@ -60,6 +60,7 @@ _PCI_BRIDGE = int(Connect.PCI_BRIDGE)
 _PCI_DEVICE = int(Connect.PCI_DEVICE)
 _ENDPOINTS = int(ENDPOINTS)
 _KINDS = int(KINDS)
+_PCIE_PLUGS = int(Connect.PCIE_DEVICE | Connect.PCIE_SWITCH_UPSTREAM_PORT)
 
 
 class _BusList(list):
@@ -219,7 +220,7 @@ class AddressSet:
     def reserve(self, addr: PciAddress, flags: Connect, *, from_config: bool, element: Element) -> PciAddress:
         """Mark one function used.  In a dry run, first grow buses up to ``addr.bus``
         (which may renumber the address's bus: the returned address is the one used)."""
-        if self.dry_run:
+        if self.dry_run and addr.bus >= len(self._buses):
             addr = self.grow(addr, flags, element)
         self.validate(addr, flags, from_config=from_config, element=element)
         bus = self.buses[addr.bus]
@@ -262,7 +263,7 @@ class AddressSet:
         self._first[key] = len(buses)
         # libvirt retries on empty, unlocked buses of other isolation groups;
         # pciplan plans every device in group 0, so that pass finds nothing new
-        if flags & Connect.INTEGRATED:
+        if key[0] & _INTEGRATED:
             raise CapacityError("no free slot is left on the root bus for this integrated device",
                                 element)
         if self.dry_run:
@@ -317,7 +318,8 @@ class AddressSet:
             return addr
         first: list[Bus] = []
         start = len(self.buses)
-        if flags & Connect.PCI_DEVICE:
+        iflags = int(flags)
+        if iflags & _PCI_DEVICE:
             if self.multiple_roots:
                 model = "pci-root"
             else:
@@ -334,7 +336,7 @@ class AddressSet:
                         # bus than asked for, and the device moves onto it
                         add = 2
                         addr = addr.with_bus(addr.bus + 1)
-        elif flags & (Connect.PCIE_DEVICE | Connect.PCIE_SWITCH_UPSTREAM_PORT):
+        elif iflags & _PCIE_PLUGS:
             model = "pcie-root-port"
         else:
             for bit, name in controllers.CONNECT_TO_MODEL:
