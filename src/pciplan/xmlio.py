@@ -523,10 +523,10 @@ def _child_indent(parent: etree._Element) -> tuple[str, str]:
     """(indent of children, indent of the parent's closing tag)."""
     # only the first element child matters: no list of all of them (this runs for
     # every element added to <devices>, which may have a thousand children)
-    first = next((c for c in parent if isinstance(c.tag, str)), None)
     own = _indent_of(parent) if parent.getparent() is not None else ""
-    if first is not None:
-        return _indent_of(first) or own + "  ", own
+    for first in parent:
+        if isinstance(first.tag, str):
+            return _indent_of(first) or own + "  ", own
     return own + "  ", own
 
 
@@ -638,16 +638,19 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
 
 def _address_text(a: Address) -> str:
     """``<address .../>`` as :func:`_fmt_address` writes it (without zPCI)."""
-    return _start_tag("address", _address_attrs(a)) + "/>"
+    # a PCI address is numbers and on/off: nothing to escape
+    return _start_tag("address", _address_attrs(a), escape=not a.is_pci) + "/>"
 
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;",
                           "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
 
 
-def _start_tag(tag: str, attrs: dict[str, str]) -> str:
+def _start_tag(tag: str, attrs: dict[str, str], escape: bool = True) -> str:
     """``<tag a='v' ...`` (not closed), values escaped so that parsing gives them back."""
-    return "<" + tag + "".join(f" {k}='{v.translate(_ESCAPES)}'" for k, v in attrs.items())
+    if escape:
+        return "<" + tag + "".join([f" {k}='{v.translate(_ESCAPES)}'" for k, v in attrs.items()])
+    return "<" + tag + "".join([f" {k}='{v}'" for k, v in attrs.items()])
 
 
 class _Batch:
