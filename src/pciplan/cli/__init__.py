@@ -8,6 +8,12 @@ stderr and an exit status:
 * 1  the configuration cannot be planned (``plan``), or a difference or a
      problem was found (``diff``, ``check``, ``verify``),
 * 2  usage error, unreadable input, not XML, or not a ``<domain>``.
+
+Every path of the command (the click group's ``LazyGroup.invoke``, the
+subcommands' ``guarded``, and the click-free fast path of ``pciplan plan`` in
+``fastplan``) turns exceptions into that line and status with ``exit_for``
+below, the one place where they are defined.  This module must not import
+click (the fast path starts without it): click is imported only to print.
 """
 
 from __future__ import annotations
@@ -48,10 +54,29 @@ def one_line(text: str) -> str:
     return out
 
 
-def error(message: str, status: int) -> NoReturn:
+#: exit status of an internal error (a bug): like an unusable input, nothing was written
+INTERNAL_ERROR = 2
+#: exit status when the document is nested too deeply or memory runs out
+RESOURCE_ERROR = 2
+#: exit status when the reader of our output went away
+BROKEN_PIPE = 1
+#: exit status on Ctrl-C (128 + SIGINT)
+INTERRUPTED = 130
+
+#: the exceptions ``exit_for`` turns into a message and a status: all but ``SystemExit``
+#: and ``GeneratorExit`` (the click group lets click's own exceptions through first)
+HANDLED = (Exception, KeyboardInterrupt)
+
+
+def echo_err(message: str) -> None:
+    """One line on stderr, printed through click (imported only now)."""
     import click
 
-    click.echo(f"error: {one_line(message)}", err=True)
+    click.echo(message, err=True)
+
+
+def error(message: str, status: int) -> NoReturn:
+    echo_err(f"error: {one_line(message)}")
     sys.exit(status)
 
 
@@ -59,14 +84,29 @@ def fail(err: PciplanError) -> NoReturn:
     error(str(err), err.exit_status)
 
 
+def exit_for(exc: BaseException) -> NoReturn:
+    """End the command for ``exc`` (one of ``HANDLED``) that reached its top level:
+    one ``error: ...`` line on stderr (none for a broken pipe) and the exit status."""
+    if isinstance(exc, PciplanError):
+        fail(exc)
+    if isinstance(exc, RecursionError):
+        error("document nested too deeply", RESOURCE_ERROR)
+    if isinstance(exc, MemoryError):
+        error("out of memory", RESOURCE_ERROR)
+    if isinstance(exc, BrokenPipeError):
+        _broken_pipe()
+    if isinstance(exc, KeyboardInterrupt):
+        echo_err("error: interrupted")
+        sys.exit(INTERRUPTED)
+    _internal(exc)
+
+
 def guarded(fn: Callable[[], T]) -> T:
     """Run ``fn``; turn pciplan errors into ``error: ...`` and their exit status."""
     try:
         return fn()
-    except PciplanError as err:
-        fail(err)
-    except RecursionError:
-        error("document nested too deeply", 2)
+    except (PciplanError, RecursionError) as err:
+        exit_for(err)
 
 
 def _internal(exc: BaseException) -> NoReturn:
@@ -78,10 +118,6 @@ def _internal(exc: BaseException) -> NoReturn:
           "with the input)", INTERNAL_ERROR)
 
 
-#: exit status of an internal error (a bug): like an unusable input, nothing was written
-INTERNAL_ERROR = 2
-
-
 def _broken_pipe() -> NoReturn:
     """The reader of our output went away (``pciplan plan x | head``): stop quietly."""
     try:
@@ -89,7 +125,7 @@ def _broken_pipe() -> NoReturn:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-    sys.exit(1)
+    sys.exit(BROKEN_PIPE)
 
 
 class _Main:

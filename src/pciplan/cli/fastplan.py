@@ -100,42 +100,20 @@ def _exit_now(status: object) -> None:
     os._exit(status)
 
 
-def _echo_err(message: str) -> None:
-    import click
-
-    click.echo(message, err=True)
-
-
 def _run(file: str, output: str | None) -> int:
-    from . import _broken_pipe, _internal, error, fail
-    from ..errors import PciplanError
+    from . import HANDLED, exit_for, guarded
 
     try:
-        try:
-            _plan(file, output)
-        except PciplanError as err:  # guarded() in plan.py
-            fail(err)
-        except RecursionError:
-            error("document nested too deeply", 2)
-    except PciplanError as err:  # LazyGroup.invoke
-        fail(err)
-    except RecursionError:
-        error("document nested too deeply", 2)
-    except MemoryError:
-        error("out of memory", 2)
-    except BrokenPipeError:
-        _broken_pipe()
-    except KeyboardInterrupt:
-        _echo_err("error: interrupted")
-        sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - anything else is a bug: one line, no traceback
-        _internal(exc)
+        guarded(lambda: _plan(file, output))  # as in plan.py
+    except HANDLED as exc:  # as in LazyGroup.invoke
+        exit_for(exc)
     return 0
 
 
 def _plan(file: str, output: str | None) -> None:
     from .. import api, fileio, xmlio
     from ..planner import Options
+    from . import echo_err
 
     options = Options(hotplug_ports=None, placement="libvirt", capacity="libvirt")
     data = fileio.read_input(file)
@@ -144,4 +122,4 @@ def _plan(file: str, output: str | None) -> None:
     out = xmlio.dump(doc)
     fileio.write_output(out, output)
     for w in plan.warnings:
-        _echo_err(f"warning: {w}")
+        echo_err(f"warning: {w}")

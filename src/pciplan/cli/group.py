@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import sys
 from typing import Any
 
 import click
 
-from ..errors import PciplanError
-from . import COMMANDS, _broken_pipe, _internal, error, fail
+from . import COMMANDS, HANDLED, exit_for
 
 
 class LazyGroup(click.Group):
@@ -27,19 +25,8 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
-        except PciplanError as err:
-            fail(err)
-        except RecursionError:
-            error("document nested too deeply", 2)
-        except MemoryError:
-            error("out of memory", 2)
-        except BrokenPipeError:
-            _broken_pipe()
-        except KeyboardInterrupt:
-            click.echo("error: interrupted", err=True)
-            sys.exit(130)
-        except Exception as exc:  # noqa: BLE001 - anything else is a bug: one line, no traceback
-            _internal(exc)
+        except HANDLED as exc:
+            exit_for(exc)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         target = COMMANDS.get(name)
