@@ -29,8 +29,6 @@ MAX_BUSES = 256
 SWITCH_PORTS = 32
 BRIDGE_SLOTS = 31          # slots 1..31 of a pci-bridge / pcie-to-pci-bridge
 PORTS_PER_SLOT = 8         # root ports aggregate 8 functions per slot
-#: root-bus slots q35 keeps for itself (LPC/SATA/SMBus at 1f) or usually gives away
-Q35_FIXED_SLOTS = {0x1F}
 
 
 def _demand(guest: "Guest", options: "Options") -> tuple[int, int, set[int]]:
@@ -53,22 +51,22 @@ def _demand(guest: "Guest", options: "Options") -> tuple[int, int, set[int]]:
             pcie += 1
         elif flags & Connect.PCI_DEVICE:
             legacy += 1
-    if guest.machine.chipset == "q35":
-        taken |= Q35_FIXED_SLOTS
-        if any(d.model == "ich9" for d in guest.devices("sound")):
-            taken.add(0x1B)
-        uhci1 = sum(1 for c in guest.controllers if c.type == "usb" and c.model == "ich9-uhci1")
-        taken |= {0x1D, 0x1A} if uhci1 > 1 else ({0x1D} if uhci1 else set())
-        if any(c.type == "pci" and c.model == "dmi-to-pci-bridge" for c in guest.controllers):
-            taken.add(0x1E)
+    chip = guest.machine.chipset_slots
+    if chip is not None:
+        # root-bus slots the chipset keeps for itself (q35: LPC/SATA/SMBus at 1f; i440fx:
+        # PIIX3 at 01) or usually gives away (machines.ChipsetSlots)
+        taken |= chip.function_slots
+        if chip.hda_slot is not None and any(d.model == "ich9" for d in guest.devices("sound")):
+            taken.add(chip.hda_slot)
+        if chip.uhci1_slots:
+            uhci1 = sum(1 for c in guest.controllers if c.type == "usb" and c.model == "ich9-uhci1")
+            taken.update(chip.uhci1_slots[:uhci1])
+        if chip.dmi_to_pci_bridge_slot is not None and any(
+                c.type == "pci" and c.model == "dmi-to-pci-bridge" for c in guest.controllers):
+            taken.add(chip.dmi_to_pci_bridge_slot)
         vids = guest.videos()
         if vids and vids[0].model not in ("none", "ramfb"):
-            taken.add(0x01)
-    elif guest.machine.chipset == "i440fx":
-        taken |= {0x01}
-        vids = guest.videos()
-        if vids and vids[0].model not in ("none", "ramfb"):
-            taken.add(0x02)
+            taken.add(chip.video_slot)
     return pcie, legacy, taken
 
 

@@ -10,11 +10,96 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .address import PciAddress
+
 X86 = frozenset({"x86_64", "i686"})
 ARM = frozenset({"aarch64", "armv7l", "armv6l"})
 RISCV = frozenset({"riscv64", "riscv32"})
 PPC64 = frozenset({"ppc64", "ppc64le"})
 S390 = frozenset({"s390x", "s390"})
+
+
+@dataclass(frozen=True)
+class ChipsetFunction:
+    """A function of the chipset on the root bus that the XML never lists."""
+
+    address: PciAddress
+    #: its name in the ``tree``/``check`` views
+    name: str
+    #: how the planner names it when it reserves the address (in address conflicts)
+    element: str
+
+
+@dataclass(frozen=True)
+class FixedController:
+    """A controller of the XML that the chipset puts at a fixed address."""
+
+    address: PciAddress
+    #: libvirt's error when the XML gives it another address
+    error: str
+
+
+@dataclass(frozen=True)
+class ChipsetSlots:
+    """The root-bus slots an x86 chipset fixes, given or reserved by the planner
+    (``Planner.chipset_*``), counted by ``--capacity max`` and shown by ``tree``."""
+
+    #: name of the host bridge at 00:00.0 (not reserved by the planner: bus 0 slot 0 is never free)
+    host_bridge: str
+    #: functions always present and reserved on bus 0 (ISA/LPC bridge, ACPI/SMBus), in order
+    functions: tuple[ChipsetFunction, ...]
+    #: slot the first ``<video>`` is given when that slot is free
+    video_slot: int
+    #: i440fx: the primary IDE controller and the index-0 PIIX3 USB controller (PIIX3 functions)
+    ide: FixedController | None = None
+    piix3_usb: FixedController | None = None
+    #: q35: the primary SATA controller (ICH9 AHCI)
+    sata: FixedController | None = None
+    #: q35: slots tried in turn for ``ich9-uhci1`` USB controllers written without an address
+    uhci1_slots: tuple[int, ...] = ()
+    #: q35: slot a ``dmi-to-pci-bridge`` written without an address is given when free
+    dmi_to_pci_bridge_slot: int | None = None
+    #: q35: slot an ``ich9`` ``<sound>`` (HD audio) is given when free
+    hda_slot: int | None = None
+
+    @property
+    def function_slots(self) -> frozenset[int]:
+        """Root-bus slots the always-present functions occupy."""
+        return frozenset(f.address.slot for f in self.functions)
+
+
+#: the root-bus slot of i440fx's PIIX3 (ISA bridge, IDE, USB, ACPI functions)
+PIIX3_SLOT = 0x01
+#: PIIX3 functions libvirt gives the i440fx IDE and USB controllers (00:01.1, 00:01.2);
+#: libvirt never reserves them for these controllers, whatever the machine
+PIIX3_IDE = FixedController(PciAddress(0, 0, PIIX3_SLOT, 1),
+                            "Primary IDE controller must have PCI address 0:0:1.1")
+PIIX3_USB = FixedController(PciAddress(0, 0, PIIX3_SLOT, 2),
+                            "PIIX3 USB controller at index 0 must have PCI address 0:0:1.2")
+
+#: i440fx: PIIX3 at slot 1 (ISA bridge, IDE, USB, ACPI), the primary video at slot 2
+I440FX_SLOTS = ChipsetSlots(
+    host_bridge="i440FX host bridge",
+    functions=(ChipsetFunction(PciAddress(0, 0, PIIX3_SLOT, 0), "PIIX3 ISA bridge", "ISA bridge 00:01.0"),
+               ChipsetFunction(PciAddress(0, 0, PIIX3_SLOT, 3), "PIIX4 ACPI/SMBus", "ACPI 00:01.3")),
+    video_slot=0x02,
+    ide=PIIX3_IDE,
+    piix3_usb=PIIX3_USB,
+)
+
+#: q35: ICH9 at slot 0x1f (LPC, SATA, SMBus), the primary video at slot 1, USB
+#: companions at 0x1d/0x1a, the dmi-to-pci-bridge at 0x1e, HD audio at 0x1b
+Q35_SLOTS = ChipsetSlots(
+    host_bridge="Q35 host bridge",
+    functions=(ChipsetFunction(PciAddress(0, 0, 0x1F, 0), "ICH9 LPC/ISA bridge", "LPC bridge 00:1f.0"),
+               ChipsetFunction(PciAddress(0, 0, 0x1F, 3), "ICH9 SMBus", "SMBus 00:1f.3")),
+    video_slot=0x01,
+    sata=FixedController(PciAddress(0, 0, 0x1F, 2),
+                         "Primary SATA controller must have PCI address 0:0:1f.2"),
+    uhci1_slots=(0x1D, 0x1A),
+    dmi_to_pci_bridge_slot=0x1E,
+    hda_slot=0x1B,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +122,8 @@ class Machine:
     scsi_model: str
     #: libvirt adds a virtio memballoon when the XML has none
     memballoon: bool
+    #: the root-bus slots of ``chipset`` (None when it is None)
+    chipset_slots: ChipsetSlots | None = None
     #: q35 always has a SATA controller at 00:1f.2
     sata: bool = False
     #: IDE controllers are possible
@@ -57,10 +144,11 @@ class Machine:
 
 I440FX = Machine("i440fx", root="pci-root", chipset="i440fx", default_usb="piix3-uhci",
                  usb_model="piix3-uhci", nic_model="rtl8139", video_model="cirrus",
-                 scsi_model="lsilogic", memballoon=True, ide=True)
+                 scsi_model="lsilogic", memballoon=True, chipset_slots=I440FX_SLOTS, ide=True)
 Q35 = Machine("q35", root="pcie-root", chipset="q35", default_usb="qemu-xhci",
               usb_model="piix3-uhci", nic_model="rtl8139", video_model="cirrus",
-              scsi_model="lsilogic", memballoon=True, sata=True, root_bus_name="pcie.0")
+              scsi_model="lsilogic", memballoon=True, chipset_slots=Q35_SLOTS, sata=True,
+              root_bus_name="pcie.0")
 AARCH64_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
                        usb_model="qemu-xhci", nic_model="virtio", video_model="virtio",
                        scsi_model="lsilogic", memballoon=False, virtio_mmio=True,

@@ -33,6 +33,12 @@ from .defaults import Guest
 from .devices import HostProbe
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import PlanError
+from .machines import PIIX3_IDE, PIIX3_SLOT, PIIX3_USB, ChipsetSlots
+
+#: the PIIX3 functions (slot ``PIIX3_SLOT`` of bus 0) libvirt never reserves for the
+#: primary IDE / index-0 USB controller, whatever the machine
+_PIIX3_IDE_FUNCTION = PIIX3_IDE.address.function
+_PIIX3_USB_FUNCTION = PIIX3_USB.address.function
 
 #: libvirt's device iteration order (virDomainDeviceInfoIterate): it decides
 #: which of two clashing user addresses is reported, and multifunction marking
@@ -203,10 +209,10 @@ class Assigner:
         addr = dev.pci_address
         assert addr is not None
         flags = dev.connect or Connect.PCI_DEVICE
-        if isinstance(dev, Controller) and addr.domain == 0 and addr.bus == 0 and addr.slot == 1:
-            piix3 = ((dev.type == "ide" and dev.index == 0 and addr.function == 1) or
+        if isinstance(dev, Controller) and addr.domain == 0 and addr.bus == 0 and addr.slot == PIIX3_SLOT:
+            piix3 = ((dev.type == "ide" and dev.index == 0 and addr.function == _PIIX3_IDE_FUNCTION) or
                      (dev.type == "usb" and dev.index == 0 and dev.model in (None, "piix3-uhci")
-                      and addr.function == 2))
+                      and addr.function == _PIIX3_USB_FUNCTION))
             if piix3:
                 if s.buses and not (s.buses[0].accepts & Connect.PCI_DEVICE):
                     raise PlanError("Bus 0 must be PCI for integrated PIIX3 USB or IDE controllers",
@@ -264,55 +270,60 @@ class Assigner:
 
     def chipset_i440fx(self, s: AddressSet) -> None:
         flags = PCI
+        chip = self.machine.chipset_slots
+        assert chip is not None and chip.ide is not None and chip.piix3_usb is not None
         for c in self.guest.controllers:
             if c.type == "ide" and c.index == 0:
-                fixed = PciAddress(0, 0, 1, 1)
-                why = "Primary IDE controller must have PCI address 0:0:1.1"
+                at = chip.ide
             elif c.type == "usb" and c.index == 0 and c.model in (None, "piix3-uhci"):
-                fixed = PciAddress(0, 0, 1, 2)
-                why = "PIIX3 USB controller at index 0 must have PCI address 0:0:1.2"
+                at = chip.piix3_usb
             else:
                 continue
+            fixed = at.address
             if present(c):
                 if c.pci_address != fixed:
-                    raise PlanError(why, c.describe(), kind="internal")
+                    raise PlanError(at.error, c.describe(), kind="internal")
             else:
                 self.fix(c, fixed)
             if s.buses:
                 s.reserve(fixed, flags, from_config=True, element=c.describe())
+        self._chipset_functions(s, chip, flags)
+        self._primary_video(s, chip.video_slot, flags)
+
+    @staticmethod
+    def _chipset_functions(s: AddressSet, chip: ChipsetSlots, flags: Connect) -> None:
         if s.buses:
-            s.reserve(PciAddress(0, 0, 1, 0), flags, from_config=True, element="ISA bridge 00:01.0")
-            s.reserve(PciAddress(0, 0, 1, 3), flags, from_config=True, element="ACPI 00:01.3")
-        self._primary_video(s, 2, flags)
+            for f in chip.functions:
+                s.reserve(f.address, flags, from_config=True, element=f.element)
 
     def chipset_q35(self, s: AddressSet) -> None:
         flags = Connect.PCIE_DEVICE
+        chip = self.machine.chipset_slots
+        assert (chip is not None and chip.sata is not None and chip.dmi_to_pci_bridge_slot is not None
+                and chip.hda_slot is not None)
         for c in self.guest.controllers:
             if c.type == "sata" and c.index == 0:
-                fixed = PciAddress(0, 0, 0x1F, 2)
+                fixed = chip.sata.address
                 if present(c):
                     if c.pci_address != fixed:
-                        raise PlanError("Primary SATA controller must have PCI address 0:0:1f.2",
-                                        c.describe(), kind="internal")
+                        raise PlanError(chip.sata.error, c.describe(), kind="internal")
                 else:
                     self.fix(c, fixed)
             elif c.type == "usb" and c.model == "ich9-uhci1" and c.address is None:
-                for slot in (0x1D, 0x1A):
+                for slot in chip.uhci1_slots:
                     probe = PciAddress(0, 0, slot, 0)
                     if not s.slot_in_use(probe):
                         s.reserve(probe, flags, from_config=True, element=c.describe())
                         self.fix(c, probe, "on")
                         break
             elif c.type == "pci" and c.model == "dmi-to-pci-bridge" and c.address is None:
-                probe = PciAddress(0, 0, 0x1E, 0)
+                probe = PciAddress(0, 0, chip.dmi_to_pci_bridge_slot, 0)
                 if not s.slot_in_use(probe):
                     s.reserve(probe, flags, from_config=True, element=c.describe())
                     self.fix(c, probe)
-        if s.buses:
-            s.reserve(PciAddress(0, 0, 0x1F, 0), flags, from_config=True, element="LPC bridge 00:1f.0")
-            s.reserve(PciAddress(0, 0, 0x1F, 3), flags, from_config=True, element="SMBus 00:1f.3")
-        self._primary_video(s, 1, flags)
-        hda = PciAddress(0, 0, 0x1B, 0)
+        self._chipset_functions(s, chip, flags)
+        self._primary_video(s, chip.video_slot, flags)
+        hda = PciAddress(0, 0, chip.hda_slot, 0)
         if not s.slot_in_use(hda):
             for snd in self.tagged("sound"):
                 if snd.model == "ich9" and wanted(snd):

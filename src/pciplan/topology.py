@@ -106,15 +106,13 @@ def _owner(fn: Function) -> Bus | None:
     return fn.bus
 
 
-#: the chipset functions of the x86 machines that are not in the XML, by name
-CHIPSET_FUNCTIONS: dict[str, tuple[tuple[PciAddress, str], ...]] = {
-    "i440fx": ((PciAddress(0, 0, 0, 0), "i440FX host bridge"),
-               (PciAddress(0, 0, 1, 0), "PIIX3 ISA bridge"),
-               (PciAddress(0, 0, 1, 3), "PIIX4 ACPI/SMBus")),
-    "q35": ((PciAddress(0, 0, 0, 0), "Q35 host bridge"),
-            (PciAddress(0, 0, 0x1F, 0), "ICH9 LPC/ISA bridge"),
-            (PciAddress(0, 0, 0x1F, 3), "ICH9 SMBus")),
-}
+def chipset_functions(machine: Machine) -> list[tuple[PciAddress, str]]:
+    """The chipset functions of an x86 machine that are not in the XML, with their names:
+    the host bridge at 00:00.0, then the functions of ``machines.ChipsetSlots``."""
+    chip = machine.chipset_slots
+    if chip is None:
+        return []
+    return [(PciAddress(0, 0, 0, 0), chip.host_bridge)] + [(f.address, f.name) for f in chip.functions]
 
 
 @dataclass
@@ -187,8 +185,7 @@ def build(plan: Plan) -> Topology:
     for b in buses.values():
         b.functions.sort(key=lambda f: (f.address.slot, f.address.function))
     roots = [b for b in buses.values() if b.parent is None]
-    chip = plan.machine.chipset
-    chipset = list(CHIPSET_FUNCTIONS.get(chip or "", ()))
+    chipset = chipset_functions(plan.machine)
     reserved = [a for a, _ in chipset if a.slot != 0]
     for a in reserved:
         if a.bus in buses:
