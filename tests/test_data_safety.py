@@ -359,3 +359,38 @@ def test_declaration_prolog_and_epilog_survive():
 def test_planning_twice_changes_nothing_more():
     once = api.plan(GUEST)
     assert api.plan(once) == once
+
+
+# ---- attribute quotes and escaping ----------------------------------------------------
+# libvirt writes attribute values in single quotes; pciplan keeps the input's style.  A
+# document without any " or & (libvirt's own output) takes a shortcut: every " lxml
+# writes then delimits a value.  Both ways must give the same text.
+_MARKED_IN = ("<devices>", "<devices>\n    <!-- \"a\" & 'b' -->")
+_TITLE_IN = "<title>it&apos;s &quot;x&quot; &amp; y</title>"
+_TITLE_OUT = "<title>it's \"x\" &amp; y</title>"
+
+
+@pytest.mark.parametrize("path", _golden_inputs())
+def test_quotes_and_ampersands_elsewhere_do_not_change_the_plan_text(path):
+    text = path.read_text()
+    if "'" not in text or '"' in text or "&" in text or "<devices>" not in text or "<name>" not in text:
+        pytest.skip("not a plain single-quoted input with <devices> and <name>")
+    try:
+        plain = api.plan(text)
+    except PciplanError:
+        pytest.skip("a rejected input")
+    marked = text.replace(*_MARKED_IN, 1).replace("<name>", _TITLE_IN + "<name>", 1)
+    out = api.plan(marked)
+    assert _MARKED_IN[1] in out and _TITLE_OUT in out
+    assert out.replace(_MARKED_IN[1], _MARKED_IN[0], 1).replace(_TITLE_OUT, "", 1) == plain
+    # and double quotes throughout give the same document in double quotes
+    assert api.plan(text.replace("'", '"')) == plain.replace("'", '"')
+
+
+@pytest.mark.parametrize("value", ["plain", "it's", 'say "hi"', "a & b", "<x>", "tab\there",
+                                   "line\nbreak", "cr\rlf", "  spaced  ", "é ✓ 𝄞", ""])
+def test_values_written_into_new_elements_read_back_unchanged(value):
+    # the planner writes the elements it adds as text, parsed in one go
+    tag = xmlio._start_tag("target", {"chassis": value, "port": "0x10"}) + "/>"
+    el = etree.fromstring(tag)
+    assert el.get("chassis") == value and list(el.attrib) == ["chassis", "port"]
