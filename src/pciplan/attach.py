@@ -19,7 +19,7 @@ pure: the plan is not changed.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from . import defaults
 from .address import PciAddress
@@ -76,7 +76,7 @@ def prepare(plan: Plan, dev: Device) -> Device:
     Hot-plug never picks virtio-mmio: an ARM/RISC-V guest with a PCIe root gets
     the device on PCI."""
     dom = plan.domain
-    machine = replace(plan.machine, virtio_mmio=False)
+    machine = plan.machine._replace(virtio_mmio=False)
     scratch = Guest(Domain(dom.arch, dom.machine, dom.virt_type, devices=[dev]), machine)
     defaults.fill_models(scratch)
     defaults.mark_non_pci_transports(scratch)

@@ -6,13 +6,12 @@ and ``planner``; this module only describes the hardware and libvirt's names.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .connect import Connect as C
 
 
-@dataclass(frozen=True)
-class ControllerModel:
+class ControllerModel(NamedTuple):
     #: libvirt's model name
     name: str
     #: what it is, as seen by the bus it plugs into (None: never plugged: a root)

@@ -7,8 +7,7 @@ its row; the planner never tests machine names itself.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .address import PciAddress
 
@@ -19,8 +18,7 @@ PPC64 = frozenset({"ppc64", "ppc64le"})
 S390 = frozenset({"s390x", "s390"})
 
 
-@dataclass(frozen=True)
-class ChipsetFunction:
+class ChipsetFunction(NamedTuple):
     """A function of the chipset on the root bus that the XML never lists."""
 
     address: PciAddress
@@ -30,8 +28,7 @@ class ChipsetFunction:
     element: str
 
 
-@dataclass(frozen=True)
-class FixedController:
+class FixedController(NamedTuple):
     """A controller of the XML that the chipset puts at a fixed address."""
 
     address: PciAddress
@@ -39,8 +36,7 @@ class FixedController:
     error: str
 
 
-@dataclass(frozen=True)
-class ChipsetSlots:
+class ChipsetSlots(NamedTuple):
     """The root-bus slots an x86 chipset fixes, given or reserved by the planner
     (``Planner.chipset_*``), counted by ``--capacity max`` and shown by ``tree``."""
 
@@ -102,8 +98,7 @@ Q35_SLOTS = ChipsetSlots(
 )
 
 
-@dataclass(frozen=True)
-class Machine:
+class Machine(NamedTuple):
     #: family name: i440fx, q35, arm-virt, riscv-virt, pseries, s390-ccw, arm-board
     family: str
     #: model of the PCI controller index 0 libvirt adds (None: the machine has none)
@@ -172,16 +167,29 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
                    nic_model="virtio", video_model="virtio", scsi_model="virtio-scsi",
                    memballoon=True, zpci=True)
 
-#: (arches, machine-name pattern, row); first match wins
-_RULES: tuple[tuple[frozenset[str], re.Pattern[str], Machine], ...] = (
-    (X86, re.compile(r"pc|pc-i440fx-.*|pc-[01]\..*"), I440FX),
-    (X86, re.compile(r"q35|pc-q35-.*"), Q35),
-    (frozenset({"aarch64"}), re.compile(r"virt|virt-.*"), AARCH64_VIRT),
-    (frozenset({"armv7l", "armv6l"}), re.compile(r"virt|virt-.*"), ARM_VIRT),
-    (ARM, re.compile(r"vexpress-.*|realview-.*|versatile.*|.*"), ARM_BOARD),
-    (RISCV, re.compile(r"virt|virt-.*"), RISCV_VIRT),
-    (PPC64, re.compile(r"pseries|pseries-.*"), PSERIES),
-    (S390, re.compile(r"s390-ccw-virtio|s390-ccw-virtio-.*"), S390_CCW),
+class Names(NamedTuple):
+    """Machine names: one of ``exact``, or one starting with a prefix (QEMU's versioned
+    names such as ``pc-q35-7.2``).  A name with a line break is never a machine."""
+
+    exact: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+    def match(self, name: str) -> bool:
+        return "\n" not in name and (name in self.exact or name.startswith(self.prefixes))
+
+
+_VIRT = Names(("virt",), ("virt-",))
+
+#: (arches, machine names, row); first match wins
+_RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
+    (X86, Names(("pc",), ("pc-i440fx-", "pc-0.", "pc-1.")), I440FX),
+    (X86, Names(("q35",), ("pc-q35-",)), Q35),
+    (frozenset({"aarch64"}), _VIRT, AARCH64_VIRT),
+    (frozenset({"armv7l", "armv6l"}), _VIRT, ARM_VIRT),
+    (ARM, Names(prefixes=("",)), ARM_BOARD),  # vexpress-*, realview-*, versatile*, any other board
+    (RISCV, _VIRT, RISCV_VIRT),
+    (PPC64, Names(("pseries",), ("pseries-",)), PSERIES),
+    (S390, Names(("s390-ccw-virtio",), ("s390-ccw-virtio-",)), S390_CCW),
 )
 
 #: what QEMU 7.2 expands an alias to (libvirt writes the expansion back)
@@ -207,8 +215,8 @@ ARCHES = X86 | ARM | RISCV | PPC64 | S390
 
 def find(arch: str, machine: str) -> Machine | None:
     """The row for ``<type arch=... machine=...>``, or None when pciplan does not know it."""
-    for arches, pattern, row in _RULES:
-        if arch in arches and pattern.fullmatch(machine):
+    for arches, names, row in _RULES:
+        if arch in arches and names.match(machine):
             return row
     return None
 

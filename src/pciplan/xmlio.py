@@ -79,12 +79,13 @@ _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
 _UNMARKED = ((b"\x3c\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00\x3c", "utf-32-be"),
              (b"\x3c\x00\x3f\x00", "utf-16-le"), (b"\x00\x3c\x00\x3f", "utf-16-be"))
 _SAMPLE = 65536
-_DECL = re.compile(r"<\?xml[ \t\r\n][^>]*?\?>")
-_ENCODING = re.compile(r"""encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]*)\1""")
+# patterns are compiled on first use (re caches them): a plain document needs none of them
+_DECL = r"<\?xml[ \t\r\n][^>]*?\?>"
+_ENCODING = r"""encoding[ \t\r\n]*=[ \t\r\n]*(["'])([A-Za-z][A-Za-z0-9._-]*)\1"""
 
 
 def _declared_encoding(declaration: str) -> str | None:
-    m = _ENCODING.search(declaration)
+    m = re.search(_ENCODING, declaration)
     return m.group(2) if m else None
 
 
@@ -104,7 +105,8 @@ def _sniff(raw: bytes, default: str | None = None) -> _Source:
     reading = codec
     if reading is None:
         # an ASCII-compatible encoding: the declaration (if any) names it; UTF-8 by default
-        m = _DECL.match(body[:512].decode("latin-1"))
+        head = body[:512].decode("latin-1")
+        m = re.match(_DECL, head) if head.startswith("<?xml") else None
         named = _declared_encoding(m.group(0)) if m else None
         reading = (_output_codec(named) if named else None) or "utf-8"
         if named and _output_codec(named) is None:
@@ -112,7 +114,7 @@ def _sniff(raw: bytes, default: str | None = None) -> _Source:
     sample = body.decode(reading, errors="replace")
     src = _Source(sample, bom, codec if default is None else None)
     pos = 0
-    m = _DECL.match(sample)
+    m = re.match(_DECL, sample) if sample.startswith("<?xml") else None
     if m:
         src.declaration = m.group(0)
         pos = m.end()
@@ -873,11 +875,11 @@ def requote(text: str) -> str:
     (lxml's output escapes ``<``, ``>`` and ``"`` inside values, so tags can be matched
     by pattern.)
     """
-    return _TOKEN.sub(_requote_tag, text)
+    return re.sub(_TOKEN, _requote_tag, text, flags=re.S)
 
 
-_TOKEN = re.compile(r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|(<[^!?/][^>]*>)", re.S)
-_QUOTED = re.compile(r'="([^"]*)"')
+_TOKEN = r"<!--.*?-->|<!\[CDATA\[.*?\]\]>|<\?.*?\?>|(<[^!?/][^>]*>)"
+_QUOTED = r'="([^"]*)"'
 
 
 def _requote_value(m: re.Match[str]) -> str:
@@ -893,4 +895,4 @@ def _requote_tag(m: re.Match[str]) -> str:
         # every " of an lxml start tag delimits a value (="..."), and no value has a ':
         # all of them become ' (what _QUOTED.sub would do, without a call per value)
         return tag.replace('"', "'")
-    return _QUOTED.sub(_requote_value, tag)
+    return re.sub(_QUOTED, _requote_value, tag)
