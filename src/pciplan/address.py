@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DOMAIN_LAST = 0xFFFF
 BUS_LAST = 0xFF
@@ -12,9 +12,8 @@ SLOTS_PER_BUS = SLOT_LAST + 1
 FUNCTIONS_PER_SLOT = FUNCTION_LAST + 1
 
 
-@dataclass(frozen=True, order=True)
-class PciAddress:
-    """domain:bus:slot.function of one PCI function."""
+class PciAddress(NamedTuple):
+    """domain:bus:slot.function of one PCI function (ordered as that tuple)."""
 
     domain: int = 0
     bus: int = 0
