@@ -370,15 +370,21 @@ _TITLE_IN = "<title>it&apos;s &quot;x&quot; &amp; y</title>"
 _TITLE_OUT = "<title>it's \"x\" &amp; y</title>"
 
 
-@pytest.mark.parametrize("path", _golden_inputs())
+def _plain_accepted_golden_inputs():
+    """Golden inputs libvirt accepted, written as libvirt writes (single quotes, no &)."""
+    out = []
+    for f in sorted((HERE / "golden").glob("*.in.xml")):
+        text = f.read_text()
+        if f.with_name(f.name.replace(".in.xml", ".libvirt.xml")).exists() and "'" in text and \
+                '"' not in text and "&" not in text and "<devices>" in text and "<name>" in text:
+            out.append(pytest.param(f, id=f.name))
+    return out
+
+
+@pytest.mark.parametrize("path", _plain_accepted_golden_inputs())
 def test_quotes_and_ampersands_elsewhere_do_not_change_the_plan_text(path):
     text = path.read_text()
-    if "'" not in text or '"' in text or "&" in text or "<devices>" not in text or "<name>" not in text:
-        pytest.skip("not a plain single-quoted input with <devices> and <name>")
-    try:
-        plain = api.plan(text)
-    except PciplanError:
-        pytest.skip("a rejected input")
+    plain = api.plan(text)
     marked = text.replace(*_MARKED_IN, 1).replace("<name>", _TITLE_IN + "<name>", 1)
     out = api.plan(marked)
     assert _MARKED_IN[1] in out and _TITLE_OUT in out
