@@ -300,3 +300,65 @@ def test_corpus(validator):
         assert {f.code for f in report.errors} <= ERROR_CODES
         data = json.loads(json.dumps(check.to_data(report)))
         assert not list(validator.iter_errors(data)), case.name
+
+
+# ---- several files at once (a CI job linting a folder of domains) ---------------------------------
+REFUSED = domain(disk("vda", addr(0, 3)) + disk("vdb", addr(0, 3)))  # two devices, one address
+
+
+@pytest.fixture()
+def three_files(tmp_path: Path) -> list[str]:
+    files = {"clean.xml": CLEAN, "legacy.xml": LEGACY, "refused.xml": REFUSED}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return [str(tmp_path / name) for name in files]
+
+
+def test_several_files_give_each_report_with_its_file_and_a_total(three_files):
+    r = run("check", *three_files)
+    singles = [run("check", f) for f in three_files]
+    # each file's lines are the one-file output, every line naming the file (the
+    # why/fix lines stay indented under their finding); one total at the end
+    expected = []
+    for f, single in zip(three_files, singles):
+        lines = single.output.splitlines()
+        body, summary = lines[:-1], lines[-1]
+        expected += [ln if ln.startswith("  ") else f"{f}: {ln}" for ln in body]
+        expected.append(f"{f}: {summary[0].lower() + summary[1:]}")
+    errors = sum(len(check.check(Path(f).read_text()).errors) for f in three_files)
+    warnings = sum(len(check.check(Path(f).read_text()).warnings) for f in three_files)
+    assert errors >= 1 and warnings >= 1
+    assert r.output.splitlines() == expected + [f"3 files: {check.counts(errors, warnings)}."]
+    # the status is the worst file's: an error
+    assert r.exit_code == 1 == max(s.exit_code for s in singles)
+
+
+def test_several_files_strict_counts_warnings(three_files):
+    clean, legacy, _ = three_files
+    assert run("check", clean, legacy).exit_code == 0
+    assert run("check", "--strict", clean, legacy).exit_code == 1
+
+
+def test_a_file_that_is_not_a_domain_does_not_stop_the_others(three_files, tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not xml at all")
+    missing = str(tmp_path / "missing.xml")
+    r = CliRunner().invoke(main, ["check", three_files[0], str(bad), missing, three_files[1]])
+    assert r.exit_code == 2
+    err = [ln for ln in r.stderr.splitlines()]
+    assert len(err) == 2 and err[0].startswith(f"error: {bad}: ") and err[1].startswith(f"error: {missing}: ")
+    assert f"{three_files[0]}: no problems found." in r.stdout
+    assert f"{three_files[1]}: warning: " in r.stdout
+    assert r.stdout.splitlines()[-1].endswith("; 2 not checked (see the errors above).")
+
+
+def test_several_files_as_json_is_a_list_of_reports(three_files, validator):
+    r = run("check", "--json", *three_files)
+    data = json.loads(r.output)
+    assert [d["file"] for d in data] == three_files
+    for d, f in zip(data, three_files):
+        validator.validate(d)
+        single = json.loads(run("check", "--json", f).output)
+        assert "file" not in single
+        assert {k: v for k, v in d.items() if k != "file"} == single
+    assert r.exit_code == 1

@@ -375,9 +375,11 @@ def multifunction(topo: topology.Topology, written: Any) -> list[Finding]:
 
 
 # ---- output --------------------------------------------------------------------------------------------------
-def to_data(report: Report, strict: bool = False) -> dict[str, Any]:
-    """The report as a JSON-ready document following ``schemas/check-v1.json``."""
-    return {
+def to_data(report: Report, strict: bool = False, file: str | None = None) -> dict[str, Any]:
+    """The report as a JSON-ready document following ``schemas/check-v1.json``
+    (with ``file``, the path it was read from, when several files are checked)."""
+    data: dict[str, Any] = {"file": file} if file is not None else {}
+    return data | {
         "format": FORMAT,
         "version": VERSION,
         "name": report.name,
@@ -390,18 +392,25 @@ def to_data(report: Report, strict: bool = False) -> dict[str, Any]:
     }
 
 
-def to_text(report: Report) -> str:
+def to_text(report: Report, file: str | None = None) -> str:
+    """The report as text; with ``file`` (several files checked), the finding and
+    summary lines start with ``FILE: ``, as a compiler's or linter's do."""
+    at = f"{file}: " if file is not None else ""
     lines: list[str] = []
     for f in report.findings:
         where = f.element or "domain"
         if f.line is not None:
             where += f" (line {f.line})"
-        lines.append(f"{f.severity}: {f.code}: {where}: {f.message}")
+        lines.append(f"{at}{f.severity}: {f.code}: {where}: {f.message}")
         lines.append(f"  why: {f.why}")
         lines.append(f"  fix: {f.fix}")
-    e, w = len(report.errors), len(report.warnings)
     if not report.findings:
-        lines.append("No problems found.")
+        lines.append(f"{at}No problems found." if not at else f"{at}no problems found.")
     else:
-        lines.append(f"{e} error{'s' if e != 1 else ''}, {w} warning{'s' if w != 1 else ''}.")
+        lines.append(at + counts(len(report.errors), len(report.warnings)) + ".")
     return "\n".join(lines) + "\n"
+
+
+def counts(errors: int, warnings: int) -> str:
+    """``1 error, 2 warnings``."""
+    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"

@@ -6,15 +6,16 @@ import sys
 
 import click
 
-from . import guarded
+from ..errors import PciplanError
+from . import echo_err, guarded, one_line
 
 
 @click.command("check")
-@click.argument("file", required=False, default="-")
+@click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("--strict", is_flag=True, help="Warnings make the exit status 1 too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (schema check-v1).")
-def command(file: str, strict: bool, as_json: bool) -> None:
-    """Check the PCI layout of a domain XML (FILE, or - for stdin); changes nothing.
+def command(files: tuple[str, ...], strict: bool, as_json: bool) -> None:
+    """Check the PCI layout of domain XML files (none or - for stdin); changes nothing.
 
     Errors are what libvirt 9.0 would refuse (what `pciplan plan` refuses).
     Warnings are layouts libvirt accepts that are probably not what you want:
@@ -23,18 +24,55 @@ def command(file: str, strict: bool, as_json: bool) -> None:
     or bus numbers running out, multifunction mistakes.  Each comes with a
     stable code, why it matters and how to fix it.
 
+    With several files, each line of a finding starts with its file, and --json
+    prints a list of reports, each with its "file".  A file that is not a
+    domain document gets an error line on stderr and the others are checked.
+
     Exit status: 0 no error (and no warning with --strict), 1 errors (or
-    warnings with --strict), 2 usage error or input that is not a domain document.
+    warnings with --strict), 2 usage error or an input that is not a domain
+    document (the highest of all files).
     """
     from .. import check, fileio
 
-    def run() -> int:
-        report = check.check(fileio.read_input(file))
+    if len(files) <= 1:
+        file = files[0] if files else "-"
+
+        def run() -> int:
+            report = check.check(fileio.read_input(file))
+            if as_json:
+                import json
+                click.echo(json.dumps(check.to_data(report, strict), indent=2))
+            else:
+                click.echo(check.to_text(report), nl=False)
+            return report.exit_status(strict)
+
+        sys.exit(guarded(run))
+
+    def run_all() -> int:
+        status, errors, warnings, unread = 0, 0, 0, 0
+        reports = []
+        for file in files:
+            try:
+                report = check.check(fileio.read_input(file))
+            except PciplanError as err:
+                echo_err(f"error: {one_line(f'{file}: {err}')}")
+                status = max(status, err.exit_status)
+                unread += 1
+                continue
+            status = max(status, report.exit_status(strict))
+            errors += len(report.errors)
+            warnings += len(report.warnings)
+            if as_json:
+                reports.append(check.to_data(report, strict, file))
+            else:
+                click.echo(check.to_text(report, file), nl=False)
         if as_json:
             import json
-            click.echo(json.dumps(check.to_data(report, strict), indent=2))
+            click.echo(json.dumps(reports, indent=2))
         else:
-            click.echo(check.to_text(report), nl=False)
-        return report.exit_status(strict)
+            checked = len(files) - unread
+            tail = f"; {unread} not checked (see the errors above)" if unread else ""
+            click.echo(f"{checked} file{'s' if checked != 1 else ''}: {check.counts(errors, warnings)}{tail}.")
+        return status
 
-    sys.exit(guarded(run))
+    sys.exit(guarded(run_all))
