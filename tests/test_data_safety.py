@@ -68,6 +68,33 @@ def test_in_place_gives_the_same_document_as_stdout(tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_in_place_plans_several_files_and_leaves_the_refused_ones(tmp_path):
+    files = {"a.xml": GUEST, "refused.xml": REFUSED, "b.xml": GUEST.replace(b"q35", b"pc"),
+             "notes.txt": b"not a domain"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    expected = {n: cli("plan", str(tmp_path / n)).stdout for n in ("a.xml", "b.xml")}
+    p = cli("plan", "--in-place", *(str(tmp_path / n) for n in files))
+    # every file planned alone gives the same bytes; the others are untouched
+    assert (tmp_path / "a.xml").read_bytes() == expected["a.xml"] != GUEST
+    assert (tmp_path / "b.xml").read_bytes() == expected["b.xml"]
+    assert (tmp_path / "refused.xml").read_bytes() == REFUSED
+    assert (tmp_path / "notes.txt").read_bytes() == b"not a domain"
+    err = p.stderr.decode().splitlines()
+    assert len(err) == 2
+    assert err[0].startswith(f"error: {tmp_path / 'refused.xml'}: ") and "double use" in err[0]
+    assert err[1].startswith(f"error: {tmp_path / 'notes.txt'}: ")
+    assert p.returncode == 2 and p.stdout == b""  # the worst: not a domain document
+    assert leftovers(tmp_path) == []
+
+
+def test_several_files_need_in_place(tmp_path):
+    (tmp_path / "a.xml").write_bytes(GUEST)
+    p = cli("plan", str(tmp_path / "a.xml"), str(tmp_path / "a.xml"))
+    assert p.returncode == 2 and b"several FILEs need --in-place" in p.stderr
+    assert (tmp_path / "a.xml").read_bytes() == GUEST
+
+
 def test_in_place_keeps_permissions(tmp_path):
     f = tmp_path / "guest.xml"
     f.write_bytes(GUEST)
