@@ -84,6 +84,9 @@ class Guest:
 DROPPED_BY_LIBVIRT = frozenset({"crypto"})
 #: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
 MAX_IMPLICIT_CONTROLLERS = 256 * 31
+#: PCI controller indexes up to this one are planned before they are found too high (> 255),
+#: in libvirt's order; higher ones are refused at once
+MAX_PLANNED_INDEX = 4095
 #: ports of a virtio-serial controller without ``ports=``
 VIRTIO_SERIAL_PORTS = 31
 
@@ -447,7 +450,10 @@ def _validate_pci_controller(guest: Guest, c: Controller) -> None:
         raise PlanError("PCI controller model was not set correctly", what, kind="internal")
     if row is None:
         raise PlanError(f"Unknown PCI controller model '{c.model}'", what)
-    if c.index is not None and c.index > 255:
+    if c.index is not None and c.index > MAX_PLANNED_INDEX:
+        # libvirt first lays out that many buses (its error then is usually the address
+        # set's, e.g. no slot left for the root ports on q35) and checks the index after;
+        # pciplan does too, up to a bound that keeps absurd indexes from costing seconds
         raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", what,
                         kind="unsupported")
     if row.is_root and c.index != 0 and not m.multiple_roots:
