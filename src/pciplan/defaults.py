@@ -389,6 +389,8 @@ def validate_late(guest: Guest) -> None:
                         "devices", kind="unsupported")
     if dom.uefi and not dom.acpi and dom.arch in ("x86_64", "i686"):
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
+    if dom.acpi and not dom.uefi and dom.arch == "aarch64":
+        raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
     for c in guest.controllers:
         if c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
@@ -401,8 +403,18 @@ def validate_late(guest: Guest) -> None:
                 and inp.type != "passthrough":
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
-    for video in guest.videos()[1:]:
-        if video.model not in devices.SECONDARY_VIDEO_MODELS and video.model not in ("none", "ramfb"):
+    for snd in guest.devices("sound"):
+        if snd.model in devices.SOUND_WITHOUT_FLAGS:
+            raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
+                            kind="internal")
+    videos = guest.videos()
+    if len(videos) > 1:
+        none = next((v for v in videos if v.model == "none"), None)
+        if none is not None:
+            raise PlanError("a 'none' video type must be the only video device defined for the domain",
+                            none.describe(), kind="unsupported")
+    for video in videos[1:]:
+        if video.model not in devices.SECONDARY_VIDEO_MODELS:
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
                             video.describe(), kind="unsupported")
     for disk in guest.devices("disk"):

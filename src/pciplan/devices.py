@@ -60,9 +60,13 @@ NIC_MODELS: dict[str, str | None] = {
 }
 NIC_UNKNOWN_MODEL = PCIE
 SOUND_MODELS: dict[str, str | None] = {
-    "ich6": PCI, "ich7": PCI, "ich9": PCI, "ac97": PCI, "es1370": PCI,
-    "sb16": None, "pcspk": None, "usb": None,
+    "ich6": PCI, "ich9": PCI, "ac97": PCI, "es1370": PCI,
+    "sb16": None, "pcspk": None, "usb": None, "ich7": None,
 }
+#: sound models libvirt 9.0 still wants a PCI address for, with no connect flags (QEMU has
+#: no such device): it cannot place one ("Cannot automatically add a new PCI bus for a
+#: device with connect flags 00") and refuses one placed by hand ("not supported by qemu")
+SOUND_WITHOUT_FLAGS = frozenset({"ich7"})
 VIDEO_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "bochs": PCIE, "none": None, "ramfb": None,
     "vga": PCI, "cirrus": PCI, "vmvga": PCI, "qxl": PCI, "xen": PCI, "vbox": PCI,

@@ -177,6 +177,7 @@ CONTROLLER_MODELS = {
 DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
 DISK_DEVICES = frozenset({"disk", "cdrom", "floppy", "lun"})
 MEMBALLOON_MODELS = frozenset({"virtio", "xen", "none", "virtio-transitional", "virtio-non-transitional"})
+PANIC_MODELS = frozenset({"default", "isa", "pseries", "hyperv", "s390"})
 VIDEO_MODELS = frozenset({"default", "vga", "cirrus", "vmvga", "xen", "vbox", "qxl", "parallels",
                           "virtio", "gop", "none", "bochs", "ramfb"})
 
@@ -256,6 +257,10 @@ def check_device(el: etree._Element, what: What, kids: dict | None = None) -> No
             raise PlanError("missing memory balloon device model", _what(what), _line(el))
         if model not in MEMBALLOON_MODELS:
             raise _invalid(el, "model", model, what)
+    elif tag == "panic":
+        model = el.get("model")
+        if model is not None and model not in PANIC_MODELS:
+            raise PlanError(f"unknown panic model '{model}'", _what(what), _line(el), kind="unsupported")
     elif tag == "video":
         m = kids.get("model")
         mtype = m.get("type") if m is not None else None

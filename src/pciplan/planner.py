@@ -344,6 +344,11 @@ class Assigner:
             if dev.connect and wanted(dev):
                 self.reserve_next(s, dev)
 
+    def place_sound(self, s: AddressSet, tag: str) -> None:
+        for dev in self.of(tag):
+            if (dev.connect or dev.model in devices.SOUND_WITHOUT_FLAGS) and wanted(dev):
+                self.reserve_next(s, dev)  # no flags: no bus takes it, and none can be added
+
     def place_interface(self, s: AddressSet, tag: str) -> None:
         for dev in self.of(tag):
             if dev.type != "hostdev" and dev.connect and wanted(dev):

@@ -393,10 +393,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
                     dev.source = dict(src.attrib)
         else:
             dev.model = get("model")
-    parsecheck.check_device(el, dev.describe, kids)
-    addr_el = kids.get("address")
     dev.position = position
     dev.line = el.sourceline
+    parsecheck.check_device(el, dev.describe, kids)
+    addr_el = kids.get("address")
     dev.ref = el
     if addr_el is not None:
         dev.address = _read_address(addr_el, dev.describe())
