@@ -136,4 +136,7 @@ def test_corpus_output_against_itself_and_a_mutation(path):
 
 def test_golden_expectations_parse():
     for p in sorted(GOLDEN.glob("*.libvirt.xml")):
-        assert layout.describe(p.read_text()), p.name
+        text = p.read_text()
+        # boards without PCI (integratorcp, spike) have nothing to describe
+        has_pci = "<address type='pci'" in text or "<controller type='pci'" in text
+        assert bool(layout.describe(text)) == has_pci, p.name

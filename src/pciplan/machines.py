@@ -152,13 +152,20 @@ ARM_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
                    usb_model=None, nic_model="virtio", video_model="virtio",
                    scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
                    root_bus_name="pcie.0")
-ARM_BOARD = Machine("arm-board", root=None, chipset=None, default_usb=None, usb_model=None,
-                    nic_model="lan9118", video_model="cirrus", scsi_model="lsilogic",
-                    memballoon=False, virtio_mmio=True, pci=False)
+#: ARM boards without PCI; libvirt gives virtio devices virtio-mmio addresses only on
+#: vexpress-* (and virt), the others (integratorcp, realview-*, versatile*...) get none
+ARM_VEXPRESS = Machine("arm-board", root=None, chipset=None, default_usb=None, usb_model=None,
+                       nic_model="lan9118", video_model="cirrus", scsi_model="lsilogic",
+                       memballoon=False, virtio_mmio=True, pci=False)
+ARM_BOARD = ARM_VEXPRESS._replace(virtio_mmio=False)
 RISCV_VIRT = Machine("riscv-virt", root="pcie-root", chipset=None, default_usb=None,
                      usb_model="piix3-uhci", nic_model="virtio", video_model="virtio",
                      scsi_model="lsilogic", memballoon=True, virtio_mmio=True,
                      root_bus_name="pcie.0")
+#: RISC-V boards other than virt (spike, sifive_u...): no PCI, no virtio-mmio from libvirt
+RISCV_BOARD = Machine("riscv-board", root=None, chipset=None, default_usb=None, usb_model=None,
+                      nic_model="rtl8139", video_model="virtio", scsi_model="lsilogic",
+                      memballoon=True, pci=False)
 PSERIES = Machine("pseries", root="pci-root", chipset=None, default_usb="qemu-xhci",
                   usb_model="qemu-xhci", nic_model="rtl8139", video_model="vga",
                   scsi_model="ibmvscsi", memballoon=True, multiple_roots=True,
@@ -186,8 +193,10 @@ _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
     (X86, Names(("q35",), ("pc-q35-",)), Q35),
     (frozenset({"aarch64"}), _VIRT, AARCH64_VIRT),
     (frozenset({"armv7l", "armv6l"}), _VIRT, ARM_VIRT),
-    (ARM, Names(prefixes=("",)), ARM_BOARD),  # vexpress-*, realview-*, versatile*, any other board
+    (ARM, Names(prefixes=("vexpress-",)), ARM_VEXPRESS),
+    (ARM, Names(prefixes=("",)), ARM_BOARD),  # integratorcp, realview-*, versatile*, any other board
     (RISCV, _VIRT, RISCV_VIRT),
+    (RISCV, Names(prefixes=("",)), RISCV_BOARD),  # spike, sifive_u, ...
     (PPC64, Names(("pseries",), ("pseries-",)), PSERIES),
     (S390, Names(("s390-ccw-virtio",), ("s390-ccw-virtio-",)), S390_CCW),
 )
@@ -222,10 +231,11 @@ def find(arch: str, machine: str) -> Machine | None:
 
 
 def default_machine(arch: str) -> str | None:
-    """The machine QEMU 7.2 / libvirt pick when ``machine=`` is omitted."""
-    return {"x86_64": "pc", "i686": "pc", "aarch64": "virt", "armv7l": "virt",
-            "riscv64": "virt", "ppc64": "pseries", "ppc64le": "pseries",
-            "s390x": "s390-ccw-virtio"}.get(arch)
+    """The machine libvirt 9.0 picks when ``machine=`` is omitted: QEMU 7.2's default, or
+    where the emulator has none (ARM, RISC-V) the first it lists: boards without PCI."""
+    return {"x86_64": "pc", "i686": "pc", "aarch64": "integratorcp", "armv7l": "integratorcp",
+            "armv6l": "integratorcp", "riscv64": "spike", "riscv32": "spike",
+            "ppc64": "pseries", "ppc64le": "pseries", "s390x": "s390-ccw-virtio"}.get(arch)
 
 
 def canonical(arch: str, machine: str) -> str:
