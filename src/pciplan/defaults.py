@@ -357,6 +357,9 @@ def add_parse_time(guest: Guest) -> None:
 # ---- 6. validation ---------------------------------------------------------------------
 def validate(guest: Guest) -> None:
     """Checks libvirt makes while it parses and fills in defaults (before addresses)."""
+    pci = [c for c in guest.controllers if c.type == "pci"]
+    for c in pci:  # libvirt's per-device post-parse: before the duplicate check
+        _pci_controller_post_parse(guest, c)
     seen: dict[tuple[str | None, int | None], Controller] = {}
     for c in guest.controllers:
         if c.type == "usb":
@@ -373,9 +376,8 @@ def validate(guest: Guest) -> None:
         other = next((c for c in usb if c.model != "none"), usb[1])
         raise PlanError("Can't add another USB controller: USB is disabled for this domain",
                         other.describe(), kind="unsupported")
-    for c in guest.controllers:
-        if c.type == "pci":
-            _validate_pci_controller(guest, c)
+    for c in pci:
+        _validate_pci_controller(guest, c)
     if len(guest.devices("iommu")) > 1:
         raise PlanError("only a single IOMMU device is supported", guest.devices("iommu")[1].describe())
 
@@ -391,18 +393,12 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
-    for c in guest.controllers:
-        if c.type == "ide" and not guest.machine.ide:
-            raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
-                            c.describe(), kind="unsupported")
-        if c.type == "ide" and c.index:
-            raise PlanError("Only a single IDE controller is supported for this machine type",
-                            c.describe(), kind="unsupported")
-    for inp in guest.devices("input"):
-        if inp.bus == "virtio" and inp.model in ("virtio-transitional", "virtio-non-transitional") \
-                and inp.type != "passthrough":
-            raise PlanError("virtio (non-)transitional models are not supported for "
-                            f"input type={inp.type}", inp.describe(), kind="unsupported")
+    # libvirt validates devices kind by kind: disks, (nets,) sounds, (hostdevs,) videos,
+    # controllers, ..., inputs
+    for disk in guest.devices("disk"):
+        if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
+            raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
+                            disk.describe(), kind="unsupported")
     for snd in guest.devices("sound"):
         if snd.model in devices.SOUND_WITHOUT_FLAGS:
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
@@ -417,10 +413,24 @@ def validate_late(guest: Guest) -> None:
         if video.model not in devices.SECONDARY_VIDEO_MODELS:
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
                             video.describe(), kind="unsupported")
-    for disk in guest.devices("disk"):
-        if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
-            raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
-                            disk.describe(), kind="unsupported")
+    for c in guest.controllers:
+        if c.type == "ide" and not guest.machine.ide:
+            raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
+                            c.describe(), kind="unsupported")
+        if c.type == "ide" and c.index:
+            raise PlanError("Only a single IDE controller is supported for this machine type",
+                            c.describe(), kind="unsupported")
+        if c.type == "pci" and c.index is not None and c.index > 255:
+            # planned first (even the buses up to it), refused now, as libvirt does
+            raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", c.describe(),
+                            kind="unsupported")
+        if c.type == "pci" and guest.machine.pci:
+            _validate_pci_options(guest, c)
+    for inp in guest.devices("input"):
+        if inp.bus == "virtio" and inp.model in ("virtio-transitional", "virtio-non-transitional") \
+                and inp.type != "passthrough":
+            raise PlanError("virtio (non-)transitional models are not supported for "
+                            f"input type={inp.type}", inp.describe(), kind="unsupported")
     for d in dom.devices:
         a = d.address
         if a is None:
@@ -435,6 +445,47 @@ def validate_late(guest: Guest) -> None:
         if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
             raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
                             d.describe(), kind="unsupported")
+
+
+def _validate_pci_options(guest: Guest, c: Controller) -> None:
+    """libvirt's checks of a PCI controller's <model name> and <target> options (the ones
+    the planner filled in included)."""
+    pseries = guest.machine.multiple_roots
+    row = controllers.MODELS[c.model or "pci-root"]
+    allowed = set(row.options)
+    if pseries and c.model == "pci-root":
+        allowed = set(controllers.PSERIES_PHB_OPTIONS)
+    what = c.describe()
+    for opt in c.target:
+        if opt not in controllers.TARGET_ATTRIBUTES or opt in allowed:
+            continue
+        raise PlanError(f"Option '{controllers.OPTION_LABELS.get(opt, opt)}' is not valid for PCI "
+                        f"controller with index '{c.index}', model '{c.model}' and modelName "
+                        f"'{c.model_name or ''}'", what, kind="unsupported")
+    if c.model_name is not None and row.model_names and c.model_name not in row.model_names \
+            and not (pseries and c.model == "pci-root" and c.model_name == controllers.PSERIES_PHB_MODEL_NAME):
+        raise PlanError(f"Option 'modelName' has invalid value for PCI controller with index "
+                        f"'{c.index}', model '{c.model}' and modelName '{c.model_name}'", what,
+                        kind="unsupported")
+    for opt, (low, high) in controllers.OPTION_RANGES.items():
+        if opt in c.target and opt in allowed:
+            try:
+                v = int(c.target[opt], 0)
+            except ValueError:
+                raise PlanError(f"Invalid value for attribute '{opt}' in element 'target': "
+                                f"'{c.target[opt]}'", what) from None
+            if not low <= v <= high:
+                name = {"index": "target index"}.get(opt, opt)
+                raise PlanError(f"PCI controller {name} '{v}' out of range - must be "
+                                f"{low}-{high}", what, kind="unsupported")
+    if pseries and c.model == "pci-root":
+        ti = c.target.get("index")
+        if ti is not None and (int(ti, 0) == 0) != (c.index == 0):
+            raise PlanError("Only the PCI controller with index 0 can have target index 0, "
+                            "and vice versa", what, kind="unsupported")
+        if c.index == 0 and "node" in c.target:
+            raise PlanError("The PCI controller with index=0 can't be associated with a NUMA "
+                            "node", what, kind="unsupported")
 
 
 def _usb_devices(guest: Guest) -> bool:
@@ -454,7 +505,8 @@ def _usb_devices(guest: Guest) -> bool:
     return False
 
 
-def _validate_pci_controller(guest: Guest, c: Controller) -> None:
+def _pci_controller_post_parse(guest: Guest, c: Controller) -> None:
+    """What libvirt checks of one PCI controller as it fills in its defaults."""
     m = guest.machine
     what = c.describe()
     row = controllers.lookup(c.model)
@@ -462,17 +514,8 @@ def _validate_pci_controller(guest: Guest, c: Controller) -> None:
         raise PlanError("PCI controller model was not set correctly", what, kind="internal")
     if row is None:
         raise PlanError(f"Unknown PCI controller model '{c.model}'", what)
-    if c.index is not None and c.index > MAX_PLANNED_INDEX:
-        # libvirt first lays out that many buses (its error then is usually the address
-        # set's, e.g. no slot left for the root ports on q35) and checks the index after;
-        # pciplan does too, up to a bound that keeps absurd indexes from costing seconds
-        raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", what,
-                        kind="unsupported")
     if row.is_root and c.index != 0 and not m.multiple_roots:
         raise PlanError("pci-root and pcie-root controllers should have index 0", what)
-    if row.is_root and c.address is not None:
-        raise PlanError("pci-root and pcie-root controllers should not have an address", what,
-                        kind="unsupported")
     if c.model == "pci-expander-bus" and m.chipset != "i440fx":
         raise PlanError("pci-expander-bus controllers are only supported on 440fx-based machinetypes",
                         what, kind="unsupported")
@@ -489,6 +532,22 @@ def _validate_pci_controller(guest: Guest, c: Controller) -> None:
             raise PlanError(f"{c.model} with index {c.index} is configured for a NUMA node ({n}) not "
                             f"present in the domain's <cpu><numa> array ({guest.domain.numa_cells})",
                             what)
+
+
+def _validate_pci_controller(guest: Guest, c: Controller) -> None:
+    """What libvirt checks of one PCI controller once the domain is complete."""
+    what = c.describe()
+    row = controllers.lookup(c.model)
+    assert row is not None  # _pci_controller_post_parse
+    if c.index is not None and c.index > MAX_PLANNED_INDEX:
+        # libvirt first lays out that many buses (its error then is usually the address
+        # set's, e.g. no slot left for the root ports on q35) and checks the index after;
+        # pciplan does too, up to a bound that keeps absurd indexes from costing seconds
+        raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", what,
+                        kind="unsupported")
+    if row.is_root and c.address is not None:
+        raise PlanError("pci-root and pcie-root controllers should not have an address", what,
+                        kind="unsupported")
 
 
 def mark_non_pci_transports(guest: Guest) -> None:

@@ -804,11 +804,19 @@ class _Builder:
             ET.SubElement(v2, "model", type=model, heads="1")
             self.maybe_address(v2, "pci" if model == "qxl" else self.virtio_kind())
             self.rest.append(v2)
+        elif self.style == "odd" and k != "s390" and self.chance(0.04):
+            # a second video libvirt refuses (none beside others, ramfb not primary) or takes
+            v2 = ET.Element("video")
+            ET.SubElement(v2, "model", type=self.rng.choice(("none", "ramfb", "virtio")))
+            self.rest.append(v2)
 
     def sound(self):
         if not self.fam.x86 or not self.chance({"virt-install": 0.45, "legacy": 0.5, "odd": 0.3}.get(self.style, 0.08)):
             return
-        model = _pick(self.rng, (("ich9", 35), ("ich6", 35), ("ac97", 18), ("es1370", 7), ("sb16", 2), ("usb", 3)))
+        models = [("ich9", 35), ("ich6", 35), ("ac97", 18), ("es1370", 7), ("sb16", 2), ("usb", 3)]
+        if self.style == "odd":
+            models.append(("ich7", 3))   # libvirt 9.0 cannot place it (no connect flags)
+        model = _pick(self.rng, models)
         if model == "usb" and not self.usb_ok():
             return
         s = ET.Element("sound", model=model)
@@ -936,6 +944,9 @@ class _Builder:
     def misc(self):
         r, k = self.rng, self.fam.kind
         odd = self.style == "odd"
+        if self.fam.x86 and odd and self.chance(0.05):
+            # libvirt 9.0 knows isa/hyperv (and default); 'pvpanic' is newer: refused
+            self.rest.append(ET.Element("panic", model=r.choice(("isa", "hyperv", "pvpanic"))))
         if self.chance(0.12 if odd else 0.04):
             v = ET.Element("vsock", model="virtio")
             ET.SubElement(v, "cid", auto="yes")
@@ -1298,7 +1309,8 @@ class _Builder:
                 self.acpi = True
                 if self.chance(0.1):
                     ET.SubElement(feats, "vmport", state="off")
-        elif k == "virt" and efi:
+        elif k == "virt" and (efi or (self.style == "odd" and self.chance(0.05))):
+            # (odd: ACPI without UEFI, which libvirt refuses on aarch64 and takes on armv7l)
             feats = ET.SubElement(dom, "features")
             ET.SubElement(feats, "acpi")
             if self.chance(0.5):
