@@ -357,6 +357,16 @@ def add_parse_time(guest: Guest) -> None:
 # ---- 6. validation ---------------------------------------------------------------------
 def validate(guest: Guest) -> None:
     """Checks libvirt makes while it parses and fills in defaults (before addresses)."""
+    if any(c.type == "usb" and c.model == "none" and c.origin == "user" for c in guest.controllers):
+        # the parser's own refusals, when the XML itself disables USB
+        for inp in guest.devices("input"):
+            if inp.bus == "usb":
+                raise PlanError("Can't add USB input device. USB bus is disabled", inp.describe(),
+                                kind="unsupported")
+        for hub in guest.devices("hub"):
+            if hub.type == "usb":
+                raise PlanError("Can't add USB hub: USB is disabled for this domain", hub.describe(),
+                                kind="unsupported")
     pci = [c for c in guest.controllers if c.type == "pci"]
     for c in pci:  # libvirt's per-device post-parse: before the duplicate check
         _pci_controller_post_parse(guest, c)
@@ -380,6 +390,24 @@ def validate(guest: Guest) -> None:
         _validate_pci_controller(guest, c)
     if len(guest.devices("iommu")) > 1:
         raise PlanError("only a single IOMMU device is supported", guest.devices("iommu")[1].describe())
+    balloons = guest.devices("memballoon")
+    if len(balloons) > 1:
+        raise PlanError("only a single memory balloon device is supported", balloons[1].describe(),
+                        kind="internal")
+    vsocks = guest.devices("vsock")
+    if len(vsocks) > 1:
+        raise PlanError("only a single vsock device is supported", vsocks[1].describe())
+    primaries = [v for v in guest.devices("video") if v.attrs.get("primary") == "yes"]
+    if len(primaries) > 1:
+        raise PlanError("Only one primary video device is supported", primaries[1].describe(),
+                        kind="unsupported")
+    seen_hostdevs: set[tuple[str, ...]] = set()
+    for h in guest.hostdevs():
+        if h.source and (h.tag == "interface" or h.type == "pci"):
+            key = tuple(str(_int(h.source.get(k), 0)) for k in ("domain", "bus", "slot", "function"))
+            if key in seen_hostdevs:
+                raise PlanError("Hostdev already exists in the domain configuration", h.describe())
+            seen_hostdevs.add(key)
 
 
 def validate_late(guest: Guest) -> None:
@@ -393,24 +421,45 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
+    watchdogs = guest.devices("watchdog")
+    if len(watchdogs) > 1:
+        raise PlanError("only a single watchdog device is supported", watchdogs[1].describe(),
+                        kind="internal")
+    for w in watchdogs:
+        if w.model is not None and w.model not in WATCHDOG_MODELS:
+            raise PlanError(f"unknown watchdog model '{w.model}'", w.describe(), kind="unsupported")
+        if w.model == "diag288" and dom.arch not in ("s390", "s390x"):
+            raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
+                            kind="unsupported")
     # libvirt validates devices kind by kind: disks, (nets,) sounds, (hostdevs,) videos,
     # controllers, ..., inputs
     for disk in guest.devices("disk"):
         if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
             raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
                             disk.describe(), kind="unsupported")
+        if disk.bus == "sata" and not guest.machine.sata_capable:
+            raise PlanError("SATA is not supported with this QEMU binary", disk.describe(),
+                            kind="unsupported")
     for snd in guest.devices("sound"):
         if snd.model in devices.SOUND_WITHOUT_FLAGS:
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
+    for h in guest.devices("hostdev"):
+        if h.type == "pci" and h.attrs.get("mode") == "subsys" and h.address is not None and \
+                h.address.type not in ("pci", "unassigned"):
+            raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
+                            h.describe(), kind="internal")
     videos = guest.videos()
     if len(videos) > 1:
         none = next((v for v in videos if v.model == "none"), None)
         if none is not None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
-    for video in videos[1:]:
-        if video.model not in devices.SECONDARY_VIDEO_MODELS:
+    for i, video in enumerate(videos):
+        if video.model is not None and video.model not in guest.machine.video_models:
+            raise PlanError(f"domain configuration does not support video model '{video.model}'",
+                            video.describe(), kind="unsupported")
+        if i and video.model not in devices.SECONDARY_VIDEO_MODELS:
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
                             video.describe(), kind="unsupported")
     for c in guest.controllers:
@@ -431,6 +480,8 @@ def validate_late(guest: Guest) -> None:
                 and inp.type != "passthrough":
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
+    for iommu in guest.devices("iommu"):
+        _validate_iommu(guest, iommu)
     for d in dom.devices:
         a = d.address
         if a is None:
@@ -445,6 +496,32 @@ def validate_late(guest: Guest) -> None:
         if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
             raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
                             d.describe(), kind="unsupported")
+
+
+#: the watchdog models libvirt 9.0 knows (itco came later)
+WATCHDOG_MODELS = frozenset({"i6300esb", "ib700", "diag288"})
+
+#: machine families each IOMMU model works with (libvirt 9.0's words for them)
+IOMMU_MACHINES: dict[str, tuple[frozenset[str], str]] = {
+    "intel": (frozenset({"q35"}), "Q35 machines"),
+    "virtio": (frozenset({"q35", "arm-virt"}), "Q35 and ARM Virt machines"),
+    "smmuv3": (frozenset({"arm-virt"}), "ARM Virt machines"),
+}
+
+
+def _validate_iommu(guest: Guest, iommu: Device) -> None:
+    what = iommu.describe()
+    if iommu.model == "smmuv3" and iommu.address is not None:
+        raise PlanError("iommu model 'smmuv3' can't have address", what)
+    allowed = IOMMU_MACHINES.get(iommu.model or "")
+    if allowed is not None and guest.machine.family not in allowed[0]:
+        raise PlanError(f"IOMMU device: '{iommu.model}' is only supported with {allowed[1]}", what,
+                        kind="unsupported")
+    if iommu.model == "virtio" and not guest.domain.acpi:
+        raise PlanError("IOMMU device: 'virtio' requires ACPI", what, kind="unsupported")
+    if iommu.attrs.get("intremap") == "on" and guest.domain.ioapic != "qemu":
+        raise PlanError("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu')",
+                        what, kind="unsupported")
 
 
 def _validate_pci_options(guest: Guest, c: Controller) -> None:
@@ -567,14 +644,18 @@ def mark_non_pci_transports(guest: Guest) -> None:
         for d in guest.domain.devices:
             if d.address is None and (devices.is_virtio(d) or d.tag in ("filesystem", "vsock")):
                 d.address = Address("ccw")
-    if m.family == "pseries":
-        for d in guest.domain.devices:
-            if d.address is not None:
-                continue
-            if (d.tag == "interface" and d.model == "spapr-vlan") or \
-               (isinstance(d, Controller) and d.type == "scsi" and d.model == "ibmvscsi") or \
-               (d.tag == "serial" and d.target.get("type") in (None, "spapr-vio-serial")):
+    for d in guest.domain.devices:
+        # spapr-vlan NICs and ibmvscsi controllers are spapr-vio devices on every machine:
+        # libvirt gives them a spapr-vio address even over a PCI one the user wrote
+        if (d.tag == "interface" and d.model == "spapr-vlan") or \
+           (isinstance(d, Controller) and d.type == "scsi" and d.model == "ibmvscsi"):
+            if d.address is None:
                 d.address = Address("spapr-vio")
+            elif d.address.type != "spapr-vio":
+                d.set("address", Address("spapr-vio"))
+        elif m.family == "pseries" and d.address is None and d.tag == "serial" and \
+                d.target.get("type") in (None, "spapr-vio-serial"):
+            d.address = Address("spapr-vio")
 
 
 # ---- virtio-serial ports (libvirt does this first when it assigns addresses) -----------

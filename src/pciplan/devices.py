@@ -59,6 +59,9 @@ NIC_MODELS: dict[str, str | None] = {
     "Am79C973": PCI, "82540EM": PCI, "82545EM": PCI, "82543GC": PCI,
 }
 NIC_UNKNOWN_MODEL = PCIE
+#: NIC models libvirt 9.0 still wants a PCI address for, with no connect flags: it cannot
+#: place one ("Cannot automatically add a new PCI bus for a device with connect flags 00")
+NIC_WITHOUT_FLAGS = frozenset({"usb-net"})
 SOUND_MODELS: dict[str, str | None] = {
     "ich6": PCI, "ich9": PCI, "ac97": PCI, "es1370": PCI,
     "sb16": None, "pcspk": None, "usb": None, "ich7": None,

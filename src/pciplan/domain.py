@@ -118,6 +118,8 @@ class Domain:
     #: UEFI firmware (``<os firmware='efi'>`` or a pflash ``<loader>``) and ``<features><acpi/>``
     uefi: bool = False
     acpi: bool = False
+    #: ``<features><ioapic driver=...>`` (None when not given)
+    ioapic: str | None = None
     #: devices libvirt 9.0 drops from the definition (unknown to it)
     removed: list[Device] = field(default_factory=list)
     #: libvirt's own order of the elements of one kind, where it differs from the

@@ -131,11 +131,21 @@ class Machine(NamedTuple):
     zpci: bool = False
     #: USB keyboard and mouse are added when the domain has graphics (pSeries)
     usb_input_with_graphics: bool = False
+    #: <video> models QEMU 7.2 offers on the machine (libvirt's domain capabilities)
+    video_models: frozenset[str] = frozenset({"vga", "cirrus", "vmvga", "qxl", "virtio", "none",
+                                              "bochs", "ramfb"})
+    #: the emulator has an AHCI (SATA) controller
+    sata_capable: bool = True
     #: QEMU's device names for the machine's bridges (for qemu-args)
     root_bus_name: str = "pci.0"
     #: qemu-system binary suffix per arch is in ``EMULATORS``
     pci: bool = True
 
+
+#: video models of the non-x86 emulators (libvirt's domain capabilities for QEMU 7.2)
+_VIDEO_NO_QXL = frozenset({"vga", "cirrus", "vmvga", "virtio", "none", "bochs", "ramfb"})
+_VIDEO_PSERIES = _VIDEO_NO_QXL - {"ramfb"}
+_VIDEO_S390 = frozenset({"virtio", "none"})
 
 I440FX = Machine("i440fx", root="pci-root", chipset="i440fx", default_usb="piix3-uhci",
                  usb_model="piix3-uhci", nic_model="rtl8139", video_model="cirrus",
@@ -147,32 +157,39 @@ Q35 = Machine("q35", root="pcie-root", chipset="q35", default_usb="qemu-xhci",
 AARCH64_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
                        usb_model="qemu-xhci", nic_model="virtio", video_model="virtio",
                        scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
-                       root_bus_name="pcie.0")
+                       root_bus_name="pcie.0",
+                       video_models=_VIDEO_NO_QXL)
 ARM_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
                    usb_model=None, nic_model="virtio", video_model="virtio",
                    scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
-                   root_bus_name="pcie.0")
+                   root_bus_name="pcie.0",
+                   video_models=_VIDEO_NO_QXL)
 #: ARM boards without PCI; libvirt gives virtio devices virtio-mmio addresses only on
 #: vexpress-* (and virt), the others (integratorcp, realview-*, versatile*...) get none
 ARM_VEXPRESS = Machine("arm-board", root=None, chipset=None, default_usb=None, usb_model=None,
                        nic_model="lan9118", video_model="cirrus", scsi_model="lsilogic",
-                       memballoon=False, virtio_mmio=True, pci=False)
+                       memballoon=False, virtio_mmio=True, pci=False,
+                       video_models=_VIDEO_NO_QXL)
 ARM_BOARD = ARM_VEXPRESS._replace(virtio_mmio=False)
 RISCV_VIRT = Machine("riscv-virt", root="pcie-root", chipset=None, default_usb=None,
                      usb_model="piix3-uhci", nic_model="virtio", video_model="virtio",
                      scsi_model="lsilogic", memballoon=True, virtio_mmio=True,
-                     root_bus_name="pcie.0")
+                     root_bus_name="pcie.0",
+                     video_models=_VIDEO_NO_QXL)
 #: RISC-V boards other than virt (spike, sifive_u...): no PCI, no virtio-mmio from libvirt
 RISCV_BOARD = Machine("riscv-board", root=None, chipset=None, default_usb=None, usb_model=None,
                       nic_model="rtl8139", video_model="virtio", scsi_model="lsilogic",
-                      memballoon=True, pci=False)
+                      memballoon=True, pci=False,
+                      video_models=_VIDEO_NO_QXL)
 PSERIES = Machine("pseries", root="pci-root", chipset=None, default_usb="qemu-xhci",
                   usb_model="qemu-xhci", nic_model="rtl8139", video_model="vga",
                   scsi_model="ibmvscsi", memballoon=True, multiple_roots=True,
-                  usb_input_with_graphics=True)
+                  usb_input_with_graphics=True,
+                  video_models=_VIDEO_PSERIES)
 S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, usb_model="none",
                    nic_model="virtio", video_model="virtio", scsi_model="virtio-scsi",
-                   memballoon=True, zpci=True)
+                   memballoon=True, zpci=True,
+                   video_models=_VIDEO_S390, sata_capable=False)
 
 class Names(NamedTuple):
     """Machine names: one of ``exact``, or one starting with a prefix (QEMU's versioned

@@ -273,6 +273,10 @@ def check_device(el: etree._Element, what: What, kids: dict | None = None) -> No
         a = src.find("address")
         if a is not None:
             _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)
+            fn = c_uint(a.get("function") or "0", 0)
+            if fn is not None and fn > 7:
+                raise PlanError(f"Invalid PCI address function=0x{fn:x}, must be <= 7", _what(what),
+                                _line(a))
     addr = kids.get("address")
     if addr is not None and addr.get("type") != "pci":
         check_address(addr, what)

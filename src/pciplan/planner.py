@@ -350,8 +350,9 @@ class Assigner:
 
     def place_interface(self, s: AddressSet, tag: str) -> None:
         for dev in self.of(tag):
-            if dev.type != "hostdev" and dev.connect and wanted(dev):
-                self.reserve_next(s, dev)
+            if dev.type != "hostdev" and (dev.connect or dev.model in devices.NIC_WITHOUT_FLAGS) \
+                    and wanted(dev):
+                self.reserve_next(s, dev)  # no flags: no bus takes it, and none can be added
 
     def place_controller(self, s: AddressSet, tag: str) -> None:
         ctrls = self.guest.controllers

@@ -391,6 +391,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 src = kids["source"].find("address")
                 if src is not None:
                     dev.source = dict(src.attrib)
+        elif tag == "iommu":
+            dev.model = get("model")
+            drv = kids.get("driver")
+            if drv is not None and drv.get("intremap"):
+                dev.attrs["intremap"] = drv.get("intremap", "")
         else:
             dev.model = get("model")
     dev.position = position
@@ -420,6 +425,8 @@ def read_domain(root: etree._Element) -> Domain:
         loader = os_el.find("loader")
         dom.uefi = os_el.get("firmware") == "efi" or (loader is not None and loader.get("type") == "pflash")
     dom.acpi = root.find("features/acpi") is not None
+    ioapic = root.find("features/ioapic")
+    dom.ioapic = ioapic.get("driver") if ioapic is not None else None
     devs = root.find("devices")
     if devs is not None:
         pos = 0
