@@ -390,6 +390,11 @@ def validate(guest: Guest) -> None:
         _validate_pci_controller(guest, c)
     if len(guest.devices("iommu")) > 1:
         raise PlanError("only a single IOMMU device is supported", guest.devices("iommu")[1].describe())
+    panic_models: set[str | None] = set()
+    for panic in guest.devices("panic"):
+        if panic.model is not None and panic.model in panic_models:
+            raise PlanError(f"Multiple panic devices with model '{panic.model}'", panic.describe())
+        panic_models.add(panic.model)
     balloons = guest.devices("memballoon")
     if len(balloons) > 1:
         raise PlanError("only a single memory balloon device is supported", balloons[1].describe(),
@@ -414,6 +419,15 @@ def validate_late(guest: Guest) -> None:
     """Checks libvirt makes after addresses are assigned (so an address error wins)."""
     dom = guest.domain
     usb = [c for c in guest.controllers if c.type == "usb"]
+    # libvirt's USB address set (built after the PCI one) has one hub per index: every
+    # controller with ports takes its index (the ICH9 UHCI companions have none of their own)
+    hubs: set[int | None] = set()
+    for c in usb:
+        if c.model in ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3", "none"):
+            continue
+        if c.index in hubs:
+            raise PlanError(f"Duplicate USB controllers with index {c.index}", c.describe())
+        hubs.add(c.index)
     if _usb_devices(guest) and all(c.model == "none" for c in usb):
         raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
                         "devices", kind="unsupported")
@@ -480,6 +494,16 @@ def validate_late(guest: Guest) -> None:
                 and inp.type != "passthrough":
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
+    for panic in guest.devices("panic"):
+        if panic.model == "pseries" and guest.machine.family != "pseries":
+            raise PlanError("only pSeries guests support panic device of model 'pseries'",
+                            panic.describe(), kind="unsupported")
+        if panic.model == "s390" and dom.arch not in ("s390", "s390x"):
+            raise PlanError("only S390 guests support panic device of model 's390'",
+                            panic.describe(), kind="unsupported")
+        if panic.model == "isa" and dom.arch not in ("x86_64", "i686"):
+            raise PlanError("the QEMU binary does not support the ISA panic device",
+                            panic.describe(), kind="unsupported")
     for iommu in guest.devices("iommu"):
         _validate_iommu(guest, iommu)
     for d in dom.devices:
