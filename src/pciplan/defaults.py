@@ -357,6 +357,18 @@ def add_parse_time(guest: Guest) -> None:
 # ---- 6. validation ---------------------------------------------------------------------
 def validate(guest: Guest) -> None:
     """Checks libvirt makes while it parses and fills in defaults (before addresses)."""
+    orders: set[str] = set()
+    for d in guest.domain.devices:
+        order = d.attrs.get("boot")
+        if order is None:
+            continue
+        if order in orders:
+            raise PlanError(f"boot order '{order}' used for more than one device", d.describe(),
+                            kind="unsupported")
+        orders.add(order)
+    if orders and guest.domain.os_boot:
+        raise PlanError("per-device boot elements cannot be used together with os/boot elements",
+                        "os", kind="unsupported")
     if any(c.type == "usb" and c.model == "none" and c.origin == "user" for c in guest.controllers):
         # the parser's own refusals, when the XML itself disables USB
         for inp in guest.devices("input"):
@@ -419,6 +431,17 @@ def validate_late(guest: Guest) -> None:
     """Checks libvirt makes after addresses are assigned (so an address error wins)."""
     dom = guest.domain
     usb = [c for c in guest.controllers if c.type == "usb"]
+    disks: dict[str, Device] = {}
+    for disk in guest.devices("disk"):
+        dev = disk.target.get("dev")
+        if dev is None:
+            continue
+        if dev in disks:
+            first = disks[dev]
+            raise PlanError(f"target '{dev}' duplicated for disk sources "
+                            f"'{first.attrs.get('source', '<null>')}' and "
+                            f"'{disk.attrs.get('source', '<null>')}'", disk.describe())
+        disks[dev] = disk
     # libvirt's USB address set (built after the PCI one) has one hub per index: every
     # controller with ports takes its index (the ICH9 UHCI companions have none of their own)
     hubs: set[int | None] = set()

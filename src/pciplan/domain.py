@@ -120,6 +120,8 @@ class Domain:
     acpi: bool = False
     #: ``<features><ioapic driver=...>`` (None when not given)
     ioapic: str | None = None
+    #: ``<os>`` has ``<boot dev=...>`` elements
+    os_boot: bool = False
     #: devices libvirt 9.0 drops from the definition (unknown to it)
     removed: list[Device] = field(default_factory=list)
     #: libvirt's own order of the elements of one kind, where it differs from the

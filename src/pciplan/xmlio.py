@@ -398,6 +398,15 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.attrs["intremap"] = drv.get("intremap", "")
         else:
             dev.model = get("model")
+    boot = kids.get("boot")
+    if boot is not None and boot.get("order") is not None:
+        dev.attrs["boot"] = boot.get("order", "")
+    if tag == "disk" and "source" in kids:
+        src = kids["source"]
+        for key in ("file", "dev", "dir", "name", "volume"):
+            if src.get(key) is not None:
+                dev.attrs["source"] = src.get(key, "")
+                break
     dev.position = position
     dev.line = el.sourceline
     parsecheck.check_device(el, dev.describe, kids)
@@ -424,6 +433,7 @@ def read_domain(root: etree._Element) -> Domain:
     if os_el is not None:
         loader = os_el.find("loader")
         dom.uefi = os_el.get("firmware") == "efi" or (loader is not None and loader.get("type") == "pflash")
+        dom.os_boot = os_el.find("boot") is not None
     dom.acpi = root.find("features/acpi") is not None
     ioapic = root.find("features/ioapic")
     dom.ioapic = ioapic.get("driver") if ioapic is not None else None
