@@ -446,7 +446,7 @@ def validate_late(guest: Guest) -> None:
     # controller with ports takes its index (the ICH9 UHCI companions have none of their own)
     hubs: set[int | None] = set()
     for c in usb:
-        if c.model in ("ich9-uhci1", "ich9-uhci2", "ich9-uhci3", "none"):
+        if c.model in devices.USB_WITHOUT_PORTS:
             continue
         if c.index in hubs:
             raise PlanError(f"Duplicate USB controllers with index {c.index}", c.describe())
@@ -454,7 +454,7 @@ def validate_late(guest: Guest) -> None:
     if _usb_devices(guest) and all(c.model == "none" for c in usb):
         raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
                         "devices", kind="unsupported")
-    if dom.uefi and not dom.acpi and dom.arch in ("x86_64", "i686"):
+    if dom.uefi and not dom.acpi and dom.arch in machines.X86:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
@@ -465,7 +465,7 @@ def validate_late(guest: Guest) -> None:
     for w in watchdogs:
         if w.model is not None and w.model not in WATCHDOG_MODELS:
             raise PlanError(f"unknown watchdog model '{w.model}'", w.describe(), kind="unsupported")
-        if w.model == "diag288" and dom.arch not in ("s390", "s390x"):
+        if w.model == "diag288" and dom.arch not in machines.S390:
             raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
                             kind="unsupported")
     # libvirt validates devices kind by kind: disks, (nets,) sounds, (hostdevs,) videos,
@@ -478,7 +478,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("SATA is not supported with this QEMU binary", disk.describe(),
                             kind="unsupported")
     for snd in guest.devices("sound"):
-        if snd.model in devices.SOUND_WITHOUT_FLAGS:
+        if devices.wanted_without_flags(snd):
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
     for h in guest.devices("hostdev"):
@@ -521,10 +521,10 @@ def validate_late(guest: Guest) -> None:
         if panic.model == "pseries" and guest.machine.family != "pseries":
             raise PlanError("only pSeries guests support panic device of model 'pseries'",
                             panic.describe(), kind="unsupported")
-        if panic.model == "s390" and dom.arch not in ("s390", "s390x"):
+        if panic.model == "s390" and dom.arch not in machines.S390:
             raise PlanError("only S390 guests support panic device of model 's390'",
                             panic.describe(), kind="unsupported")
-        if panic.model == "isa" and dom.arch not in ("x86_64", "i686"):
+        if panic.model == "isa" and dom.arch not in machines.X86:
             raise PlanError("the QEMU binary does not support the ISA panic device",
                             panic.describe(), kind="unsupported")
     for iommu in guest.devices("iommu"):

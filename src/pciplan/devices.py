@@ -36,6 +36,9 @@ USB2_COMPANION_FUNCTION: dict[str, int] = {
     "ich9-ehci1": 7, "ich9-uhci1": 0, "ich9-uhci2": 1, "ich9-uhci3": 2,
 }
 USB2_MASTER = "ich9-ehci1"
+#: USB controller models without ports of their own (the UHCI companions share their
+#: EHCI's; none has none): they take no index in libvirt's USB address set
+USB_WITHOUT_PORTS = frozenset({"ich9-uhci1", "ich9-uhci2", "ich9-uhci3", "none"})
 SCSI_MODELS: dict[str, str | None] = {
     "virtio-scsi": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
     "lsilogic": PCI, "lsisas1068": PCI, "lsisas1078": PCI, "buslogic": PCI, "vmpvscsi": PCI,
@@ -59,17 +62,15 @@ NIC_MODELS: dict[str, str | None] = {
     "Am79C973": PCI, "82540EM": PCI, "82545EM": PCI, "82543GC": PCI,
 }
 NIC_UNKNOWN_MODEL = PCIE
-#: NIC models libvirt 9.0 still wants a PCI address for, with no connect flags: it cannot
-#: place one ("Cannot automatically add a new PCI bus for a device with connect flags 00")
-NIC_WITHOUT_FLAGS = frozenset({"usb-net"})
 SOUND_MODELS: dict[str, str | None] = {
     "ich6": PCI, "ich9": PCI, "ac97": PCI, "es1370": PCI,
     "sb16": None, "pcspk": None, "usb": None, "ich7": None,
 }
-#: sound models libvirt 9.0 still wants a PCI address for, with no connect flags (QEMU has
-#: no such device): it cannot place one ("Cannot automatically add a new PCI bus for a
-#: device with connect flags 00") and refuses one placed by hand ("not supported by qemu")
-SOUND_WITHOUT_FLAGS = frozenset({"ich7"})
+#: (element, model) of devices libvirt 9.0 still wants a PCI address for, with no connect
+#: flags (QEMU has no such PCI device): it cannot place one ("Cannot automatically add a new
+#: PCI bus for a device with connect flags 00"); an ich7 placed by hand is refused later
+#: ("not supported by qemu")
+WANTED_WITHOUT_FLAGS = frozenset({("sound", "ich7"), ("interface", "usb-net")})
 VIDEO_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "bochs": PCIE, "none": None, "ramfb": None,
     "vga": PCI, "cirrus": PCI, "vmvga": PCI, "qxl": PCI, "xen": PCI, "vbox": PCI,
@@ -90,6 +91,10 @@ FS_PCI_DRIVERS = frozenset({None, "default", "path", "handle", "virtiofs"})
 #: Answers "is the host PCI device at this address conventional PCI?" (True),
 #: PCI Express (False), or unknown (None: libvirt then assumes PCI Express).
 HostProbe = Callable[[dict[str, str]], Optional[bool]]
+
+
+def wanted_without_flags(dev: Device) -> bool:
+    return (dev.tag, dev.model) in WANTED_WITHOUT_FLAGS
 
 
 def classify(dev: Device, host_is_conventional: HostProbe | None = None) -> str | None:

@@ -224,30 +224,25 @@ def check_controller(el: etree._Element, what: What) -> None:
             raise _invalid(el, "index", idx, what, "non-negative value")
 
 
-def check_disk(el: etree._Element, what: What, kids: dict | None = None) -> None:
+def check_disk(el: etree._Element, what: What, kids: dict) -> None:
     device = el.get("device")
     if device is not None and device not in DISK_DEVICES:
         raise _invalid(el, "device", device, what)
-    target = kids.get("target") if kids is not None else el.find("target")
+    target = kids.get("target")
     dev = target.get("dev") if target is not None else None
     if dev is None:
         raise PlanError("missing target information for device", _what(what), _line(el))
     bus = target.get("bus")
     if bus is not None and bus not in DISK_BUSES:
         raise _invalid(target, "bus", bus, what)
-    address = kids.get("address") if kids is not None else el.find("address")
-    if address is None and disk_name_index(dev) is None:
+    if kids.get("address") is None and disk_name_index(dev) is None:
         raise PlanError(f"Unknown disk name '{dev}' and no address specified", _what(what), _line(el))
 
 
-def check_device(el: etree._Element, what: What, kids: dict | None = None) -> None:
+def check_device(el: etree._Element, what: What, kids: dict) -> None:
     """The parser checks of one ``<devices>`` child (and its ``<address>``); controllers
-    have theirs in :func:`check_controller`.  ``kids``: the first child of each tag, when
-    the caller has them at hand (else they are looked up)."""
-    if kids is None:
-        kids = {}
-        for c in el:
-            kids.setdefault(c.tag, c)
+    have theirs in :func:`check_controller`.  ``kids``: the first child element of each
+    tag (the reader indexes them once per device)."""
     tag = el.tag
     if tag == "disk":
         check_disk(el, what, kids)

@@ -340,19 +340,15 @@ class Assigner:
 
     def place_generic(self, s: AddressSet, tag: str) -> None:
         for dev in self.of(tag):
-            if dev.connect and wanted(dev):
+            # without flags no bus takes the device, and none can be added: libvirt's error
+            if (dev.connect or devices.wanted_without_flags(dev)) and wanted(dev):
                 self.reserve_next(s, dev)
-
-    def place_sound(self, s: AddressSet, tag: str) -> None:
-        for dev in self.of(tag):
-            if (dev.connect or dev.model in devices.SOUND_WITHOUT_FLAGS) and wanted(dev):
-                self.reserve_next(s, dev)  # no flags: no bus takes it, and none can be added
 
     def place_interface(self, s: AddressSet, tag: str) -> None:
         for dev in self.of(tag):
-            if dev.type != "hostdev" and (dev.connect or dev.model in devices.NIC_WITHOUT_FLAGS) \
+            if dev.type != "hostdev" and (dev.connect or devices.wanted_without_flags(dev)) \
                     and wanted(dev):
-                self.reserve_next(s, dev)  # no flags: no bus takes it, and none can be added
+                self.reserve_next(s, dev)
 
     def place_controller(self, s: AddressSet, tag: str) -> None:
         ctrls = self.guest.controllers

@@ -109,6 +109,32 @@ def guarded(fn: Callable[[], T]) -> T:
         exit_for(err)
 
 
+def plan_file(path: str, target: str | None, options: Any, label: str = "") -> None:
+    """``pciplan plan``'s work on one file: read, plan, write to ``target`` (None: stdout),
+    then its warnings on stderr (``label`` before each: the file, when there are several)."""
+    from .. import api, fileio, xmlio
+
+    doc = xmlio.load(fileio.read_input(path))
+    plan = api.plan_document(doc, options)
+    fileio.write_output(xmlio.dump(doc), target)
+    for w in plan.warnings:
+        echo_err(f"warning: {label}{w}")
+
+
+def each_file(files: tuple[str, ...], run: Callable[[str], int]) -> tuple[int, int]:
+    """``run`` on every file, going on past one that cannot be read or planned (its
+    ``error: FILE: ...`` line goes to stderr): (the highest status, how many failed)."""
+    status = failed = 0
+    for path in files:
+        try:
+            status = max(status, run(path))
+        except PciplanError as err:
+            echo_err(f"error: {one_line(f'{path}: {err}')}")
+            status = max(status, err.exit_status)
+            failed += 1
+    return status, failed
+
+
 def _internal(exc: BaseException) -> NoReturn:
     """The last line of defence: an unexpected exception is a pciplan bug, reported in one
     line (PCIPLAN_DEBUG=1 shows the traceback instead)."""

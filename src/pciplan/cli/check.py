@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from ..errors import PciplanError
-from . import echo_err, guarded, one_line
+from . import each_file, guarded
 
 
 @click.command("check")
@@ -49,23 +48,21 @@ def command(files: tuple[str, ...], strict: bool, as_json: bool) -> None:
         sys.exit(guarded(run))
 
     def run_all() -> int:
-        status, errors, warnings, unread = 0, 0, 0, 0
+        errors = warnings = 0
         reports = []
-        for file in files:
-            try:
-                report = check.check(fileio.read_input(file))
-            except PciplanError as err:
-                echo_err(f"error: {one_line(f'{file}: {err}')}")
-                status = max(status, err.exit_status)
-                unread += 1
-                continue
-            status = max(status, report.exit_status(strict))
+
+        def check_one(file: str) -> int:
+            nonlocal errors, warnings
+            report = check.check(fileio.read_input(file))
             errors += len(report.errors)
             warnings += len(report.warnings)
             if as_json:
                 reports.append(check.to_data(report, strict, file))
             else:
                 click.echo(check.to_text(report, file), nl=False)
+            return report.exit_status(strict)
+
+        status, unread = each_file(files, check_one)
         if as_json:
             import json
             click.echo(json.dumps(reports, indent=2))

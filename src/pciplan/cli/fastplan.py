@@ -111,15 +111,7 @@ def _run(file: str, output: str | None) -> int:
 
 
 def _plan(file: str, output: str | None) -> None:
-    from .. import api, fileio, xmlio
     from ..planner import Options
-    from . import echo_err
+    from . import plan_file
 
-    options = Options(hotplug_ports=None, placement="libvirt", capacity="libvirt")
-    data = fileio.read_input(file)
-    doc = xmlio.load(data)
-    plan = api.plan_document(doc, options)
-    out = xmlio.dump(doc)
-    fileio.write_output(out, output)
-    for w in plan.warnings:
-        echo_err(f"warning: {w}")
+    plan_file(file, output, Options(hotplug_ports=None, placement="libvirt", capacity="libvirt"))

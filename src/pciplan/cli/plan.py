@@ -6,8 +6,7 @@ import sys
 
 import click
 
-from ..errors import PciplanError
-from . import echo_err, guarded, one_line
+from . import each_file, guarded, plan_file
 
 
 @click.command("plan")
@@ -33,7 +32,6 @@ def command(files: tuple[str, ...], output: str | None, in_place: bool, hotplug_
     would refuse it), 2 usage error or input that is not a domain document
     (with several files, the highest of them).
     """
-    from .. import api, fileio, xmlio
     from ..planner import Options
 
     file = files[0] if files else "-"
@@ -45,27 +43,12 @@ def command(files: tuple[str, ...], output: str | None, in_place: bool, hotplug_
         raise click.UsageError("several FILEs need --in-place (each file is replaced by its plan)")
     options = Options(hotplug_ports=hotplug_ports, placement=placement, capacity=capacity)
 
-    def plan_one(path: str, target: str | None, label: str) -> None:
-        data = fileio.read_input(path)
-        doc = xmlio.load(data)
-        plan = api.plan_document(doc, options)
-        out = xmlio.dump(doc)
-        fileio.write_output(out, target)
-        for w in plan.warnings:
-            click.echo(f"warning: {label}{w}", err=True)
-
     if len(files) <= 1:
-        guarded(lambda: plan_one(file, file if in_place else output, ""))
+        guarded(lambda: plan_file(file, file if in_place else output, options))
         return
 
-    def run_all() -> int:
-        status = 0
-        for path in files:
-            try:
-                plan_one(path, path, f"{path}: ")
-            except PciplanError as err:
-                echo_err(f"error: {one_line(f'{path}: {err}')}")
-                status = max(status, err.exit_status)
-        return status
+    def plan_in_place(path: str) -> int:
+        plan_file(path, path, options, f"{path}: ")
+        return 0
 
-    sys.exit(guarded(run_all))
+    sys.exit(guarded(lambda: each_file(files, plan_in_place)[0]))
