@@ -25,19 +25,36 @@ def _with_host(options: Options | None) -> Options:
     return options
 
 
+def _emulator(doc: xmlio.Document) -> str | None:
+    """The path of the first ``<emulator>`` (libvirt's ``string(./devices/emulator[1])``),
+    None when there is none or it is empty (libvirt then takes the arch's default)."""
+    el = doc.tree.getroot().find("devices/emulator")
+    if el is None:
+        return None
+    return (el.text if len(el) == 0 else str(el.xpath("string()"))) or None
+
+
 def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     """Plan a parsed document in place (its tree is updated)."""
     dom = doc.domain
+    emulator = machines.emulator_path(dom.arch, _emulator(doc))
+    if emulator is None:
+        raise PlanError(f"No emulator found for arch '{dom.arch}'", "os/type", kind="unsupported")
+    refusal = machines.unsupported(dom.arch, dom.machine, emulator)
     machine = machines.find(dom.arch, dom.machine)
     if machine is None:
-        raise PlanError(f"Emulator for arch '{dom.arch}' does not support machine type '{dom.machine}'",
-                        "os/type", kind="unsupported")
+        raise PlanError(refusal or f"Emulator for arch '{dom.arch}' does not support machine type "
+                        f"'{dom.machine}'", "os/type", kind="unsupported")
     if not machine.zpci:
         for d in dom.devices:
             if d.address is not None and d.address.zpci is not None:
+                if refusal is not None:  # libvirt checks the machine name first
+                    raise PlanError(refusal, "os/type", kind="unsupported")
                 raise PlanError("This QEMU binary doesn't support zPCI", d.describe(), d.line,
                                 kind="unsupported")
     options = _with_host(options)
+    if refusal is not None:
+        _refuse(dom, machine, options, refusal)
     try:
         result = _assign(dom, machine, options)
     except CapacityError:
@@ -48,6 +65,22 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     return result
 
 
+def _refuse(dom, machine, options: Options, refusal: str) -> None:
+    """Raise libvirt's refusal of a machine name the emulator lacks (``pc-1.0``, ``virt-2.5``).
+    libvirt still takes the name for its family's (``machines.find``) and assigns addresses
+    before it checks the name, so an XML, address or capacity error of the plan wins; errors
+    of the ``unsupported`` kind are libvirt's validation, made after the name's check."""
+    try:
+        _assign(dom, machine, options)
+    except CapacityError:
+        if options.capacity != "max":
+            raise
+    except PlanError as err:
+        if err.kind != "unsupported":
+            raise
+    raise PlanError(refusal, "os/type", kind="unsupported")
+
+
 def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
     guest = defaults.prepare(dom, machine)
     defaults.mark_non_pci_transports(guest)
@@ -56,6 +89,7 @@ def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
 
         capacity.expand(guest, options, margin)
     plan = assign(guest, options)
+    defaults.retarget_after_pci(guest)
     defaults.validate_late(guest)
     return plan
 

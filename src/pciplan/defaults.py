@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from . import controllers, devices, machines
+from . import controllers, devices, machines, parsecheck
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 from .machines import Machine
@@ -94,6 +94,8 @@ VIRTIO_SERIAL_PORTS = 31
 def prepare(domain: Domain, machine: Machine) -> Guest:
     guest = Guest(domain, machine)
     drop_unknown(guest)
+    drop_switched_off_addresses(domain)
+    order_disks(domain)
     guest.controllers = controller_order(domain)
     add_parse_time(guest)
     assign_indexes(guest)
@@ -116,7 +118,42 @@ def drop_unknown(guest: Guest) -> None:
         dom.removed.append(d)
 
 
+def drop_switched_off_addresses(domain: Domain) -> None:
+    """A balloon, USB controller or video of model 'none' is no device to QEMU: libvirt
+    forgets any address written on it, and another device may take that slot."""
+    for d in domain.devices:
+        if d.address is not None and d.model == "none" and (
+                d.tag in ("memballoon", "video") or (isinstance(d, Controller) and d.type == "usb")):
+            d.set("address", None)
+
+
 # ---- 1. parse order -------------------------------------------------------------
+def order_disks(domain: Domain) -> None:
+    """libvirt's parser files each disk among the disks of the bus it names, by target
+    ('vdb' before 'vdc' whatever the document says): virtio disks take PCI slots in that
+    order.  Its insertion keeps each bus's disks together, the buses in the order they
+    first appear; the disks keep the document's places among the other devices."""
+    by_bus: dict[str | None, list[Device]] = {}
+    for disk in domain.of("disk"):
+        by_bus.setdefault(disk.bus, []).append(disk)
+    if len(by_bus) < 2 and all(_sorted_by_target(g) for g in by_bus.values()):
+        return
+    disks = [d for group in by_bus.values() for d in sorted(group, key=_target_index)]
+    places = [i for i, d in enumerate(domain.devices) if d.tag == "disk"]
+    for i, disk in zip(places, disks):
+        domain.devices[i] = disk
+
+
+def _sorted_by_target(disks: list[Device]) -> bool:
+    indexes = [_target_index(d) for d in disks]
+    return all(a <= b for a, b in zip(indexes, indexes[1:]))
+
+
+def _target_index(disk: Device) -> int:
+    index = parsecheck.disk_name_index(disk.target.get("dev", ""))
+    return -1 if index is None else index
+
+
 def controller_order(domain: Domain) -> list[Controller]:
     """Each parsed controller is slotted in among controllers of its own type:
     before the first one with a higher index, else after the last one."""
@@ -382,6 +419,10 @@ def validate(guest: Guest) -> None:
     pci = [c for c in guest.controllers if c.type == "pci"]
     for c in pci:  # libvirt's per-device post-parse: before the duplicate check
         _pci_controller_post_parse(guest, c)
+    for ser in guest.devices("serial"):
+        a = ser.address
+        if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
+            raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
     seen: dict[tuple[str | None, int | None], Controller] = {}
     for c in guest.controllers:
         if c.type == "usb":
@@ -468,9 +509,19 @@ def validate_late(guest: Guest) -> None:
         if w.model == "diag288" and dom.arch not in machines.S390:
             raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
                             kind="unsupported")
-    # libvirt validates devices kind by kind: disks, (nets,) sounds, (hostdevs,) videos,
-    # controllers, ..., inputs
+    # the panic devices are checked with the domain, before any device
+    for panic in guest.devices("panic"):
+        _validate_panic(guest, panic)
+    # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
+    # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
+    # driver before its generic ones for each device
     for disk in guest.devices("disk"):
+        a = disk.address
+        if disk.bus == "usb" and a is not None and a.type != "usb":
+            raise PlanError("unexpected address type for usb disk", disk.describe(), kind="internal")
+        if disk.bus in DRIVE_BUSES and a is not None and a.type != "drive":
+            raise PlanError(f"Invalid address type '{a.type}' for the disk '{disk.target.get('dev', '')}' "
+                            f"with the bus type '{disk.bus}'", disk.describe(), kind="unsupported")
         if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
             raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
                             disk.describe(), kind="unsupported")
@@ -486,6 +537,10 @@ def validate_late(guest: Guest) -> None:
                 h.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
                             h.describe(), kind="internal")
+        own = HOSTDEV_ADDRESS_TYPES.get(h.type or "")
+        if own is not None and h.address is not None and h.address.type != own[0]:
+            raise PlanError(f"{own[1]} host device must use '{own[0]}' address type", h.describe(),
+                            kind="unsupported")
     videos = guest.videos()
     if len(videos) > 1:
         none = next((v for v in videos if v.model == "none"), None)
@@ -493,6 +548,9 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
     for i, video in enumerate(videos):
+        if video.model == "ramfb" and video.address is not None:
+            raise PlanError("address not supported for video type ramfb", video.describe(),
+                            kind="unsupported")
         if video.model is not None and video.model not in guest.machine.video_models:
             raise PlanError(f"domain configuration does not support video model '{video.model}'",
                             video.describe(), kind="unsupported")
@@ -512,23 +570,50 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if c.type == "pci" and guest.machine.pci:
             _validate_pci_options(guest, c)
+    for card in guest.devices("smartcard"):
+        if card.address is not None and card.address.type != "ccid":
+            raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
+                            kind="unsupported")
+    for ser in guest.devices("serial"):
+        target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
+        need = SERIAL_ADDRESS_TYPES.get(target or "")
+        if need is not None and ser.address is not None and ser.address.type != need:
+            raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
+                            kind="unsupported")
+    for card in guest.devices("smartcard"):
+        if card.address is not None and card.address.type != "ccid":
+            raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
+                            kind="unsupported")
+    for ser in guest.devices("serial"):
+        target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
+        need = SERIAL_ADDRESS_TYPES.get(target or "")
+        if need is not None and ser.address is not None and ser.address.type != need:
+            raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
+                            kind="unsupported")
     for inp in guest.devices("input"):
         if inp.bus == "virtio" and inp.model in ("virtio-transitional", "virtio-non-transitional") \
                 and inp.type != "passthrough":
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
-    for panic in guest.devices("panic"):
-        if panic.model == "pseries" and guest.machine.family != "pseries":
-            raise PlanError("only pSeries guests support panic device of model 'pseries'",
-                            panic.describe(), kind="unsupported")
-        if panic.model == "s390" and dom.arch not in machines.S390:
-            raise PlanError("only S390 guests support panic device of model 's390'",
-                            panic.describe(), kind="unsupported")
-        if panic.model == "isa" and dom.arch not in machines.X86:
-            raise PlanError("the QEMU binary does not support the ISA panic device",
-                            panic.describe(), kind="unsupported")
+    for w in watchdogs:
+        if w.address is None:
+            continue
+        if w.model in ("ib700", "diag288"):
+            raise PlanError(f"{w.model} model of watchdog does not support configuring the address",
+                            w.describe(), kind="unsupported")
+        if w.model == "i6300esb" and w.address.type != "pci":
+            raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
+                            kind="unsupported")
     for iommu in guest.devices("iommu"):
         _validate_iommu(guest, iommu)
+    aliases: set[str] = set()
+    for d in dom.devices:
+        alias = d.attrs.get("alias")
+        if alias is None:
+            continue
+        if alias in aliases:
+            raise PlanError(f"non unique alias detected: {alias}", d.describe(), kind="unsupported")
+        aliases.add(alias)
     for d in dom.devices:
         a = d.address
         if a is None:
@@ -543,6 +628,40 @@ def validate_late(guest: Guest) -> None:
         if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
             raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
                             d.describe(), kind="unsupported")
+
+
+#: disk buses whose disks sit on a controller: a 'drive' address or none
+DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
+#: host device types with an address kind of their own (libvirt's words for them)
+HOSTDEV_ADDRESS_TYPES = {"scsi": ("drive", "SCSI"), "usb": ("usb", "USB")}
+#: serial port target types and the only address kind each takes (usb-serial is
+#: checked when the port is parsed)
+SERIAL_ADDRESS_TYPES = {"isa-serial": "isa", "pci-serial": "pci"}
+#: the panic model a machine family implies when none is given
+PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
+
+
+def _validate_panic(guest: Guest, panic: Device) -> None:
+    dom = guest.domain
+    what = panic.describe()
+    model = panic.model
+    if model is None:
+        model = PANIC_DEFAULT_MODELS.get(guest.machine.family, "isa" if dom.arch in machines.X86 else None)
+    if model == "pseries" and guest.machine.family != "pseries":
+        raise PlanError("only pSeries guests support panic device of model 'pseries'", what,
+                        kind="unsupported")
+    if model == "s390" and dom.arch not in machines.S390:
+        raise PlanError("only S390 guests support panic device of model 's390'", what, kind="unsupported")
+    if model == "isa" and dom.arch not in machines.X86:
+        raise PlanError("the QEMU binary does not support the ISA panic device", what, kind="unsupported")
+    a = panic.address
+    if a is None:
+        return
+    if model == "isa" and a.type != "isa":
+        raise PlanError("panic is supported only with ISA address type", what, kind="unsupported")
+    if model in ("pseries", "hyperv", "s390"):
+        raise PlanError(f"setting the panic device address is not supported for model '{model}'", what,
+                        kind="unsupported")
 
 
 #: the watchdog models libvirt 9.0 knows (itco came later)
@@ -700,9 +819,37 @@ def mark_non_pci_transports(guest: Guest) -> None:
                 d.address = Address("spapr-vio")
             elif d.address.type != "spapr-vio":
                 d.set("address", Address("spapr-vio"))
-        elif m.family == "pseries" and d.address is None and d.tag == "serial" and \
-                d.target.get("type") in (None, "spapr-vio-serial"):
-            d.address = Address("spapr-vio")
+        elif m.family == "pseries" and _spapr_vio_on_pseries(d):
+            # the console, NVRAM and TPM proxy of pSeries: libvirt's spapr-vio pass runs
+            # before the PCI one and replaces any other address
+            if d.address is None:
+                d.address = Address("spapr-vio")
+            elif d.address.type != "spapr-vio":
+                d.set("address", Address("spapr-vio"))
+
+
+def _spapr_vio_on_pseries(d: Device) -> bool:
+    return (d.tag == "serial" and d.target.get("type") in (None, "spapr-vio-serial")) or \
+        d.tag == "nvram" or (d.tag == "tpm" and d.model == "tpm-spapr")
+
+
+#: devices whose own address kind is given after the PCI pass (USB ports, DIMM slots):
+#: a PCI address written on them is kept taken by that pass, then replaced
+LATE_TRANSPORTS = {"hub": "usb", "memory": "dimm"}
+
+
+def retarget_after_pci(guest: Guest) -> None:
+    """libvirt's USB and DIMM passes (after the PCI one) overwrite a PCI address on a USB
+    hub or a DIMM with their own; pciplan, which writes neither, leaves none."""
+    for d in guest.domain.devices:
+        kind = LATE_TRANSPORTS.get(d.tag)
+        if kind is None or d.address is None or d.address.type != "pci":
+            continue
+        if d.tag == "memory" and d.model != "dimm":
+            continue
+        if d.tag == "hub" and d.type != "usb":
+            continue
+        d.set("address", None)
 
 
 # ---- virtio-serial ports (libvirt does this first when it assigns addresses) -----------
@@ -750,5 +897,12 @@ def assign_virtio_serial_ports(guest: Guest) -> None:
         if not placed and wanted_ctrl is None:
             idx = _lowest_unused(guest, "virtio-serial")
             guest.add_controller("virtio-serial", idx, None, "implicit")
-            ports[idx] = {0 if allow_zero else 1}
+            port = 0 if allow_zero else 1
+            ports[idx] = {port}
             size[idx] = VIRTIO_SERIAL_PORTS
+            placed = True
+        if placed and a is not None and a.type != "virtio-serial" and d.tag == "channel":
+            # a channel's port replaces whatever other address the user wrote (a PCI one
+            # included); libvirt leaves a console's address as it was
+            d.set("address", Address("virtio-serial", attrs={"controller": str(idx), "bus": "0",
+                                                             "port": str(port)}))

@@ -148,7 +148,7 @@ def describe(dev: Device) -> str:
         return f"controller type='{dev.type}'{idx}{model}"
     if dev.tag == "disk" and dev.target.get("dev"):
         return f"disk '{dev.target['dev']}'"
-    if dev.tag == "hostdev" and dev.source:
+    if dev.tag == "hostdev" and dev.source and dev.type in ("pci", None):
         s = dev.source
         try:
             src = "%04x:%02x:%02x.%x" % tuple(int(s.get(k, "0"), 0) for k in ("domain", "bus", "slot", "function"))

@@ -33,8 +33,26 @@ INT_MAX = 0x7FFFFFFF
 ULLONG_MAX = 0xFFFFFFFFFFFFFFFF
 
 
+#: numbers already read, by (text, base): a domain spells the same few bus, slot and
+#: function numbers hundreds of times; bounded, since the texts come from the input
+_PARSED: dict[tuple[str, int], tuple[bool, int] | None] = {}
+_PARSED_MAX = 4096
+
+
 def _c_parse(text: str, base: int) -> tuple[bool, int] | None:
     """(negative, magnitude) as strtoul/strtol read all of ``text``, or None."""
+    key = (text, base)
+    try:
+        return _PARSED[key]
+    except KeyError:
+        pass
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    r = _PARSED[key] = _c_read(text, base)
+    return r
+
+
+def _c_read(text: str, base: int) -> tuple[bool, int] | None:
     s = text.lstrip(_C_BLANKS)
     neg = s.startswith("-")
     if neg or s.startswith("+"):
@@ -275,3 +293,13 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     addr = kids.get("address")
     if addr is not None and addr.get("type") != "pci":
         check_address(addr, what)
+    if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
+        raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
+
+
+def _usb_only(el: etree._Element) -> bool:
+    """A USB input (a tablet is one unless it says otherwise) or redirdev: its parser
+    accepts no other address."""
+    if el.tag == "redirdev":
+        return True
+    return el.tag == "input" and (el.get("bus") or ("usb" if el.get("type") == "tablet" else None)) == "usb"

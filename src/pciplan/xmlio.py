@@ -401,6 +401,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
     boot = kids.get("boot")
     if boot is not None and boot.get("order") is not None:
         dev.attrs["boot"] = boot.get("order", "")
+    alias = kids.get("alias")
+    if alias is not None and (alias.get("name") or "").startswith("ua-"):
+        # only user aliases are part of a definition (libvirt names the others at start)
+        dev.attrs["alias"] = alias.get("name", "")
     if tag == "disk" and "source" in kids:
         src = kids["source"]
         for key in ("file", "dev", "dir", "name", "volume"):
@@ -482,6 +486,13 @@ def device_tostring(doc: DeviceDocument) -> str:
     """The device document with the planner's changes to its address written in."""
     root = doc.tree.getroot()
     dev = doc.device
+    if "address" in dev.changed and dev.address is None:
+        for k in el:
+            if k.tag == "address":
+                _remove(k)
+                if not len(el) and el.text is not None and not el.text.strip():
+                    el.text = None  # <memballoon model='none'/>, as libvirt writes it
+                break
     if "address" in dev.changed and dev.address is not None:
         a = root.find("address")
         if a is None:
@@ -641,6 +652,13 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
                 if k == "node":
                     continue
                 t.set(k, v)
+    if "address" in dev.changed and dev.address is None:
+        for k in el:
+            if k.tag == "address":
+                _remove(k)
+                if not len(el) and el.text is not None and not el.text.strip():
+                    el.text = None  # <memballoon model='none'/>, as libvirt writes it
+                break
     if "address" in dev.changed and dev.address is not None:
         a = None
         for k in el:
