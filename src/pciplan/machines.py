@@ -239,6 +239,118 @@ EMULATORS: dict[str, str] = {
 ARCHES = X86 | ARM | RISCV | PPC64 | S390
 
 
+#: TABLE: the machine names (aliases included) each QEMU 7.2 system emulator of Debian 12
+#: offers, as libvirt 9.0 lists them (``virsh capabilities``: ``qemu-system-* -machine help``
+#: less ``none``, which libvirt never lists).  libvirt refuses any other name, with
+#: "Emulator '<path>' does not support machine type '<name>'" (``unsupported``).  Deprecated versions (``pc-i440fx-1.4`` to ``1.7``) are still offered.  Names offered here
+#: that no ``_RULES`` row plans (isapc, microvm, x-remote, powernv*, ...) are refused otherwise.
+_X86_NAMES = frozenset("""
+    pc q35 isapc microvm x-remote
+    pc-i440fx-1.4 pc-i440fx-1.5 pc-i440fx-1.6 pc-i440fx-1.7
+    pc-i440fx-2.0 pc-i440fx-2.1 pc-i440fx-2.2 pc-i440fx-2.3 pc-i440fx-2.4 pc-i440fx-2.5
+    pc-i440fx-2.6 pc-i440fx-2.7 pc-i440fx-2.8 pc-i440fx-2.9 pc-i440fx-2.10 pc-i440fx-2.11
+    pc-i440fx-2.12 pc-i440fx-3.0 pc-i440fx-3.1 pc-i440fx-4.0 pc-i440fx-4.1 pc-i440fx-4.2
+    pc-i440fx-5.0 pc-i440fx-5.1 pc-i440fx-5.2 pc-i440fx-6.0 pc-i440fx-6.1 pc-i440fx-6.2
+    pc-i440fx-7.0 pc-i440fx-7.1 pc-i440fx-7.2
+    pc-q35-2.4 pc-q35-2.5 pc-q35-2.6 pc-q35-2.7 pc-q35-2.8 pc-q35-2.9 pc-q35-2.10 pc-q35-2.11
+    pc-q35-2.12 pc-q35-3.0 pc-q35-3.1 pc-q35-4.0 pc-q35-4.0.1 pc-q35-4.1 pc-q35-4.2
+    pc-q35-5.0 pc-q35-5.1 pc-q35-5.2 pc-q35-6.0 pc-q35-6.1 pc-q35-6.2
+    pc-q35-7.0 pc-q35-7.1 pc-q35-7.2
+""".split())
+_ARM_NAMES = frozenset("""
+    akita ast1030-evb ast2500-evb ast2600-evb bletchley-bmc borzoi canon-a1100 cheetah collie
+    connex cubieboard emcraft-sf2 fby35 fby35-bmc fp5280g2-bmc fuji-bmc g220a-bmc highbank
+    imx25-pdk integratorcp kudo-bmc kzm lm3s6965evb lm3s811evb mainstone mcimx6ul-evk
+    mcimx7d-sabre microbit midway mori-bmc mps2-an385 mps2-an386 mps2-an500 mps2-an505
+    mps2-an511 mps2-an521 mps3-an524 mps3-an547 musca-a musca-b1 musicpal n800 n810 netduino2
+    netduinoplus2 npcm750-evb nuri orangepi-pc palmetto-bmc qcom-dc-scm-v1-bmc
+    qcom-firework-bmc quanta-gbs-bmc quanta-gsj quanta-q71l-bmc rainier-bmc raspi0 raspi1ap
+    raspi2b realview-eb realview-eb-mpcore realview-pb-a8 realview-pbx-a9 romulus-bmc sabrelite
+    smdkc210 sonorapass-bmc spitz stm32vldiscovery supermicrox11-bmc sx1 sx1-v1 tacoma-bmc
+    terrier tosa verdex versatileab versatilepb vexpress-a15 vexpress-a9 witherspoon-bmc
+    xilinx-zynq-a9 z2
+    virt virt-2.6 virt-2.7 virt-2.8 virt-2.9 virt-2.10 virt-2.11 virt-2.12 virt-3.0 virt-3.1
+    virt-4.0 virt-4.1 virt-4.2 virt-5.0 virt-5.1 virt-5.2 virt-6.0 virt-6.1 virt-6.2
+    virt-7.0 virt-7.1 virt-7.2
+""".split())
+_AARCH64_NAMES = _ARM_NAMES | frozenset("raspi3ap raspi3b sbsa-ref xlnx-versal-virt xlnx-zcu102".split())
+_PPC64_NAMES = frozenset("""
+    40p bamboo g3beige mac99 mpc8544ds pegasos2 powernv powernv8 powernv9 powernv10 ppce500
+    ref405ep sam460ex virtex-ml507
+    pseries pseries-2.1 pseries-2.2 pseries-2.3 pseries-2.4 pseries-2.5 pseries-2.6 pseries-2.7
+    pseries-2.8 pseries-2.9 pseries-2.10 pseries-2.11 pseries-2.12 pseries-2.12-sxxm
+    pseries-3.0 pseries-3.1 pseries-4.0 pseries-4.1 pseries-4.2 pseries-5.0 pseries-5.1
+    pseries-5.2 pseries-6.0 pseries-6.1 pseries-6.2 pseries-7.0 pseries-7.1 pseries-7.2
+""".split())
+_S390X_NAMES = frozenset("""
+    s390-ccw-virtio
+    s390-ccw-virtio-2.4 s390-ccw-virtio-2.5 s390-ccw-virtio-2.6 s390-ccw-virtio-2.7
+    s390-ccw-virtio-2.8 s390-ccw-virtio-2.9 s390-ccw-virtio-2.10 s390-ccw-virtio-2.11
+    s390-ccw-virtio-2.12 s390-ccw-virtio-3.0 s390-ccw-virtio-3.1 s390-ccw-virtio-4.0
+    s390-ccw-virtio-4.1 s390-ccw-virtio-4.2 s390-ccw-virtio-5.0 s390-ccw-virtio-5.1
+    s390-ccw-virtio-5.2 s390-ccw-virtio-6.0 s390-ccw-virtio-6.1 s390-ccw-virtio-6.2
+    s390-ccw-virtio-7.0 s390-ccw-virtio-7.1 s390-ccw-virtio-7.2
+""".split())
+
+
+class Emulator(NamedTuple):
+    """A QEMU 7.2 system emulator as libvirt 9.0 sees it (``virsh capabilities``)."""
+
+    #: guest arches it runs (libvirt's ``virQEMUCapsIsArchSupported``)
+    arches: frozenset[str]
+    #: machine names and aliases it offers
+    machines: frozenset[str]
+
+
+#: TABLE: the emulators, by the path libvirt runs (``<emulator>``, or ``DEFAULT_EMULATORS``)
+EMULATOR_MACHINES: dict[str, Emulator] = {
+    "/usr/bin/qemu-system-x86_64": Emulator(X86, _X86_NAMES),
+    "/usr/bin/qemu-system-i386": Emulator(frozenset({"i686"}), _X86_NAMES),
+    "/usr/bin/qemu-system-aarch64": Emulator(frozenset({"aarch64", "armv7l"}), _AARCH64_NAMES),
+    "/usr/bin/qemu-system-arm": Emulator(frozenset({"armv7l", "armv6l"}), _ARM_NAMES),
+    "/usr/bin/qemu-system-ppc64": Emulator(PPC64, _PPC64_NAMES),
+    "/usr/bin/qemu-system-ppc64le": Emulator(PPC64, _PPC64_NAMES),
+    "/usr/bin/qemu-system-s390x": Emulator(frozenset({"s390x"}), _S390X_NAMES),
+    "/usr/bin/qemu-system-riscv64": Emulator(frozenset({"riscv64"}), frozenset(
+        "microchip-icicle-kit shakti_c sifive_e sifive_u spike virt".split())),
+    "/usr/bin/qemu-system-riscv32": Emulator(frozenset({"riscv32"}), frozenset(
+        "opentitan sifive_e sifive_u spike virt".split())),
+}
+
+#: the emulator libvirt 9.0 runs for a guest arch when the domain names none (``virsh
+#: capabilities``); libvirt has none for s390 (31-bit)
+DEFAULT_EMULATORS: dict[str, str] = {
+    "x86_64": "/usr/bin/qemu-system-x86_64", "i686": "/usr/bin/qemu-system-i386",
+    "aarch64": "/usr/bin/qemu-system-aarch64",
+    "armv7l": "/usr/bin/qemu-system-arm", "armv6l": "/usr/bin/qemu-system-arm",
+    "ppc64": "/usr/bin/qemu-system-ppc64", "ppc64le": "/usr/bin/qemu-system-ppc64le",
+    "s390x": "/usr/bin/qemu-system-s390x",
+    "riscv64": "/usr/bin/qemu-system-riscv64", "riscv32": "/usr/bin/qemu-system-riscv32",
+}
+
+
+def emulator_path(arch: str, emulator: str | None) -> str | None:
+    """The emulator libvirt runs: ``<emulator>``'s path, else the arch's default (None: libvirt
+    has none for the arch, "No emulator found for arch ...")."""
+    return emulator or DEFAULT_EMULATORS.get(arch)
+
+
+def unsupported(arch: str, machine: str, path: str) -> str | None:
+    """libvirt's refusal when the emulator at ``path`` lacks the guest arch or the machine
+    name (a dict and a set lookup), None when it has both.  An emulator path pciplan does not
+    know is given the machines of the arch's default and not checked further."""
+    emu = EMULATOR_MACHINES.get(path)
+    if emu is None:
+        emu = EMULATOR_MACHINES.get(DEFAULT_EMULATORS.get(arch, ""))
+        if emu is None:
+            return None
+    elif arch not in emu.arches:
+        return f"Emulator '{path}' does not support arch '{arch}'"
+    if machine in emu.machines:
+        return None
+    return f"Emulator '{path}' does not support machine type '{machine}'"
+
+
 def find(arch: str, machine: str) -> Machine | None:
     """The row for ``<type arch=... machine=...>``, or None when pciplan does not know it."""
     for arches, names, row in _RULES:
