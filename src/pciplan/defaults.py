@@ -432,9 +432,11 @@ def validate(guest: Guest) -> None:
             raise PlanError(f"Multiple '{c.type}' controllers with index '{c.index}'", c.describe())
         seen[key] = c
     usb = [c for c in guest.controllers if c.type == "usb"]
-    for c in usb:
-        if "master" in c.attrs and not any(o.index == c.index and "master" not in o.attrs for o in usb):
-            raise PlanError("No master USB controller specified", c.describe())
+    # a companion (an ICH9 UHCI is one even without <master>) needs some USB controller
+    # that is none: libvirt 9.0 does not ask for one of the same index
+    companions = [c for c in usb if _is_companion(c)]
+    if companions and all(_is_companion(c) for c in usb):
+        raise PlanError("No master USB controller specified", companions[0].describe())
     if any(c.model == "none" for c in usb) and len(usb) > 1:
         other = next((c for c in usb if c.model != "none"), usb[1])
         raise PlanError("Can't add another USB controller: USB is disabled for this domain",
@@ -528,6 +530,14 @@ def validate_late(guest: Guest) -> None:
         if disk.bus == "sata" and not guest.machine.sata_capable:
             raise PlanError("SATA is not supported with this QEMU binary", disk.describe(),
                             kind="unsupported")
+    for net in guest.devices("interface"):
+        if net.type in ("vhostuser", "vdpa") and net.model not in devices.VIRTIO_NIC_MODELS:
+            if net.type == "vhostuser":
+                raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
+                                "type='vhostuser'/>. vhostuser requires the virtio-net* frontend",
+                                net.describe(), kind="internal")
+            raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
+                            net.describe(), kind="unsupported")
     for snd in guest.devices("sound"):
         if devices.wanted_without_flags(snd):
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
@@ -561,6 +571,18 @@ def validate_late(guest: Guest) -> None:
         if c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
                             c.describe(), kind="unsupported")
+        if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
+            raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
+        if c.type == "usb" and c.model in ("qusb1", "qusb2"):
+            raise PlanError("USB controller model type 'qusb1' or 'qusb2' is not supported in qemu",
+                            c.describe(), kind="unsupported")
+        if c.type == "usb" and c.model in ("nec-xhci", "qemu-xhci") and \
+                _int(c.attrs.get("ports"), 0) > devices.XHCI_MAX_PORTS:
+            raise PlanError(f"'{c.model}' controller only supports up to '{devices.XHCI_MAX_PORTS}' ports",
+                            c.describe(), kind="unsupported")
+        if c.type == "scsi" and c.model == "ncr53c90":
+            raise PlanError("ncr53c90 SCSI controller is not a built-in for this machine", c.describe(),
+                            kind="unsupported")
         if c.type == "ide" and c.index:
             raise PlanError("Only a single IDE controller is supported for this machine type",
                             c.describe(), kind="unsupported")
@@ -591,6 +613,12 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
                             kind="unsupported")
     for inp in guest.devices("input"):
+        if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
+            raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
+                            inp.describe(), kind="unsupported")
+        if inp.type == "tablet" and inp.bus == "ps2":
+            raise PlanError("ps2 bus does not support tablet input device", inp.describe(),
+                            kind="internal")
         if inp.bus == "virtio" and inp.model in ("virtio-transitional", "virtio-non-transitional") \
                 and inp.type != "passthrough":
             raise PlanError("virtio (non-)transitional models are not supported for "
@@ -604,6 +632,10 @@ def validate_late(guest: Guest) -> None:
         if w.model == "i6300esb" and w.address.type != "pci":
             raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
                             kind="unsupported")
+    for balloon in guest.devices("memballoon"):
+        if balloon.model == "xen":
+            raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
+                            balloon.describe(), kind="unsupported")
     for iommu in guest.devices("iommu"):
         _validate_iommu(guest, iommu)
     aliases: set[str] = set()

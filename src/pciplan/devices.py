@@ -45,6 +45,12 @@ SCSI_MODELS: dict[str, str | None] = {
     "dc390": PCI, "am53c974": PCI, "auto": PCI, "ibmvscsi": PCI,
     "ncr53c90": None,
 }
+#: the NIC models that are virtio-net (what vhost-user and vDPA interfaces need)
+VIRTIO_NIC_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
+#: SCSI controller models libvirt 9.0 knows and Debian's QEMU 7.2 is built without
+SCSI_MODELS_QEMU_LACKS = frozenset({"buslogic"})
+#: the most ports an XHCI controller (nec-xhci, qemu-xhci) takes
+XHCI_MAX_PORTS = 15
 VIRTIO_SERIAL_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
 }
@@ -70,7 +76,9 @@ SOUND_MODELS: dict[str, str | None] = {
 #: flags (QEMU has no such PCI device): it cannot place one ("Cannot automatically add a new
 #: PCI bus for a device with connect flags 00"); an ich7 placed by hand is refused later
 #: ("not supported by qemu")
-WANTED_WITHOUT_FLAGS = frozenset({("sound", "ich7"), ("interface", "usb-net")})
+WANTED_WITHOUT_FLAGS = frozenset({("sound", "ich7"), ("interface", "usb-net"), ("memballoon", "xen"),
+                                  # controllers by type: these are no PCI device either
+                                  ("controller", "xenbus"), ("controller", "isa")})
 VIDEO_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "bochs": PCIE, "none": None, "ramfb": None,
     "vga": PCI, "cirrus": PCI, "vmvga": PCI, "qxl": PCI, "xen": PCI, "vbox": PCI,
@@ -94,7 +102,8 @@ HostProbe = Callable[[dict[str, str]], Optional[bool]]
 
 
 def wanted_without_flags(dev: Device) -> bool:
-    return (dev.tag, dev.model) in WANTED_WITHOUT_FLAGS
+    kind = dev.type if isinstance(dev, Controller) else dev.model
+    return (dev.tag, kind) in WANTED_WITHOUT_FLAGS
 
 
 def classify(dev: Device, host_is_conventional: HostProbe | None = None) -> str | None:

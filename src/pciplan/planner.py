@@ -357,7 +357,7 @@ class Assigner:
                 continue
             if c.type in ("fdc", "ccid") or (c.type == "ide" and c.index == 0):
                 continue
-            if not c.connect or not wanted(c):
+            if not (c.connect or devices.wanted_without_flags(c)) or not wanted(c):
                 continue
             if c.type == "usb" and c.model in devices.USB2_COMPANION_FUNCTION:
                 fn = devices.USB2_COMPANION_FUNCTION[c.model]
