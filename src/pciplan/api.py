@@ -40,6 +40,7 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     emulator = machines.emulator_path(dom.arch, _emulator(doc))
     if emulator is None:
         raise PlanError(f"No emulator found for arch '{dom.arch}'", "os/type", kind="unsupported")
+    dom.emulator = emulator
     refusal = machines.unsupported(dom.arch, dom.machine, emulator)
     machine = machines.find(dom.arch, dom.machine)
     if machine is None:

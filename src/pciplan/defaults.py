@@ -454,6 +454,10 @@ def validate(guest: Guest) -> None:
     if len(balloons) > 1:
         raise PlanError("only a single memory balloon device is supported", balloons[1].describe(),
                         kind="internal")
+    tpms = [t for t in guest.devices("tpm") if t.model != "spapr-tpm-proxy"]
+    if len(tpms) > 1:
+        raise PlanError("only a single TPM non-proxy device is supported", tpms[1].describe(),
+                        kind="unsupported")
     vsocks = guest.devices("vsock")
     if len(vsocks) > 1:
         raise PlanError("only a single vsock device is supported", vsocks[1].describe())
@@ -524,6 +528,12 @@ def validate_late(guest: Guest) -> None:
         if disk.bus in DRIVE_BUSES and a is not None and a.type != "drive":
             raise PlanError(f"Invalid address type '{a.type}' for the disk '{disk.target.get('dev', '')}' "
                             f"with the bus type '{disk.bus}'", disk.describe(), kind="unsupported")
+        if disk.attrs.get("sgio") == "unfiltered":
+            raise PlanError("unfiltered sgio is no longer supported", disk.describe(), kind="unsupported")
+        if disk.bus != "virtio" and "iothread" in disk.attrs:
+            raise PlanError(f"IOThreads not available for bus {disk.bus} target {disk.target.get('dev', '')}",
+                            disk.describe(), kind="unsupported")
+        _validate_iothread(guest, disk, "Disk")
         if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
             raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
                             disk.describe(), kind="unsupported")
@@ -539,6 +549,9 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
     for snd in guest.devices("sound"):
+        if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
+            raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
+                            snd.describe(), kind="unsupported")
         if devices.wanted_without_flags(snd):
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
@@ -547,6 +560,9 @@ def validate_late(guest: Guest) -> None:
                 h.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
                             h.describe(), kind="internal")
+        if h.type == "mdev" and h.attrs.get("display") == "on" and not dom.graphics:
+            raise PlanError("graphics device is needed for attribute value 'display=on' in <hostdev>",
+                            h.describe(), kind="unsupported")
         own = HOSTDEV_ADDRESS_TYPES.get(h.type or "")
         if own is not None and h.address is not None and h.address.type != own[0]:
             raise PlanError(f"{own[1]} host device must use '{own[0]}' address type", h.describe(),
@@ -571,6 +587,7 @@ def validate_late(guest: Guest) -> None:
         if c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
                             c.describe(), kind="unsupported")
+        _validate_iothread(guest, c, "controller")
         if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
             raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
         if c.type == "usb" and c.model in ("qusb1", "qusb2"):
@@ -592,30 +609,45 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if c.type == "pci" and guest.machine.pci:
             _validate_pci_options(guest, c)
-    for card in guest.devices("smartcard"):
+    cards = guest.devices("smartcard")
+    if len(cards) > 1:
+        raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
+                        kind="unsupported")
+    for card in cards:
         if card.address is not None and card.address.type != "ccid":
             raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
                             kind="unsupported")
+        _validate_spicevmc(guest, card)
     for ser in guest.devices("serial"):
         target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
             raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
                             kind="unsupported")
-    for card in guest.devices("smartcard"):
+    cards = guest.devices("smartcard")
+    if len(cards) > 1:
+        raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
+                        kind="unsupported")
+    for card in cards:
         if card.address is not None and card.address.type != "ccid":
             raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
                             kind="unsupported")
+        _validate_spicevmc(guest, card)
     for ser in guest.devices("serial"):
         target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
             raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
                             kind="unsupported")
+    for ch in guest.devices("channel"):
+        _validate_spicevmc(guest, ch)
     for inp in guest.devices("input"):
         if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
             raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
                             inp.describe(), kind="unsupported")
+        if inp.type == "passthrough" and "virtio-input-host" in guest.machine.lacks:
+            raise PlanError("virtio-input-host is not supported by this QEMU binary", inp.describe(),
+                            kind="unsupported")
         if inp.type == "tablet" and inp.bus == "ps2":
             raise PlanError("ps2 bus does not support tablet input device", inp.describe(),
                             kind="internal")
@@ -623,6 +655,14 @@ def validate_late(guest: Guest) -> None:
                 and inp.type != "passthrough":
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
+    for fs in guest.devices("filesystem"):
+        if fs.attrs.get("driver") != "virtiofs":
+            continue
+        if fs.attrs.get("accessmode", "passthrough") != "passthrough":
+            raise PlanError("virtiofs only supports passthrough accessmode", fs.describe(),
+                            kind="unsupported")
+        if not dom.shared_memory:
+            raise PlanError("'virtiofs' requires shared memory", fs.describe(), kind="unsupported")
     for w in watchdogs:
         if w.address is None:
             continue
@@ -636,8 +676,34 @@ def validate_late(guest: Guest) -> None:
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
+    for shm in guest.devices("shmem"):
+        model = shm.model or "ivshmem"
+        if model == "ivshmem":
+            raise PlanError("ivshmem device is not supported with this QEMU binary", shm.describe(),
+                            kind="unsupported")
+        if model in guest.machine.lacks:
+            raise PlanError(f"shmem model '{model}' is not supported by this QEMU binary", shm.describe(),
+                            kind="unsupported")
+        if model == "ivshmem-doorbell" and "size" in shm.attrs:
+            raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
+                            shm.describe(), kind="unsupported")
+    for tpm in guest.devices("tpm"):
+        emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
+        if dom.arch in machines.S390:  # no TPM at all: its backend is refused first
+            raise PlanError(f"The QEMU executable {emulator} does not support TPM backend type "
+                            f"{tpm.attrs.get('backend', '')}", tpm.describe(), kind="unsupported")
+        archs = TPM_MODEL_ARCHES.get(tpm.model or "")
+        if archs is not None and dom.arch not in archs:
+            raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
+                            tpm.describe(), kind="unsupported")
+    for rd in guest.devices("redirdev"):
+        _validate_spicevmc(guest, rd)
     for iommu in guest.devices("iommu"):
         _validate_iommu(guest, iommu)
+    for vsock in guest.devices("vsock"):
+        cid = vsock.attrs.get("cid")
+        if cid is not None and _int(cid, 3) < 3:
+            raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
     aliases: set[str] = set()
     for d in dom.devices:
         alias = d.attrs.get("alias")
@@ -669,8 +735,29 @@ HOSTDEV_ADDRESS_TYPES = {"scsi": ("drive", "SCSI"), "usb": ("usb", "USB")}
 #: serial port target types and the only address kind each takes (usb-serial is
 #: checked when the port is parsed)
 SERIAL_ADDRESS_TYPES = {"isa-serial": "isa", "pci-serial": "pci"}
+#: the guest arches whose QEMU 7.2 has each TPM front end (tpm-crb is x86's alone,
+#: pSeries has only its own)
+TPM_MODEL_ARCHES = {"tpm-crb": machines.X86,
+                    "tpm-tis": machines.X86 | {"aarch64", "armv7l", "riscv64"},
+                    "tpm-spapr": machines.PPC64}
 #: the panic model a machine family implies when none is given
 PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
+
+
+def _validate_spicevmc(guest: Guest, dev: Device) -> None:
+    if dev.type == "spicevmc" and not guest.domain.spice:
+        raise PlanError("chardev 'spicevmc' not supported without spice graphics", dev.describe(),
+                        kind="unsupported")
+
+
+def _validate_iothread(guest: Guest, dev: Device, what: str) -> None:
+    text = dev.attrs.get("iothread")
+    if text is None:
+        return
+    n = _int(text, 0)
+    if n not in guest.domain.iothreads:
+        raise PlanError(f"{what} iothread '{n}' not defined in iothreadid", dev.describe(),
+                        kind="unsupported")
 
 
 def _validate_panic(guest: Guest, panic: Device) -> None:

@@ -113,8 +113,17 @@ class Domain:
     devices: list[Device] = field(default_factory=list)
     #: NUMA cells declared in <cpu><numa>
     numa_cells: int = 0
+    #: all guest memory is shared (``<memoryBacking><access mode='shared'>`` or every NUMA
+    #: cell's ``memAccess``), as virtiofs needs
+    shared_memory: bool = False
+    #: the QEMU binary libvirt runs (``<emulator>`` or the arch's default)
+    emulator: str | None = None
+    #: the I/O thread ids disks and controllers may name
+    iothreads: frozenset[int] = frozenset()
     #: number of <graphics> elements
     graphics: int = 0
+    #: one of them is SPICE (which spicevmc channels, redirdevs and smartcards need)
+    spice: bool = False
     #: UEFI firmware (``<os firmware='efi'>`` or a pflash ``<loader>``) and ``<features><acpi/>``
     uefi: bool = False
     acpi: bool = False

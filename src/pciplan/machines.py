@@ -136,6 +136,8 @@ class Machine(NamedTuple):
                                               "bochs", "ramfb"})
     #: the emulator has an AHCI (SATA) controller
     sata_capable: bool = True
+    #: devices libvirt 9.0 checks the emulator for and this one lacks (QEMU names)
+    lacks: frozenset[str] = frozenset()
     #: QEMU's device names for the machine's bridges (for qemu-args)
     root_bus_name: str = "pci.0"
     #: qemu-system binary suffix per arch is in ``EMULATORS``
@@ -189,7 +191,9 @@ PSERIES = Machine("pseries", root="pci-root", chipset=None, default_usb="qemu-xh
 S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, usb_model="none",
                    nic_model="virtio", video_model="virtio", scsi_model="virtio-scsi",
                    memballoon=True, zpci=True,
-                   video_models=_VIDEO_S390, sata_capable=False)
+                   video_models=_VIDEO_S390, sata_capable=False,
+                   lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
+                                    "virtio-input-host"}))
 
 class Names(NamedTuple):
     """Machine names: one of ``exact``, or one starting with a prefix (QEMU's versioned

@@ -225,6 +225,10 @@ def _int32(value: int) -> int:
     return value - 0x100000000 if value > INT_MAX else value
 
 
+#: the virtio-scsi models (the only controllers with an I/O thread)
+VIRTIO_SCSI_MODELS = frozenset({"virtio-scsi", "virtio-transitional", "virtio-non-transitional"})
+
+
 def check_controller(el: etree._Element, what: What) -> None:
     ctype = el.get("type")
     if ctype is not None and ctype not in CONTROLLER_TYPES:
@@ -240,6 +244,22 @@ def check_controller(el: etree._Element, what: What) -> None:
             raise _invalid(el, "index", idx, what, "integer value")
         if n < 0:
             raise _invalid(el, "index", idx, what, "non-negative value")
+    drv = el.find("driver")
+    if drv is not None and drv.get("iothread") is not None:
+        _check_iothread(drv, what)
+        if ctype != "scsi" or model not in VIRTIO_SCSI_MODELS:
+            raise PlanError("'iothread' attribute only supported for virtio scsi controllers", _what(what),
+                            _line(drv))
+
+
+def _check_iothread(drv: etree._Element, what: What) -> None:
+    value = drv.get("iothread", "")
+    n = c_uint(value, 10)
+    if n is None:
+        raise _invalid(drv, "iothread", value, what, "integer value")
+    if n == 0:
+        raise PlanError("Invalid value for attribute 'iothread' in element 'driver': Zero is not permitted",
+                        _what(what), _line(drv))
 
 
 def check_disk(el: etree._Element, what: What, kids: dict) -> None:
@@ -253,6 +273,9 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
     bus = target.get("bus")
     if bus is not None and bus not in DISK_BUSES:
         raise _invalid(target, "bus", bus, what)
+    drv = kids.get("driver")
+    if drv is not None and drv.get("iothread") is not None:
+        _check_iothread(drv, what)
     if kids.get("address") is None and disk_name_index(dev) is None:
         raise PlanError(f"Unknown disk name '{dev}' and no address specified", _what(what), _line(el))
 

@@ -316,6 +316,10 @@ def _attr_of(kid: etree._Element | None, attr: str) -> str | None:
     return kid.get(attr) if kid is not None else None
 
 
+#: element attributes that only validation needs, kept in ``Device.attrs``
+_CHECKED_ATTRS = {"hostdev": ("display",), "disk": ("sgio",), "smartcard": ("mode",)}
+
+
 def _device(el: etree._Element, position: int) -> Device | None:
     tag = el.tag
     if not isinstance(tag, str) or "}" in tag:
@@ -380,6 +384,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
             dev.target = dict(t.attrib) if t is not None else {}
         elif tag == "filesystem":
             dev.model = get("model")
+            if get("accessmode") is not None:
+                dev.attrs["accessmode"] = get("accessmode", "")
             drv = kids.get("driver")
             if drv is not None and drv.get("type"):
                 dev.attrs["driver"] = drv.get("type", "")
@@ -398,6 +404,21 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.attrs["intremap"] = drv.get("intremap", "")
         else:
             dev.model = get("model")
+    for name in _CHECKED_ATTRS.get(tag, ()):
+        if get(name) is not None:
+            dev.attrs[name] = get(name, "")
+    if tag == "shmem":
+        for child in ("size", "server"):
+            if child in kids:
+                dev.attrs[child] = "yes"
+    elif tag == "tpm" and "backend" in kids:
+        dev.attrs["backend"] = kids["backend"].get("type", "")
+    elif tag == "vsock" and "cid" in kids and kids["cid"].get("address") is not None:
+        dev.attrs["cid"] = kids["cid"].get("address", "")
+    if tag in ("disk", "controller"):
+        drv = kids.get("driver")
+        if drv is not None and drv.get("iothread") is not None:
+            dev.attrs["iothread"] = drv.get("iothread", "")
     boot = kids.get("boot")
     if boot is not None and boot.get("order") is not None:
         dev.attrs["boot"] = boot.get("order", "")
@@ -421,6 +442,23 @@ def _device(el: etree._Element, position: int) -> Device | None:
     return dev
 
 
+def _iothread_ids(root: etree._Element) -> frozenset[int]:
+    """The guest's I/O thread ids: those of <iothreadids>, and as many more as
+    <iothreads> counts, numbered from 1 where free (libvirt's post-parse)."""
+    ids: set[int] = set()
+    for t in root.iterfind("iothreadids/iothread"):
+        n = parsecheck.c_uint(t.get("id") or "", 10)
+        if n is not None:
+            ids.add(n)
+    count_el = root.find("iothreads")
+    count = parsecheck.c_uint((count_el.text or "").strip(), 10) if count_el is not None else None
+    n = 1
+    while count is not None and len(ids) < count:
+        ids.add(n)
+        n += 1
+    return frozenset(ids)
+
+
 def read_domain(root: etree._Element) -> Domain:
     parsecheck.check_domain(root)
     ostype = root.find("os/type")
@@ -432,7 +470,15 @@ def read_domain(root: etree._Element) -> Domain:
                         kind="unsupported")
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
-    dom.numa_cells = len(root.findall("cpu/numa/cell"))
+    dom.iothreads = _iothread_ids(root)
+    cells = root.findall("cpu/numa/cell")
+    dom.numa_cells = len(cells)
+    access = root.find("memoryBacking/access")
+    mode = access.get("mode") if access is not None else None
+    # guest memory a vhost-user process may map: every NUMA cell's (its own access mode,
+    # else the domain's), or the domain's when there are no cells
+    dom.shared_memory = all((c.get("memAccess") or mode) == "shared" for c in cells) if cells \
+        else mode == "shared"
     os_el = root.find("os")
     if os_el is not None:
         loader = os_el.find("loader")
@@ -450,6 +496,7 @@ def read_domain(root: etree._Element) -> Domain:
             pos += 1
             if el.tag == "graphics":
                 dom.graphics += 1
+                dom.spice = dom.spice or el.get("type") == "spice"
                 continue
             d = _device(el, pos)
             if d is not None:

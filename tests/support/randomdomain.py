@@ -1203,6 +1203,28 @@ class _Builder:
                 ET.SubElement(a, "zpci", uid="0x0042")
 
     # -- the whole domain ---------------------------------------------------------------
+    def misplaced_address(self, ctrls: list) -> None:
+        """A PCI address on a device that cannot have one (odd style), or on a hub or
+        channel added for the purpose."""
+        r = self.rng
+        if self.chance(0.3) and self.usb_ok():
+            self.rest.append(ET.Element("hub", type="usb"))
+        if self.chance(0.3):
+            ch = ET.Element("channel", type="pty")
+            ET.SubElement(ch, "target", type="virtio", name="org.qemu.guest_agent.0")
+            self.rest.append(ch)
+        pool = [e for e in self.disks + ctrls + self.rest
+                if e.find("address") is None and _NOT_PCI.get(e.tag, lambda e: False)(e)]
+        if not pool:
+            return
+        el = r.choice(pool)
+        if self.chance(0.3):
+            ET.SubElement(el, "address", type="pci")
+        else:
+            ET.SubElement(el, "address", type="pci", domain="0x0000", bus="0x00",
+                          slot=_hex(r.choice((2, 3, 4, 5, 9, 0x1e))), function="0x0")
+        self.notes.append(f"PCI address on {el.tag}")
+
     def build(self) -> str:
         r, k, st = self.rng, self.fam.kind, self.style
         self.pci_controllers()
@@ -1352,6 +1374,12 @@ class _Builder:
             while a or b:
                 src = a if (a and (not b or r.random() < 0.5)) else b
                 ctrls.append(src.pop(0))
+        if len(self.disks) > 1 and self.chance({"odd": 0.4, "nova": 0.2, "kubevirt": 0.2}.get(self.style, 0.1)):
+            # a replaced root disk, volumes attached later: targets out of order
+            r.shuffle(self.disks)
+            self.notes.append("disks out of target order")
+        if self.style == "odd" and self.chance(0.12):
+            self.misplaced_address(ctrls)
         groups = [self.disks, ctrls, self.nics, self.hostdevs, self.rest]
         if self.chance(0.3):                     # e.g. controllers written after disks and NICs
             groups = [self.disks, self.nics, ctrls, self.rest, self.hostdevs]
@@ -1360,6 +1388,20 @@ class _Builder:
                 devs.append(el)
         ET.indent(dom, "  ")
         return ET.tostring(dom, encoding="unicode") + "\n"
+
+
+#: devices with an address kind of their own (or none): a PCI address written on them
+#: (copied, or left over from another model) is dropped, replaced or refused by libvirt
+_NOT_PCI = {
+    "disk": lambda e: (e.find("target") is not None and e.find("target").get("bus") != "virtio"),
+    "input": lambda e: e.get("bus") == "usb" or e.get("type") == "tablet",
+    "channel": lambda e: e.find("target") is not None and e.find("target").get("type") == "virtio",
+    "memballoon": lambda e: e.get("model") == "none",
+    "controller": lambda e: e.get("type") == "usb" and e.get("model") == "none",
+    "video": lambda e: e.find("model") is not None and e.find("model").get("type") in ("none", "ramfb"),
+    "redirdev": lambda e: True, "hub": lambda e: True, "smartcard": lambda e: True,
+    "serial": lambda e: True, "watchdog": lambda e: e.get("model") == "ib700",
+}
 
 
 def _family_for(rng: random.Random, spread: dict) -> str:
