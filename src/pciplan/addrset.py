@@ -254,6 +254,8 @@ class AddressSet:
         f = 0 if function is None else function
         key = (int(flags), f, function)
         buses = self._buses
+        if not buses:  # a machine without PCI (isapc, microvm): none can be added either
+            raise PlanError("No PCI buses available", element)
         start = self._first.get(key, 0)
         for i in range(start, len(buses)):
             found = self._free_on_bus(buses[i], flags, key)

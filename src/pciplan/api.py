@@ -43,6 +43,9 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     dom.emulator = emulator
     refusal = machines.unsupported(dom.arch, dom.machine, emulator)
     machine = machines.find(dom.arch, dom.machine)
+    if machine is None and refusal is not None and dom.arch in machines.X86:
+        # a name QEMU lacks ('Q35'): libvirt plans it as an x86 machine without PCI first
+        machine = machines.UNKNOWN_X86
     if machine is None:
         raise PlanError(refusal or f"Emulator for arch '{dom.arch}' does not support machine type "
                         f"'{dom.machine}'", "os/type", kind="unsupported")
@@ -63,6 +66,8 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
             raise
         result = _assign_max(doc, machine, options)
     xmlio.apply(doc)
+    result.warnings.extend(f"{tag} left out: its namespace prefix is not declared (xmlns:...), "
+                           "and libvirt drops it too" for tag in doc.dropped)
     return result
 
 

@@ -518,6 +518,11 @@ def validate_late(guest: Guest) -> None:
     # the panic devices are checked with the domain, before any device
     for panic in guest.devices("panic"):
         _validate_panic(guest, panic)
+    for d in dom.devices:
+        if d.address is not None and d.address.type == "unassigned" and d.tag != "hostdev" \
+                and d.parent is None:
+            raise PlanError("address of type 'unassigned' is supported only for hostdevs",
+                            d.describe(), kind="unsupported")
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
     # driver before its generic ones for each device

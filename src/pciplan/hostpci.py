@@ -15,6 +15,7 @@ SYSFS = "/sys/bus/pci/devices"
 CAP_LIST_BIT = 0x10          # status register: capabilities list present
 CAP_POINTER = 0x34
 CAP_ID_EXP = 0x10            # PCI Express capability
+CONVENTIONAL_CONFIG_SIZE = 256
 
 
 def _addr(source: dict[str, str]) -> str | None:
@@ -33,15 +34,25 @@ def is_conventional(source: dict[str, str], sysfs: "str | os.PathLike[str]" = SY
     try:
         with open(os.path.join(sysfs, name, "config"), "rb") as f:
             config = f.read()
+            size = os.fstat(f.fileno()).st_size
     except OSError:
         return None
+    if _has_express_capability(config):
+        return False
+    # no PCI Express capability found (or no capability list, or only the first 64 bytes
+    # readable): libvirt 9.0 then goes by the size of the config space, 256 bytes being
+    # conventional PCI's (sysfs gives the size even when it lets less be read)
+    return (size or len(config)) == CONVENTIONAL_CONFIG_SIZE
+
+
+def _has_express_capability(config: bytes) -> bool:
     if len(config) < 64 or not config[6] & CAP_LIST_BIT:
-        return True
+        return False
     ptr = config[CAP_POINTER] & 0xFC
     seen = set()
     while ptr and ptr not in seen and ptr + 1 < len(config):
         seen.add(ptr)
         if config[ptr] == CAP_ID_EXP:
-            return False
+            return True
         ptr = config[ptr + 1] & 0xFC
-    return True
+    return False

@@ -179,6 +179,13 @@ RISCV_VIRT = Machine("riscv-virt", root="pcie-root", chipset=None, default_usb=N
                      root_bus_name="pcie.0",
                      video_models=_VIDEO_NO_QXL)
 #: RISC-V boards other than virt (spike, sifive_u...): no PCI, no virtio-mmio from libvirt
+#: x86 machines without PCI: every PCI device (the default balloon and, on microvm, the
+#: default USB controller included) is "No PCI buses available"; no IDE either
+ISAPC = Machine("isapc", root=None, chipset=None, default_usb=None, usb_model="piix3-uhci",
+                nic_model="rtl8139", video_model="cirrus", scsi_model="lsilogic", memballoon=True)
+MICROVM = ISAPC._replace(family="microvm", default_usb="piix3-uhci")
+#: what libvirt makes of an x86 machine name QEMU does not have, until it refuses the name
+UNKNOWN_X86 = MICROVM._replace(family="unknown-x86")
 RISCV_BOARD = Machine("riscv-board", root=None, chipset=None, default_usb=None, usb_model=None,
                       nic_model="rtl8139", video_model="virtio", scsi_model="lsilogic",
                       memballoon=True, pci=False,
@@ -212,6 +219,8 @@ _VIRT = Names(("virt",), ("virt-",))
 _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
     (X86, Names(("pc",), ("pc-i440fx-", "pc-0.", "pc-1.")), I440FX),
     (X86, Names(("q35",), ("pc-q35-",)), Q35),
+    (X86, Names(("isapc",)), ISAPC),
+    (X86, Names(("microvm",)), MICROVM),
     (frozenset({"aarch64"}), _VIRT, AARCH64_VIRT),
     (frozenset({"armv7l", "armv6l"}), _VIRT, ARM_VIRT),
     (ARM, Names(prefixes=("vexpress-",)), ARM_VEXPRESS),
@@ -241,6 +250,11 @@ EMULATORS: dict[str, str] = {
 }
 
 ARCHES = X86 | ARM | RISCV | PPC64 | S390
+#: every architecture name libvirt 9.0 knows (others are "Unknown architecture")
+LIBVIRT_ARCHES = ARCHES | frozenset("""
+    alpha armv7b cris ia64 lm32 m68k microblaze microblazeel mips mipsel mips64 mips64el
+    openrisc parisc parisc64 ppc ppcle ppcemb riscv32 s390 sh4 sh4eb sparc sparc64 unicore32
+    xtensa xtensaeb""".split())
 
 
 #: TABLE: the machine names (aliases included) each QEMU 7.2 system emulator of Debian 12

@@ -17,6 +17,7 @@ from typing import Callable, Union
 
 from lxml import etree
 
+from . import controllers
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -191,7 +192,29 @@ CONTROLLER_MODELS = {
     "ide": frozenset({"piix3", "piix4", "ich6"}),
     "virtio-serial": frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"}),
     "isa": frozenset(),
+    "pci": frozenset(controllers.MODELS),
 }
+#: the <model name> of a controller (whatever its model: checked against that later)
+CONTROLLER_MODEL_NAMES = frozenset({"pci-bridge", "i82801b11-bridge", "ioh3420", "x3130-upstream",
+                                    "xio3130-downstream", "pxb", "pxb-pcie", "pcie-root-port",
+                                    "spapr-pci-host-bridge", "pcie-pci-bridge"})
+#: TABLE: attributes the parser reads as one of a few words, case and all
+#: (element, attribute, words, message: None for "Invalid value for attribute ...")
+ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
+    ("sound", "model", frozenset({"sb16", "es1370", "pcspk", "ac97", "ich6", "ich9", "usb", "ich7"}),
+     None),
+    ("interface", "type", frozenset({"user", "ethernet", "vhostuser", "server", "client", "mcast",
+                                     "network", "bridge", "internal", "direct", "hostdev", "udp",
+                                     "vdpa", "null", "vds"}), None),
+    ("input", "bus", frozenset({"ps2", "usb", "xen", "parallels", "virtio", "none"}),
+     "unknown input bus type '{}'"),
+    ("rng", "model", frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"}),
+     "unknown RNG model '{}'"),
+    ("watchdog", "action", frozenset({"reset", "shutdown", "poweroff", "pause", "dump", "none",
+                                      "inject-nmi"}), "unknown watchdog action '{}'"),
+)
+RNG_BACKEND_MODELS = frozenset({"random", "egd", "builtin"})
+ON_OFF = frozenset({"on", "off"})
 DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
 DISK_DEVICES = frozenset({"disk", "cdrom", "floppy", "lun"})
 MEMBALLOON_MODELS = frozenset({"virtio", "xen", "none", "virtio-transitional", "virtio-non-transitional"})
@@ -244,12 +267,43 @@ def check_controller(el: etree._Element, what: What) -> None:
             raise _invalid(el, "index", idx, what, "integer value")
         if n < 0:
             raise _invalid(el, "index", idx, what, "non-negative value")
+    m = el.find("model")
+    if m is not None and m.get("name") is not None and m.get("name") not in CONTROLLER_MODEL_NAMES:
+        raise _invalid(m, "name", m.get("name", ""), what)
+    t = el.find("target")
+    if t is not None and t.get("hotplug") is not None and t.get("hotplug") not in ON_OFF:
+        raise _invalid(t, "hotplug", t.get("hotplug", ""), what)
     drv = el.find("driver")
     if drv is not None and drv.get("iothread") is not None:
         _check_iothread(drv, what)
         if ctype != "scsi" or model not in VIRTIO_SCSI_MODELS:
             raise PlanError("'iothread' attribute only supported for virtio scsi controllers", _what(what),
                             _line(drv))
+
+
+#: a controller's <target> numbers, and how libvirt writes each back
+TARGET_NUMBERS = {"chassisNr": "{}", "chassis": "{}", "port": "0x{:x}", "busNr": "{}", "index": "{}"}
+
+
+def canonical_target(t: etree._Element, target: dict[str, str], what: What) -> bool:
+    """Read the numbers of a controller's <target> as libvirt's parser does (C ints, base
+    0: '010' is 8, '+5' is 5, '5 ' is refused) and respell them as libvirt writes them;
+    True when one changed."""
+    changed = False
+    for name, fmt in TARGET_NUMBERS.items():
+        value = target.get(name)
+        if value is None:
+            continue
+        n = c_int(value, 0)
+        if n is None:
+            raise _invalid(t, name, value, what, "integer value")
+        if n < 0:
+            raise _invalid(t, name, value, what, "non-negative value")
+        spelled = fmt.format(n)
+        if spelled != value:
+            target[name] = spelled
+            changed = True
+    return changed
 
 
 def _check_iothread(drv: etree._Element, what: What) -> None:
@@ -269,7 +323,11 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
     target = kids.get("target")
     dev = target.get("dev") if target is not None else None
     if dev is None:
-        raise PlanError("missing target information for device", _what(what), _line(el))
+        src = kids.get("source")
+        path = next((src.get(k) for k in ("file", "dev", "dir", "name", "volume")
+                     if src is not None and src.get(k) is not None), None)
+        raise PlanError("missing target information for device" + (f" {path}" if path else ""),
+                        _what(what), _line(el))
     bus = target.get("bus")
     if bus is not None and bus not in DISK_BUSES:
         raise _invalid(target, "bus", bus, what)
@@ -285,6 +343,19 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     have theirs in :func:`check_controller`.  ``kids``: the first child element of each
     tag (the reader indexes them once per device)."""
     tag = el.tag
+    for etag, attr, words, message in ENUM_ATTRIBUTES:
+        if etag == tag:
+            value = el.get(attr)
+            if value is not None and value not in words:
+                if message is None:
+                    raise _invalid(el, attr, value, what)
+                raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
+    if tag == "rng":
+        backend = kids.get("backend")
+        model = backend.get("model") if backend is not None else None
+        if model is not None and model not in RNG_BACKEND_MODELS:
+            raise PlanError(f"unknown RNG backend model '{model}'", _what(what), _line(backend),
+                            kind="unsupported")
     if tag == "disk":
         check_disk(el, what, kids)
     elif tag == "memballoon":

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from lxml import etree
 
-from .address import BUS_LAST, DOMAIN_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
+from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
 from . import machines, parsecheck
@@ -57,6 +57,8 @@ class Document:
     #: the input had no " and no & at all: then no value can hold a ' and no text a ",
     #: and every " lxml writes in the root element delimits an attribute value
     plain: bool = False
+    #: elements the parser could not put in a namespace, left out as libvirt does
+    dropped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +72,8 @@ class _Source:
     declaration: str | None = None
     prolog: str | None = None
     plain: bool = False
+    #: elements left out because their namespace prefix is not declared
+    dropped: list[str] = field(default_factory=list)
 
 
 #: byte-order marks and their codecs (UTF-32 first: its LE mark starts like UTF-16's)
@@ -145,10 +149,10 @@ def _sniff(raw: bytes, default: str | None = None) -> _Source:
     return src
 
 
-def _parser(encoding: str | None = None) -> etree.XMLParser:
+def _parser(encoding: str | None = None, recover: bool = False) -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                            dtd_validation=False, huge_tree=False, remove_comments=False,
-                           strip_cdata=False, encoding=encoding)
+                           strip_cdata=False, encoding=encoding, recover=recover)
 
 
 def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
@@ -165,18 +169,35 @@ def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
         except UnicodeEncodeError:
             raise InputError("the text contains unpaired surrogate characters") from None
         src = _sniff(raw, "utf-8")
-        parser = _parser("utf-8")
+        parser_encoding: str | None = "utf-8"
+        parser = _parser(parser_encoding)
     else:
         raw = bytes(data)
         if len(raw) > MAX_INPUT:
             raise InputError(f"input is larger than {MAX_INPUT // (1024 * 1024)} MiB")
         src = _sniff(raw)
-        parser = _parser(None)
+        parser_encoding = None
+        parser = _parser(parser_encoding)
     _check_element_count(raw, src)
     # (in UTF-16/32 the byte 0x22 or 0x26 may be part of another character: never a false yes)
     src.plain = b'"' not in raw and b"&" not in raw
     try:
-        tree = etree.ElementTree(etree.fromstring(raw, parser))
+        try:
+            tree = etree.ElementTree(etree.fromstring(raw, parser))
+        except etree.XMLSyntaxError as err:
+            # an undeclared prefix (<qemu:commandline> without xmlns:qemu) is no syntax error
+            # to libxml2, which libvirt reads with: the document is otherwise well-formed
+            log = parser.error_log
+            if not len(log) or any(e.domain_name != "NAMESPACE" for e in log):
+                raise
+            tree = etree.ElementTree(etree.fromstring(raw, _parser(parser_encoding, recover=True)))
+            # ...and libvirt drops what it cannot place in a namespace, as pciplan does: its
+            # output stays namespace-well-formed
+            for el in [e for e in tree.iter() if isinstance(e.tag, str) and ":" in e.tag]:
+                parent = el.getparent()
+                if parent is not None and ":" not in str(parent.tag):
+                    src.dropped.append(f"<{el.tag}> (line {el.sourceline})")
+                    _remove(el)
     except etree.XMLSyntaxError as err:
         line = getattr(err, "lineno", None)
         msg = str(err.msg if hasattr(err, "msg") else err)
@@ -247,7 +268,7 @@ def load(data: str | bytes) -> Document:
         if decl and named:
             src.declaration = None  # names an encoding Python cannot write: write a UTF-8 one
     return Document(tree, read_domain(root), decl, encoding, _quote_style(src), src.bom,
-                    src.declaration, src.prolog, src.plain)
+                    src.declaration, src.prolog, src.plain, src.dropped)
 
 
 def _entity_refs(root: etree._Element) -> bool:
@@ -274,11 +295,11 @@ def _read_address(el: etree._Element, what: str) -> Address:
     pci = PciAddress(nums["domain"], nums["bus"], nums["slot"], nums["function"])
     mf = el.get("multifunction")
     if mf is not None and mf not in ("on", "off"):
-        raise PlanError(f"Unknown value '{mf}' for <address> 'multifunction' attribute", what,
-                        el.sourceline)
+        raise PlanError(f"Invalid value for attribute 'multifunction' in element 'address': '{mf}'.",
+                        what, el.sourceline)
     if not pci.is_empty:
-        for name, value, top, fmt in (("domain", pci.domain, DOMAIN_LAST, "domain='0x{:x}', must be <= 0xFFFF"),
-                                      ("bus", pci.bus, BUS_LAST, "bus='0x{:x}', must be <= 0xFF"),
+        # (a domain other than 0 is the address set's to refuse)
+        for name, value, top, fmt in (("bus", pci.bus, BUS_LAST, "bus='0x{:x}', must be <= 0xFF"),
                                       ("slot", pci.slot, SLOT_LAST, "slot='0x{:x}', must be <= 0x1F"),
                                       ("function", pci.function, FUNCTION_LAST, "function=0x{:x}, must be <= 7")):
             if value > top:
@@ -343,6 +364,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         t = kids.get("target")
         if t is not None:
             dev.target = dict(t.attrib)
+            if parsecheck.canonical_target(t, dev.target, dev.describe):
+                dev.changed.add("target")  # written back as libvirt does: chassis='010' is 8
             node = t.find("node")
             if node is not None and node.text:
                 dev.target["node"] = node.text.strip()
@@ -438,8 +461,23 @@ def _device(el: etree._Element, position: int) -> Device | None:
     addr_el = kids.get("address")
     dev.ref = el
     if addr_el is not None:
-        dev.address = _read_address(addr_el, dev.describe())
+        dev.address = a = _read_address(addr_el, dev.describe())
+        if a.is_pci and not _canonical(addr_el, a.pci):
+            dev.changed.add("address")  # written back as libvirt does: '010' is slot 0x08
     return dev
+
+
+#: libvirt's spelling of bus and slot numbers, and of functions
+_BYTE_TEXT = [f"0x{i:02x}" for i in range(256)]
+_FUNCTION_TEXT = [f"0x{i:x}" for i in range(8)]
+
+
+def _canonical(el: etree._Element, pci: PciAddress) -> bool:
+    """The address is spelled as libvirt writes it (so any reader gets the same numbers)."""
+    get = el.get
+    return (get("bus") == _BYTE_TEXT[pci.bus] and get("slot") == _BYTE_TEXT[pci.slot]
+            and get("function") == _FUNCTION_TEXT[pci.function]
+            and get("domain") == ("0x0000" if not pci.domain else f"0x{pci.domain:04x}"))
 
 
 def _iothread_ids(root: etree._Element) -> frozenset[int]:
@@ -465,6 +503,9 @@ def read_domain(root: etree._Element) -> Domain:
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None
     arch = arch or "x86_64"
+    if arch not in machines.LIBVIRT_ARCHES:
+        raise PlanError(f"Unknown architecture {arch}", "os/type",
+                        ostype.sourceline if ostype is not None else None, kind="unsupported")
     if arch not in machines.ARCHES:
         raise PlanError(f"unsupported architecture '{arch}'", "os/type", ostype.sourceline if ostype is not None else None,
                         kind="unsupported")
