@@ -505,6 +505,14 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
+    limit = machines.max_cpus(dom.emulator, dom.arch, dom.machine)
+    if limit and dom.max_vcpus > limit:
+        raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
+                        kind="unsupported")
+    if dom.arch in machines.X86 and dom.max_vcpus > X86_VCPUS_WITHOUT_EIM and \
+            not any(i.attrs.get("eim") == "on" for i in guest.devices("iommu")):
+        raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
+                        "enabled on the iommu device", "vcpu", kind="unsupported")
     watchdogs = guest.devices("watchdog")
     if len(watchdogs) > 1:
         raise PlanError("only a single watchdog device is supported", watchdogs[1].describe(),
@@ -733,6 +741,8 @@ def validate_late(guest: Guest) -> None:
                             d.describe(), kind="unsupported")
 
 
+#: the most x86 vCPUs without an IOMMU in extended interrupt mode (x2APIC ids)
+X86_VCPUS_WITHOUT_EIM = 255
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
 #: host device types with an address kind of their own (libvirt's words for them)

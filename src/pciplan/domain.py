@@ -118,6 +118,8 @@ class Domain:
     shared_memory: bool = False
     #: the QEMU binary libvirt runs (``<emulator>`` or the arch's default)
     emulator: str | None = None
+    #: ``<vcpu>``: the most vCPUs the guest may have
+    max_vcpus: int = 1
     #: the I/O thread ids disks and controllers may name
     iothreads: frozenset[int] = frozenset()
     #: number of <graphics> elements

@@ -425,6 +425,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
             drv = kids.get("driver")
             if drv is not None and drv.get("intremap"):
                 dev.attrs["intremap"] = drv.get("intremap", "")
+            if drv is not None and drv.get("eim"):
+                dev.attrs["eim"] = drv.get("eim", "")
         else:
             dev.model = get("model")
     for name in _CHECKED_ATTRS.get(tag, ()):
@@ -512,6 +514,9 @@ def read_domain(root: etree._Element) -> Domain:
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
     dom.iothreads = _iothread_ids(root)
+    vcpu = root.find("vcpu")
+    if vcpu is not None:
+        dom.max_vcpus = parsecheck.c_uint((vcpu.text or "").strip(), 10) or 1
     cells = root.findall("cpu/numa/cell")
     dom.numa_cells = len(cells)
     access = root.find("memoryBacking/access")
