@@ -90,6 +90,7 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
 def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
     guest = defaults.prepare(dom, machine)
     defaults.mark_non_pci_transports(guest)
+    defaults.check_user_transport_addresses(guest)
     if margin is not None:
         from . import capacity  # only for --capacity max
 

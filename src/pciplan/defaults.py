@@ -962,6 +962,28 @@ def mark_non_pci_transports(guest: Guest) -> None:
                 d.set("address", Address("spapr-vio"))
 
 
+def check_user_transport_addresses(guest: Guest) -> None:
+    """libvirt's spapr-vio and CCW passes (before the PCI one) refuse a register or device
+    number the user gave twice."""
+    regs: set[int] = set()
+    devnos: set[tuple[int, int, int]] = set()
+    for d in guest.domain.devices:
+        a = d.address
+        if a is None:
+            continue
+        if a.type == "spapr-vio" and a.attrs.get("reg") is not None and d.tag != "console":
+            # (a console that is the first serial port shows that port's address)
+            reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
+            if reg in regs:
+                raise PlanError(f"spapr-vio address 0x{reg:x} already in use", d.describe())
+            regs.add(reg)
+        elif a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
+            key = tuple(parsecheck.c_uint(a.attrs.get(k, "0"), 16) or 0 for k in ("cssid", "ssid", "devno"))
+            if key in devnos:
+                raise PlanError("The CCW devno '%x.%x.%04x' is in use already" % key, d.describe())
+            devnos.add(key)  # type: ignore[arg-type]
+
+
 def _spapr_vio_on_pseries(d: Device) -> bool:
     return (d.tag == "serial" and d.target.get("type") in (None, "spapr-vio-serial")) or \
         d.tag == "nvram" or (d.tag == "tpm" and d.model == "tpm-spapr")

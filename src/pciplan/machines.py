@@ -173,6 +173,14 @@ ARM_VEXPRESS = Machine("arm-board", root=None, chipset=None, default_usb=None, u
                        memballoon=False, virtio_mmio=True, pci=False,
                        video_models=_VIDEO_NO_QXL)
 ARM_BOARD = ARM_VEXPRESS._replace(virtio_mmio=False)
+#: the one ARM board with PCI to libvirt: on armv6l it adds a pci-root (the qemu-rpi-kernel
+#: guests), on armv7l/aarch64 none ("No PCI buses available" unless the XML has one)
+VERSATILEPB_ARMV6L = Machine("arm-versatilepb", root="pci-root", chipset=None, default_usb=None,
+                             usb_model="piix3-uhci", nic_model="smc91c111", video_model="cirrus",
+                             scsi_model="lsilogic", memballoon=False, video_models=_VIDEO_NO_QXL)
+VERSATILEPB = VERSATILEPB_ARMV6L._replace(root=None)
+#: armv6l 'virt' has PCI to libvirt, which adds no pcie-root for it: virtio-mmio then
+ARMV6L_VIRT = ARM_VIRT._replace(root=None)
 RISCV_VIRT = Machine("riscv-virt", root="pcie-root", chipset=None, default_usb=None,
                      usb_model="piix3-uhci", nic_model="virtio", video_model="virtio",
                      scsi_model="lsilogic", memballoon=True, virtio_mmio=True,
@@ -195,6 +203,11 @@ PSERIES = Machine("pseries", root="pci-root", chipset=None, default_usb="qemu-xh
                   scsi_model="ibmvscsi", memballoon=True, multiple_roots=True,
                   usb_input_with_graphics=True,
                   video_models=_VIDEO_PSERIES)
+#: the other ppc64 machines (powernv*, mac99, ...): libvirt gives them a pci-root and plans
+#: them as a plain PCI machine
+PPC64_BOARD = Machine("ppc64-board", root="pci-root", chipset=None, default_usb="qemu-xhci",
+                      usb_model="qemu-xhci", nic_model="rtl8139", video_model="vga",
+                      scsi_model="lsilogic", memballoon=True, video_models=_VIDEO_PSERIES)
 S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, usb_model="none",
                    nic_model="virtio", video_model="virtio", scsi_model="virtio-scsi",
                    memballoon=True, zpci=True,
@@ -222,12 +235,16 @@ _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
     (X86, Names(("isapc",)), ISAPC),
     (X86, Names(("microvm",)), MICROVM),
     (frozenset({"aarch64"}), _VIRT, AARCH64_VIRT),
-    (frozenset({"armv7l", "armv6l"}), _VIRT, ARM_VIRT),
+    (frozenset({"armv6l"}), _VIRT, ARMV6L_VIRT),
+    (frozenset({"armv7l"}), _VIRT, ARM_VIRT),
+    (frozenset({"armv6l"}), Names(("versatilepb",)), VERSATILEPB_ARMV6L),
+    (ARM, Names(("versatilepb",)), VERSATILEPB),
     (ARM, Names(prefixes=("vexpress-",)), ARM_VEXPRESS),
     (ARM, Names(prefixes=("",)), ARM_BOARD),  # integratorcp, realview-*, versatile*, any other board
     (RISCV, _VIRT, RISCV_VIRT),
     (RISCV, Names(prefixes=("",)), RISCV_BOARD),  # spike, sifive_u, ...
     (PPC64, Names(("pseries",), ("pseries-",)), PSERIES),
+    (PPC64, Names(prefixes=("",)), PPC64_BOARD),  # powernv*, mac99, ...: one pci-root
     (S390, Names(("s390-ccw-virtio",), ("s390-ccw-virtio-",)), S390_CCW),
 )
 

@@ -30,6 +30,8 @@ def _what(what: What) -> str | None:
 _C_BLANKS = " \t\n\v\f\r"
 _DIGITS = {8: "01234567", 10: "0123456789", 16: "0123456789abcdefABCDEF"}
 UINT_MAX = 0xFFFFFFFF
+#: the largest channel subsystem id, subchannel set id and device number of a CCW address
+CCW_CSSID_MAX, CCW_SSID_MAX, CCW_DEVNO_MAX = 0xFE, 3, 0xFFFF
 INT_MAX = 0x7FFFFFFF
 ULLONG_MAX = 0xFFFFFFFFFFFFFFFF
 
@@ -133,6 +135,16 @@ def check_address(el: etree._Element, what: What) -> None:
         _uint_attrs(el, ("reg",), 16, what, ULLONG_MAX)
     elif atype == "ccw":
         _uint_attrs(el, ("cssid", "ssid", "devno"), 16, what)
+        given = [el.get(k) for k in ("cssid", "ssid", "devno")]
+        if any(v is not None for v in given):
+            if any(v is None for v in given):
+                raise PlanError("Invalid partial specification for virtio ccw address", _what(what),
+                                _line(el), kind="internal")
+            cssid, ssid, devno = (c_uint(v or "", 16) or 0 for v in given)
+            if cssid > CCW_CSSID_MAX or ssid > CCW_SSID_MAX or devno > CCW_DEVNO_MAX:
+                raise PlanError("Invalid specification for virtio ccw address: "
+                                f"cssid='{given[0]}' ssid='{given[1]}' devno='{given[2]}'", _what(what),
+                                _line(el), kind="internal")
     elif atype == "isa":
         _uint_attrs(el, ("iobase", "irq"), 16, what)
     elif atype == "dimm":
