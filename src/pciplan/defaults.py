@@ -150,8 +150,18 @@ def _sorted_by_target(disks: list[Device]) -> bool:
 
 
 def _target_index(disk: Device) -> int:
-    index = parsecheck.disk_name_index(disk.target.get("dev", ""))
-    return -1 if index is None else index
+    name = disk.target.get("dev", "")
+    index = _TARGET_INDEXES.get(name)
+    if index is None:
+        if len(_TARGET_INDEXES) >= 4096:  # bounded: the names come from the input
+            _TARGET_INDEXES.clear()
+        found = parsecheck.disk_name_index(name)
+        index = _TARGET_INDEXES[name] = -1 if found is None else found
+    return index
+
+
+#: disk target names already turned into libvirt's index ('vdb' -> 1; -1 when not one)
+_TARGET_INDEXES: dict[str, int] = {}
 
 
 def controller_order(domain: Domain) -> list[Controller]:
@@ -477,9 +487,15 @@ def validate(guest: Guest) -> None:
 def validate_late(guest: Guest) -> None:
     """Checks libvirt makes after addresses are assigned (so an address error wins)."""
     dom = guest.domain
+    by_tag: dict[str, list[Device]] = {}
+    for d in dom.devices:
+        by_tag.setdefault(d.tag, []).append(d)
+
+    def of(tag: str) -> list[Device]:
+        return by_tag.get(tag, [])
     usb = [c for c in guest.controllers if c.type == "usb"]
     disks: dict[str, Device] = {}
-    for disk in guest.devices("disk"):
+    for disk in of("disk"):
         dev = disk.target.get("dev")
         if dev is None:
             continue
@@ -510,10 +526,10 @@ def validate_late(guest: Guest) -> None:
         raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
                         kind="unsupported")
     if dom.arch in machines.X86 and dom.max_vcpus > X86_VCPUS_WITHOUT_EIM and \
-            not any(i.attrs.get("eim") == "on" for i in guest.devices("iommu")):
+            not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
-    watchdogs = guest.devices("watchdog")
+    watchdogs = of("watchdog")
     if len(watchdogs) > 1:
         raise PlanError("only a single watchdog device is supported", watchdogs[1].describe(),
                         kind="internal")
@@ -524,7 +540,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
                             kind="unsupported")
     # the panic devices are checked with the domain, before any device
-    for panic in guest.devices("panic"):
+    for panic in of("panic"):
         _validate_panic(guest, panic)
     for d in dom.devices:
         if d.address is not None and d.address.type == "unassigned" and d.tag != "hostdev" \
@@ -534,7 +550,7 @@ def validate_late(guest: Guest) -> None:
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
     # driver before its generic ones for each device
-    for disk in guest.devices("disk"):
+    for disk in of("disk"):
         a = disk.address
         if disk.bus == "usb" and a is not None and a.type != "usb":
             raise PlanError("unexpected address type for usb disk", disk.describe(), kind="internal")
@@ -553,7 +569,7 @@ def validate_late(guest: Guest) -> None:
         if disk.bus == "sata" and not guest.machine.sata_capable:
             raise PlanError("SATA is not supported with this QEMU binary", disk.describe(),
                             kind="unsupported")
-    for net in guest.devices("interface"):
+    for net in of("interface"):
         if net.type in ("vhostuser", "vdpa") and net.model not in devices.VIRTIO_NIC_MODELS:
             if net.type == "vhostuser":
                 raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
@@ -561,14 +577,14 @@ def validate_late(guest: Guest) -> None:
                                 net.describe(), kind="internal")
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
-    for snd in guest.devices("sound"):
+    for snd in of("sound"):
         if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
             raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
                             snd.describe(), kind="unsupported")
         if devices.wanted_without_flags(snd):
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
-    for h in guest.devices("hostdev"):
+    for h in of("hostdev"):
         if h.type == "pci" and h.attrs.get("mode") == "subsys" and h.address is not None and \
                 h.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
@@ -622,7 +638,7 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if c.type == "pci" and guest.machine.pci:
             _validate_pci_options(guest, c)
-    cards = guest.devices("smartcard")
+    cards = of("smartcard")
     if len(cards) > 1:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
                         kind="unsupported")
@@ -631,13 +647,13 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
                             kind="unsupported")
         _validate_spicevmc(guest, card)
-    for ser in guest.devices("serial"):
+    for ser in of("serial"):
         target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
             raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
                             kind="unsupported")
-    cards = guest.devices("smartcard")
+    cards = of("smartcard")
     if len(cards) > 1:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
                         kind="unsupported")
@@ -646,15 +662,15 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
                             kind="unsupported")
         _validate_spicevmc(guest, card)
-    for ser in guest.devices("serial"):
+    for ser in of("serial"):
         target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
             raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
                             kind="unsupported")
-    for ch in guest.devices("channel"):
+    for ch in of("channel"):
         _validate_spicevmc(guest, ch)
-    for inp in guest.devices("input"):
+    for inp in of("input"):
         if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
             raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
                             inp.describe(), kind="unsupported")
@@ -668,7 +684,7 @@ def validate_late(guest: Guest) -> None:
                 and inp.type != "passthrough":
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
-    for fs in guest.devices("filesystem"):
+    for fs in of("filesystem"):
         if fs.attrs.get("driver") != "virtiofs":
             continue
         if fs.attrs.get("accessmode", "passthrough") != "passthrough":
@@ -685,11 +701,11 @@ def validate_late(guest: Guest) -> None:
         if w.model == "i6300esb" and w.address.type != "pci":
             raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
                             kind="unsupported")
-    for balloon in guest.devices("memballoon"):
+    for balloon in of("memballoon"):
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
-    for shm in guest.devices("shmem"):
+    for shm in of("shmem"):
         model = shm.model or "ivshmem"
         if model == "ivshmem":
             raise PlanError("ivshmem device is not supported with this QEMU binary", shm.describe(),
@@ -700,7 +716,7 @@ def validate_late(guest: Guest) -> None:
         if model == "ivshmem-doorbell" and "size" in shm.attrs:
             raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
                             shm.describe(), kind="unsupported")
-    for tpm in guest.devices("tpm"):
+    for tpm in of("tpm"):
         emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         if dom.arch in machines.S390:  # no TPM at all: its backend is refused first
             raise PlanError(f"The QEMU executable {emulator} does not support TPM backend type "
@@ -709,11 +725,11 @@ def validate_late(guest: Guest) -> None:
         if archs is not None and dom.arch not in archs:
             raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
                             tpm.describe(), kind="unsupported")
-    for rd in guest.devices("redirdev"):
+    for rd in of("redirdev"):
         _validate_spicevmc(guest, rd)
-    for iommu in guest.devices("iommu"):
+    for iommu in of("iommu"):
         _validate_iommu(guest, iommu)
-    for vsock in guest.devices("vsock"):
+    for vsock in of("vsock"):
         cid = vsock.attrs.get("cid")
         if cid is not None and _int(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")

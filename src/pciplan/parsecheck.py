@@ -225,6 +225,9 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
     ("watchdog", "action", frozenset({"reset", "shutdown", "poweroff", "pause", "dump", "none",
                                       "inject-nmi"}), "unknown watchdog action '{}'"),
 )
+_ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
+for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
+    _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
 RNG_BACKEND_MODELS = frozenset({"random", "egd", "builtin"})
 ON_OFF = frozenset({"on", "off"})
 DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
@@ -355,13 +358,12 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     have theirs in :func:`check_controller`.  ``kids``: the first child element of each
     tag (the reader indexes them once per device)."""
     tag = el.tag
-    for etag, attr, words, message in ENUM_ATTRIBUTES:
-        if etag == tag:
-            value = el.get(attr)
-            if value is not None and value not in words:
-                if message is None:
-                    raise _invalid(el, attr, value, what)
-                raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
+    for attr, words, message in _ENUMS_BY_TAG.get(tag, ()):
+        value = el.get(attr)
+        if value is not None and value not in words:
+            if message is None:
+                raise _invalid(el, attr, value, what)
+            raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
     if tag == "rng":
         backend = kids.get("backend")
         model = backend.get("model") if backend is not None else None
