@@ -93,6 +93,7 @@ VIRTIO_SERIAL_PORTS = 31
 
 def prepare(domain: Domain, machine: Machine) -> Guest:
     guest = Guest(domain, machine)
+    parse_counts(domain)
     drop_unknown(guest)
     drop_switched_off_addresses(domain)
     order_disks(domain)
@@ -109,6 +110,20 @@ def prepare(domain: Domain, machine: Machine) -> Guest:
         "video": guest.videos(),
     }
     return guest
+
+
+#: devices the parser takes one of at most, in the order it reads them, with its words
+SINGLE_DEVICES = (("watchdog", "only a single watchdog device is supported", "internal"),
+                  ("memballoon", "only a single memory balloon device is supported", "internal"),
+                  ("vsock", "only a single vsock device is supported", "xml"))
+
+
+def parse_counts(domain: Domain) -> None:
+    """libvirt's parser refuses a second watchdog, balloon or vsock before anything else."""
+    for tag, message, kind in SINGLE_DEVICES:
+        found = [d for d in domain.devices if d.tag == tag][1:2]
+        if found:
+            raise PlanError(message, found[0].describe(), kind=kind)
 
 
 def drop_unknown(guest: Guest) -> None:
@@ -460,17 +475,10 @@ def validate(guest: Guest) -> None:
         if panic.model is not None and panic.model in panic_models:
             raise PlanError(f"Multiple panic devices with model '{panic.model}'", panic.describe())
         panic_models.add(panic.model)
-    balloons = guest.devices("memballoon")
-    if len(balloons) > 1:
-        raise PlanError("only a single memory balloon device is supported", balloons[1].describe(),
-                        kind="internal")
     tpms = [t for t in guest.devices("tpm") if t.model != "spapr-tpm-proxy"]
     if len(tpms) > 1:
         raise PlanError("only a single TPM non-proxy device is supported", tpms[1].describe(),
                         kind="unsupported")
-    vsocks = guest.devices("vsock")
-    if len(vsocks) > 1:
-        raise PlanError("only a single vsock device is supported", vsocks[1].describe())
     primaries = [v for v in guest.devices("video") if v.attrs.get("primary") == "yes"]
     if len(primaries) > 1:
         raise PlanError("Only one primary video device is supported", primaries[1].describe(),
@@ -530,9 +538,6 @@ def validate_late(guest: Guest) -> None:
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
     watchdogs = of("watchdog")
-    if len(watchdogs) > 1:
-        raise PlanError("only a single watchdog device is supported", watchdogs[1].describe(),
-                        kind="internal")
     for w in watchdogs:
         if w.model is not None and w.model not in WATCHDOG_MODELS:
             raise PlanError(f"unknown watchdog model '{w.model}'", w.describe(), kind="unsupported")

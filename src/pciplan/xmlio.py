@@ -367,8 +367,12 @@ def _device(el: etree._Element, position: int) -> Device | None:
             if parsecheck.canonical_target(t, dev.target, dev.describe):
                 dev.changed.add("target")  # written back as libvirt does: chassis='010' is 8
             node = t.find("node")
-            if node is not None and node.text:
-                dev.target["node"] = node.text.strip()
+            if node is not None:
+                # a C long, base 10 ('08' is 8; '0x1', '-1' and '1 ' are not nodes)
+                n = parsecheck.c_int(node.text or "", 10)
+                if n is None or n < 0:
+                    raise PlanError("invalid NUMA node in target", dev.describe(), node.sourceline)
+                dev.target["node"] = str(n)
         if "master" in kids:
             dev.attrs["master"] = "yes"
         ports = get("ports")
