@@ -264,6 +264,13 @@ def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
     for el in (inp, out):
         for a in el.findall("address"):
             el.remove(a)
+    if inp.tag == "hostdev":  # a host address is written back in libvirt's spelling
+        for el in (inp, out):
+            src = el.find("source/address")
+            if src is not None and el.get("type") == "pci":
+                numbers = {k: str(_c_number(src.get(k) or "0")) for k in ("domain", "bus", "slot", "function")}
+                src.attrib.clear()
+                src.attrib.update(numbers)
     for attr in ("model", "type"):  # libvirt's default model, filesystem type='mount'...
         if inp.get(attr) is None and attr in out.attrib:
             del out.attrib[attr]
@@ -285,12 +292,23 @@ def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
         out.remove(out.find("model"))
 
 
+def _c_number(text: str) -> int:
+    """strtoul(text, base 0): 0x.. hex, 0.. octal, else decimal."""
+    t = text.strip().lstrip("+")
+    if t[:2].lower() == "0x":
+        return int(t[2:], 16)
+    return int(t, 8) if t.startswith("0") and len(t) > 1 else int(t, 10)
+
+
 def non_pci_difference(input_xml: bytes, output_xml: bytes) -> str | None:
     """Why the output does not keep the input's non-PCI content, or None."""
     parser = etree.XMLParser(remove_blank_text=True)
     i_root = etree.fromstring(input_xml, parser)
     o_root = etree.fromstring(output_xml, parser)
     i_dev, o_dev = i_root.find("devices"), o_root.find("devices")
+    for extra in i_root.findall("devices")[1:]:  # libvirt reads (and writes) them as one
+        i_dev.extend(list(extra))
+        i_root.remove(extra)
     # everything outside <devices> is identical
     for root, dev in ((i_root, i_dev), (o_root, o_dev)):
         if dev is not None:

@@ -191,7 +191,7 @@ def test_a_wide_input_is_refused_before_parsing(unit):
 
 def test_too_many_devices_are_refused():
     body = "<bogus/>" * (xmlio.MAX_DEVICES + 1)
-    data = "<domain type='kvm'><name>w</name><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>" + body + "</devices></domain>"
+    data = "<domain type='kvm'><name>w</name><memory>1048576</memory><os><type arch='x86_64' machine='q35'>hvm</type></os><devices>" + body + "</devices></domain>"
     with pytest.raises(InputError, match="elements in <devices>"):
         xmlio.load(data)
     # comments are not devices

@@ -97,6 +97,7 @@ def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
         capacity.expand(guest, options, margin)
     plan = assign(guest, options)
     defaults.retarget_after_pci(guest)
+    defaults.check_usb_addresses(guest)
     defaults.validate_late(guest)
     return plan
 

@@ -529,6 +529,24 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
+    if dom.secure_boot:
+        if guest.machine.family != "q35":
+            raise PlanError("Secure boot is supported with q35 machine types only", "os/loader",
+                            kind="unsupported")
+        if dom.arch != "x86_64":
+            raise PlanError("Secure boot is supported for x86_64 architecture only", "os/loader",
+                            kind="unsupported")
+        if not dom.firmware_auto and not dom.smm:
+            raise PlanError("Secure boot requires SMM feature enabled", "os/loader", kind="unsupported")
+    if dom.firmware_auto and dom.loader is not None:
+        # firmware autoselection takes no loader but secure='yes' (a path implies a type)
+        loader = dom.loader
+        for attr, given in (("readonly", "readonly" in loader),
+                            ("type", "type" in loader or "path" in loader),
+                            ("secure", loader.get("secure") not in (None, "yes"))):
+            if given:
+                raise PlanError(f"loader attribute '{attr}' cannot be specified when firmware "
+                                "autoselection is enabled", "os/loader", kind="internal")
     limit = machines.max_cpus(dom.emulator, dom.arch, dom.machine)
     if limit and dom.max_vcpus > limit:
         raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
@@ -537,6 +555,9 @@ def validate_late(guest: Guest) -> None:
             not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
+    if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus:
+        raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
+                        kind="unsupported")
     watchdogs = of("watchdog")
     for w in watchdogs:
         if w.model is not None and w.model not in WATCHDOG_MODELS:
@@ -562,6 +583,8 @@ def validate_late(guest: Guest) -> None:
         if disk.bus in DRIVE_BUSES and a is not None and a.type != "drive":
             raise PlanError(f"Invalid address type '{a.type}' for the disk '{disk.target.get('dev', '')}' "
                             f"with the bus type '{disk.bus}'", disk.describe(), kind="unsupported")
+        if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
+            _validate_drive_address(guest, disk, a)
         if disk.attrs.get("sgio") == "unfiltered":
             raise PlanError("unfiltered sgio is no longer supported", disk.describe(), kind="unsupported")
         if disk.bus != "virtio" and "iothread" in disk.attrs:
@@ -685,8 +708,11 @@ def validate_late(guest: Guest) -> None:
         if inp.type == "tablet" and inp.bus == "ps2":
             raise PlanError("ps2 bus does not support tablet input device", inp.describe(),
                             kind="internal")
-        if inp.bus == "virtio" and inp.model in ("virtio-transitional", "virtio-non-transitional") \
-                and inp.type != "passthrough":
+        if inp.type == "evdev" and inp.bus is not None:
+            raise PlanError("input evdev doesn't support bus element", inp.describe(),
+                            kind="unsupported")
+        if (inp.bus == "virtio" or (inp.bus is None and inp.type == "passthrough")) and \
+                inp.model in ("virtio-transitional", "virtio-non-transitional"):
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
     for fs in of("filesystem"):
@@ -715,9 +741,14 @@ def validate_late(guest: Guest) -> None:
         if model == "ivshmem":
             raise PlanError("ivshmem device is not supported with this QEMU binary", shm.describe(),
                             kind="unsupported")
+        if "/" in shm.attrs.get("name", ""):
+            raise PlanError("shmem name cannot include '/' character", shm.describe(), kind="unsupported")
         if model in guest.machine.lacks:
             raise PlanError(f"shmem model '{model}' is not supported by this QEMU binary", shm.describe(),
                             kind="unsupported")
+        if model == "ivshmem-plain" and "server" in shm.attrs:
+            raise PlanError("shmem model 'ivshmem-plain' is supported only with server option disabled",
+                            shm.describe(), kind="unsupported")
         if model == "ivshmem-doorbell" and "size" in shm.attrs:
             raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
                             shm.describe(), kind="unsupported")
@@ -738,6 +769,7 @@ def validate_late(guest: Guest) -> None:
         cid = vsock.attrs.get("cid")
         if cid is not None and _int(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
+    _check_duplicate_drives(of("disk"))
     aliases: set[str] = set()
     for d in dom.devices:
         alias = d.attrs.get("alias")
@@ -778,6 +810,53 @@ TPM_MODEL_ARCHES = {"tpm-crb": machines.X86,
                     "tpm-spapr": machines.PPC64}
 #: the panic model a machine family implies when none is given
 PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
+
+
+def _validate_drive_address(guest: Guest, disk: Device, a: Address) -> None:
+    """The numbers of a <disk>'s drive address its controller cannot have."""
+    n = {k: _int(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
+    if disk.bus == "sata" and n["bus"]:
+        raise PlanError("bus must be 0 for sata controller", disk.describe(), kind="unsupported")
+    if disk.bus in ("sata", "ide") and n["target"]:
+        raise PlanError(f"target must be 0 for {disk.bus} controller", disk.describe(), kind="unsupported")
+    if disk.bus == "scsi":
+        ctrl = guest.find_controller("scsi", n["controller"])
+        model = ctrl.model if ctrl is not None else None
+        if n["target"] and model in ("lsilogic", "auto"):
+            raise PlanError(f"target must be 0 for controller model '{model}'", disk.describe(),
+                            kind="unsupported")
+        if n["bus"]:
+            raise PlanError("SCSI controller only supports 1 bus", disk.describe(), kind="internal")
+
+
+#: how libvirt derives a drive address from a target name's index, per disk bus:
+#: (disks per controller, disks per bus); SCSI depends on its controller: not derived here
+DRIVE_LAYOUT = {"ide": (4, 2), "sata": (6, 6), "fdc": (2, 2)}
+
+
+def _check_duplicate_drives(disks: list[Device]) -> None:
+    """Two disks of one bus at one drive address (written, or derived from the target
+    names: 'vda' on IDE is 'hda')."""
+    seen: dict[tuple, Device] = {}
+    for disk in disks:
+        a = disk.address
+        if a is not None and a.type == "drive":
+            n = tuple(_int(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit"))
+        elif a is None and disk.bus in DRIVE_LAYOUT:
+            index = _target_index(disk)
+            if index < 0:
+                continue
+            per_controller, per_bus = DRIVE_LAYOUT[disk.bus]
+            n = (index // per_controller, (index % per_controller) // per_bus, 0, index % per_bus)
+        else:
+            continue
+        key = (disk.bus,) + n
+        first = seen.get(key)
+        if first is not None:
+            raise PlanError(f"Found duplicate drive address for disk with target name "
+                            f"'{first.target.get('dev', '')}' controller='{n[0]}' bus='{n[1]}' "
+                            f"target='{n[2]}' unit='{n[3]}'", disk.describe(), kind="unsupported")
+        seen[key] = disk
 
 
 def _validate_spicevmc(guest: Guest, dev: Device) -> None:
@@ -1013,6 +1092,37 @@ def _spapr_vio_on_pseries(d: Device) -> bool:
 #: devices whose own address kind is given after the PCI pass (USB ports, DIMM slots):
 #: a PCI address written on them is kept taken by that pass, then replaced
 LATE_TRANSPORTS = {"hub": "usb", "memory": "dimm"}
+
+
+def check_usb_addresses(guest: Guest) -> None:
+    """libvirt's USB pass (after the PCI one) reserves the USB addresses the user wrote:
+    a bus that is no USB controller with ports, a port it does not have, or one port
+    given twice is refused.  (pciplan checks them, it does not give out USB ports.)"""
+    buses: dict[int | None, int] = {}
+    for c in guest.controllers:
+        ports = devices.USB_PORTS.get(c.model or "") if c.type == "usb" else None
+        if ports is not None:
+            if c.model in ("nec-xhci", "qemu-xhci") and c.attrs.get("ports"):
+                ports = _int(c.attrs.get("ports"), ports)
+            buses.setdefault(c.index, ports)
+    if not buses:
+        return  # no USB at all: the "USB is disabled" refusals say it better
+    seen: set[tuple[int, str]] = set()
+    for d in guest.domain.devices:
+        a = d.address
+        if a is None or a.type != "usb" or isinstance(d, Controller):
+            continue
+        bus = _int(a.attrs.get("bus"), 0)
+        if bus not in buses:
+            raise PlanError(f"Missing USB bus {bus}", d.describe())
+        port = a.attrs.get("port")
+        if not port:
+            continue
+        if "." not in port and _int(port, 0) > buses[bus]:
+            raise PlanError(f"requested USB port {port} not present on USB bus {bus}", d.describe())
+        if (bus, port) in seen:
+            raise PlanError(f"Duplicate USB address bus {bus} port {port}", d.describe())
+        seen.add((bus, port))
 
 
 def retarget_after_pci(guest: Guest) -> None:

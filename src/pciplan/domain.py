@@ -120,6 +120,15 @@ class Domain:
     emulator: str | None = None
     #: ``<vcpu>``: the most vCPUs the guest may have
     max_vcpus: int = 1
+    #: ``<cpu><topology>``: sockets x dies x cores x threads (None: no topology)
+    topology_vcpus: int | None = None
+    #: ``<loader secure='yes'>``, and ``<features><smm>`` on
+    secure_boot: bool = False
+    smm: bool = False
+    #: ``<os firmware=...>``: libvirt picks the firmware (and turns SMM on when it needs it)
+    firmware_auto: bool = False
+    #: ``<os><loader>``'s attributes (and its path as 'path'), None without one
+    loader: dict[str, str] | None = None
     #: the I/O thread ids disks and controllers may name
     iothreads: frozenset[int] = frozenset()
     #: number of <graphics> elements

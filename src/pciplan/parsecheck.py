@@ -188,6 +188,15 @@ def check_domain(root: etree._Element) -> None:
     if text != "hvm":
         raise PlanError(f"QEMU does not support os type '{text}'", "os/type", _line(ostype),
                         kind="unsupported")
+    vendor = root.find("features/hyperv/vendor_id")
+    if vendor is not None and vendor.get("state") == "on" and \
+            len(vendor.get("value") or "") > HYPERV_VENDOR_ID_MAX:
+        raise PlanError(f"HyperV vendor_id value must not be more than {HYPERV_VENDOR_ID_MAX} "
+                        "characters.", "features/hyperv", _line(vendor))
+    if root.find("memory") is None and \
+            not any(c.get("memory") for c in root.iterfind("cpu/numa/cell")):
+        raise PlanError("Memory size must be specified via <memory> or in the <numa> configuration",
+                        "domain", _line(root))
 
 
 # ---- devices ----------------------------------------------------------------------------
@@ -229,6 +238,10 @@ _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
 RNG_BACKEND_MODELS = frozenset({"random", "egd", "builtin"})
+EVDEV_GRAB_TOGGLES = frozenset({"ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta", "scrolllock",
+                                "ctrl-scrolllock"})
+#: the longest Hyper-V vendor_id value
+HYPERV_VENDOR_ID_MAX = 12
 ON_OFF = frozenset({"on", "off"})
 DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
 DISK_DEVICES = frozenset({"disk", "cdrom", "floppy", "lun"})
@@ -364,6 +377,23 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             if message is None:
                 raise _invalid(el, attr, value, what)
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
+    rom = kids.get("rom")
+    if rom is not None:
+        bar = rom.get("bar")
+        if bar is not None and bar not in ON_OFF:
+            raise _invalid(rom, "bar", bar, what)
+        if rom.get("enabled") == "no" and (bar is not None or rom.get("file") is not None):
+            raise PlanError("ROM tuning is not supported when ROM is disabled", _what(what), _line(rom),
+                            kind="unsupported")
+    if tag == "hostdev" and el.get("mode") == "capabilities" and \
+            el.get("type") not in (None, "storage", "misc", "net"):
+        raise PlanError(f"unknown host device source address type '{el.get('type')}'", _what(what),
+                        _line(el), kind="unsupported")
+    if tag == "input" and el.get("type") == "evdev":
+        src = kids.get("source")
+        toggle = src.get("grabToggle") if src is not None else None
+        if toggle is not None and toggle not in EVDEV_GRAB_TOGGLES:
+            raise _invalid(src, "grabToggle", toggle, what)
     if tag == "rng":
         backend = kids.get("backend")
         model = backend.get("model") if backend is not None else None
@@ -394,10 +424,13 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         a = src.find("address")
         if a is not None:
             _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)
-            fn = c_uint(a.get("function") or "0", 0)
-            if fn is not None and fn > 7:
-                raise PlanError(f"Invalid PCI address function=0x{fn:x}, must be <= 7", _what(what),
-                                _line(a))
+            for name, top, fmt in (("domain", 0xFFFF, "domain='0x{:x}', must be <= 0xFFFF"),
+                                   ("bus", 0xFF, "bus='0x{:x}', must be <= 0xFF"),
+                                   ("slot", 0x1F, "slot='0x{:x}', must be <= 0x1F"),
+                                   ("function", 7, "function=0x{:x}, must be <= 7")):
+                n = c_uint(a.get(name) or "0", 0)
+                if n is not None and n > top:
+                    raise PlanError("Invalid PCI address " + fmt.format(n), _what(what), _line(a))
     addr = kids.get("address")
     if addr is not None and addr.get("type") != "pci":
         check_address(addr, what)

@@ -209,12 +209,27 @@ def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
         raise InputError("documents with a DTD (<!DOCTYPE ...>) are not accepted")
     if _entity_refs(tree.getroot()):
         raise InputError("entity references are not accepted")
-    devices = tree.getroot().find("devices")
+    devices = _merge_devices(tree.getroot())
     if devices is not None and len(devices) > MAX_DEVICES and \
             sum(1 for k in devices if isinstance(k.tag, str)) > MAX_DEVICES:
         raise InputError(f"more than {MAX_DEVICES} elements in <devices>: beyond what pciplan "
                          "(or libvirt) can take")
     return tree, src
+
+
+def _merge_devices(root: etree._Element) -> etree._Element | None:
+    """The first <devices>, with the children of any later one moved to its end: libvirt
+    reads devices by kind across every <devices> element (OpenNebula writes several) and
+    writes them back in one."""
+    sections = root.findall("devices")
+    if len(sections) < 2:
+        return sections[0] if sections else None
+    first = sections[0]
+    for extra in sections[1:]:
+        for child in list(extra):
+            _insert(first, len(first), child)  # comments too
+        _remove(extra)
+    return first
 
 
 def _check_element_count(raw: bytes, src: _Source) -> None:
@@ -338,7 +353,8 @@ def _attr_of(kid: etree._Element | None, attr: str) -> str | None:
 
 
 #: element attributes that only validation needs, kept in ``Device.attrs``
-_CHECKED_ATTRS = {"hostdev": ("display",), "disk": ("sgio",), "smartcard": ("mode",)}
+_CHECKED_ATTRS = {"hostdev": ("display",), "disk": ("sgio",), "smartcard": ("mode",),
+                  "shmem": ("name",)}
 
 
 def _device(el: etree._Element, position: int) -> Device | None:
@@ -464,6 +480,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
     dev.position = position
     dev.line = el.sourceline
     parsecheck.check_device(el, dev.describe, kids)
+    if tag == "hostdev" and dev.source and dev.type == "pci":
+        spelled = _canonical_source(dev.source)
+        if spelled != dev.source:
+            dev.source = spelled
+            dev.changed.add("source")  # written back as libvirt does: bus='012' is 0x0a
     addr_el = kids.get("address")
     dev.ref = el
     if addr_el is not None:
@@ -471,6 +492,14 @@ def _device(el: etree._Element, position: int) -> Device | None:
         if a.is_pci and not _canonical(addr_el, a.pci):
             dev.changed.add("address")  # written back as libvirt does: '010' is slot 0x08
     return dev
+
+
+def _canonical_source(source: dict[str, str]) -> dict[str, str]:
+    """A host PCI address as libvirt writes it back: the four numbers (C unsigned, base 0:
+    '012' is 10), nothing else."""
+    n = [parsecheck.c_uint(source.get(k) or "0", 0) or 0 for k in ("domain", "bus", "slot", "function")]
+    return {"domain": f"0x{n[0]:04x}", "bus": f"0x{n[1]:02x}", "slot": f"0x{n[2]:02x}",
+            "function": f"0x{n[3]:x}"}
 
 
 #: libvirt's spelling of bus and slot numbers, and of functions
@@ -533,7 +562,20 @@ def read_domain(root: etree._Element) -> Domain:
     if os_el is not None:
         loader = os_el.find("loader")
         dom.uefi = os_el.get("firmware") == "efi" or (loader is not None and loader.get("type") == "pflash")
+        dom.secure_boot = loader is not None and loader.get("secure") == "yes"
+        dom.firmware_auto = os_el.get("firmware") is not None
+        if loader is not None:
+            dom.loader = dict(loader.attrib)
+            if (loader.text or "").strip():
+                dom.loader["path"] = loader.text.strip()
         dom.os_boot = os_el.find("boot") is not None
+    smm = root.find("features/smm")
+    dom.smm = smm is not None and smm.get("state", "on") == "on"
+    topology = root.find("cpu/topology")
+    if topology is not None:
+        counts = [parsecheck.c_uint(topology.get(k) or "1", 10) or 0
+                  for k in ("sockets", "dies", "cores", "threads")]
+        dom.topology_vcpus = counts[0] * counts[1] * counts[2] * counts[3]
     dom.acpi = root.find("features/acpi") is not None
     ioapic = root.find("features/ioapic")
     dom.ioapic = ioapic.get("driver") if ioapic is not None else None
@@ -583,6 +625,13 @@ def device_tostring(doc: DeviceDocument) -> str:
     """The device document with the planner's changes to its address written in."""
     root = doc.tree.getroot()
     dev = doc.device
+    if "source" in dev.changed:
+        src = el.find("source/address")
+        if src is not None:
+            for k in list(src.attrib):
+                del src.attrib[k]
+            for k, v in dev.source.items():
+                src.set(k, v)
     if "address" in dev.changed and dev.address is None:
         for k in el:
             if k.tag == "address":
@@ -749,6 +798,13 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
                 if k == "node":
                     continue
                 t.set(k, v)
+    if "source" in dev.changed:
+        src = el.find("source/address")
+        if src is not None:
+            for k in list(src.attrib):
+                del src.attrib[k]
+            for k, v in dev.source.items():
+                src.set(k, v)
     if "address" in dev.changed and dev.address is None:
         for k in el:
             if k.tag == "address":
