@@ -555,6 +555,9 @@ def validate_late(guest: Guest) -> None:
             not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
+    if dom.max_memory and not dom.numa_cells:
+        raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
+                        "maxMemory", kind="unsupported")
     if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus:
         raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
                         kind="unsupported")
@@ -585,6 +588,12 @@ def validate_late(guest: Guest) -> None:
                             f"with the bus type '{disk.bus}'", disk.describe(), kind="unsupported")
         if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
             _validate_drive_address(guest, disk, a)
+        for opt in ("event_idx", "ioeventfd"):
+            if opt in disk.attrs and disk.bus != "virtio":
+                raise PlanError(f"disk {opt} mode supported only for virtio bus", disk.describe(),
+                                kind="unsupported")
+        if disk.type == "vhostuser" and not dom.shared_memory:
+            raise PlanError("'vhostuser' requires shared memory", disk.describe(), kind="unsupported")
         if disk.attrs.get("sgio") == "unfiltered":
             raise PlanError("unfiltered sgio is no longer supported", disk.describe(), kind="unsupported")
         if disk.bus != "virtio" and "iothread" in disk.attrs:
@@ -631,6 +640,12 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
     for i, video in enumerate(videos):
+        if video.attrs.get("accel2d") == "yes":
+            raise PlanError("qemu does not support the accel2d setting", video.describe(),
+                            kind="unsupported")
+        if video.attrs.get("accel3d") == "yes" and video.model != "virtio":
+            raise PlanError("3d acceleration is supported only with 'virtio' video device",
+                            video.describe(), kind="unsupported")
         if video.model == "ramfb" and video.address is not None:
             raise PlanError("address not supported for video type ramfb", video.describe(),
                             kind="unsupported")
@@ -716,6 +731,8 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
     for fs in of("filesystem"):
+        if fs.type not in (None, "mount"):
+            raise PlanError("only supports mount filesystem type", fs.describe(), kind="unsupported")
         if fs.attrs.get("driver") != "virtiofs":
             continue
         if fs.attrs.get("accessmode", "passthrough") != "passthrough":
@@ -752,6 +769,15 @@ def validate_late(guest: Guest) -> None:
         if model == "ivshmem-doorbell" and "size" in shm.attrs:
             raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
                             shm.describe(), kind="unsupported")
+    for mem in of("memory"):
+        if not dom.max_memory:
+            raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
+                            mem.describe(), kind="unsupported")
+        if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
+            raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
+        if mem.model in guest.machine.lacks:
+            raise PlanError(f"{mem.model} isn't supported by this QEMU binary", mem.describe(),
+                            kind="unsupported")
     for tpm in of("tpm"):
         emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         if dom.arch in machines.S390:  # no TPM at all: its backend is refused first
@@ -888,6 +914,9 @@ def _validate_panic(guest: Guest, panic: Device) -> None:
         raise PlanError("only S390 guests support panic device of model 's390'", what, kind="unsupported")
     if model == "isa" and dom.arch not in machines.X86:
         raise PlanError("the QEMU binary does not support the ISA panic device", what, kind="unsupported")
+    if model == "hyperv" and dom.arch not in machines.X86:
+        raise PlanError("only i686 and x86_64 guests support panic device of model 'hyperv'", what,
+                        kind="unsupported")
     a = panic.address
     if a is None:
         return

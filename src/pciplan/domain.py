@@ -118,6 +118,8 @@ class Domain:
     shared_memory: bool = False
     #: the QEMU binary libvirt runs (``<emulator>`` or the arch's default)
     emulator: str | None = None
+    #: ``<maxMemory>`` is given (memory devices need it)
+    max_memory: bool = False
     #: ``<vcpu>``: the most vCPUs the guest may have
     max_vcpus: int = 1
     #: ``<cpu><topology>``: sockets x dies x cores x threads (None: no topology)

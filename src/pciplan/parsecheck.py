@@ -13,6 +13,7 @@ blanks and a ``+`` are allowed, trailing characters are not, base 0 means
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Union
 
 from lxml import etree
@@ -238,6 +239,8 @@ _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
 RNG_BACKEND_MODELS = frozenset({"random", "egd", "builtin"})
+#: a MAC address as libvirt reads it: six hex octets of one or two digits, colons between
+_MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}")
 EVDEV_GRAB_TOGGLES = frozenset({"ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta", "scrolllock",
                                 "ctrl-scrolllock"})
 #: the longest Hyper-V vendor_id value
@@ -377,6 +380,17 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             if message is None:
                 raise _invalid(el, attr, value, what)
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
+    if tag == "interface":
+        mac_el = kids.get("mac")
+        mac = mac_el.get("address") if mac_el is not None else None
+        if mac is not None:
+            if _MAC.fullmatch(mac) is None:
+                raise PlanError(f"unable to parse mac address '{mac}'", _what(what), _line(mac_el))
+            if int(mac.split(":")[0], 16) & 1:
+                raise PlanError(f"expected unicast mac address, found multicast '{mac}'", _what(what),
+                                _line(mac_el))
+    if tag == "rng" and len(el.findall("backend")) > 1:
+        raise PlanError("only one RNG backend is supported", _what(what), _line(el))
     rom = kids.get("rom")
     if rom is not None:
         bar = rom.get("bar")

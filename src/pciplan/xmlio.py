@@ -456,6 +456,18 @@ def _device(el: etree._Element, position: int) -> Device | None:
         for child in ("size", "server"):
             if child in kids:
                 dev.attrs[child] = "yes"
+    elif tag == "video":
+        accel = kids["model"].find("acceleration") if "model" in kids else None
+        if accel is not None:
+            for k in ("accel2d", "accel3d"):
+                if accel.get(k) is not None:
+                    dev.attrs[k] = accel.get(k, "")
+    elif tag == "disk" and "driver" in kids:
+        for k in ("event_idx", "ioeventfd"):
+            if kids["driver"].get(k) is not None:
+                dev.attrs[k] = kids["driver"].get(k, "")
+    elif tag == "memory" and "uuid" in kids:
+        dev.attrs["uuid"] = "yes"
     elif tag == "tpm" and "backend" in kids:
         dev.attrs["backend"] = kids["backend"].get("type", "")
     elif tag == "vsock" and "cid" in kids and kids["cid"].get("address") is not None:
@@ -547,6 +559,7 @@ def read_domain(root: etree._Element) -> Domain:
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
     dom.iothreads = _iothread_ids(root)
+    dom.max_memory = root.find("maxMemory") is not None
     vcpu = root.find("vcpu")
     if vcpu is not None:
         dom.max_vcpus = parsecheck.c_uint((vcpu.text or "").strip(), 10) or 1
