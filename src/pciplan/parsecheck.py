@@ -169,6 +169,37 @@ QEMU_VIRT_TYPES = frozenset({"qemu", "kvm"})
 OS_TYPES = frozenset({"hvm", "xen", "linux", "exe", "uml", "xenpvh"})
 
 
+#: the units libvirt takes for sizes (virScaleInteger)
+_UNITS = {"b": 1, "bytes": 1, "kb": 1000, "k": 1024, "kib": 1024, "mb": 1000 ** 2, "m": 1024 ** 2,
+          "mib": 1024 ** 2, "gb": 1000 ** 3, "g": 1024 ** 3, "gib": 1024 ** 3, "tb": 1000 ** 4,
+          "t": 1024 ** 4, "tib": 1024 ** 4, "pb": 1000 ** 5, "p": 1024 ** 5, "pib": 1024 ** 5,
+          "eb": 1000 ** 6, "e": 1024 ** 6, "eib": 1024 ** 6}
+
+
+def size_bytes(el: etree._Element | None, text: str | None = None, unit: str | None = None) -> int:
+    """A size element (or attribute text) in bytes, KiB when no unit is given; 0 when unreadable."""
+    if el is not None:
+        text, unit = el.text, el.get("unit")
+    n = c_uint((text or "").strip(), 10, ULLONG_MAX)
+    return (n or 0) * _UNITS.get((unit or "KiB").lower(), 1024)
+
+
+def check_memory_sizes(root: etree._Element) -> None:
+    """libvirt's parser: the guest's memory (its NUMA cells', or <memory>) and its memory
+    devices must fit in <maxMemory>."""
+    top = root.find("maxMemory")
+    if top is None:
+        return
+    cells = root.findall("cpu/numa/cell")
+    total = sum(size_bytes(None, c.get("memory"), c.get("unit")) for c in cells) if cells \
+        else size_bytes(root.find("memory"))
+    for mem in root.iterfind("devices/memory"):
+        total += size_bytes(mem.find("target/size"))
+    if total > size_bytes(top):
+        raise PlanError("maximum memory size must be equal or greater than the actual memory size",
+                        "maxMemory", _line(top))
+
+
 def check_domain(root: etree._Element) -> None:
     """``<domain type>`` and ``<os><type>``: what libvirt needs before any device."""
     vt = root.get("type")
@@ -411,6 +442,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     if tag == "rng":
         backend = kids.get("backend")
         model = backend.get("model") if backend is not None else None
+        if backend is not None and model is None:
+            raise PlanError("missing RNG device backend model", _what(what), _line(backend))
         if model is not None and model not in RNG_BACKEND_MODELS:
             raise PlanError(f"unknown RNG backend model '{model}'", _what(what), _line(backend),
                             kind="unsupported")

@@ -606,6 +606,7 @@ def read_domain(root: etree._Element) -> Domain:
             d = _device(el, pos)
             if d is not None:
                 dom.devices.append(d)
+    parsecheck.check_memory_sizes(root)  # (libvirt's post-parse: after every device)
     return dom
 
 
