@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from . import defaults, hostpci, machines, xmlio
+from . import defaults, hostpci, machines, transports, validate, xmlio
 from .errors import CapacityError, PlanError
 from .planner import Options, Plan, assign
 
@@ -89,16 +89,16 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
 
 def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
     guest = defaults.prepare(dom, machine)
-    defaults.mark_non_pci_transports(guest)
-    defaults.check_user_transport_addresses(guest)
+    transports.mark_non_pci_transports(guest)
+    transports.check_user_transport_addresses(guest)
     if margin is not None:
         from . import capacity  # only for --capacity max
 
         capacity.expand(guest, options, margin)
     plan = assign(guest, options)
-    defaults.retarget_after_pci(guest)
-    defaults.check_usb_addresses(guest)
-    defaults.validate_late(guest)
+    transports.retarget_after_pci(guest)
+    transports.check_usb_addresses(guest)
+    validate.validate_late(guest)
     return plan
 
 

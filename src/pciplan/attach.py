@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import defaults
+from . import defaults, transports
 from .address import PciAddress
 from .controllers import MODELS
 from .connect import Connect, kind_name
@@ -79,7 +79,7 @@ def prepare(plan: Plan, dev: Device) -> Device:
     machine = plan.machine._replace(virtio_mmio=False)
     scratch = Guest(Domain(dom.arch, dom.machine, dom.virt_type, devices=[dev]), machine)
     defaults.fill_models(scratch)
-    defaults.mark_non_pci_transports(scratch)
+    transports.mark_non_pci_transports(scratch)
     return dev
 
 

@@ -430,7 +430,7 @@ class Assigner:
                     if not MODELS[bus.model or "pci-root"].is_root:
                         s.reserve_next(c.connect, c.describe)
                 i += 1
-            nbuses = len(s.buses)  # more than 256: refused by defaults.validate_late, as libvirt does
+            nbuses = len(s.buses)  # more than 256: refused by validate.validate_late, as libvirt does
 
         s = self.create_set(nbuses, dry_run=False)
         if self.machine.pci:

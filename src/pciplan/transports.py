@@ -1,0 +1,129 @@
+"""The address kinds other than PCI, as far as they decide what is on PCI: libvirt's
+virtio-mmio, spapr-vio and CCW passes (before the PCI one), and its USB and DIMM passes
+(after it), which overwrite a PCI address a device cannot keep.  (The virtio-serial
+pass, which comes first of all, is in ``defaults``: it may add controllers.)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import devices, parsecheck
+from .defaults import number
+from .domain import Address, Controller, Device
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .defaults import Guest
+
+
+def mark_non_pci_transports(guest: Guest) -> None:
+    """virtio-mmio (ARM/RISC-V boards) and spapr-vio (pSeries) decisions that take
+    devices off PCI before PCI addresses are assigned."""
+    m = guest.machine
+    if m.virtio_mmio:
+        has_root = guest.find_controller("pci", 0) is not None and \
+            guest.find_controller("pci", 0).model == "pcie-root"  # type: ignore[union-attr]
+        any_mmio = any(d.address is not None and d.address.type == "virtio-mmio"
+                       for d in guest.domain.devices)
+        if not has_root or any_mmio:
+            for d in guest.domain.devices:
+                if d.address is None and devices.is_virtio(d):
+                    d.set("address", Address("virtio-mmio"))
+    if m.zpci:
+        for d in guest.domain.devices:
+            if d.address is None and (devices.is_virtio(d) or d.tag in ("filesystem", "vsock")):
+                d.address = Address("ccw")
+    for d in guest.domain.devices:
+        # spapr-vlan NICs and ibmvscsi controllers are spapr-vio devices on every machine:
+        # libvirt gives them a spapr-vio address even over a PCI one the user wrote
+        if (d.tag == "interface" and d.model == "spapr-vlan") or \
+           (isinstance(d, Controller) and d.type == "scsi" and d.model == "ibmvscsi"):
+            if d.address is None:
+                d.address = Address("spapr-vio")
+            elif d.address.type != "spapr-vio":
+                d.set("address", Address("spapr-vio"))
+        elif m.family == "pseries" and _spapr_vio_on_pseries(d):
+            # the console, NVRAM and TPM proxy of pSeries: libvirt's spapr-vio pass runs
+            # before the PCI one and replaces any other address
+            if d.address is None:
+                d.address = Address("spapr-vio")
+            elif d.address.type != "spapr-vio":
+                d.set("address", Address("spapr-vio"))
+
+
+def check_user_transport_addresses(guest: Guest) -> None:
+    """libvirt's spapr-vio and CCW passes (before the PCI one) refuse a register or device
+    number the user gave twice."""
+    regs: set[int] = set()
+    devnos: set[tuple[int, int, int]] = set()
+    for d in guest.domain.devices:
+        a = d.address
+        if a is None:
+            continue
+        if a.type == "spapr-vio" and a.attrs.get("reg") is not None and d.tag != "console":
+            # (a console that is the first serial port shows that port's address)
+            reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
+            if reg in regs:
+                raise PlanError(f"spapr-vio address 0x{reg:x} already in use", d.describe())
+            regs.add(reg)
+        elif a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
+            key = tuple(parsecheck.c_uint(a.attrs.get(k, "0"), 16) or 0 for k in ("cssid", "ssid", "devno"))
+            if key in devnos:
+                raise PlanError("The CCW devno '%x.%x.%04x' is in use already" % key, d.describe())
+            devnos.add(key)  # type: ignore[arg-type]
+
+
+def _spapr_vio_on_pseries(d: Device) -> bool:
+    return (d.tag == "serial" and d.target.get("type") in (None, "spapr-vio-serial")) or \
+        d.tag == "nvram" or (d.tag == "tpm" and d.model == "tpm-spapr")
+
+
+#: devices whose own address kind is given after the PCI pass (USB ports, DIMM slots):
+#: a PCI address written on them is kept taken by that pass, then replaced
+LATE_TRANSPORTS = {"hub": "usb", "memory": "dimm"}
+
+
+def check_usb_addresses(guest: Guest) -> None:
+    """libvirt's USB pass (after the PCI one) reserves the USB addresses the user wrote:
+    a bus that is no USB controller with ports, a port it does not have, or one port
+    given twice is refused.  (pciplan checks them, it does not give out USB ports.)"""
+    buses: dict[int | None, int] = {}
+    for c in guest.controllers:
+        ports = devices.USB_PORTS.get(c.model or "") if c.type == "usb" else None
+        if ports is not None:
+            if c.model in ("nec-xhci", "qemu-xhci") and c.attrs.get("ports"):
+                ports = number(c.attrs.get("ports"), ports)
+            buses.setdefault(c.index, ports)
+    if not buses:
+        return  # no USB at all: the "USB is disabled" refusals say it better
+    seen: set[tuple[int, str]] = set()
+    for d in guest.domain.devices:
+        a = d.address
+        if a is None or a.type != "usb" or isinstance(d, Controller):
+            continue
+        bus = number(a.attrs.get("bus"), 0)
+        if bus not in buses:
+            raise PlanError(f"Missing USB bus {bus}", d.describe())
+        port = a.attrs.get("port")
+        if not port:
+            continue
+        if "." not in port and number(port, 0) > buses[bus]:
+            raise PlanError(f"requested USB port {port} not present on USB bus {bus}", d.describe())
+        if (bus, port) in seen:
+            raise PlanError(f"Duplicate USB address bus {bus} port {port}", d.describe())
+        seen.add((bus, port))
+
+
+def retarget_after_pci(guest: Guest) -> None:
+    """libvirt's USB and DIMM passes (after the PCI one) overwrite a PCI address on a USB
+    hub or a DIMM with their own; pciplan, which writes neither, leaves none."""
+    for d in guest.domain.devices:
+        kind = LATE_TRANSPORTS.get(d.tag)
+        if kind is None or d.address is None or d.address.type != "pci":
+            continue
+        if d.tag == "memory" and d.model != "dimm":
+            continue
+        if d.tag == "hub" and d.type != "usb":
+            continue
+        d.set("address", None)
