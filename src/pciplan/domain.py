@@ -118,6 +118,8 @@ class Domain:
     shared_memory: bool = False
     #: the QEMU binary libvirt runs (``<emulator>`` or the arch's default)
     emulator: str | None = None
+    #: the elements of ``<pm>`` (suspend-to-mem, suspend-to-disk)
+    pm: frozenset[str] = frozenset()
     #: ``<maxMemory>`` is given (memory devices need it)
     max_memory: bool = False
     #: ``<vcpu>``: the most vCPUs the guest may have

@@ -32,7 +32,8 @@ def mark_non_pci_transports(guest: Guest) -> None:
                     d.set("address", Address("virtio-mmio"))
     if m.zpci:
         for d in guest.domain.devices:
-            if d.address is None and (devices.is_virtio(d) or d.tag in ("filesystem", "vsock")):
+            if d.address is None and (devices.is_virtio(d) or d.tag in ("filesystem", "vsock") or
+                                      _virtio_hostdev_nic(d)):
                 d.address = Address("ccw")
     for d in guest.domain.devices:
         # spapr-vlan NICs and ibmvscsi controllers are spapr-vio devices on every machine:
@@ -72,6 +73,12 @@ def check_user_transport_addresses(guest: Guest) -> None:
             if key in devnos:
                 raise PlanError("The CCW devno '%x.%x.%04x' is in use already" % key, d.describe())
             devnos.add(key)  # type: ignore[arg-type]
+
+
+def _virtio_hostdev_nic(d: Device) -> bool:
+    """An <interface type='hostdev'> that names a virtio model: s390x's default address for
+    virtio devices (CCW) is given to it too, which its host device then refuses."""
+    return d.tag == "interface" and d.type == "hostdev" and (d.model or "") in devices.VIRTIO_NIC_MODELS
 
 
 def _spapr_vio_on_pseries(d: Device) -> bool:

@@ -149,6 +149,10 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
+    if dom.arch not in machines.X86:
+        for state, name in (("S3", "suspend-to-mem"), ("S4", "suspend-to-disk")):
+            if name in dom.pm:
+                raise PlanError(f"setting ACPI {state} not supported", f"pm/{name}", kind="unsupported")
     if dom.secure_boot:
         if guest.machine.family != "q35":
             raise PlanError("Secure boot is supported with q35 machine types only", "os/loader",
@@ -175,7 +179,7 @@ def validate_late(guest: Guest) -> None:
             not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
-    if dom.max_memory and not dom.numa_cells:
+    if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
         raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
                         "maxMemory", kind="unsupported")
     if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus:
@@ -192,6 +196,9 @@ def validate_late(guest: Guest) -> None:
     for panic in of("panic"):
         _validate_panic(guest, panic)
     for d in dom.devices:
+        if "rom" in d.attrs and d.address is not None and d.address.type != "pci":
+            raise PlanError("ROM tuning is only supported for PCI devices", d.describe(),
+                            kind="unsupported")
         if d.address is not None and d.address.type == "unassigned" and d.tag != "hostdev" \
                 and d.parent is None:
             raise PlanError("address of type 'unassigned' is supported only for hostdevs",
@@ -227,6 +234,10 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("SATA is not supported with this QEMU binary", disk.describe(),
                             kind="unsupported")
     for net in of("interface"):
+        if net.type == "hostdev" and net.address is not None and \
+                net.address.type not in ("pci", "unassigned"):
+            raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
+                            net.describe(), kind="internal")
         if net.type in ("vhostuser", "vdpa") and net.model not in devices.VIRTIO_NIC_MODELS:
             if net.type == "vhostuser":
                 raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
@@ -260,6 +271,9 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
     for i, video in enumerate(videos):
+        if "ram" in video.attrs and video.model != "qxl":
+            raise PlanError("ram attribute only supported for video type qxl", video.describe(),
+                            kind="unsupported")
         if video.attrs.get("accel2d") == "yes":
             raise PlanError("qemu does not support the accel2d setting", video.describe(),
                             kind="unsupported")
@@ -276,10 +290,17 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
                             video.describe(), kind="unsupported")
     for c in guest.controllers:
+        if c.type == "sata" and not guest.machine.sata_capable:
+            raise PlanError("SATA is not supported with this QEMU binary", c.describe(),
+                            kind="unsupported")
         if c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
                             c.describe(), kind="unsupported")
         _validate_iothread(guest, c, "controller")
+        if c.type == "pci" and "pcihole64" in c.attrs and dom.arch not in machines.X86:
+            raise PlanError("Setting the 64-bit PCI hole size is not supported for machine "
+                            f"'{machines.canonical(dom.arch, dom.machine)}'", c.describe(),
+                            kind="unsupported")
         if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
             raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
         if c.type == "usb" and c.model in ("qusb1", "qusb2"):
@@ -476,8 +497,8 @@ def _validate_drive_address(guest: Guest, disk: Device, a: Address) -> None:
 
 
 #: how libvirt derives a drive address from a target name's index, per disk bus:
-#: (disks per controller, disks per bus); SCSI depends on its controller: not derived here
-DRIVE_LAYOUT = {"ide": (4, 2), "sata": (6, 6), "fdc": (2, 2)}
+#: (disks per controller, disks per bus); QEMU's SCSI buses are narrow (7 units)
+DRIVE_LAYOUT = {"ide": (4, 2), "sata": (6, 6), "fdc": (2, 2), "scsi": (7, 7)}
 
 
 def _check_duplicate_drives(disks: list[Device]) -> None:

@@ -449,6 +449,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.attrs["eim"] = drv.get("eim", "")
         else:
             dev.model = get("model")
+    if "rom" in kids:
+        dev.attrs["rom"] = "yes"
+    if tag == "controller" and "pcihole64" in kids:
+        dev.attrs["pcihole64"] = (kids["pcihole64"].text or "").strip()
     for name in _CHECKED_ATTRS.get(tag, ()):
         if get(name) is not None:
             dev.attrs[name] = get(name, "")
@@ -457,6 +461,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
             if child in kids:
                 dev.attrs[child] = "yes"
     elif tag == "video":
+        if "model" in kids and kids["model"].get("ram") is not None:
+            dev.attrs["ram"] = kids["model"].get("ram", "")
         accel = kids["model"].find("acceleration") if "model" in kids else None
         if accel is not None:
             for k in ("accel2d", "accel3d"):
@@ -560,6 +566,8 @@ def read_domain(root: etree._Element) -> Domain:
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
     dom.iothreads = _iothread_ids(root)
     dom.max_memory = root.find("maxMemory") is not None
+    pm = root.find("pm")
+    dom.pm = frozenset(k.tag for k in pm if isinstance(k.tag, str)) if pm is not None else frozenset()
     vcpu = root.find("vcpu")
     if vcpu is not None:
         dom.max_vcpus = parsecheck.c_uint((vcpu.text or "").strip(), 10) or 1
