@@ -47,3 +47,12 @@ def test_table_is_what_the_emulator_offers(path):
         pytest.skip(f"{path} is not QEMU 7.2")
     offered = {line.split()[0] for line in out.splitlines()[1:] if line.strip()} - {"none"}
     assert machines.EMULATOR_MACHINES[path].machines == offered
+
+
+@pytest.mark.parametrize("path", sorted(machines.MAX_CPUS))
+def test_vcpu_limits_name_only_machines_the_emulator_has(path):
+    """Every machine of the maxCpus table is a name of the same emulator (a name cut in two
+    when the table was written would silently fall back to the emulator's usual count)."""
+    _, others = machines.MAX_CPUS[path]
+    named = {n for text in others.values() for n in text.split()}
+    assert named <= machines.EMULATOR_MACHINES[path].machines, named - machines.EMULATOR_MACHINES[path].machines

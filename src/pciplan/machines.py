@@ -354,12 +354,44 @@ EMULATOR_MACHINES: dict[str, Emulator] = {
 
 #: TABLE: the most vCPUs each machine takes (``maxCpus`` of ``virsh capabilities``), per
 #: emulator: (the count of most machines, {another count: the machines that have it})
+_X86_MAX_CPUS: tuple[int, dict[int, str]] = (255, {
+    1: "isapc x-remote",
+    288: """
+        microvm pc-q35-2.10 pc-q35-2.11 pc-q35-2.12 pc-q35-2.8 pc-q35-2.9 pc-q35-3.0
+        pc-q35-3.1 pc-q35-4.0 pc-q35-4.0.1 pc-q35-4.1 pc-q35-4.2 pc-q35-5.0 pc-q35-5.1
+        pc-q35-5.2 pc-q35-6.0 pc-q35-6.1 pc-q35-6.2 pc-q35-7.0 pc-q35-7.1 pc-q35-7.2 q35
+    """,
+})
+_PPC64_MAX_CPUS: tuple[int, dict[int, str]] = (4096, {
+    1: "40p bamboo g3beige mac99 pegasos2 ref405ep sam460ex virtex-ml507",
+    15: "mpc8544ds",
+    32: "ppce500",
+    2048: "powernv powernv10 powernv8 powernv9",
+})
 MAX_CPUS: dict[str, tuple[int, dict[int, str]]] = {
+    "/usr/bin/qemu-system-aarch64": (1, {
+        2: """
+            ast2600-evb bletchley-bmc fby35-bmc fuji-bmc kudo-bmc mcimx7d-sabre mori-bmc
+            mps2-an521 mps3-an524 musca-a musca-b1 npcm750-evb nuri qcom-dc-scm-v1-bmc
+            qcom-firework-bmc quanta-gbs-bmc quanta-gsj rainier-bmc smdkc210 tacoma-bmc
+        """,
+        3: "fby35",
+        4: """
+            highbank midway orangepi-pc raspi2b raspi3ap raspi3b realview-eb-mpcore
+            realview-pbx-a9 sabrelite vexpress-a15 vexpress-a9 xlnx-versal-virt
+        """,
+        6: "xlnx-zcu102",
+        255: "virt-2.10 virt-2.11 virt-2.12 virt-2.6 virt-2.7 virt-2.8 virt-2.9",
+        512: """
+            sbsa-ref virt virt-3.0 virt-3.1 virt-4.0 virt-4.1 virt-4.2 virt-5.0 virt-5.1
+            virt-5.2 virt-6.0 virt-6.1 virt-6.2 virt-7.0 virt-7.1 virt-7.2
+        """,
+    }),
     "/usr/bin/qemu-system-arm": (1, {
         2: """
             ast2600-evb bletchley-bmc fby35-bmc fuji-bmc kudo-bmc mcimx7d-sabre mori-bmc
-            mps2-an521 mps3-an524 musca-a musca-b1 npcm750-evb nuri qcom-dc-scm-v1-bmc qcom-
-            firework-bmc quanta-gbs-bmc quanta-gsj rainier-bmc smdkc210 tacoma-bmc
+            mps2-an521 mps3-an524 musca-a musca-b1 npcm750-evb nuri qcom-dc-scm-v1-bmc
+            qcom-firework-bmc quanta-gbs-bmc quanta-gsj rainier-bmc smdkc210 tacoma-bmc
         """,
         3: "fby35",
         4: """
@@ -372,44 +404,9 @@ MAX_CPUS: dict[str, tuple[int, dict[int, str]]] = {
             virt-6.0 virt-6.1 virt-6.2 virt-7.0 virt-7.1 virt-7.2
         """,
     }),
-    "/usr/bin/qemu-system-aarch64": (1, {
-        2: """
-            ast2600-evb bletchley-bmc fby35-bmc fuji-bmc kudo-bmc mcimx7d-sabre mori-bmc
-            mps2-an521 mps3-an524 musca-a musca-b1 npcm750-evb nuri qcom-dc-scm-v1-bmc qcom-
-            firework-bmc quanta-gbs-bmc quanta-gsj rainier-bmc smdkc210 tacoma-bmc
-        """,
-        3: "fby35",
-        4: """
-            highbank midway orangepi-pc raspi2b raspi3ap raspi3b realview-eb-mpcore realview-
-            pbx-a9 sabrelite vexpress-a15 vexpress-a9 xlnx-versal-virt
-        """,
-        6: "xlnx-zcu102",
-        255: "virt-2.10 virt-2.11 virt-2.12 virt-2.6 virt-2.7 virt-2.8 virt-2.9",
-        512: """
-            sbsa-ref virt virt-3.0 virt-3.1 virt-4.0 virt-4.1 virt-4.2 virt-5.0 virt-5.1
-            virt-5.2 virt-6.0 virt-6.1 virt-6.2 virt-7.0 virt-7.1 virt-7.2
-        """,
-    }),
-    "/usr/bin/qemu-system-i386": (255, {
-        1: "isapc x-remote",
-        288: """
-            microvm pc-q35-2.10 pc-q35-2.11 pc-q35-2.12 pc-q35-2.8 pc-q35-2.9 pc-q35-3.0
-            pc-q35-3.1 pc-q35-4.0 pc-q35-4.0.1 pc-q35-4.1 pc-q35-4.2 pc-q35-5.0 pc-q35-5.1
-            pc-q35-5.2 pc-q35-6.0 pc-q35-6.1 pc-q35-6.2 pc-q35-7.0 pc-q35-7.1 pc-q35-7.2 q35
-        """,
-    }),
-    "/usr/bin/qemu-system-ppc64": (4096, {
-        1: "40p bamboo g3beige mac99 pegasos2 ref405ep sam460ex virtex-ml507",
-        15: "mpc8544ds",
-        32: "ppce500",
-        2048: "powernv powernv10 powernv8 powernv9",
-    }),
-    "/usr/bin/qemu-system-ppc64le": (4096, {
-        1: "40p bamboo g3beige mac99 pegasos2 ref405ep sam460ex virtex-ml507",
-        15: "mpc8544ds",
-        32: "ppce500",
-        2048: "powernv powernv10 powernv8 powernv9",
-    }),
+    "/usr/bin/qemu-system-i386": _X86_MAX_CPUS,
+    "/usr/bin/qemu-system-ppc64": _PPC64_MAX_CPUS,
+    "/usr/bin/qemu-system-ppc64le": _PPC64_MAX_CPUS,
     "/usr/bin/qemu-system-riscv32": (1, {
         5: "sifive_u",
         8: "spike",
@@ -422,14 +419,7 @@ MAX_CPUS: dict[str, tuple[int, dict[int, str]]] = {
     }),
     "/usr/bin/qemu-system-s390x": (248, {
     }),
-    "/usr/bin/qemu-system-x86_64": (255, {
-        1: "isapc x-remote",
-        288: """
-            microvm pc-q35-2.10 pc-q35-2.11 pc-q35-2.12 pc-q35-2.8 pc-q35-2.9 pc-q35-3.0
-            pc-q35-3.1 pc-q35-4.0 pc-q35-4.0.1 pc-q35-4.1 pc-q35-4.2 pc-q35-5.0 pc-q35-5.1
-            pc-q35-5.2 pc-q35-6.0 pc-q35-6.1 pc-q35-6.2 pc-q35-7.0 pc-q35-7.1 pc-q35-7.2 q35
-        """,
-    }),
+    "/usr/bin/qemu-system-x86_64": _X86_MAX_CPUS,
 }
 
 _MAX_CPUS_BY_NAME: dict[str, dict[str, int]] = {}
