@@ -162,6 +162,19 @@ def test_cli_prints_the_device_with_its_address(files):
     assert "pcie-root-port" in r.stderr
 
 
+def test_cli_host_device_gets_its_source_in_libvirts_spelling(files, tmp_path):
+    # a host address written as users write it ('0', '10'): libvirt writes it back as
+    # 0x0000:0x0a:0x00.0x0, and so does the printed device
+    dom, _ = files
+    hostdev = tmp_path / "hostdev.xml"
+    hostdev.write_text("<hostdev mode='subsystem' type='pci' managed='yes'><source>"
+                       "<address domain='0' bus='10' slot='0' function='0'/></source></hostdev>\n")
+    r = run(str(dom), str(hostdev))
+    assert r.returncode == 0, r.stderr
+    assert "<address domain='0x0000' bus='0x0a' slot='0x00' function='0x0'/></source>" in r.stdout
+    assert "<address type='pci' domain='0x0000' bus=" in r.stdout
+
+
 def test_cli_no_room_exits_1_with_the_fix(files, tmp_path):
     dom, nic = files
     full = tmp_path / "full.xml"

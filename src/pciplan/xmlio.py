@@ -647,20 +647,7 @@ def device_tostring(doc: DeviceDocument) -> str:
     """The device document with the planner's changes to its address written in."""
     root = doc.tree.getroot()
     dev = doc.device
-    if "source" in dev.changed:
-        src = el.find("source/address")
-        if src is not None:
-            for k in list(src.attrib):
-                del src.attrib[k]
-            for k, v in dev.source.items():
-                src.set(k, v)
-    if "address" in dev.changed and dev.address is None:
-        for k in el:
-            if k.tag == "address":
-                _remove(k)
-                if not len(el) and el.text is not None and not el.text.strip():
-                    el.text = None  # <memballoon model='none'/>, as libvirt writes it
-                break
+    _write_source_and_dropped_address(dev, root)
     if "address" in dev.changed and dev.address is not None:
         a = root.find("address")
         if a is None:
@@ -820,20 +807,7 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
                 if k == "node":
                     continue
                 t.set(k, v)
-    if "source" in dev.changed:
-        src = el.find("source/address")
-        if src is not None:
-            for k in list(src.attrib):
-                del src.attrib[k]
-            for k, v in dev.source.items():
-                src.set(k, v)
-    if "address" in dev.changed and dev.address is None:
-        for k in el:
-            if k.tag == "address":
-                _remove(k)
-                if not len(el) and el.text is not None and not el.text.strip():
-                    el.text = None  # <memballoon model='none'/>, as libvirt writes it
-                break
+    _write_source_and_dropped_address(dev, el)
     if "address" in dev.changed and dev.address is not None:
         a = None
         for k in el:
@@ -846,6 +820,22 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
             batch.append(el, _address_text(dev.address))
         else:
             _fmt_address(_sub(el, "address", before=()), dev.address)
+
+
+def _write_source_and_dropped_address(dev: Device, el: etree._Element) -> None:
+    """A host address respelled (``source``), an address the device cannot keep removed."""
+    if "source" in dev.changed:
+        src = el.find("source/address")
+        if src is not None:
+            src.attrib.clear()
+            src.attrib.update(dev.source)
+    if "address" in dev.changed and dev.address is None:
+        for k in el:
+            if k.tag == "address":
+                _remove(k)
+                if not len(el) and el.text is not None and not el.text.strip():
+                    el.text = None  # <memballoon model='none'/>, as libvirt writes it
+                break
 
 
 def _address_text(a: Address) -> str:
