@@ -53,8 +53,14 @@ USB_PORTS = {"piix3-uhci": 2, "piix4-uhci": 2, "vt82c686b-uhci": 2, "pci-ohci": 
 VIRTIO_NIC_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
 #: SCSI controller models libvirt 9.0 knows and Debian's QEMU 7.2 is built without
 SCSI_MODELS_QEMU_LACKS = frozenset({"buslogic"})
-#: the most ports an XHCI controller (nec-xhci, qemu-xhci) takes
+#: the XHCI controllers: their ``ports`` attribute sets their port count, up to
+#: ``XHCI_MAX_PORTS``
+XHCI_MODELS = frozenset({"nec-xhci", "qemu-xhci"})
 XHCI_MAX_PORTS = 15
+#: USB controller models libvirt 9.0 knows and its QEMU driver refuses
+USB_MODELS_QEMU_LACKS = frozenset({"qusb1", "qusb2"})
+#: SCSI controller models whose disks must all be at target 0
+SCSI_MODELS_TARGET_0 = frozenset({"lsilogic", "auto"})
 VIRTIO_SERIAL_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
 }

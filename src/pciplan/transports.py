@@ -99,7 +99,7 @@ def check_usb_addresses(guest: Guest) -> None:
     for c in guest.controllers:
         ports = devices.USB_PORTS.get(c.model or "") if c.type == "usb" else None
         if ports is not None:
-            if c.model in ("nec-xhci", "qemu-xhci") and c.attrs.get("ports"):
+            if c.model in devices.XHCI_MODELS and c.attrs.get("ports"):
                 ports = number(c.attrs.get("ports"), ports)
             buses.setdefault(c.index, ports)
     if not buses:

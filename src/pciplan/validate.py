@@ -303,10 +303,10 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
             raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
-        if c.type == "usb" and c.model in ("qusb1", "qusb2"):
+        if c.type == "usb" and c.model in devices.USB_MODELS_QEMU_LACKS:
             raise PlanError("USB controller model type 'qusb1' or 'qusb2' is not supported in qemu",
                             c.describe(), kind="unsupported")
-        if c.type == "usb" and c.model in ("nec-xhci", "qemu-xhci") and \
+        if c.type == "usb" and c.model in devices.XHCI_MODELS and \
                 number(c.attrs.get("ports"), 0) > devices.XHCI_MAX_PORTS:
             raise PlanError(f"'{c.model}' controller only supports up to '{devices.XHCI_MAX_PORTS}' ports",
                             c.describe(), kind="unsupported")
@@ -322,21 +322,6 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if c.type == "pci" and guest.machine.pci:
             _validate_pci_options(guest, c)
-    cards = of("smartcard")
-    if len(cards) > 1:
-        raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
-                        kind="unsupported")
-    for card in cards:
-        if card.address is not None and card.address.type != "ccid":
-            raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
-                            kind="unsupported")
-        _validate_spicevmc(guest, card)
-    for ser in of("serial"):
-        target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
-        need = SERIAL_ADDRESS_TYPES.get(target or "")
-        if need is not None and ser.address is not None and ser.address.type != need:
-            raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
-                            kind="unsupported")
     cards = of("smartcard")
     if len(cards) > 1:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
@@ -489,7 +474,7 @@ def _validate_drive_address(guest: Guest, disk: Device, a: Address) -> None:
     if disk.bus == "scsi":
         ctrl = guest.find_controller("scsi", n["controller"])
         model = ctrl.model if ctrl is not None else None
-        if n["target"] and model in ("lsilogic", "auto"):
+        if n["target"] and model in devices.SCSI_MODELS_TARGET_0:
             raise PlanError(f"target must be 0 for controller model '{model}'", disk.describe(),
                             kind="unsupported")
         if n["bus"]:

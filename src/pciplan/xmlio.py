@@ -516,8 +516,13 @@ def _canonical_source(source: dict[str, str]) -> dict[str, str]:
     """A host PCI address as libvirt writes it back: the four numbers (C unsigned, base 0:
     '012' is 10), nothing else."""
     n = [parsecheck.c_uint(source.get(k) or "0", 0) or 0 for k in ("domain", "bus", "slot", "function")]
-    return {"domain": f"0x{n[0]:04x}", "bus": f"0x{n[1]:02x}", "slot": f"0x{n[2]:02x}",
-            "function": f"0x{n[3]:x}"}
+    return _pci_spelling(PciAddress(*n))
+
+
+def _pci_spelling(p: PciAddress) -> dict[str, str]:
+    """The numbers of a PCI address as libvirt writes them."""
+    return {"domain": f"0x{p.domain:04x}", "bus": f"0x{p.bus:02x}", "slot": f"0x{p.slot:02x}",
+            "function": f"0x{p.function:x}"}
 
 
 #: libvirt's spelling of bus and slot numbers, and of functions
@@ -662,9 +667,7 @@ def device_tostring(doc: DeviceDocument) -> str:
 def _address_attrs(a: Address) -> dict[str, str]:
     """The attributes of ``<address>`` for ``a``, in the order libvirt writes them."""
     if a.is_pci:
-        p = a.pci
-        attrs = {"type": a.type, "domain": f"0x{p.domain:04x}", "bus": f"0x{p.bus:02x}",
-                 "slot": f"0x{p.slot:02x}", "function": f"0x{p.function:x}"}
+        attrs = {"type": a.type, **_pci_spelling(a.pci)}
         if a.multifunction:
             attrs["multifunction"] = a.multifunction
         return attrs
