@@ -122,6 +122,13 @@ class Domain:
     pm: frozenset[str] = frozenset()
     #: ``<maxMemory>`` is given (memory devices need it)
     max_memory: bool = False
+    #: the guest's memory and memory devices, and ``<maxMemory>``, in bytes (None: not given)
+    memory_size: int | None = None
+    max_memory_size: int | None = None
+    #: ``<features>``: each feature's attributes (and the names of its child elements)
+    features: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ``<features><tcg><tb-cache>`` in bytes (None: not given)
+    tb_cache: int | None = None
     #: ``<vcpu>``: the most vCPUs the guest may have
     max_vcpus: int = 1
     #: ``<cpu><topology>``: sockets x dies x cores x threads (None: no topology)

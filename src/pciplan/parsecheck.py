@@ -184,20 +184,21 @@ def size_bytes(el: etree._Element | None, text: str | None = None, unit: str | N
     return (n or 0) * _UNITS.get((unit or "KiB").lower(), 1024)
 
 
-def check_memory_sizes(root: etree._Element) -> None:
-    """libvirt's parser: the guest's memory (its NUMA cells', or <memory>) and its memory
-    devices must fit in <maxMemory>."""
-    top = root.find("maxMemory")
-    if top is None:
-        return
+def memory_sizes(root: etree._Element) -> tuple[int | None, int | None]:
+    """The guest's memory in bytes (its NUMA cells', or ``<memory>``, plus its memory
+    devices; None when neither is given) and ``<maxMemory>`` (None without one)."""
     cells = root.findall("cpu/numa/cell")
-    total = sum(size_bytes(None, c.get("memory"), c.get("unit")) for c in cells) if cells \
-        else size_bytes(root.find("memory"))
+    if cells and any(c.get("memory") for c in cells):
+        total = sum(size_bytes(None, c.get("memory"), c.get("unit")) for c in cells)
+    else:
+        memory = root.find("memory")
+        if memory is None:
+            return None, None
+        total = size_bytes(memory)
     for mem in root.iterfind("devices/memory"):
         total += size_bytes(mem.find("target/size"))
-    if total > size_bytes(top):
-        raise PlanError("maximum memory size must be equal or greater than the actual memory size",
-                        "maxMemory", _line(top))
+    top = root.find("maxMemory")
+    return total, size_bytes(top) if top is not None else None
 
 
 def check_domain(root: etree._Element) -> None:
@@ -220,15 +221,114 @@ def check_domain(root: etree._Element) -> None:
     if text != "hvm":
         raise PlanError(f"QEMU does not support os type '{text}'", "os/type", _line(ostype),
                         kind="unsupported")
-    vendor = root.find("features/hyperv/vendor_id")
-    if vendor is not None and vendor.get("state") == "on" and \
-            len(vendor.get("value") or "") > HYPERV_VENDOR_ID_MAX:
-        raise PlanError(f"HyperV vendor_id value must not be more than {HYPERV_VENDOR_ID_MAX} "
-                        "characters.", "features/hyperv", _line(vendor))
-    if root.find("memory") is None and \
-            not any(c.get("memory") for c in root.iterfind("cpu/numa/cell")):
-        raise PlanError("Memory size must be specified via <memory> or in the <numa> configuration",
-                        "domain", _line(root))
+    features = root.find("features")
+    if features is not None:
+        check_features(features)
+
+
+# ---- <features> -------------------------------------------------------------------------
+_STATE = (("state", frozenset({"on", "off"}), False),)
+_STATE_REQUIRED = (("state", frozenset({"on", "off"}), True),)
+_SPECTRE = frozenset({"broken", "workaround", "fixed"})
+#: TABLE: the features libvirt 9.0 knows, with the attributes its parser reads as one of
+#: a few words: (attribute, words, required)
+FEATURES: dict[str, tuple[tuple[str, frozenset[str], bool], ...]] = {
+    "acpi": (), "apic": (("eoi", frozenset({"on", "off"}), False),), "pae": (),
+    "hap": _STATE, "viridian": (), "privnet": (),
+    "hyperv": (("mode", frozenset({"custom", "passthrough"}), False),), "kvm": (),
+    "pvspinlock": _STATE, "capabilities": (("policy", frozenset({"default", "allow", "deny"}), False),),
+    "pmu": _STATE, "vmport": _STATE, "gic": (("version", frozenset({"2", "3", "host"}), False),),
+    "smm": _STATE, "ioapic": (("driver", frozenset({"qemu", "kvm"}), False),),
+    "hpt": (("resizing", frozenset({"enabled", "disabled", "required"}), False),),
+    "vmcoreinfo": _STATE, "htm": _STATE_REQUIRED, "nested-hv": _STATE_REQUIRED,
+    "msrs": (("unknown", frozenset({"ignore", "fault"}), True),), "ccf-assist": _STATE_REQUIRED,
+    "xen": (), "cfpc": (("value", _SPECTRE, False),), "sbbc": (("value", _SPECTRE, False),),
+    "ibs": (("value", frozenset({"broken", "workaround", "fixed-ibs", "fixed-ccd", "fixed-na"}),
+             False),),
+    "tcg": (),
+}
+#: TABLE: the sub-features of <hyperv>, <kvm> and <xen> (each takes a required state)
+SUB_FEATURES = {
+    "hyperv": ("HyperV Enlightenment", frozenset({
+        "relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer", "reset",
+        "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi", "evmcs", "avic"})),
+    "kvm": ("KVM", frozenset({"hidden", "hint-dedicated", "poll-control", "pv-ipi", "dirty-ring"})),
+    "xen": ("Xen", frozenset({"e820_host", "passthrough"})),
+}
+#: the fewest retries of a Hyper-V spinlock, and the sizes a KVM dirty ring may have
+HYPERV_SPINLOCK_RETRIES_MIN = 4095
+DIRTY_RING_MIN, DIRTY_RING_MAX = 1024, 65536
+
+
+def _missing(el: etree._Element, attr: str) -> PlanError:
+    return PlanError(f"Missing required attribute '{attr}' in element '{el.tag}'", "features",
+                     _line(el))
+
+
+def check_features(features: etree._Element) -> None:
+    """libvirt's parser reads ``<features>`` child by child: an unknown feature, a word it
+    does not know, or a required attribute left out stops it."""
+    for el in features:
+        if not isinstance(el.tag, str):
+            continue
+        attrs = FEATURES.get(el.tag)
+        if attrs is None:
+            raise PlanError(f"unexpected feature '{el.tag}'", "features", _line(el),
+                            kind="unsupported")
+        for attr, words, required in attrs:
+            value = el.get(attr)
+            if value is None:
+                if required:
+                    raise _missing(el, attr)
+            elif value not in words:
+                raise _invalid(el, attr, value, "features")
+        if el.tag in SUB_FEATURES:
+            _check_sub_features(el)
+
+
+def _check_sub_features(parent: etree._Element) -> None:
+    kind, names = SUB_FEATURES[parent.tag]
+    for el in parent:
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag not in names:
+            raise PlanError(f"unsupported {kind} feature: {el.tag}", "features", _line(el),
+                            kind="unsupported")
+        state = el.get("state")
+        if state is None:
+            raise _missing(el, "state")
+        if state not in ON_OFF:
+            raise _invalid(el, "state", state, "features")
+        if state != "on":
+            continue
+        if el.tag == "spinlocks":
+            retries = el.get("retries")
+            if retries is None:
+                raise _missing(el, "retries")
+            n = c_uint(retries, 10)
+            if n is None:
+                raise _invalid(el, "retries", retries, "features", "non-negative integer value")
+            if n < HYPERV_SPINLOCK_RETRIES_MIN:
+                raise PlanError(f"HyperV spinlock retry count must be at least "
+                                f"{HYPERV_SPINLOCK_RETRIES_MIN}", "features", _line(el))
+        elif el.tag == "vendor_id":
+            value = el.get("value")
+            if value is None:
+                raise PlanError("missing 'value' attribute for HyperV feature 'vendor_id'",
+                                "features", _line(el))
+            if len(value) > HYPERV_VENDOR_ID_MAX:
+                raise PlanError(f"HyperV vendor_id value must not be more than "
+                                f"{HYPERV_VENDOR_ID_MAX} characters.", "features", _line(el))
+        elif el.tag == "dirty-ring":
+            size = el.get("size")
+            if size is None:
+                raise _missing(el, "size")
+            n = c_uint(size, 10)
+            if n is None:
+                raise _invalid(el, "size", size, "features", "non-negative integer value")
+            if n & (n - 1) or not DIRTY_RING_MIN <= n <= DIRTY_RING_MAX:
+                raise PlanError(f"dirty ring must be power of 2 and ranges [{DIRTY_RING_MIN}, "
+                                f"{DIRTY_RING_MAX}]", "features", _line(el))
 
 
 # ---- devices ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 error a domain with several mistakes gets, so each check sits where libvirt makes it.
 
 * ``parse_counts``  the parser's "only a single ..." (before anything else),
+* ``post_parse_memory`` the first check of its post-parse step,
 * ``validate``      checks of its post-parse step, before any address is assigned,
 * ``validate_late`` its validation, after the addresses: the domain first (firmware,
   vCPUs, panic devices), then device kind by kind in libvirt's iteration order, then
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import controllers, devices, machines
+from . import controllers, devices, machines, parsecheck
 from .defaults import EJECTLESS_BUSES, MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -35,6 +36,17 @@ def parse_counts(domain: Domain) -> None:
         found = [d for d in domain.devices if d.tag == tag][1:2]
         if found:
             raise PlanError(message, found[0].describe(), kind=kind)
+
+
+def post_parse_memory(domain: Domain) -> None:
+    """libvirt's post-parse starts with the guest's memory: there must be some, and with
+    the memory devices it must fit in ``<maxMemory>``."""
+    if domain.memory_size is None:
+        raise PlanError("Memory size must be specified via <memory> or in the <numa> configuration",
+                        "domain")
+    if domain.max_memory_size is not None and domain.memory_size > domain.max_memory_size:
+        raise PlanError("maximum memory size must be equal or greater than the actual memory size",
+                        "maxMemory")
 
 
 def validate(guest: Guest) -> None:
@@ -185,6 +197,7 @@ def validate_late(guest: Guest) -> None:
     if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus:
         raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
                         kind="unsupported")
+    _validate_features(guest)
     watchdogs = of("watchdog")
     for w in watchdogs:
         if w.model is not None and w.model not in WATCHDOG_MODELS:
@@ -448,6 +461,58 @@ def validate_late(guest: Guest) -> None:
 
 #: the most x86 vCPUs without an IOMMU in extended interrupt mode (x2APIC ids)
 X86_VCPUS_WITHOUT_EIM = 255
+#: TABLE: features only pSeries guests may have, and what makes one count as given
+#: (None: being there; else one of these attributes or child elements)
+PSERIES_FEATURES: dict[str, tuple[str, ...] | None] = {
+    "hpt": ("resizing", "maxpagesize"), "htm": None, "nested-hv": None, "ccf-assist": None,
+    "cfpc": ("value",), "sbbc": ("value",), "ibs": ("value",)}
+#: machine families whose QEMU has vmport
+VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
+MIB = 1024 * 1024
+
+
+def _validate_features(guest: Guest) -> None:
+    """libvirt's QEMU driver checks the features in its own order (that of
+    ``parsecheck.FEATURES``): some belong to one architecture or machine."""
+    dom, family = guest.domain, guest.machine.family
+    x86, arm_virt = dom.arch in machines.X86, family == "arm-virt"
+
+    def refuse(message: str) -> PlanError:
+        return PlanError(message, "features", kind="unsupported")
+
+    def elsewhere(name: str) -> PlanError:
+        return refuse(f"The '{name}' feature is not supported for architecture '{dom.arch}' or "
+                      f"machine type '{machines.canonical(dom.arch, dom.machine)}'")
+    for name in parsecheck.FEATURES:
+        attrs = dom.features.get(name)
+        if attrs is None:
+            continue
+        if name == "ioapic" and attrs.get("driver") and not x86:
+            raise elsewhere(name)
+        if name in PSERIES_FEATURES and family != "pseries":
+            given_by = PSERIES_FEATURES[name]
+            if given_by is None or any(k in attrs for k in given_by):
+                raise elsewhere(name)
+        if name == "gic" and not arm_virt:
+            raise elsewhere(name)
+        if name == "vmport" and (not x86 or family not in VMPORT_FAMILIES):
+            raise refuse("vmport is not available with this QEMU binary")
+        if name == "apic" and "eoi" in attrs and not x86:
+            raise refuse(f"The 'eoi' attribute of the 'apic' feature is not supported for "
+                         f"architecture '{dom.arch}' or machine type "
+                         f"'{machines.canonical(dom.arch, dom.machine)}'")
+        if name == "pvspinlock" and not x86:
+            raise elsewhere(name)
+        if name == "hyperv" and not x86 and not arm_virt:
+            raise refuse(f"Hyperv features are not supported for architecture '{dom.arch}' or "
+                         f"machine type '{machines.canonical(dom.arch, dom.machine)}'")
+        if name == "pmu" and attrs.get("state") == "off" and dom.arch in machines.PPC64:
+            raise refuse(f"PMU is always enabled for architecture '{dom.arch}'")
+        if name == "tcg" and dom.tb_cache is not None:
+            if dom.virt_type != "qemu":
+                raise refuse(f"TCG features are incompatible with domain type '{dom.virt_type}'")
+            if dom.tb_cache % MIB:
+                raise refuse("tb-cache size must be an integer multiple of MiB")
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
 #: host device types with an address kind of their own (libvirt's words for them)

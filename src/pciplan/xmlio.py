@@ -570,7 +570,17 @@ def read_domain(root: etree._Element) -> Domain:
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
     dom.iothreads = _iothread_ids(root)
-    dom.max_memory = root.find("maxMemory") is not None
+    dom.memory_size, dom.max_memory_size = parsecheck.memory_sizes(root)
+    dom.max_memory = dom.max_memory_size is not None
+    features = root.find("features")
+    if features is not None:
+        for f in features:
+            if isinstance(f.tag, str):
+                # its attributes, and its child elements' names
+                dom.features[f.tag] = dict(f.attrib, **{k.tag: "" for k in f if isinstance(k.tag, str)})
+        tb_cache = features.find("tcg/tb-cache")
+        if tb_cache is not None:
+            dom.tb_cache = parsecheck.size_bytes(tb_cache)
     pm = root.find("pm")
     dom.pm = frozenset(k.tag for k in pm if isinstance(k.tag, str)) if pm is not None else frozenset()
     vcpu = root.find("vcpu")
@@ -619,7 +629,6 @@ def read_domain(root: etree._Element) -> Domain:
             d = _device(el, pos)
             if d is not None:
                 dom.devices.append(d)
-    parsecheck.check_memory_sizes(root)  # (libvirt's post-parse: after every device)
     return dom
 
 
