@@ -280,6 +280,8 @@ def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
             out.remove(mo)
         elif mi.get("type") is None and "type" in mo.attrib:
             del mo.attrib["type"]
+        elif inp.tag == "interface" and (mi.get("type") or "").lower() == (mo.get("type") or "").lower():
+            mo.set("type", mi.get("type"))  # a known NIC model, in libvirt's spelling
     for el in (inp, out):
         for k in ("model",):
             m = el.find(k)

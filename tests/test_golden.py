@@ -57,3 +57,11 @@ def test_golden(case, pciplan):
         pytest.fail(f"pciplan rejects a domain libvirt accepts: {err}")
     diffs = layout.compare_xml(expected.read_text(), out)
     assert not diffs, "PCI layout differs from libvirt's:\n" + "\n".join(str(d) for d in diffs)
+    # NIC models as libvirt spells them (it matches known ones in any case, writes its own)
+    assert _nic_models(out) == _nic_models(expected.read_text())
+
+
+def _nic_models(text: str) -> list[str | None]:
+    from lxml import etree
+    root = etree.fromstring(text.encode())
+    return [m.get("type") for m in root.iterfind("devices/interface/model")]

@@ -70,14 +70,18 @@ CONTROLLER_TYPES: dict[str, str | None] = {
 
 # ---- endpoints -------------------------------------------------------------
 #: NIC models libvirt 9.0 knows; any other model string is treated as PCI Express
+#: (libvirt spells SMSC's smc91c111 'scm91c111': the right spelling is an unknown model)
 NIC_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "virtio-non-transitional": VIRTIO, "virtio-transitional": PCI,
     "e1000e": PCIE, "usb-net": None, "spapr-vlan": None,
-    "netfront": PCI, "rtl8139": PCI, "e1000": PCI, "lan9118": PCI, "smc91c111": PCI,
+    "netfront": PCI, "rtl8139": PCI, "e1000": PCI, "lan9118": PCI, "scm91c111": PCI,
     "vlance": PCI, "vmxnet": PCI, "vmxnet2": PCI, "vmxnet3": PCI, "Am79C970A": PCI,
     "Am79C973": PCI, "82540EM": PCI, "82545EM": PCI, "82543GC": PCI,
 }
 NIC_UNKNOWN_MODEL = PCIE
+#: libvirt matches a NIC model against the ones it knows without regard to case, and
+#: writes the known spelling back ('E1000' -> 'e1000', 'am79c973' -> 'Am79C973')
+NIC_MODEL_SPELLING = {m.lower(): m for m in NIC_MODELS}
 SOUND_MODELS: dict[str, str | None] = {
     "ich6": PCI, "ich9": PCI, "ac97": PCI, "es1370": PCI,
     "sb16": None, "pcspk": None, "usb": None, "ich7": None,

@@ -176,7 +176,7 @@ ARM_BOARD = ARM_VEXPRESS._replace(virtio_mmio=False)
 #: the one ARM board with PCI to libvirt: on armv6l it adds a pci-root (the qemu-rpi-kernel
 #: guests), on armv7l/aarch64 none ("No PCI buses available" unless the XML has one)
 VERSATILEPB_ARMV6L = Machine("arm-versatilepb", root="pci-root", chipset=None, default_usb=None,
-                             usb_model="piix3-uhci", nic_model="smc91c111", video_model="cirrus",
+                             usb_model="piix3-uhci", nic_model="scm91c111", video_model="cirrus",
                              scsi_model="lsilogic", memballoon=False, video_models=_VIDEO_NO_QXL)
 VERSATILEPB = VERSATILEPB_ARMV6L._replace(root=None)
 #: armv6l 'virt' has PCI to libvirt, which adds no pcie-root for it: virtio-mmio then

@@ -332,6 +332,24 @@ def _check_sub_features(parent: etree._Element) -> None:
 
 
 # ---- devices ----------------------------------------------------------------------------
+#: TABLE: the order libvirt 9.0's parser reads the kinds of device in (the elements of a
+#: kind in document order): of several mistakes, it reports the one of the earliest kind
+DEVICE_PARSE_ORDER = {tag: rank for rank, tag in enumerate((
+    "disk", "controller", "lease", "filesystem", "interface", "smartcard", "parallel", "serial",
+    "console", "channel", "input", "graphics", "sound", "audio", "video", "hostdev", "watchdog",
+    "memballoon", "rng", "tpm", "nvram", "hub", "redirdev", "redirfilter", "panic", "shmem",
+    "memory", "iommu", "vsock"))}
+#: devices the parser takes one of at most (it counts them before it reads one), with its words
+SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "internal"),
+                  "memballoon": ("only a single memory balloon device is supported", "internal"),
+                  "vsock": ("only a single vsock device is supported", "xml")}
+
+
+def parse_rank(tag: str, position: int) -> tuple[int, int]:
+    """Where libvirt's parser reads a device: an error found earlier in this order wins."""
+    return DEVICE_PARSE_ORDER.get(tag, len(DEVICE_PARSE_ORDER)), position
+
+
 CONTROLLER_TYPES = frozenset({"ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "usb", "pci",
                               "xenbus", "isa"})
 #: controller models libvirt 9.0 parses, per type (pci models are the planner's business)
@@ -354,6 +372,24 @@ CONTROLLER_MODEL_NAMES = frozenset({"pci-bridge", "i82801b11-bridge", "ioh3420",
 #: TABLE: attributes the parser reads as one of a few words, case and all
 #: (element, attribute, words, message: None for "Invalid value for attribute ...")
 ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
+    ("hostdev", "mode", frozenset({"subsystem", "capabilities"}), "unknown hostdev mode '{}'"),
+    ("watchdog", "model", frozenset({"i6300esb", "ib700", "diag288"}),  # (itco came later)
+     "unknown watchdog model '{}'"),
+    ("input", "type", frozenset({"mouse", "tablet", "keyboard", "passthrough", "evdev"}),
+     "unknown input device type '{}'"),
+    ("iommu", "model", frozenset({"intel", "smmuv3", "virtio"}), None),
+    ("vsock", "model", frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"}), None),
+    ("memory", "model", frozenset({"dimm", "nvdimm", "virtio-pmem", "virtio-mem", "sgx-epc"}), None),
+    ("filesystem", "type", frozenset({"mount", "block", "file", "template", "ram", "bind", "volume"}),
+     None),
+    ("redirdev", "bus", frozenset({"usb"}), "unknown redirdev bus '{}'"),
+    ("graphics", "type", frozenset({"sdl", "vnc", "rdp", "desktop", "spice", "egl-headless", "dbus"}),
+     None),
+    ("audio", "type", frozenset({"none", "alsa", "coreaudio", "jack", "oss", "pulseaudio", "sdl",
+                                 "spice", "file", "dbus"}), None),
+    ("tpm", "model", frozenset({"tpm-tis", "tpm-crb", "tpm-spapr", "spapr-tpm-proxy"}), None),
+    ("hub", "type", frozenset({"usb"}), "unknown hub device type '{}'"),
+    ("smartcard", "mode", frozenset({"host", "host-certificates", "passthrough"}), None),
     ("sound", "model", frozenset({"sb16", "es1370", "pcspk", "ac97", "ich6", "ich9", "usb", "ich7"}),
      None),
     ("interface", "type", frozenset({"user", "ethernet", "vhostuser", "server", "client", "mcast",
@@ -366,6 +402,34 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
     ("watchdog", "action", frozenset({"reset", "shutdown", "poweroff", "pause", "dump", "none",
                                       "inject-nmi"}), "unknown watchdog action '{}'"),
 )
+#: TABLE: attributes the parser cannot do without: (element, attribute, message, error kind);
+#: message None for "Missing required attribute ..."
+REQUIRED_ATTRIBUTES: dict[str, tuple[str, str | None, str]] = {
+    "watchdog": ("model", "watchdog must contain model name", "internal"),
+    "input": ("type", "missing input device type", "internal"),
+    "iommu": ("model", None, "xml"),
+    "memory": ("model", None, "xml"),
+    "graphics": ("type", None, "xml"),
+    "audio": ("type", None, "xml"),
+    "hub": ("type", "missing hub device type", "internal"),
+    "smartcard": ("mode", None, "xml"),
+    "sound": ("model", None, "xml"),
+}
+TPM_BACKENDS = frozenset({"passthrough", "emulator", "external"})
+#: TABLE: character devices: what the host side may be, and the target types and models
+CHARDEV_TYPES = frozenset({"null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix",
+                           "spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus"})
+CHARDEV_TARGET_TYPES = {
+    "serial": frozenset({"isa-serial", "usb-serial", "pci-serial", "spapr-vio-serial",
+                         "system-serial", "sclp-serial", "isa-debug"}),
+    "channel": frozenset({"guestfwd", "virtio", "xen"}),
+    "console": frozenset({"serial", "xen", "uml", "virtio", "lxc", "openvz", "sclp", "sclplm"}),
+}
+SERIAL_TARGET_MODELS = frozenset({"isa-serial", "usb-serial", "pci-serial", "spapr-vty", "pl011",
+                                  "sclpconsole", "sclplmconsole", "16550a", "isa-debugcon"})
+#: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
+HOSTDEV_SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
+SHMEM_MODELS = frozenset({"ivshmem", "ivshmem-plain", "ivshmem-doorbell"})
 _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
@@ -505,6 +569,11 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     have theirs in :func:`check_controller`.  ``kids``: the first child element of each
     tag (the reader indexes them once per device)."""
     tag = el.tag
+    required = REQUIRED_ATTRIBUTES.get(tag)
+    if required is not None and el.get(required[0]) is None:
+        attr, message, kind = required
+        raise PlanError(message or f"Missing required attribute '{attr}' in element '{tag}'",
+                        _what(what), _line(el), kind=kind)
     for attr, words, message in _ENUMS_BY_TAG.get(tag, ()):
         value = el.get(attr)
         if value is not None and value not in words:
@@ -520,8 +589,17 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             if int(mac.split(":")[0], 16) & 1:
                 raise PlanError(f"expected unicast mac address, found multicast '{mac}'", _what(what),
                                 _line(mac_el))
-    if tag == "rng" and len(el.findall("backend")) > 1:
+    if tag == "rng" and len(el.findall("backend")) != 1:
         raise PlanError("only one RNG backend is supported", _what(what), _line(el))
+    if tag == "tpm":
+        backend = kids.get("backend")
+        if backend is None:
+            raise PlanError("missing TPM device backend", _what(what), _line(el))
+        btype = backend.get("type")
+        if btype is not None and btype not in TPM_BACKENDS:
+            raise _invalid(backend, "type", btype, what)
+    if tag in CHARDEV_TARGET_TYPES or tag == "parallel":
+        _check_chardev(el, what, kids)
     rom = kids.get("rom")
     if rom is not None:
         bar = rom.get("bar")
@@ -530,10 +608,22 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if rom.get("enabled") == "no" and (bar is not None or rom.get("file") is not None):
             raise PlanError("ROM tuning is not supported when ROM is disabled", _what(what), _line(rom),
                             kind="unsupported")
-    if tag == "hostdev" and el.get("mode") == "capabilities" and \
-            el.get("type") not in (None, "storage", "misc", "net"):
-        raise PlanError(f"unknown host device source address type '{el.get('type')}'", _what(what),
-                        _line(el), kind="unsupported")
+    if tag == "hostdev":
+        htype = el.get("type")
+        if el.get("mode", "subsystem") == "subsystem":
+            if htype is None:
+                raise PlanError("missing source address type", _what(what), _line(el))
+            known = htype in HOSTDEV_SUBSYSTEM_TYPES
+        else:
+            known = htype in (None, "storage", "misc", "net")
+        if not known:
+            raise PlanError(f"unknown host device source address type '{htype}'", _what(what),
+                            _line(el), kind="unsupported")
+    if tag == "shmem":
+        m = kids.get("model")
+        mtype = m.get("type") if m is not None else None
+        if mtype is not None and mtype not in SHMEM_MODELS:
+            raise _invalid(m, "type", mtype, what)
     if tag == "input" and el.get("type") == "evdev":
         src = kids.get("source")
         toggle = src.get("grabToggle") if src is not None else None
@@ -583,6 +673,30 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_address(addr, what)
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
+
+
+def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:
+    ctype = el.get("type")
+    if ctype is not None and ctype not in CHARDEV_TYPES:
+        raise PlanError(f"unknown type presented to host for character device: {ctype}",
+                        _what(what), _line(el), kind="unsupported")
+    target = kids.get("target")
+    if target is None and el.tag == "channel":
+        raise PlanError("target type must be specified for channel device", _what(what), _line(el),
+                        kind="unsupported")
+    if target is None or el.tag == "parallel":
+        return
+    ttype = target.get("type")
+    if ttype is None and el.tag == "channel":
+        ttype = "(null)"  # a channel's target has no default type
+    if ttype is not None and ttype not in CHARDEV_TARGET_TYPES[el.tag]:
+        raise PlanError(f"unknown target type '{ttype}' specified for character device",
+                        _what(what), _line(target), kind="unsupported")
+    model = target.find("model")
+    name = model.get("name") if model is not None else None
+    if el.tag == "serial" and name is not None and name not in SERIAL_TARGET_MODELS:
+        raise PlanError(f"unknown target model '{name}' specified for character device",
+                        _what(what), _line(model), kind="unsupported")
 
 
 def _usb_only(el: etree._Element) -> bool:

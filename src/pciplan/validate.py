@@ -1,14 +1,13 @@
 """What libvirt 9.0 refuses of a domain, and when: the order of its checks decides which
 error a domain with several mistakes gets, so each check sits where libvirt makes it.
 
-* ``parse_counts``  the parser's "only a single ..." (before anything else),
 * ``post_parse_memory`` the first check of its post-parse step,
 * ``validate``      checks of its post-parse step, before any address is assigned,
 * ``validate_late`` its validation, after the addresses: the domain first (firmware,
   vCPUs, panic devices), then device kind by kind in libvirt's iteration order, then
   what spans devices (drive addresses, aliases).
 
-The parser's own checks of single elements are in ``parsecheck``.
+The parser's own checks are in ``parsecheck`` (and made in its order by ``xmlio``).
 """
 
 from __future__ import annotations
@@ -22,20 +21,6 @@ from .errors import PlanError
 
 if TYPE_CHECKING:
     from .defaults import Guest
-
-
-#: devices the parser takes one of at most, in the order it reads them, with its words
-SINGLE_DEVICES = (("watchdog", "only a single watchdog device is supported", "internal"),
-                  ("memballoon", "only a single memory balloon device is supported", "internal"),
-                  ("vsock", "only a single vsock device is supported", "xml"))
-
-
-def parse_counts(domain: Domain) -> None:
-    """libvirt's parser refuses a second watchdog, balloon or vsock before anything else."""
-    for tag, message, kind in SINGLE_DEVICES:
-        found = [d for d in domain.devices if d.tag == tag][1:2]
-        if found:
-            raise PlanError(message, found[0].describe(), kind=kind)
 
 
 def post_parse_memory(domain: Domain) -> None:
@@ -200,8 +185,6 @@ def validate_late(guest: Guest) -> None:
     _validate_features(guest)
     watchdogs = of("watchdog")
     for w in watchdogs:
-        if w.model is not None and w.model not in WATCHDOG_MODELS:
-            raise PlanError(f"unknown watchdog model '{w.model}'", w.describe(), kind="unsupported")
         if w.model == "diag288" and dom.arch not in machines.S390:
             raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
                             kind="unsupported")
@@ -617,9 +600,6 @@ def _validate_panic(guest: Guest, panic: Device) -> None:
         raise PlanError(f"setting the panic device address is not supported for model '{model}'", what,
                         kind="unsupported")
 
-
-#: the watchdog models libvirt 9.0 knows (itco came later)
-WATCHDOG_MODELS = frozenset({"i6300esb", "ib700", "diag288"})
 
 #: machine families each IOMMU model works with (libvirt 9.0's words for them)
 IOMMU_MACHINES: dict[str, tuple[frozenset[str], str]] = {

@@ -19,7 +19,7 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import machines, parsecheck
+from . import devices, machines, parsecheck
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -405,6 +405,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
             dev.target = dict(t.attrib) if t is not None else {}
         elif tag == "interface":
             dev.model = _attr_of(kids.get("model"), "type")
+            if dev.model is not None:
+                known = devices.NIC_MODEL_SPELLING.get(dev.model.lower(), dev.model)
+                if known != dev.model:
+                    dev.set("model", known)
             mac = _attr_of(kids.get("mac"), "address")
             if mac:
                 dev.attrs["mac"] = mac
@@ -555,6 +559,45 @@ def _iothread_ids(root: etree._Element) -> frozenset[int]:
     return frozenset(ids)
 
 
+def _read_devices(dom: Domain, devs: etree._Element) -> None:
+    """Every device, in document order; of the parser's complaints, the one libvirt makes
+    first (it reads the devices kind by kind: ``parsecheck.DEVICE_PARSE_ORDER``)."""
+    first: tuple[tuple[int, int], PlanError] | None = None
+    singles: dict[str, list[tuple[int, Device | None]]] = {}
+    pos = 0
+    for el in devs:
+        tag = el.tag
+        if not isinstance(tag, str):
+            continue
+        pos += 1
+        try:
+            if tag == "graphics":
+                parsecheck.check_device(el, "graphics", {})
+                dom.graphics += 1
+                dom.spice = dom.spice or el.get("type") == "spice"
+                continue
+            d = _device(el, pos)
+        except PlanError as err:
+            rank = parsecheck.parse_rank(tag, pos)
+            if first is None or rank < first[0]:
+                first = rank, err
+            d = None
+        if tag in parsecheck.SINGLE_DEVICES:
+            singles.setdefault(tag, []).append((pos, d))
+        if d is not None:
+            dom.devices.append(d)
+    for tag, found in singles.items():
+        if len(found) > 1:
+            # counted before any of them is read
+            rank = parsecheck.parse_rank(tag, 0)
+            if first is None or rank < first[0]:
+                message, kind = parsecheck.SINGLE_DEVICES[tag]
+                second = found[1][1]
+                first = rank, PlanError(message, second.describe() if second else tag, kind=kind)
+    if first is not None:
+        raise first[1]
+
+
 def read_domain(root: etree._Element) -> Domain:
     parsecheck.check_domain(root)
     ostype = root.find("os/type")
@@ -617,18 +660,7 @@ def read_domain(root: etree._Element) -> Domain:
     dom.ioapic = ioapic.get("driver") if ioapic is not None else None
     devs = root.find("devices")
     if devs is not None:
-        pos = 0
-        for el in devs:
-            if not isinstance(el.tag, str):
-                continue
-            pos += 1
-            if el.tag == "graphics":
-                dom.graphics += 1
-                dom.spice = dom.spice or el.get("type") == "spice"
-                continue
-            d = _device(el, pos)
-            if d is not None:
-                dom.devices.append(d)
+        _read_devices(dom, devs)
     return dom
 
 
