@@ -48,16 +48,6 @@ def validate(guest: Guest) -> None:
     if orders and guest.domain.os_boot:
         raise PlanError("per-device boot elements cannot be used together with os/boot elements",
                         "os", kind="unsupported")
-    if any(c.type == "usb" and c.model == "none" and c.origin == "user" for c in guest.controllers):
-        # the parser's own refusals, when the XML itself disables USB
-        for inp in guest.devices("input"):
-            if inp.bus == "usb":
-                raise PlanError("Can't add USB input device. USB bus is disabled", inp.describe(),
-                                kind="unsupported")
-        for hub in guest.devices("hub"):
-            if hub.type == "usb":
-                raise PlanError("Can't add USB hub: USB is disabled for this domain", hub.describe(),
-                                kind="unsupported")
     pci = [c for c in guest.controllers if c.type == "pci"]
     for c in pci:  # libvirt's per-device post-parse: before the duplicate check
         _pci_controller_post_parse(guest, c)
@@ -119,17 +109,6 @@ def validate_late(guest: Guest) -> None:
     def of(tag: str) -> list[Device]:
         return by_tag.get(tag, [])
     usb = [c for c in guest.controllers if c.type == "usb"]
-    disks: dict[str, Device] = {}
-    for disk in of("disk"):
-        dev = disk.target.get("dev")
-        if dev is None:
-            continue
-        if dev in disks:
-            first = disks[dev]
-            raise PlanError(f"target '{dev}' duplicated for disk sources "
-                            f"'{first.attrs.get('source', '<null>')}' and "
-                            f"'{disk.attrs.get('source', '<null>')}'", disk.describe())
-        disks[dev] = disk
     # libvirt's USB address set (built after the PCI one) has one hub per index: every
     # controller with ports takes its index (the ICH9 UHCI companions have none of their own)
     hubs: set[int | None] = set()
@@ -146,10 +125,8 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
-    if dom.arch not in machines.X86:
-        for state, name in (("S3", "suspend-to-mem"), ("S4", "suspend-to-disk")):
-            if name in dom.pm:
-                raise PlanError(f"setting ACPI {state} not supported", f"pm/{name}", kind="unsupported")
+    if dom.arch not in machines.PPC64:
+        _validate_pm(dom)
     if dom.secure_boot:
         if guest.machine.family != "q35":
             raise PlanError("Secure boot is supported with q35 machine types only", "os/loader",
@@ -223,6 +200,8 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"IOThreads not available for bus {disk.bus} target {disk.target.get('dev', '')}",
                             disk.describe(), kind="unsupported")
         _validate_iothread(guest, disk, "Disk")
+        if "wwn" in disk.attrs and disk.bus not in ("ide", "scsi"):
+            raise PlanError("Only ide and scsi disk support wwn", disk.describe(), kind="unsupported")
         if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
             raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
                             disk.describe(), kind="unsupported")
@@ -417,6 +396,18 @@ def validate_late(guest: Guest) -> None:
         cid = vsock.attrs.get("cid")
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
+    # what spans devices, after every device is validated
+    disks: dict[str, Device] = {}
+    for disk in of("disk"):
+        dev = disk.target.get("dev")
+        if dev is None:
+            continue
+        if dev in disks:
+            first = disks[dev]
+            raise PlanError(f"target '{dev}' duplicated for disk sources "
+                            f"'{first.attrs.get('source', '<null>')}' and "
+                            f"'{disk.attrs.get('source', '<null>')}'", disk.describe())
+        disks[dev] = disk
     _check_duplicate_drives(of("disk"))
     aliases: set[str] = set()
     for d in dom.devices:
@@ -440,6 +431,8 @@ def validate_late(guest: Guest) -> None:
         if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
             raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
                             d.describe(), kind="unsupported")
+    if dom.arch in machines.PPC64:  # (its emulator has PIIX4's switches: refused last)
+        _validate_pm(dom)
 
 
 #: the most x86 vCPUs without an IOMMU in extended interrupt mode (x2APIC ids)
@@ -452,6 +445,14 @@ PSERIES_FEATURES: dict[str, tuple[str, ...] | None] = {
 #: machine families whose QEMU has vmport
 VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
 MIB = 1024 * 1024
+
+
+def _validate_pm(dom: Domain) -> None:
+    """``<pm>``: ACPI S3/S4 are x86's."""
+    if dom.arch not in machines.X86:
+        for state, name in (("S3", "suspend-to-mem"), ("S4", "suspend-to-disk")):
+            if name in dom.pm:
+                raise PlanError(f"setting ACPI {state} not supported", f"pm/{name}", kind="unsupported")
 
 
 def _validate_features(guest: Guest) -> None:

@@ -402,6 +402,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
             dev.bus = _attr_of(t, "bus")
             dev.model = get("model")
             dev.attrs["device"] = get("device", "disk")
+            if "wwn" in kids:
+                dev.attrs["wwn"] = (kids["wwn"].text or "").strip()
             dev.target = dict(t.attrib) if t is not None else {}
         elif tag == "interface":
             dev.model = _attr_of(kids.get("model"), "type")
@@ -586,6 +588,16 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
             singles.setdefault(tag, []).append((pos, d))
         if d is not None:
             dom.devices.append(d)
+    if any(isinstance(d, Controller) and d.type == "usb" and d.model == "none" for d in dom.devices):
+        # USB disabled in the XML itself: the parser refuses USB inputs and hubs as it reads them
+        for d in dom.devices:
+            if (d.tag == "input" and d.bus == "usb") or (d.tag == "hub" and d.type == "usb"):
+                rank = parsecheck.parse_rank(d.tag, d.position or 0)
+                if first is None or rank < first[0]:
+                    first = rank, PlanError(
+                        "Can't add USB input device. USB bus is disabled" if d.tag == "input" else
+                        "Can't add USB hub: USB is disabled for this domain", d.describe(),
+                        kind="unsupported")
     for tag, found in singles.items():
         if len(found) > 1:
             # counted before any of them is read
