@@ -265,6 +265,11 @@ def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
         for a in el.findall("address"):
             el.remove(a)
     if inp.tag == "hostdev":  # a host address is written back in libvirt's spelling
+        if inp.find("source") is not None and inp.find("source/address") is None:
+            src = out.find("source/address")  # (an empty <source/> is 0000:00:00.0)
+            if src is not None and all(_c_number(src.get(k) or "0") == 0
+                                       for k in ("domain", "bus", "slot", "function")):
+                src.getparent().remove(src)
         for el in (inp, out):
             src = el.find("source/address")
             if src is not None and el.get("type") == "pci":

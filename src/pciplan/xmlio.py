@@ -446,6 +446,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 src = kids["source"].find("address")
                 if src is not None:
                     dev.source = dict(src.attrib)
+                elif dev.type == "pci" and mode == "subsystem":
+                    # no host address: libvirt reads (and writes back) 0000:00:00.0
+                    dev.source = _pci_spelling(PciAddress(0, 0, 0, 0))
+                    dev.changed.add("source")
         elif tag == "iommu":
             dev.model = get("model")
             drv = kids.get("driver")
@@ -882,9 +886,10 @@ def _write_source_and_dropped_address(dev: Device, el: etree._Element) -> None:
     """A host address respelled (``source``), an address the device cannot keep removed."""
     if "source" in dev.changed:
         src = el.find("source/address")
-        if src is not None:
-            src.attrib.clear()
-            src.attrib.update(dev.source)
+        if src is None:
+            src = _sub(el.find("source"), "address")
+        src.attrib.clear()
+        src.attrib.update(dev.source)
     if "address" in dev.changed and dev.address is None:
         for k in el:
             if k.tag == "address":
