@@ -325,9 +325,8 @@ def disk_index(name: str) -> int | None:
 def _drive_controller(dev: Device) -> int | None:
     a = dev.address
     if a is not None and a.type == "drive":
-        try:
-            n = int(a.attrs.get("controller", "0"), 0)
-        except ValueError:
+        n = parsecheck.c_uint(a.attrs.get("controller", "0"), 10)
+        if n is None:
             return None
         if n >= 2 ** 31:
             n -= 2 ** 32  # libvirt compares it as a C int: no controller for a negative one
@@ -378,10 +377,7 @@ def add_implicit(guest: Guest) -> None:
             idx = 0
             a = chr_.address
             if a is not None and a.type == "virtio-serial":
-                try:
-                    idx = int(a.attrs.get("controller", "0"), 0)
-                except ValueError:
-                    idx = 0
+                idx = number(a.attrs.get("controller"), 0)
             _maybe_add(guest, "virtio-serial", idx)
     if guest.domain.graphics and not guest.devices("video"):
         guest.add(Device(tag="video", model=guest.machine.video_model, origin="implicit",
@@ -405,12 +401,11 @@ def add_parse_time(guest: Guest) -> None:
 
 
 # ---- virtio-serial ports (libvirt does this first when it assigns addresses) -----------
-def number(text: str | None, default: int) -> int:
-    """An attribute as Python reads a number (0x.., decimal), ``default`` when absent or not one."""
-    try:
-        return int(text, 0) if text is not None else default
-    except ValueError:
-        return default
+def number(text: str | None, default: int, base: int = 10) -> int:
+    """An attribute as libvirt reads a number (C's strtoul, base 10 unless said: '010' is
+    10), ``default`` when absent or not one."""
+    n = parsecheck.c_uint(text, base) if text is not None else None
+    return default if n is None else n
 
 
 def assign_virtio_serial_ports(guest: Guest) -> None:

@@ -135,13 +135,13 @@ def check_address(el: etree._Element, what: What) -> None:
     elif atype == "spapr-vio":
         _uint_attrs(el, ("reg",), 16, what, ULLONG_MAX)
     elif atype == "ccw":
-        _uint_attrs(el, ("cssid", "ssid", "devno"), 16, what)
+        _uint_attrs(el, ("cssid", "ssid", "devno"), 0, what)
         given = [el.get(k) for k in ("cssid", "ssid", "devno")]
         if any(v is not None for v in given):
             if any(v is None for v in given):
                 raise PlanError("Invalid partial specification for virtio ccw address", _what(what),
                                 _line(el), kind="internal")
-            cssid, ssid, devno = (c_uint(v or "", 16) or 0 for v in given)
+            cssid, ssid, devno = (c_uint(v or "", 0) or 0 for v in given)
             if cssid > CCW_CSSID_MAX or ssid > CCW_SSID_MAX or devno > CCW_DEVNO_MAX:
                 raise PlanError("Invalid specification for virtio ccw address: "
                                 f"cssid='{given[0]}' ssid='{given[1]}' devno='{given[2]}'", _what(what),
@@ -204,7 +204,7 @@ def memory_sizes(root: etree._Element) -> tuple[int | None, int | None]:
 def check_domain(root: etree._Element) -> None:
     """``<domain type>`` and ``<os><type>``: what libvirt needs before any device."""
     vt = root.get("type")
-    if vt is None:
+    if not vt:
         raise PlanError("missing domain type attribute", "domain", _line(root), kind="internal")
     if vt not in VIRT_TYPES:
         raise PlanError(f"invalid domain type {vt}", "domain", _line(root), kind="unsupported")
@@ -434,6 +434,8 @@ _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
 RNG_BACKEND_MODELS = frozenset({"random", "egd", "builtin"})
+#: the characters a NIC model name may have
+_NIC_MODEL = re.compile(r"[A-Za-z0-9_-]+")
 #: a MAC address as libvirt reads it: six hex octets of one or two digits, colons between
 _MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}")
 EVDEV_GRAB_TOGGLES = frozenset({"ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta", "scrolllock",
@@ -493,6 +495,14 @@ def check_controller(el: etree._Element, what: What) -> None:
             raise _invalid(el, "index", idx, what, "integer value")
         if n < 0:
             raise _invalid(el, "index", idx, what, "non-negative value")
+    for attr in ("ports", "vectors"):  # C ints, base 10
+        v = el.get(attr)
+        if v is not None:
+            n = c_int(v, 10)
+            if n is None:
+                raise _invalid(el, attr, v, what, "integer value")
+            if n < 0:
+                raise _invalid(el, attr, v, what, "non-negative value")
     m = el.find("model")
     if m is not None and m.get("name") is not None and m.get("name") not in CONTROLLER_MODEL_NAMES:
         raise _invalid(m, "name", m.get("name", ""), what)
@@ -500,6 +510,8 @@ def check_controller(el: etree._Element, what: What) -> None:
     if t is not None and t.get("hotplug") is not None and t.get("hotplug") not in ON_OFF:
         raise _invalid(t, "hotplug", t.get("hotplug", ""), what)
     drv = el.find("driver")
+    if drv is not None:
+        _uint_attrs(drv, ("queues", "cmd_per_lun", "max_sectors"), 10, what)
     if drv is not None and drv.get("iothread") is not None:
         _check_iothread(drv, what)
         if ctype != "scsi" or model not in VIRTIO_SCSI_MODELS:
@@ -581,6 +593,10 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                 raise _invalid(el, attr, value, what)
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
     if tag == "interface":
+        model = kids.get("model")
+        mtype = model.get("type") if model is not None else None
+        if mtype and _NIC_MODEL.fullmatch(mtype) is None:
+            raise PlanError("Model name contains invalid characters", _what(what), _line(model))
         mac_el = kids.get("mac")
         mac = mac_el.get("address") if mac_el is not None else None
         if mac is not None:
@@ -600,6 +616,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             raise _invalid(backend, "type", btype, what)
     if tag in CHARDEV_TARGET_TYPES or tag == "parallel":
         _check_chardev(el, what, kids)
+    if tag == "vsock" and "cid" in kids:
+        _uint_attrs(kids["cid"], ("address",), 10, what)
     rom = kids.get("rom")
     if rom is not None:
         bar = rom.get("bar")
@@ -652,7 +670,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     elif tag == "video":
         m = kids.get("model")
         mtype = m.get("type") if m is not None else None
-        if mtype is not None and mtype not in VIDEO_MODELS:
+        if mtype and mtype not in VIDEO_MODELS:
             raise PlanError(f"unknown video model '{mtype}'", _what(what), _line(m), kind="unsupported")
     elif tag == "hostdev" and el.get("mode", "subsystem") == "subsystem" and el.get("type") == "pci":
         src = kids.get("source")
@@ -684,7 +702,12 @@ def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:
     if target is None and el.tag == "channel":
         raise PlanError("target type must be specified for channel device", _what(what), _line(el),
                         kind="unsupported")
-    if target is None or el.tag == "parallel":
+    if target is None:
+        return
+    port = target.get("port") if el.tag != "channel" else None
+    if port is not None and c_int(port, 10) is None:
+        raise PlanError(f"Invalid port number: {port}", _what(what), _line(target))
+    if el.tag == "parallel":
         return
     ttype = target.get("type")
     if ttype is None and el.tag == "channel":
@@ -694,7 +717,7 @@ def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:
                         _what(what), _line(target), kind="unsupported")
     model = target.find("model")
     name = model.get("name") if model is not None else None
-    if el.tag == "serial" and name is not None and name not in SERIAL_TARGET_MODELS:
+    if el.tag == "serial" and name and name not in SERIAL_TARGET_MODELS:
         raise PlanError(f"unknown target model '{name}' specified for character device",
                         _what(what), _line(model), kind="unsupported")
 

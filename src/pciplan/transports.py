@@ -69,7 +69,7 @@ def check_user_transport_addresses(guest: Guest) -> None:
                 raise PlanError(f"spapr-vio address 0x{reg:x} already in use", d.describe())
             regs.add(reg)
         elif a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
-            key = tuple(parsecheck.c_uint(a.attrs.get(k, "0"), 16) or 0 for k in ("cssid", "ssid", "devno"))
+            key = tuple(parsecheck.c_uint(a.attrs.get(k, "0"), 0) or 0 for k in ("cssid", "ssid", "devno"))
             if key in devnos:
                 raise PlanError("The CCW devno '%x.%x.%04x' is in use already" % key, d.describe())
             devnos.add(key)  # type: ignore[arg-type]

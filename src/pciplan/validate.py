@@ -93,7 +93,7 @@ def validate(guest: Guest) -> None:
     seen_hostdevs: set[tuple[str, ...]] = set()
     for h in guest.hostdevs():
         if h.source and (h.tag == "interface" or h.type == "pci"):
-            key = tuple(str(number(h.source.get(k), 0)) for k in ("domain", "bus", "slot", "function"))
+            key = tuple(str(number(h.source.get(k), 0, base=0)) for k in ("domain", "bus", "slot", "function"))
             if key in seen_hostdevs:
                 raise PlanError("Hostdev already exists in the domain configuration", h.describe())
             seen_hostdevs.add(key)
@@ -295,6 +295,12 @@ def validate_late(guest: Guest) -> None:
             # planned first (even the buses up to it), refused now, as libvirt does
             raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", c.describe(),
                             kind="unsupported")
+        if c.type == "pci" and c.model == "pcie-root-port" and \
+                (c.model_name is None or "model_name" in c.changed) and \
+                guest.domain.arch not in machines.X86 and guest.machine.family not in ROOT_PORT_FAMILIES:
+            raise PlanError(f"Required option 'modelName' is not set for PCI controller with index "
+                            f"'{c.index}', model '{c.model}' and modelName 'none'", c.describe(),
+                            kind="internal")
         if c.type == "pci" and guest.machine.pci:
             _validate_pci_options(guest, c)
     cards = of("smartcard")
@@ -425,6 +431,11 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("cannot use CCW address type for device '<null>' using machine type "
                             f"'{machines.canonical(dom.arch, dom.machine)}'", d.describe(),
                             kind="unsupported")
+        if a.type == "spapr-vio" and a.attrs.get("reg") is not None:
+            reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
+            if reg > SPAPR_VIO_REG_MAX:
+                raise PlanError(f"spapr-vio reg='0x{reg:x}' exceeds maximum possible value "
+                                f"(0x{SPAPR_VIO_REG_MAX:x})", d.describe(), kind="unsupported")
         if d.tag == "hostdev" and d.type == "scsi_host" and a.type not in ("pci", "ccw"):
             raise PlanError("SCSI_host host device must use 'pci' or 'ccw' address type",
                             d.describe(), kind="unsupported")
@@ -435,6 +446,10 @@ def validate_late(guest: Guest) -> None:
         _validate_pm(dom)
 
 
+#: the highest spapr-vio register
+SPAPR_VIO_REG_MAX = 0xFFFFFFFF
+#: the machines, besides x86 ones, whose root ports libvirt can name a device for
+ROOT_PORT_FAMILIES = frozenset({"arm-virt", "riscv-virt"})
 #: the most x86 vCPUs without an IOMMU in extended interrupt mode (x2APIC ids)
 X86_VCPUS_WITHOUT_EIM = 255
 #: TABLE: features only pSeries guests may have, and what makes one count as given

@@ -383,7 +383,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
             if parsecheck.canonical_target(t, dev.target, dev.describe):
                 dev.changed.add("target")  # written back as libvirt does: chassis='010' is 8
             node = t.find("node")
-            if node is not None:
+            if node is not None and node.text:  # (an empty <node/> is none)
                 # a C long, base 10 ('08' is 8; '0x1', '-1' and '1 ' are not nodes)
                 n = parsecheck.c_int(node.text or "", 10)
                 if n is None or n < 0:
@@ -406,7 +406,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.attrs["wwn"] = (kids["wwn"].text or "").strip()
             dev.target = dict(t.attrib) if t is not None else {}
         elif tag == "interface":
-            dev.model = _attr_of(kids.get("model"), "type")
+            dev.model = _attr_of(kids.get("model"), "type") or None  # (type='' is no model)
             if dev.model is not None:
                 known = devices.NIC_MODEL_SPELLING.get(dev.model.lower(), dev.model)
                 if known != dev.model:
@@ -420,7 +420,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
                     dev.source = dict(src.attrib)
         elif tag == "video":
             m = kids.get("model")
-            dev.model = m.get("type") if m is not None else None
+            dev.model = (m.get("type") or None) if m is not None else None  # (type='': none)
             if m is not None and m.get("primary"):
                 dev.attrs["primary"] = m.get("primary", "")
         elif tag == "shmem":
@@ -433,7 +433,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
             dev.target = dict(t.attrib) if t is not None else {}
         elif tag == "filesystem":
             dev.model = get("model")
-            if get("accessmode") is not None:
+            if get("accessmode"):  # (accessmode='' is the default)
                 dev.attrs["accessmode"] = get("accessmode", "")
             drv = kids.get("driver")
             if drv is not None and drv.get("type"):
@@ -507,6 +507,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 break
     dev.position = position
     dev.line = el.sourceline
+    if get("model") == "none" and (tag == "memballoon" or (tag == "controller" and dev.type == "usb")) \
+            and "address" in kids:
+        # no device to QEMU: libvirt does not even read its address (and drops it)
+        kids = {k: v for k, v in kids.items() if k != "address"}
+        dev.changed.add("address")
     parsecheck.check_device(el, dev.describe, kids)
     if tag == "hostdev" and dev.source and dev.type == "pci":
         spelled = _canonical_source(dev.source)
