@@ -167,6 +167,10 @@ VIRT_TYPES = frozenset({"none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "op
 #: the virt types a QEMU/KVM guest can have
 QEMU_VIRT_TYPES = frozenset({"qemu", "kvm"})
 OS_TYPES = frozenset({"hvm", "xen", "linux", "exe", "uml", "xenpvh"})
+MEMORY_ACCESS_MODES = frozenset({"shared", "private"})
+FIRMWARES = frozenset({"bios", "efi"})
+SMBIOS_MODES = frozenset({"emulate", "host", "sysinfo"})
+YES_NO = frozenset({"yes", "no"})
 
 
 #: the units libvirt takes for sizes (virScaleInteger)
@@ -212,7 +216,7 @@ def check_domain(root: etree._Element) -> None:
         raise PlanError(f"domain type '{vt}' is not a QEMU/KVM guest", "domain", _line(root),
                         kind="unsupported")
     ostype = root.find("os/type")
-    text = (ostype.text or "").strip() if ostype is not None else ""
+    text = (ostype.text or "") if ostype is not None else ""  # (as written: ' hvm' is no type)
     if not text:
         raise PlanError("an os <type> must be specified", "os",
                         _line(ostype if ostype is not None else root))
@@ -221,6 +225,24 @@ def check_domain(root: etree._Element) -> None:
     if text != "hvm":
         raise PlanError(f"QEMU does not support os type '{text}'", "os/type", _line(ostype),
                         kind="unsupported")
+    access = root.find("memoryBacking/access")
+    mode = access.get("mode") if access is not None else None
+    if mode is not None and mode not in MEMORY_ACCESS_MODES:
+        raise PlanError(f"unknown memoryBacking/access/mode '{mode}'", "memoryBacking",
+                        _line(access), kind="unsupported")
+    os_el = root.find("os")
+    if os_el is not None:
+        firmware = os_el.get("firmware")
+        if firmware is not None and firmware not in FIRMWARES:
+            raise PlanError(f"unknown firmware value {firmware}", "os", _line(os_el))
+        menu = os_el.find("bootmenu")
+        enable = menu.get("enable") if menu is not None else None
+        if enable is not None and enable not in YES_NO:
+            raise _invalid(menu, "enable", enable, "os")
+        smbios = os_el.find("smbios")
+        smode = smbios.get("mode") if smbios is not None else None
+        if smode is not None and smode not in SMBIOS_MODES:
+            raise PlanError(f"unknown smbios mode '{smode}'", "os", _line(smbios), kind="unsupported")
     features = root.find("features")
     if features is not None:
         check_features(features)
@@ -383,6 +405,7 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
     ("filesystem", "type", frozenset({"mount", "block", "file", "template", "ram", "bind", "volume"}),
      None),
     ("redirdev", "bus", frozenset({"usb"}), "unknown redirdev bus '{}'"),
+    ("filesystem", "accessmode", frozenset({"passthrough", "mapped", "squash"}), None),
     ("graphics", "type", frozenset({"sdl", "vnc", "rdp", "desktop", "spice", "egl-headless", "dbus"}),
      None),
     ("audio", "type", frozenset({"none", "alsa", "coreaudio", "jack", "oss", "pulseaudio", "sdl",
@@ -427,6 +450,40 @@ CHARDEV_TARGET_TYPES = {
 }
 SERIAL_TARGET_MODELS = frozenset({"isa-serial", "usb-serial", "pci-serial", "spapr-vty", "pl011",
                                   "sclpconsole", "sclplmconsole", "16550a", "isa-debugcon"})
+#: TABLE: attributes of a device's child elements the parser reads as one of a few words
+#: (device, child, attribute, words); "Invalid value for attribute ..." when not one (and
+#: 'default' is a word only where listed)
+CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
+    ("disk", "driver", "cache", frozenset({"default", "none", "writethrough", "writeback",
+                                           "directsync", "unsafe"})),
+    ("disk", "driver", "io", frozenset({"native", "threads", "io_uring"})),
+    ("disk", "driver", "discard", frozenset({"unmap", "ignore"})),
+    ("disk", "driver", "error_policy", frozenset({"stop", "report", "ignore", "enospace"})),
+    ("disk", "driver", "rerror_policy", frozenset({"stop", "report", "ignore"})),
+    ("hostdev", "driver", "name", frozenset({"kvm", "vfio", "xen"})),
+    ("video", "driver", "name", frozenset({"qemu", "vhostuser"})),
+    ("interface", "rom", "enabled", frozenset({"yes", "no"})),
+    ("hostdev", "rom", "enabled", frozenset({"yes", "no"})),
+    ("interface", "target", "managed", frozenset({"yes", "no"})),
+    ("vsock", "cid", "auto", frozenset({"yes", "no"})),
+    ("iommu", "driver", "intremap", frozenset({"on", "off"})),
+    ("iommu", "driver", "caching_mode", frozenset({"on", "off"})),
+    ("iommu", "driver", "eim", frozenset({"on", "off"})),
+    ("iommu", "driver", "iotlb", frozenset({"on", "off"})),
+    ("filesystem", "driver", "type", frozenset({"default", "path", "handle", "loop", "nbd",
+                                                "ploop", "virtiofs"})),
+)
+#: devices whose <driver> takes the virtio options (each on or off)
+VIRTIO_DRIVER_SWITCHES = ("iommu", "ats", "packed", "page_per_vq")
+#: ``<disk model>``, ``<hostdev model>`` (mdev), ``<hostdev display/ramfb>``
+DISK_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
+#: the models of the host devices that have one: mediated devices and vhost-scsi hosts
+HOSTDEV_MODELS = {"mdev": frozenset({"vfio-pci", "vfio-ccw", "vfio-ap"}),
+                  "scsi_host": frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})}
+VIRTUALPORT_TYPES = frozenset({"802.1Qbg", "802.1Qbh", "openvswitch", "midonet"})
+_CHILD_ENUMS_BY_TAG: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
+for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
+    _CHILD_ENUMS_BY_TAG.setdefault(_tag, []).append((_child, _attr, _words))
 #: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
 HOSTDEV_SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
 SHMEM_MODELS = frozenset({"ivshmem", "ivshmem-plain", "ivshmem-doorbell"})
@@ -592,7 +649,41 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             if message is None:
                 raise _invalid(el, attr, value, what)
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
+    for child, attr, words in _CHILD_ENUMS_BY_TAG.get(tag, ()):
+        c = kids.get(child)
+        value = c.get(attr) if c is not None else None
+        if value is not None and value not in words:
+            raise _invalid(c, attr, value, what)
+    drv = kids.get("driver")
+    if drv is not None:
+        for attr in VIRTIO_DRIVER_SWITCHES:
+            value = drv.get(attr)
+            if value is not None and value not in ON_OFF:
+                raise _invalid(drv, attr, value, what)
+    boot = kids.get("boot")
+    if boot is not None and boot.get("order") is None:
+        raise PlanError("Missing required attribute 'order' in element 'boot'", _what(what), _line(boot))
+    if tag == "disk" and el.get("model") is not None and el.get("model") not in DISK_MODELS:
+        raise _invalid(el, "model", el.get("model", ""), what)
+    if tag == "hostdev" and el.get("mode", "subsystem") == "subsystem":
+        htype, model = el.get("type"), el.get("model")
+        if model is not None:
+            words = HOSTDEV_MODELS.get(htype or "")
+            if words is None:  # (libvirt's words, type and all)
+                raise PlanError(f"'model' attribute in <hostdev> is only supported when type='{htype}'",
+                                _what(what), _line(el))
+            if model not in words:
+                raise _invalid(el, "model", model, what)
+        for attr in ("display", "ramfb"):
+            value = el.get(attr)
+            if value is not None and value not in ON_OFF:
+                raise _invalid(el, attr, value, what)
     if tag == "interface":
+        vport = kids.get("virtualport")
+        vtype = vport.get("type") if vport is not None else None
+        if vtype is not None and vtype not in VIRTUALPORT_TYPES:
+            raise PlanError(f"unknown virtualport type {vtype}", _what(what), _line(vport),
+                            kind="unsupported")
         model = kids.get("model")
         mtype = model.get("type") if model is not None else None
         if mtype and _NIC_MODEL.fullmatch(mtype) is None:
@@ -616,6 +707,9 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             raise _invalid(backend, "type", btype, what)
     if tag in CHARDEV_TARGET_TYPES or tag == "parallel":
         _check_chardev(el, what, kids)
+    if tag == "redirdev" and el.get("type") is not None and el.get("type") not in CHARDEV_TYPES:
+        raise PlanError(f"unknown redirdev character device type '{el.get('type')}'", _what(what),
+                        _line(el), kind="unsupported")
     if tag == "vsock" and "cid" in kids:
         _uint_attrs(kids["cid"], ("address",), 10, what)
     rom = kids.get("rom")
