@@ -95,7 +95,6 @@ VIRTIO_SERIAL_PORTS = 31
 
 def prepare(domain: Domain, machine: Machine) -> Guest:
     guest = Guest(domain, machine)
-    checks.post_parse_memory(domain)
     drop_unknown(guest)
     drop_switched_off_addresses(domain)
     order_disks(domain)

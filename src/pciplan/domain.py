@@ -122,9 +122,8 @@ class Domain:
     pm: frozenset[str] = frozenset()
     #: ``<maxMemory>`` is given (memory devices need it)
     max_memory: bool = False
-    #: the guest's memory and memory devices, and ``<maxMemory>``, in bytes (None: not given)
-    memory_size: int | None = None
-    max_memory_size: int | None = None
+    #: NUMA cells', ``<memory>``, memory devices' and ``<maxMemory>`` sizes (``parsecheck.MemorySizes``)
+    memory: Any = None
     #: ``<features>``: each feature's attributes (and the names of its child elements)
     features: dict[str, dict[str, str]] = field(default_factory=dict)
     #: ``<features><tcg><tb-cache>`` in bytes (None: not given)

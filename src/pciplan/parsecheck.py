@@ -14,7 +14,7 @@ blanks and a ``+`` are allowed, trailing characters are not, base 0 means
 from __future__ import annotations
 
 import re
-from typing import Callable, Union
+from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
@@ -188,21 +188,24 @@ def size_bytes(el: etree._Element | None, text: str | None = None, unit: str | N
     return (n or 0) * _UNITS.get((unit or "KiB").lower(), 1024)
 
 
-def memory_sizes(root: etree._Element) -> tuple[int | None, int | None]:
-    """The guest's memory in bytes (its NUMA cells', or ``<memory>``, plus its memory
-    devices; None when neither is given) and ``<maxMemory>`` (None without one)."""
+class MemorySizes(NamedTuple):
+    """The sizes libvirt's post-parse weighs, in bytes."""
+
+    numa: int          # the NUMA cells' memory (0: none)
+    memory: int        # <memory> (0: none): the initial memory and the memory devices
+    devices: int       # the memory devices' <target><size>
+    maximum: int       # <maxMemory> (0: none)
+    slots: int         # its slots
+
+
+def memory_sizes(root: etree._Element) -> MemorySizes:
     cells = root.findall("cpu/numa/cell")
-    if cells and any(c.get("memory") for c in cells):
-        total = sum(size_bytes(None, c.get("memory"), c.get("unit")) for c in cells)
-    else:
-        memory = root.find("memory")
-        if memory is None:
-            return None, None
-        total = size_bytes(memory)
-    for mem in root.iterfind("devices/memory"):
-        total += size_bytes(mem.find("target/size"))
+    numa = sum(size_bytes(None, c.get("memory"), c.get("unit")) for c in cells)
+    devices = sum(size_bytes(m.find("target/size")) for m in root.iterfind("devices/memory"))
     top = root.find("maxMemory")
-    return total, size_bytes(top) if top is not None else None
+    return MemorySizes(numa, size_bytes(root.find("memory")), devices,
+                       size_bytes(top) if top is not None else 0,
+                       c_uint(top.get("slots") or "", 10) or 0 if top is not None else 0)
 
 
 def check_domain(root: etree._Element) -> None:
@@ -364,6 +367,7 @@ DEVICE_PARSE_ORDER = {tag: rank for rank, tag in enumerate((
 #: devices the parser takes one of at most (it counts them before it reads one), with its words
 SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "internal"),
                   "memballoon": ("only a single memory balloon device is supported", "internal"),
+                  "iommu": ("only a single IOMMU device is supported", "xml"),
                   "vsock": ("only a single vsock device is supported", "xml")}
 
 
@@ -437,6 +441,7 @@ REQUIRED_ATTRIBUTES: dict[str, tuple[str, str | None, str]] = {
     "hub": ("type", "missing hub device type", "internal"),
     "smartcard": ("mode", None, "xml"),
     "sound": ("model", None, "xml"),
+    "memballoon": ("model", None, "xml"),
 }
 TPM_BACKENDS = frozenset({"passthrough", "emulator", "external"})
 #: TABLE: character devices: what the host side may be, and the target types and models
@@ -629,8 +634,6 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
     drv = kids.get("driver")
     if drv is not None and drv.get("iothread") is not None:
         _check_iothread(drv, what)
-    if kids.get("address") is None and disk_name_index(dev) is None:
-        raise PlanError(f"Unknown disk name '{dev}' and no address specified", _what(what), _line(el))
 
 
 def check_device(el: etree._Element, what: What, kids: dict) -> None:
@@ -753,9 +756,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_disk(el, what, kids)
     elif tag == "memballoon":
         model = el.get("model")
-        if model is None:
-            raise PlanError("missing memory balloon device model", _what(what), _line(el))
-        if model not in MEMBALLOON_MODELS:
+        if model is not None and model not in MEMBALLOON_MODELS:
             raise _invalid(el, "model", model, what)
     elif tag == "panic":
         model = el.get("model")

@@ -24,37 +24,49 @@ if TYPE_CHECKING:
 
 
 def post_parse_memory(domain: Domain) -> None:
-    """libvirt's post-parse starts with the guest's memory: there must be some, and with
-    the memory devices it must fit in ``<maxMemory>``."""
-    if domain.memory_size is None:
+    """libvirt's post-parse of the guest's memory: without NUMA cells, ``<memory>`` holds
+    the initial memory and the memory devices; some initial memory there must be, and
+    ``<maxMemory>`` (with its slots) at least the total."""
+    m = domain.memory
+    if m is None:
+        return
+    if m.numa:
+        initial, total = m.numa, m.numa + m.devices
+    else:
+        if m.devices > m.memory:
+            raise PlanError("Total size of memory devices exceeds the total memory size", "memory")
+        initial, total = m.memory - m.devices, m.memory
+    if not initial:
         raise PlanError("Memory size must be specified via <memory> or in the <numa> configuration",
                         "domain")
-    if domain.max_memory_size is not None and domain.memory_size > domain.max_memory_size:
+    if bool(m.maximum) != bool(m.slots):
+        raise PlanError("both maximum memory size and memory slot count must be specified",
+                        "maxMemory")
+    if m.maximum and m.maximum < total:
         raise PlanError("maximum memory size must be equal or greater than the actual memory size",
                         "maxMemory")
 
 
 def validate(guest: Guest) -> None:
-    """Checks libvirt makes while it parses and fills in defaults (before addresses)."""
-    orders: set[str] = set()
-    for d in guest.domain.devices:
-        order = d.attrs.get("boot")
-        if order is None:
-            continue
-        if order in orders:
-            raise PlanError(f"boot order '{order}' used for more than one device", d.describe(),
-                            kind="unsupported")
-        orders.add(order)
-    if orders and guest.domain.os_boot:
-        raise PlanError("per-device boot elements cannot be used together with os/boot elements",
-                        "os", kind="unsupported")
-    pci = [c for c in guest.controllers if c.type == "pci"]
-    for c in pci:  # libvirt's per-device post-parse: before the duplicate check
-        _pci_controller_post_parse(guest, c)
+    """Checks of libvirt's post-parse step (before addresses): each device's first, in its
+    order of device kinds (disks, ..., controllers, ..., serials), then the domain's."""
+    dom = guest.domain
+    for disk in guest.devices("disk"):
+        dev = disk.target.get("dev", "")
+        if disk.address is None and parsecheck.disk_name_index(dev) is None:
+            raise PlanError(f"Unknown disk name '{dev}' and no address specified", disk.describe())
+    for c in dom.controllers:  # (in the document's order)
+        if c.type == "pci":
+            _pci_controller_post_parse(guest, c)
+        elif c.type == "usb" and c.model in devices.XHCI_MODELS and \
+                number(c.attrs.get("ports"), 0) > devices.XHCI_MAX_PORTS:
+            raise PlanError(f"'{c.model}' controller only supports up to '{devices.XHCI_MAX_PORTS}' ports",
+                            c.describe(), kind="unsupported")
     for ser in guest.devices("serial"):
         a = ser.address
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
             raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
+    post_parse_memory(dom)
     seen: dict[tuple[str | None, int | None], Controller] = {}
     for c in guest.controllers:
         if c.type == "usb":
@@ -63,40 +75,26 @@ def validate(guest: Guest) -> None:
         if key in seen:
             raise PlanError(f"Multiple '{c.type}' controllers with index '{c.index}'", c.describe())
         seen[key] = c
-    usb = [c for c in guest.controllers if c.type == "usb"]
-    # a companion (an ICH9 UHCI is one even without <master>) needs some USB controller
-    # that is none: libvirt 9.0 does not ask for one of the same index
-    companions = [c for c in usb if is_companion(c)]
-    if companions and all(is_companion(c) for c in usb):
-        raise PlanError("No master USB controller specified", companions[0].describe())
-    if any(c.model == "none" for c in usb) and len(usb) > 1:
-        other = next((c for c in usb if c.model != "none"), usb[1])
-        raise PlanError("Can't add another USB controller: USB is disabled for this domain",
-                        other.describe(), kind="unsupported")
-    for c in pci:
-        _validate_pci_controller(guest, c)
-    if len(guest.devices("iommu")) > 1:
-        raise PlanError("only a single IOMMU device is supported", guest.devices("iommu")[1].describe())
+    for c in guest.controllers:
+        if c.type == "pci":
+            _validate_pci_controller(guest, c)
     panic_models: set[str | None] = set()
     for panic in guest.devices("panic"):
         if panic.model is not None and panic.model in panic_models:
             raise PlanError(f"Multiple panic devices with model '{panic.model}'", panic.describe())
         panic_models.add(panic.model)
-    tpms = [t for t in guest.devices("tpm") if t.model != "spapr-tpm-proxy"]
-    if len(tpms) > 1:
-        raise PlanError("only a single TPM non-proxy device is supported", tpms[1].describe(),
-                        kind="unsupported")
-    primaries = [v for v in guest.devices("video") if v.attrs.get("primary") == "yes"]
-    if len(primaries) > 1:
-        raise PlanError("Only one primary video device is supported", primaries[1].describe(),
-                        kind="unsupported")
-    seen_hostdevs: set[tuple[str, ...]] = set()
-    for h in guest.hostdevs():
-        if h.source and (h.tag == "interface" or h.type == "pci"):
-            key = tuple(str(number(h.source.get(k), 0, base=0)) for k in ("domain", "bus", "slot", "function"))
-            if key in seen_hostdevs:
-                raise PlanError("Hostdev already exists in the domain configuration", h.describe())
-            seen_hostdevs.add(key)
+    orders: set[str] = set()
+    for d in dom.devices:
+        order = d.attrs.get("boot")
+        if order is None:
+            continue
+        if order in orders:
+            raise PlanError(f"boot order '{order}' used for more than one device", d.describe(),
+                            kind="unsupported")
+        orders.add(order)
+    if orders and dom.os_boot:
+        raise PlanError("per-device boot elements cannot be used together with os/boot elements",
+                        "os", kind="unsupported")
 
 
 def validate_late(guest: Guest) -> None:
@@ -145,29 +143,33 @@ def validate_late(guest: Guest) -> None:
             if given:
                 raise PlanError(f"loader attribute '{attr}' cannot be specified when firmware "
                                 "autoselection is enabled", "os/loader", kind="internal")
+    # memory hotplug (the memory devices included) before the vCPUs, the topology before EIM
+    if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
+        raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
+                        "maxMemory", kind="unsupported")
+    if of("memory") and not dom.max_memory:
+        raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
+                        of("memory")[0].describe(), kind="unsupported")
     limit = machines.max_cpus(dom.emulator, dom.arch, dom.machine)
     if limit and dom.max_vcpus > limit:
         raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
+                        kind="unsupported")
+    if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus:
+        raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
                         kind="unsupported")
     if dom.arch in machines.X86 and dom.max_vcpus > X86_VCPUS_WITHOUT_EIM and \
             not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
-    if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
-        raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
-                        "maxMemory", kind="unsupported")
-    if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus:
-        raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
-                        kind="unsupported")
     _validate_features(guest)
-    watchdogs = of("watchdog")
-    for w in watchdogs:
-        if w.model == "diag288" and dom.arch not in machines.S390:
-            raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
-                            kind="unsupported")
-    # the panic devices are checked with the domain, before any device
+    # the panic devices and the TPM count are checked with the domain, before any device
     for panic in of("panic"):
         _validate_panic(guest, panic)
+    tpms = [t for t in of("tpm") if t.model != "spapr-tpm-proxy"]
+    if len(tpms) > 1:
+        raise PlanError("only a single TPM non-proxy device is supported", tpms[1].describe(),
+                        kind="unsupported")
+    watchdogs = of("watchdog")
     for d in dom.devices:
         if "rom" in d.attrs and d.address is not None and d.address.type != "pci":
             raise PlanError("ROM tuning is only supported for PCI devices", d.describe(),
@@ -281,10 +283,6 @@ def validate_late(guest: Guest) -> None:
         if c.type == "usb" and c.model in devices.USB_MODELS_QEMU_LACKS:
             raise PlanError("USB controller model type 'qusb1' or 'qusb2' is not supported in qemu",
                             c.describe(), kind="unsupported")
-        if c.type == "usb" and c.model in devices.XHCI_MODELS and \
-                number(c.attrs.get("ports"), 0) > devices.XHCI_MAX_PORTS:
-            raise PlanError(f"'{c.model}' controller only supports up to '{devices.XHCI_MAX_PORTS}' ports",
-                            c.describe(), kind="unsupported")
         if c.type == "scsi" and c.model == "ncr53c90":
             raise PlanError("ncr53c90 SCSI controller is not a built-in for this machine", c.describe(),
                             kind="unsupported")
@@ -348,6 +346,9 @@ def validate_late(guest: Guest) -> None:
         if not dom.shared_memory:
             raise PlanError("'virtiofs' requires shared memory", fs.describe(), kind="unsupported")
     for w in watchdogs:
+        if w.model == "diag288" and dom.arch not in machines.S390:
+            raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
+                            kind="unsupported")
         if w.address is None:
             continue
         if w.model in ("ib700", "diag288"):
@@ -377,9 +378,6 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
                             shm.describe(), kind="unsupported")
     for mem in of("memory"):
-        if not dom.max_memory:
-            raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
-                            mem.describe(), kind="unsupported")
         if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
             raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
         if mem.model in guest.machine.lacks:
@@ -414,6 +412,13 @@ def validate_late(guest: Guest) -> None:
                             f"'{first.attrs.get('source', '<null>')}' and "
                             f"'{disk.attrs.get('source', '<null>')}'", disk.describe())
         disks[dev] = disk
+    seen_hostdevs: set[tuple[str, ...]] = set()
+    for h in guest.hostdevs():
+        if h.source and (h.tag == "interface" or h.type == "pci"):
+            key = tuple(str(number(h.source.get(k), 0, base=0)) for k in ("domain", "bus", "slot", "function"))
+            if key in seen_hostdevs:
+                raise PlanError("Hostdev already exists in the domain configuration", h.describe())
+            seen_hostdevs.add(key)
     _check_duplicate_drives(of("disk"))
     aliases: set[str] = set()
     for d in dom.devices:
@@ -442,6 +447,14 @@ def validate_late(guest: Guest) -> None:
         if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
             raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
                             d.describe(), kind="unsupported")
+    for iommu in of("iommu"):
+        if iommu.attrs.get("intremap") == "on" and dom.ioapic != "qemu":
+            raise PlanError("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu')",
+                            iommu.describe(), kind="unsupported")
+    primaries = [v for v in of("video") if v.attrs.get("primary") == "yes"]
+    if len(primaries) > 1:
+        raise PlanError("Only one primary video device is supported", primaries[1].describe(),
+                        kind="unsupported")
     if dom.arch in machines.PPC64:  # (its emulator has PIIX4's switches: refused last)
         _validate_pm(dom)
 
@@ -635,9 +648,6 @@ def _validate_iommu(guest: Guest, iommu: Device) -> None:
                         kind="unsupported")
     if iommu.model == "virtio" and not guest.domain.acpi:
         raise PlanError("IOMMU device: 'virtio' requires ACPI", what, kind="unsupported")
-    if iommu.attrs.get("intremap") == "on" and guest.domain.ioapic != "qemu":
-        raise PlanError("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu')",
-                        what, kind="unsupported")
 
 
 def _validate_pci_options(guest: Guest, c: Controller) -> None:

@@ -19,7 +19,7 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import devices, machines, parsecheck
+from . import defaults, devices, machines, parsecheck
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -597,6 +597,9 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
             singles.setdefault(tag, []).append((pos, d))
         if d is not None:
             dom.devices.append(d)
+    usb_error = _usb_controllers_error(dom)
+    if usb_error is not None and (first is None or usb_error[0] < first[0]):
+        first = usb_error
     if any(isinstance(d, Controller) and d.type == "usb" and d.model == "none" for d in dom.devices):
         # USB disabled in the XML itself: the parser refuses USB inputs and hubs as it reads them
         for d in dom.devices:
@@ -619,6 +622,26 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
         raise first[1]
 
 
+def _usb_controllers_error(dom: Domain) -> tuple[tuple[int, int], PlanError] | None:
+    """The parser's refusals of the USB controllers as written: another one next to a
+    model 'none' (as it reads each), or only companions (once all are read)."""
+    usb = [d for d in dom.devices if isinstance(d, Controller) and d.type == "usb"]
+    none = other = False
+    for c in usb:
+        if none or (c.model == "none" and other):
+            return parsecheck.parse_rank("controller", c.position or 0), PlanError(
+                "Can't add another USB controller: USB is disabled for this domain", c.describe(),
+                kind="unsupported")
+        none, other = none or c.model == "none", other or c.model != "none"
+    # a companion (an ICH9 UHCI is one even without <master>) needs a controller that is
+    # none: libvirt 9.0 does not ask for one of the same index
+    companions = [c for c in usb if defaults.is_companion(c)]
+    if companions and len(companions) == len(usb):
+        return parsecheck.parse_rank("controller", 1 << 30), PlanError(
+            "No master USB controller specified", companions[0].describe())
+    return None
+
+
 def read_domain(root: etree._Element) -> Domain:
     parsecheck.check_domain(root)
     ostype = root.find("os/type")
@@ -634,8 +657,8 @@ def read_domain(root: etree._Element) -> Domain:
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
     dom.iothreads = _iothread_ids(root)
-    dom.memory_size, dom.max_memory_size = parsecheck.memory_sizes(root)
-    dom.max_memory = dom.max_memory_size is not None
+    dom.memory = parsecheck.memory_sizes(root)
+    dom.max_memory = root.find("maxMemory") is not None
     features = root.find("features")
     if features is not None:
         for f in features:
