@@ -67,24 +67,9 @@ def _attribute_words(schema, element: str, attribute: str) -> set[str]:
     wherever a ref puts it, not those of elements inside it)."""
     rng, defs = schema
     words: set[str] = set()
-
-    def walk(node, seen):
-        for ch in node:
-            if not isinstance(ch.tag, str):
-                continue
-            tag = etree.QName(ch).localname
-            if tag == "attribute":
-                if ch.get("name") == attribute:
-                    words.update(_values(ch, defs))
-            elif tag == "ref":
-                if ch.get("name") not in seen:
-                    seen.add(ch.get("name"))
-                    walk(defs[ch.get("name")], seen)
-            elif tag != "element":
-                walk(ch, seen)
     for el in rng.iter(f"{{{RNG}}}element"):
         if el.get("name") == element:
-            walk(el, set())
+            words |= _attribute_words_of(el, attribute, defs)
     return words
 
 

@@ -311,6 +311,17 @@ def check_features(features: etree._Element) -> None:
             _check_sub_features(el)
 
 
+def _required_uint(el: etree._Element, attr: str) -> int:
+    """A sub-feature's number (base 10), which must be there."""
+    text = el.get(attr)
+    if text is None:
+        raise _missing(el, attr)
+    n = c_uint(text, 10)
+    if n is None:
+        raise _invalid(el, attr, text, "features", "non-negative integer value")
+    return n
+
+
 def _check_sub_features(parent: etree._Element) -> None:
     kind, names = SUB_FEATURES[parent.tag]
     for el in parent:
@@ -327,13 +338,7 @@ def _check_sub_features(parent: etree._Element) -> None:
         if state != "on":
             continue
         if el.tag == "spinlocks":
-            retries = el.get("retries")
-            if retries is None:
-                raise _missing(el, "retries")
-            n = c_uint(retries, 10)
-            if n is None:
-                raise _invalid(el, "retries", retries, "features", "non-negative integer value")
-            if n < HYPERV_SPINLOCK_RETRIES_MIN:
+            if _required_uint(el, "retries") < HYPERV_SPINLOCK_RETRIES_MIN:
                 raise PlanError(f"HyperV spinlock retry count must be at least "
                                 f"{HYPERV_SPINLOCK_RETRIES_MIN}", "features", _line(el))
         elif el.tag == "vendor_id":
@@ -345,12 +350,7 @@ def _check_sub_features(parent: etree._Element) -> None:
                 raise PlanError(f"HyperV vendor_id value must not be more than "
                                 f"{HYPERV_VENDOR_ID_MAX} characters.", "features", _line(el))
         elif el.tag == "dirty-ring":
-            size = el.get("size")
-            if size is None:
-                raise _missing(el, "size")
-            n = c_uint(size, 10)
-            if n is None:
-                raise _invalid(el, "size", size, "features", "non-negative integer value")
+            n = _required_uint(el, "size")
             if n & (n - 1) or not DIRTY_RING_MIN <= n <= DIRTY_RING_MAX:
                 raise PlanError(f"dirty ring must be power of 2 and ranges [{DIRTY_RING_MIN}, "
                                 f"{DIRTY_RING_MAX}]", "features", _line(el))
