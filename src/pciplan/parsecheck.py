@@ -507,6 +507,9 @@ HYPERV_VENDOR_ID_MAX = 12
 ON_OFF = frozenset({"on", "off"})
 DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
 DISK_DEVICES = frozenset({"disk", "cdrom", "floppy", "lun"})
+#: the formats a disk's <driver type> may name ('aio' is an old 'raw')
+DISK_FORMATS = frozenset({"raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
+                          "ploop", "cow", "qcow", "qcow2", "qed", "vmdk", "aio"})
 MEMBALLOON_MODELS = frozenset({"virtio", "xen", "none", "virtio-transitional", "virtio-non-transitional"})
 PANIC_MODELS = frozenset({"default", "isa", "pseries", "hyperv", "s390"})
 VIDEO_MODELS = frozenset({"default", "vga", "cirrus", "vmvga", "xen", "vbox", "qxl", "parallels",
@@ -632,6 +635,10 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
     if bus is not None and bus not in DISK_BUSES:
         raise _invalid(target, "bus", bus, what)
     drv = kids.get("driver")
+    fmt = drv.get("type") if drv is not None else None
+    if fmt is not None and fmt not in DISK_FORMATS:
+        raise PlanError(f"unknown driver format value '{fmt}'", _what(what), _line(drv),
+                        kind="unsupported")
     if drv is not None and drv.get("iothread") is not None:
         _check_iothread(drv, what)
 

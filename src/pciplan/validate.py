@@ -204,6 +204,9 @@ def validate_late(guest: Guest) -> None:
         _validate_iothread(guest, disk, "Disk")
         if "wwn" in disk.attrs and disk.bus not in ("ide", "scsi"):
             raise PlanError("Only ide and scsi disk support wwn", disk.describe(), kind="unsupported")
+        if disk.attrs.get("driver_name", "qemu") != "qemu":
+            raise PlanError(f"unsupported driver name '{disk.attrs['driver_name']}' for disk "
+                            f"'{disk.target.get('dev', '')}'", disk.describe(), kind="unsupported")
         if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
             raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
                             disk.describe(), kind="unsupported")

@@ -404,6 +404,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
             dev.attrs["device"] = get("device", "disk")
             if "wwn" in kids:
                 dev.attrs["wwn"] = (kids["wwn"].text or "").strip()
+            if "driver" in kids and kids["driver"].get("name") is not None:
+                dev.attrs["driver_name"] = kids["driver"].get("name", "")
             dev.target = dict(t.attrib) if t is not None else {}
         elif tag == "interface":
             dev.model = _attr_of(kids.get("model"), "type") or None  # (type='' is no model)
