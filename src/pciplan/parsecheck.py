@@ -171,6 +171,8 @@ MEMORY_ACCESS_MODES = frozenset({"shared", "private"})
 FIRMWARES = frozenset({"bios", "efi"})
 SMBIOS_MODES = frozenset({"emulate", "host", "sysinfo"})
 YES_NO = frozenset({"yes", "no"})
+LOADER_TYPES = frozenset({"rom", "pflash"})
+BOOT_DEVICES = frozenset({"fd", "cdrom", "hd", "network"})
 
 
 #: the units libvirt takes for sizes (virScaleInteger)
@@ -233,22 +235,47 @@ def check_domain(root: etree._Element) -> None:
     if mode is not None and mode not in MEMORY_ACCESS_MODES:
         raise PlanError(f"unknown memoryBacking/access/mode '{mode}'", "memoryBacking",
                         _line(access), kind="unsupported")
-    os_el = root.find("os")
-    if os_el is not None:
-        firmware = os_el.get("firmware")
-        if firmware is not None and firmware not in FIRMWARES:
-            raise PlanError(f"unknown firmware value {firmware}", "os", _line(os_el))
-        menu = os_el.find("bootmenu")
-        enable = menu.get("enable") if menu is not None else None
-        if enable is not None and enable not in YES_NO:
-            raise _invalid(menu, "enable", enable, "os")
-        smbios = os_el.find("smbios")
-        smode = smbios.get("mode") if smbios is not None else None
-        if smode is not None and smode not in SMBIOS_MODES:
-            raise PlanError(f"unknown smbios mode '{smode}'", "os", _line(smbios), kind="unsupported")
     features = root.find("features")
     if features is not None:
         check_features(features)
+    os_el = root.find("os")
+    if os_el is not None:
+        check_boot_options(os_el)
+
+
+def check_boot_options(os_el: etree._Element) -> None:
+    """``<os>``'s firmware and boot options, in the order libvirt's parser reads them."""
+    firmware = os_el.get("firmware")
+    if firmware is not None and firmware not in FIRMWARES:
+        raise PlanError(f"unknown firmware value {firmware}", "os", _line(os_el))
+    for feature in os_el.iterfind("firmware/feature"):
+        enabled = feature.get("enabled")
+        if enabled is not None and enabled not in YES_NO:
+            raise _invalid(feature, "enabled", enabled, "os")
+    loader = os_el.find("loader")
+    if loader is not None:
+        for attr, words in (("readonly", YES_NO), ("secure", YES_NO), ("type", LOADER_TYPES)):
+            value = loader.get(attr)
+            if value is not None and value not in words:
+                raise _invalid(loader, attr, value, "os")
+    for boot in os_el.iterfind("boot"):
+        dev = boot.get("dev")
+        if dev is not None and dev not in BOOT_DEVICES:
+            raise _invalid(boot, "dev", dev, "os")
+    menu = os_el.find("bootmenu")
+    if menu is not None:
+        enable = menu.get("enable")
+        if enable is not None and enable not in YES_NO:
+            raise _invalid(menu, "enable", enable, "os")
+        _uint_attrs(menu, ("timeout",), 10, "os")
+    smbios = os_el.find("smbios")
+    smode = smbios.get("mode") if smbios is not None else None
+    if smode is not None and smode not in SMBIOS_MODES:
+        raise PlanError(f"unknown smbios mode '{smode}'", "os", _line(smbios), kind="unsupported")
+    bios = os_el.find("bios")
+    timeout = bios.get("rebootTimeout") if bios is not None else None
+    if timeout is not None and c_int(timeout, 10) is None:
+        raise _invalid(bios, "rebootTimeout", timeout, "os", "integer value")
 
 
 # ---- <features> -------------------------------------------------------------------------

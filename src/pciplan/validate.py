@@ -12,7 +12,7 @@ The parser's own checks are in ``parsecheck`` (and made in its order by ``xmlio`
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from . import controllers, devices, machines, parsecheck
 from .defaults import EJECTLESS_BUSES, MAX_PLANNED_INDEX, is_companion, number, target_index
@@ -106,6 +106,12 @@ def validate_late(guest: Guest) -> None:
 
     def of(tag: str) -> list[Device]:
         return by_tag.get(tag, [])
+
+    def each(devs: list[Device]) -> Iterator[Device]:
+        """The devices, each one's address validated before the device (as libvirt does)."""
+        for d in devs:
+            _validate_address(guest, d)
+            yield d
     usb = [c for c in guest.controllers if c.type == "usb"]
     # libvirt's USB address set (built after the PCI one) has one hub per index: every
     # controller with ports takes its index (the ICH9 UHCI companions have none of their own)
@@ -181,7 +187,7 @@ def validate_late(guest: Guest) -> None:
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
     # driver before its generic ones for each device
-    for disk in of("disk"):
+    for disk in each(of("disk")):
         a = disk.address
         if disk.bus == "usb" and a is not None and a.type != "usb":
             raise PlanError("unexpected address type for usb disk", disk.describe(), kind="internal")
@@ -213,7 +219,7 @@ def validate_late(guest: Guest) -> None:
         if disk.bus == "sata" and not guest.machine.sata_capable:
             raise PlanError("SATA is not supported with this QEMU binary", disk.describe(),
                             kind="unsupported")
-    for net in of("interface"):
+    for net in each(of("interface")):
         if net.type == "hostdev" and net.address is not None and \
                 net.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
@@ -225,14 +231,14 @@ def validate_late(guest: Guest) -> None:
                                 net.describe(), kind="internal")
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
-    for snd in of("sound"):
+    for snd in each(of("sound")):
         if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
             raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
                             snd.describe(), kind="unsupported")
         if devices.wanted_without_flags(snd):
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
-    for h in of("hostdev"):
+    for h in each(of("hostdev")):
         if h.type == "pci" and h.attrs.get("mode") == "subsys" and h.address is not None and \
                 h.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
@@ -250,7 +256,7 @@ def validate_late(guest: Guest) -> None:
         if none is not None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
-    for i, video in enumerate(videos):
+    for i, video in enumerate(each(videos)):
         if "ram" in video.attrs and video.model != "qxl":
             raise PlanError("ram attribute only supported for video type qxl", video.describe(),
                             kind="unsupported")
@@ -269,7 +275,7 @@ def validate_late(guest: Guest) -> None:
         if i and video.model not in devices.SECONDARY_VIDEO_MODELS:
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
                             video.describe(), kind="unsupported")
-    for c in guest.controllers:
+    for c in each(guest.controllers):
         if c.type == "sata" and not guest.machine.sata_capable:
             raise PlanError("SATA is not supported with this QEMU binary", c.describe(),
                             kind="unsupported")
@@ -308,20 +314,24 @@ def validate_late(guest: Guest) -> None:
     if len(cards) > 1:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
                         kind="unsupported")
-    for card in cards:
+    for card in each(cards):
         if card.address is not None and card.address.type != "ccid":
             raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
                             kind="unsupported")
         _validate_spicevmc(guest, card)
-    for ser in of("serial"):
+    for ser in each(of("serial")):
         target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
             raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
                             kind="unsupported")
-    for ch in of("channel"):
+    for _ in each(of("parallel")):
+        pass
+    for ch in each(of("channel")):
         _validate_spicevmc(guest, ch)
-    for inp in of("input"):
+    for _ in each(of("console")):
+        pass
+    for inp in each(of("input")):
         if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
             raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
                             inp.describe(), kind="unsupported")
@@ -338,7 +348,7 @@ def validate_late(guest: Guest) -> None:
                 inp.model in ("virtio-transitional", "virtio-non-transitional"):
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
-    for fs in of("filesystem"):
+    for fs in each(of("filesystem")):
         if fs.type not in (None, "mount"):
             raise PlanError("only supports mount filesystem type", fs.describe(), kind="unsupported")
         if fs.attrs.get("driver") != "virtiofs":
@@ -348,7 +358,7 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if not dom.shared_memory:
             raise PlanError("'virtiofs' requires shared memory", fs.describe(), kind="unsupported")
-    for w in watchdogs:
+    for w in each(watchdogs):
         if w.model == "diag288" and dom.arch not in machines.S390:
             raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
                             kind="unsupported")
@@ -360,11 +370,13 @@ def validate_late(guest: Guest) -> None:
         if w.model == "i6300esb" and w.address.type != "pci":
             raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
                             kind="unsupported")
-    for balloon in of("memballoon"):
+    for balloon in each(of("memballoon")):
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
-    for shm in of("shmem"):
+    for _ in each(of("rng") + of("hub")):
+        pass
+    for shm in each(of("shmem")):
         model = shm.model or "ivshmem"
         if model == "ivshmem":
             raise PlanError("ivshmem device is not supported with this QEMU binary", shm.describe(),
@@ -380,13 +392,13 @@ def validate_late(guest: Guest) -> None:
         if model == "ivshmem-doorbell" and "size" in shm.attrs:
             raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
                             shm.describe(), kind="unsupported")
-    for mem in of("memory"):
+    for mem in each(of("memory")):
         if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
             raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
         if mem.model in guest.machine.lacks:
             raise PlanError(f"{mem.model} isn't supported by this QEMU binary", mem.describe(),
                             kind="unsupported")
-    for tpm in of("tpm"):
+    for tpm in each(of("tpm")):
         emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         if dom.arch in machines.S390:  # no TPM at all: its backend is refused first
             raise PlanError(f"The QEMU executable {emulator} does not support TPM backend type "
@@ -395,11 +407,11 @@ def validate_late(guest: Guest) -> None:
         if archs is not None and dom.arch not in archs:
             raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
                             tpm.describe(), kind="unsupported")
-    for rd in of("redirdev"):
+    for rd in each(of("redirdev")):
         _validate_spicevmc(guest, rd)
-    for iommu in of("iommu"):
+    for iommu in each(of("iommu")):
         _validate_iommu(guest, iommu)
-    for vsock in of("vsock"):
+    for vsock in each(of("vsock")):
         cid = vsock.attrs.get("cid")
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
@@ -435,10 +447,7 @@ def validate_late(guest: Guest) -> None:
         a = d.address
         if a is None:
             continue
-        if a.type == "ccw" and not guest.machine.zpci:
-            raise PlanError("cannot use CCW address type for device '<null>' using machine type "
-                            f"'{machines.canonical(dom.arch, dom.machine)}'", d.describe(),
-                            kind="unsupported")
+        _validate_address(guest, d)  # (the kinds validated without a loop of their own)
         if a.type == "spapr-vio" and a.attrs.get("reg") is not None:
             reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
             if reg > SPAPR_VIO_REG_MAX:
@@ -476,6 +485,15 @@ PSERIES_FEATURES: dict[str, tuple[str, ...] | None] = {
 #: machine families whose QEMU has vmport
 VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
 MIB = 1024 * 1024
+
+
+def _validate_address(guest: Guest, d: Device) -> None:
+    """What libvirt checks of a device's address first when it validates the device."""
+    a = d.address
+    if a is not None and a.type == "ccw" and not guest.machine.zpci:
+        raise PlanError("cannot use CCW address type for device '<null>' using machine type "
+                        f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'",
+                        d.describe(), kind="unsupported")
 
 
 def _validate_pm(dom: Domain) -> None:
