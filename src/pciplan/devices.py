@@ -224,3 +224,43 @@ def is_virtio(dev: Device) -> bool:
     if tag == "memory":
         return dev.model in MEMORY_MODELS
     return False
+
+
+# ---- serial ports -------------------------------------------------------------
+#: TABLE: a serial port's target model and the target type it belongs to
+SERIAL_MODEL_TARGETS = {
+    "isa-serial": "isa-serial", "usb-serial": "usb-serial", "pci-serial": "pci-serial",
+    "spapr-vty": "spapr-vio-serial", "pl011": "system-serial", "16550a": "system-serial",
+    "sclpconsole": "sclp-serial", "sclplmconsole": "sclp-serial", "isa-debugcon": "isa-debug",
+}
+#: the serial target type of a machine family, when none is given (libvirt's post-parse;
+#: it reads 'isa-serial' as none, for the old XML that wrote it everywhere)
+SERIAL_TARGET_DEFAULTS = {"pseries": "spapr-vio-serial", "arm-virt": "system-serial",
+                          "riscv-virt": "system-serial", "s390-ccw": "sclp-serial"}
+#: TABLE: the model a serial target type gets when none is given, per machine family
+#: ('' for any machine)
+SERIAL_TARGET_MODELS = {
+    ("isa-serial", ""): "isa-serial", ("usb-serial", ""): "usb-serial",
+    ("pci-serial", ""): "pci-serial", ("spapr-vio-serial", ""): "spapr-vty",
+    ("system-serial", "arm-virt"): "pl011", ("system-serial", "riscv-virt"): "16550a",
+    ("sclp-serial", ""): "sclpconsole", ("isa-debug", ""): "isa-debugcon",
+}
+#: TABLE: the machine families a serial target model exists on (the others: any)
+SERIAL_MODEL_MACHINES = {
+    "pl011": frozenset({"arm-virt"}), "16550a": frozenset({"riscv-virt"}),
+    "spapr-vty": frozenset({"pseries"}), "sclpconsole": frozenset({"s390-ccw"}),
+    "sclplmconsole": frozenset({"s390-ccw"}),
+}
+#: serial target types that take no address
+SERIAL_TARGETS_WITHOUT_ADDRESS = frozenset({"system-serial", "sclp-serial", "isa-debug"})
+
+
+def serial_target_type(dev: Device, x86: bool, family: str) -> str | None:
+    """The target type libvirt gives a ``<serial>`` (None: the machine has no default)."""
+    ttype = dev.target.get("type")
+    if ttype == "isa-serial" and not x86:
+        ttype = None
+    if ttype is None:
+        ttype = "isa-serial" if x86 else SERIAL_TARGET_DEFAULTS.get(family)
+    return ttype
+

@@ -82,8 +82,8 @@ def _virtio_hostdev_nic(d: Device) -> bool:
 
 
 def _spapr_vio_on_pseries(d: Device) -> bool:
-    return (d.tag == "serial" and d.target.get("type") in (None, "spapr-vio-serial")) or \
-        d.tag == "nvram" or (d.tag == "tpm" and d.model == "tpm-spapr")
+    return (d.tag == "serial" and devices.serial_target_type(d, False, "pseries") == "spapr-vio-serial") \
+        or d.tag == "nvram" or (d.tag == "tpm" and d.model == "tpm-spapr")
 
 
 #: devices whose own address kind is given after the PCI pass (USB ports, DIMM slots):

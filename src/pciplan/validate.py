@@ -320,10 +320,28 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         _validate_spicevmc(guest, card)
     for ser in each(of("serial")):
-        target = ser.target.get("type") or ("isa-serial" if dom.arch in machines.X86 else None)
+        target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
             raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
+                            kind="unsupported")
+        if target in devices.SERIAL_TARGETS_WITHOUT_ADDRESS and ser.address is not None:
+            raise PlanError(f"Target type '{target}' cannot have an associated address", ser.describe(),
+                            kind="unsupported")
+        model = ser.attrs.get("target_model")
+        wanted = devices.SERIAL_MODEL_TARGETS.get(model or "")
+        if wanted is not None and wanted != target:
+            raise PlanError(f"Target model '{model}' requires target type '{wanted}'", ser.describe(),
+                            kind="unsupported")
+        if target == "isa-debug" and dom.arch not in machines.X86:
+            raise PlanError("isa-debug serial type only valid on x86 architecture", ser.describe(),
+                            kind="unsupported")
+        model = model or devices.SERIAL_TARGET_MODELS.get((target or "", guest.machine.family)) or \
+            devices.SERIAL_TARGET_MODELS.get((target or "", ""))
+        home = devices.SERIAL_MODEL_MACHINES.get(model or "")
+        if home is not None and guest.machine.family not in home:
+            raise PlanError(f"Serial device with target type '{target}' and target model '{model}' not "
+                            "compatible with guest architecture or machine type", ser.describe(),
                             kind="unsupported")
     for _ in each(of("parallel")):
         pass

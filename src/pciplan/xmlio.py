@@ -433,6 +433,9 @@ def _device(el: etree._Element, position: int) -> Device | None:
         elif tag in ("serial", "console", "channel"):
             t = kids.get("target")
             dev.target = dict(t.attrib) if t is not None else {}
+            model = t.find("model") if t is not None else None
+            if model is not None and model.get("name"):
+                dev.attrs["target_model"] = model.get("name", "")
         elif tag == "filesystem":
             dev.model = get("model")
             if get("accessmode"):  # (accessmode='' is the default)
