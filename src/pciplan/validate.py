@@ -168,6 +168,14 @@ def validate_late(guest: Guest) -> None:
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
     _validate_features(guest)
+    for console in of("console"):  # (with the domain: QEMU's console kinds)
+        ctype = console.target.get("type")
+        if ctype in CONSOLES_QEMU_LACKS:
+            raise PlanError(f"unsupported console target type {ctype}", console.describe(),
+                            kind="unsupported")
+        if ctype in ("sclp", "sclplm") and dom.arch not in machines.S390:
+            raise PlanError(f"{ctype}console is not supported in this QEMU binary", console.describe(),
+                            kind="unsupported")
     # the panic devices and the TPM count are checked with the domain, before any device
     for panic in of("panic"):
         _validate_panic(guest, panic)
@@ -489,6 +497,8 @@ def validate_late(guest: Guest) -> None:
         _validate_pm(dom)
 
 
+#: console target types of other hypervisors
+CONSOLES_QEMU_LACKS = frozenset({"xen", "uml", "lxc", "openvz"})
 #: the highest spapr-vio register
 SPAPR_VIO_REG_MAX = 0xFFFFFFFF
 #: the machines, besides x86 ones, whose root ports libvirt can name a device for
