@@ -400,7 +400,13 @@ def validate_late(guest: Guest) -> None:
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
-    for _ in each(of("rng") + of("hub")):
+    for _ in each(of("rng")):
+        pass
+    for nvram in each(of("nvram")):
+        if dom.arch not in machines.PPC64:
+            raise PlanError("nvram device is only supported for PPC64", nvram.describe(),
+                            kind="unsupported")
+    for _ in each(of("hub")):
         pass
     for shm in each(of("shmem")):
         model = shm.model or "ivshmem"
