@@ -1,13 +1,16 @@
 """What libvirt 9.0 refuses of a domain, and when: the order of its checks decides which
 error a domain with several mistakes gets, so each check sits where libvirt makes it.
 
-* ``post_parse_memory`` the first check of its post-parse step,
-* ``validate``      checks of its post-parse step, before any address is assigned,
-* ``validate_late`` its validation, after the addresses: the domain first (firmware,
-  vCPUs, panic devices), then device kind by kind in libvirt's iteration order, then
-  what spans devices (drive addresses, aliases).
-
-The parser's own checks are in ``parsecheck`` (and made in its order by ``xmlio``).
+1. the parser (``parsecheck``, called by ``xmlio`` in the parser's order: the domain, its
+   ``<features>`` and ``<os>``, then the devices kind by kind);
+2. post-parse, before any address is assigned (``validate``): the machine's defaults
+   (``defaults``), each device's own checks, then the domain's (``post_parse_memory``,
+   duplicate controllers and panics, boot order);
+3. the addresses (``planner``, ``transports``);
+4. validation (``validate_late``): the domain first (firmware, memory hotplug, vCPUs,
+   features, consoles, panics, TPMs), then device kind by kind in libvirt's iteration
+   order (each device's address first), then what spans devices (disk targets, host
+   devices, drive addresses, aliases, interrupt remapping, primary videos).
 """
 
 from __future__ import annotations
