@@ -227,9 +227,6 @@ def validate_late(guest: Guest) -> None:
         if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
             raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
                             disk.describe(), kind="unsupported")
-        if disk.bus == "sata" and not guest.machine.sata_capable:
-            raise PlanError("SATA is not supported with this QEMU binary", disk.describe(),
-                            kind="unsupported")
     for net in each(of("interface")):
         if net.type == "hostdev" and net.address is not None and \
                 net.address.type not in ("pci", "unassigned"):
@@ -271,17 +268,17 @@ def validate_late(guest: Guest) -> None:
         if "ram" in video.attrs and video.model != "qxl":
             raise PlanError("ram attribute only supported for video type qxl", video.describe(),
                             kind="unsupported")
-        if video.attrs.get("accel2d") == "yes":
-            raise PlanError("qemu does not support the accel2d setting", video.describe(),
-                            kind="unsupported")
-        if video.attrs.get("accel3d") == "yes" and video.model != "virtio":
-            raise PlanError("3d acceleration is supported only with 'virtio' video device",
-                            video.describe(), kind="unsupported")
         if video.model == "ramfb" and video.address is not None:
             raise PlanError("address not supported for video type ramfb", video.describe(),
                             kind="unsupported")
         if video.model is not None and video.model not in guest.machine.video_models:
             raise PlanError(f"domain configuration does not support video model '{video.model}'",
+                            video.describe(), kind="unsupported")
+        if video.attrs.get("accel2d") == "yes":
+            raise PlanError("qemu does not support the accel2d setting", video.describe(),
+                            kind="unsupported")
+        if video.attrs.get("accel3d") == "yes" and video.model != "virtio":
+            raise PlanError("3d acceleration is supported only with 'virtio' video device",
                             video.describe(), kind="unsupported")
         if i and video.model not in devices.SECONDARY_VIDEO_MODELS:
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
