@@ -74,10 +74,11 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
 def _refuse(dom, machine, options: Options, refusal: str) -> None:
     """Raise libvirt's refusal of a machine name the emulator lacks (``pc-1.0``, ``virt-2.5``).
     libvirt still takes the name for its family's (``machines.find``) and assigns addresses
-    before it checks the name, so an XML, address or capacity error of the plan wins; errors
-    of the ``unsupported`` kind are libvirt's validation, made after the name's check."""
+    before it checks the name, so an XML, address or capacity error of the plan wins; its
+    validation, which starts with the name's check, is not made (nor errors of the
+    ``unsupported`` kind, which are mostly libvirt's validation too)."""
     try:
-        _assign(dom, machine, options)
+        _assign(dom, machine, options, validation=False)
     except CapacityError:
         if options.capacity != "max":
             raise
@@ -87,7 +88,8 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
     raise PlanError(refusal, "os/type", kind="unsupported")
 
 
-def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
+def _assign(dom, machine, options: Options, margin: int | None = None,
+            validation: bool = True) -> Plan:
     guest = defaults.prepare(dom, machine)
     transports.mark_non_pci_transports(guest)
     transports.check_user_transport_addresses(guest)
@@ -98,7 +100,8 @@ def _assign(dom, machine, options: Options, margin: int | None = None) -> Plan:
     plan = assign(guest, options)
     transports.retarget_after_pci(guest)
     transports.check_usb_addresses(guest)
-    validate.validate_late(guest)
+    if validation:
+        validate.validate_late(guest)
     return plan
 
 

@@ -232,7 +232,7 @@ def check_domain(root: etree._Element) -> None:
                         kind="unsupported")
     access = root.find("memoryBacking/access")
     mode = access.get("mode") if access is not None else None
-    if mode is not None and mode not in MEMORY_ACCESS_MODES:
+    if mode and mode not in MEMORY_ACCESS_MODES:  # ('' is none)
         raise PlanError(f"unknown memoryBacking/access/mode '{mode}'", "memoryBacking",
                         _line(access), kind="unsupported")
     features = root.find("features")
@@ -246,7 +246,7 @@ def check_domain(root: etree._Element) -> None:
 def check_boot_options(os_el: etree._Element) -> None:
     """``<os>``'s firmware and boot options, in the order libvirt's parser reads them."""
     firmware = os_el.get("firmware")
-    if firmware is not None and firmware not in FIRMWARES:
+    if firmware and firmware not in FIRMWARES:  # ('' is none)
         raise PlanError(f"unknown firmware value {firmware}", "os", _line(os_el))
     for feature in os_el.iterfind("firmware/feature"):
         enabled = feature.get("enabled")
@@ -270,7 +270,7 @@ def check_boot_options(os_el: etree._Element) -> None:
         _uint_attrs(menu, ("timeout",), 10, "os")
     smbios = os_el.find("smbios")
     smode = smbios.get("mode") if smbios is not None else None
-    if smode is not None and smode not in SMBIOS_MODES:
+    if smode and smode not in SMBIOS_MODES:  # ('' is none)
         raise PlanError(f"unknown smbios mode '{smode}'", "os", _line(smbios), kind="unsupported")
     bios = os_el.find("bios")
     timeout = bios.get("rebootTimeout") if bios is not None else None
@@ -436,7 +436,9 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
     ("filesystem", "type", frozenset({"mount", "block", "file", "template", "ram", "bind", "volume"}),
      None),
     ("redirdev", "bus", frozenset({"usb"}), "unknown redirdev bus '{}'"),
-    ("filesystem", "accessmode", frozenset({"passthrough", "mapped", "squash"}), None),
+    ("filesystem", "accessmode", frozenset({"passthrough", "mapped", "squash", ""}), None),
+    ("disk", "type", frozenset({"file", "block", "dir", "network", "volume", "nvme", "vhostuser"}),
+     None),
     ("graphics", "type", frozenset({"sdl", "vnc", "rdp", "desktop", "spice", "egl-headless", "dbus"}),
      None),
     ("audio", "type", frozenset({"none", "alsa", "coreaudio", "jack", "oss", "pulseaudio", "sdl",
@@ -516,6 +518,8 @@ VIRTUALPORT_TYPES = frozenset({"802.1Qbg", "802.1Qbh", "openvswitch", "midonet"}
 _CHILD_ENUMS_BY_TAG: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
 for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
     _CHILD_ENUMS_BY_TAG.setdefault(_tag, []).append((_child, _attr, _words))
+#: the devices whose <boot order> libvirt reads (the others' <boot> is ignored)
+BOOTABLE = frozenset({"disk", "interface", "hostdev", "redirdev", "filesystem"})
 #: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
 HOSTDEV_SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
 SHMEM_MODELS = frozenset({"ivshmem", "ivshmem-plain", "ivshmem-doorbell"})
@@ -697,14 +701,14 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             value = drv.get(attr)
             if value is not None and value not in ON_OFF:
                 raise _invalid(drv, attr, value, what)
-    boot = kids.get("boot")
+    boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and boot.get("order") is None:
         raise PlanError("Missing required attribute 'order' in element 'boot'", _what(what), _line(boot))
     if tag == "disk" and el.get("model") is not None and el.get("model") not in DISK_MODELS:
         raise _invalid(el, "model", el.get("model", ""), what)
     if tag == "hostdev" and el.get("mode", "subsystem") == "subsystem":
         htype, model = el.get("type"), el.get("model")
-        if model is not None:
+        if model is not None and htype in HOSTDEV_SUBSYSTEM_TYPES:  # (an unknown type is refused first)
             words = HOSTDEV_MODELS.get(htype or "")
             if words is None:  # (libvirt's words, type and all)
                 raise PlanError(f"'model' attribute in <hostdev> is only supported when type='{htype}'",

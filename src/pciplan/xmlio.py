@@ -691,7 +691,7 @@ def read_domain(root: etree._Element) -> Domain:
         loader = os_el.find("loader")
         dom.uefi = os_el.get("firmware") == "efi" or (loader is not None and loader.get("type") == "pflash")
         dom.secure_boot = loader is not None and loader.get("secure") == "yes"
-        dom.firmware_auto = os_el.get("firmware") is not None
+        dom.firmware_auto = bool(os_el.get("firmware"))  # (firmware='' is none)
         if loader is not None:
             dom.loader = dict(loader.attrib)
             if (loader.text or "").strip():
