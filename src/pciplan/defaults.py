@@ -121,11 +121,11 @@ def drop_unknown(guest: Guest) -> None:
 
 
 def drop_switched_off_addresses(domain: Domain) -> None:
-    """A balloon, USB controller or video of model 'none' is no device to QEMU: libvirt
-    forgets any address written on it, and another device may take that slot."""
+    """A video of model 'none' is no device to QEMU: libvirt forgets any address written on
+    it, and another device may take that slot.  (A balloon or USB controller of model
+    'none' has its address not even read: ``xmlio``.)"""
     for d in domain.devices:
-        if d.address is not None and d.model == "none" and (
-                d.tag in ("memballoon", "video") or (isinstance(d, Controller) and d.type == "usb")):
+        if d.address is not None and d.model == "none" and d.tag == "video":
             d.set("address", None)
 
 

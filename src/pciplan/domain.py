@@ -8,10 +8,13 @@ writes the planner's changes back; the planner fills in the fields marked
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .address import PciAddress
 from .connect import Connect
+
+if TYPE_CHECKING:
+    from .parsecheck import MemorySizes
 
 
 @dataclass
@@ -122,8 +125,8 @@ class Domain:
     pm: frozenset[str] = frozenset()
     #: ``<maxMemory>`` is given (memory devices need it)
     max_memory: bool = False
-    #: NUMA cells', ``<memory>``, memory devices' and ``<maxMemory>`` sizes (``parsecheck.MemorySizes``)
-    memory: Any = None
+    #: NUMA cells', ``<memory>``, memory devices' and ``<maxMemory>`` sizes
+    memory: MemorySizes | None = None
     #: ``<features>``: each feature's attributes (and the names of its child elements)
     features: dict[str, dict[str, str]] = field(default_factory=dict)
     #: ``<features><tcg><tb-cache>`` in bytes (None: not given)

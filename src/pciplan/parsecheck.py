@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import controllers
+from . import controllers, devices
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -99,6 +99,13 @@ def _invalid(el: etree._Element, attr: str, value: str, what: What, expect: str 
                      _what(what), _line(el))
 
 
+def _word(el: etree._Element, attr: str, words: frozenset[str], what: What) -> None:
+    """An attribute the parser reads as one of ``words`` (left out, it is not checked)."""
+    value = el.get(attr)
+    if value is not None and value not in words:
+        raise _invalid(el, attr, value, what)
+
+
 def _uint_attrs(el: etree._Element, names: tuple[str, ...], base: int, what: What,
                 top: int = UINT_MAX) -> None:
     for name in names:
@@ -171,6 +178,9 @@ MEMORY_ACCESS_MODES = frozenset({"shared", "private"})
 FIRMWARES = frozenset({"bios", "efi"})
 SMBIOS_MODES = frozenset({"emulate", "host", "sysinfo"})
 YES_NO = frozenset({"yes", "no"})
+ON_OFF = frozenset({"on", "off"})
+#: the models virtio devices take (their transitional variants included)
+VIRTIO_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
 LOADER_TYPES = frozenset({"rom", "pflash"})
 BOOT_DEVICES = frozenset({"fd", "cdrom", "hd", "network"})
 
@@ -249,24 +259,16 @@ def check_boot_options(os_el: etree._Element) -> None:
     if firmware and firmware not in FIRMWARES:  # ('' is none)
         raise PlanError(f"unknown firmware value {firmware}", "os", _line(os_el))
     for feature in os_el.iterfind("firmware/feature"):
-        enabled = feature.get("enabled")
-        if enabled is not None and enabled not in YES_NO:
-            raise _invalid(feature, "enabled", enabled, "os")
+        _word(feature, "enabled", YES_NO, "os")
     loader = os_el.find("loader")
     if loader is not None:
         for attr, words in (("readonly", YES_NO), ("secure", YES_NO), ("type", LOADER_TYPES)):
-            value = loader.get(attr)
-            if value is not None and value not in words:
-                raise _invalid(loader, attr, value, "os")
+            _word(loader, attr, words, "os")
     for boot in os_el.iterfind("boot"):
-        dev = boot.get("dev")
-        if dev is not None and dev not in BOOT_DEVICES:
-            raise _invalid(boot, "dev", dev, "os")
+        _word(boot, "dev", BOOT_DEVICES, "os")
     menu = os_el.find("bootmenu")
     if menu is not None:
-        enable = menu.get("enable")
-        if enable is not None and enable not in YES_NO:
-            raise _invalid(menu, "enable", enable, "os")
+        _word(menu, "enable", YES_NO, "os")
         _uint_attrs(menu, ("timeout",), 10, "os")
     smbios = os_el.find("smbios")
     smode = smbios.get("mode") if smbios is not None else None
@@ -279,13 +281,13 @@ def check_boot_options(os_el: etree._Element) -> None:
 
 
 # ---- <features> -------------------------------------------------------------------------
-_STATE = (("state", frozenset({"on", "off"}), False),)
-_STATE_REQUIRED = (("state", frozenset({"on", "off"}), True),)
+_STATE = (("state", ON_OFF, False),)
+_STATE_REQUIRED = (("state", ON_OFF, True),)
 _SPECTRE = frozenset({"broken", "workaround", "fixed"})
 #: TABLE: the features libvirt 9.0 knows, with the attributes its parser reads as one of
 #: a few words: (attribute, words, required)
 FEATURES: dict[str, tuple[tuple[str, frozenset[str], bool], ...]] = {
-    "acpi": (), "apic": (("eoi", frozenset({"on", "off"}), False),), "pae": (),
+    "acpi": (), "apic": (("eoi", ON_OFF, False),), "pae": (),
     "hap": _STATE, "viridian": (), "privnet": (),
     "hyperv": (("mode", frozenset({"custom", "passthrough"}), False),), "kvm": (),
     "pvspinlock": _STATE, "capabilities": (("policy", frozenset({"default", "allow", "deny"}), False),),
@@ -414,7 +416,7 @@ CONTROLLER_MODELS = {
                       "ich9-uhci3", "vt82c686b-uhci", "pci-ohci", "nec-xhci", "qusb1", "qusb2",
                       "qemu-xhci", "none"}),
     "ide": frozenset({"piix3", "piix4", "ich6"}),
-    "virtio-serial": frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"}),
+    "virtio-serial": VIRTIO_MODELS,
     "isa": frozenset(),
     "pci": frozenset(controllers.MODELS),
 }
@@ -431,7 +433,7 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
     ("input", "type", frozenset({"mouse", "tablet", "keyboard", "passthrough", "evdev"}),
      "unknown input device type '{}'"),
     ("iommu", "model", frozenset({"intel", "smmuv3", "virtio"}), None),
-    ("vsock", "model", frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"}), None),
+    ("vsock", "model", VIRTIO_MODELS, None),
     ("memory", "model", frozenset({"dimm", "nvdimm", "virtio-pmem", "virtio-mem", "sgx-epc"}), None),
     ("filesystem", "type", frozenset({"mount", "block", "file", "template", "ram", "bind", "volume"}),
      None),
@@ -453,8 +455,7 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
                                      "vdpa", "null", "vds"}), None),
     ("input", "bus", frozenset({"ps2", "usb", "xen", "parallels", "virtio", "none"}),
      "unknown input bus type '{}'"),
-    ("rng", "model", frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"}),
-     "unknown RNG model '{}'"),
+    ("rng", "model", VIRTIO_MODELS, "unknown RNG model '{}'"),
     ("watchdog", "action", frozenset({"reset", "shutdown", "poweroff", "pause", "dump", "none",
                                       "inject-nmi"}), "unknown watchdog action '{}'"),
 )
@@ -477,13 +478,10 @@ TPM_BACKENDS = frozenset({"passthrough", "emulator", "external"})
 CHARDEV_TYPES = frozenset({"null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix",
                            "spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus"})
 CHARDEV_TARGET_TYPES = {
-    "serial": frozenset({"isa-serial", "usb-serial", "pci-serial", "spapr-vio-serial",
-                         "system-serial", "sclp-serial", "isa-debug"}),
+    "serial": frozenset(devices.SERIAL_MODEL_TARGETS.values()),
     "channel": frozenset({"guestfwd", "virtio", "xen"}),
     "console": frozenset({"serial", "xen", "uml", "virtio", "lxc", "openvz", "sclp", "sclplm"}),
 }
-SERIAL_TARGET_MODELS = frozenset({"isa-serial", "usb-serial", "pci-serial", "spapr-vty", "pl011",
-                                  "sclpconsole", "sclplmconsole", "16550a", "isa-debugcon"})
 #: TABLE: attributes of a device's child elements the parser reads as one of a few words
 #: (device, child, attribute, words); "Invalid value for attribute ..." when not one (and
 #: 'default' is a word only where listed)
@@ -496,24 +494,22 @@ CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("disk", "driver", "rerror_policy", frozenset({"stop", "report", "ignore"})),
     ("hostdev", "driver", "name", frozenset({"kvm", "vfio", "xen"})),
     ("video", "driver", "name", frozenset({"qemu", "vhostuser"})),
-    ("interface", "rom", "enabled", frozenset({"yes", "no"})),
-    ("hostdev", "rom", "enabled", frozenset({"yes", "no"})),
-    ("interface", "target", "managed", frozenset({"yes", "no"})),
-    ("vsock", "cid", "auto", frozenset({"yes", "no"})),
-    ("iommu", "driver", "intremap", frozenset({"on", "off"})),
-    ("iommu", "driver", "caching_mode", frozenset({"on", "off"})),
-    ("iommu", "driver", "eim", frozenset({"on", "off"})),
-    ("iommu", "driver", "iotlb", frozenset({"on", "off"})),
+    ("interface", "rom", "enabled", YES_NO),
+    ("hostdev", "rom", "enabled", YES_NO),
+    ("interface", "target", "managed", YES_NO),
+    ("vsock", "cid", "auto", YES_NO),
+    ("iommu", "driver", "intremap", ON_OFF),
+    ("iommu", "driver", "caching_mode", ON_OFF),
+    ("iommu", "driver", "eim", ON_OFF),
+    ("iommu", "driver", "iotlb", ON_OFF),
     ("filesystem", "driver", "type", frozenset({"default", "path", "handle", "loop", "nbd",
                                                 "ploop", "virtiofs"})),
 )
 #: devices whose <driver> takes the virtio options (each on or off)
 VIRTIO_DRIVER_SWITCHES = ("iommu", "ats", "packed", "page_per_vq")
-#: ``<disk model>``, ``<hostdev model>`` (mdev), ``<hostdev display/ramfb>``
-DISK_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
 #: the models of the host devices that have one: mediated devices and vhost-scsi hosts
 HOSTDEV_MODELS = {"mdev": frozenset({"vfio-pci", "vfio-ccw", "vfio-ap"}),
-                  "scsi_host": frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})}
+                  "scsi_host": VIRTIO_MODELS}
 VIRTUALPORT_TYPES = frozenset({"802.1Qbg", "802.1Qbh", "openvswitch", "midonet"})
 _CHILD_ENUMS_BY_TAG: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
 for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
@@ -535,7 +531,6 @@ EVDEV_GRAB_TOGGLES = frozenset({"ctrl-ctrl", "alt-alt", "shift-shift", "meta-met
                                 "ctrl-scrolllock"})
 #: the longest Hyper-V vendor_id value
 HYPERV_VENDOR_ID_MAX = 12
-ON_OFF = frozenset({"on", "off"})
 DISK_BUSES = frozenset({"ide", "fdc", "scsi", "virtio", "xen", "usb", "uml", "sata", "sd"})
 DISK_DEVICES = frozenset({"disk", "cdrom", "floppy", "lun"})
 #: the formats a disk's <driver type> may name ('aio' is an old 'raw')
@@ -577,10 +572,8 @@ VIRTIO_SCSI_MODELS = frozenset({"virtio-scsi", "virtio-transitional", "virtio-no
 
 
 def check_controller(el: etree._Element, what: What) -> None:
-    ctype = el.get("type")
-    if ctype is not None and ctype not in CONTROLLER_TYPES:
-        raise _invalid(el, "type", ctype, what)
-    ctype = ctype or "ide"
+    _word(el, "type", CONTROLLER_TYPES, what)
+    ctype = el.get("type") or "ide"
     model = el.get("model")
     if model is not None and ctype in CONTROLLER_MODELS and model not in CONTROLLER_MODELS[ctype]:
         raise PlanError(f"Unknown model type '{model}'", _what(what), _line(el), kind="unsupported")
@@ -600,11 +593,11 @@ def check_controller(el: etree._Element, what: What) -> None:
             if n < 0:
                 raise _invalid(el, attr, v, what, "non-negative value")
     m = el.find("model")
-    if m is not None and m.get("name") is not None and m.get("name") not in CONTROLLER_MODEL_NAMES:
-        raise _invalid(m, "name", m.get("name", ""), what)
+    if m is not None:
+        _word(m, "name", CONTROLLER_MODEL_NAMES, what)
     t = el.find("target")
-    if t is not None and t.get("hotplug") is not None and t.get("hotplug") not in ON_OFF:
-        raise _invalid(t, "hotplug", t.get("hotplug", ""), what)
+    if t is not None:
+        _word(t, "hotplug", ON_OFF, what)
     drv = el.find("driver")
     if drv is not None:
         _uint_attrs(drv, ("queues", "cmd_per_lun", "max_sectors"), 10, what)
@@ -651,9 +644,7 @@ def _check_iothread(drv: etree._Element, what: What) -> None:
 
 
 def check_disk(el: etree._Element, what: What, kids: dict) -> None:
-    device = el.get("device")
-    if device is not None and device not in DISK_DEVICES:
-        raise _invalid(el, "device", device, what)
+    _word(el, "device", DISK_DEVICES, what)
     target = kids.get("target")
     dev = target.get("dev") if target is not None else None
     if dev is None:
@@ -662,9 +653,7 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
                      if src is not None and src.get(k) is not None), None)
         raise PlanError("missing target information for device" + (f" {path}" if path else ""),
                         _what(what), _line(el))
-    bus = target.get("bus")
-    if bus is not None and bus not in DISK_BUSES:
-        raise _invalid(target, "bus", bus, what)
+    _word(target, "bus", DISK_BUSES, what)
     drv = kids.get("driver")
     fmt = drv.get("type") if drv is not None else None
     if fmt is not None and fmt not in DISK_FORMATS:
@@ -691,21 +680,17 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                 raise _invalid(el, attr, value, what)
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
     for child, attr, words in _CHILD_ENUMS_BY_TAG.get(tag, ()):
-        c = kids.get(child)
-        value = c.get(attr) if c is not None else None
-        if value is not None and value not in words:
-            raise _invalid(c, attr, value, what)
+        if child in kids:
+            _word(kids[child], attr, words, what)
     drv = kids.get("driver")
     if drv is not None:
         for attr in VIRTIO_DRIVER_SWITCHES:
-            value = drv.get(attr)
-            if value is not None and value not in ON_OFF:
-                raise _invalid(drv, attr, value, what)
+            _word(drv, attr, ON_OFF, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and boot.get("order") is None:
         raise PlanError("Missing required attribute 'order' in element 'boot'", _what(what), _line(boot))
-    if tag == "disk" and el.get("model") is not None and el.get("model") not in DISK_MODELS:
-        raise _invalid(el, "model", el.get("model", ""), what)
+    if tag == "disk":
+        _word(el, "model", VIRTIO_MODELS, what)
     if tag == "hostdev" and el.get("mode", "subsystem") == "subsystem":
         htype, model = el.get("type"), el.get("model")
         if model is not None and htype in HOSTDEV_SUBSYSTEM_TYPES:  # (an unknown type is refused first)
@@ -713,12 +698,9 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             if words is None:  # (libvirt's words, type and all)
                 raise PlanError(f"'model' attribute in <hostdev> is only supported when type='{htype}'",
                                 _what(what), _line(el))
-            if model not in words:
-                raise _invalid(el, "model", model, what)
+            _word(el, "model", words, what)
         for attr in ("display", "ramfb"):
-            value = el.get(attr)
-            if value is not None and value not in ON_OFF:
-                raise _invalid(el, attr, value, what)
+            _word(el, attr, ON_OFF, what)
     if tag == "interface":
         vport = kids.get("virtualport")
         vtype = vport.get("type") if vport is not None else None
@@ -743,9 +725,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         backend = kids.get("backend")
         if backend is None:
             raise PlanError("missing TPM device backend", _what(what), _line(el))
-        btype = backend.get("type")
-        if btype is not None and btype not in TPM_BACKENDS:
-            raise _invalid(backend, "type", btype, what)
+        _word(backend, "type", TPM_BACKENDS, what)
     if tag in CHARDEV_TARGET_TYPES or tag == "parallel":
         _check_chardev(el, what, kids)
     if tag == "redirdev" and el.get("type") is not None and el.get("type") not in CHARDEV_TYPES:
@@ -756,8 +736,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     rom = kids.get("rom")
     if rom is not None:
         bar = rom.get("bar")
-        if bar is not None and bar not in ON_OFF:
-            raise _invalid(rom, "bar", bar, what)
+        _word(rom, "bar", ON_OFF, what)
         if rom.get("enabled") == "no" and (bar is not None or rom.get("file") is not None):
             raise PlanError("ROM tuning is not supported when ROM is disabled", _what(what), _line(rom),
                             kind="unsupported")
@@ -772,16 +751,11 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if not known:
             raise PlanError(f"unknown host device source address type '{htype}'", _what(what),
                             _line(el), kind="unsupported")
-    if tag == "shmem":
-        m = kids.get("model")
-        mtype = m.get("type") if m is not None else None
-        if mtype is not None and mtype not in SHMEM_MODELS:
-            raise _invalid(m, "type", mtype, what)
+    if tag == "shmem" and "model" in kids:
+        _word(kids["model"], "type", SHMEM_MODELS, what)
     if tag == "input" and el.get("type") == "evdev":
-        src = kids.get("source")
-        toggle = src.get("grabToggle") if src is not None else None
-        if toggle is not None and toggle not in EVDEV_GRAB_TOGGLES:
-            raise _invalid(src, "grabToggle", toggle, what)
+        if "source" in kids:
+            _word(kids["source"], "grabToggle", EVDEV_GRAB_TOGGLES, what)
     if tag == "rng":
         backend = kids.get("backend")
         model = backend.get("model") if backend is not None else None
@@ -793,9 +767,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     if tag == "disk":
         check_disk(el, what, kids)
     elif tag == "memballoon":
-        model = el.get("model")
-        if model is not None and model not in MEMBALLOON_MODELS:
-            raise _invalid(el, "model", model, what)
+        _word(el, "model", MEMBALLOON_MODELS, what)
     elif tag == "panic":
         model = el.get("model")
         if model is not None and model not in PANIC_MODELS:
@@ -850,7 +822,7 @@ def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:
                         _what(what), _line(target), kind="unsupported")
     model = target.find("model")
     name = model.get("name") if model is not None else None
-    if el.tag == "serial" and name and name not in SERIAL_TARGET_MODELS:
+    if el.tag == "serial" and name and name not in devices.SERIAL_MODEL_TARGETS:
         raise PlanError(f"unknown target model '{name}' specified for character device",
                         _what(what), _line(model), kind="unsupported")
 

@@ -15,7 +15,7 @@ error a domain with several mistakes gets, so each check sits where libvirt make
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import controllers, devices, machines, parsecheck
 from .defaults import EJECTLESS_BUSES, MAX_PLANNED_INDEX, is_companion, number, target_index
@@ -70,32 +70,21 @@ def validate(guest: Guest) -> None:
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
             raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
     post_parse_memory(dom)
-    seen: dict[tuple[str | None, int | None], Controller] = {}
-    for c in guest.controllers:
-        if c.type == "usb":
-            continue
-        key = (c.type, c.index)
-        if key in seen:
-            raise PlanError(f"Multiple '{c.type}' controllers with index '{c.index}'", c.describe())
-        seen[key] = c
+    twice = _repeated(guest.controllers, lambda c: None if c.type == "usb" else (c.type, c.index))
+    if twice:
+        c = twice[1]
+        raise PlanError(f"Multiple '{c.type}' controllers with index '{c.index}'", c.describe())
     for c in guest.controllers:
         if c.type == "pci":
             _validate_pci_controller(guest, c)
-    panic_models: set[str | None] = set()
-    for panic in guest.devices("panic"):
-        if panic.model is not None and panic.model in panic_models:
-            raise PlanError(f"Multiple panic devices with model '{panic.model}'", panic.describe())
-        panic_models.add(panic.model)
-    orders: set[str] = set()
-    for d in dom.devices:
-        order = d.attrs.get("boot")
-        if order is None:
-            continue
-        if order in orders:
-            raise PlanError(f"boot order '{order}' used for more than one device", d.describe(),
-                            kind="unsupported")
-        orders.add(order)
-    if orders and dom.os_boot:
+    twice = _repeated(guest.devices("panic"), lambda p: p.model)
+    if twice:
+        raise PlanError(f"Multiple panic devices with model '{twice[1].model}'", twice[1].describe())
+    twice = _repeated(dom.devices, lambda d: d.attrs.get("boot"))
+    if twice:
+        raise PlanError(f"boot order '{twice[1].attrs['boot']}' used for more than one device",
+                        twice[1].describe(), kind="unsupported")
+    if dom.os_boot and any("boot" in d.attrs for d in dom.devices):
         raise PlanError("per-device boot elements cannot be used together with os/boot elements",
                         "os", kind="unsupported")
 
@@ -176,7 +165,7 @@ def validate_late(guest: Guest) -> None:
         if ctype in CONSOLES_QEMU_LACKS:
             raise PlanError(f"unsupported console target type {ctype}", console.describe(),
                             kind="unsupported")
-        if ctype in ("sclp", "sclplm") and dom.arch not in machines.S390:
+        if ctype in CONSOLES_S390 and dom.arch not in machines.S390:
             raise PlanError(f"{ctype}console is not supported in this QEMU binary", console.describe(),
                             kind="unsupported")
     # the panic devices and the TPM count are checked with the domain, before any device
@@ -351,12 +340,10 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"Serial device with target type '{target}' and target model '{model}' not "
                             "compatible with guest architecture or machine type", ser.describe(),
                             kind="unsupported")
-    for _ in each(of("parallel")):
-        pass
+    _validate_addresses(guest, of("parallel"))
     for ch in each(of("channel")):
         _validate_spicevmc(guest, ch)
-    for _ in each(of("console")):
-        pass
+    _validate_addresses(guest, of("console"))
     for inp in each(of("input")):
         if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
             raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
@@ -400,14 +387,12 @@ def validate_late(guest: Guest) -> None:
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
-    for _ in each(of("rng")):
-        pass
+    _validate_addresses(guest, of("rng"))
     for nvram in each(of("nvram")):
         if dom.arch not in machines.PPC64:
             raise PlanError("nvram device is only supported for PPC64", nvram.describe(),
                             kind="unsupported")
-    for _ in each(of("hub")):
-        pass
+    _validate_addresses(guest, of("hub"))
     for shm in each(of("shmem")):
         model = shm.model or "ivshmem"
         if model == "ivshmem":
@@ -448,33 +433,20 @@ def validate_late(guest: Guest) -> None:
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
     # what spans devices, after every device is validated
-    disks: dict[str, Device] = {}
-    for disk in of("disk"):
-        dev = disk.target.get("dev")
-        if dev is None:
-            continue
-        if dev in disks:
-            first = disks[dev]
-            raise PlanError(f"target '{dev}' duplicated for disk sources "
-                            f"'{first.attrs.get('source', '<null>')}' and "
-                            f"'{disk.attrs.get('source', '<null>')}'", disk.describe())
-        disks[dev] = disk
-    seen_hostdevs: set[tuple[str, ...]] = set()
-    for h in guest.hostdevs():
-        if h.source and (h.tag == "interface" or h.type == "pci"):
-            key = tuple(str(number(h.source.get(k), 0, base=0)) for k in ("domain", "bus", "slot", "function"))
-            if key in seen_hostdevs:
-                raise PlanError("Hostdev already exists in the domain configuration", h.describe())
-            seen_hostdevs.add(key)
+    twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))
+    if twice:
+        first, disk = twice
+        raise PlanError(f"target '{disk.target['dev']}' duplicated for disk sources "
+                        f"'{first.attrs.get('source', '<null>')}' and "
+                        f"'{disk.attrs.get('source', '<null>')}'", disk.describe())
+    twice = _repeated(guest.hostdevs(), _host_address)
+    if twice:
+        raise PlanError("Hostdev already exists in the domain configuration", twice[1].describe())
     _check_duplicate_drives(of("disk"))
-    aliases: set[str] = set()
-    for d in dom.devices:
-        alias = d.attrs.get("alias")
-        if alias is None:
-            continue
-        if alias in aliases:
-            raise PlanError(f"non unique alias detected: {alias}", d.describe(), kind="unsupported")
-        aliases.add(alias)
+    twice = _repeated(dom.devices, lambda d: d.attrs.get("alias"))
+    if twice:
+        raise PlanError(f"non unique alias detected: {twice[1].attrs['alias']}", twice[1].describe(),
+                        kind="unsupported")
     for d in dom.devices:
         a = d.address
         if a is None:
@@ -505,6 +477,8 @@ def validate_late(guest: Guest) -> None:
 
 #: console target types of other hypervisors
 CONSOLES_QEMU_LACKS = frozenset({"xen", "uml", "lxc", "openvz"})
+#: the console target types of s390x (SCLP)
+CONSOLES_S390 = frozenset({"sclp", "sclplm"})
 #: the highest spapr-vio register
 SPAPR_VIO_REG_MAX = 0xFFFFFFFF
 #: the machines, besides x86 ones, whose root ports libvirt can name a device for
@@ -519,6 +493,31 @@ PSERIES_FEATURES: dict[str, tuple[str, ...] | None] = {
 #: machine families whose QEMU has vmport
 VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
 MIB = 1024 * 1024
+
+
+def _repeated(devs: Iterable[Device], key: Callable[[Device], Any]) -> tuple[Device, Device] | None:
+    """The first device whose key (None: no key) an earlier device has, after that one."""
+    seen: dict[Any, Device] = {}
+    for d in devs:
+        k = key(d)
+        if k is None:
+            continue
+        if k in seen:
+            return seen[k], d
+        seen[k] = d
+    return None
+
+
+def _host_address(h: Device) -> tuple[int, ...] | None:
+    """A PCI host device's host address (None for the other host devices)."""
+    if not h.source or (h.tag != "interface" and h.type != "pci"):
+        return None
+    return tuple(number(h.source.get(k), 0, base=0) for k in ("domain", "bus", "slot", "function"))
+
+
+def _validate_addresses(guest: Guest, devs: list[Device]) -> None:
+    for d in devs:
+        _validate_address(guest, d)
 
 
 def _validate_address(guest: Guest, d: Device) -> None:

@@ -578,7 +578,7 @@ def _iothread_ids(root: etree._Element) -> frozenset[int]:
 def _read_devices(dom: Domain, devs: etree._Element) -> None:
     """Every device, in document order; of the parser's complaints, the one libvirt makes
     first (it reads the devices kind by kind: ``parsecheck.DEVICE_PARSE_ORDER``)."""
-    first: tuple[tuple[int, int], PlanError] | None = None
+    errors: list[tuple[tuple[int, int], PlanError]] = []  # (where the parser meets it, error)
     singles: dict[str, list[tuple[int, Device | None]]] = {}
     pos = 0
     for el in devs:
@@ -594,37 +594,31 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
                 continue
             d = _device(el, pos)
         except PlanError as err:
-            rank = parsecheck.parse_rank(tag, pos)
-            if first is None or rank < first[0]:
-                first = rank, err
+            errors.append((parsecheck.parse_rank(tag, pos), err))
             d = None
         if tag in parsecheck.SINGLE_DEVICES:
             singles.setdefault(tag, []).append((pos, d))
         if d is not None:
             dom.devices.append(d)
     usb_error = _usb_controllers_error(dom)
-    if usb_error is not None and (first is None or usb_error[0] < first[0]):
-        first = usb_error
+    if usb_error is not None:
+        errors.append(usb_error)
     if any(isinstance(d, Controller) and d.type == "usb" and d.model == "none" for d in dom.devices):
         # USB disabled in the XML itself: the parser refuses USB inputs and hubs as it reads them
         for d in dom.devices:
             if (d.tag == "input" and d.bus == "usb") or (d.tag == "hub" and d.type == "usb"):
-                rank = parsecheck.parse_rank(d.tag, d.position or 0)
-                if first is None or rank < first[0]:
-                    first = rank, PlanError(
-                        "Can't add USB input device. USB bus is disabled" if d.tag == "input" else
-                        "Can't add USB hub: USB is disabled for this domain", d.describe(),
-                        kind="unsupported")
+                errors.append((parsecheck.parse_rank(d.tag, d.position or 0), PlanError(
+                    "Can't add USB input device. USB bus is disabled" if d.tag == "input" else
+                    "Can't add USB hub: USB is disabled for this domain", d.describe(),
+                    kind="unsupported")))
     for tag, found in singles.items():
-        if len(found) > 1:
-            # counted before any of them is read
-            rank = parsecheck.parse_rank(tag, 0)
-            if first is None or rank < first[0]:
-                message, kind = parsecheck.SINGLE_DEVICES[tag]
-                second = found[1][1]
-                first = rank, PlanError(message, second.describe() if second else tag, kind=kind)
-    if first is not None:
-        raise first[1]
+        if len(found) > 1:  # (counted before any of them is read)
+            message, kind = parsecheck.SINGLE_DEVICES[tag]
+            second = found[1][1]
+            errors.append((parsecheck.parse_rank(tag, 0),
+                           PlanError(message, second.describe() if second else tag, kind=kind)))
+    if errors:
+        raise min(errors, key=lambda e: e[0])[1]
 
 
 def _usb_controllers_error(dom: Domain) -> tuple[tuple[int, int], PlanError] | None:
