@@ -31,8 +31,6 @@ DISK_PREFIX_BUS = (("hd", "ide"), ("fd", "fdc"), ("sd", "scsi"), ("vd", "virtio"
 DISK_BUS_CONTROLLER = {"scsi": ("scsi", 7), "fdc": ("fdc", 2), "ide": ("ide", 4), "sata": ("sata", 6)}
 #: the order libvirt adds implicit disk controllers in
 IMPLICIT_DISK_BUSES = ("scsi", "fdc", "ide", "sata")
-#: disk buses whose devices cannot be cdroms or floppies
-EJECTLESS_BUSES = frozenset({"virtio"})
 USB2_MODELS = frozenset(devices.USB2_COMPANION_FUNCTION)
 USB2_COMPANIONS = USB2_MODELS - {devices.USB2_MASTER}
 

@@ -14,6 +14,7 @@ from .address import PciAddress
 from .connect import Connect
 
 if TYPE_CHECKING:
+    from .disks import DiskFacts
     from .parsecheck import MemorySizes
 
 
@@ -75,6 +76,8 @@ class Device:
     ref: Any = None
     #: hostdev of an ``<interface type='hostdev'>``: the interface it belongs to
     parent: "Device | None" = None
+    #: a ``<disk>``'s storage, media and options, as its validation needs them
+    disk: "DiskFacts | None" = None
     # ---- planned -------------------------------------------------------------
     #: what the device needs from its bus (computed by the planner)
     connect: Connect = Connect.NONE

@@ -405,6 +405,9 @@ def parse_rank(tag: str, position: int) -> tuple[int, int]:
     return DEVICE_PARSE_ORDER.get(tag, len(DEVICE_PARSE_ORDER)), position
 
 
+#: storage source types: a disk's ``type``, a backing store's
+DISK_TYPES = frozenset({"file", "block", "dir", "network", "volume", "nvme", "vhostuser"})
+
 CONTROLLER_TYPES = frozenset({"ide", "fdc", "scsi", "sata", "virtio-serial", "ccid", "usb", "pci",
                               "xenbus", "isa"})
 #: controller models libvirt 9.0 parses, per type (pci models are the planner's business)
@@ -439,8 +442,7 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
      None),
     ("redirdev", "bus", frozenset({"usb"}), "unknown redirdev bus '{}'"),
     ("filesystem", "accessmode", frozenset({"passthrough", "mapped", "squash", ""}), None),
-    ("disk", "type", frozenset({"file", "block", "dir", "network", "volume", "nvme", "vhostuser"}),
-     None),
+    ("disk", "type", DISK_TYPES, None),
     ("graphics", "type", frozenset({"sdl", "vnc", "rdp", "desktop", "spice", "egl-headless", "dbus"}),
      None),
     ("audio", "type", frozenset({"none", "alsa", "coreaudio", "jack", "oss", "pulseaudio", "sdl",
@@ -536,6 +538,8 @@ DISK_DEVICES = frozenset({"disk", "cdrom", "floppy", "lun"})
 #: the formats a disk's <driver type> may name ('aio' is an old 'raw')
 DISK_FORMATS = frozenset({"raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
                           "ploop", "cow", "qcow", "qcow2", "qed", "vmdk", "aio"})
+#: the image formats of a storage source (a backing store's ``<format type>``)
+STORAGE_FORMATS = DISK_FORMATS - {"aio"}
 MEMBALLOON_MODELS = frozenset({"virtio", "xen", "none", "virtio-transitional", "virtio-non-transitional"})
 PANIC_MODELS = frozenset({"default", "isa", "pseries", "hyperv", "s390"})
 VIDEO_MODELS = frozenset({"default", "vga", "cirrus", "vmvga", "xen", "vbox", "qxl", "parallels",
@@ -644,6 +648,7 @@ def _check_iothread(drv: etree._Element, what: What) -> None:
 
 
 def check_disk(el: etree._Element, what: What, kids: dict) -> None:
+    _check_backing_store(kids.get("backingStore"), what)
     _word(el, "device", DISK_DEVICES, what)
     target = kids.get("target")
     dev = target.get("dev") if target is not None else None
@@ -661,6 +666,26 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
                         kind="unsupported")
     if drv is not None and drv.get("iothread") is not None:
         _check_iothread(drv, what)
+
+
+def _check_backing_store(bs: etree._Element | None, what: What) -> None:
+    """A disk's ``<backingStore>`` chain, read with its source: one without a type ends it
+    (``<backingStore/>``: no backing image); each other needs a format and a source."""
+    while bs is not None:
+        btype = bs.get("type")
+        if btype is None:
+            return
+        fmt_el = bs.find("format")
+        fmt = fmt_el.get("type") if fmt_el is not None else None
+        if not fmt:
+            raise PlanError("missing disk backing store format", _what(what), _line(bs))
+        if bs.find("source") is None:
+            raise PlanError("missing disk backing store source", _what(what), _line(bs))
+        if btype not in DISK_TYPES:
+            raise PlanError(f"unknown storage source type '{btype}'", _what(what), _line(bs))
+        if fmt not in STORAGE_FORMATS:
+            raise PlanError(f"unknown storage source format '{fmt}'", _what(what), _line(fmt_el))
+        bs = bs.find("backingStore")
 
 
 def check_device(el: etree._Element, what: What, kids: dict) -> None:

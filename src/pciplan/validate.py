@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import controllers, devices, machines, parsecheck
-from .defaults import EJECTLESS_BUSES, MAX_PLANNED_INDEX, is_companion, number, target_index
+from . import controllers, devices, disks, machines, parsecheck
+from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 
@@ -186,36 +186,11 @@ def validate_late(guest: Guest) -> None:
                             d.describe(), kind="unsupported")
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
-    # driver before its generic ones for each device
+    # driver before its generic ones for each device (but for disks: ``disks``)
     for disk in each(of("disk")):
-        a = disk.address
-        if disk.bus == "usb" and a is not None and a.type != "usb":
-            raise PlanError("unexpected address type for usb disk", disk.describe(), kind="internal")
-        if disk.bus in DRIVE_BUSES and a is not None and a.type != "drive":
-            raise PlanError(f"Invalid address type '{a.type}' for the disk '{disk.target.get('dev', '')}' "
-                            f"with the bus type '{disk.bus}'", disk.describe(), kind="unsupported")
-        if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
-            _validate_drive_address(guest, disk, a)
-        for opt in ("event_idx", "ioeventfd"):
-            if opt in disk.attrs and disk.bus != "virtio":
-                raise PlanError(f"disk {opt} mode supported only for virtio bus", disk.describe(),
-                                kind="unsupported")
-        if disk.type == "vhostuser" and not dom.shared_memory:
-            raise PlanError("'vhostuser' requires shared memory", disk.describe(), kind="unsupported")
-        if disk.attrs.get("sgio") == "unfiltered":
-            raise PlanError("unfiltered sgio is no longer supported", disk.describe(), kind="unsupported")
-        if disk.bus != "virtio" and "iothread" in disk.attrs:
-            raise PlanError(f"IOThreads not available for bus {disk.bus} target {disk.target.get('dev', '')}",
-                            disk.describe(), kind="unsupported")
-        _validate_iothread(guest, disk, "Disk")
-        if "wwn" in disk.attrs and disk.bus not in ("ide", "scsi"):
-            raise PlanError("Only ide and scsi disk support wwn", disk.describe(), kind="unsupported")
-        if disk.attrs.get("driver_name", "qemu") != "qemu":
-            raise PlanError(f"unsupported driver name '{disk.attrs['driver_name']}' for disk "
-                            f"'{disk.target.get('dev', '')}'", disk.describe(), kind="unsupported")
-        if disk.bus in EJECTLESS_BUSES and disk.attrs.get("device") in ("cdrom", "floppy"):
-            raise PlanError(f"disk type of '{disk.target.get('dev', '')}' does not support ejectable media",
-                            disk.describe(), kind="unsupported")
+        facts = disk.disk if disk.disk is not None else disks.DiskFacts()
+        disks.check_generic(guest, disk, facts)
+        disks.check_qemu(guest, disk, facts)
     for net in each(of("interface")):
         if net.type == "hostdev" and net.address is not None and \
                 net.address.type not in ("pci", "unassigned"):
@@ -279,7 +254,7 @@ def validate_late(guest: Guest) -> None:
         if c.type == "ide" and not guest.machine.ide:
             raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
                             c.describe(), kind="unsupported")
-        _validate_iothread(guest, c, "controller")
+        disks.check_iothread(guest, c, "controller")
         if c.type == "pci" and "pcihole64" in c.attrs and dom.arch not in machines.X86:
             raise PlanError("Setting the 64-bit PCI hole size is not supported for machine "
                             f"'{machines.canonical(dom.arch, dom.machine)}'", c.describe(),
@@ -579,8 +554,6 @@ def _validate_features(guest: Guest) -> None:
                 raise refuse(f"TCG features are incompatible with domain type '{dom.virt_type}'")
             if dom.tb_cache % MIB:
                 raise refuse("tb-cache size must be an integer multiple of MiB")
-#: disk buses whose disks sit on a controller: a 'drive' address or none
-DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
 #: host device types with an address kind of their own (libvirt's words for them)
 HOSTDEV_ADDRESS_TYPES = {"scsi": ("drive", "SCSI"), "usb": ("usb", "USB")}
 #: serial port target types and the only address kind each takes (usb-serial is
@@ -593,23 +566,6 @@ TPM_MODEL_ARCHES = {"tpm-crb": machines.X86,
                     "tpm-spapr": machines.PPC64}
 #: the panic model a machine family implies when none is given
 PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
-
-
-def _validate_drive_address(guest: Guest, disk: Device, a: Address) -> None:
-    """The numbers of a <disk>'s drive address its controller cannot have."""
-    n = {k: number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
-    if disk.bus == "sata" and n["bus"]:
-        raise PlanError("bus must be 0 for sata controller", disk.describe(), kind="unsupported")
-    if disk.bus in ("sata", "ide") and n["target"]:
-        raise PlanError(f"target must be 0 for {disk.bus} controller", disk.describe(), kind="unsupported")
-    if disk.bus == "scsi":
-        ctrl = guest.find_controller("scsi", n["controller"])
-        model = ctrl.model if ctrl is not None else None
-        if n["target"] and model in devices.SCSI_MODELS_TARGET_0:
-            raise PlanError(f"target must be 0 for controller model '{model}'", disk.describe(),
-                            kind="unsupported")
-        if n["bus"]:
-            raise PlanError("SCSI controller only supports 1 bus", disk.describe(), kind="internal")
 
 
 #: how libvirt derives a drive address from a target name's index, per disk bus:
@@ -645,16 +601,6 @@ def _check_duplicate_drives(disks: list[Device]) -> None:
 def _validate_spicevmc(guest: Guest, dev: Device) -> None:
     if dev.type == "spicevmc" and not guest.domain.spice:
         raise PlanError("chardev 'spicevmc' not supported without spice graphics", dev.describe(),
-                        kind="unsupported")
-
-
-def _validate_iothread(guest: Guest, dev: Device, what: str) -> None:
-    text = dev.attrs.get("iothread")
-    if text is None:
-        return
-    n = number(text, 0)
-    if n not in guest.domain.iothreads:
-        raise PlanError(f"{what} iothread '{n}' not defined in iothreadid", dev.describe(),
                         kind="unsupported")
 
 

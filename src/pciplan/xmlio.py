@@ -19,7 +19,7 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import defaults, devices, machines, parsecheck
+from . import defaults, devices, disks, machines, parsecheck
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -407,6 +407,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
             if "driver" in kids and kids["driver"].get("name") is not None:
                 dev.attrs["driver_name"] = kids["driver"].get("name", "")
             dev.target = dict(t.attrib) if t is not None else {}
+            dev.disk = _disk_facts(el, kids, dev.type)
         elif tag == "interface":
             dev.model = _attr_of(kids.get("model"), "type") or None  # (type='' is no model)
             if dev.model is not None:
@@ -530,6 +531,50 @@ def _device(el: etree._Element, position: int) -> Device | None:
         if a.is_pci and not _canonical(addr_el, a.pci):
             dev.changed.add("address")  # written back as libvirt does: '010' is slot 0x08
     return dev
+
+
+def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._Element | None,
+             *more: etree._Element | None) -> disks.Storage:
+    """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
+    (the ``<source>``) or of one of ``more`` (the disk itself)."""
+    enc = None
+    for el in (holder, *more):
+        if el is not None:
+            enc = el.find("encryption")
+            if enc is not None:
+                break
+    if enc is None:
+        return disks.Storage(type_, fmt, readonly)
+    return disks.Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None)
+
+
+def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.DiskFacts:
+    """What validation needs of a ``<disk>`` (``disks``): read once, with the disk."""
+    f = disks.DiskFacts(device=el.get("device") or "disk", children=frozenset(kids))
+    attrs = el.attrib
+    f.attrs = {k: attrs[k] for k in ("sgio", "rawio", "model", "snapshot") if k in attrs}
+    drv = kids.get("driver")
+    if drv is not None:
+        f.driver = dict(drv.attrib)
+    src = kids.get("source")
+    if src is not None:
+        f.source = dict(src.attrib)
+        f.source_children = frozenset(c.tag for c in src if isinstance(c.tag, str))
+    for name in ("wwn", "vendor", "product"):
+        if name in kids:
+            f.text[name] = kids[name].text or ""
+    # libvirt's post-parse gives a disk without a format raw (a volume's comes from its pool)
+    fmt = f.driver.get("type") or ("raw" if dtype != "volume" else None)
+    readonly = "readonly" in kids or f.device == "cdrom"
+    chain = [_storage(dtype, "raw" if fmt == "aio" else fmt, readonly, src, el)]
+    bs = kids.get("backingStore")
+    while bs is not None and bs.get("type") is not None:  # (checked by the parser)
+        form = bs.find("format")
+        chain.append(_storage(bs.get("type"), form.get("type") if form is not None else None, True,
+                              bs.find("source")))
+        bs = bs.find("backingStore")
+    f.chain = tuple(chain)
+    return f
 
 
 def _canonical_source(source: dict[str, str]) -> dict[str, str]:

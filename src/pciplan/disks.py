@@ -1,0 +1,311 @@
+"""What libvirt 9.0 refuses of a ``<disk>`` when it validates a domain, in its order.
+
+A disk's checks run with the other devices' (``validate.validate_late``, disks first);
+within one disk libvirt makes its generic checks first (:func:`check_generic`: the
+storage chain, LUN options, the bus, vhost-user limits, names and media) and its QEMU
+driver's after them (:func:`check_qemu`: addresses, media, sharing, I/O threads, the
+driver, the storage formats QEMU cannot open, shared memory for vhost-user).  The
+order decides which error a disk with several mistakes gets; each was checked against
+the libvirt 9.0 daemon with pairs of mistakes.
+
+``xmlio`` reads what the checks need of each disk into a :class:`DiskFacts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from . import devices
+from .defaults import number
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .defaults import Guest
+    from .domain import Address, Device
+
+
+@dataclass(frozen=True)
+class Storage:
+    """One layer of a disk's storage chain: its ``<source>``, then each ``<backingStore>``."""
+
+    type: str | None
+    #: the image format (``<driver type>``, ``<format type>`` of a backing store); None: not given
+    format: str | None = None
+    readonly: bool = False
+    #: ``<encryption format>`` ('' when the element has none), None: no encryption
+    encryption: str | None = None
+    #: the encryption names a ``<cipher>``
+    cipher: bool = False
+
+
+@dataclass
+class DiskFacts:
+    """What validation needs of a ``<disk>`` beyond ``Device``'s fields."""
+
+    device: str = "disk"
+    #: ``<driver>``'s attributes
+    driver: dict[str, str] = field(default_factory=dict)
+    #: the disk element's own attributes that matter (sgio, rawio, model, snapshot)
+    attrs: dict[str, str] = field(default_factory=dict)
+    #: ``<source>``'s attributes, None without a ``<source>``
+    source: dict[str, str] | None = None
+    #: tags of the disk's child elements, and of its ``<source>``'s
+    children: frozenset[str] = frozenset()
+    source_children: frozenset[str] = frozenset()
+    #: text of ``<wwn>``, ``<vendor>``, ``<product>`` when given
+    text: dict[str, str] = field(default_factory=dict)
+    #: the storage chain: the disk's source first
+    chain: tuple[Storage, ...] = ()
+
+    @property
+    def readonly(self) -> bool:
+        return self.chain[0].readonly if self.chain else False
+
+
+#: disk buses whose disks sit on a controller: a 'drive' address or none
+DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
+#: disk buses whose devices cannot be cdroms or floppies
+EJECTLESS_BUSES = frozenset({"virtio"})
+#: the buses a LUN (SCSI passthrough) may sit on
+LUN_BUSES = frozenset({"scsi", "virtio"})
+#: the path attribute of a local storage source, per disk type (an empty one is no source)
+LOCAL_PATHS = {"file": "file", "block": "dev", "dir": "dir"}
+#: disk names a disk or LUN may have, and a floppy's
+DISK_NAME_PREFIXES = ("hd", "sd", "vd", "xvd", "ubd")
+FLOPPY_NAME_PREFIX = "fd"
+#: the longest vendor and product strings of a SCSI disk
+VENDOR_LEN = 8
+PRODUCT_LEN = 16
+#: the virtio-only <driver> options and how libvirt names each in its refusal
+VIRTIO_OPTIONS = (("iommu", "iommu driver option"), ("ats", "ats driver option"),
+                  ("packed", "packed driver option"), ("page_per_vq", "page_per_vq option"))
+#: what a vhost-user disk may not have, in libvirt's order: (what it names, is it there)
+VHOSTUSER_UNSUPPORTED: tuple[tuple[str, Callable[[DiskFacts], bool]], ...] = (
+    ("cache", lambda f: f.driver.get("cache", "default") != "default"),
+    ("error_policy", lambda f: bool(f.driver.get("error_policy") or f.driver.get("rerror_policy"))),
+    ("io", lambda f: bool(f.driver.get("io"))),
+    ("ioeventfd", lambda f: f.driver.get("ioeventfd") is not None),
+    ("copy_on_read", lambda f: bool(f.driver.get("copy_on_read"))),
+    ("discard", lambda f: bool(f.driver.get("discard"))),
+    ("iothread", lambda f: bool(f.driver.get("iothread"))),
+    ("detect_zeroes", lambda f: bool(f.driver.get("detect_zeroes"))),
+    ("metadata_cache", lambda f: "metadata_cache" in f.children),
+    ("iotune", lambda f: "iotune" in f.children),
+    ("backingStore", lambda f: len(f.chain) > 1),
+    ("encryption", lambda f: f.chain[0].encryption is not None),
+    ("readonly", lambda f: f.readonly),
+    ("shareable", lambda f: "shareable" in f.children),
+    ("transient", lambda f: "transient" in f.children),
+    ("serial", lambda f: "serial" in f.children),
+    ("wwn", lambda f: "wwn" in f.children),
+    ("vendor", lambda f: "vendor" in f.children),
+    ("product", lambda f: "product" in f.children),
+    ("auth", lambda f: "auth" in f.children or "auth" in f.source_children),
+    ("geometry", lambda f: "geometry" in f.children),
+    ("blockio", lambda f: "blockio" in f.children),
+)
+#: image formats QEMU 7.2 cannot open as a disk, and libvirt's refusal of each
+UNOPENABLE_FORMATS = {
+    "cow": "'cow' storage format is not supported",
+    "dir": "'directory' storage format is not directly supported by QEMU, use 'dir' disk type instead",
+    "iso": "storage format 'iso' is not directly supported by QEMU, use 'raw' instead",
+}
+
+
+def _printable(text: str) -> bool:
+    return all(c.isprintable() and c != "\t" or c == " " for c in text)
+
+
+def _wwn(text: str) -> bool:
+    """libvirt's WWN: 16 hex digits, optionally written with a 0x prefix."""
+    digits = text[2:] if text[:2].lower() == "0x" else text
+    return len(digits) == 16 and all(c in "0123456789abcdefABCDEF" for c in digits)
+
+
+def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
+    """libvirt's own checks of a disk (before its QEMU driver's)."""
+    what = disk.describe()
+    dst = disk.target.get("dev", "")
+    for layer in f.chain:
+        if layer.encryption == "luks" and layer.cipher:
+            raise PlanError("supplying <cipher> for domain disk definition is unnecessary", what,
+                            kind="unsupported")
+    if f.attrs.get("sgio") == "unfiltered":
+        raise PlanError("unfiltered sgio is no longer supported", what, kind="unsupported")
+    if f.device == "lun":
+        protocol = (f.source or {}).get("protocol")
+        if disk.type == "network" and protocol != "iscsi":
+            raise PlanError(f"disk device='lun' is not supported for protocol='{protocol}'", what,
+                            kind="unsupported")
+        if disk.type not in ("block", "volume", "network"):
+            raise PlanError("disk device='lun' is only valid for block type disk source", what,
+                            kind="unsupported")
+    else:
+        if "reservations" in f.source_children:
+            raise PlanError("<reservations/> allowed only for lun devices", what, kind="unsupported")
+        if f.attrs.get("rawio") is not None:
+            raise PlanError("rawio can be used only with device='lun'", what, kind="unsupported")
+        if f.attrs.get("sgio") is not None:
+            raise PlanError("sgio can be used only with device='lun'", what, kind="unsupported")
+    a = disk.address
+    if a is not None and disk.bus in DRIVE_BUSES and a.type != "drive":
+        raise PlanError(f"Invalid address type '{a.type}' for the disk '{dst}' with the bus type "
+                        f"'{disk.bus}'", what, kind="unsupported")
+    if disk.bus != "virtio":
+        if disk.model in ("virtio", "virtio-transitional", "virtio-non-transitional"):
+            raise PlanError(f"disk model '{disk.model}' not supported for bus '{disk.bus}'", what,
+                            kind="unsupported")
+        if f.driver.get("queues") is not None:
+            raise PlanError("queues attribute in disk driver element is only supported by virtio-blk",
+                            what, kind="unsupported")
+        for opt in ("event_idx", "ioeventfd"):
+            if f.driver.get(opt) is not None:
+                raise PlanError(f"disk {opt} mode supported only for virtio bus", what,
+                                kind="unsupported")
+        for opt, name in VIRTIO_OPTIONS:
+            if f.driver.get(opt) is not None:
+                raise PlanError(f"{name} is only supported for virtio devices", what,
+                                kind="unsupported")
+    if disk.type == "vhostuser":
+        _check_vhostuser(disk, f)
+    if disk.target.get("tray") == "open" and f.device not in ("floppy", "cdrom"):
+        raise PlanError("tray is only valid for cdrom and floppy", what, kind="unsupported")
+    for name, limit in (("vendor", VENDOR_LEN), ("product", PRODUCT_LEN)):
+        text = f.text.get(name)
+        if text is None:
+            continue
+        if not _printable(text):
+            raise PlanError(f"disk {name} is not printable string", what)
+        if len(text) > limit:
+            raise PlanError(f"disk {name} is more than {limit} characters", what, kind="unsupported")
+    if f.device == "floppy" and disk.bus != "fdc":
+        raise PlanError(f"Invalid bus type '{disk.bus}' for floppy disk", what, kind="internal")
+    if f.device != "floppy" and disk.bus == "fdc":
+        raise PlanError(f"Invalid bus type '{disk.bus}' for disk", what, kind="internal")
+    if disk.target.get("removable") is not None and disk.bus != "usb":
+        raise PlanError("removable is only valid for usb disks", what)
+    policy = (f.source or {}).get("startupPolicy")
+    if policy and policy != "default":
+        if disk.type in ("network", "vhostuser"):
+            raise PlanError(f"disk startupPolicy '{policy}' is not allowed for disk of '{disk.type}' "
+                            "type", what)
+        if f.device not in ("cdrom", "floppy") and policy == "requisite":
+            raise PlanError(f"disk startupPolicy '{policy}' is allowed only for cdrom or floppy", what)
+    wwn = f.text.get("wwn")
+    if wwn is not None and not _wwn(wwn):
+        raise PlanError(f"Malformed wwn: {wwn}", what, kind="internal")
+    if f.device in ("disk", "lun") and not dst.startswith(DISK_NAME_PREFIXES):
+        raise PlanError(f"Invalid harddisk device name: {dst}", what, kind="internal")
+    if f.device == "floppy" and not dst.startswith(FLOPPY_NAME_PREFIX):
+        raise PlanError(f"Invalid floppy device name: {dst}", what, kind="internal")
+    if f.device == "disk" and _empty_source(disk, f):
+        raise PlanError(f"missing source information for device {dst}", what)
+
+
+def _empty_source(disk: Device, f: DiskFacts) -> bool:
+    path_attr = LOCAL_PATHS.get(disk.type or "file")
+    if path_attr is not None:
+        return not (f.source or {}).get(path_attr)
+    return False
+
+
+def _check_vhostuser(disk: Device, f: DiskFacts) -> None:
+    what = disk.describe()
+    if disk.bus != "virtio":
+        raise PlanError("vhostuser disk supports only virtio bus", what, kind="unsupported")
+    if f.attrs.get("snapshot", "no") != "no":
+        raise PlanError("only snapshot=no is supported with vhostuser disk", what, kind="unsupported")
+    for name, present in VHOSTUSER_UNSUPPORTED:
+        if present(f):
+            raise PlanError(f"{name} is not supported with vhostuser disk", what, kind="unsupported")
+
+
+def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
+    """The QEMU driver's checks of a disk (after libvirt's own)."""
+    what = disk.describe()
+    dst = disk.target.get("dev", "")
+    a = disk.address
+    if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
+        _check_drive_address(guest, disk, a)
+    if disk.bus in EJECTLESS_BUSES and f.device in ("cdrom", "floppy"):
+        raise PlanError(f"disk type of '{dst}' does not support ejectable media", what, kind="unsupported")
+    if f.driver.get("copy_on_read") == "on":
+        if f.readonly:
+            raise PlanError(f"copy_on_read is not compatible with read-only disk '{dst}'", what,
+                            kind="unsupported")
+        if f.device in ("cdrom", "floppy"):
+            raise PlanError(f"copy_on_read is not supported with removable disk '{dst}'", what,
+                            kind="unsupported")
+    if "wwn" in f.text and disk.bus not in ("ide", "scsi"):
+        raise PlanError("Only ide and scsi disk support wwn", what, kind="unsupported")
+    if f.device == "lun":
+        if f.chain and f.chain[0].format != "raw":
+            raise PlanError("disk device 'lun' must use 'raw' format", what, kind="unsupported")
+        if disk.bus not in LUN_BUSES:
+            raise PlanError(f"disk device='lun' is not supported for bus='{disk.bus}'", what,
+                            kind="unsupported")
+    if disk.bus == "usb" and a is not None and a.type != "usb":
+        raise PlanError("unexpected address type for usb disk", what, kind="internal")
+    if disk.bus != "virtio" and "iothread" in disk.attrs:
+        raise PlanError(f"IOThreads not available for bus {disk.bus} target {dst}", what,
+                        kind="unsupported")
+    check_iothread(guest, disk, "Disk")
+    if "shareable" in f.children and f.chain and not f.readonly and f.chain[0].format != "raw":
+        raise PlanError(f"shared access for disk '{dst}' requires use of supported storage format",
+                        what, kind="unsupported")
+    name = f.driver.get("name", "qemu")
+    if name != "qemu":
+        raise PlanError(f"unsupported driver name '{name}' for disk '{dst}'", what, kind="unsupported")
+    for layer in f.chain:
+        check_storage(disk, layer)
+    if disk.type == "vhostuser" and not guest.domain.shared_memory:
+        raise PlanError("'vhostuser' requires shared memory", what, kind="unsupported")
+
+
+def _check_drive_address(guest: Guest, disk: Device, a: Address) -> None:
+    """The numbers of a disk's drive address its controller cannot have."""
+    n = {k: number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
+    if disk.bus == "sata" and n["bus"]:
+        raise PlanError("bus must be 0 for sata controller", disk.describe(), kind="unsupported")
+    if disk.bus in ("sata", "ide") and n["target"]:
+        raise PlanError(f"target must be 0 for {disk.bus} controller", disk.describe(), kind="unsupported")
+    if disk.bus == "scsi":
+        ctrl = guest.find_controller("scsi", n["controller"])
+        model = ctrl.model if ctrl is not None else None
+        if n["target"] and model in devices.SCSI_MODELS_TARGET_0:
+            raise PlanError(f"target must be 0 for controller model '{model}'", disk.describe(),
+                            kind="unsupported")
+        if n["bus"]:
+            raise PlanError("SCSI controller only supports 1 bus", disk.describe(), kind="internal")
+
+
+def check_iothread(guest: Guest, dev: Device, what: str) -> None:
+    """The I/O thread a disk or controller names must be one of the domain's."""
+    text = dev.attrs.get("iothread")
+    if text is None:
+        return
+    n = number(text, 0)
+    if n not in guest.domain.iothreads:
+        raise PlanError(f"{what} iothread '{n}' not defined in iothreadid", dev.describe(),
+                        kind="unsupported")
+
+
+def check_storage(disk: Device, layer: Storage) -> None:
+    """QEMU's checks of one layer of a disk's storage chain."""
+    what = disk.describe()
+    fmt = layer.format
+    if layer.type == "dir":
+        if fmt != "fat":
+            raise PlanError("storage type 'dir' requires use of storage format 'fat'", what,
+                            kind="unsupported")
+        if not layer.readonly:
+            raise PlanError("virtual FAT storage can't be accessed in read-write mode", what,
+                            kind="unsupported")
+    elif fmt == "fat" and layer.type != "volume":
+        raise PlanError("storage format 'fat' is supported only with 'dir' storage type", what,
+                        kind="unsupported")
+    if fmt in ("qcow", "qcow2") and layer.encryption in ("", "qcow"):
+        raise PlanError("old qcow/qcow2 encryption is not supported", what, kind="unsupported")
+    if fmt in UNOPENABLE_FORMATS:
+        raise PlanError(UNOPENABLE_FORMATS[fmt], what, kind="unsupported")
