@@ -50,7 +50,7 @@ _PORT_BUS = C.PCIE_DEVICE | C.PCIE_SWITCH_UPSTREAM_PORT | C.PCIE_TO_PCI_BRIDGE |
 
 MODELS: dict[str, ControllerModel] = {m.name: m for m in (
     ControllerModel("pci-root", C.NONE, _PCI_BUS | C.PCI_EXPANDER_BUS, True, 1, 31,
-                    (), frozenset({"pcihole64"}), new_bus=False, io_window=False),
+                    (), frozenset({"pcihole64", "hotplug"}), new_bus=False, io_window=False),
     ControllerModel("pcie-root", C.NONE,
                     C.PCIE_DEVICE | C.PCIE_ROOT_PORT | C.DMI_TO_PCI_BRIDGE | C.PCIE_EXPANDER_BUS,
                     False, 1, 31, (), frozenset({"pcihole64"}), new_bus=False, io_window=False,
@@ -114,7 +114,7 @@ OPTION_LABELS: dict[str, str] = {
 TARGET_ATTRIBUTES = frozenset({"chassisNr", "chassis", "port", "busNr", "index", "hotplug", "node"})
 
 #: pSeries PHBs (pci-root with index > 0) take these options
-PSERIES_PHB_OPTIONS = frozenset({"index", "node"})
+PSERIES_PHB_OPTIONS = frozenset({"index", "node", "hotplug"})
 
 
 def lookup(name: str | None) -> ControllerModel | None:

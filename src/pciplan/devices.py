@@ -53,6 +53,14 @@ USB_PORTS = {"piix3-uhci": 2, "piix4-uhci": 2, "vt82c686b-uhci": 2, "pci-ohci": 
 VIRTIO_NIC_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
 #: SCSI controller models libvirt 9.0 knows and Debian's QEMU 7.2 is built without
 SCSI_MODELS_QEMU_LACKS = frozenset({"buslogic"})
+#: SCSI controller models libvirt checks the emulator for: (QEMU device, libvirt's name of it)
+SCSI_MODEL_DEVICES = {"lsilogic": ("lsi53c895a", "LSI 53C895A SCSI controller"),
+                      "lsisas1068": ("mptsas1068", "LSI SAS1068 (MPT Fusion) controller"),
+                      "lsisas1078": ("megasas", "LSI SAS1078 (MegaRAID) controller"),
+                      "vmpvscsi": ("pvscsi", "pvscsi (VMware paravirtual SCSI) controller")}
+#: <driver> options of a controller only virtio-scsi takes, in the order libvirt checks them
+VIRTIO_SCSI_DRIVER_OPTIONS = ("queues", "cmd_per_lun", "max_sectors", "ioeventfd")
+VIRTIO_SCSI_MODELS = frozenset({"virtio-scsi", "virtio-transitional", "virtio-non-transitional"})
 #: the XHCI controllers: their ``ports`` attribute sets their port count, up to
 #: ``XHCI_MAX_PORTS``
 XHCI_MODELS = frozenset({"nec-xhci", "qemu-xhci"})

@@ -213,7 +213,8 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
                    memballoon=True, zpci=True,
                    video_models=_VIDEO_S390, sata_capable=False,
                    lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
-                                    "virtio-input-host"}))
+                                    "virtio-input-host", "lsi53c895a", "mptsas1068", "megasas",
+                                    "pvscsi"}))
 
 class Names(NamedTuple):
     """Machine names: one of ``exact``, or one starting with a prefix (QEMU's versioned

@@ -248,6 +248,29 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"video type '{video.model}' is only valid as primary video device",
                             video.describe(), kind="unsupported")
     for c in each(guest.controllers):
+        # libvirt's generic checks of a PCI controller first, then its QEMU driver's: the
+        # models this QEMU has, the driver options only virtio-scsi takes, the machine's buses
+        if c.type == "pci":
+            if c.index is not None and c.index > 255:
+                # planned first (even the buses up to it), refused now, as libvirt does
+                raise PlanError(f"PCI controller index {c.index} too high, maximum is 255",
+                                c.describe(), kind="unsupported")
+            if guest.machine.pci:
+                _validate_pci_ranges(c)
+        if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
+            raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
+        if c.type == "scsi" and c.model in devices.SCSI_MODEL_DEVICES:
+            qemu_device, name = devices.SCSI_MODEL_DEVICES[c.model]
+            if qemu_device in guest.machine.lacks:
+                raise PlanError(f"This QEMU doesn't support the {name}", c.describe(), kind="unsupported")
+        if c.type == "usb" and c.model in devices.USB_MODELS_QEMU_LACKS:
+            raise PlanError("USB controller model type 'qusb1' or 'qusb2' is not supported in qemu",
+                            c.describe(), kind="unsupported")
+        if not (c.type == "scsi" and c.model in devices.VIRTIO_SCSI_MODELS):
+            for opt in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
+                if "driver_" + opt in c.attrs:
+                    raise PlanError(f"'{opt}' is only supported by virtio-scsi controller",
+                                    c.describe(), kind="unsupported")
         if c.type == "sata" and not guest.machine.sata_capable:
             raise PlanError("SATA is not supported with this QEMU binary", c.describe(),
                             kind="unsupported")
@@ -259,21 +282,15 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("Setting the 64-bit PCI hole size is not supported for machine "
                             f"'{machines.canonical(dom.arch, dom.machine)}'", c.describe(),
                             kind="unsupported")
-        if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
-            raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
-        if c.type == "usb" and c.model in devices.USB_MODELS_QEMU_LACKS:
-            raise PlanError("USB controller model type 'qusb1' or 'qusb2' is not supported in qemu",
-                            c.describe(), kind="unsupported")
         if c.type == "scsi" and c.model == "ncr53c90":
+            if c.index:
+                raise PlanError("ncr53c90 can only be used as first SCSI controller", c.describe(),
+                                kind="unsupported")
             raise PlanError("ncr53c90 SCSI controller is not a built-in for this machine", c.describe(),
                             kind="unsupported")
         if c.type == "ide" and c.index:
             raise PlanError("Only a single IDE controller is supported for this machine type",
                             c.describe(), kind="unsupported")
-        if c.type == "pci" and c.index is not None and c.index > 255:
-            # planned first (even the buses up to it), refused now, as libvirt does
-            raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", c.describe(),
-                            kind="unsupported")
         if c.type == "pci" and c.model == "pcie-root-port" and \
                 (c.model_name is None or "model_name" in c.changed) and \
                 guest.domain.arch not in machines.X86 and guest.machine.family not in ROOT_PORT_FAMILIES:
@@ -650,28 +667,11 @@ def _validate_iommu(guest: Guest, iommu: Device) -> None:
         raise PlanError("IOMMU device: 'virtio' requires ACPI", what, kind="unsupported")
 
 
-def _validate_pci_options(guest: Guest, c: Controller) -> None:
-    """libvirt's checks of a PCI controller's <model name> and <target> options (the ones
-    the planner filled in included)."""
-    pseries = guest.machine.multiple_roots
-    row = controllers.MODELS[c.model or "pci-root"]
-    allowed = set(row.options)
-    if pseries and c.model == "pci-root":
-        allowed = set(controllers.PSERIES_PHB_OPTIONS)
+def _validate_pci_ranges(c: Controller) -> None:
+    """libvirt's generic checks of a PCI controller's <target> numbers, whatever its model."""
     what = c.describe()
-    for opt in c.target:
-        if opt not in controllers.TARGET_ATTRIBUTES or opt in allowed:
-            continue
-        raise PlanError(f"Option '{controllers.OPTION_LABELS.get(opt, opt)}' is not valid for PCI "
-                        f"controller with index '{c.index}', model '{c.model}' and modelName "
-                        f"'{c.model_name or ''}'", what, kind="unsupported")
-    if c.model_name is not None and row.model_names and c.model_name not in row.model_names \
-            and not (pseries and c.model == "pci-root" and c.model_name == controllers.PSERIES_PHB_MODEL_NAME):
-        raise PlanError(f"Option 'modelName' has invalid value for PCI controller with index "
-                        f"'{c.index}', model '{c.model}' and modelName '{c.model_name}'", what,
-                        kind="unsupported")
     for opt, (low, high) in controllers.OPTION_RANGES.items():
-        if opt in c.target and opt in allowed:
+        if opt in c.target:
             try:
                 v = int(c.target[opt], 0)
             except ValueError:
@@ -681,14 +681,36 @@ def _validate_pci_options(guest: Guest, c: Controller) -> None:
                 name = {"index": "target index"}.get(opt, opt)
                 raise PlanError(f"PCI controller {name} '{v}' out of range - must be "
                                 f"{low}-{high}", what, kind="unsupported")
-    if pseries and c.model == "pci-root":
-        ti = c.target.get("index")
-        if ti is not None and (int(ti, 0) == 0) != (c.index == 0):
-            raise PlanError("Only the PCI controller with index 0 can have target index 0, "
-                            "and vice versa", what, kind="unsupported")
-        if c.index == 0 and "node" in c.target:
-            raise PlanError("The PCI controller with index=0 can't be associated with a NUMA "
-                            "node", what, kind="unsupported")
+    ti = c.target.get("index")
+    if ti is not None and (int(ti, 0) == 0) != (c.index == 0):
+        raise PlanError("Only the PCI controller with index 0 can have target index 0, "
+                        "and vice versa", what, kind="unsupported")
+    if c.index == 0 and "node" in c.target:
+        raise PlanError("The PCI controller with index=0 can't be associated with a NUMA "
+                        "node", what, kind="unsupported")
+
+
+def _validate_pci_options(guest: Guest, c: Controller) -> None:
+    """The QEMU driver's checks of a PCI controller's <model name> and <target> options
+    (the ones the planner filled in included): the model name, then which options the
+    model takes."""
+    pseries = guest.machine.multiple_roots
+    row = controllers.MODELS[c.model or "pci-root"]
+    what = c.describe()
+    phb = pseries and c.model == "pci-root"
+    label = f"for PCI controller with index '{c.index}', model '{c.model}' and modelName " \
+            f"'{c.model_name or 'none'}'"
+    if c.model_name is not None:
+        if row.is_root and not phb:
+            raise PlanError(f"Option 'modelName' is not valid {label}", what, kind="unsupported")
+        names = (controllers.PSERIES_PHB_MODEL_NAME,) if phb else row.model_names
+        if c.model_name not in names:
+            raise PlanError(f"Option 'modelName' has invalid value {label}", what, kind="unsupported")
+    allowed = controllers.PSERIES_PHB_OPTIONS if phb else row.options
+    for opt in c.target:
+        if opt in controllers.TARGET_ATTRIBUTES and opt not in allowed:
+            raise PlanError(f"Option '{controllers.OPTION_LABELS.get(opt, opt)}' is not valid "
+                            f"{label}", what, kind="unsupported")
 
 
 def _usb_devices(guest: Guest) -> bool:

@@ -498,6 +498,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
         drv = kids.get("driver")
         if drv is not None and drv.get("iothread") is not None:
             dev.attrs["iothread"] = drv.get("iothread", "")
+        if tag == "controller" and drv is not None:
+            for k in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
+                if drv.get(k) is not None:
+                    dev.attrs["driver_" + k] = drv.get(k, "")
     boot = kids.get("boot")
     if boot is not None and boot.get("order") is not None:
         dev.attrs["boot"] = boot.get("order", "")
