@@ -13,10 +13,11 @@ the libvirt 9.0 daemon with pairs of mistakes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from . import devices
+from . import devices, parsecheck
 from .defaults import number
 from .errors import PlanError
 
@@ -53,8 +54,12 @@ class DiskFacts:
     #: tags of the disk's child elements, and of its ``<source>``'s
     children: frozenset[str] = frozenset()
     source_children: frozenset[str] = frozenset()
-    #: text of ``<wwn>``, ``<vendor>``, ``<product>`` when given
+    #: text of ``<wwn>``, ``<vendor>``, ``<product>``, ``<serial>`` when given
     text: dict[str, str] = field(default_factory=dict)
+    #: attributes of ``<geometry>`` and ``<transient>`` when given
+    child_attrs: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ``<iotune>``: each child's text (None: no ``<iotune>``)
+    iotune: dict[str, str] | None = None
     #: the storage chain: the disk's source first
     chain: tuple[Storage, ...] = ()
 
@@ -105,6 +110,19 @@ VHOSTUSER_UNSUPPORTED: tuple[tuple[str, Callable[[DiskFacts], bool]], ...] = (
     ("geometry", lambda f: "geometry" in f.children),
     ("blockio", lambda f: "blockio" in f.children),
 )
+#: the <iotune> limits given as a total or split into read and write, in libvirt's order
+IOTUNE_SPLIT_LIMITS = ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max",
+                       "bytes_sec_max_length", "iops_sec_max_length")
+#: the largest <iotune> limit QEMU takes
+IOTUNE_MAX = 1_000_000_000_000_000
+#: a disk name: a known prefix, letters, and no partition number
+DISK_NAME = re.compile(r"(?:hd|sd|vd|xvd|ubd|fd)[a-z]+([0-9]*)")
+#: the characters QEMU takes in a disk's serial
+SERIAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. +")
+#: the cache modes io='native' works with
+NATIVE_IO_CACHES = frozenset({"none", "directsync"})
+#: the buses whose disks may have a rotation rate
+ROTATION_BUSES = frozenset({"scsi", "ide", "sata"})
 #: image formats QEMU 7.2 cannot open as a disk, and libvirt's refusal of each
 UNOPENABLE_FORMATS = {
     "cow": "'cow' storage format is not supported",
@@ -148,6 +166,11 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
             raise PlanError("rawio can be used only with device='lun'", what, kind="unsupported")
         if f.attrs.get("sgio") is not None:
             raise PlanError("sgio can be used only with device='lun'", what, kind="unsupported")
+    if f.iotune:
+        for limit in IOTUNE_SPLIT_LIMITS:
+            if f.iotune.get("total_" + limit) and (f.iotune.get("read_" + limit) or
+                                                   f.iotune.get("write_" + limit)):
+                raise PlanError(f"total and read/write {limit} cannot be set at the same time", what)
     a = disk.address
     if a is not None and disk.bus in DRIVE_BUSES and a.type != "drive":
         raise PlanError(f"Invalid address type '{a.type}' for the disk '{dst}' with the bus type "
@@ -226,6 +249,16 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     what = disk.describe()
     dst = disk.target.get("dev", "")
     a = disk.address
+    geometry = f.child_attrs.get("geometry")
+    if geometry is not None:
+        if disk.bus == "usb":
+            raise PlanError("CHS geometry can not be set for 'usb' bus", what, kind="unsupported")
+        if geometry.get("trans", "default") != "default" and disk.bus != "ide":
+            raise PlanError(f"CHS translation mode can only be set for 'ide' bus not '{disk.bus}'",
+                            what, kind="unsupported")
+    if "serial" in f.text and disk.bus == "sd":
+        raise PlanError(f"Serial property not supported for drive bus '{disk.bus}'", what,
+                        kind="internal")
     if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
         _check_drive_address(guest, disk, a)
     if disk.bus in EJECTLESS_BUSES and f.device in ("cdrom", "floppy"):
@@ -239,28 +272,102 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
                             kind="unsupported")
     if "wwn" in f.text and disk.bus not in ("ide", "scsi"):
         raise PlanError("Only ide and scsi disk support wwn", what, kind="unsupported")
+    if ("vendor" in f.text or "product" in f.text) and disk.bus != "scsi":
+        raise PlanError("Only scsi disk supports vendor and product", what, kind="unsupported")
     if f.device == "lun":
         if f.chain and f.chain[0].format != "raw":
             raise PlanError("disk device 'lun' must use 'raw' format", what, kind="unsupported")
         if disk.bus not in LUN_BUSES:
             raise PlanError(f"disk device='lun' is not supported for bus='{disk.bus}'", what,
                             kind="unsupported")
+        if "wwn" in f.text:
+            raise PlanError("Setting wwn is not supported for lun device", what, kind="unsupported")
+        if "vendor" in f.text or "product" in f.text:
+            raise PlanError("Setting vendor or product is not supported for lun device", what,
+                            kind="unsupported")
+        if f.driver.get("copy_on_read") == "on":
+            raise PlanError(f"copy_on_read is not compatible with 'lun' disk '{dst}'", what,
+                            kind="unsupported")
+        if f.chain and f.chain[0].encryption is not None:
+            raise PlanError("disk device 'lun' doesn't support encryption", what, kind="unsupported")
+    if disk.bus in ("ide", "sata") and f.device == "disk" and f.readonly:
+        raise PlanError(f"readonly {disk.bus} disks are not supported", what, kind="unsupported")
+    if "rotation_rate" in disk.target:
+        if disk.bus not in ROTATION_BUSES:
+            raise PlanError("rotation rate is only valid for SCSI/IDE/SATA bus", what, kind="internal")
+        if f.device != "disk":
+            raise PlanError("rotation rate is only valid for disk device", what, kind="internal")
     if disk.bus == "usb" and a is not None and a.type != "usb":
         raise PlanError("unexpected address type for usb disk", what, kind="internal")
+    if f.driver.get("io") == "native" and f.driver.get("cache") not in NATIVE_IO_CACHES:
+        raise PlanError("io='native' needs either no disk cache or directsync cache mode", what,
+                        kind="unsupported")
     if disk.bus != "virtio" and "iothread" in disk.attrs:
         raise PlanError(f"IOThreads not available for bus {disk.bus} target {dst}", what,
                         kind="unsupported")
     check_iothread(guest, disk, "Disk")
+    if f.device == "lun" and disk.bus == "scsi" and "serial" in f.text:
+        raise PlanError("scsi-block 'lun' devices do not support the serial property", what,
+                        kind="unsupported")
+    serial = f.text.get("serial")
+    if serial is not None and not set(serial) <= SERIAL_CHARS:
+        raise PlanError(f"driver serial '{serial}' contains unsafe characters", what, kind="internal")
+    if f.iotune is not None:
+        _check_iotune(guest, disk, f.iotune)
+    transient = f.child_attrs.get("transient")
+    if transient is not None:
+        if f.readonly:
+            raise PlanError(f"transient disk '{dst}' must not be read-only", what, kind="unsupported")
+        if disk.type not in ("file", None):
+            raise PlanError(f"transient disk supported only with 'file' type ({dst})", what,
+                            kind="unsupported")
+        if f.device != "disk":
+            raise PlanError(f"transient disk supported only with 'disk' device ({dst})", what,
+                            kind="unsupported")
+        if transient.get("shareBacking") == "yes" and disk.bus not in ("virtio", "scsi"):
+            raise PlanError(f"disk bus '{disk.bus}' doesn't support transiend disk backing image "
+                            "sharing", what, kind="unsupported")
     if "shareable" in f.children and f.chain and not f.readonly and f.chain[0].format != "raw":
         raise PlanError(f"shared access for disk '{dst}' requires use of supported storage format",
                         what, kind="unsupported")
     name = f.driver.get("name", "qemu")
     if name != "qemu":
         raise PlanError(f"unsupported driver name '{name}' for disk '{dst}'", what, kind="unsupported")
+    parsed = DISK_NAME.fullmatch(dst)
+    if parsed is not None and parsed.group(1):
+        raise PlanError(f"invalid disk target '{dst}', partitions can't appear in disk targets", what,
+                        kind="unsupported")
     for layer in f.chain:
         check_storage(disk, layer)
     if disk.type == "vhostuser" and not guest.domain.shared_memory:
         raise PlanError("'vhostuser' requires shared memory", what, kind="unsupported")
+
+
+def _limit(text: str) -> int:
+    """An <iotune> limit: a C unsigned long long (0 when not one: the parser refused those)."""
+    return parsecheck.c_uint(text, 10, parsecheck.ULLONG_MAX) or 0
+
+
+def _check_iotune(guest: Guest, disk: Device, iotune: dict[str, str]) -> None:
+    """QEMU's limits on a disk's I/O throttling, and one throttling per group."""
+    what = disk.describe()
+    limits = {k: v for k, v in iotune.items() if k != "group_name"}
+    group = iotune.get("group_name")
+    if any(_limit(v) > IOTUNE_MAX for v in limits.values()):
+        raise PlanError(f"block I/O throttle limit must be no more than {IOTUNE_MAX} using QEMU", what,
+                        kind="unsupported")
+    if group and not any(_limit(v) for v in limits.values()):
+        raise PlanError("group_name can be configured only together with settings", what,
+                        kind="unsupported")
+    if group:
+        for other in guest.devices("disk"):
+            o = other.disk
+            if other is disk or o is None or o.iotune is None or o.iotune.get("group_name") != group:
+                continue
+            if {k: _limit(v) for k, v in o.iotune.items() if k != "group_name"} != \
+                    {k: _limit(v) for k, v in limits.items()}:
+                raise PlanError(f"different iotunes for disks {disk.target.get('dev', '')} and "
+                                f"{other.target.get('dev', '')}", what, kind="unsupported")
 
 
 def _check_drive_address(guest: Guest, disk: Device, a: Address) -> None:

@@ -71,6 +71,12 @@ def _c_read(text: str, base: int) -> tuple[bool, int] | None:
     return neg, int(s, b)
 
 
+#: the numbers of a disk's <iotune> (its group_name is a name)
+IOTUNE_FIELDS = frozenset(f"{kind}_{what}{more}" for kind in ("total", "read", "write")
+                          for what in ("bytes_sec", "iops_sec")
+                          for more in ("", "_max", "_max_length")) | {"size_iops_sec"}
+
+
 def c_uint(text: str, base: int = 0, top: int = UINT_MAX) -> int | None:
     """libvirt's virStrToLong_uip: a non-negative number up to ``top``, else None."""
     r = _c_parse(text, base)
@@ -538,6 +544,9 @@ DISK_DEVICES = frozenset({"disk", "cdrom", "floppy", "lun"})
 #: the formats a disk's <driver type> may name ('aio' is an old 'raw')
 DISK_FORMATS = frozenset({"raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
                           "ploop", "cow", "qcow", "qcow2", "qed", "vmdk", "aio"})
+#: a disk's snapshot attribute and its source's startupPolicy
+SNAPSHOT_LOCATIONS = frozenset({"default", "no", "internal", "external", "manual"})
+STARTUP_POLICIES = frozenset({"default", "mandatory", "requisite", "optional"})
 #: the image formats of a storage source (a backing store's ``<format type>``)
 STORAGE_FORMATS = DISK_FORMATS - {"aio"}
 MEMBALLOON_MODELS = frozenset({"virtio", "xen", "none", "virtio-transitional", "virtio-non-transitional"})
@@ -666,6 +675,15 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
                         kind="unsupported")
     if drv is not None and drv.get("iothread") is not None:
         _check_iothread(drv, what)
+    _word(el, "snapshot", SNAPSHOT_LOCATIONS, what)
+    src = kids.get("source")
+    if src is not None:
+        _word(src, "startupPolicy", STARTUP_POLICIES, what)
+    iotune = kids.get("iotune")
+    if iotune is not None:
+        for c in iotune:
+            if c.tag in IOTUNE_FIELDS and c_uint((c.text or "").strip(), 10, ULLONG_MAX) is None:
+                raise PlanError(f"disk iotune field '{c.tag}' must be an integer", _what(what), _line(c))
 
 
 def _check_backing_store(bs: etree._Element | None, what: What) -> None:

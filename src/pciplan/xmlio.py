@@ -564,9 +564,14 @@ def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.Disk
     if src is not None:
         f.source = dict(src.attrib)
         f.source_children = frozenset(c.tag for c in src if isinstance(c.tag, str))
-    for name in ("wwn", "vendor", "product"):
+    for name in ("wwn", "vendor", "product", "serial"):
         if name in kids:
             f.text[name] = kids[name].text or ""
+    for name in ("geometry", "transient"):
+        if name in kids:
+            f.child_attrs[name] = dict(kids[name].attrib)
+    if "iotune" in kids:
+        f.iotune = {c.tag: (c.text or "").strip() for c in kids["iotune"] if isinstance(c.tag, str)}
     # libvirt's post-parse gives a disk without a format raw (a volume's comes from its pool)
     fmt = f.driver.get("type") or ("raw" if dtype != "volume" else None)
     readonly = "readonly" in kids or f.device == "cdrom"
