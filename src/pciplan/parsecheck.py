@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import controllers, devices
+from . import controllers, devices, guestconf
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -220,7 +220,7 @@ def memory_sizes(root: etree._Element) -> MemorySizes:
                        c_uint(top.get("slots") or "", 10) or 0 if top is not None else 0)
 
 
-def check_domain(root: etree._Element) -> None:
+def check_domain(root: etree._Element) -> guestconf.GuestFacts:
     """``<domain type>`` and ``<os><type>``: what libvirt needs before any device."""
     vt = root.get("type")
     if not vt:
@@ -230,6 +230,7 @@ def check_domain(root: etree._Element) -> None:
     if vt not in QEMU_VIRT_TYPES:
         raise PlanError(f"domain type '{vt}' is not a QEMU/KVM guest", "domain", _line(root),
                         kind="unsupported")
+    guestconf.check_ids(root)
     ostype = root.find("os/type")
     text = (ostype.text or "") if ostype is not None else ""  # (as written: ' hvm' is no type)
     if not text:
@@ -240,17 +241,22 @@ def check_domain(root: etree._Element) -> None:
     if text != "hvm":
         raise PlanError(f"QEMU does not support os type '{text}'", "os/type", _line(ostype),
                         kind="unsupported")
+    guestconf.check_sizing(root)
     access = root.find("memoryBacking/access")
     mode = access.get("mode") if access is not None else None
     if mode and mode not in MEMORY_ACCESS_MODES:  # ('' is none)
         raise PlanError(f"unknown memoryBacking/access/mode '{mode}'", "memoryBacking",
                         _line(access), kind="unsupported")
+    facts = guestconf.GuestFacts()
+    guestconf.check_cpu(root, facts)
     features = root.find("features")
     if features is not None:
         check_features(features)
+    guestconf.check_after_features(root, facts)
     os_el = root.find("os")
     if os_el is not None:
         check_boot_options(os_el)
+    return guestconf.read(root, facts)
 
 
 def check_boot_options(os_el: etree._Element) -> None:

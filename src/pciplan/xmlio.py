@@ -687,7 +687,7 @@ def _usb_controllers_error(dom: Domain) -> tuple[tuple[int, int], PlanError] | N
 
 
 def read_domain(root: etree._Element) -> Domain:
-    parsecheck.check_domain(root)
+    conf = parsecheck.check_domain(root)
     ostype = root.find("os/type")
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None
@@ -700,6 +700,7 @@ def read_domain(root: etree._Element) -> Domain:
                         kind="unsupported")
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
+    dom.conf = conf
     dom.iothreads = _iothread_ids(root)
     dom.memory = parsecheck.memory_sizes(root)
     dom.max_memory = root.find("maxMemory") is not None

@@ -1,0 +1,294 @@
+"""The domain's own settings outside ``<devices>`` as libvirt 9.0 refuses them: its ids and
+title, memory units, vCPUs, ``<cputune>``, ``<cpu>``, lifecycle actions, ``<clock>``
+(``clock``), the boot loader and BIOS options, hugepages.
+
+The parser's checks (``check_ids``, ``check_sizing``, ``check_cpu``, ``check_after_features``)
+run in libvirt's order of reading the domain; ``post_parse``, ``validate_qemu`` (QEMU's
+domain checks, before any device) and ``validate_generic`` (libvirt's own, after every
+device) read the ``GuestFacts`` the parser left.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from . import clock, machines
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .defaults import Guest
+
+#: the actions libvirt knows for on_poweroff, on_reboot and on_crash
+LIFECYCLE_ACTIONS = frozenset({"destroy", "restart", "rename-restart", "preserve",
+                               "coredump-destroy", "coredump-restart"})
+LIFECYCLE_EVENTS = ("on_poweroff", "on_reboot", "on_crash")
+#: the actions libvirt knows for on_lockfailure (read after the others)
+LOCKFAILURE_ACTIONS = frozenset({"default", "poweroff", "restart", "pause", "ignore"})
+CPU_MODES = frozenset({"custom", "host-model", "host-passthrough", "maximum"})
+CPU_MATCHES = frozenset({"minimum", "exact", "strict"})
+CPU_CHECKS = frozenset({"none", "partial", "full"})
+CPU_FALLBACKS = frozenset({"allow", "forbid"})
+CPU_FEATURE_POLICIES = frozenset({"force", "require", "optional", "disable", "forbid"})
+_PERIOD = (1000, 1000000)
+_QUOTA = (1000, 17592186044415)
+#: TABLE: <cputune>'s numbers in libvirt's order: how it names one it cannot read, whether
+#: it may be negative, and the range its validation takes (a number of 0 or less is not
+#: checked)
+CPUTUNE_NUMBERS = (("shares", "shares", False, (2, 262144)), ("period", "period", False, _PERIOD),
+                   ("quota", "quota", True, _QUOTA),
+                   ("global_period", "global period", False, _PERIOD),
+                   ("global_quota", "global quota", True, _QUOTA),
+                   ("emulator_period", "emulator period", False, _PERIOD),
+                   ("emulator_quota", "emulator quota", True, _QUOTA),
+                   ("iothread_period", "iothread period", False, _PERIOD),
+                   ("iothread_quota", "iothread quota", True, _QUOTA))
+BOOTMENU_TIMEOUT_MAX = 65535
+REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
+_UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
+_SIZE_UNITS = frozenset({"b", "bytes", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tb",
+                         "tib", "p", "pb", "pib", "e", "eb", "eib"})
+
+
+@dataclass
+class GuestFacts:
+    """What the later stages need of the settings outside ``<devices>``."""
+
+    clock: clock.ClockFacts = field(default_factory=clock.ClockFacts)
+    #: on_poweroff, on_reboot, on_crash as given
+    lifecycle: dict[str, str] = field(default_factory=dict)
+    bootloader: bool = False
+    min_guarantee: bool = False
+    useserial: bool = False
+    hugepages: bool = False
+    allocation: str | None = None
+    memory_source: str | None = None
+    #: <cputune>'s numbers that were given
+    cputune: dict[str, int] = field(default_factory=dict)
+    bootmenu_timeout: int | None = None
+    reboot_timeout: int | None = None
+
+
+def _text(el: etree._Element | None) -> str | None:
+    return None if el is None else (el.text or "")
+
+
+def check_ids(root: etree._Element) -> None:
+    """The uuid, genid and title, which libvirt reads first."""
+    uuid = _text(root.find("uuid"))
+    if uuid and not _UUID_RE.fullmatch(uuid):  # (an empty one is generated)
+        raise PlanError("malformed uuid element", "uuid", kind="internal")
+    genids = root.findall("genid")
+    if len(genids) > 1:
+        raise PlanError("element 'genid' can only appear once", "genid")
+    if genids and (genids[0].text or "").strip() and not _UUID_RE.fullmatch(genids[0].text or ""):
+        raise PlanError("malformed genid element", "genid", kind="internal")
+    title = _text(root.find("title"))
+    if title and "\n" in title:
+        raise PlanError("Domain title can't contain newlines", "title")
+
+
+def check_sizing(root: etree._Element) -> None:
+    """The memory sizes' units (read before ``<memoryBacking>``'s access mode)."""
+    for tag in ("memory", "maxMemory", "currentMemory"):
+        el = root.find(tag)
+        unit = el.get("unit") if el is not None else None
+        if unit and unit.lower() not in _SIZE_UNITS:  # ('' is KiB)
+            raise PlanError(f"unknown suffix '{unit}'", tag)
+
+
+def _integer(text: str | None) -> int | None:
+    s = (text or "").strip()
+    return int(s) if re.fullmatch(r"[+-]?[0-9]+", s) else None
+
+
+def _c_number(text: str | None, signed: bool) -> int | None:
+    """A number as C's strtoull/strtoll read all of it (blanks before, a sign), else None."""
+    s = (text or "").lstrip(" \t\n\v\f\r")
+    if not re.fullmatch(r"[+-]?[0-9]+", s) or (not signed and s.startswith("-")):
+        return None
+    return int(s)
+
+
+def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
+    """``<vcpu>``, ``<cputune>`` and ``<cpu>``, read after the memory and before ``<features>``."""
+    vcpu = root.find("vcpu")
+    if vcpu is not None:
+        maximum = _c_number(vcpu.text, False)
+        if maximum is None:
+            raise PlanError("maximum vcpus count must be an integer", "vcpu", vcpu.sourceline)
+        current = vcpu.get("current")
+        if current is not None:
+            n = _c_number(current, False)
+            if n is None:
+                raise PlanError(f"Invalid value for attribute 'current' in element 'vcpu': '{current}'. "
+                                "Expected non-negative integer value", "vcpu", vcpu.sourceline)
+            if n > maximum:
+                raise PlanError("maximum vCPU count must not be less than current vCPU count", "vcpu",
+                                vcpu.sourceline, kind="unsupported")
+    tune = root.find("cputune")
+    if tune is not None:
+        for tag, name, signed, _ in CPUTUNE_NUMBERS:
+            el = tune.find(tag)
+            if el is None:
+                continue
+            n = _c_number(el.text, signed)
+            if n is None:
+                raise PlanError(f"can't parse cputune {name} value", "cputune", el.sourceline)
+            facts.cputune[tag] = n
+    cpu = root.find("cpu")
+    if cpu is None:
+        return
+    mode = cpu.get("mode")
+    if mode is not None and mode not in CPU_MODES:
+        raise PlanError(f"Invalid mode attribute '{mode}'", "cpu", cpu.sourceline, kind="unsupported")
+    mode = mode or "custom"
+    match = cpu.get("match")
+    if match is not None and match not in CPU_MATCHES:
+        raise PlanError(f"Invalid value for attribute 'match' in element 'cpu': '{match}'.", "cpu",
+                        cpu.sourceline)
+    check = cpu.get("check")
+    if check is not None and check not in CPU_CHECKS:
+        raise PlanError(f"Invalid value for attribute 'check' in element 'cpu': '{check}'.", "cpu",
+                        cpu.sourceline)
+    if "migratable" in cpu.attrib and mode not in ("host-passthrough", "maximum"):
+        raise PlanError("Attribute migratable is only allowed for 'host-passthrough' / 'maximum' CPU mode",
+                        "cpu", cpu.sourceline, kind="unsupported")
+    model = cpu.find("model")
+    if model is not None:
+        fallback = model.get("fallback")
+        if fallback is not None and fallback not in CPU_FALLBACKS:
+            raise PlanError("Invalid fallback attribute", "cpu", model.sourceline, kind="unsupported")
+        vendor_id = model.get("vendor_id")
+        if vendor_id is not None and len(vendor_id) != 12:
+            raise PlanError("vendor_id must be exactly 12 characters long", "cpu", model.sourceline)
+    has_model = model is not None and bool((model.text or "").strip())
+    if cpu.find("vendor") is not None and not has_model:
+        raise PlanError("CPU vendor specified without CPU model", "cpu", cpu.sourceline)
+    features = cpu.findall("feature")
+    if features and mode == "custom" and not has_model:
+        raise PlanError("Non-empty feature list specified without CPU model", "cpu", cpu.sourceline)
+    seen: set[str] = set()
+    for f in features:
+        policy = f.get("policy")
+        if policy is not None and policy not in CPU_FEATURE_POLICIES:
+            raise PlanError("Invalid CPU feature policy", "cpu", f.sourceline, kind="unsupported")
+        name = f.get("name")
+        if not name:
+            raise PlanError("Invalid CPU feature name", "cpu", f.sourceline)
+        if name in seen:
+            raise PlanError(f"CPU feature '{name}' specified more than once", "cpu", f.sourceline)
+        seen.add(name)
+
+
+def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
+    """The lifecycle actions, then ``<clock>`` (read after ``<features>``, before ``<os>``)."""
+    for event in LIFECYCLE_EVENTS:
+        el = root.find(event)
+        if el is None:
+            continue
+        action = el.text or ""
+        if action and action not in LIFECYCLE_ACTIONS:  # ('' is none)
+            raise PlanError(f"unknown {event} action: {action}", event, el.sourceline,
+                            kind="unsupported")
+        facts.lifecycle[event] = action
+    el = root.find("on_lockfailure")
+    if el is not None and el.text and el.text not in LOCKFAILURE_ACTIONS:
+        raise PlanError(f"unknown on_lockfailure action: {el.text}", "on_lockfailure", el.sourceline,
+                        kind="unsupported")
+    facts.clock = clock.check(root.find("clock"))
+
+
+def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
+    """The rest of the facts, which no parser check needs."""
+    facts.bootloader = bool(root.findtext("bootloader") or root.findtext("bootloader_args"))
+    facts.min_guarantee = root.find("memtune/min_guarantee") is not None
+    facts.useserial = root.find("os/bios[@useserial='yes']") is not None
+    backing = root.find("memoryBacking")
+    if backing is not None:
+        facts.hugepages = backing.find("hugepages") is not None
+        alloc = backing.find("allocation")
+        facts.allocation = alloc.get("mode") if alloc is not None else None
+        source = backing.find("source")
+        facts.memory_source = source.get("type") if source is not None else None
+    menu = root.find("os/bootmenu")
+    if menu is not None and menu.get("enable") == "yes" and menu.get("timeout") is not None:
+        facts.bootmenu_timeout = _integer(menu.get("timeout"))
+    bios = root.find("os/bios")
+    if bios is not None and bios.get("rebootTimeout") is not None:
+        facts.reboot_timeout = _integer(bios.get("rebootTimeout"))
+    return facts
+
+
+def post_parse(facts: GuestFacts) -> None:
+    """libvirt's post-parse of the domain, before any device's: a boot loader (QEMU has none)."""
+    if facts.bootloader:
+        raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
+
+
+def validate_min_guarantee(facts: GuestFacts) -> None:
+    """QEMU's first domain check."""
+    if facts.min_guarantee:
+        raise PlanError("Parameter 'min_guarantee' not supported by QEMU.", "memtune",
+                        kind="unsupported")
+
+
+def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
+    """QEMU's domain checks after the firmware's: the BIOS serial console, the lifecycle
+    actions, the timers."""
+    dom = guest.domain
+    if facts.useserial:
+        if dom.arch not in machines.X86:
+            raise PlanError("BIOS serial console only supported on x86 architectures", "os/bios",
+                            kind="unsupported")
+        if not any(d.tag in ("serial", "console") for d in dom.devices):  # (a console implies one)
+            raise PlanError("need at least one serial port to use BIOS serial output", "os/bios")
+    life = facts.lifecycle
+    if "rename-restart" in life.values():
+        raise PlanError("qemu driver doesn't support the 'rename-restart' action for "
+                        "'on_reboot'/'on_poweroff'/'on_crash'", "lifecycle", kind="unsupported")
+    if "preserve" in (life.get("on_reboot"), life.get("on_poweroff")):
+        raise PlanError("qemu driver doesn't support the 'preserve' action for "
+                        "'on_reboot'/'on_poweroff'", "lifecycle", kind="unsupported")
+    if life.get("on_reboot") == "destroy" and life.get("on_poweroff") == "restart":
+        raise PlanError("qemu driver doesn't support 'onReboot' set to 'destroy and 'onPoweroff' "
+                        "set to 'reboot'", "lifecycle", kind="unsupported")
+    clock.validate(facts.clock, dom.virt_type, dom.arch, dom.machine)
+
+
+def validate_memory(facts: GuestFacts) -> None:
+    """QEMU's memory checks (after the features'): hugepages need memory allocated up front
+    from a file."""
+    if facts.hugepages:
+        if facts.allocation == "ondemand":
+            raise PlanError("hugepages are not allowed with memory allocation ondemand",
+                            "memoryBacking", kind="unsupported")
+        if facts.memory_source == "anonymous":
+            raise PlanError("hugepages are not allowed with anonymous memory source", "memoryBacking",
+                            kind="unsupported")
+
+
+def validate_generic(facts: GuestFacts) -> None:
+    """libvirt's own domain checks, after every device: lifecycle actions, <cputune>'s
+    ranges, the boot menu's and the BIOS's timeouts."""
+    for event in ("on_poweroff", "on_reboot"):
+        action = facts.lifecycle.get(event, "")
+        if action.startswith("coredump-"):
+            raise PlanError(f"Lifecycle event '{event[3:]}' doesn't support '{action}' action", event,
+                            kind="unsupported")
+    for tag, _, _, (low, high) in CPUTUNE_NUMBERS:
+        n = facts.cputune.get(tag, 0)
+        if n > 0 and not low <= n <= high:
+            raise PlanError(f"Value of cputune '{tag}' must be in range [{low}, {high}]", "cputune",
+                            kind="unsupported")
+    t = facts.bootmenu_timeout
+    if t is not None and not 0 <= t <= BOOTMENU_TIMEOUT_MAX:
+        raise PlanError(f"invalid value for boot menu timeout, must be in range [0,{BOOTMENU_TIMEOUT_MAX}]",
+                        "os/bootmenu", kind="unsupported")
+    t = facts.reboot_timeout
+    if t is not None and not REBOOT_TIMEOUT_MIN <= t <= REBOOT_TIMEOUT_MAX:
+        raise PlanError("invalid value for rebootTimeout, must be in range "
+                        f"[{REBOOT_TIMEOUT_MIN},{REBOOT_TIMEOUT_MAX}]", "os/bios", kind="unsupported")
