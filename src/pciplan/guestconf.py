@@ -70,6 +70,12 @@ class GuestFacts:
     cputune: dict[str, int] = field(default_factory=dict)
     bootmenu_timeout: int | None = None
     reboot_timeout: int | None = None
+    cpu_mode: str = "custom"
+    #: <cpu><cache>'s and <cpu><maxphysaddr>'s attributes (None: not given)
+    cpu_cache: dict[str, str] | None = None
+    cpu_maxphysaddr: dict[str, str] | None = None
+    #: the names of <sysinfo type='fwcfg'>'s entries
+    fwcfg_names: list[str] = field(default_factory=list)
 
 
 def _text(el: etree._Element | None) -> str | None:
@@ -92,12 +98,18 @@ def check_ids(root: etree._Element) -> None:
 
 
 def check_sizing(root: etree._Element) -> None:
-    """The memory sizes' units (read before ``<memoryBacking>``'s access mode)."""
+    """The memory sizes, each's number then its unit (read before ``<memoryBacking>``'s
+    access mode)."""
     for tag in ("memory", "maxMemory", "currentMemory"):
         el = root.find(tag)
-        unit = el.get("unit") if el is not None else None
+        if el is None:
+            continue
+        if el.text is not None and _c_number(el.text, False) is None:
+            raise PlanError(f"Invalid value '{el.text}' for element or attribute './{tag}[1]'", tag,
+                            el.sourceline)
+        unit = el.get("unit")
         if unit and unit.lower() not in _SIZE_UNITS:  # ('' is KiB)
-            raise PlanError(f"unknown suffix '{unit}'", tag)
+            raise PlanError(f"unknown suffix '{unit}'", tag, el.sourceline)
 
 
 def _integer(text: str | None) -> int | None:
@@ -145,7 +157,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     mode = cpu.get("mode")
     if mode is not None and mode not in CPU_MODES:
         raise PlanError(f"Invalid mode attribute '{mode}'", "cpu", cpu.sourceline, kind="unsupported")
-    mode = mode or "custom"
+    mode = facts.cpu_mode = mode or "custom"
     match = cpu.get("match")
     if match is not None and match not in CPU_MATCHES:
         raise PlanError(f"Invalid value for attribute 'match' in element 'cpu': '{match}'.", "cpu",
@@ -168,6 +180,12 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     has_model = model is not None and bool((model.text or "").strip())
     if cpu.find("vendor") is not None and not has_model:
         raise PlanError("CPU vendor specified without CPU model", "cpu", cpu.sourceline)
+    topology = cpu.find("topology")
+    if topology is not None:
+        for attr in ("sockets", "dies", "cores", "threads"):
+            if _c_number(topology.get(attr), False) == 0:
+                raise PlanError(f"Invalid value for attribute '{attr}' in element 'topology': Zero is "
+                                "not permitted", "cpu/topology", topology.sourceline)
     features = cpu.findall("feature")
     if features and mode == "custom" and not has_model:
         raise PlanError("Non-empty feature list specified without CPU model", "cpu", cpu.sourceline)
@@ -182,6 +200,18 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
         if name in seen:
             raise PlanError(f"CPU feature '{name}' specified more than once", "cpu", f.sourceline)
         seen.add(name)
+    caches = cpu.findall("cache")
+    if len(caches) > 1:
+        raise PlanError("at most one CPU cache element may be specified", "cpu", caches[1].sourceline)
+    if caches:
+        level = caches[0].get("level")
+        if level is not None and _c_number(level, False) not in (1, 2, 3):
+            raise PlanError("invalid CPU cache level, must be in range [1,3]", "cpu",
+                            caches[0].sourceline)
+        facts.cpu_cache = dict(caches[0].attrib)
+    addr = cpu.find("maxphysaddr")
+    if addr is not None:
+        facts.cpu_maxphysaddr = dict(addr.attrib)
 
 
 def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
@@ -220,6 +250,7 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     bios = root.find("os/bios")
     if bios is not None and bios.get("rebootTimeout") is not None:
         facts.reboot_timeout = _integer(bios.get("rebootTimeout"))
+    facts.fwcfg_names = [e.get("name") or "" for e in root.iterfind("sysinfo[@type='fwcfg']/entry")]
     return facts
 
 
@@ -256,12 +287,43 @@ def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
     if life.get("on_reboot") == "destroy" and life.get("on_poweroff") == "restart":
         raise PlanError("qemu driver doesn't support 'onReboot' set to 'destroy and 'onPoweroff' "
                         "set to 'reboot'", "lifecycle", kind="unsupported")
+    _validate_cpu(facts, dom.arch)
     clock.validate(facts.clock, dom.virt_type, dom.arch, dom.machine)
 
 
-def validate_memory(facts: GuestFacts) -> None:
-    """QEMU's memory checks (after the features'): hugepages need memory allocated up front
-    from a file."""
+def _validate_cpu(facts: GuestFacts, arch: str) -> None:
+    """QEMU's checks of <cpu>: the physical address bits, then the cache (x86's both)."""
+    addr = facts.cpu_maxphysaddr
+    if addr is not None:
+        if arch not in machines.X86:
+            raise PlanError("CPU maximum physical address bits specification is not supported for "
+                            f"'{arch}' architecture", "cpu", kind="unsupported")
+        mode = addr.get("mode")
+        if mode == "passthrough" and "bits" in addr:
+            raise PlanError("CPU maximum physical address bits number specification cannot be used "
+                            "with mode='passthrough'", "cpu", kind="unsupported")
+        if mode == "emulate" and "bits" not in addr:
+            raise PlanError("if using CPU maximum physical address mode='emulate', bits= must be "
+                            "specified too", "cpu", kind="unsupported")
+    cache = facts.cpu_cache
+    if cache is not None:
+        if arch not in machines.X86:
+            raise PlanError(f"CPU cache specification is not supported for '{arch}' architecture",
+                            "cpu", kind="unsupported")
+        mode = cache.get("mode")
+        if mode == "emulate" and cache.get("level") != "3":
+            raise PlanError("CPU cache mode 'emulate' can only be used with level='3'", "cpu",
+                            kind="unsupported")
+        if mode == "passthrough" and facts.cpu_mode not in ("host-passthrough", "maximum"):
+            raise PlanError("CPU cache mode 'passthrough' can only be used with 'host-passthrough' / "
+                            "'maximum' CPUs", "cpu", kind="unsupported")
+        if mode in ("passthrough", "disable") and "level" in cache:
+            raise PlanError(f"unsupported CPU cache level for mode '{mode}'", "cpu", kind="unsupported")
+
+
+def validate_after_features(facts: GuestFacts) -> None:
+    """QEMU's checks after the features': hugepages need memory allocated up front from a
+    file; fw_cfg entries of the guest's own are named opt/..., but for QEMU's and OVMF's."""
     if facts.hugepages:
         if facts.allocation == "ondemand":
             raise PlanError("hugepages are not allowed with memory allocation ondemand",
@@ -269,6 +331,11 @@ def validate_memory(facts: GuestFacts) -> None:
         if facts.memory_source == "anonymous":
             raise PlanError("hugepages are not allowed with anonymous memory source", "memoryBacking",
                             kind="unsupported")
+    for name in facts.fwcfg_names:
+        if not name.startswith("opt/"):
+            raise PlanError("Invalid firmware name", "sysinfo", kind="unsupported")
+        if name.startswith(("opt/ovmf/", "opt/org.qemu/")):
+            raise PlanError("That firmware name is reserved", "sysinfo", kind="unsupported")
 
 
 def validate_generic(facts: GuestFacts) -> None:

@@ -166,7 +166,7 @@ def validate_late(guest: Guest) -> None:
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
     _validate_features(guest)
-    guestconf.validate_memory(conf)
+    guestconf.validate_after_features(conf)  # hugepages, fw_cfg names
     for console in of("console"):  # (with the domain: QEMU's console kinds)
         ctype = console.target.get("type")
         if ctype in CONSOLES_QEMU_LACKS:
