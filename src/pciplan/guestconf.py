@@ -46,6 +46,9 @@ CPUTUNE_NUMBERS = (("shares", "shares", False, (2, 262144)), ("period", "period"
                    ("emulator_quota", "emulator quota", True, _QUOTA),
                    ("iothread_period", "iothread period", False, _PERIOD),
                    ("iothread_quota", "iothread quota", True, _QUOTA))
+MEMORY_SOURCES = frozenset({"file", "anonymous", "memfd"})
+MEMORY_ALLOCATIONS = frozenset({"immediate", "ondemand"})
+ACPI_TABLE_TYPES = frozenset({"slic"})
 BOOTMENU_TIMEOUT_MAX = 65535
 REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
 _UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
@@ -110,6 +113,25 @@ def check_sizing(root: etree._Element) -> None:
         unit = el.get("unit")
         if unit and unit.lower() not in _SIZE_UNITS:  # ('' is KiB)
             raise PlanError(f"unknown suffix '{unit}'", tag, el.sourceline)
+    source = root.find("memoryBacking/source")
+    stype = source.get("type") if source is not None else None
+    if stype and stype not in MEMORY_SOURCES:
+        raise PlanError(f"unknown memoryBacking/source/type '{stype}'", "memoryBacking",
+                        source.sourceline, kind="unsupported")
+
+
+def check_allocation(root: etree._Element) -> None:
+    """``<memoryBacking><allocation>`` (read after its access mode)."""
+    alloc = root.find("memoryBacking/allocation")
+    if alloc is None:
+        return
+    mode = alloc.get("mode")
+    if mode and mode not in MEMORY_ALLOCATIONS:
+        raise PlanError(f"unknown memoryBacking/allocation/mode '{mode}'", "memoryBacking",
+                        alloc.sourceline, kind="unsupported")
+    threads = alloc.get("threads")
+    if threads is not None and _c_number(threads, False) is None:
+        raise PlanError("Failed to parse memory allocation threads", "memoryBacking", alloc.sourceline)
 
 
 def _integer(text: str | None) -> int | None:
@@ -126,7 +148,9 @@ def _c_number(text: str | None, signed: bool) -> int | None:
 
 
 def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
-    """``<vcpu>``, ``<cputune>`` and ``<cpu>``, read after the memory and before ``<features>``."""
+    """``<vcpu>``, ``<cputune>`` and ``<cpu>`` (with its NUMA cells' vCPUs), read after the
+    memory and before ``<features>``."""
+    check_allocation(root)
     vcpu = root.find("vcpu")
     if vcpu is not None:
         maximum = _c_number(vcpu.text, False)
@@ -212,6 +236,59 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     addr = cpu.find("maxphysaddr")
     if addr is not None:
         facts.cpu_maxphysaddr = dict(addr.attrib)
+    _check_numa_vcpus(cpu, vcpu)
+
+
+def _bitmap(text: str) -> set[int] | None:
+    """A libvirt CPU list ('0-3,^2,5'), or None when it cannot be read."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        neg = part.startswith("^")
+        part = part[1:] if neg else part
+        m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)
+        if m is None:
+            return None
+        low = int(m.group(1))
+        high = int(m.group(2)) if m.group(2) else low
+        ids = set(range(low, high + 1)) if high - low < 100000 else set()
+        out = out - ids if neg else out | ids
+    return out
+
+
+def _check_numa_vcpus(cpu: etree._Element, vcpu: etree._Element | None) -> None:
+    """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows."""
+    cells = cpu.findall("numa/cell")
+    if not cells:
+        return
+    count, top = 0, -1
+    seen: dict[int, set[int]] = {}
+    for i, cell in enumerate(cells):
+        cid = _c_number(cell.get("id"), False) if cell.get("id") is not None else i
+        if cid is None:
+            return  # (refused elsewhere, or not at all)
+        if cid >= len(cells):
+            raise PlanError("Exactly one 'cell' element per guest NUMA cell allowed, non-contiguous "
+                            "ranges or ranges not starting from 0 are not allowed", "cpu/numa",
+                            cell.sourceline)
+        if cid in seen:
+            raise PlanError(f"Duplicate NUMA cell info for cell id '{cid}'", "cpu/numa", cell.sourceline)
+        ids = _bitmap(cell.get("cpus") or "") if cell.get("cpus") else set()
+        if ids is None:
+            return
+        for other, their in seen.items():
+            if ids & their:
+                raise PlanError(f"NUMA cells {cid} and {other} have overlapping vCPU ids", "cpu/numa",
+                                cell.sourceline, kind="unsupported")
+        seen[cid] = ids
+        count += len(ids)
+        top = max([top, *ids])
+    maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
+    maximum = 1 if maximum is None else maximum
+    if count > maximum:
+        raise PlanError("Number of CPUs in <numa> exceeds the <vcpu> count", "cpu/numa", kind="internal")
+    if top >= maximum:
+        raise PlanError("CPU IDs in <numa> exceed the <vcpu> count", "cpu/numa", kind="internal")
 
 
 def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
@@ -229,7 +306,26 @@ def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
     if el is not None and el.text and el.text not in LOCKFAILURE_ACTIONS:
         raise PlanError(f"unknown on_lockfailure action: {el.text}", "on_lockfailure", el.sourceline,
                         kind="unsupported")
+    for tag in ("suspend-to-mem", "suspend-to-disk"):
+        el = root.find(f"pm/{tag}")
+        enabled = el.get("enabled") if el is not None else None
+        if enabled is not None and enabled not in ("yes", "no"):
+            raise PlanError(f"Invalid value for attribute 'enabled' in element '{tag}': '{enabled}'.",
+                            "pm", el.sourceline)
     facts.clock = clock.check(root.find("clock"))
+
+
+def check_acpi_tables(os_el: etree._Element) -> None:
+    """``<os><acpi>``'s tables (read after the loader, before the boot devices)."""
+    tables = os_el.findall("acpi/table")
+    if len(tables) > 1:
+        raise PlanError("Only one acpi table is supported", "os/acpi", tables[1].sourceline)
+    for table in tables:
+        ttype = table.get("type")
+        if not ttype:
+            raise PlanError("Missing acpi table type", "os/acpi", table.sourceline)
+        if ttype not in ACPI_TABLE_TYPES:
+            raise PlanError(f"Unknown acpi table type: {ttype}", "os/acpi", table.sourceline)
 
 
 def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:

@@ -270,6 +270,7 @@ def check_boot_options(os_el: etree._Element) -> None:
     if loader is not None:
         for attr, words in (("readonly", YES_NO), ("secure", YES_NO), ("type", LOADER_TYPES)):
             _word(loader, attr, words, "os")
+    guestconf.check_acpi_tables(os_el)
     for boot in os_el.iterfind("boot"):
         _word(boot, "dev", BOOT_DEVICES, "os")
     menu = os_el.find("bootmenu")
