@@ -21,6 +21,7 @@ from .errors import PlanError
 
 if TYPE_CHECKING:
     from .defaults import Guest
+    from .domain import Domain
 
 #: the actions libvirt knows for on_poweroff, on_reboot and on_crash
 LIFECYCLE_ACTIONS = frozenset({"destroy", "restart", "rename-restart", "preserve",
@@ -79,6 +80,11 @@ class GuestFacts:
     cpu_maxphysaddr: dict[str, str] | None = None
     #: the names of <sysinfo type='fwcfg'>'s entries
     fwcfg_names: list[str] = field(default_factory=list)
+    #: <os firmware> ('' without), <os><firmware><feature>s are given, <os><nvram>'s attributes
+    #: (with 'path', 'source' and 'slices' when it has them; None without one)
+    firmware: str = ""
+    firmware_features: bool = False
+    nvram: dict[str, str] | None = None
 
 
 def _text(el: etree._Element | None) -> str | None:
@@ -347,6 +353,19 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     if bios is not None and bios.get("rebootTimeout") is not None:
         facts.reboot_timeout = _integer(bios.get("rebootTimeout"))
     facts.fwcfg_names = [e.get("name") or "" for e in root.iterfind("sysinfo[@type='fwcfg']/entry")]
+    os_el = root.find("os")
+    if os_el is not None:
+        facts.firmware = os_el.get("firmware") or ""
+        facts.firmware_features = os_el.find("firmware/feature") is not None
+        nvram = os_el.find("nvram")
+        if nvram is not None:
+            facts.nvram = dict(nvram.attrib)
+            if (nvram.text or "").strip():
+                facts.nvram["path"] = nvram.text.strip()
+            for tag, key in (("source", "source"), ("source/slices", "slices"),
+                             ("source/reservations", "reservations")):
+                if nvram.find(tag) is not None:
+                    facts.nvram[key] = ""
     return facts
 
 
@@ -434,14 +453,63 @@ def validate_after_features(facts: GuestFacts) -> None:
             raise PlanError("That firmware name is reserved", "sysinfo", kind="unsupported")
 
 
-def validate_generic(facts: GuestFacts) -> None:
-    """libvirt's own domain checks, after every device: lifecycle actions, <cputune>'s
-    ranges, the boot menu's and the BIOS's timeouts."""
+def validate_nvram(facts: GuestFacts) -> None:
+    """QEMU's checks of the NVRAM store (after secure boot's): a file or a block device,
+    whole."""
+    nvram = facts.nvram
+    if nvram is None:
+        return
+    ntype = nvram.get("type")
+    if ntype in ("dir", "volume"):
+        raise PlanError(f"unsupported nvram disk type '{ntype}'", "os/nvram", kind="unsupported")
+    if "slices" in nvram:
+        raise PlanError("slices are not supported with NVRAM", "os/nvram", kind="unsupported")
+    if "reservations" in nvram:
+        raise PlanError("persistent reservations are not supported with NVRAM", "os/nvram",
+                        kind="unsupported")
+
+
+def _validate_os(dom: Domain, facts: GuestFacts) -> None:
+    """libvirt's checks of the firmware: what autoselection leaves to it, what a stateless
+    loader has no use for, a loader without a path."""
+    loader = dom.loader
+    nvram = facts.nvram
+    has_nvram = nvram is not None and bool({"path", "type", "source"} & set(nvram))
+    if dom.firmware_auto:
+        if loader is not None:
+            # firmware autoselection takes no loader but secure='yes' (a path implies a type)
+            for attr, given in (("readonly", "readonly" in loader),
+                                ("type", "type" in loader or "path" in loader),
+                                ("secure", loader.get("secure") not in (None, "yes"))):
+                if given:
+                    raise PlanError(f"loader attribute '{attr}' cannot be specified when firmware "
+                                    "autoselection is enabled", "os/loader", kind="internal")
+        if nvram is not None and "template" in nvram:
+            raise PlanError("nvram attribute 'template' cannot be specified when firmware "
+                            "autoselection is enabled", "os/nvram")
+        if facts.firmware == "bios" and has_nvram:
+            raise PlanError("firmware type 'bios' does not support nvram", "os/nvram")
+    elif facts.firmware_features:
+        raise PlanError("cannot use feature-based firmware autoselection when firmware autoselection "
+                        "is disabled", "os/firmware")
+    if loader is not None and loader.get("stateless") == "yes" and nvram is not None:
+        if "template" in nvram:
+            raise PlanError("NVRAM template is not permitted when loader is stateless", "os/nvram")
+        if has_nvram:
+            raise PlanError("NVRAM is not permitted when loader is stateless", "os/nvram")
+    if loader is not None and "path" not in loader and not dom.firmware_auto:
+        raise PlanError("no loader path specified and firmware auto selection disabled", "os/loader")
+
+
+def validate_generic(dom: Domain, facts: GuestFacts) -> None:
+    """libvirt's own domain checks, after every device: lifecycle actions, the firmware,
+    <cputune>'s ranges, the boot menu's and the BIOS's timeouts."""
     for event in ("on_poweroff", "on_reboot"):
         action = facts.lifecycle.get(event, "")
         if action.startswith("coredump-"):
             raise PlanError(f"Lifecycle event '{event[3:]}' doesn't support '{action}' action", event,
                             kind="unsupported")
+    _validate_os(dom, facts)
     for tag, _, _, (low, high) in CPUTUNE_NUMBERS:
         n = facts.cputune.get(tag, 0)
         if n > 0 and not low <= n <= high:

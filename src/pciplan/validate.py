@@ -138,15 +138,7 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if not dom.firmware_auto and not dom.smm:
             raise PlanError("Secure boot requires SMM feature enabled", "os/loader", kind="unsupported")
-    if dom.firmware_auto and dom.loader is not None:
-        # firmware autoselection takes no loader but secure='yes' (a path implies a type)
-        loader = dom.loader
-        for attr, given in (("readonly", "readonly" in loader),
-                            ("type", "type" in loader or "path" in loader),
-                            ("secure", loader.get("secure") not in (None, "yes"))):
-            if given:
-                raise PlanError(f"loader attribute '{attr}' cannot be specified when firmware "
-                                "autoselection is enabled", "os/loader", kind="internal")
+    guestconf.validate_nvram(conf)  # (the firmware's loader and NVRAM: with libvirt's, at the end)
     # memory hotplug (the memory devices included) before the vCPUs, the topology before EIM
     if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
         raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
@@ -449,7 +441,7 @@ def validate_late(guest: Guest) -> None:
         if iommu.attrs.get("intremap") == "on" and dom.ioapic != "qemu":
             raise PlanError("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu')",
                             iommu.describe(), kind="unsupported")
-    guestconf.validate_generic(conf)
+    guestconf.validate_generic(dom, conf)
     primaries = [v for v in of("video") if v.attrs.get("primary") == "yes"]
     if len(primaries) > 1:
         raise PlanError("Only one primary video device is supported", primaries[1].describe(),
