@@ -50,6 +50,12 @@ CPUTUNE_NUMBERS = (("shares", "shares", False, (2, 262144)), ("period", "period"
 MEMORY_SOURCES = frozenset({"file", "anonymous", "memfd"})
 MEMORY_ALLOCATIONS = frozenset({"immediate", "ondemand"})
 ACPI_TABLE_TYPES = frozenset({"slic"})
+SECLABEL_TYPES = frozenset({"none", "dynamic", "static"})
+LAUNCH_SECURITY_TYPES = frozenset({"sev", "s390-pv"})
+#: TABLE: a <blkiotune><device>'s numbers, and how libvirt names one it cannot read
+BLKIO_DEVICE_NUMBERS = (("weight", "weight"), ("read_iops_sec", "read iops sec"),
+                        ("write_iops_sec", "write iops sec"), ("read_bytes_sec", "read bytes sec"),
+                        ("write_bytes_sec", "write bytes sec"))
 BOOTMENU_TIMEOUT_MAX = 65535
 REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
 _UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
@@ -80,6 +86,10 @@ class GuestFacts:
     cpu_maxphysaddr: dict[str, str] | None = None
     #: the names of <sysinfo type='fwcfg'>'s entries
     fwcfg_names: list[str] = field(default_factory=list)
+    #: <blkiotune><device><path>s, <idmap> uid/gid maps (start, count)
+    blkio_paths: list[str] = field(default_factory=list)
+    uid_maps: list[tuple[int, int]] = field(default_factory=list)
+    gid_maps: list[tuple[int, int]] = field(default_factory=list)
     #: <os firmware> ('' without), <os><firmware><feature>s are given, <os><nvram>'s attributes
     #: (with 'path', 'source' and 'slices' when it has them; None without one)
     firmware: str = ""
@@ -104,6 +114,25 @@ def check_ids(root: etree._Element) -> None:
     title = _text(root.find("title"))
     if title and "\n" in title:
         raise PlanError("Domain title can't contain newlines", "title")
+    _check_seclabels(root.findall("seclabel"))
+
+
+def _check_seclabels(labels: list[etree._Element]) -> None:
+    """The domain's security labels (read before its memory)."""
+    for label in labels:
+        ltype = label.get("type")
+        if ltype is not None and ltype not in SECLABEL_TYPES:
+            raise PlanError(f"Invalid value for attribute 'type' in element 'seclabel': '{ltype}'.",
+                            "seclabel", label.sourceline)
+        relabel = label.get("relabel")
+        if ltype == "dynamic" and relabel == "no":
+            raise PlanError("dynamic label type must use resource relabeling", "seclabel",
+                            label.sourceline, kind="unsupported")
+        if ltype == "none" and relabel == "yes":
+            raise PlanError("resource relabeling is not compatible with 'none' label type", "seclabel",
+                            label.sourceline, kind="unsupported")
+        if ltype == "static" and label.find("label") is None:
+            raise PlanError("security label is missing", "seclabel", label.sourceline)
 
 
 def check_sizing(root: etree._Element) -> None:
@@ -157,6 +186,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     """``<vcpu>``, ``<cputune>`` and ``<cpu>`` (with its NUMA cells' vCPUs), read after the
     memory and before ``<features>``."""
     check_allocation(root)
+    _check_blkiotune(root, facts)
     vcpu = root.find("vcpu")
     if vcpu is not None:
         maximum = _c_number(vcpu.text, False)
@@ -171,6 +201,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             if n > maximum:
                 raise PlanError("maximum vCPU count must not be less than current vCPU count", "vcpu",
                                 vcpu.sourceline, kind="unsupported")
+    _check_iothreads(root)
     tune = root.find("cputune")
     if tune is not None:
         for tag, name, signed, _ in CPUTUNE_NUMBERS:
@@ -181,9 +212,53 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             if n is None:
                 raise PlanError(f"can't parse cputune {name} value", "cputune", el.sourceline)
             facts.cputune[tag] = n
+        pinned: set[int] = set()
+        for pin in tune.iterfind("vcpupin"):
+            cpuset = pin.get("cpuset")
+            vid = _c_number(pin.get("vcpu"), False)
+            if vid is not None and vid in pinned:
+                raise PlanError(f"duplicate vcpupin for vcpu '{vid}'", "cputune", pin.sourceline,
+                                kind="internal")
+            if cpuset is None:
+                raise PlanError("missing cpuset for vcpupin", "cputune", pin.sourceline, kind="internal")
+            if _bitmap(cpuset) is None:
+                raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", pin.sourceline)
+            if vid is not None:
+                pinned.add(vid)
     cpu = root.find("cpu")
-    if cpu is None:
-        return
+    if cpu is not None:
+        _check_cpu(cpu, vcpu, facts)
+    if len(root.findall("resource")) > 1:
+        raise PlanError("only one resource element is supported", "resource")
+
+
+def _check_blkiotune(root: etree._Element, facts: GuestFacts) -> None:
+    for dev in root.iterfind("blkiotune/device"):
+        path = dev.findtext("path")
+        if not path:
+            raise PlanError("missing per-device path", "blkiotune", dev.sourceline, kind="unsupported")
+        for tag, name in BLKIO_DEVICE_NUMBERS:
+            el = dev.find(tag)
+            if el is not None and _c_number(el.text, True) is None:  # (-1 wraps around)
+                raise PlanError(f"could not parse {name} {el.text or ''}", "blkiotune", el.sourceline,
+                                kind="unsupported")
+        facts.blkio_paths.append(path)
+
+
+def _check_iothreads(root: etree._Element) -> None:
+    count = root.find("iothreads")
+    if count is not None and _c_number(count.text, False) is None:
+        raise PlanError(f"invalid iothreads count '{count.text or ''}'", "iothreads", count.sourceline)
+    seen: set[int] = set()
+    for t in root.iterfind("iothreadids/iothread"):
+        n = _c_number(t.get("id"), False)
+        if n is not None and n in seen:
+            raise PlanError(f"duplicate iothread id '{n}' found", "iothreadids", t.sourceline)
+        if n is not None:
+            seen.add(n)
+
+
+def _check_cpu(cpu: etree._Element, vcpu: etree._Element | None, facts: GuestFacts) -> None:
     mode = cpu.get("mode")
     if mode is not None and mode not in CPU_MODES:
         raise PlanError(f"Invalid mode attribute '{mode}'", "cpu", cpu.sourceline, kind="unsupported")
@@ -252,11 +327,11 @@ def _bitmap(text: str) -> set[int] | None:
         part = part.strip()
         neg = part.startswith("^")
         part = part[1:] if neg else part
-        m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)
+        m = re.fullmatch(r"([0-9]+)" if neg else r"([0-9]+)(?:-([0-9]+))?", part)
         if m is None:
             return None
         low = int(m.group(1))
-        high = int(m.group(2)) if m.group(2) else low
+        high = int(m.group(2)) if m.re.groups > 1 and m.group(2) else low
         ids = set(range(low, high + 1)) if high - low < 100000 else set()
         out = out - ids if neg else out | ids
     return out
@@ -318,7 +393,29 @@ def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
         if enabled is not None and enabled not in ("yes", "no"):
             raise PlanError(f"Invalid value for attribute 'enabled' in element '{tag}': '{enabled}'.",
                             "pm", el.sourceline)
+    events: set[str] = set()
+    for event in root.iterfind("perf/event"):
+        name = event.get("name") or ""
+        if name in events:
+            raise PlanError(f"perf event '{name}' was already specified", "perf", event.sourceline)
+        events.add(name)
     facts.clock = clock.check(root.find("clock"))
+
+
+def check_after_devices(root: etree._Element) -> None:
+    """What libvirt's parser reads after the devices: the launch security, the key wrapping."""
+    ls = root.find("launchSecurity")
+    ltype = ls.get("type") if ls is not None else None
+    if ltype is not None and ltype not in LAUNCH_SECURITY_TYPES:
+        raise PlanError(f"Invalid value for attribute 'type' in element 'launchSecurity': '{ltype}'.",
+                        "launchSecurity", ls.sourceline)
+    ciphers: set[str] = set()
+    for cipher in root.iterfind("keywrap/cipher"):
+        name = cipher.get("name") or ""
+        if name in ciphers:
+            raise PlanError("A domain definition can have no more than one cipher node with name "
+                            f"{name}", "keywrap", cipher.sourceline, kind="internal")
+        ciphers.add(name)
 
 
 def check_acpi_tables(os_el: etree._Element) -> None:
@@ -352,6 +449,10 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     bios = root.find("os/bios")
     if bios is not None and bios.get("rebootTimeout") is not None:
         facts.reboot_timeout = _integer(bios.get("rebootTimeout"))
+    for tag, maps in (("uid", facts.uid_maps), ("gid", facts.gid_maps)):
+        for m in root.iterfind(f"idmap/{tag}"):
+            start, count = _c_number(m.get("start"), False), _c_number(m.get("count"), False)
+            maps.append((start or 0, count or 0))
     facts.fwcfg_names = [e.get("name") or "" for e in root.iterfind("sysinfo[@type='fwcfg']/entry")]
     os_el = root.find("os")
     if os_el is not None:
@@ -523,3 +624,17 @@ def validate_generic(dom: Domain, facts: GuestFacts) -> None:
     if t is not None and not REBOOT_TIMEOUT_MIN <= t <= REBOOT_TIMEOUT_MAX:
         raise PlanError("invalid value for rebootTimeout, must be in range "
                         f"[{REBOOT_TIMEOUT_MIN},{REBOOT_TIMEOUT_MAX}]", "os/bios", kind="unsupported")
+
+
+def validate_tunables(facts: GuestFacts) -> None:
+    """libvirt's last domain checks: each <blkiotune> device once, the ID maps of a container."""
+    seen: set[str] = set()
+    for path in facts.blkio_paths:
+        if path in seen:
+            raise PlanError(f"duplicate blkio device path '{path}'", "blkiotune", kind="unsupported")
+        seen.add(path)
+    if bool(facts.uid_maps) != bool(facts.gid_maps):
+        raise PlanError("uid and gid should be mapped both", "idmap", kind="unsupported")
+    if facts.uid_maps and not (any(start == 0 for start, _ in facts.uid_maps) and
+                               any(start == 0 for start, _ in facts.gid_maps)):
+        raise PlanError("You must map the root user of container", "idmap", kind="unsupported")

@@ -446,6 +446,7 @@ def validate_late(guest: Guest) -> None:
     if len(primaries) > 1:
         raise PlanError("Only one primary video device is supported", primaries[1].describe(),
                         kind="unsupported")
+    guestconf.validate_tunables(conf)  # blkiotune devices, ID maps
     if dom.arch in machines.PPC64:  # (its emulator has PIIX4's switches: refused last)
         _validate_pm(dom)
 

@@ -19,7 +19,7 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import defaults, devices, disks, machines, parsecheck
+from . import defaults, devices, disks, guestconf, machines, parsecheck
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -750,6 +750,7 @@ def read_domain(root: etree._Element) -> Domain:
     devs = root.find("devices")
     if devs is not None:
         _read_devices(dom, devs)
+    guestconf.check_after_devices(root)
     return dom
 
 
