@@ -50,6 +50,8 @@ CPUTUNE_NUMBERS = (("shares", "shares", False, (2, 262144)), ("period", "period"
 MEMORY_SOURCES = frozenset({"file", "anonymous", "memfd"})
 MEMORY_ALLOCATIONS = frozenset({"immediate", "ondemand"})
 ACPI_TABLE_TYPES = frozenset({"slic"})
+NUMATUNE_MODES = frozenset({"strict", "preferred", "interleave", "restrictive"})
+NUMATUNE_PLACEMENTS = frozenset({"static", "auto"})
 SECLABEL_TYPES = frozenset({"none", "dynamic", "static"})
 LAUNCH_SECURITY_TYPES = frozenset({"sev", "s390-pv"})
 #: TABLE: a <blkiotune><device>'s numbers, and how libvirt names one it cannot read
@@ -86,6 +88,9 @@ class GuestFacts:
     cpu_maxphysaddr: dict[str, str] | None = None
     #: the names of <sysinfo type='fwcfg'>'s entries
     fwcfg_names: list[str] = field(default_factory=list)
+    genid: bool = False
+    #: <cputune> has <cachetune>s or <memorytune>s
+    resctrl: bool = False
     #: <blkiotune><device><path>s, <idmap> uid/gid maps (start, count)
     blkio_paths: list[str] = field(default_factory=list)
     uid_maps: list[tuple[int, int]] = field(default_factory=list)
@@ -228,8 +233,63 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, vcpu, facts)
+    _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
+
+
+def _check_numatune(root: etree._Element) -> None:
+    """``<numatune>`` (read after the NUMA cells)."""
+    tunes = root.findall("numatune")
+    if len(tunes) > 1:
+        raise PlanError("only one numatune is supported", "numatune", tunes[1].sourceline)
+    if not tunes:
+        return
+    mem = tunes[0].find("memory")
+    vcpu = root.find("vcpu")  # (without a placement or a nodeset, <vcpu>'s placement)
+    mode, placement = None, vcpu.get("placement") if vcpu is not None else None
+    placement = placement if placement in NUMATUNE_PLACEMENTS else "static"
+    if mem is not None:
+        mode, nodeset = mem.get("mode"), mem.get("nodeset")
+        placement = mem.get("placement") or ("static" if nodeset else placement)
+        if mode and mode not in NUMATUNE_MODES:
+            raise PlanError(f"Unsupported NUMA memory tuning mode '{mode}'", "numatune", mem.sourceline,
+                            kind="unsupported")
+        if placement not in NUMATUNE_PLACEMENTS:
+            raise PlanError(f"Unsupported NUMA memory placement mode '{placement}'", "numatune",
+                            mem.sourceline, kind="unsupported")
+        if nodeset and _bitmap(nodeset) is None:
+            raise PlanError(f"Failed to parse bitmap '{nodeset}'", "numatune", mem.sourceline)
+        if placement == "static" and not nodeset:
+            raise PlanError("nodeset for NUMA memory tuning must be set if 'placement' is 'static'",
+                            "numatune", mem.sourceline, kind="unsupported")
+    memnodes = tunes[0].findall("memnode")
+    if not memnodes:
+        return
+    cells = len(root.findall("cpu/numa/cell"))
+    if not cells:
+        raise PlanError("Element 'memnode' is invalid without any guest NUMA cells", "numatune",
+                        memnodes[0].sourceline)
+    seen: set[int] = set()
+    for node in memnodes:
+        cellid = _c_number(node.get("cellid"), False)
+        if cellid is not None and cellid >= cells:
+            raise PlanError("Argument 'cellid' in memnode element must correspond to existing guest's "
+                            "NUMA cell", "numatune", node.sourceline)
+        if cellid is not None and cellid in seen:
+            raise PlanError(f"Multiple memnode elements with cellid {cellid}", "numatune",
+                            node.sourceline)
+        if cellid is not None:
+            seen.add(cellid)
+        if mode == "restrictive" and node.get("mode") != "restrictive":
+            raise PlanError("'restrictive' mode is required in memnode element when mode is "
+                            "'restrictive' in memory element", "numatune", node.sourceline)
+        if not node.get("nodeset"):
+            raise PlanError("Missing required nodeset attribute in memnode element", "numatune",
+                            node.sourceline)
+    if placement == "auto":
+        raise PlanError("Per-node binding is not compatible with automatic NUMA placement.", "numatune",
+                        kind="unsupported")
 
 
 def _check_blkiotune(root: etree._Element, facts: GuestFacts) -> None:
@@ -435,6 +495,8 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     """The rest of the facts, which no parser check needs."""
     facts.bootloader = bool(root.findtext("bootloader") or root.findtext("bootloader_args"))
     facts.min_guarantee = root.find("memtune/min_guarantee") is not None
+    facts.genid = root.find("genid") is not None
+    facts.resctrl = root.find("cputune/cachetune") is not None or root.find("cputune/memorytune") is not None
     facts.useserial = root.find("os/bios[@useserial='yes']") is not None
     backing = root.find("memoryBacking")
     if backing is not None:
@@ -487,6 +549,8 @@ def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
     """QEMU's domain checks after the firmware's: the BIOS serial console, the lifecycle
     actions, the timers."""
     dom = guest.domain
+    if facts.genid and dom.arch not in machines.X86:
+        raise PlanError("this QEMU does not support the 'genid' capability", "genid", kind="unsupported")
     if facts.useserial:
         if dom.arch not in machines.X86:
             raise PlanError("BIOS serial console only supported on x86 architectures", "os/bios",
@@ -535,6 +599,13 @@ def _validate_cpu(facts: GuestFacts, arch: str) -> None:
                             "'maximum' CPUs", "cpu", kind="unsupported")
         if mode in ("passthrough", "disable") and "level" in cache:
             raise PlanError(f"unsupported CPU cache level for mode '{mode}'", "cpu", kind="unsupported")
+
+
+def validate_resctrl(dom: Domain, facts: GuestFacts) -> None:
+    """QEMU's check of cache and memory bandwidth tuning (after the vCPUs', before the
+    features')."""
+    if facts.resctrl and dom.virt_type != "kvm":
+        raise PlanError("cachetune is only supported for KVM domains", "cputune", kind="unsupported")
 
 
 def validate_after_features(facts: GuestFacts) -> None:

@@ -157,6 +157,7 @@ def validate_late(guest: Guest) -> None:
             not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
+    guestconf.validate_resctrl(dom, conf)
     _validate_features(guest)
     guestconf.validate_after_features(conf)  # hugepages, fw_cfg names
     for console in of("console"):  # (with the domain: QEMU's console kinds)
