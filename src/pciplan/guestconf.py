@@ -59,6 +59,7 @@ BLKIO_DEVICE_NUMBERS = (("weight", "weight"), ("read_iops_sec", "read iops sec")
                         ("write_iops_sec", "write iops sec"), ("read_bytes_sec", "read bytes sec"),
                         ("write_bytes_sec", "write bytes sec"))
 BOOTMENU_TIMEOUT_MAX = 65535
+UINT_MAX = 0xFFFFFFFF
 REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
 _UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
 _SIZE_UNITS = frozenset({"b", "bytes", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tb",
@@ -91,6 +92,8 @@ class GuestFacts:
     genid: bool = False
     #: <cputune> has <cachetune>s or <memorytune>s
     resctrl: bool = False
+    #: <cpu><topology>'s sockets x dies x cores x threads (0: none)
+    topology: int = 0
     #: <blkiotune><device><path>s, <idmap> uid/gid maps (start, count)
     blkio_paths: list[str] = field(default_factory=list)
     uid_maps: list[tuple[int, int]] = field(default_factory=list)
@@ -206,6 +209,14 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             if n > maximum:
                 raise PlanError("maximum vCPU count must not be less than current vCPU count", "vcpu",
                                 vcpu.sourceline, kind="unsupported")
+        cpuset = vcpu.get("cpuset")
+        if cpuset is not None:
+            ids = _bitmap(cpuset)
+            if ids is None:
+                raise PlanError(f"Failed to parse bitmap '{cpuset}'", "vcpu", vcpu.sourceline)
+            if not ids:
+                raise PlanError(f"Invalid value of 'cpuset': {cpuset}", "vcpu", vcpu.sourceline,
+                                kind="unsupported")
     _check_iothreads(root)
     tune = root.find("cputune")
     if tune is not None:
@@ -232,7 +243,8 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
                 pinned.add(vid)
     cpu = root.find("cpu")
     if cpu is not None:
-        _check_cpu(cpu, vcpu, facts)
+        _check_cpu(cpu, facts)
+    _check_numa_vcpus(cpu, vcpu)
     _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
@@ -318,7 +330,7 @@ def _check_iothreads(root: etree._Element) -> None:
             seen.add(n)
 
 
-def _check_cpu(cpu: etree._Element, vcpu: etree._Element | None, facts: GuestFacts) -> None:
+def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
     mode = cpu.get("mode")
     if mode is not None and mode not in CPU_MODES:
         raise PlanError(f"Invalid mode attribute '{mode}'", "cpu", cpu.sourceline, kind="unsupported")
@@ -377,7 +389,6 @@ def _check_cpu(cpu: etree._Element, vcpu: etree._Element | None, facts: GuestFac
     addr = cpu.find("maxphysaddr")
     if addr is not None:
         facts.cpu_maxphysaddr = dict(addr.attrib)
-    _check_numa_vcpus(cpu, vcpu)
 
 
 def _bitmap(text: str) -> set[int] | None:
@@ -397,12 +408,11 @@ def _bitmap(text: str) -> set[int] | None:
     return out
 
 
-def _check_numa_vcpus(cpu: etree._Element, vcpu: etree._Element | None) -> None:
-    """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows."""
-    cells = cpu.findall("numa/cell")
-    if not cells:
-        return
-    count, top = 0, -1
+def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -> None:
+    """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows (without
+    cells, the highest id is 0: no vCPU at all is refused so)."""
+    cells = cpu.findall("numa/cell") if cpu is not None else []
+    count, top = 0, 0
     seen: dict[int, set[int]] = {}
     for i, cell in enumerate(cells):
         cid = _c_number(cell.get("id"), False) if cell.get("id") is not None else i
@@ -469,6 +479,7 @@ def check_after_devices(root: etree._Element) -> None:
     if ltype is not None and ltype not in LAUNCH_SECURITY_TYPES:
         raise PlanError(f"Invalid value for attribute 'type' in element 'launchSecurity': '{ltype}'.",
                         "launchSecurity", ls.sourceline)
+    _check_sysinfo(root)
     ciphers: set[str] = set()
     for cipher in root.iterfind("keywrap/cipher"):
         name = cipher.get("name") or ""
@@ -476,6 +487,39 @@ def check_after_devices(root: etree._Element) -> None:
             raise PlanError("A domain definition can have no more than one cipher node with name "
                             f"{name}", "keywrap", cipher.sourceline, kind="internal")
         ciphers.add(name)
+    vcpu = root.find("vcpu")
+    if vcpu is not None and vcpu.get("current") is not None and _c_number(vcpu.get("current"), False) == 0:
+        raise PlanError("vcpu 0 can't be offline", "vcpu", vcpu.sourceline, kind="unsupported")
+
+
+def _uuid_hex(text: str) -> str:
+    return text.strip().replace("-", "").lower()
+
+
+def _check_sysinfo(root: etree._Element) -> None:
+    """<sysinfo>: SMBIOS's BIOS date and system UUID (the domain's, when it has one), fw_cfg
+    entries with a name and a value."""
+    for info in root.iterfind("sysinfo"):
+        date = info.find("bios/entry[@name='date']")
+        if date is not None and date.text is not None:
+            m = re.fullmatch(r"([0-9]{1,2})/([0-9]{1,2})/[0-9]{1,4}", date.text)
+            if m is None or not 1 <= int(m.group(1)) <= 12 or not 1 <= int(m.group(2)) <= 31:
+                raise PlanError("Invalid BIOS 'date' format", "sysinfo", date.sourceline)
+        uuid = info.find("system/entry[@name='uuid']")
+        if uuid is not None and uuid.text is not None:
+            if not _UUID_RE.fullmatch(uuid.text):
+                raise PlanError("malformed <sysinfo> uuid element", "sysinfo", uuid.sourceline)
+            domain_uuid = root.findtext("uuid")
+            if domain_uuid and _uuid_hex(domain_uuid) != _uuid_hex(uuid.text):
+                raise PlanError("UUID mismatch between <uuid> and <sysinfo>", "sysinfo", uuid.sourceline)
+        for entry in info.iterfind("entry"):
+            if info.get("type") != "fwcfg":
+                break
+            if not entry.get("name"):
+                raise PlanError("Firmware entry is missing 'name' attribute", "sysinfo", entry.sourceline)
+            if not entry.text and not entry.get("file"):
+                raise PlanError("Firmware entry must have either value or 'file' attribute", "sysinfo",
+                                entry.sourceline)
 
 
 def check_acpi_tables(os_el: etree._Element) -> None:
@@ -496,6 +540,11 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     facts.bootloader = bool(root.findtext("bootloader") or root.findtext("bootloader_args"))
     facts.min_guarantee = root.find("memtune/min_guarantee") is not None
     facts.genid = root.find("genid") is not None
+    topology = root.find("cpu/topology")
+    if topology is not None:
+        facts.topology = 1
+        for attr in ("sockets", "dies", "cores", "threads"):
+            facts.topology *= _c_number(topology.get(attr) or "1", False) or 0
     facts.resctrl = root.find("cputune/cachetune") is not None or root.find("cputune/memorytune") is not None
     facts.useserial = root.find("os/bios[@useserial='yes']") is not None
     backing = root.find("memoryBacking")
@@ -676,6 +725,9 @@ def _validate_os(dom: Domain, facts: GuestFacts) -> None:
 def validate_generic(dom: Domain, facts: GuestFacts) -> None:
     """libvirt's own domain checks, after every device: lifecycle actions, the firmware,
     <cputune>'s ranges, the boot menu's and the BIOS's timeouts."""
+    if facts.topology > UINT_MAX:
+        raise PlanError(f"cpu topology results in more than {UINT_MAX} cpus", "cpu/topology",
+                        kind="unsupported")
     for event in ("on_poweroff", "on_reboot"):
         action = facts.lifecycle.get(event, "")
         if action.startswith("coredump-"):

@@ -150,7 +150,8 @@ def validate_late(guest: Guest) -> None:
     if limit and dom.max_vcpus > limit:
         raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
                         kind="unsupported")
-    if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus:
+    if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus and \
+            dom.topology_vcpus <= guestconf.UINT_MAX:  # (more is refused after the devices)
         raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
                         kind="unsupported")
     if dom.arch in machines.X86 and dom.max_vcpus > X86_VCPUS_WITHOUT_EIM and \
