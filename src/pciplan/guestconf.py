@@ -71,6 +71,7 @@ class GuestFacts:
     """What the later stages need of the settings outside ``<devices>``."""
 
     clock: clock.ClockFacts = field(default_factory=clock.ClockFacts)
+    os_type: str = "hvm"
     #: on_poweroff, on_reboot, on_crash as given
     lifecycle: dict[str, str] = field(default_factory=dict)
     bootloader: bool = False
@@ -110,7 +111,7 @@ def _text(el: etree._Element | None) -> str | None:
 
 
 def check_ids(root: etree._Element) -> None:
-    """The uuid, genid and title, which libvirt reads first."""
+    """The uuid and genid, which libvirt reads first (before the os type)."""
     uuid = _text(root.find("uuid"))
     if uuid and not _UUID_RE.fullmatch(uuid):  # (an empty one is generated)
         raise PlanError("malformed uuid element", "uuid", kind="internal")
@@ -119,6 +120,10 @@ def check_ids(root: etree._Element) -> None:
         raise PlanError("element 'genid' can only appear once", "genid")
     if genids and (genids[0].text or "").strip() and not _UUID_RE.fullmatch(genids[0].text or ""):
         raise PlanError("malformed genid element", "genid", kind="internal")
+
+
+def check_title(root: etree._Element) -> None:
+    """The title and the security labels (read after the os type, before the memory)."""
     title = _text(root.find("title"))
     if title and "\n" in title:
         raise PlanError("Domain title can't contain newlines", "title")
@@ -540,6 +545,7 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     facts.bootloader = bool(root.findtext("bootloader") or root.findtext("bootloader_args"))
     facts.min_guarantee = root.find("memtune/min_guarantee") is not None
     facts.genid = root.find("genid") is not None
+    facts.os_type = root.findtext("os/type") or "hvm"
     topology = root.find("cpu/topology")
     if topology is not None:
         facts.topology = 1
@@ -587,8 +593,12 @@ def post_parse(facts: GuestFacts) -> None:
         raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
 
 
-def validate_min_guarantee(facts: GuestFacts) -> None:
-    """QEMU's first domain check."""
+def validate_first(dom: Domain, facts: GuestFacts) -> None:
+    """QEMU's first domain checks: the os type (QEMU's guests are all hvm), min_guarantee."""
+    if facts.os_type != "hvm":
+        emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
+        raise PlanError(f"Emulator '{emulator}' does not support os type '{facts.os_type}'", "os/type",
+                        kind="unsupported")
     if facts.min_guarantee:
         raise PlanError("Parameter 'min_guarantee' not supported by QEMU.", "memtune",
                         kind="unsupported")

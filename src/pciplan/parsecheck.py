@@ -238,9 +238,7 @@ def check_domain(root: etree._Element) -> guestconf.GuestFacts:
                         _line(ostype if ostype is not None else root))
     if text not in OS_TYPES:
         raise PlanError(f"unknown OS type '{text}'", "os/type", _line(ostype))
-    if text != "hvm":
-        raise PlanError(f"QEMU does not support os type '{text}'", "os/type", _line(ostype),
-                        kind="unsupported")
+    guestconf.check_title(root)  # (an os type QEMU lacks is refused with its domain checks)
     guestconf.check_sizing(root)
     access = root.find("memoryBacking/access")
     mode = access.get("mode") if access is not None else None

@@ -121,7 +121,7 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
                         "devices", kind="unsupported")
     conf = dom.conf or guestconf.GuestFacts()
-    guestconf.validate_min_guarantee(conf)
+    guestconf.validate_first(dom, conf)  # the os type, min_guarantee
     if dom.uefi and not dom.acpi and dom.arch in machines.X86:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
