@@ -156,6 +156,8 @@ class Domain:
     acpi: bool = False
     #: ``<features><ioapic driver=...>`` (None when not given)
     ioapic: str | None = None
+    #: the settings outside ``<devices>`` later checks need (``guestconf.GuestFacts``)
+    conf: Any = None
     #: ``<os>`` has ``<boot dev=...>`` elements
     os_boot: bool = False
     #: devices libvirt 9.0 drops from the definition (unknown to it)

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import controllers, devices
+from . import controllers, devices, guestconf
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -226,7 +226,7 @@ def memory_sizes(root: etree._Element) -> MemorySizes:
                        c_uint(top.get("slots") or "", 10) or 0 if top is not None else 0)
 
 
-def check_domain(root: etree._Element) -> None:
+def check_domain(root: etree._Element) -> guestconf.GuestFacts:
     """``<domain type>`` and ``<os><type>``: what libvirt needs before any device."""
     vt = root.get("type")
     if not vt:
@@ -236,6 +236,7 @@ def check_domain(root: etree._Element) -> None:
     if vt not in QEMU_VIRT_TYPES:
         raise PlanError(f"domain type '{vt}' is not a QEMU/KVM guest", "domain", _line(root),
                         kind="unsupported")
+    guestconf.check_ids(root)
     ostype = root.find("os/type")
     text = (ostype.text or "") if ostype is not None else ""  # (as written: ' hvm' is no type)
     if not text:
@@ -243,20 +244,23 @@ def check_domain(root: etree._Element) -> None:
                         _line(ostype if ostype is not None else root))
     if text not in OS_TYPES:
         raise PlanError(f"unknown OS type '{text}'", "os/type", _line(ostype))
-    if text != "hvm":
-        raise PlanError(f"QEMU does not support os type '{text}'", "os/type", _line(ostype),
-                        kind="unsupported")
+    guestconf.check_title(root)  # (an os type QEMU lacks is refused with its domain checks)
+    guestconf.check_sizing(root)
     access = root.find("memoryBacking/access")
     mode = access.get("mode") if access is not None else None
     if mode and mode not in MEMORY_ACCESS_MODES:  # ('' is none)
         raise PlanError(f"unknown memoryBacking/access/mode '{mode}'", "memoryBacking",
                         _line(access), kind="unsupported")
+    facts = guestconf.GuestFacts()
+    guestconf.check_cpu(root, facts)
     features = root.find("features")
     if features is not None:
         check_features(features)
+    guestconf.check_after_features(root, facts)
     os_el = root.find("os")
     if os_el is not None:
         check_boot_options(os_el)
+    return guestconf.read(root, facts)
 
 
 def check_boot_options(os_el: etree._Element) -> None:
@@ -270,6 +274,7 @@ def check_boot_options(os_el: etree._Element) -> None:
     if loader is not None:
         for attr, words in (("readonly", YES_NO), ("secure", YES_NO), ("type", LOADER_TYPES)):
             _word(loader, attr, words, "os")
+    guestconf.check_acpi_tables(os_el)
     for boot in os_el.iterfind("boot"):
         _word(boot, "dev", BOOT_DEVICES, "os")
     menu = os_el.find("bootmenu")

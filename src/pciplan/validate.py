@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import controllers, devices, disks, machines, parsecheck
+from . import clock, controllers, devices, disks, guestconf, machines, parsecheck
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -54,6 +54,8 @@ def validate(guest: Guest) -> None:
     """Checks of libvirt's post-parse step (before addresses): each device's first, in its
     order of device kinds (disks, ..., controllers, ..., serials), then the domain's."""
     dom = guest.domain
+    conf = dom.conf or guestconf.GuestFacts()
+    guestconf.post_parse(conf)  # (the boot loader, before any device)
     for disk in guest.devices("disk"):
         dev = disk.target.get("dev", "")
         if disk.address is None and parsecheck.disk_name_index(dev) is None:
@@ -69,6 +71,7 @@ def validate(guest: Guest) -> None:
         a = ser.address
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
             raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
+    clock.post_parse(conf.clock)
     post_parse_memory(dom)
     twice = _repeated(guest.controllers, lambda c: None if c.type == "usb" else (c.type, c.index))
     if twice:
@@ -117,10 +120,13 @@ def validate_late(guest: Guest) -> None:
     if _usb_devices(guest) and all(c.model == "none" for c in usb):
         raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
                         "devices", kind="unsupported")
+    conf = dom.conf or guestconf.GuestFacts()
+    guestconf.validate_first(dom, conf)  # the os type, min_guarantee
     if dom.uefi and not dom.acpi and dom.arch in machines.X86:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
+    guestconf.validate_qemu(guest, conf)  # BIOS serial console, lifecycle actions, timers
     if dom.arch not in machines.PPC64:
         _validate_pm(dom)
     if dom.secure_boot:
@@ -132,15 +138,7 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if not dom.firmware_auto and not dom.smm:
             raise PlanError("Secure boot requires SMM feature enabled", "os/loader", kind="unsupported")
-    if dom.firmware_auto and dom.loader is not None:
-        # firmware autoselection takes no loader but secure='yes' (a path implies a type)
-        loader = dom.loader
-        for attr, given in (("readonly", "readonly" in loader),
-                            ("type", "type" in loader or "path" in loader),
-                            ("secure", loader.get("secure") not in (None, "yes"))):
-            if given:
-                raise PlanError(f"loader attribute '{attr}' cannot be specified when firmware "
-                                "autoselection is enabled", "os/loader", kind="internal")
+    guestconf.validate_nvram(conf)  # (the firmware's loader and NVRAM: with libvirt's, at the end)
     # memory hotplug (the memory devices included) before the vCPUs, the topology before EIM
     if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
         raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
@@ -152,14 +150,17 @@ def validate_late(guest: Guest) -> None:
     if limit and dom.max_vcpus > limit:
         raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
                         kind="unsupported")
-    if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus:
+    if dom.topology_vcpus is not None and dom.topology_vcpus != dom.max_vcpus and \
+            dom.topology_vcpus <= guestconf.UINT_MAX:  # (more is refused after the devices)
         raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
                         kind="unsupported")
     if dom.arch in machines.X86 and dom.max_vcpus > X86_VCPUS_WITHOUT_EIM and \
             not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
                         "enabled on the iommu device", "vcpu", kind="unsupported")
+    guestconf.validate_resctrl(dom, conf)
     _validate_features(guest)
+    guestconf.validate_after_features(conf)  # hugepages, fw_cfg names
     for console in of("console"):  # (with the domain: QEMU's console kinds)
         ctype = console.target.get("type")
         if ctype in CONSOLES_QEMU_LACKS:
@@ -459,10 +460,12 @@ def validate_late(guest: Guest) -> None:
         if iommu.attrs.get("intremap") == "on" and dom.ioapic != "qemu":
             raise PlanError("IOMMU interrupt remapping requires split I/O APIC (ioapic driver='qemu')",
                             iommu.describe(), kind="unsupported")
+    guestconf.validate_generic(dom, conf)
     primaries = [v for v in of("video") if v.attrs.get("primary") == "yes"]
     if len(primaries) > 1:
         raise PlanError("Only one primary video device is supported", primaries[1].describe(),
                         kind="unsupported")
+    guestconf.validate_tunables(conf)  # blkiotune devices, ID maps
     if dom.arch in machines.PPC64:  # (its emulator has PIIX4's switches: refused last)
         _validate_pm(dom)
 

@@ -19,7 +19,7 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import defaults, devices, disks, machines, parsecheck
+from . import defaults, devices, disks, guestconf, machines, parsecheck
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -696,7 +696,7 @@ def _usb_controllers_error(dom: Domain) -> tuple[tuple[int, int], PlanError] | N
 
 
 def read_domain(root: etree._Element) -> Domain:
-    parsecheck.check_domain(root)
+    conf = parsecheck.check_domain(root)
     ostype = root.find("os/type")
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None
@@ -709,6 +709,7 @@ def read_domain(root: etree._Element) -> Domain:
                         kind="unsupported")
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
+    dom.conf = conf
     dom.iothreads = _iothread_ids(root)
     dom.memory = parsecheck.memory_sizes(root)
     dom.max_memory = root.find("maxMemory") is not None
@@ -758,6 +759,7 @@ def read_domain(root: etree._Element) -> Domain:
     devs = root.find("devices")
     if devs is not None:
         _read_devices(dom, devs)
+    guestconf.check_after_devices(root)
     return dom
 
 

@@ -1,0 +1,773 @@
+"""The domain's own settings outside ``<devices>`` as libvirt 9.0 refuses them: its ids and
+title, memory units, vCPUs, ``<cputune>``, ``<cpu>``, lifecycle actions, ``<clock>``
+(``clock``), the boot loader and BIOS options, hugepages.
+
+The parser's checks (``check_ids``, ``check_sizing``, ``check_cpu``, ``check_after_features``)
+run in libvirt's order of reading the domain; ``post_parse``, ``validate_qemu`` (QEMU's
+domain checks, before any device) and ``validate_generic`` (libvirt's own, after every
+device) read the ``GuestFacts`` the parser left.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from . import clock, machines
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .defaults import Guest
+    from .domain import Domain
+
+#: the actions libvirt knows for on_poweroff, on_reboot and on_crash
+LIFECYCLE_ACTIONS = frozenset({"destroy", "restart", "rename-restart", "preserve",
+                               "coredump-destroy", "coredump-restart"})
+LIFECYCLE_EVENTS = ("on_poweroff", "on_reboot", "on_crash")
+#: the actions libvirt knows for on_lockfailure (read after the others)
+LOCKFAILURE_ACTIONS = frozenset({"default", "poweroff", "restart", "pause", "ignore"})
+CPU_MODES = frozenset({"custom", "host-model", "host-passthrough", "maximum"})
+CPU_MATCHES = frozenset({"minimum", "exact", "strict"})
+CPU_CHECKS = frozenset({"none", "partial", "full"})
+CPU_FALLBACKS = frozenset({"allow", "forbid"})
+CPU_FEATURE_POLICIES = frozenset({"force", "require", "optional", "disable", "forbid"})
+_PERIOD = (1000, 1000000)
+_QUOTA = (1000, 17592186044415)
+#: TABLE: <cputune>'s numbers in libvirt's order: how it names one it cannot read, whether
+#: it may be negative, and the range its validation takes (a number of 0 or less is not
+#: checked)
+CPUTUNE_NUMBERS = (("shares", "shares", False, (2, 262144)), ("period", "period", False, _PERIOD),
+                   ("quota", "quota", True, _QUOTA),
+                   ("global_period", "global period", False, _PERIOD),
+                   ("global_quota", "global quota", True, _QUOTA),
+                   ("emulator_period", "emulator period", False, _PERIOD),
+                   ("emulator_quota", "emulator quota", True, _QUOTA),
+                   ("iothread_period", "iothread period", False, _PERIOD),
+                   ("iothread_quota", "iothread quota", True, _QUOTA))
+MEMORY_SOURCES = frozenset({"file", "anonymous", "memfd"})
+MEMORY_ALLOCATIONS = frozenset({"immediate", "ondemand"})
+ACPI_TABLE_TYPES = frozenset({"slic"})
+NUMATUNE_MODES = frozenset({"strict", "preferred", "interleave", "restrictive"})
+NUMATUNE_PLACEMENTS = frozenset({"static", "auto"})
+SECLABEL_TYPES = frozenset({"none", "dynamic", "static"})
+LAUNCH_SECURITY_TYPES = frozenset({"sev", "s390-pv"})
+#: TABLE: a <blkiotune><device>'s numbers, and how libvirt names one it cannot read
+BLKIO_DEVICE_NUMBERS = (("weight", "weight"), ("read_iops_sec", "read iops sec"),
+                        ("write_iops_sec", "write iops sec"), ("read_bytes_sec", "read bytes sec"),
+                        ("write_bytes_sec", "write bytes sec"))
+BOOTMENU_TIMEOUT_MAX = 65535
+UINT_MAX = 0xFFFFFFFF
+REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
+_UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
+_SIZE_UNITS = frozenset({"b", "bytes", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tb",
+                         "tib", "p", "pb", "pib", "e", "eb", "eib"})
+
+
+@dataclass
+class GuestFacts:
+    """What the later stages need of the settings outside ``<devices>``."""
+
+    clock: clock.ClockFacts = field(default_factory=clock.ClockFacts)
+    os_type: str = "hvm"
+    #: on_poweroff, on_reboot, on_crash as given
+    lifecycle: dict[str, str] = field(default_factory=dict)
+    bootloader: bool = False
+    min_guarantee: bool = False
+    useserial: bool = False
+    hugepages: bool = False
+    allocation: str | None = None
+    memory_source: str | None = None
+    #: <cputune>'s numbers that were given
+    cputune: dict[str, int] = field(default_factory=dict)
+    bootmenu_timeout: int | None = None
+    reboot_timeout: int | None = None
+    cpu_mode: str = "custom"
+    #: <cpu><cache>'s and <cpu><maxphysaddr>'s attributes (None: not given)
+    cpu_cache: dict[str, str] | None = None
+    cpu_maxphysaddr: dict[str, str] | None = None
+    #: the names of <sysinfo type='fwcfg'>'s entries
+    fwcfg_names: list[str] = field(default_factory=list)
+    genid: bool = False
+    #: <cputune> has <cachetune>s or <memorytune>s
+    resctrl: bool = False
+    #: <cpu><topology>'s sockets x dies x cores x threads (0: none)
+    topology: int = 0
+    #: <blkiotune><device><path>s, <idmap> uid/gid maps (start, count)
+    blkio_paths: list[str] = field(default_factory=list)
+    uid_maps: list[tuple[int, int]] = field(default_factory=list)
+    gid_maps: list[tuple[int, int]] = field(default_factory=list)
+    #: <os firmware> ('' without), <os><firmware><feature>s are given, <os><nvram>'s attributes
+    #: (with 'path', 'source' and 'slices' when it has them; None without one)
+    firmware: str = ""
+    firmware_features: bool = False
+    nvram: dict[str, str] | None = None
+
+
+def _text(el: etree._Element | None) -> str | None:
+    return None if el is None else (el.text or "")
+
+
+def check_ids(root: etree._Element) -> None:
+    """The uuid and genid, which libvirt reads first (before the os type)."""
+    uuid = _text(root.find("uuid"))
+    if uuid and not _UUID_RE.fullmatch(uuid):  # (an empty one is generated)
+        raise PlanError("malformed uuid element", "uuid", kind="internal")
+    genids = root.findall("genid")
+    if len(genids) > 1:
+        raise PlanError("element 'genid' can only appear once", "genid")
+    if genids and (genids[0].text or "").strip() and not _UUID_RE.fullmatch(genids[0].text or ""):
+        raise PlanError("malformed genid element", "genid", kind="internal")
+
+
+def check_title(root: etree._Element) -> None:
+    """The title and the security labels (read after the os type, before the memory)."""
+    title = _text(root.find("title"))
+    if title and "\n" in title:
+        raise PlanError("Domain title can't contain newlines", "title")
+    _check_seclabels(root.findall("seclabel"))
+
+
+def _check_seclabels(labels: list[etree._Element]) -> None:
+    """The domain's security labels (read before its memory)."""
+    for label in labels:
+        ltype = label.get("type")
+        if ltype is not None and ltype not in SECLABEL_TYPES:
+            raise PlanError(f"Invalid value for attribute 'type' in element 'seclabel': '{ltype}'.",
+                            "seclabel", label.sourceline)
+        relabel = label.get("relabel")
+        if ltype == "dynamic" and relabel == "no":
+            raise PlanError("dynamic label type must use resource relabeling", "seclabel",
+                            label.sourceline, kind="unsupported")
+        if ltype == "none" and relabel == "yes":
+            raise PlanError("resource relabeling is not compatible with 'none' label type", "seclabel",
+                            label.sourceline, kind="unsupported")
+        if ltype == "static" and label.find("label") is None:
+            raise PlanError("security label is missing", "seclabel", label.sourceline)
+
+
+def check_sizing(root: etree._Element) -> None:
+    """The memory sizes, each's number then its unit (read before ``<memoryBacking>``'s
+    access mode)."""
+    for tag in ("memory", "maxMemory", "currentMemory"):
+        el = root.find(tag)
+        if el is None:
+            continue
+        if el.text is not None and _c_number(el.text, False) is None:
+            raise PlanError(f"Invalid value '{el.text}' for element or attribute './{tag}[1]'", tag,
+                            el.sourceline)
+        unit = el.get("unit")
+        if unit and unit.lower() not in _SIZE_UNITS:  # ('' is KiB)
+            raise PlanError(f"unknown suffix '{unit}'", tag, el.sourceline)
+    source = root.find("memoryBacking/source")
+    stype = source.get("type") if source is not None else None
+    if stype and stype not in MEMORY_SOURCES:
+        raise PlanError(f"unknown memoryBacking/source/type '{stype}'", "memoryBacking",
+                        source.sourceline, kind="unsupported")
+
+
+def check_allocation(root: etree._Element) -> None:
+    """``<memoryBacking><allocation>`` (read after its access mode)."""
+    alloc = root.find("memoryBacking/allocation")
+    if alloc is None:
+        return
+    mode = alloc.get("mode")
+    if mode and mode not in MEMORY_ALLOCATIONS:
+        raise PlanError(f"unknown memoryBacking/allocation/mode '{mode}'", "memoryBacking",
+                        alloc.sourceline, kind="unsupported")
+    threads = alloc.get("threads")
+    if threads is not None and _c_number(threads, False) is None:
+        raise PlanError("Failed to parse memory allocation threads", "memoryBacking", alloc.sourceline)
+
+
+def _integer(text: str | None) -> int | None:
+    s = (text or "").strip()
+    return int(s) if re.fullmatch(r"[+-]?[0-9]+", s) else None
+
+
+def _c_number(text: str | None, signed: bool) -> int | None:
+    """A number as C's strtoull/strtoll read all of it (blanks before, a sign), else None."""
+    s = (text or "").lstrip(" \t\n\v\f\r")
+    if not re.fullmatch(r"[+-]?[0-9]+", s) or (not signed and s.startswith("-")):
+        return None
+    return int(s)
+
+
+def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
+    """``<vcpu>``, ``<cputune>`` and ``<cpu>`` (with its NUMA cells' vCPUs), read after the
+    memory and before ``<features>``."""
+    check_allocation(root)
+    _check_blkiotune(root, facts)
+    vcpu = root.find("vcpu")
+    if vcpu is not None:
+        maximum = _c_number(vcpu.text, False)
+        if maximum is None:
+            raise PlanError("maximum vcpus count must be an integer", "vcpu", vcpu.sourceline)
+        current = vcpu.get("current")
+        if current is not None:
+            n = _c_number(current, False)
+            if n is None:
+                raise PlanError(f"Invalid value for attribute 'current' in element 'vcpu': '{current}'. "
+                                "Expected non-negative integer value", "vcpu", vcpu.sourceline)
+            if n > maximum:
+                raise PlanError("maximum vCPU count must not be less than current vCPU count", "vcpu",
+                                vcpu.sourceline, kind="unsupported")
+        cpuset = vcpu.get("cpuset")
+        if cpuset is not None:
+            ids = _bitmap(cpuset)
+            if ids is None:
+                raise PlanError(f"Failed to parse bitmap '{cpuset}'", "vcpu", vcpu.sourceline)
+            if not ids:
+                raise PlanError(f"Invalid value of 'cpuset': {cpuset}", "vcpu", vcpu.sourceline,
+                                kind="unsupported")
+    _check_iothreads(root)
+    tune = root.find("cputune")
+    if tune is not None:
+        for tag, name, signed, _ in CPUTUNE_NUMBERS:
+            el = tune.find(tag)
+            if el is None:
+                continue
+            n = _c_number(el.text, signed)
+            if n is None:
+                raise PlanError(f"can't parse cputune {name} value", "cputune", el.sourceline)
+            facts.cputune[tag] = n
+        pinned: set[int] = set()
+        for pin in tune.iterfind("vcpupin"):
+            cpuset = pin.get("cpuset")
+            vid = _c_number(pin.get("vcpu"), False)
+            if vid is not None and vid in pinned:
+                raise PlanError(f"duplicate vcpupin for vcpu '{vid}'", "cputune", pin.sourceline,
+                                kind="internal")
+            if cpuset is None:
+                raise PlanError("missing cpuset for vcpupin", "cputune", pin.sourceline, kind="internal")
+            if _bitmap(cpuset) is None:
+                raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", pin.sourceline)
+            if vid is not None:
+                pinned.add(vid)
+    cpu = root.find("cpu")
+    if cpu is not None:
+        _check_cpu(cpu, facts)
+    _check_numa_vcpus(cpu, vcpu)
+    _check_numatune(root)
+    if len(root.findall("resource")) > 1:
+        raise PlanError("only one resource element is supported", "resource")
+
+
+def _check_numatune(root: etree._Element) -> None:
+    """``<numatune>`` (read after the NUMA cells)."""
+    tunes = root.findall("numatune")
+    if len(tunes) > 1:
+        raise PlanError("only one numatune is supported", "numatune", tunes[1].sourceline)
+    if not tunes:
+        return
+    mem = tunes[0].find("memory")
+    vcpu = root.find("vcpu")  # (without a placement or a nodeset, <vcpu>'s placement)
+    mode, placement = None, vcpu.get("placement") if vcpu is not None else None
+    placement = placement if placement in NUMATUNE_PLACEMENTS else "static"
+    if mem is not None:
+        mode, nodeset = mem.get("mode"), mem.get("nodeset")
+        placement = mem.get("placement") or ("static" if nodeset else placement)
+        if mode and mode not in NUMATUNE_MODES:
+            raise PlanError(f"Unsupported NUMA memory tuning mode '{mode}'", "numatune", mem.sourceline,
+                            kind="unsupported")
+        if placement not in NUMATUNE_PLACEMENTS:
+            raise PlanError(f"Unsupported NUMA memory placement mode '{placement}'", "numatune",
+                            mem.sourceline, kind="unsupported")
+        if nodeset and _bitmap(nodeset) is None:
+            raise PlanError(f"Failed to parse bitmap '{nodeset}'", "numatune", mem.sourceline)
+        if placement == "static" and not nodeset:
+            raise PlanError("nodeset for NUMA memory tuning must be set if 'placement' is 'static'",
+                            "numatune", mem.sourceline, kind="unsupported")
+    memnodes = tunes[0].findall("memnode")
+    if not memnodes:
+        return
+    cells = len(root.findall("cpu/numa/cell"))
+    if not cells:
+        raise PlanError("Element 'memnode' is invalid without any guest NUMA cells", "numatune",
+                        memnodes[0].sourceline)
+    seen: set[int] = set()
+    for node in memnodes:
+        cellid = _c_number(node.get("cellid"), False)
+        if cellid is not None and cellid >= cells:
+            raise PlanError("Argument 'cellid' in memnode element must correspond to existing guest's "
+                            "NUMA cell", "numatune", node.sourceline)
+        if cellid is not None and cellid in seen:
+            raise PlanError(f"Multiple memnode elements with cellid {cellid}", "numatune",
+                            node.sourceline)
+        if cellid is not None:
+            seen.add(cellid)
+        if mode == "restrictive" and node.get("mode") != "restrictive":
+            raise PlanError("'restrictive' mode is required in memnode element when mode is "
+                            "'restrictive' in memory element", "numatune", node.sourceline)
+        if not node.get("nodeset"):
+            raise PlanError("Missing required nodeset attribute in memnode element", "numatune",
+                            node.sourceline)
+    if placement == "auto":
+        raise PlanError("Per-node binding is not compatible with automatic NUMA placement.", "numatune",
+                        kind="unsupported")
+
+
+def _check_blkiotune(root: etree._Element, facts: GuestFacts) -> None:
+    for dev in root.iterfind("blkiotune/device"):
+        path = dev.findtext("path")
+        if not path:
+            raise PlanError("missing per-device path", "blkiotune", dev.sourceline, kind="unsupported")
+        for tag, name in BLKIO_DEVICE_NUMBERS:
+            el = dev.find(tag)
+            if el is not None and _c_number(el.text, True) is None:  # (-1 wraps around)
+                raise PlanError(f"could not parse {name} {el.text or ''}", "blkiotune", el.sourceline,
+                                kind="unsupported")
+        facts.blkio_paths.append(path)
+
+
+def _check_iothreads(root: etree._Element) -> None:
+    count = root.find("iothreads")
+    if count is not None and _c_number(count.text, False) is None:
+        raise PlanError(f"invalid iothreads count '{count.text or ''}'", "iothreads", count.sourceline)
+    seen: set[int] = set()
+    for t in root.iterfind("iothreadids/iothread"):
+        n = _c_number(t.get("id"), False)
+        if n is not None and n in seen:
+            raise PlanError(f"duplicate iothread id '{n}' found", "iothreadids", t.sourceline)
+        if n is not None:
+            seen.add(n)
+
+
+def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
+    mode = cpu.get("mode")
+    if mode is not None and mode not in CPU_MODES:
+        raise PlanError(f"Invalid mode attribute '{mode}'", "cpu", cpu.sourceline, kind="unsupported")
+    mode = facts.cpu_mode = mode or "custom"
+    match = cpu.get("match")
+    if match is not None and match not in CPU_MATCHES:
+        raise PlanError(f"Invalid value for attribute 'match' in element 'cpu': '{match}'.", "cpu",
+                        cpu.sourceline)
+    check = cpu.get("check")
+    if check is not None and check not in CPU_CHECKS:
+        raise PlanError(f"Invalid value for attribute 'check' in element 'cpu': '{check}'.", "cpu",
+                        cpu.sourceline)
+    if "migratable" in cpu.attrib and mode not in ("host-passthrough", "maximum"):
+        raise PlanError("Attribute migratable is only allowed for 'host-passthrough' / 'maximum' CPU mode",
+                        "cpu", cpu.sourceline, kind="unsupported")
+    model = cpu.find("model")
+    if model is not None:
+        fallback = model.get("fallback")
+        if fallback is not None and fallback not in CPU_FALLBACKS:
+            raise PlanError("Invalid fallback attribute", "cpu", model.sourceline, kind="unsupported")
+        vendor_id = model.get("vendor_id")
+        if vendor_id is not None and len(vendor_id) != 12:
+            raise PlanError("vendor_id must be exactly 12 characters long", "cpu", model.sourceline)
+    has_model = model is not None and bool((model.text or "").strip())
+    if cpu.find("vendor") is not None and not has_model:
+        raise PlanError("CPU vendor specified without CPU model", "cpu", cpu.sourceline)
+    topology = cpu.find("topology")
+    if topology is not None:
+        for attr in ("sockets", "dies", "cores", "threads"):
+            if _c_number(topology.get(attr), False) == 0:
+                raise PlanError(f"Invalid value for attribute '{attr}' in element 'topology': Zero is "
+                                "not permitted", "cpu/topology", topology.sourceline)
+    features = cpu.findall("feature")
+    if features and mode == "custom" and not has_model:
+        raise PlanError("Non-empty feature list specified without CPU model", "cpu", cpu.sourceline)
+    seen: set[str] = set()
+    for f in features:
+        policy = f.get("policy")
+        if policy is not None and policy not in CPU_FEATURE_POLICIES:
+            raise PlanError("Invalid CPU feature policy", "cpu", f.sourceline, kind="unsupported")
+        name = f.get("name")
+        if not name:
+            raise PlanError("Invalid CPU feature name", "cpu", f.sourceline)
+        if name in seen:
+            raise PlanError(f"CPU feature '{name}' specified more than once", "cpu", f.sourceline)
+        seen.add(name)
+    caches = cpu.findall("cache")
+    if len(caches) > 1:
+        raise PlanError("at most one CPU cache element may be specified", "cpu", caches[1].sourceline)
+    if caches:
+        level = caches[0].get("level")
+        if level is not None and _c_number(level, False) not in (1, 2, 3):
+            raise PlanError("invalid CPU cache level, must be in range [1,3]", "cpu",
+                            caches[0].sourceline)
+        facts.cpu_cache = dict(caches[0].attrib)
+    addr = cpu.find("maxphysaddr")
+    if addr is not None:
+        facts.cpu_maxphysaddr = dict(addr.attrib)
+
+
+def _bitmap(text: str) -> set[int] | None:
+    """A libvirt CPU list ('0-3,^2,5'), or None when it cannot be read."""
+    out: set[int] = set()
+    for part in text.split(","):
+        part = part.strip()
+        neg = part.startswith("^")
+        part = part[1:] if neg else part
+        m = re.fullmatch(r"([0-9]+)" if neg else r"([0-9]+)(?:-([0-9]+))?", part)
+        if m is None:
+            return None
+        low = int(m.group(1))
+        high = int(m.group(2)) if m.re.groups > 1 and m.group(2) else low
+        ids = set(range(low, high + 1)) if high - low < 100000 else set()
+        out = out - ids if neg else out | ids
+    return out
+
+
+def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -> None:
+    """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows (without
+    cells, the highest id is 0: no vCPU at all is refused so)."""
+    cells = cpu.findall("numa/cell") if cpu is not None else []
+    count, top = 0, 0
+    seen: dict[int, set[int]] = {}
+    for i, cell in enumerate(cells):
+        cid = _c_number(cell.get("id"), False) if cell.get("id") is not None else i
+        if cid is None:
+            return  # (refused elsewhere, or not at all)
+        if cid >= len(cells):
+            raise PlanError("Exactly one 'cell' element per guest NUMA cell allowed, non-contiguous "
+                            "ranges or ranges not starting from 0 are not allowed", "cpu/numa",
+                            cell.sourceline)
+        if cid in seen:
+            raise PlanError(f"Duplicate NUMA cell info for cell id '{cid}'", "cpu/numa", cell.sourceline)
+        ids = _bitmap(cell.get("cpus") or "") if cell.get("cpus") else set()
+        if ids is None:
+            return
+        for other, their in seen.items():
+            if ids & their:
+                raise PlanError(f"NUMA cells {cid} and {other} have overlapping vCPU ids", "cpu/numa",
+                                cell.sourceline, kind="unsupported")
+        seen[cid] = ids
+        count += len(ids)
+        top = max([top, *ids])
+    maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
+    maximum = 1 if maximum is None else maximum
+    if count > maximum:
+        raise PlanError("Number of CPUs in <numa> exceeds the <vcpu> count", "cpu/numa", kind="internal")
+    if top >= maximum:
+        raise PlanError("CPU IDs in <numa> exceed the <vcpu> count", "cpu/numa", kind="internal")
+
+
+def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
+    """The lifecycle actions, then ``<clock>`` (read after ``<features>``, before ``<os>``)."""
+    for event in LIFECYCLE_EVENTS:
+        el = root.find(event)
+        if el is None:
+            continue
+        action = el.text or ""
+        if action and action not in LIFECYCLE_ACTIONS:  # ('' is none)
+            raise PlanError(f"unknown {event} action: {action}", event, el.sourceline,
+                            kind="unsupported")
+        facts.lifecycle[event] = action
+    el = root.find("on_lockfailure")
+    if el is not None and el.text and el.text not in LOCKFAILURE_ACTIONS:
+        raise PlanError(f"unknown on_lockfailure action: {el.text}", "on_lockfailure", el.sourceline,
+                        kind="unsupported")
+    for tag in ("suspend-to-mem", "suspend-to-disk"):
+        el = root.find(f"pm/{tag}")
+        enabled = el.get("enabled") if el is not None else None
+        if enabled is not None and enabled not in ("yes", "no"):
+            raise PlanError(f"Invalid value for attribute 'enabled' in element '{tag}': '{enabled}'.",
+                            "pm", el.sourceline)
+    events: set[str] = set()
+    for event in root.iterfind("perf/event"):
+        name = event.get("name") or ""
+        if name in events:
+            raise PlanError(f"perf event '{name}' was already specified", "perf", event.sourceline)
+        events.add(name)
+    facts.clock = clock.check(root.find("clock"))
+
+
+def check_after_devices(root: etree._Element) -> None:
+    """What libvirt's parser reads after the devices: the launch security, the key wrapping."""
+    ls = root.find("launchSecurity")
+    ltype = ls.get("type") if ls is not None else None
+    if ltype is not None and ltype not in LAUNCH_SECURITY_TYPES:
+        raise PlanError(f"Invalid value for attribute 'type' in element 'launchSecurity': '{ltype}'.",
+                        "launchSecurity", ls.sourceline)
+    _check_sysinfo(root)
+    ciphers: set[str] = set()
+    for cipher in root.iterfind("keywrap/cipher"):
+        name = cipher.get("name") or ""
+        if name in ciphers:
+            raise PlanError("A domain definition can have no more than one cipher node with name "
+                            f"{name}", "keywrap", cipher.sourceline, kind="internal")
+        ciphers.add(name)
+    vcpu = root.find("vcpu")
+    if vcpu is not None and vcpu.get("current") is not None and _c_number(vcpu.get("current"), False) == 0:
+        raise PlanError("vcpu 0 can't be offline", "vcpu", vcpu.sourceline, kind="unsupported")
+
+
+def _uuid_hex(text: str) -> str:
+    return text.strip().replace("-", "").lower()
+
+
+def _check_sysinfo(root: etree._Element) -> None:
+    """<sysinfo>: SMBIOS's BIOS date and system UUID (the domain's, when it has one), fw_cfg
+    entries with a name and a value."""
+    for info in root.iterfind("sysinfo"):
+        date = info.find("bios/entry[@name='date']")
+        if date is not None and date.text is not None:
+            m = re.fullmatch(r"([0-9]{1,2})/([0-9]{1,2})/[0-9]{1,4}", date.text)
+            if m is None or not 1 <= int(m.group(1)) <= 12 or not 1 <= int(m.group(2)) <= 31:
+                raise PlanError("Invalid BIOS 'date' format", "sysinfo", date.sourceline)
+        uuid = info.find("system/entry[@name='uuid']")
+        if uuid is not None and uuid.text is not None:
+            if not _UUID_RE.fullmatch(uuid.text):
+                raise PlanError("malformed <sysinfo> uuid element", "sysinfo", uuid.sourceline)
+            domain_uuid = root.findtext("uuid")
+            if domain_uuid and _uuid_hex(domain_uuid) != _uuid_hex(uuid.text):
+                raise PlanError("UUID mismatch between <uuid> and <sysinfo>", "sysinfo", uuid.sourceline)
+        for entry in info.iterfind("entry"):
+            if info.get("type") != "fwcfg":
+                break
+            if not entry.get("name"):
+                raise PlanError("Firmware entry is missing 'name' attribute", "sysinfo", entry.sourceline)
+            if not entry.text and not entry.get("file"):
+                raise PlanError("Firmware entry must have either value or 'file' attribute", "sysinfo",
+                                entry.sourceline)
+
+
+def check_acpi_tables(os_el: etree._Element) -> None:
+    """``<os><acpi>``'s tables (read after the loader, before the boot devices)."""
+    tables = os_el.findall("acpi/table")
+    if len(tables) > 1:
+        raise PlanError("Only one acpi table is supported", "os/acpi", tables[1].sourceline)
+    for table in tables:
+        ttype = table.get("type")
+        if not ttype:
+            raise PlanError("Missing acpi table type", "os/acpi", table.sourceline)
+        if ttype not in ACPI_TABLE_TYPES:
+            raise PlanError(f"Unknown acpi table type: {ttype}", "os/acpi", table.sourceline)
+
+
+def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
+    """The rest of the facts, which no parser check needs."""
+    facts.bootloader = bool(root.findtext("bootloader") or root.findtext("bootloader_args"))
+    facts.min_guarantee = root.find("memtune/min_guarantee") is not None
+    facts.genid = root.find("genid") is not None
+    facts.os_type = root.findtext("os/type") or "hvm"
+    topology = root.find("cpu/topology")
+    if topology is not None:
+        facts.topology = 1
+        for attr in ("sockets", "dies", "cores", "threads"):
+            facts.topology *= _c_number(topology.get(attr) or "1", False) or 0
+    facts.resctrl = root.find("cputune/cachetune") is not None or root.find("cputune/memorytune") is not None
+    facts.useserial = root.find("os/bios[@useserial='yes']") is not None
+    backing = root.find("memoryBacking")
+    if backing is not None:
+        facts.hugepages = backing.find("hugepages") is not None
+        alloc = backing.find("allocation")
+        facts.allocation = alloc.get("mode") if alloc is not None else None
+        source = backing.find("source")
+        facts.memory_source = source.get("type") if source is not None else None
+    menu = root.find("os/bootmenu")
+    if menu is not None and menu.get("enable") == "yes" and menu.get("timeout") is not None:
+        facts.bootmenu_timeout = _integer(menu.get("timeout"))
+    bios = root.find("os/bios")
+    if bios is not None and bios.get("rebootTimeout") is not None:
+        facts.reboot_timeout = _integer(bios.get("rebootTimeout"))
+    for tag, maps in (("uid", facts.uid_maps), ("gid", facts.gid_maps)):
+        for m in root.iterfind(f"idmap/{tag}"):
+            start, count = _c_number(m.get("start"), False), _c_number(m.get("count"), False)
+            maps.append((start or 0, count or 0))
+    facts.fwcfg_names = [e.get("name") or "" for e in root.iterfind("sysinfo[@type='fwcfg']/entry")]
+    os_el = root.find("os")
+    if os_el is not None:
+        facts.firmware = os_el.get("firmware") or ""
+        facts.firmware_features = os_el.find("firmware/feature") is not None
+        nvram = os_el.find("nvram")
+        if nvram is not None:
+            facts.nvram = dict(nvram.attrib)
+            if (nvram.text or "").strip():
+                facts.nvram["path"] = nvram.text.strip()
+            for tag, key in (("source", "source"), ("source/slices", "slices"),
+                             ("source/reservations", "reservations")):
+                if nvram.find(tag) is not None:
+                    facts.nvram[key] = ""
+    return facts
+
+
+def post_parse(facts: GuestFacts) -> None:
+    """libvirt's post-parse of the domain, before any device's: a boot loader (QEMU has none)."""
+    if facts.bootloader:
+        raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
+
+
+def validate_first(dom: Domain, facts: GuestFacts) -> None:
+    """QEMU's first domain checks: the os type (QEMU's guests are all hvm), min_guarantee."""
+    if facts.os_type != "hvm":
+        emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
+        raise PlanError(f"Emulator '{emulator}' does not support os type '{facts.os_type}'", "os/type",
+                        kind="unsupported")
+    if facts.min_guarantee:
+        raise PlanError("Parameter 'min_guarantee' not supported by QEMU.", "memtune",
+                        kind="unsupported")
+
+
+def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
+    """QEMU's domain checks after the firmware's: the BIOS serial console, the lifecycle
+    actions, the timers."""
+    dom = guest.domain
+    if facts.genid and dom.arch not in machines.X86:
+        raise PlanError("this QEMU does not support the 'genid' capability", "genid", kind="unsupported")
+    if facts.useserial:
+        if dom.arch not in machines.X86:
+            raise PlanError("BIOS serial console only supported on x86 architectures", "os/bios",
+                            kind="unsupported")
+        if not any(d.tag in ("serial", "console") for d in dom.devices):  # (a console implies one)
+            raise PlanError("need at least one serial port to use BIOS serial output", "os/bios")
+    life = facts.lifecycle
+    if "rename-restart" in life.values():
+        raise PlanError("qemu driver doesn't support the 'rename-restart' action for "
+                        "'on_reboot'/'on_poweroff'/'on_crash'", "lifecycle", kind="unsupported")
+    if "preserve" in (life.get("on_reboot"), life.get("on_poweroff")):
+        raise PlanError("qemu driver doesn't support the 'preserve' action for "
+                        "'on_reboot'/'on_poweroff'", "lifecycle", kind="unsupported")
+    if life.get("on_reboot") == "destroy" and life.get("on_poweroff") == "restart":
+        raise PlanError("qemu driver doesn't support 'onReboot' set to 'destroy and 'onPoweroff' "
+                        "set to 'reboot'", "lifecycle", kind="unsupported")
+    _validate_cpu(facts, dom.arch)
+    clock.validate(facts.clock, dom.virt_type, dom.arch, dom.machine)
+
+
+def _validate_cpu(facts: GuestFacts, arch: str) -> None:
+    """QEMU's checks of <cpu>: the physical address bits, then the cache (x86's both)."""
+    addr = facts.cpu_maxphysaddr
+    if addr is not None:
+        if arch not in machines.X86:
+            raise PlanError("CPU maximum physical address bits specification is not supported for "
+                            f"'{arch}' architecture", "cpu", kind="unsupported")
+        mode = addr.get("mode")
+        if mode == "passthrough" and "bits" in addr:
+            raise PlanError("CPU maximum physical address bits number specification cannot be used "
+                            "with mode='passthrough'", "cpu", kind="unsupported")
+        if mode == "emulate" and "bits" not in addr:
+            raise PlanError("if using CPU maximum physical address mode='emulate', bits= must be "
+                            "specified too", "cpu", kind="unsupported")
+    cache = facts.cpu_cache
+    if cache is not None:
+        if arch not in machines.X86:
+            raise PlanError(f"CPU cache specification is not supported for '{arch}' architecture",
+                            "cpu", kind="unsupported")
+        mode = cache.get("mode")
+        if mode == "emulate" and cache.get("level") != "3":
+            raise PlanError("CPU cache mode 'emulate' can only be used with level='3'", "cpu",
+                            kind="unsupported")
+        if mode == "passthrough" and facts.cpu_mode not in ("host-passthrough", "maximum"):
+            raise PlanError("CPU cache mode 'passthrough' can only be used with 'host-passthrough' / "
+                            "'maximum' CPUs", "cpu", kind="unsupported")
+        if mode in ("passthrough", "disable") and "level" in cache:
+            raise PlanError(f"unsupported CPU cache level for mode '{mode}'", "cpu", kind="unsupported")
+
+
+def validate_resctrl(dom: Domain, facts: GuestFacts) -> None:
+    """QEMU's check of cache and memory bandwidth tuning (after the vCPUs', before the
+    features')."""
+    if facts.resctrl and dom.virt_type != "kvm":
+        raise PlanError("cachetune is only supported for KVM domains", "cputune", kind="unsupported")
+
+
+def validate_after_features(facts: GuestFacts) -> None:
+    """QEMU's checks after the features': hugepages need memory allocated up front from a
+    file; fw_cfg entries of the guest's own are named opt/..., but for QEMU's and OVMF's."""
+    if facts.hugepages:
+        if facts.allocation == "ondemand":
+            raise PlanError("hugepages are not allowed with memory allocation ondemand",
+                            "memoryBacking", kind="unsupported")
+        if facts.memory_source == "anonymous":
+            raise PlanError("hugepages are not allowed with anonymous memory source", "memoryBacking",
+                            kind="unsupported")
+    for name in facts.fwcfg_names:
+        if not name.startswith("opt/"):
+            raise PlanError("Invalid firmware name", "sysinfo", kind="unsupported")
+        if name.startswith(("opt/ovmf/", "opt/org.qemu/")):
+            raise PlanError("That firmware name is reserved", "sysinfo", kind="unsupported")
+
+
+def validate_nvram(facts: GuestFacts) -> None:
+    """QEMU's checks of the NVRAM store (after secure boot's): a file or a block device,
+    whole."""
+    nvram = facts.nvram
+    if nvram is None:
+        return
+    ntype = nvram.get("type")
+    if ntype in ("dir", "volume"):
+        raise PlanError(f"unsupported nvram disk type '{ntype}'", "os/nvram", kind="unsupported")
+    if "slices" in nvram:
+        raise PlanError("slices are not supported with NVRAM", "os/nvram", kind="unsupported")
+    if "reservations" in nvram:
+        raise PlanError("persistent reservations are not supported with NVRAM", "os/nvram",
+                        kind="unsupported")
+
+
+def _validate_os(dom: Domain, facts: GuestFacts) -> None:
+    """libvirt's checks of the firmware: what autoselection leaves to it, what a stateless
+    loader has no use for, a loader without a path."""
+    loader = dom.loader
+    nvram = facts.nvram
+    has_nvram = nvram is not None and bool({"path", "type", "source"} & set(nvram))
+    if dom.firmware_auto:
+        if loader is not None:
+            # firmware autoselection takes no loader but secure='yes' (a path implies a type)
+            for attr, given in (("readonly", "readonly" in loader),
+                                ("type", "type" in loader or "path" in loader),
+                                ("secure", loader.get("secure") not in (None, "yes"))):
+                if given:
+                    raise PlanError(f"loader attribute '{attr}' cannot be specified when firmware "
+                                    "autoselection is enabled", "os/loader", kind="internal")
+        if nvram is not None and "template" in nvram:
+            raise PlanError("nvram attribute 'template' cannot be specified when firmware "
+                            "autoselection is enabled", "os/nvram")
+        if facts.firmware == "bios" and has_nvram:
+            raise PlanError("firmware type 'bios' does not support nvram", "os/nvram")
+    elif facts.firmware_features:
+        raise PlanError("cannot use feature-based firmware autoselection when firmware autoselection "
+                        "is disabled", "os/firmware")
+    if loader is not None and loader.get("stateless") == "yes" and nvram is not None:
+        if "template" in nvram:
+            raise PlanError("NVRAM template is not permitted when loader is stateless", "os/nvram")
+        if has_nvram:
+            raise PlanError("NVRAM is not permitted when loader is stateless", "os/nvram")
+    if loader is not None and "path" not in loader and not dom.firmware_auto:
+        raise PlanError("no loader path specified and firmware auto selection disabled", "os/loader")
+
+
+def validate_generic(dom: Domain, facts: GuestFacts) -> None:
+    """libvirt's own domain checks, after every device: lifecycle actions, the firmware,
+    <cputune>'s ranges, the boot menu's and the BIOS's timeouts."""
+    if facts.topology > UINT_MAX:
+        raise PlanError(f"cpu topology results in more than {UINT_MAX} cpus", "cpu/topology",
+                        kind="unsupported")
+    for event in ("on_poweroff", "on_reboot"):
+        action = facts.lifecycle.get(event, "")
+        if action.startswith("coredump-"):
+            raise PlanError(f"Lifecycle event '{event[3:]}' doesn't support '{action}' action", event,
+                            kind="unsupported")
+    _validate_os(dom, facts)
+    for tag, _, _, (low, high) in CPUTUNE_NUMBERS:
+        n = facts.cputune.get(tag, 0)
+        if n > 0 and not low <= n <= high:
+            raise PlanError(f"Value of cputune '{tag}' must be in range [{low}, {high}]", "cputune",
+                            kind="unsupported")
+    t = facts.bootmenu_timeout
+    if t is not None and not 0 <= t <= BOOTMENU_TIMEOUT_MAX:
+        raise PlanError(f"invalid value for boot menu timeout, must be in range [0,{BOOTMENU_TIMEOUT_MAX}]",
+                        "os/bootmenu", kind="unsupported")
+    t = facts.reboot_timeout
+    if t is not None and not REBOOT_TIMEOUT_MIN <= t <= REBOOT_TIMEOUT_MAX:
+        raise PlanError("invalid value for rebootTimeout, must be in range "
+                        f"[{REBOOT_TIMEOUT_MIN},{REBOOT_TIMEOUT_MAX}]", "os/bios", kind="unsupported")
+
+
+def validate_tunables(facts: GuestFacts) -> None:
+    """libvirt's last domain checks: each <blkiotune> device once, the ID maps of a container."""
+    seen: set[str] = set()
+    for path in facts.blkio_paths:
+        if path in seen:
+            raise PlanError(f"duplicate blkio device path '{path}'", "blkiotune", kind="unsupported")
+        seen.add(path)
+    if bool(facts.uid_maps) != bool(facts.gid_maps):
+        raise PlanError("uid and gid should be mapped both", "idmap", kind="unsupported")
+    if facts.uid_maps and not (any(start == 0 for start, _ in facts.uid_maps) and
+                               any(start == 0 for start, _ in facts.gid_maps)):
+        raise PlanError("You must map the root user of container", "idmap", kind="unsupported")
