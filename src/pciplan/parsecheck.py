@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import controllers, devices
+from . import controllers, devices, hostdevs, interfaces
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -744,6 +744,10 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             if int(mac.split(":")[0], 16) & 1:
                 raise PlanError(f"expected unicast mac address, found multicast '{mac}'", _what(what),
                                 _line(mac_el))
+    if tag == "interface":
+        interfaces.check_parse(el, what, kids)
+    elif tag == "hostdev":
+        hostdevs.check_parse(el, what, kids)
     if tag == "rng" and len(el.findall("backend")) != 1:
         raise PlanError("only one RNG backend is supported", _what(what), _line(el))
     if tag == "tpm":

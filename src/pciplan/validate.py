@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import controllers, devices, disks, machines, parsecheck
+from . import controllers, devices, disks, hostdevs, interfaces, machines, parsecheck
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -191,7 +191,10 @@ def validate_late(guest: Guest) -> None:
         facts = disk.disk if disk.disk is not None else disks.DiskFacts()
         disks.check_generic(guest, disk, facts)
         disks.check_qemu(guest, disk, facts)
-    for net in each(of("interface")):
+    for net in of("interface"):
+        # libvirt 9.0 makes its generic checks of a NIC before its address's and QEMU's
+        interfaces.check_generic(net, net.net or interfaces.NetFacts())
+        _validate_address(guest, net)
         if net.type == "hostdev" and net.address is not None and \
                 net.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
@@ -203,6 +206,7 @@ def validate_late(guest: Guest) -> None:
                                 net.describe(), kind="internal")
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
+        interfaces.check_qemu(net, net.net or interfaces.NetFacts())
     for snd in each(of("sound")):
         if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
             raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
@@ -215,13 +219,12 @@ def validate_late(guest: Guest) -> None:
                 h.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
                             h.describe(), kind="internal")
-        if h.type == "mdev" and h.attrs.get("display") == "on" and not dom.graphics:
-            raise PlanError("graphics device is needed for attribute value 'display=on' in <hostdev>",
-                            h.describe(), kind="unsupported")
+        hostdevs.check_qemu(guest, h, h.hostdev or hostdevs.HostdevFacts())
         own = HOSTDEV_ADDRESS_TYPES.get(h.type or "")
         if own is not None and h.address is not None and h.address.type != own[0]:
             raise PlanError(f"{own[1]} host device must use '{own[0]}' address type", h.describe(),
                             kind="unsupported")
+        hostdevs.check_generic(h, h.hostdev or hostdevs.HostdevFacts())
     videos = guest.videos()
     if len(videos) > 1:
         none = next((v for v in videos if v.model == "none"), None)
