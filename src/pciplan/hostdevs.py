@@ -35,6 +35,8 @@ WWPN = re.compile(r"naa\.[0-9A-Fa-f]{16}")
 CAPS_SOURCES = {"storage": ("block", "hostdev storage device"),
                 "misc": ("char", "hostdev character device"),
                 "net": ("interface", "hostdev net device")}
+SGIO_WORDS = frozenset({"filtered", "unfiltered"})
+RAWIO_WORDS = frozenset({"yes", "no"})
 SECRET_TYPES = frozenset({"none", "volume", "ceph", "iscsi", "tls", "vtpm"})
 #: a mediated device's UUID: 32 hex digits, optionally in dashed groups (libvirt skips
 #: dashes and blanks between digits)
@@ -85,6 +87,11 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     if src is not None and src.get("startupPolicy") is not None and htype != "usb":
         raise PlanError("Setting startupPolicy is only allowed for USB devices", what, src.sourceline,
                         kind="unsupported")
+    for attr, words in (("sgio", SGIO_WORDS), ("rawio", RAWIO_WORDS)):
+        value = el.get(attr)
+        if value is not None and value not in words:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element 'hostdev': '{value}'.",
+                            what, el.sourceline)
     for attr in ("sgio", "rawio"):
         if el.get(attr) is not None and htype != "scsi":
             raise PlanError(f"{attr} is only supported for scsi host device", what, el.sourceline)

@@ -14,7 +14,8 @@ the libvirt 9.0 daemon.
 
 from __future__ import annotations
 
-import ipaddress
+import re
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -26,8 +27,14 @@ from .errors import PlanError
 if TYPE_CHECKING:
     from .domain import Device
 
+#: the characters a NIC model name may have
+NIC_MODEL = re.compile(r"[A-Za-z0-9_-]+")
+#: a MAC address as libvirt reads it: six hex octets of one or two digits, colons between
+MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}")
 #: interface types that need a ``<source>``
 SOURCE_REQUIRED = frozenset({"bridge", "network", "direct"})
+#: interface types that may have a <virtualport>
+VIRTUALPORT_TYPES = frozenset({"network", "bridge", "direct", "hostdev"})
 #: the interface types QEMU can set an MTU on (tap devices and vhost-user)
 MTU_TYPES = frozenset({"network", "bridge", "ethernet", "vhostuser"})
 #: the interface types QEMU can set coalescing on
@@ -115,11 +122,13 @@ def _uint(text: str | None, top: int = 0xFFFFFFFF) -> int | None:
 
 
 def _ip(text: str) -> int | None:
-    """The IP version of an address libvirt parses, or None."""
+    """The IP version of an address libvirt parses (as it does: a numeric getaddrinfo,
+    which takes '10.0.0' too), or None."""
     try:
-        return ipaddress.ip_address(text).version
-    except ValueError:
+        family = socket.getaddrinfo(text, None, flags=socket.AI_NUMERICHOST)[0][0]
+    except (OSError, UnicodeError, ValueError):
         return None
+    return 6 if family == socket.AF_INET6 else 4
 
 
 def _invalid(el: etree._Element, attr: str, value: str, what: Callable[[], str],
@@ -129,10 +138,17 @@ def _invalid(el: etree._Element, attr: str, value: str, what: Callable[[], str],
                      what, el.sourceline)
 
 
-def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
-    """libvirt's parser checks of an interface (type, source, backend, addresses, driver,
-    MTU, link, teaming, VLAN, ACPI index, tuning), in its order."""
+def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
+    """libvirt's parser checks of an interface's model name, type, source and MAC address
+    (made before its ROM, boot order and address are read)."""
+    model = kids.get("model")
+    mtype = model.get("type") if model is not None else None
+    if mtype and NIC_MODEL.fullmatch(mtype) is None:
+        raise PlanError("Model name contains invalid characters", what, model.sourceline)
     ntype = el.get("type")
+    if "virtualport" in kids and ntype not in VIRTUALPORT_TYPES:
+        raise PlanError(f"<virtualport> element unsupported for <interface type='{ntype}'>", what,
+                        kids["virtualport"].sourceline, kind="unsupported")
     src = kids.get("source")
     if ntype in SOURCE_REQUIRED and src is None:
         raise PlanError(f"interface type='{ntype}' requires a 'source' element", what, el.sourceline)
@@ -145,13 +161,20 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         addr = src.find("address")
         if addr is not None and addr.get("type") is None:
             raise PlanError("missing source address type", what, addr.sourceline)
-    for pf in el.iterfind("portForward"):
-        address = pf.get("address")
-        if address is not None and _ip(address) is None:
-            raise PlanError(f"Invalid address '{address}' in <portForward>", what, pf.sourceline)
-    backend = kids.get("backend")
-    if backend is not None and backend.get("type") is not None:
-        raise _invalid(backend, "type", backend.get("type", ""), what)
+    mac_el = kids.get("mac")
+    mac = mac_el.get("address") if mac_el is not None else None
+    if mac is not None:
+        if MAC.fullmatch(mac) is None:
+            raise PlanError(f"unable to parse mac address '{mac}'", what, mac_el.sourceline)
+        if int(mac.split(":")[0], 16) & 1:
+            raise PlanError(f"expected unicast mac address, found multicast '{mac}'", what,
+                            mac_el.sourceline)
+
+
+def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
+    """libvirt's parser checks of an interface after its address, in its order: guest IPs,
+    port forwards, driver, bandwidth, backend, VLAN, ACPI index, link, MTU, teaming, tuning."""
+    ntype = el.get("type")
     for ip in el.iterfind("ip"):
         address = ip.get("address")
         if address is None:
@@ -164,28 +187,33 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         peer = ip.get("peer")
         if peer is not None and _ip(peer) is None:
             raise PlanError(f"Invalid peer '{peer}' in <ip>", what, ip.sourceline)
+    for pf in el.iterfind("portForward"):
+        address = pf.get("address")
+        if address is not None and _ip(address) is None:
+            raise PlanError(f"Invalid address '{address}' in <portForward>", what, pf.sourceline)
     model = kids.get("model")
     drv = kids.get("driver")
     if drv is not None and ntype == "hostdev":
         name = drv.get("name")
         if name is not None and name not in HOSTDEV_DRIVER_NAMES:
             raise _invalid(drv, "name", name, what)
-    elif drv is not None and model is not None and model.get("type") in devices.VIRTIO_NIC_MODELS:
+    if drv is not None:
+        for attr, _ in VIRTIO_OPTIONS:
+            value = drv.get(attr)
+            if value is not None and value not in ON_OFF:
+                raise _invalid(drv, attr, value, what)
+    if drv is not None and ntype != "hostdev" and model is not None and \
+            model.get("type") in devices.VIRTIO_NIC_MODELS:
         _check_virtio_driver(drv, what)
-    mtu = kids.get("mtu")
-    size = mtu.get("size") if mtu is not None else None
-    if size and _uint(size) is None:
-        raise PlanError("malformed mtu size", what, mtu.sourceline)
-    link = kids.get("link")
-    state = link.get("state") if link is not None else None
-    if state and state not in LINK_STATES:
-        raise PlanError(f"unknown interface link state '{state}'", what, link.sourceline,
-                        kind="unsupported")
-    team = kids.get("teaming")
-    ttype = team.get("type") or None if team is not None else None
-    if team is not None and (ttype or team.get("persistent")) and ttype not in TEAMING_TYPES:
-        raise PlanError(f"unknown teaming type '{ttype or '(null)'}'", what, team.sourceline,
-                        kind="unsupported")
+    for way in el.iterfind("bandwidth/*"):
+        for attr in BANDWIDTH_ATTRS:
+            value = way.get(attr)
+            if value is not None and _uint(value, (1 << 64) - 1) is None:
+                raise PlanError(f"could not convert bandwidth {attr} value '{value}'", what,
+                                way.sourceline, kind="unsupported")
+    backend = kids.get("backend")
+    if backend is not None and backend.get("type") is not None:
+        raise _invalid(backend, "type", backend.get("type", ""), what)
     for tag in el.iterfind("vlan/tag"):
         tid = tag.get("id")
         if tid is not None and _uint(tid) is None:
@@ -199,12 +227,20 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         if n == 0:
             raise PlanError("Invalid value for attribute 'index' in element 'acpi': Zero is not permitted",
                             what, acpi.sourceline)
-    for way in el.iterfind("bandwidth/*"):
-        for attr in BANDWIDTH_ATTRS:
-            value = way.get(attr)
-            if value is not None and _uint(value, (1 << 64) - 1) is None:
-                raise PlanError(f"could not convert bandwidth {attr} value '{value}'", what,
-                                way.sourceline, kind="unsupported")
+    link = kids.get("link")
+    state = link.get("state") if link is not None else None
+    if state and state not in LINK_STATES:
+        raise PlanError(f"unknown interface link state '{state}'", what, link.sourceline,
+                        kind="unsupported")
+    mtu = kids.get("mtu")
+    size = mtu.get("size") if mtu is not None else None
+    if size and _uint(size) is None:
+        raise PlanError("malformed mtu size", what, mtu.sourceline)
+    team = kids.get("teaming")
+    ttype = team.get("type") or None if team is not None else None
+    if team is not None and (ttype or team.get("persistent")) and ttype not in TEAMING_TYPES:
+        raise PlanError(f"unknown teaming type '{ttype or '(null)'}'", what, team.sourceline,
+                        kind="unsupported")
     sndbuf = el.find("tune/sndbuf")
     if sndbuf is not None and sndbuf.text and _uint(sndbuf.text, (1 << 64) - 1) is None:
         raise PlanError("sndbuf must be a positive integer", what, sndbuf.sourceline)

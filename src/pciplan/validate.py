@@ -219,12 +219,12 @@ def validate_late(guest: Guest) -> None:
                 h.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
                             h.describe(), kind="internal")
-        hostdevs.check_qemu(guest, h, h.hostdev or hostdevs.HostdevFacts())
         own = HOSTDEV_ADDRESS_TYPES.get(h.type or "")
         if own is not None and h.address is not None and h.address.type != own[0]:
             raise PlanError(f"{own[1]} host device must use '{own[0]}' address type", h.describe(),
                             kind="unsupported")
         hostdevs.check_generic(h, h.hostdev or hostdevs.HostdevFacts())
+        hostdevs.check_qemu(guest, h, h.hostdev or hostdevs.HostdevFacts())
     videos = guest.videos()
     if len(videos) > 1:
         none = next((v for v in videos if v.model == "none"), None)
