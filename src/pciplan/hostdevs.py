@@ -35,7 +35,10 @@ WWPN = re.compile(r"naa\.[0-9A-Fa-f]{16}")
 CAPS_SOURCES = {"storage": ("block", "hostdev storage device"),
                 "misc": ("char", "hostdev character device"),
                 "net": ("interface", "hostdev net device")}
+#: the architectures whose QEMU 7.2 usb-host cannot be told how to handle guest resets
+GUEST_RESET_LACKING_ARCHES = frozenset({"s390x"})
 SGIO_WORDS = frozenset({"filtered", "unfiltered"})
+#: rawio and writeFiltering
 RAWIO_WORDS = frozenset({"yes", "no"})
 SECRET_TYPES = frozenset({"none", "volume", "ceph", "iscsi", "tls", "vtpm"})
 #: a mediated device's UUID: 32 hex digits, optionally in dashed groups (libvirt skips
@@ -56,6 +59,10 @@ class HostdevFacts:
     teaming: dict[str, str] | None = None
     #: ``ramfb='on'``
     ramfb: bool = False
+    #: ``sgio='unfiltered'``
+    sgio_unfiltered: bool = False
+    #: a USB device's ``<source guestReset>`` is given
+    guest_reset: bool = False
 
 
 def _uuid(text: str) -> bool:
@@ -87,6 +94,10 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     if src is not None and src.get("startupPolicy") is not None and htype != "usb":
         raise PlanError("Setting startupPolicy is only allowed for USB devices", what, src.sourceline,
                         kind="unsupported")
+    filtering = src.get("writeFiltering") if src is not None and htype == "pci" else None
+    if filtering is not None and filtering not in RAWIO_WORDS:
+        raise PlanError(f"Invalid value for attribute 'writeFiltering' in element 'source': '{filtering}'.",
+                        what, src.sourceline)
     for attr, words in (("sgio", SGIO_WORDS), ("rawio", RAWIO_WORDS)):
         value = el.get(attr)
         if value is not None and value not in words:
@@ -205,6 +216,8 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
     if team is not None:
         f.teaming = dict(team.attrib)
     f.ramfb = el.get("ramfb") == "on"
+    f.sgio_unfiltered = el.get("sgio") == "unfiltered"
+    f.guest_reset = src is not None and bool(src.get("guestReset"))
     return f
 
 
@@ -214,6 +227,9 @@ def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
     if h.attrs.get("mode") == "capabilities":
         raise PlanError(f"hostdev mode 'capabilities' is not supported in {guest.domain.virt_type}",
                         what, kind="unsupported")
+    if h.type == "usb" and f.guest_reset and guest.domain.arch in GUEST_RESET_LACKING_ARCHES:
+        raise PlanError("guestReset is not supported with this version of QEMU", what,
+                        kind="unsupported")
     if h.type == "pci" and f.write_filtering:
         raise PlanError("Write filtering of PCI device configuration space is not supported by qemu",
                         what, kind="unsupported")
@@ -239,9 +255,11 @@ def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
 
 def check_generic(h: Device, f: HostdevFacts) -> None:
     """libvirt's own checks of a host device (after its QEMU driver's)."""
+    what = h.describe()
+    if f.sgio_unfiltered:
+        raise PlanError("unfiltered sgio is no longer supported", what, kind="unsupported")
     if f.teaming is None:
         return
-    what = h.describe()
     if f.teaming.get("type") != "transient":
         raise PlanError("teaming hostdev devices must have type='transient'", what, kind="unsupported")
     if not f.teaming.get("persistent"):
@@ -249,3 +267,31 @@ def check_generic(h: Device, f: HostdevFacts) -> None:
                         kind="unsupported")
     if h.attrs.get("mode") != "subsys" or h.type != "pci":
         raise PlanError("teaming is only supported for pci hostdev devices", what, kind="unsupported")
+
+
+def check_ramfb(devs: list[Device]) -> None:
+    """At most one mediated device may have ``ramfb='on'`` (checked with the duplicate host
+    devices, after every device's own checks)."""
+    ramfb = [h for h in devs if h.type == "mdev" and h.attrs.get("mode") == "subsys" and
+             h.hostdev is not None and h.hostdev.ramfb]
+    if len(ramfb) > 1:
+        raise PlanError("Only one vgpu device can have 'ramfb' enabled", ramfb[1].describe(),
+                        kind="unsupported")
+
+
+def check_duplicate_drives(devs: list[Device]) -> None:
+    """Two SCSI host devices at one drive address (checked after the disks'; libvirt 9.0
+    names the address's bus as its controller and its controller as its bus)."""
+    seen: set[tuple[int, ...]] = set()
+    for h in devs:
+        a = h.address
+        if h.type != "scsi" or h.attrs.get("mode") != "subsys" or a is None or a.type != "drive":
+            continue
+        key = tuple(int(a.attrs.get(k) or 0) if (a.attrs.get(k) or "0").isdigit() else -1
+                    for k in ("controller", "bus", "target", "unit"))
+        if key in seen:
+            controller, bus, target, unit = key
+            raise PlanError(f"SCSI host address controller='{bus}' bus='{controller}' target='{target}' "
+                            f"unit='{unit}' in use by another SCSI host device", h.describe(),
+                            kind="unsupported")
+        seen.add(key)

@@ -420,7 +420,9 @@ def validate_late(guest: Guest) -> None:
     twice = _repeated(guest.hostdevs(), _host_address)
     if twice:
         raise PlanError("Hostdev already exists in the domain configuration", twice[1].describe())
+    hostdevs.check_ramfb(of("hostdev"))
     _check_duplicate_drives(of("disk"))
+    hostdevs.check_duplicate_drives(of("hostdev"))
     twice = _repeated(dom.devices, lambda d: d.attrs.get("alias"))
     if twice:
         raise PlanError(f"non unique alias detected: {twice[1].attrs['alias']}", twice[1].describe(),
