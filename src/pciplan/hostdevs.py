@@ -35,6 +35,8 @@ WWPN = re.compile(r"naa\.[0-9A-Fa-f]{16}")
 CAPS_SOURCES = {"storage": ("block", "hostdev storage device"),
                 "misc": ("char", "hostdev character device"),
                 "net": ("interface", "hostdev net device")}
+#: the address type a mediated device of a model must have (vfio-ap: any)
+MDEV_ADDRESS_TYPES = {"vfio-pci": "pci", "vfio-ccw": "ccw"}
 #: the architectures whose QEMU 7.2 usb-host cannot be told how to handle guest resets
 GUEST_RESET_LACKING_ARCHES = frozenset({"s390x"})
 SGIO_WORDS = frozenset({"filtered", "unfiltered"})
@@ -219,6 +221,15 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
     f.sgio_unfiltered = el.get("sgio") == "unfiltered"
     f.guest_reset = src is not None and bool(src.get("guestReset"))
     return f
+
+
+def check_post_parse(h: Device) -> None:
+    """libvirt's post-parse of a host device: a mediated device's address is of its model's
+    kind (made after the disks' names are checked, before the controllers')."""
+    need = MDEV_ADDRESS_TYPES.get(h.model or "") if h.type == "mdev" else None
+    if need is not None and h.address is not None and h.address.type != need:
+        raise PlanError(f"Unsupported address type '{h.address.type}' with mediated device model "
+                        f"'{h.model}'", h.describe())
 
 
 def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:

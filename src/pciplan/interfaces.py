@@ -157,10 +157,11 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
                         what, src.sourceline, kind="unsupported")
     if ntype == "udp" and src is not None and src.find("local") is None:
         raise PlanError("'<local>' element missing for 'udp' socket interface", what, src.sourceline)
-    if ntype == "hostdev" and src is not None:
-        addr = src.find("address")
-        if addr is not None and addr.get("type") is None:
-            raise PlanError("missing source address type", what, addr.sourceline)
+    if ntype == "hostdev":
+        addr = src.find("address") if src is not None else None
+        if addr is None or addr.get("type") is None:
+            raise PlanError("missing source address type", what, el.sourceline if addr is None
+                            else addr.sourceline)
     mac_el = kids.get("mac")
     mac = mac_el.get("address") if mac_el is not None else None
     if mac is not None:
@@ -244,6 +245,15 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     sndbuf = el.find("tune/sndbuf")
     if sndbuf is not None and sndbuf.text and _uint(sndbuf.text, (1 << 64) - 1) is None:
         raise PlanError("sndbuf must be a positive integer", what, sndbuf.sourceline)
+    frames = el.find("coalesce/rx/frames")
+    most = frames.get("max") if frames is not None else None
+    if most:
+        if _uint(most, (1 << 64) - 1) is None:
+            raise PlanError(f"cannot parse value '{most}' for coalesce parameter", what,
+                            frames.sourceline)
+        if _uint(most) is None:
+            raise PlanError(f"numerical overflow: value '{most}' is too big for coalesce parameter, "
+                            "maximum is '4294967295'", what, frames.sourceline)
 
 
 def _check_virtio_driver(drv: etree._Element, what: Callable[[], str]) -> None:
@@ -289,9 +299,8 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
         f.teaming = dict(team.attrib)
     mtu = kids.get("mtu")
     f.mtu = mtu is not None and bool(_uint(mtu.get("size")))
-    coal = kids.get("coalesce")
-    f.coalesce = coal is not None and coal.find("rx/frames") is not None and \
-        coal.find("rx/frames").get("max") is not None
+    frames = el.find("coalesce/rx/frames")
+    f.coalesce = frames is not None and bool(frames.get("max"))  # (max='' is none)
     vport = kids.get("virtualport")
     f.virtualport = vport.get("type") if vport is not None else None
     port = kids.get("port")
