@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
 
+from . import defaults  # (read at call time: defaults imports parsecheck, which imports this)
 from .errors import PlanError
 
 if TYPE_CHECKING:
     from .defaults import Guest
-    from .domain import Device
+    from .domain import Address, Device
 
 #: a vhost-scsi WWPN: 'naa.' and 16 hex digits
 WWPN = re.compile(r"naa\.[0-9A-Fa-f]{16}")
@@ -35,6 +36,8 @@ WWPN = re.compile(r"naa\.[0-9A-Fa-f]{16}")
 CAPS_SOURCES = {"storage": ("block", "hostdev storage device"),
                 "misc": ("char", "hostdev character device"),
                 "net": ("interface", "hostdev net device")}
+#: the units of a SCSI controller libvirt gives disks by their target names
+SCSI_UNITS = 7
 #: the address type a mediated device of a model must have (vfio-ap: any)
 MDEV_ADDRESS_TYPES = {"vfio-pci": "pci", "vfio-ccw": "ccw"}
 #: the architectures whose QEMU 7.2 usb-host cannot be told how to handle guest resets
@@ -223,13 +226,44 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
     return f
 
 
-def check_post_parse(h: Device) -> None:
-    """libvirt's post-parse of a host device: a mediated device's address is of its model's
-    kind (made after the disks' names are checked, before the controllers')."""
-    need = MDEV_ADDRESS_TYPES.get(h.model or "") if h.type == "mdev" else None
-    if need is not None and h.address is not None and h.address.type != need:
-        raise PlanError(f"Unsupported address type '{h.address.type}' with mediated device model "
-                        f"'{h.model}'", h.describe())
+def _drive(a: Address | None) -> tuple[int, ...] | None:
+    if a is None or a.type != "drive":
+        return None
+    return tuple(defaults.number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit"))
+
+
+def post_parse(disks: list[Device], devs: list[Device]) -> None:
+    """libvirt's post-parse of the host devices (made after the disks' names are checked,
+    before the controllers'): a SCSI disk whose target name gives the drive address of a
+    SCSI host device; then, for each host device, a mediated device's address is of its
+    model's kind and a SCSI host device's drive address is no SCSI disk's."""
+    scsi = [(h, _drive(h.address)) for h in devs
+            if h.type == "scsi" and h.attrs.get("mode") == "subsys" and _drive(h.address)]
+    used: dict[tuple[int, ...], Device] = {}
+    for disk in disks:
+        if disk.bus != "scsi":
+            continue
+        n = _drive(disk.address)
+        if n is None and disk.address is None:
+            index = defaults.target_index(disk)
+            if index < 0:
+                continue
+            n = (index // SCSI_UNITS, 0, 0, index % SCSI_UNITS)
+            if any(d == n for _, d in scsi):
+                raise PlanError(f"using disk target name '{disk.target.get('dev', '')}' conflicts with "
+                                f"SCSI host device address controller='{n[0]}' bus='{n[1]}' "
+                                f"target='{n[2]}' unit='{n[3]}", disk.describe(), kind="unsupported")
+        if n is not None:
+            used.setdefault(n, disk)
+    for h in devs:
+        need = MDEV_ADDRESS_TYPES.get(h.model or "") if h.type == "mdev" else None
+        if need is not None and h.address is not None and h.address.type != need:
+            raise PlanError(f"Unsupported address type '{h.address.type}' with mediated device "
+                            f"model '{h.model}'", h.describe())
+        n = _drive(h.address) if h.type == "scsi" and h.attrs.get("mode") == "subsys" else None
+        if n is not None and n in used:
+            raise PlanError(f"SCSI host address controller='{n[0]}' bus='{n[1]}' target='{n[2]}' "
+                            f"unit='{n[3]}' in use by a SCSI disk", h.describe())
 
 
 def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:

@@ -58,8 +58,7 @@ def validate(guest: Guest) -> None:
         dev = disk.target.get("dev", "")
         if disk.address is None and parsecheck.disk_name_index(dev) is None:
             raise PlanError(f"Unknown disk name '{dev}' and no address specified", disk.describe())
-    for h in guest.devices("hostdev"):
-        hostdevs.check_post_parse(h)
+    hostdevs.post_parse(guest.devices("disk"), guest.devices("hostdev"))
     for c in dom.controllers:  # (in the document's order)
         if c.type == "pci":
             _pci_controller_post_parse(guest, c)
