@@ -31,8 +31,16 @@ if TYPE_CHECKING:
 NIC_MODEL = re.compile(r"[A-Za-z0-9_-]+")
 #: a MAC address as libvirt reads it: six hex octets of one or two digits, colons between
 MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}")
-#: interface types that need a ``<source>``
-SOURCE_REQUIRED = frozenset({"bridge", "network", "direct"})
+#: TABLE: the interface types that need a ``<source>``, and the attributes it must have
+#: (in the parser's order)
+SOURCE_ATTRS: dict[str, tuple[str, ...]] = {
+    "bridge": ("bridge",), "network": ("network",), "direct": ("dev",), "internal": ("name",),
+    "vdpa": ("dev",), "vhostuser": ("type", "path", "mode"), "mcast": ("address", "port"),
+    "udp": ("address", "port"), "client": ("address", "port"), "server": ("port",), "vds": (),
+}
+#: TABLE: words of a ``<source>`` attribute, per interface type
+SOURCE_WORDS = {("direct", "mode"): frozenset({"vepa", "private", "bridge", "passthrough"}),
+                ("vhostuser", "mode"): frozenset({"server", "client"})}
 #: interface types that may have a <virtualport>
 VIRTUALPORT_TYPES = frozenset({"network", "bridge", "direct", "hostdev"})
 #: the interface types QEMU can set an MTU on (tap devices and vhost-user)
@@ -150,13 +158,32 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
         raise PlanError(f"<virtualport> element unsupported for <interface type='{ntype}'>", what,
                         kids["virtualport"].sourceline, kind="unsupported")
     src = kids.get("source")
-    if ntype in SOURCE_REQUIRED and src is None:
+    required = SOURCE_ATTRS.get(ntype or "")
+    if required is not None and src is None:
         raise PlanError(f"interface type='{ntype}' requires a 'source' element", what, el.sourceline)
-    if ntype == "vhostuser" and src is not None and src.get("type") not in (None, "unix"):
-        raise PlanError(f"Type='{src.get('type')}' unsupported for <interface type='vhostuser'>",
-                        what, src.sourceline, kind="unsupported")
-    if ntype == "udp" and src is not None and src.find("local") is None:
-        raise PlanError("'<local>' element missing for 'udp' socket interface", what, src.sourceline)
+    for attr in required or ():
+        value = src.get(attr)
+        if value is None:
+            raise PlanError(f"Missing required attribute '{attr}' in element 'source'", what,
+                            src.sourceline)
+        words = SOURCE_WORDS.get((ntype or "", attr))
+        if words is not None and value not in words:
+            raise _invalid(src, attr, value, what)
+        if ntype == "vhostuser" and attr == "type" and value != "unix":
+            raise PlanError(f"Type='{value}' unsupported for <interface type='vhostuser'>",
+                            what, src.sourceline, kind="unsupported")
+    words = SOURCE_WORDS.get((ntype or "", "mode"))
+    if src is not None and words is not None and src.get("mode") is not None and \
+            src.get("mode") not in words:
+        raise _invalid(src, "mode", src.get("mode", ""), what)
+    if ntype == "udp":
+        local = src.find("local")
+        if local is None:
+            raise PlanError("'<local>' element missing for 'udp' socket interface", what, src.sourceline)
+        for attr in ("address", "port"):
+            if local.get(attr) is None:
+                raise PlanError(f"Missing required attribute '{attr}' in element 'local'", what,
+                                local.sourceline)
     if ntype == "hostdev":
         addr = src.find("address") if src is not None else None
         if addr is None or addr.get("type") is None:
