@@ -147,8 +147,8 @@ def _invalid(el: etree._Element, attr: str, value: str, what: Callable[[], str],
 
 
 def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
-    """libvirt's parser checks of an interface's model name, type, source and MAC address
-    (made before its ROM, boot order and address are read)."""
+    """libvirt's parser checks of an interface's model name, type, source, bandwidth and MAC
+    address (made before its ROM, boot order and address are read)."""
     model = kids.get("model")
     mtype = model.get("type") if model is not None else None
     if mtype and NIC_MODEL.fullmatch(mtype) is None:
@@ -189,6 +189,21 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
         if addr is None or addr.get("type") is None:
             raise PlanError("missing source address type", what, el.sourceline if addr is None
                             else addr.sourceline)
+    for tag in ("inbound", "outbound"):
+        way = el.find("bandwidth/" + tag)
+        if way is None:
+            continue
+        for attr in BANDWIDTH_ATTRS:
+            value = way.get(attr)
+            if value is not None and _uint(value, (1 << 64) - 1) is None:
+                raise PlanError(f"could not convert bandwidth {attr} value '{value}'", what,
+                                way.sourceline, kind="unsupported")
+        if way.get("floor") is not None and tag == "outbound":
+            raise PlanError("'floor' attribute allowed only in <inbound> element", what, way.sourceline,
+                            kind="unsupported")
+        if way.get("floor") is not None and ntype != "network":
+            raise PlanError("floor attribute is not supported for this config", what, way.sourceline,
+                            kind="unsupported")
     mac_el = kids.get("mac")
     mac = mac_el.get("address") if mac_el is not None else None
     if mac is not None:
@@ -201,7 +216,7 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
 
 def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
     """libvirt's parser checks of an interface after its address, in its order: guest IPs,
-    port forwards, driver, bandwidth, backend, VLAN, ACPI index, link, MTU, teaming, tuning."""
+    port forwards, driver, backend, VLAN, ACPI index, link, MTU, teaming, tuning, coalescing."""
     ntype = el.get("type")
     for ip in el.iterfind("ip"):
         address = ip.get("address")
@@ -233,12 +248,6 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     if drv is not None and ntype != "hostdev" and model is not None and \
             model.get("type") in devices.VIRTIO_NIC_MODELS:
         _check_virtio_driver(drv, what)
-    for way in el.iterfind("bandwidth/*"):
-        for attr in BANDWIDTH_ATTRS:
-            value = way.get(attr)
-            if value is not None and _uint(value, (1 << 64) - 1) is None:
-                raise PlanError(f"could not convert bandwidth {attr} value '{value}'", what,
-                                way.sourceline, kind="unsupported")
     backend = kids.get("backend")
     if backend is not None and backend.get("type") is not None:
         raise _invalid(backend, "type", backend.get("type", ""), what)
