@@ -189,8 +189,8 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
         if addr is None or addr.get("type") is None:
             raise PlanError("missing source address type", what, el.sourceline if addr is None
                             else addr.sourceline)
-    for tag in ("inbound", "outbound"):
-        way = el.find("bandwidth/" + tag)
+    for tag in ("inbound", "outbound") if "bandwidth" in kids else ():
+        way = kids["bandwidth"].find(tag)
         if way is None:
             continue
         for attr in BANDWIDTH_ATTRS:
@@ -218,7 +218,7 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     """libvirt's parser checks of an interface after its address, in its order: guest IPs,
     port forwards, driver, backend, VLAN, ACPI index, link, MTU, teaming, tuning, coalescing."""
     ntype = el.get("type")
-    for ip in el.iterfind("ip"):
+    for ip in el.iterfind("ip") if "ip" in kids else ():
         address = ip.get("address")
         if address is None:
             raise PlanError("Missing required address in <ip>", what, ip.sourceline)
@@ -230,7 +230,7 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         peer = ip.get("peer")
         if peer is not None and _ip(peer) is None:
             raise PlanError(f"Invalid peer '{peer}' in <ip>", what, ip.sourceline)
-    for pf in el.iterfind("portForward"):
+    for pf in el.iterfind("portForward") if "portForward" in kids else ():
         address = pf.get("address")
         if address is not None and _ip(address) is None:
             raise PlanError(f"Invalid address '{address}' in <portForward>", what, pf.sourceline)
@@ -251,7 +251,7 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     backend = kids.get("backend")
     if backend is not None and backend.get("type") is not None:
         raise _invalid(backend, "type", backend.get("type", ""), what)
-    for tag in el.iterfind("vlan/tag"):
+    for tag in kids["vlan"].iterfind("tag") if "vlan" in kids else ():
         tid = tag.get("id")
         if tid is not None and _uint(tid) is None:
             raise _invalid(tag, "id", tid, what, "non-negative integer value")
@@ -278,10 +278,10 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     if team is not None and (ttype or team.get("persistent")) and ttype not in TEAMING_TYPES:
         raise PlanError(f"unknown teaming type '{ttype or '(null)'}'", what, team.sourceline,
                         kind="unsupported")
-    sndbuf = el.find("tune/sndbuf")
+    sndbuf = kids["tune"].find("sndbuf") if "tune" in kids else None
     if sndbuf is not None and sndbuf.text and _uint(sndbuf.text, (1 << 64) - 1) is None:
         raise PlanError("sndbuf must be a positive integer", what, sndbuf.sourceline)
-    frames = el.find("coalesce/rx/frames")
+    frames = kids["coalesce"].find("rx/frames") if "coalesce" in kids else None
     most = frames.get("max") if frames is not None else None
     if most:
         if _uint(most, (1 << 64) - 1) is None:
@@ -319,11 +319,11 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
     if drv is not None:
         f.driver = dict(drv.attrib)
     ips = []
-    for ip in el.iterfind("ip"):
+    for ip in el.iterfind("ip") if "ip" in kids else ():
         version = _ip(ip.get("address") or "") or 4
         ips.append(GuestIP(version, _uint(ip.get("prefix")) or 0, bool(ip.get("peer"))))
     f.ips = tuple(ips)
-    f.routes = len(el.findall("route"))
+    f.routes = len(el.findall("route")) if "route" in kids else 0
     src = kids.get("source")
     if src is not None:
         f.host_ips = src.find("ip") is not None or src.find("route") is not None
@@ -335,7 +335,7 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
         f.teaming = dict(team.attrib)
     mtu = kids.get("mtu")
     f.mtu = mtu is not None and bool(_uint(mtu.get("size")))
-    frames = el.find("coalesce/rx/frames")
+    frames = kids["coalesce"].find("rx/frames") if "coalesce" in kids else None
     f.coalesce = frames is not None and bool(frames.get("max"))  # (max='' is none)
     vport = kids.get("virtualport")
     f.virtualport = vport.get("type") if vport is not None else None
