@@ -15,6 +15,8 @@ from .connect import Connect
 
 if TYPE_CHECKING:
     from .disks import DiskFacts
+    from .hostdevs import HostdevFacts
+    from .interfaces import NetFacts
     from .parsecheck import MemorySizes
 
 
@@ -78,6 +80,9 @@ class Device:
     parent: "Device | None" = None
     #: a ``<disk>``'s storage, media and options, as its validation needs them
     disk: "DiskFacts | None" = None
+    #: an ``<interface>``'s and a ``<hostdev>``'s options, as their validation needs them
+    net: "NetFacts | None" = None
+    hostdev: "HostdevFacts | None" = None
     # ---- planned -------------------------------------------------------------
     #: what the device needs from its bus (computed by the planner)
     connect: Connect = Connect.NONE

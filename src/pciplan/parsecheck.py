@@ -13,12 +13,11 @@ blanks and a ``+`` are allowed, trailing characters are not, base 0 means
 
 from __future__ import annotations
 
-import re
 from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import controllers, devices, guestconf
+from . import controllers, devices, guestconf, hostdevs, interfaces
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -536,10 +535,6 @@ _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
 RNG_BACKEND_MODELS = frozenset({"random", "egd", "builtin"})
-#: the characters a NIC model name may have
-_NIC_MODEL = re.compile(r"[A-Za-z0-9_-]+")
-#: a MAC address as libvirt reads it: six hex octets of one or two digits, colons between
-_MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}")
 EVDEV_GRAB_TOGGLES = frozenset({"ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta", "scrolllock",
                                 "ctrl-scrolllock"})
 #: the longest Hyper-V vendor_id value
@@ -727,11 +722,13 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             if message is None:
                 raise _invalid(el, attr, value, what)
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
+    if tag == "interface":
+        interfaces.check_source(el, what, kids)  # (the rest after its address: ``xmlio``)
     for child, attr, words in _CHILD_ENUMS_BY_TAG.get(tag, ()):
         if child in kids:
             _word(kids[child], attr, words, what)
     drv = kids.get("driver")
-    if drv is not None:
+    if drv is not None and tag != "interface":  # (an interface's: ``interfaces``)
         for attr in VIRTIO_DRIVER_SWITCHES:
             _word(drv, attr, ON_OFF, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
@@ -755,18 +752,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if vtype is not None and vtype not in VIRTUALPORT_TYPES:
             raise PlanError(f"unknown virtualport type {vtype}", _what(what), _line(vport),
                             kind="unsupported")
-        model = kids.get("model")
-        mtype = model.get("type") if model is not None else None
-        if mtype and _NIC_MODEL.fullmatch(mtype) is None:
-            raise PlanError("Model name contains invalid characters", _what(what), _line(model))
-        mac_el = kids.get("mac")
-        mac = mac_el.get("address") if mac_el is not None else None
-        if mac is not None:
-            if _MAC.fullmatch(mac) is None:
-                raise PlanError(f"unable to parse mac address '{mac}'", _what(what), _line(mac_el))
-            if int(mac.split(":")[0], 16) & 1:
-                raise PlanError(f"expected unicast mac address, found multicast '{mac}'", _what(what),
-                                _line(mac_el))
+    if tag == "hostdev":
+        hostdevs.check_parse(el, what, kids)
     if tag == "rng" and len(el.findall("backend")) != 1:
         raise PlanError("only one RNG backend is supported", _what(what), _line(el))
     if tag == "tpm":

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import clock, controllers, devices, disks, guestconf, machines, parsecheck
+from . import (clock, controllers, devices, disks, guestconf, hostdevs, interfaces, machines,
+               parsecheck)
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -60,6 +61,7 @@ def validate(guest: Guest) -> None:
         dev = disk.target.get("dev", "")
         if disk.address is None and parsecheck.disk_name_index(dev) is None:
             raise PlanError(f"Unknown disk name '{dev}' and no address specified", disk.describe())
+    hostdevs.post_parse(guest.devices("disk"), guest.devices("hostdev"))
     for c in dom.controllers:  # (in the document's order)
         if c.type == "pci":
             _pci_controller_post_parse(guest, c)
@@ -192,7 +194,10 @@ def validate_late(guest: Guest) -> None:
         facts = disk.disk if disk.disk is not None else disks.DiskFacts()
         disks.check_generic(guest, disk, facts)
         disks.check_qemu(guest, disk, facts)
-    for net in each(of("interface")):
+    for net in of("interface"):
+        # libvirt 9.0 makes its generic checks of a NIC before its address's and QEMU's
+        interfaces.check_generic(net, net.net or interfaces.NetFacts())
+        _validate_address(guest, net)
         if net.type == "hostdev" and net.address is not None and \
                 net.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
@@ -204,6 +209,7 @@ def validate_late(guest: Guest) -> None:
                                 net.describe(), kind="internal")
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
+        interfaces.check_qemu(net, net.net or interfaces.NetFacts())
     for snd in each(of("sound")):
         if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
             raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
@@ -216,13 +222,12 @@ def validate_late(guest: Guest) -> None:
                 h.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
                             h.describe(), kind="internal")
-        if h.type == "mdev" and h.attrs.get("display") == "on" and not dom.graphics:
-            raise PlanError("graphics device is needed for attribute value 'display=on' in <hostdev>",
-                            h.describe(), kind="unsupported")
         own = HOSTDEV_ADDRESS_TYPES.get(h.type or "")
         if own is not None and h.address is not None and h.address.type != own[0]:
             raise PlanError(f"{own[1]} host device must use '{own[0]}' address type", h.describe(),
                             kind="unsupported")
+        hostdevs.check_generic(h, h.hostdev or hostdevs.HostdevFacts())
+        hostdevs.check_qemu(guest, h, h.hostdev or hostdevs.HostdevFacts())
     videos = guest.videos()
     if len(videos) > 1:
         none = next((v for v in videos if v.model == "none"), None)
@@ -435,7 +440,9 @@ def validate_late(guest: Guest) -> None:
     twice = _repeated(guest.hostdevs(), _host_address)
     if twice:
         raise PlanError("Hostdev already exists in the domain configuration", twice[1].describe())
+    hostdevs.check_ramfb(of("hostdev"))
     _check_duplicate_drives(of("disk"))
+    hostdevs.check_duplicate_drives(of("hostdev"))
     twice = _repeated(dom.devices, lambda d: d.attrs.get("alias"))
     if twice:
         raise PlanError(f"non unique alias detected: {twice[1].attrs['alias']}", twice[1].describe(),

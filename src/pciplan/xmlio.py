@@ -19,7 +19,7 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import defaults, devices, disks, guestconf, machines, parsecheck
+from . import defaults, devices, disks, guestconf, hostdevs, interfaces, machines, parsecheck
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -421,6 +421,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 src = kids["source"].find("address")
                 if src is not None:
                     dev.source = dict(src.attrib)
+            dev.net = interfaces.read_facts(el, kids)
         elif tag == "video":
             m = kids.get("model")
             dev.model = (m.get("type") or None) if m is not None else None  # (type='': none)
@@ -448,6 +449,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
             mode = get("mode", "subsystem")
             dev.attrs["mode"] = "subsys" if mode == "subsystem" else mode
             dev.model = get("model")
+            dev.hostdev = hostdevs.read_facts(el, kids)
             if "source" in kids:
                 src = kids["source"].find("address")
                 if src is not None:
@@ -534,6 +536,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev.address = a = _read_address(addr_el, dev.describe())
         if a.is_pci and not _canonical(addr_el, a.pci):
             dev.changed.add("address")  # written back as libvirt does: '010' is slot 0x08
+    if tag == "interface":
+        interfaces.check_parse(el, dev.describe, kids)  # (what libvirt reads after the address)
     return dev
 
 

@@ -1,0 +1,425 @@
+"""What libvirt 9.0 refuses of an ``<interface>``, and when.
+
+The parser reads a NIC's source, backend, guest IPs, driver, MTU, link state, teaming,
+VLAN, ACPI index and tuning (:func:`check_parse`, called by ``parsecheck`` with the
+device's other parser checks); validation (``validate.validate_late``, the interfaces
+after the disks) makes the QEMU driver's checks first (:func:`check_qemu`: the guest
+IPs QEMU can set, virtio-only options, queue sizes, MTU, teaming, coalescing) and
+libvirt's generic ones after them (:func:`check_generic`: host-side IPs, unmanaged
+taps, teaming attributes, isolated ports).  Each check and its place was tried against
+the libvirt 9.0 daemon.
+
+``xmlio`` reads what validation needs of each interface into a :class:`NetFacts`.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+from lxml import etree
+
+from . import devices
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .domain import Device
+
+#: the characters a NIC model name may have
+NIC_MODEL = re.compile(r"[A-Za-z0-9_-]+")
+#: a MAC address as libvirt reads it: six hex octets of one or two digits, colons between
+MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}")
+#: TABLE: the interface types that need a ``<source>``, and the attributes it must have
+#: (in the parser's order)
+SOURCE_ATTRS: dict[str, tuple[str, ...]] = {
+    "bridge": ("bridge",), "network": ("network",), "direct": ("dev",), "internal": ("name",),
+    "vdpa": ("dev",), "vhostuser": ("type", "path", "mode"), "mcast": ("address", "port"),
+    "udp": ("address", "port"), "client": ("address", "port"), "server": ("port",), "vds": (),
+}
+#: TABLE: words of a ``<source>`` attribute, per interface type
+SOURCE_WORDS = {("direct", "mode"): frozenset({"vepa", "private", "bridge", "passthrough"}),
+                ("vhostuser", "mode"): frozenset({"server", "client"})}
+#: interface types that may have a <virtualport>
+VIRTUALPORT_TYPES = frozenset({"network", "bridge", "direct", "hostdev"})
+#: the interface types QEMU can set an MTU on (tap devices and vhost-user)
+MTU_TYPES = frozenset({"network", "bridge", "ethernet", "vhostuser"})
+#: the interface types QEMU can set coalescing on
+COALESCE_TYPES = frozenset({"network", "bridge"})
+#: the interface types a ``<port isolated='yes'/>`` is allowed on
+ISOLATED_PORT_TYPES = frozenset({"network", "bridge"})
+#: the numbers of a <bandwidth>'s <inbound> and <outbound>, in the parser's order
+BANDWIDTH_ATTRS = ("average", "peak", "burst", "floor")
+LINK_STATES = frozenset({"up", "down"})
+TEAMING_TYPES = frozenset({"transient", "persistent"})
+ON_OFF = frozenset({"on", "off"})
+#: the <driver name> of a type='hostdev' interface: the host device's backend
+HOSTDEV_DRIVER_NAMES = frozenset({"kvm", "vfio", "xen"})
+#: TABLE: the <driver> attributes of a virtio NIC the parser reads, in its order:
+#: (attribute, words; None: a non-negative decimal number)
+VIRTIO_DRIVER_ATTRS: tuple[tuple[str, frozenset[str] | None], ...] = (
+    ("name", frozenset({"qemu", "vhost"})),
+    ("txmode", frozenset({"iothread", "timer"})),
+    ("ioeventfd", ON_OFF),
+    ("event_idx", ON_OFF),
+    ("queues", None),
+    ("rx_queue_size", None),
+    ("tx_queue_size", None),
+    ("rss", ON_OFF),
+    ("rss_hash_report", ON_OFF),
+)
+#: the offload switches of a virtio NIC's <driver><host> and <driver><guest>
+HOST_OFFLOADS = ("csum", "gso", "tso4", "tso6", "ecn", "ufo", "mrg_rxbuf")
+GUEST_OFFLOADS = ("csum", "tso4", "tso6", "ecn", "ufo")
+#: the virtio-only <driver> options and how libvirt names each in its refusal
+VIRTIO_OPTIONS = (("iommu", "iommu driver option"), ("ats", "ats driver option"),
+                  ("packed", "packed driver option"), ("page_per_vq", "page_per_vq option"))
+#: QEMU's range of a guest IPv4 prefix on a user (slirp) interface
+USER_IPV4_PREFIXES = range(4, 28)
+USER_IPV6_PREFIX = 64
+
+
+@dataclass(frozen=True)
+class GuestIP:
+    """One ``<ip>`` of an interface (the guest's side)."""
+
+    version: int
+    prefix: int = 0
+    peer: bool = False
+
+
+@dataclass
+class NetFacts:
+    """What validation needs of an ``<interface>`` beyond ``Device``'s fields."""
+
+    #: ``<driver>``'s attributes
+    driver: dict[str, str] = field(default_factory=dict)
+    #: tags of the interface's child elements
+    children: frozenset[str] = frozenset()
+    #: the guest-side addresses, and how many guest-side routes
+    ips: tuple[GuestIP, ...] = ()
+    routes: int = 0
+    #: the source has host-side addresses or routes
+    host_ips: bool = False
+    #: ``<teaming>``'s attributes, None without one
+    teaming: dict[str, str] | None = None
+    #: an MTU other than 0 is set; coalescing is set
+    mtu: bool = False
+    coalesce: bool = False
+    #: ``<virtualport type>``; ``<port isolated='yes'/>``; ``<target managed>``
+    virtualport: str | None = None
+    isolated: bool = False
+    managed: str | None = None
+    #: ``<source mode>`` (vhost-user: client or server) and it has a ``<reconnect enabled='yes'>``
+    mode: str | None = None
+    reconnect: bool = False
+
+
+def _uint(text: str | None, top: int = 0xFFFFFFFF) -> int | None:
+    """A decimal number as strtoul reads it (leading blanks and a sign allowed, no '-')."""
+    if text is None:
+        return None
+    s = text.lstrip(" \t\n\v\f\r")
+    if s.startswith("+"):
+        s = s[1:]
+    if not s.isdigit() or not s.isascii():
+        return None
+    n = int(s)
+    return n if n <= top else None
+
+
+def _ip(text: str) -> int | None:
+    """The IP version of an address libvirt parses (as it does: a numeric getaddrinfo,
+    which takes '10.0.0' too), or None."""
+    try:
+        family = socket.getaddrinfo(text, None, flags=socket.AI_NUMERICHOST)[0][0]
+    except (OSError, UnicodeError, ValueError):
+        return None
+    return 6 if family == socket.AF_INET6 else 4
+
+
+def _invalid(el: etree._Element, attr: str, value: str, what: Callable[[], str],
+             expect: str = "") -> PlanError:
+    tail = f" Expected {expect}" if expect else ""
+    return PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{value}'.{tail}",
+                     what, el.sourceline)
+
+
+def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
+    """libvirt's parser checks of an interface's model name, type, source, bandwidth and MAC
+    address (made before its ROM, boot order and address are read)."""
+    model = kids.get("model")
+    mtype = model.get("type") if model is not None else None
+    if mtype and NIC_MODEL.fullmatch(mtype) is None:
+        raise PlanError("Model name contains invalid characters", what, model.sourceline)
+    ntype = el.get("type")
+    if "virtualport" in kids and ntype not in VIRTUALPORT_TYPES:
+        raise PlanError(f"<virtualport> element unsupported for <interface type='{ntype}'>", what,
+                        kids["virtualport"].sourceline, kind="unsupported")
+    src = kids.get("source")
+    required = SOURCE_ATTRS.get(ntype or "")
+    if required is not None and src is None:
+        raise PlanError(f"interface type='{ntype}' requires a 'source' element", what, el.sourceline)
+    for attr in required or ():
+        value = src.get(attr)
+        if value is None:
+            raise PlanError(f"Missing required attribute '{attr}' in element 'source'", what,
+                            src.sourceline)
+        words = SOURCE_WORDS.get((ntype or "", attr))
+        if words is not None and value not in words:
+            raise _invalid(src, attr, value, what)
+        if ntype == "vhostuser" and attr == "type" and value != "unix":
+            raise PlanError(f"Type='{value}' unsupported for <interface type='vhostuser'>",
+                            what, src.sourceline, kind="unsupported")
+    words = SOURCE_WORDS.get((ntype or "", "mode"))
+    if src is not None and words is not None and src.get("mode") is not None and \
+            src.get("mode") not in words:
+        raise _invalid(src, "mode", src.get("mode", ""), what)
+    if ntype == "udp":
+        local = src.find("local")
+        if local is None:
+            raise PlanError("'<local>' element missing for 'udp' socket interface", what, src.sourceline)
+        for attr in ("address", "port"):
+            if local.get(attr) is None:
+                raise PlanError(f"Missing required attribute '{attr}' in element 'local'", what,
+                                local.sourceline)
+    if ntype == "hostdev":
+        addr = src.find("address") if src is not None else None
+        if addr is None or addr.get("type") is None:
+            raise PlanError("missing source address type", what, el.sourceline if addr is None
+                            else addr.sourceline)
+    for tag in ("inbound", "outbound") if "bandwidth" in kids else ():
+        way = kids["bandwidth"].find(tag)
+        if way is None:
+            continue
+        for attr in BANDWIDTH_ATTRS:
+            value = way.get(attr)
+            if value is not None and _uint(value, (1 << 64) - 1) is None:
+                raise PlanError(f"could not convert bandwidth {attr} value '{value}'", what,
+                                way.sourceline, kind="unsupported")
+        if way.get("floor") is not None and tag == "outbound":
+            raise PlanError("'floor' attribute allowed only in <inbound> element", what, way.sourceline,
+                            kind="unsupported")
+        if way.get("floor") is not None and ntype != "network":
+            raise PlanError("floor attribute is not supported for this config", what, way.sourceline,
+                            kind="unsupported")
+    mac_el = kids.get("mac")
+    mac = mac_el.get("address") if mac_el is not None else None
+    if mac is not None:
+        if MAC.fullmatch(mac) is None:
+            raise PlanError(f"unable to parse mac address '{mac}'", what, mac_el.sourceline)
+        if int(mac.split(":")[0], 16) & 1:
+            raise PlanError(f"expected unicast mac address, found multicast '{mac}'", what,
+                            mac_el.sourceline)
+
+
+def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
+    """libvirt's parser checks of an interface after its address, in its order: guest IPs,
+    port forwards, driver, backend, VLAN, ACPI index, link, MTU, teaming, tuning, coalescing."""
+    ntype = el.get("type")
+    for ip in el.iterfind("ip") if "ip" in kids else ():
+        address = ip.get("address")
+        if address is None:
+            raise PlanError("Missing required address in <ip>", what, ip.sourceline)
+        if _ip(address) is None:
+            raise PlanError(f"Invalid address '{address}' in <ip>", what, ip.sourceline)
+        prefix = ip.get("prefix")
+        if prefix is not None and _uint(prefix) is None:
+            raise PlanError(f"Invalid prefix value '{prefix}' in <ip>", what, ip.sourceline)
+        peer = ip.get("peer")
+        if peer is not None and _ip(peer) is None:
+            raise PlanError(f"Invalid peer '{peer}' in <ip>", what, ip.sourceline)
+    for pf in el.iterfind("portForward") if "portForward" in kids else ():
+        address = pf.get("address")
+        if address is not None and _ip(address) is None:
+            raise PlanError(f"Invalid address '{address}' in <portForward>", what, pf.sourceline)
+    model = kids.get("model")
+    drv = kids.get("driver")
+    if drv is not None and ntype == "hostdev":
+        name = drv.get("name")
+        if name is not None and name not in HOSTDEV_DRIVER_NAMES:
+            raise _invalid(drv, "name", name, what)
+    if drv is not None:
+        for attr, _ in VIRTIO_OPTIONS:
+            value = drv.get(attr)
+            if value is not None and value not in ON_OFF:
+                raise _invalid(drv, attr, value, what)
+    if drv is not None and ntype != "hostdev" and model is not None and \
+            model.get("type") in devices.VIRTIO_NIC_MODELS:
+        _check_virtio_driver(drv, what)
+    backend = kids.get("backend")
+    if backend is not None and backend.get("type") is not None:
+        raise _invalid(backend, "type", backend.get("type", ""), what)
+    for tag in kids["vlan"].iterfind("tag") if "vlan" in kids else ():
+        tid = tag.get("id")
+        if tid is not None and _uint(tid) is None:
+            raise _invalid(tag, "id", tid, what, "non-negative integer value")
+    acpi = kids.get("acpi")
+    index = acpi.get("index") if acpi is not None else None
+    if index is not None:
+        n = _uint(index)
+        if n is None:
+            raise _invalid(acpi, "index", index, what, "non-negative integer value")
+        if n == 0:
+            raise PlanError("Invalid value for attribute 'index' in element 'acpi': Zero is not permitted",
+                            what, acpi.sourceline)
+    link = kids.get("link")
+    state = link.get("state") if link is not None else None
+    if state and state not in LINK_STATES:
+        raise PlanError(f"unknown interface link state '{state}'", what, link.sourceline,
+                        kind="unsupported")
+    mtu = kids.get("mtu")
+    size = mtu.get("size") if mtu is not None else None
+    if size and _uint(size) is None:
+        raise PlanError("malformed mtu size", what, mtu.sourceline)
+    team = kids.get("teaming")
+    ttype = team.get("type") or None if team is not None else None
+    if team is not None and (ttype or team.get("persistent")) and ttype not in TEAMING_TYPES:
+        raise PlanError(f"unknown teaming type '{ttype or '(null)'}'", what, team.sourceline,
+                        kind="unsupported")
+    sndbuf = kids["tune"].find("sndbuf") if "tune" in kids else None
+    if sndbuf is not None and sndbuf.text and _uint(sndbuf.text, (1 << 64) - 1) is None:
+        raise PlanError("sndbuf must be a positive integer", what, sndbuf.sourceline)
+    frames = kids["coalesce"].find("rx/frames") if "coalesce" in kids else None
+    most = frames.get("max") if frames is not None else None
+    if most:
+        if _uint(most, (1 << 64) - 1) is None:
+            raise PlanError(f"cannot parse value '{most}' for coalesce parameter", what,
+                            frames.sourceline)
+        if _uint(most) is None:
+            raise PlanError(f"numerical overflow: value '{most}' is too big for coalesce parameter, "
+                            "maximum is '4294967295'", what, frames.sourceline)
+
+
+def _check_virtio_driver(drv: etree._Element, what: Callable[[], str]) -> None:
+    for attr, words in VIRTIO_DRIVER_ATTRS:
+        value = drv.get(attr)
+        if value is None:
+            continue
+        if words is None:
+            if _uint(value) is None:
+                raise _invalid(drv, attr, value, what, "non-negative integer value")
+        elif value not in words:
+            raise _invalid(drv, attr, value, what)
+    for sub, names in (("host", HOST_OFFLOADS), ("guest", GUEST_OFFLOADS)):
+        el = drv.find(sub)
+        if el is None:
+            continue
+        for attr in names:
+            value = el.get(attr)
+            if value is not None and value not in ON_OFF:
+                raise _invalid(el, attr, value, what)
+
+
+def read_facts(el: etree._Element, kids: dict) -> NetFacts:
+    """What validation needs of an ``<interface>``: read once, with the device."""
+    f = NetFacts(children=frozenset(kids))
+    drv = kids.get("driver")
+    if drv is not None:
+        f.driver = dict(drv.attrib)
+    ips = []
+    for ip in el.iterfind("ip") if "ip" in kids else ():
+        version = _ip(ip.get("address") or "") or 4
+        ips.append(GuestIP(version, _uint(ip.get("prefix")) or 0, bool(ip.get("peer"))))
+    f.ips = tuple(ips)
+    f.routes = len(el.findall("route")) if "route" in kids else 0
+    src = kids.get("source")
+    if src is not None:
+        f.host_ips = src.find("ip") is not None or src.find("route") is not None
+        f.mode = src.get("mode")
+        rec = src.find("reconnect")
+        f.reconnect = rec is not None and rec.get("enabled") == "yes"
+    team = kids.get("teaming")
+    if team is not None and team.get("type"):
+        f.teaming = dict(team.attrib)
+    mtu = kids.get("mtu")
+    f.mtu = mtu is not None and bool(_uint(mtu.get("size")))
+    frames = kids["coalesce"].find("rx/frames") if "coalesce" in kids else None
+    f.coalesce = frames is not None and bool(frames.get("max"))  # (max='' is none)
+    vport = kids.get("virtualport")
+    f.virtualport = vport.get("type") if vport is not None else None
+    port = kids.get("port")
+    f.isolated = port is not None and port.get("isolated") == "yes"
+    target = kids.get("target")
+    f.managed = target.get("managed") if target is not None else None
+    return f
+
+
+def check_qemu(net: Device, f: NetFacts) -> None:
+    """The QEMU driver's checks of an interface (before libvirt's generic ones)."""
+    what = net.describe()
+    virtio = net.model in devices.VIRTIO_NIC_MODELS
+    if net.type == "vhostuser" and f.reconnect and f.mode == "server":
+        raise PlanError("'reconnect' attribute unsupported 'server' mode for <interface type='vhostuser'>",
+                        what, kind="unsupported")
+    if net.type == "user":
+        if f.routes:
+            raise PlanError("Invalid attempt to set network interface guest-side IP route, not "
+                            "supported by QEMU", what, kind="unsupported")
+        seen: set[int] = set()
+        for ip in f.ips:
+            if ip.peer:
+                raise PlanError("Invalid attempt to set peer IP for guest", what, kind="unsupported")
+            if ip.version in seen:
+                raise PlanError(f"Only one IPv{ip.version} address per interface is allowed", what,
+                                kind="unsupported")
+            seen.add(ip.version)
+            if ip.version == 4 and ip.prefix and ip.prefix not in USER_IPV4_PREFIXES:
+                raise PlanError("invalid prefix, must be in range of 4-27", what)
+            if ip.version == 6 and ip.prefix and ip.prefix != USER_IPV6_PREFIX:
+                raise PlanError(f"unsupported IPv6 address prefix='{ip.prefix}' - must be 64", what,
+                                kind="unsupported")
+    elif net.type != "vdpa" and (f.routes or f.ips):
+        raise PlanError("Invalid attempt to set network interface guest-side IP route and/or "
+                        "address info, not supported by QEMU", what, kind="unsupported")
+    if virtio:
+        for attr in ("rx_queue_size", "tx_queue_size"):
+            n = _uint(f.driver.get(attr))
+            if n and n & (n - 1):
+                raise PlanError(f"{attr} has to be a power of two", what, kind="unsupported")
+    if f.mtu and net.type not in MTU_TYPES:
+        raise PlanError(f"setting MTU on interface type {net.type} is not supported yet", what,
+                        kind="unsupported")
+    if f.teaming is not None:
+        if f.teaming.get("type") == "persistent" and not virtio:
+            raise PlanError("virtio-net teaming persistent interface must be <model type='virtio'/>, "
+                            f"not '{net.model or 'rtl8139'}'", what, kind="unsupported")
+        if f.teaming.get("type") == "transient" and net.type not in ("hostdev", "network"):
+            raise PlanError("virtio-net teaming transient interface must be type='hostdev', "
+                            f"not '{net.type}'", what, kind="unsupported")
+    if f.coalesce and net.type not in COALESCE_TYPES:
+        raise PlanError(f"coalesce settings on interface type {net.type} are not supported", what,
+                        kind="unsupported")
+
+
+def check_generic(net: Device, f: NetFacts) -> None:
+    """libvirt's own checks of an interface (after its QEMU driver's)."""
+    what = net.describe()
+    if f.host_ips and net.type != "ethernet":
+        raise PlanError("Invalid attempt to set network interface host-side IP route and/or address "
+                        f"info on interface of type '{net.type}'. This is only supported on "
+                        "interfaces of type 'ethernet'", what, kind="unsupported")
+    if f.managed == "no" and net.type != "ethernet":
+        raise PlanError(f"unmanaged target dev is not supported on interfaces of type '{net.type}'",
+                        what, kind="unsupported")
+    team = f.teaming or {}
+    if team.get("type") == "transient":
+        if not team.get("persistent"):
+            raise PlanError("teaming persistent attribute must be set if teaming type is 'transient'",
+                            what, kind="unsupported")
+    elif team.get("persistent"):
+        raise PlanError("teaming persistent attribute not allowed if teaming type is "
+                        f"'{team.get('type', 'none')}'", what, kind="unsupported")
+    if f.isolated:
+        mac = net.attrs.get("mac", "")
+        if net.type not in ISOLATED_PORT_TYPES:
+            raise PlanError(f"interface {mac} - <port isolated='yes'/> is not supported for network "
+                            f"interfaces with type='{net.type}'", what, kind="unsupported")
+        if f.virtualport:
+            raise PlanError(f"interface {mac} - <port isolated='yes'/> is not supported for network "
+                            f"interfaces with virtualport type='{f.virtualport}'", what, kind="unsupported")
+    if net.model not in devices.VIRTIO_NIC_MODELS:
+        for attr, name in VIRTIO_OPTIONS:
+            if f.driver.get(attr) is not None:
+                raise PlanError(f"{name} is only supported for virtio devices", what, kind="unsupported")
