@@ -78,6 +78,8 @@ class Device:
     parent: "Device | None" = None
     #: a ``<disk>``'s storage, media and options, as its validation needs them
     disk: "DiskFacts | None" = None
+    #: what validation needs of other kinds of device (``video.VideoFacts``, ...), read by xmlio
+    facts: Any = None
     # ---- planned -------------------------------------------------------------
     #: what the device needs from its bus (computed by the planner)
     connect: Connect = Connect.NONE

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import controllers, devices
+from . import controllers, devices, video
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -398,6 +398,12 @@ SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "in
                   "memballoon": ("only a single memory balloon device is supported", "internal"),
                   "iommu": ("only a single IOMMU device is supported", "xml"),
                   "vsock": ("only a single vsock device is supported", "xml")}
+
+
+#: TABLE: the parser checks of a kind of device kept in its own module
+KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
+    "video": video.check_parse,
+}
 
 
 def parse_rank(tag: str, position: int) -> tuple[int, int]:
@@ -816,6 +822,9 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                 n = c_uint(a.get(name) or "0", 0)
                 if n is not None and n > top:
                     raise PlanError("Invalid PCI address " + fmt.format(n), _what(what), _line(a))
+    kind_check = KIND_PARSE_CHECKS.get(tag)
+    if kind_check is not None:
+        kind_check(el, what, kids)
     addr = kids.get("address")
     if addr is not None and addr.get("type") != "pci":
         check_address(addr, what)

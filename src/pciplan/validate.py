@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import controllers, devices, disks, machines, parsecheck
+from . import controllers, devices, disks, machines, parsecheck, video
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -228,25 +228,8 @@ def validate_late(guest: Guest) -> None:
         if none is not None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
-    for i, video in enumerate(each(videos)):
-        if "ram" in video.attrs and video.model != "qxl":
-            raise PlanError("ram attribute only supported for video type qxl", video.describe(),
-                            kind="unsupported")
-        if video.model == "ramfb" and video.address is not None:
-            raise PlanError("address not supported for video type ramfb", video.describe(),
-                            kind="unsupported")
-        if video.model is not None and video.model not in guest.machine.video_models:
-            raise PlanError(f"domain configuration does not support video model '{video.model}'",
-                            video.describe(), kind="unsupported")
-        if video.attrs.get("accel2d") == "yes":
-            raise PlanError("qemu does not support the accel2d setting", video.describe(),
-                            kind="unsupported")
-        if video.attrs.get("accel3d") == "yes" and video.model != "virtio":
-            raise PlanError("3d acceleration is supported only with 'virtio' video device",
-                            video.describe(), kind="unsupported")
-        if i and video.model not in devices.SECONDARY_VIDEO_MODELS:
-            raise PlanError(f"video type '{video.model}' is only valid as primary video device",
-                            video.describe(), kind="unsupported")
+    for i, v in enumerate(each(videos)):
+        video.check(guest, v, primary=not i)
     for c in each(guest.controllers):
         if c.type == "sata" and not guest.machine.sata_capable:
             raise PlanError("SATA is not supported with this QEMU binary", c.describe(),
