@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import controllers, devices, disks, machines, parsecheck, video
+from . import chardevs, controllers, devices, disks, machines, parsecheck, video
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -69,6 +69,7 @@ def validate(guest: Guest) -> None:
         a = ser.address
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
             raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
+    chardevs.post_parse(guest)
     post_parse_memory(dom)
     twice = _repeated(guest.controllers, lambda c: None if c.type == "usb" else (c.type, c.index))
     if twice:
@@ -275,6 +276,8 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         _validate_spicevmc(guest, card)
     for ser in each(of("serial")):
+        chardevs.check_generic(guest, ser)
+        chardevs.check_qemu(guest, ser)
         target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
@@ -298,10 +301,17 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"Serial device with target type '{target}' and target model '{model}' not "
                             "compatible with guest architecture or machine type", ser.describe(),
                             kind="unsupported")
-    _validate_addresses(guest, of("parallel"))
+    for par in each(of("parallel")):
+        chardevs.check_generic(guest, par)
+        chardevs.check_qemu(guest, par)
+        if guest.machine.family == "pseries" or dom.arch in machines.S390:
+            raise PlanError("parallel ports are not supported", par.describe(), kind="unsupported")
     for ch in each(of("channel")):
-        _validate_spicevmc(guest, ch)
-    _validate_addresses(guest, of("console"))
+        chardevs.check_generic(guest, ch)
+        chardevs.check_qemu(guest, ch)
+    for console in each(of("console")):
+        chardevs.check_generic(guest, console)
+        chardevs.check_qemu(guest, console)
     for inp in each(of("input")):
         if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
             raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
