@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import chardevs, controllers, devices, video
+from . import chardevs, controllers, devices, filesystems, video
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -403,6 +403,7 @@ SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "in
 #: TABLE: the parser checks of a kind of device kept in its own module
 KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "video": video.check_parse,
+    "filesystem": filesystems.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
 }
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import chardevs, controllers, devices, disks, machines, parsecheck, video
+from . import chardevs, controllers, devices, disks, filesystems, machines, parsecheck, video
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -330,15 +330,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
     for fs in each(of("filesystem")):
-        if fs.type not in (None, "mount"):
-            raise PlanError("only supports mount filesystem type", fs.describe(), kind="unsupported")
-        if fs.attrs.get("driver") != "virtiofs":
-            continue
-        if fs.attrs.get("accessmode", "passthrough") != "passthrough":
-            raise PlanError("virtiofs only supports passthrough accessmode", fs.describe(),
-                            kind="unsupported")
-        if not dom.shared_memory:
-            raise PlanError("'virtiofs' requires shared memory", fs.describe(), kind="unsupported")
+        filesystems.check(guest, fs)
     for w in each(watchdogs):
         if w.model == "diag288" and dom.arch not in machines.S390:
             raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
