@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import chardevs, controllers, devices, disks, filesystems, machines, parsecheck, video
+from . import chardevs, controllers, devices, disks, filesystems, machines, parsecheck, rng, video
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -347,7 +347,8 @@ def validate_late(guest: Guest) -> None:
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
-    _validate_addresses(guest, of("rng"))
+    for r in each(of("rng")):
+        rng.check(guest, r)
     for nvram in each(of("nvram")):
         if dom.arch not in machines.PPC64:
             raise PlanError("nvram device is only supported for PPC64", nvram.describe(),
