@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import chardevs, controllers, devices, disks, filesystems, machines, parsecheck, rng, video
+from . import chardevs, controllers, devices, disks, filesystems, machines, memdevs, parsecheck, rng, video
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -371,6 +371,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
                             shm.describe(), kind="unsupported")
     for mem in each(of("memory")):
+        memdevs.check(guest, mem)
         if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
             raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
         if mem.model in guest.machine.lacks:

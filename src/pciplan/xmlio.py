@@ -19,7 +19,7 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import chardevs, defaults, devices, disks, filesystems, machines, parsecheck, video
+from . import chardevs, defaults, devices, disks, filesystems, machines, memdevs, parsecheck, video
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -356,6 +356,7 @@ def _attr_of(kid: etree._Element | None, attr: str) -> str | None:
 FACT_READERS: dict[str, Callable[[etree._Element, dict], Any]] = {
     "video": video.read,
     "filesystem": filesystems.read,
+    "memory": memdevs.read,
     **{tag: chardevs.read for tag in chardevs.CHR_TAGS | {"rng", "smartcard", "redirdev"}},
 }
 #: element attributes that only validation needs, kept in ``Device.attrs``
