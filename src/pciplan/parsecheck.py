@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import chardevs, controllers, devices, filesystems, graphics, memdevs, rng, video
+from . import chardevs, controllers, devices, filesystems, graphics, memdevs, rng, tpm, video
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -407,6 +407,7 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "rng": rng.check_parse,
     "memory": memdevs.check_parse,
     "graphics": graphics.check_parse,
+    "tpm": tpm.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
 }
 
