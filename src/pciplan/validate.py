@@ -627,6 +627,8 @@ IOMMU_MACHINES: dict[str, tuple[frozenset[str], str]] = {
 
 def _validate_iommu(guest: Guest, iommu: Device) -> None:
     what = iommu.describe()
+    if iommu.model != "intel" and ("intremap" in iommu.attrs or "eim" in iommu.attrs):
+        raise PlanError(f"iommu model '{iommu.model}' doesn't support additional attributes", what)
     if iommu.model == "smmuv3" and iommu.address is not None:
         raise PlanError("iommu model 'smmuv3' can't have address", what)
     allowed = IOMMU_MACHINES.get(iommu.model or "")
@@ -635,6 +637,8 @@ def _validate_iommu(guest: Guest, iommu: Device) -> None:
                         kind="unsupported")
     if iommu.model == "virtio" and not guest.domain.acpi:
         raise PlanError("IOMMU device: 'virtio' requires ACPI", what, kind="unsupported")
+    if iommu.attrs.get("eim") == "on" and iommu.attrs.get("intremap") != "on":
+        raise PlanError("IOMMU eim requires interrupt remapping to be enabled", what, kind="unsupported")
 
 
 def _validate_pci_options(guest: Guest, c: Controller) -> None:
