@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import chardevs, controllers, devices, filesystems, graphics, memdevs, rng, tpm, video
+from . import chardevs, controllers, devices, filesystems, graphics, memdevs, rng, sounds, tpm, video
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -408,6 +408,7 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "memory": memdevs.check_parse,
     "graphics": graphics.check_parse,
     "tpm": tpm.check_parse,
+    "sound": sounds.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
 }
 
@@ -467,6 +468,7 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
     ("interface", "type", frozenset({"user", "ethernet", "vhostuser", "server", "client", "mcast",
                                      "network", "bridge", "internal", "direct", "hostdev", "udp",
                                      "vdpa", "null", "vds"}), None),
+    ("input", "model", VIRTIO_MODELS, "unknown input model '{}'"),
     ("input", "bus", frozenset({"ps2", "usb", "xen", "parallels", "virtio", "none"}),
      "unknown input bus type '{}'"),
     ("rng", "model", VIRTIO_MODELS, "unknown RNG model '{}'"),
