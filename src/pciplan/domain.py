@@ -83,6 +83,8 @@ class Device:
     #: an ``<interface>``'s and a ``<hostdev>``'s options, as their validation needs them
     net: "NetFacts | None" = None
     hostdev: "HostdevFacts | None" = None
+    #: what validation needs of other kinds of device (``video.VideoFacts``, ...), read by xmlio
+    facts: Any = None
     # ---- planned -------------------------------------------------------------
     #: what the device needs from its bus (computed by the planner)
     connect: Connect = Connect.NONE

@@ -17,7 +17,8 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import controllers, devices, guestconf, hostdevs, interfaces
+from . import (chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
+               interfaces, memdevs, rng, sounds, tpm, video)
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -410,6 +411,19 @@ SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "in
                   "vsock": ("only a single vsock device is supported", "xml")}
 
 
+#: TABLE: the parser checks of a kind of device kept in its own module
+KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
+    "video": video.check_parse,
+    "filesystem": filesystems.check_parse,
+    "rng": rng.check_parse,
+    "memory": memdevs.check_parse,
+    "graphics": graphics.check_parse,
+    "tpm": tpm.check_parse,
+    "sound": sounds.check_parse,
+    **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
+}
+
+
 def parse_rank(tag: str, position: int) -> tuple[int, int]:
     """Where libvirt's parser reads a device: an error found earlier in this order wins."""
     return DEVICE_PARSE_ORDER.get(tag, len(DEVICE_PARSE_ORDER)), position
@@ -465,6 +479,7 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
     ("interface", "type", frozenset({"user", "ethernet", "vhostuser", "server", "client", "mcast",
                                      "network", "bridge", "internal", "direct", "hostdev", "udp",
                                      "vdpa", "null", "vds"}), None),
+    ("input", "model", VIRTIO_MODELS, "unknown input model '{}'"),
     ("input", "bus", frozenset({"ps2", "usb", "xen", "parallels", "virtio", "none"}),
      "unknown input bus type '{}'"),
     ("rng", "model", VIRTIO_MODELS, "unknown RNG model '{}'"),
@@ -826,6 +841,9 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                 n = c_uint(a.get(name) or "0", 0)
                 if n is not None and n > top:
                     raise PlanError("Invalid PCI address " + fmt.format(n), _what(what), _line(a))
+    kind_check = KIND_PARSE_CHECKS.get(tag)
+    if kind_check is not None:
+        kind_check(el, what, kids)
     addr = kids.get("address")
     if addr is not None and addr.get("type") != "pci":
         check_address(addr, what)

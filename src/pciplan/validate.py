@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import (clock, controllers, devices, disks, guestconf, hostdevs, interfaces, machines,
-               parsecheck)
+from . import (chardevs, clock, controllers, devices, disks, filesystems, guestconf, hostdevs,
+               interfaces, machines, memdevs, parsecheck, rng, video)
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -73,6 +73,7 @@ def validate(guest: Guest) -> None:
         a = ser.address
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
             raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
+    chardevs.post_parse(guest)
     clock.post_parse(conf.clock)
     post_parse_memory(dom)
     twice = _repeated(guest.controllers, lambda c: None if c.type == "usb" else (c.type, c.index))
@@ -234,25 +235,8 @@ def validate_late(guest: Guest) -> None:
         if none is not None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
-    for i, video in enumerate(each(videos)):
-        if "ram" in video.attrs and video.model != "qxl":
-            raise PlanError("ram attribute only supported for video type qxl", video.describe(),
-                            kind="unsupported")
-        if video.model == "ramfb" and video.address is not None:
-            raise PlanError("address not supported for video type ramfb", video.describe(),
-                            kind="unsupported")
-        if video.model is not None and video.model not in guest.machine.video_models:
-            raise PlanError(f"domain configuration does not support video model '{video.model}'",
-                            video.describe(), kind="unsupported")
-        if video.attrs.get("accel2d") == "yes":
-            raise PlanError("qemu does not support the accel2d setting", video.describe(),
-                            kind="unsupported")
-        if video.attrs.get("accel3d") == "yes" and video.model != "virtio":
-            raise PlanError("3d acceleration is supported only with 'virtio' video device",
-                            video.describe(), kind="unsupported")
-        if i and video.model not in devices.SECONDARY_VIDEO_MODELS:
-            raise PlanError(f"video type '{video.model}' is only valid as primary video device",
-                            video.describe(), kind="unsupported")
+    for i, v in enumerate(each(videos)):
+        video.check(guest, v, primary=not i)
     for c in each(guest.controllers):
         # libvirt's generic checks of a PCI controller first, then its QEMU driver's: the
         # models this QEMU has, the driver options only virtio-scsi takes, the machine's buses
@@ -315,6 +299,8 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         _validate_spicevmc(guest, card)
     for ser in each(of("serial")):
+        chardevs.check_generic(guest, ser)
+        chardevs.check_qemu(guest, ser)
         target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
@@ -338,10 +324,17 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"Serial device with target type '{target}' and target model '{model}' not "
                             "compatible with guest architecture or machine type", ser.describe(),
                             kind="unsupported")
-    _validate_addresses(guest, of("parallel"))
+    for par in each(of("parallel")):
+        chardevs.check_generic(guest, par)
+        chardevs.check_qemu(guest, par)
+        if guest.machine.family == "pseries" or dom.arch in machines.S390:
+            raise PlanError("parallel ports are not supported", par.describe(), kind="unsupported")
     for ch in each(of("channel")):
-        _validate_spicevmc(guest, ch)
-    _validate_addresses(guest, of("console"))
+        chardevs.check_generic(guest, ch)
+        chardevs.check_qemu(guest, ch)
+    for console in each(of("console")):
+        chardevs.check_generic(guest, console)
+        chardevs.check_qemu(guest, console)
     for inp in each(of("input")):
         if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
             raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
@@ -360,15 +353,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
     for fs in each(of("filesystem")):
-        if fs.type not in (None, "mount"):
-            raise PlanError("only supports mount filesystem type", fs.describe(), kind="unsupported")
-        if fs.attrs.get("driver") != "virtiofs":
-            continue
-        if fs.attrs.get("accessmode", "passthrough") != "passthrough":
-            raise PlanError("virtiofs only supports passthrough accessmode", fs.describe(),
-                            kind="unsupported")
-        if not dom.shared_memory:
-            raise PlanError("'virtiofs' requires shared memory", fs.describe(), kind="unsupported")
+        filesystems.check(guest, fs)
     for w in each(watchdogs):
         if w.model == "diag288" and dom.arch not in machines.S390:
             raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
@@ -385,7 +370,8 @@ def validate_late(guest: Guest) -> None:
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
-    _validate_addresses(guest, of("rng"))
+    for r in each(of("rng")):
+        rng.check(guest, r)
     for nvram in each(of("nvram")):
         if dom.arch not in machines.PPC64:
             raise PlanError("nvram device is only supported for PPC64", nvram.describe(),
@@ -408,6 +394,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
                             shm.describe(), kind="unsupported")
     for mem in each(of("memory")):
+        memdevs.check(guest, mem)
         if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
             raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
         if mem.model in guest.machine.lacks:
@@ -667,6 +654,8 @@ IOMMU_MACHINES: dict[str, tuple[frozenset[str], str]] = {
 
 def _validate_iommu(guest: Guest, iommu: Device) -> None:
     what = iommu.describe()
+    if iommu.model != "intel" and ("intremap" in iommu.attrs or "eim" in iommu.attrs):
+        raise PlanError(f"iommu model '{iommu.model}' doesn't support additional attributes", what)
     if iommu.model == "smmuv3" and iommu.address is not None:
         raise PlanError("iommu model 'smmuv3' can't have address", what)
     allowed = IOMMU_MACHINES.get(iommu.model or "")
@@ -675,6 +664,8 @@ def _validate_iommu(guest: Guest, iommu: Device) -> None:
                         kind="unsupported")
     if iommu.model == "virtio" and not guest.domain.acpi:
         raise PlanError("IOMMU device: 'virtio' requires ACPI", what, kind="unsupported")
+    if iommu.attrs.get("eim") == "on" and iommu.attrs.get("intremap") != "on":
+        raise PlanError("IOMMU eim requires interrupt remapping to be enabled", what, kind="unsupported")
 
 
 def _validate_pci_ranges(c: Controller) -> None:

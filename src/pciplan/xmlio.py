@@ -12,14 +12,15 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from lxml import etree
 
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import defaults, devices, disks, guestconf, hostdevs, interfaces, machines, parsecheck
+from . import (chardevs, defaults, devices, disks, filesystems, guestconf, hostdevs, interfaces,
+               machines, memdevs, parsecheck, video)
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -352,6 +353,13 @@ def _attr_of(kid: etree._Element | None, attr: str) -> str | None:
     return kid.get(attr) if kid is not None else None
 
 
+#: TABLE: what validation needs of a kind of device, read by its module into ``Device.facts``
+FACT_READERS: dict[str, Callable[[etree._Element, dict], Any]] = {
+    "video": video.read,
+    "filesystem": filesystems.read,
+    "memory": memdevs.read,
+    **{tag: chardevs.read for tag in chardevs.CHR_TAGS | {"rng", "smartcard", "redirdev"}},
+}
 #: element attributes that only validation needs, kept in ``Device.attrs``
 _CHECKED_ATTRS = {"hostdev": ("display",), "disk": ("sgio",), "smartcard": ("mode",),
                   "shmem": ("name",)}
@@ -525,6 +533,9 @@ def _device(el: etree._Element, position: int) -> Device | None:
         kids = {k: v for k, v in kids.items() if k != "address"}
         dev.changed.add("address")
     parsecheck.check_device(el, dev.describe, kids)
+    reader = FACT_READERS.get(tag)
+    if reader is not None:
+        dev.facts = reader(el, kids)
     if tag == "hostdev" and dev.source and dev.type == "pci":
         spelled = _canonical_source(dev.source)
         if spelled != dev.source:

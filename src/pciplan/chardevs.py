@@ -1,0 +1,180 @@
+"""What libvirt 9.0 refuses of a character device's host side (``<serial>``, ``<console>``,
+``<channel>``, ``<parallel>``, and the chardevs of smartcards, redirdevs and RNGs), in
+its order.
+
+* the parser (:func:`check_parse`): how many ``<source>``, ``<log>`` and ``<protocol>``
+  elements, a source's mode, a guestfwd channel's address;
+* post-parse (:func:`post_parse`): the first console alone may be a serial one, ISA
+  serial ports (at most 4, each port once);
+* validation, each device in its kind's turn: QEMU's checks of the source first
+  (:func:`check_qemu`: SPICE chardevs need SPICE graphics, a reconnect needs a timeout),
+  libvirt's generic ones after QEMU's target checks (:func:`check_generic`: the path,
+  host, service or channel each type needs, reconnecting only when connecting).
+
+Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
+``xmlio`` reads what the checks need of each device into a :class:`ChrFacts`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from . import parsecheck
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .defaults import Guest
+    from .domain import Device
+
+
+@dataclass
+class ChrFacts:
+    """What validation needs of a character device beyond ``Device``'s fields."""
+
+    #: the host side's type (``type`` of the element; an RNG's ``<backend type>``)
+    type: str | None = None
+    #: the ``<source>`` elements' attributes, in order
+    sources: tuple[dict[str, str], ...] = ()
+    #: the attributes of the first source's ``<reconnect>``, None without one
+    reconnect: dict[str, str] | None = None
+
+
+def _facts(holder: etree._Element, ctype: str | None) -> ChrFacts:
+    sources = [s for s in holder if s.tag == "source"]
+    rec = sources[0].find("reconnect") if sources else None
+    return ChrFacts(ctype, tuple(dict(s.attrib) for s in sources),
+                    dict(rec.attrib) if rec is not None else None)
+
+
+def read(el: etree._Element, kids: dict) -> ChrFacts:
+    if el.tag == "rng":
+        backend = kids.get("backend")
+        if backend is None or backend.get("model") != "egd":
+            return ChrFacts()
+        return _facts(backend, backend.get("type"))
+    return _facts(el, el.get("type"))
+
+
+#: SPICE chardevs, which need SPICE graphics
+SPICE_TYPES = frozenset({"spicevmc", "spiceport"})
+#: chardev types whose source is a path
+PATH_TYPES = frozenset({"dev", "file", "pipe"})
+#: the characters of a spiceport channel name
+CHANNEL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+SOURCE_MODES = frozenset({"bind", "connect"})
+#: chardev types whose source has a mode
+MODE_TYPES = frozenset({"tcp", "udp", "unix"})
+#: the most ISA serial ports
+ISA_SERIAL_PORTS = 4
+CHR_TAGS = frozenset({"serial", "console", "channel", "parallel"})
+
+
+def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
+    """The parser's checks of a character device's host side."""
+    def refuse(message: str, line: int | None = None, kind: str = "xml") -> PlanError:
+        return PlanError(message, parsecheck._what(what), line or el.sourceline, kind=kind)
+    ctype = el.get("type") or "pty"
+    target = kids.get("target")
+    if el.tag == "channel" and target is not None and target.get("type") == "guestfwd":
+        address = target.get("address")
+        if not address:
+            raise refuse("guestfwd channel does not define a target address", target.sourceline)
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            ip = None
+        if ip is not None and ip.version != 4:
+            raise refuse("guestfwd channel only supports IPv4 addresses", target.sourceline,
+                         kind="unsupported")
+    counts = {"source": 0, "log": 0, "protocol": 0}
+    for child in el:
+        if child.tag in counts:
+            counts[child.tag] += 1
+    if counts["source"] > 1 and ctype != "udp":
+        raise refuse("only one source element is allowed for character device")
+    if counts["source"] > 2:
+        raise refuse("only two source elements are allowed for character device")
+    if ctype in MODE_TYPES:
+        for src in el.iterfind("source"):
+            parsecheck._word(src, "mode", SOURCE_MODES, what)
+    if counts["log"] > 1:
+        raise refuse("only one log element is allowed for character device")
+    if counts["protocol"] > 1:
+        raise refuse("only one protocol element is allowed for character device")
+    if ctype == "spicevmc" and (el.tag != "channel" or target is None or
+                                target.get("type") not in ("virtio", None)):
+        raise refuse("spicevmc device type only supports virtio", kind="unsupported")
+
+
+def post_parse(guest: Guest) -> None:
+    """libvirt's post-parse of the consoles and serial ports."""
+    for console in guest.devices("console")[1:]:
+        if console.target.get("type") == "serial":
+            raise PlanError("Only the first console can be a serial port", console.describe(),
+                            kind="unsupported")
+    ports: set[str] = set()
+    isa = 0
+    for ser in guest.devices("serial"):
+        if ser.origin == "implicit":
+            continue
+        isa += ser.target.get("type") == "isa-serial"
+        if isa > ISA_SERIAL_PORTS:
+            raise PlanError(f"Maximum supported number of ISA serial ports is '{ISA_SERIAL_PORTS}'",
+                            ser.describe(), kind="internal")
+        port = ser.target.get("port")
+        if port is not None:
+            n = str(parsecheck.c_int(port, 10))
+            if n in ports:
+                raise PlanError(f"target port '{n}' already allocated", ser.describe(), kind="internal")
+            ports.add(n)
+
+
+def check_qemu(guest: Guest, dev: Device) -> None:
+    """QEMU's checks of a device's chardev (before anything else of the device)."""
+    f = dev.facts if isinstance(dev.facts, ChrFacts) else ChrFacts(dev.type)
+    if f.type in SPICE_TYPES and not guest.domain.spice:
+        raise PlanError(f"chardev '{f.type}' not supported without spice graphics", dev.describe(),
+                        kind="unsupported")
+    rec = f.reconnect or {}
+    if f.type in ("tcp", "unix") and rec.get("enabled") == "yes" and \
+            parsecheck.c_uint(rec.get("timeout") or "0", 10) == 0:
+        raise PlanError("chardev reconnect source timeout cannot be '0'", dev.describe())
+
+
+def check_generic(guest: Guest, dev: Device) -> None:
+    """libvirt's own checks of a device's chardev (after its QEMU driver's)."""
+    f = dev.facts if isinstance(dev.facts, ChrFacts) else ChrFacts(dev.type)
+    src = f.sources[0] if f.sources else {}
+    what = dev.describe()
+
+    def missing(name: str, kind: str = "internal") -> PlanError:
+        return PlanError(f"Missing source {name} attribute for char device", what, kind=kind)
+    if f.type in PATH_TYPES and not src.get("path"):
+        raise missing("path")
+    if f.type == "nmdm" and not (src.get("master") and src.get("slave")):
+        raise PlanError("Should define both master and slave path attributes for nmdm device", what,
+                        kind="internal")
+    if f.type == "unix" and not src.get("path") and \
+            not (dev.tag == "channel" and dev.target.get("type") == "virtio"):
+        raise missing("path")
+    if f.type == "tcp":
+        if not src.get("host"):
+            raise missing("host")
+        if not src.get("service"):
+            raise missing("service")
+    if f.type == "udp" and not any(s.get("service") for s in f.sources
+                                   if s.get("mode", "connect") == "connect"):
+        raise missing("service")
+    if f.type == "spiceport":
+        channel = src.get("channel")
+        if not channel:
+            raise missing("channel", "unsupported")
+        if any(c not in CHANNEL_NAME_CHARS for c in channel):
+            raise PlanError("Invalid character in source channel for char device", what)
+    if f.type in ("tcp", "unix") and (f.reconnect or {}).get("enabled") == "yes" and \
+            src.get("mode", "connect") != "connect":
+        raise PlanError("chardev reconnect is possible only for connect mode", what, kind="internal")

@@ -1,0 +1,134 @@
+"""What libvirt 9.0 refuses of a ``<filesystem>``, in its order.
+
+The parser reads the modes, a RAM filesystem's usage, virtiofs' queue and thread pool
+sizes, and wants a source (:func:`check_parse`); validation (``validate_late``, with the
+other filesystems, each one's address first) makes libvirt's generic checks (a target,
+boot order only for virtiofs, fmode/dmode only when mapped) before its QEMU driver's
+(mount type only, the drivers QEMU has, what virtiofs does not support): :func:`check`.
+Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
+
+``xmlio`` reads what the checks need of each filesystem into a :class:`FsFacts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from . import parsecheck
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .defaults import Guest
+    from .domain import Device
+
+
+@dataclass
+class FsFacts:
+    """What validation needs of a ``<filesystem>`` beyond ``Device``'s fields."""
+
+    #: the element's attributes, ``<driver>``'s, ``<source>``'s (None: no source)
+    attrs: dict[str, str] = field(default_factory=dict)
+    driver: dict[str, str] = field(default_factory=dict)
+    source: dict[str, str] | None = None
+    #: ``<target dir>``
+    target: str | None = None
+    children: frozenset[str] = frozenset()
+
+
+def read(el: etree._Element, kids: dict) -> FsFacts:
+    src, tgt, drv = kids.get("source"), kids.get("target"), kids.get("driver")
+    return FsFacts(dict(el.attrib), dict(drv.attrib) if drv is not None else {},
+                   dict(src.attrib) if src is not None else None,
+                   tgt.get("dir") if tgt is not None else None, frozenset(kids))
+
+
+#: where each filesystem type names its source
+SOURCE_ATTRS = {"mount": ("dir", "socket"), "bind": ("dir",), "file": ("file",), "block": ("dev",),
+                "template": ("name",), "volume": ("volume",)}
+#: the drivers QEMU has no filesystem device for
+DRIVERS_QEMU_LACKS = frozenset({"loop", "nbd", "ploop"})
+MODE_MAX = 0o777
+#: what a virtiofs share may not have, in libvirt's order: (its refusal, is it there)
+VIRTIOFS_UNSUPPORTED = (
+    ("virtiofs does not support wrpolicy", lambda f: bool(f.driver.get("wrpolicy"))),
+    ("virtiofs does not support model", lambda f: bool(f.attrs.get("model"))),
+    ("virtiofs does not support format", lambda f: bool(f.driver.get("format"))),
+    ("virtiofs does not support multidevs", lambda f: bool(f.attrs.get("multidevs"))),
+)
+
+
+def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
+    """The parser's checks of a filesystem."""
+    for name in ("fmode", "dmode"):
+        v = el.get(name)
+        if v is not None and parsecheck.c_uint(v, 8, MODE_MAX) is None:
+            raise parsecheck._invalid(el, name, v, what, "non-negative integer value")
+    ftype = el.get("type") or "mount"
+    src = kids.get("source")
+    drv = kids.get("driver")
+    if drv is not None and drv.get("type") == "virtiofs":
+        queue = drv.get("queue")
+        if queue is not None and parsecheck.c_uint(queue, 10) is None:
+            raise PlanError(f"cannot parse queue size '{queue}' for virtiofs", parsecheck._what(what),
+                            drv.sourceline)
+    pool = el.find("binary/thread_pool")
+    if pool is not None and pool.get("size") is not None and parsecheck.c_int(pool.get("size") or "", 10) is None:
+        raise PlanError(f"cannot parse thread pool size '{pool.get('size')}' for virtiofs",
+                        parsecheck._what(what), pool.sourceline)
+    if ftype == "ram":
+        usage = src.get("usage") if src is not None else None
+        if usage is None:
+            raise PlanError("missing 'usage' attribute for RAM filesystem", parsecheck._what(what),
+                            el.sourceline)
+        if parsecheck.c_uint(usage, 10, parsecheck.ULLONG_MAX) is None:
+            raise PlanError(f"cannot parse usage '{usage}' for RAM filesystem", parsecheck._what(what),
+                            el.sourceline)
+    names = SOURCE_ATTRS.get(ftype, ())
+    if names and not any(src is not None and src.get(n) for n in names + ("socket",)):
+        tgt = kids.get("target")
+        raise PlanError(f"missing source information for device {tgt.get('dir') or '' if tgt is not None else ''}",
+                        parsecheck._what(what), el.sourceline)
+
+
+def check(guest: Guest, fs: Device) -> None:
+    """libvirt's validation of one filesystem: its generic checks, then QEMU's."""
+    f = fs.facts if isinstance(fs.facts, FsFacts) else FsFacts()
+    what = fs.describe()
+
+    def refuse(message: str, kind: str = "unsupported") -> PlanError:
+        return PlanError(message, what, kind=kind)
+    driver = f.driver.get("type")
+    accessmode = f.attrs.get("accessmode") or "passthrough"
+    if not f.target:
+        src = f.source or {}
+        name = next((src[k] for k in ("dir", "socket", "file", "dev", "name", "volume") if src.get(k)),
+                    "<null>")
+        raise refuse(f"missing target information for device {name}", kind="xml")
+    if "boot" in fs.attrs and driver != "virtiofs":
+        raise refuse("boot order is only supported for virtiofs")
+    if fs.type not in (None, "mount"):
+        raise refuse("only supports mount filesystem type")
+    if (f.attrs.get("fmode") or f.attrs.get("dmode")) and accessmode != "mapped":
+        raise refuse("fmode and dmode must be used with accessmode=mapped")
+    if driver == "handle" and accessmode != "passthrough":
+        raise refuse("only supports passthrough accessmode")
+    if driver in DRIVERS_QEMU_LACKS:
+        raise refuse("Filesystem driver type not supported")
+    if driver != "virtiofs":
+        return
+    external = bool((f.source or {}).get("socket"))  # (a virtiofsd of the user's own)
+    if not external:
+        if "readonly" in f.children:
+            raise refuse("virtiofs does not yet support read-only mode")
+        if accessmode != "passthrough":
+            raise refuse("virtiofs only supports passthrough accessmode")
+    for message, given in VIRTIOFS_UNSUPPORTED:
+        if given(f) and not (external and message.endswith("wrpolicy")):
+            raise refuse(message)
+    if f.attrs.get("fmode") or f.attrs.get("dmode"):
+        raise refuse("virtiofs does not support fmode and dmode")
+    if not guest.domain.shared_memory:
+        raise refuse("'virtiofs' requires shared memory")

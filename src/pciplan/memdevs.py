@@ -1,0 +1,119 @@
+"""What libvirt 9.0 refuses of a ``<memory>`` device (DIMM, NVDIMM, virtio-pmem,
+virtio-mem), in its order.
+
+The parser wants a ``<target>``, reads its NUMA node and an NVDIMM's label size
+(:func:`check_parse`); validation (``validate_late``, with the other memory devices,
+each one's address first) makes libvirt's generic checks (a path for NVDIMM and
+virtio-pmem, discard, shared access, NUMA node, virtio-mem's block and requested sizes)
+and QEMU's (the guest's NUMA nodes): :func:`check`.  Checked against the libvirt 9.0
+daemon with pairs of mistakes.
+
+``xmlio`` reads what the checks need of each device into a :class:`MemFacts`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from . import parsecheck
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .defaults import Guest
+    from .domain import Device
+
+KIB = 1024
+
+
+@dataclass
+class MemFacts:
+    """What validation needs of a ``<memory>`` device beyond ``Device``'s fields, sizes in KiB."""
+
+    attrs: dict[str, str] = field(default_factory=dict)
+    path: bool = False
+    node: int | None = None
+    size: int = 0
+    block: int | None = None
+    requested: int | None = None
+
+
+def _kib(el: etree._Element | None) -> int | None:
+    return None if el is None else parsecheck.size_bytes(el) // KIB
+
+
+def read(el: etree._Element, kids: dict) -> MemFacts:
+    t = kids.get("target")
+    src = kids.get("source")
+    f = MemFacts(dict(el.attrib), path=src is not None and bool((src.findtext("path") or "").strip()))
+    if t is not None:
+        node = t.findtext("node")
+        f.node = parsecheck.c_uint(node, 10) if node is not None else None
+        f.size = _kib(t.find("size")) or 0
+        f.block, f.requested = _kib(t.find("block")), _kib(t.find("requested"))
+    return f
+
+
+#: the smallest NVDIMM label (KiB)
+LABEL_MIN = 128
+#: the smallest virtio-mem block (KiB): the host's transparent huge page
+VIRTIO_MEM_BLOCK_MIN = 2048
+
+
+def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
+    """The parser's checks of a memory device."""
+    def refuse(message: str) -> PlanError:
+        return PlanError(message, parsecheck._what(what), el.sourceline)
+    t = kids.get("target")
+    if t is None:
+        raise refuse("missing <target> element for <memory> device")
+    node = t.findtext("node")
+    if node is not None and parsecheck.c_uint(node, 10) is None:
+        raise refuse("invalid value of memory device node")
+    label = t.find("label/size")
+    if el.get("model") == "nvdimm" and label is not None:
+        kib = parsecheck.size_bytes(label) // KIB
+        if kib < LABEL_MIN:
+            raise refuse("nvdimm label must be at least 128KiB")
+        if kib >= (_kib(t.find("size")) or 0):
+            raise refuse("label size must be smaller than NVDIMM size")
+
+
+def check(guest: Guest, mem: Device) -> None:
+    """libvirt's validation of one memory device."""
+    f = mem.facts if isinstance(mem.facts, MemFacts) else MemFacts()
+    what = mem.describe()
+    model = mem.model
+
+    def refuse(message: str, kind: str = "unsupported") -> PlanError:
+        return PlanError(message, what, kind=kind)
+    cells = guest.domain.numa_cells
+    if f.node is not None and f.node >= cells:
+        raise refuse(f"can't add memory backend for guest node '{f.node}' as the guest has only "
+                     f"'{cells}' NUMA nodes configured", kind="xml")
+    if f.node is None and cells and model not in ("virtio-pmem", "sgx-epc"):
+        raise refuse("target NUMA node needs to be specified for memory device")
+    if model in ("nvdimm", "virtio-pmem") and not f.path:
+        raise refuse(f"path is required for model '{model}'", kind="xml")
+    if model == "nvdimm" and f.attrs.get("discard") == "yes":
+        raise refuse("discard is not supported for nvdimms")
+    if model == "virtio-pmem":
+        if f.attrs.get("discard") == "yes":
+            raise refuse("discard is not supported for model 'virtio-pmem'")
+        if f.attrs.get("access") == "private":
+            raise refuse("shared access mode required for virtio-pmem device")
+        if f.node is not None:
+            raise refuse("virtio-pmem does not support NUMA nodes")
+    if model == "virtio-mem" and f.block is not None:
+        if f.block & (f.block - 1):
+            raise refuse("block size must be a power of two", kind="xml")
+        if f.block < VIRTIO_MEM_BLOCK_MIN:
+            raise refuse(f"block size too small, must be at least {VIRTIO_MEM_BLOCK_MIN}KiB", kind="xml")
+        if f.requested is not None:
+            if f.requested > f.size:
+                raise refuse(f"requested size must be smaller than or equal to @size ({f.size}KiB)",
+                             kind="xml")
+            if f.block and f.requested % f.block:
+                raise refuse("requested size must be an integer multiple of block size", kind="xml")
