@@ -17,7 +17,6 @@ Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,6 +82,8 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         address = target.get("address")
         if not address:
             raise refuse("guestfwd channel does not define a target address", target.sourceline)
+        import ipaddress  # (only for a guestfwd channel: it costs the CLI's start-up otherwise)
+
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:

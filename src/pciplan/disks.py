@@ -68,6 +68,8 @@ class DiskFacts:
         return self.chain[0].readonly if self.chain else False
 
 
+#: the disk element's own attributes its checks read
+CHECKED_ATTRS = frozenset({"sgio", "rawio", "model", "snapshot"})
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
 #: disk buses whose devices cannot be cdroms or floppies

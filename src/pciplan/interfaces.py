@@ -15,7 +15,6 @@ the libvirt 9.0 daemon.
 from __future__ import annotations
 
 import re
-import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -132,6 +131,8 @@ def _uint(text: str | None, top: int = 0xFFFFFFFF) -> int | None:
 def _ip(text: str) -> int | None:
     """The IP version of an address libvirt parses (as it does: a numeric getaddrinfo,
     which takes '10.0.0' too), or None."""
+    import socket  # (only for a NIC with addresses: it costs the CLI's start-up otherwise)
+
     try:
         family = socket.getaddrinfo(text, None, flags=socket.AI_NUMERICHOST)[0][0]
     except (OSError, UnicodeError, ValueError):

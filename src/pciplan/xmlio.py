@@ -571,7 +571,8 @@ def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.Disk
     """What validation needs of a ``<disk>`` (``disks``): read once, with the disk."""
     f = disks.DiskFacts(device=el.get("device") or "disk", children=frozenset(kids))
     attrs = el.attrib
-    f.attrs = {k: attrs[k] for k in ("sgio", "rawio", "model", "snapshot") if k in attrs}
+    if len(attrs) > 2:  # (type and device are the usual two)
+        f.attrs = {k: v for k, v in attrs.items() if k in disks.CHECKED_ATTRS}
     drv = kids.get("driver")
     if drv is not None:
         f.driver = dict(drv.attrib)
