@@ -53,6 +53,8 @@ USB_PORTS = {"piix3-uhci": 2, "piix4-uhci": 2, "vt82c686b-uhci": 2, "pci-ohci": 
 VIRTIO_NIC_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
 #: SCSI controller models libvirt 9.0 knows and Debian's QEMU 7.2 is built without
 SCSI_MODELS_QEMU_LACKS = frozenset({"buslogic"})
+#: the guest arches whose QEMU has a PS/2 controller (i8042)
+PS2_ARCHES = frozenset({"x86_64", "i686", "ppc64", "ppc64le"})
 #: SCSI controller models libvirt checks the emulator for: (QEMU device, libvirt's name of it)
 SCSI_MODEL_DEVICES = {"lsilogic": ("lsi53c895a", "LSI 53C895A SCSI controller"),
                       "lsisas1068": ("mptsas1068", "LSI SAS1068 (MPT Fusion) controller"),

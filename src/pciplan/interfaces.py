@@ -115,6 +115,9 @@ class NetFacts:
     reconnect: bool = False
 
 
+#: the largest 802.1Q VLAN id
+VLAN_TAG_MAX = 4095
+
 def _uint(text: str | None, top: int = 0xFFFFFFFF) -> int | None:
     """A decimal number as strtoul reads it (leading blanks and a sign allowed, no '-')."""
     if text is None:
@@ -254,8 +257,11 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         raise _invalid(backend, "type", backend.get("type", ""), what)
     for tag in kids["vlan"].iterfind("tag") if "vlan" in kids else ():
         tid = tag.get("id")
-        if tid is not None and _uint(tid) is None:
+        n = _uint(tid) if tid is not None else None
+        if tid is not None and n is None:
             raise _invalid(tag, "id", tid, what, "non-negative integer value")
+        if n is not None and n > VLAN_TAG_MAX:
+            raise PlanError(f"vlan tag id {n} too large (maximum {VLAN_TAG_MAX})", what, tag.sourceline)
     acpi = kids.get("acpi")
     index = acpi.get("index") if acpi is not None else None
     if index is not None:

@@ -345,6 +345,9 @@ def validate_late(guest: Guest) -> None:
         if inp.type == "tablet" and inp.bus == "ps2":
             raise PlanError("ps2 bus does not support tablet input device", inp.describe(),
                             kind="internal")
+        if inp.bus == "ps2" and dom.arch not in devices.PS2_ARCHES:
+            raise PlanError("ps2 is not supported by this QEMU binary", inp.describe(),
+                            kind="unsupported")
         if inp.type == "evdev" and inp.bus is not None:
             raise PlanError("input evdev doesn't support bus element", inp.describe(),
                             kind="unsupported")
