@@ -127,7 +127,9 @@ def post_parse(guest: Guest) -> None:
             raise PlanError(f"Maximum supported number of ISA serial ports is '{ISA_SERIAL_PORTS}'",
                             ser.describe(), kind="internal")
         port = ser.target.get("port")
-        if port is not None:
+        # (only ports written as ISA ports count: two pci-serial, system-serial or untyped
+        # serials with one port number are accepted)
+        if port is not None and ser.target.get("type") == "isa-serial":
             n = str(parsecheck.c_int(port, 10))
             if n in ports:
                 raise PlanError(f"target port '{n}' already allocated", ser.describe(), kind="internal")
