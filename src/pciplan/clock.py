@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from . import machines
+from . import machines, parsecheck
 from .errors import PlanError
 
 OFFSETS = frozenset({"utc", "localtime", "variable", "timezone", "absolute"})
@@ -43,11 +43,6 @@ class ClockFacts:
     start: int = 0  # offset='absolute'
     #: each timer's attributes, with 'catchup' when it has a <catchup> with attributes
     timers: list[dict[str, str]] = field(default_factory=list)
-
-
-def _invalid(el: etree._Element, attr: str, value: str) -> PlanError:
-    return PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{value}'.",
-                     "clock", el.sourceline)
 
 
 def _integer(text: str) -> bool:
@@ -91,7 +86,7 @@ def check(clock: etree._Element | None) -> ClockFacts:
         for attr, words in TIMER_WORDS.items():
             value = timer.get(attr)
             if value is not None and value not in words:
-                raise _invalid(timer, attr, value)
+                raise parsecheck._invalid(timer, attr, value, "clock")
         attrs = dict(timer.attrib)
         catchup = timer.find("catchup")
         if catchup is not None and len(catchup.attrib):

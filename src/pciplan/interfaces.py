@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
 
-from . import devices
+from . import devices, parsecheck
 from .errors import PlanError
 
 if TYPE_CHECKING:
@@ -119,16 +119,8 @@ class NetFacts:
 VLAN_TAG_MAX = 4095
 
 def _uint(text: str | None, top: int = 0xFFFFFFFF) -> int | None:
-    """A decimal number as strtoul reads it (leading blanks and a sign allowed, no '-')."""
-    if text is None:
-        return None
-    s = text.lstrip(" \t\n\v\f\r")
-    if s.startswith("+"):
-        s = s[1:]
-    if not s.isdigit() or not s.isascii():
-        return None
-    n = int(s)
-    return n if n <= top else None
+    """A decimal number as strtoul reads it (``parsecheck.c_uint``), None when absent or not one."""
+    return None if text is None else parsecheck.c_uint(text, 10, top)
 
 
 def _ip(text: str) -> int | None:
@@ -141,13 +133,6 @@ def _ip(text: str) -> int | None:
     except (OSError, UnicodeError, ValueError):
         return None
     return 6 if family == socket.AF_INET6 else 4
-
-
-def _invalid(el: etree._Element, attr: str, value: str, what: Callable[[], str],
-             expect: str = "") -> PlanError:
-    tail = f" Expected {expect}" if expect else ""
-    return PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{value}'.{tail}",
-                     what, el.sourceline)
 
 
 def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
@@ -172,14 +157,14 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
                             src.sourceline)
         words = SOURCE_WORDS.get((ntype or "", attr))
         if words is not None and value not in words:
-            raise _invalid(src, attr, value, what)
+            raise parsecheck._invalid(src, attr, value, what)
         if ntype == "vhostuser" and attr == "type" and value != "unix":
             raise PlanError(f"Type='{value}' unsupported for <interface type='vhostuser'>",
                             what, src.sourceline, kind="unsupported")
     words = SOURCE_WORDS.get((ntype or "", "mode"))
     if src is not None and words is not None and src.get("mode") is not None and \
             src.get("mode") not in words:
-        raise _invalid(src, "mode", src.get("mode", ""), what)
+        raise parsecheck._invalid(src, "mode", src.get("mode", ""), what)
     if ntype == "udp":
         local = src.find("local")
         if local is None:
@@ -243,23 +228,23 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     if drv is not None and ntype == "hostdev":
         name = drv.get("name")
         if name is not None and name not in HOSTDEV_DRIVER_NAMES:
-            raise _invalid(drv, "name", name, what)
+            raise parsecheck._invalid(drv, "name", name, what)
     if drv is not None:
         for attr, _ in VIRTIO_OPTIONS:
             value = drv.get(attr)
             if value is not None and value not in ON_OFF:
-                raise _invalid(drv, attr, value, what)
+                raise parsecheck._invalid(drv, attr, value, what)
     if drv is not None and ntype != "hostdev" and model is not None and \
             model.get("type") in devices.VIRTIO_NIC_MODELS:
         _check_virtio_driver(drv, what)
     backend = kids.get("backend")
     if backend is not None and backend.get("type") is not None:
-        raise _invalid(backend, "type", backend.get("type", ""), what)
+        raise parsecheck._invalid(backend, "type", backend.get("type", ""), what)
     for tag in kids["vlan"].iterfind("tag") if "vlan" in kids else ():
         tid = tag.get("id")
         n = _uint(tid) if tid is not None else None
         if tid is not None and n is None:
-            raise _invalid(tag, "id", tid, what, "non-negative integer value")
+            raise parsecheck._invalid(tag, "id", tid, what, "non-negative integer value")
         if n is not None and n > VLAN_TAG_MAX:
             raise PlanError(f"vlan tag id {n} too large (maximum {VLAN_TAG_MAX})", what, tag.sourceline)
     acpi = kids.get("acpi")
@@ -267,7 +252,7 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     if index is not None:
         n = _uint(index)
         if n is None:
-            raise _invalid(acpi, "index", index, what, "non-negative integer value")
+            raise parsecheck._invalid(acpi, "index", index, what, "non-negative integer value")
         if n == 0:
             raise PlanError("Invalid value for attribute 'index' in element 'acpi': Zero is not permitted",
                             what, acpi.sourceline)
@@ -306,9 +291,9 @@ def _check_virtio_driver(drv: etree._Element, what: Callable[[], str]) -> None:
             continue
         if words is None:
             if _uint(value) is None:
-                raise _invalid(drv, attr, value, what, "non-negative integer value")
+                raise parsecheck._invalid(drv, attr, value, what, "non-negative integer value")
         elif value not in words:
-            raise _invalid(drv, attr, value, what)
+            raise parsecheck._invalid(drv, attr, value, what)
     for sub, names in (("host", HOST_OFFLOADS), ("guest", GUEST_OFFLOADS)):
         el = drv.find(sub)
         if el is None:
@@ -316,7 +301,7 @@ def _check_virtio_driver(drv: etree._Element, what: Callable[[], str]) -> None:
         for attr in names:
             value = el.get(attr)
             if value is not None and value not in ON_OFF:
-                raise _invalid(el, attr, value, what)
+                raise parsecheck._invalid(el, attr, value, what)
 
 
 def read_facts(el: etree._Element, kids: dict) -> NetFacts:
