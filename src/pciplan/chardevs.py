@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from . import parsecheck
+from . import machines, parsecheck
 from .errors import PlanError
 
 if TYPE_CHECKING:
@@ -122,6 +122,9 @@ def post_parse(guest: Guest) -> None:
     for ser in guest.devices("serial"):
         if ser.origin == "implicit":
             continue
+        if ser.target.get("type") == "isa-debug" and guest.domain.arch not in machines.X86:
+            raise PlanError("isa-debug serial type only valid on x86 architecture", ser.describe(),
+                            kind="unsupported")
         isa += ser.target.get("type") == "isa-serial"
         if isa > ISA_SERIAL_PORTS:
             raise PlanError(f"Maximum supported number of ISA serial ports is '{ISA_SERIAL_PORTS}'",

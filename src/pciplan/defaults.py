@@ -43,6 +43,8 @@ class Guest:
     machine: Machine
     controllers: list[Controller] = field(default_factory=list)
     added: list[Device] = field(default_factory=list)
+    #: the SCSI controller of each SCSI host device (``None``: not a drive address), in order
+    scsi_hostdev_controllers: list[int | None] = field(default_factory=list)
 
     def devices(self, tag: str) -> list[Device]:
         return [d for d in self.domain.devices if d.tag == tag]
@@ -350,6 +352,7 @@ def _maybe_add(guest: Guest, ctype: str, index: int) -> None:
 
 
 def add_implicit(guest: Guest) -> None:
+    before = {id(c) for c in guest.controllers}
     for bus in IMPLICIT_DISK_BUSES:
         ctype = DISK_BUS_CONTROLLER[bus][0]
         top = -1
@@ -376,25 +379,106 @@ def add_implicit(guest: Guest) -> None:
             if a is not None and a.type == "virtio-serial":
                 idx = number(a.attrs.get("controller"), 0)
             _maybe_add(guest, "virtio-serial", idx)
+    add_hostdev_scsi_controllers(guest, {id(c) for c in guest.controllers} - before)
     if guest.domain.graphics and not guest.devices("video"):
         guest.add(Device(tag="video", model=guest.machine.video_model, origin="implicit",
                          changed={"model"}))
 
 
 def add_parse_time(guest: Guest) -> None:
-    """Controllers libvirt's parser adds while reading ``<hostdev type='scsi'>``."""
-    for hd in guest.devices("hostdev"):
-        if hd.type == "scsi" and hd.attrs.get("mode", "subsys") == "subsys":
-            c = _drive_controller(hd)
-            if c is not None:
-                if c >= MAX_IMPLICIT_CONTROLLERS:
-                    raise PlanError(f"a SCSI host device needs scsi controller {c}: its {c + 1} "
-                                    "implicit controllers cannot all get a PCI slot", hd.describe(),
-                                    kind="internal")
-                have = {x.index for x in guest.controllers if x.type == "scsi"}
-                for i in range(c + 1):
-                    if i not in have:
-                        _maybe_add(guest, "scsi", i)
+    """Controllers libvirt adds for ``<hostdev type='scsi'>``: its parser, after each one,
+    adds every SCSI controller up to the one the host device names (or 0); its post-parse
+    then gives each host device without an address the first free unit (see
+    ``scsi_hostdev_controllers``).  The controllers added take the model of the controller
+    that the host device raising the highest index so far names, when that one has a model."""
+    hostdevs = [hd for hd in guest.devices("hostdev")
+                if hd.type == "scsi" and hd.attrs.get("mode", "subsys") == "subsys"]
+    if not hostdevs:
+        return
+    top, model = -1, None
+    for hd in hostdevs:
+        c = _drive_controller(hd)
+        if c is None or c <= top:
+            continue
+        _check_implicit_scsi(hd, c)
+        top = c
+        cont = guest.find_controller("scsi", c)
+        if cont is not None and cont.model is not None:
+            model = cont.model
+        for i in range(c + 1):
+            if guest.find_controller("scsi", i) is None:
+                guest.add_controller("scsi", i, model, "implicit")
+    guest.scsi_hostdev_controllers = scsi_hostdev_controllers(guest, hostdevs)
+
+
+def _check_implicit_scsi(hd: Device, c: int) -> None:
+    if c >= MAX_IMPLICIT_CONTROLLERS:
+        raise PlanError(f"a SCSI host device needs scsi controller {c}: its {c + 1} "
+                        "implicit controllers cannot all get a PCI slot", hd.describe(),
+                        kind="internal")
+
+
+def scsi_hostdev_controllers(guest: Guest, hostdevs: list[Device]) -> list[int]:
+    """The SCSI controller of each host device after libvirt's post-parse: one without an
+    address takes the first unit (0-6, bus 0, target 0) from controller 0 up that its
+    controller's model has, that the controller does not take itself, and that no SCSI disk
+    and no host device before it holds.  The controllers' models are still those of the XML."""
+    used: set[tuple[int, int, int, int]] = set()
+    for disk in guest.devices("disk"):
+        if disk.bus == "scsi":
+            a = disk.address
+            if a is not None and a.type == "drive":
+                used.add(_drive_tuple(a))
+            elif a is None:
+                idx = disk_index(disk.target.get("dev", ""))
+                if idx is not None:
+                    used.add((idx // devices.SCSI_NARROW_UNITS, 0, 0, idx % devices.SCSI_NARROW_UNITS))
+    for hd in hostdevs:
+        if hd.address is not None and hd.address.type == "drive":
+            used.add(_drive_tuple(hd.address))
+    result = []
+    for hd in hostdevs:
+        if hd.address is not None:
+            result.append(_drive_controller(hd))
+            continue
+        controller = 0
+        while True:
+            cont = guest.find_controller("scsi", controller)
+            model = cont.model if cont is not None else None
+            top = devices.SCSI_MAX_UNIT.get(model or "", devices.SCSI_NARROW_UNITS)
+            reserved = devices.SCSI_RESERVED_UNIT.get(model or "")
+            unit = next((u for u in range(min(top + 1, devices.SCSI_NARROW_UNITS))
+                         if u != reserved and (controller, 0, 0, u) not in used), None)
+            if unit is not None:
+                break
+            controller += 1
+        _check_implicit_scsi(hd, controller)
+        used.add((controller, 0, 0, unit))
+        result.append(controller)
+    return result
+
+
+def _drive_tuple(a: Address) -> tuple[int, int, int, int]:
+    n = [number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")]
+    return n[0], n[1], n[2], n[3]
+
+
+def add_hostdev_scsi_controllers(guest: Guest, unresolved: set[int]) -> None:
+    """libvirt's implicit SCSI controllers for host devices, after its post-parse: every one
+    up to the highest a host device sits on, of the model of the controller that the host
+    device raising that index names (when it has a model by then: models are filled in,
+    but not those of the controllers just added for disks, listed in ``unresolved``)."""
+    top, model = -1, None
+    for c in guest.scsi_hostdev_controllers:
+        if c is None or c <= top:
+            continue
+        top = c
+        cont = guest.find_controller("scsi", c)
+        if cont is not None and cont.model is not None and id(cont) not in unresolved:
+            model = cont.model
+    for i in range(top + 1):
+        if guest.find_controller("scsi", i) is None:
+            guest.add_controller("scsi", i, model or guest.machine.scsi_model, "implicit")
 
 
 # ---- virtio-serial ports (libvirt does this first when it assigns addresses) -----------

@@ -69,6 +69,14 @@ XHCI_MODELS = frozenset({"nec-xhci", "qemu-xhci"})
 XHCI_MAX_PORTS = 15
 #: USB controller models libvirt 9.0 knows and its QEMU driver refuses
 USB_MODELS_QEMU_LACKS = frozenset({"qusb1", "qusb2"})
+#: units of a SCSI controller libvirt will not give a device: the highest unit the model
+#: has and a unit the controller itself takes (QEMU's limits, as libvirt 9.0 keeps them)
+SCSI_MAX_UNIT = {"virtio-scsi": 16383, "virtio-transitional": 16383, "virtio-non-transitional": 16383,
+                 "ibmvscsi": 31, "lsisas1068": 1, "lsisas1078": 255,
+                 "ncr53c90": 6, "dc390": 6, "am53c974": 6}
+SCSI_RESERVED_UNIT = {"ibmvscsi": 7, "lsilogic": 7, "vmpvscsi": 7, "buslogic": 7}
+#: units per SCSI bus in libvirt's QEMU driver (a narrow bus: 0-6)
+SCSI_NARROW_UNITS = 7
 #: SCSI controller models whose disks must all be at target 0
 SCSI_MODELS_TARGET_0 = frozenset({"lsilogic", "auto"})
 VIRTIO_SERIAL_MODELS: dict[str, str | None] = {
@@ -262,7 +270,7 @@ SERIAL_MODEL_MACHINES = {
     "sclplmconsole": frozenset({"s390-ccw"}),
 }
 #: serial target types that take no address
-SERIAL_TARGETS_WITHOUT_ADDRESS = frozenset({"system-serial", "sclp-serial", "isa-debug"})
+SERIAL_TARGETS_WITHOUT_ADDRESS = frozenset({"system-serial", "sclp-serial"})
 
 
 def serial_target_type(dev: Device, x86: bool, family: str) -> str | None:

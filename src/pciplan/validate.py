@@ -302,6 +302,11 @@ def validate_late(guest: Guest) -> None:
         chardevs.check_generic(guest, ser)
         chardevs.check_qemu(guest, ser)
         target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
+        if target == "spapr-vio-serial" and guest.machine.family != "pseries":
+            # (found with the daemon: this one comes before the address checks)
+            raise PlanError(f"Serial device with target type '{target}' and target model "
+                            f"'{ser.attrs.get('target_model') or 'spapr-vty'}' not compatible with "
+                            "guest architecture or machine type", ser.describe(), kind="unsupported")
         need = SERIAL_ADDRESS_TYPES.get(target or "")
         if need is not None and ser.address is not None and ser.address.type != need:
             raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
@@ -313,9 +318,6 @@ def validate_late(guest: Guest) -> None:
         wanted = devices.SERIAL_MODEL_TARGETS.get(model or "")
         if wanted is not None and wanted != target:
             raise PlanError(f"Target model '{model}' requires target type '{wanted}'", ser.describe(),
-                            kind="unsupported")
-        if target == "isa-debug" and dom.arch not in machines.X86:
-            raise PlanError("isa-debug serial type only valid on x86 architecture", ser.describe(),
                             kind="unsupported")
         model = model or devices.SERIAL_TARGET_MODELS.get((target or "", guest.machine.family)) or \
             devices.SERIAL_TARGET_MODELS.get((target or "", ""))
@@ -575,7 +577,8 @@ def _validate_features(guest: Guest) -> None:
 HOSTDEV_ADDRESS_TYPES = {"scsi": ("drive", "SCSI"), "usb": ("usb", "USB")}
 #: serial port target types and the only address kind each takes (usb-serial is
 #: checked when the port is parsed)
-SERIAL_ADDRESS_TYPES = {"isa-serial": "isa", "pci-serial": "pci"}
+SERIAL_ADDRESS_TYPES = {"isa-serial": "isa", "isa-debug": "isa", "usb-serial": "usb",
+                        "pci-serial": "pci", "spapr-vio-serial": "spapr-vio"}
 #: the guest arches whose QEMU 7.2 has each TPM front end (tpm-crb is x86's alone,
 #: pSeries has only its own)
 TPM_MODEL_ARCHES = {"tpm-crb": machines.X86,
