@@ -100,6 +100,7 @@ def _assign(dom, machine, options: Options, margin: int | None = None,
     plan = assign(guest, options)
     transports.retarget_after_pci(guest)
     transports.check_usb_addresses(guest)
+    transports.check_memory_slots(guest)
     if validation:
         validate.validate_late(guest)
     return plan

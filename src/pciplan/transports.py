@@ -122,6 +122,23 @@ def check_usb_addresses(guest: Guest) -> None:
         seen.add((bus, port))
 
 
+def check_memory_slots(guest: Guest) -> None:
+    """libvirt's last address pass gives each DIMM and NVDIMM without a slot the first free one
+    of ``<maxMemory slots>``; with none left the domain is refused.  (pciplan checks this, it
+    does not write the slots.)"""
+    dom = guest.domain
+    if not dom.max_memory or dom.memory is None:
+        return
+    mems = [d for d in dom.devices if d.tag == "memory"]
+    taken = {number(d.address.attrs.get("slot"), 0) for d in mems
+             if d.address is not None and d.address.type == "dimm"}
+    free = (s for s in range(dom.memory.slots) if s not in taken)
+    for d in mems:
+        if d.model in ("dimm", "nvdimm") and (d.address is None or d.address.type != "dimm"):
+            if next(free, None) is None:
+                raise PlanError("failed to find an empty memory slot", d.describe(), kind="internal")
+
+
 def retarget_after_pci(guest: Guest) -> None:
     """libvirt's USB and DIMM passes (after the PCI one) overwrite a PCI address on a USB
     hub or a DIMM with their own; pciplan, which writes neither, leaves none."""

@@ -149,6 +149,8 @@ def validate_late(guest: Guest) -> None:
     if of("memory") and not dom.max_memory:
         raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
                         of("memory")[0].describe(), kind="unsupported")
+    if dom.max_memory:
+        _validate_memory_hotplug(dom, of("memory"))
     limit = machines.max_cpus(dom.emulator, dom.arch, dom.machine)
     if limit and dom.max_vcpus > limit:
         raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
@@ -629,7 +631,7 @@ def _validate_panic(guest: Guest, panic: Device) -> None:
     what = panic.describe()
     model = panic.model
     if model is None:
-        model = PANIC_DEFAULT_MODELS.get(guest.machine.family, "isa" if dom.arch in machines.X86 else None)
+        model = PANIC_DEFAULT_MODELS.get(guest.machine.family, "isa")
     if model == "pseries" and guest.machine.family != "pseries":
         raise PlanError("only pSeries guests support panic device of model 'pseries'", what,
                         kind="unsupported")
@@ -647,6 +649,38 @@ def _validate_panic(guest: Guest, panic: Device) -> None:
         raise PlanError("panic is supported only with ISA address type", what, kind="unsupported")
     if model in ("pseries", "hyperv", "s390"):
         raise PlanError(f"setting the panic device address is not supported for model '{model}'", what,
+                        kind="unsupported")
+
+
+def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
+    """libvirt's limits of ``<maxMemory>``: its slots and the space above the initial memory."""
+    sizes = dom.memory
+    if sizes is None:
+        return
+    if len(mems) > sizes.slots:
+        raise PlanError(f"memory device count '{len(mems)}' exceeds slots count '{sizes.slots}'",
+                        "maxMemory", kind="unsupported")
+    for mem in mems:
+        a = mem.address
+        if mem.model in ("dimm", "nvdimm") and a is not None and a.type == "dimm":
+            slot = parsecheck.c_uint(a.attrs.get("slot") or "0", 10) or 0
+            if slot >= sizes.slots:
+                raise PlanError(f"memory device slot '{slot}' exceeds slots count '{sizes.slots}'",
+                                mem.describe(), kind="unsupported")
+            base = parsecheck.c_uint(a.attrs.get("base") or "0", 16, parsecheck.ULLONG_MAX) or 0
+            for other in mems:
+                b = other.address
+                if other is mem or b is None or b.type != "dimm":
+                    continue
+                if parsecheck.c_uint(b.attrs.get("slot") or "0", 10) == slot:
+                    raise PlanError(f"memory device slot '{slot}' is already being used by another "
+                                    "memory device", mem.describe(), kind="unsupported")
+                if base and parsecheck.c_uint(b.attrs.get("base") or "0", 16, parsecheck.ULLONG_MAX) == base:
+                    raise PlanError(f"memory device base '{base:#x}' is already being used by "
+                                    "another memory device", mem.describe(), kind="unsupported")
+    initial = sizes.numa or sizes.memory - sizes.devices
+    if sizes.devices > sizes.maximum - initial:
+        raise PlanError("memory device total size exceeds hotplug space", "maxMemory",
                         kind="unsupported")
 
 
