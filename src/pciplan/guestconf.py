@@ -47,6 +47,9 @@ CPUTUNE_NUMBERS = (("shares", "shares", False, (2, 262144)), ("period", "period"
                    ("emulator_quota", "emulator quota", True, _QUOTA),
                    ("iothread_period", "iothread period", False, _PERIOD),
                    ("iothread_quota", "iothread quota", True, _QUOTA))
+#: a NUMA cell's memory access modes ('default' is not written)
+NUMA_MEMORY_ACCESS = frozenset({"shared", "private"})
+YES_NO = frozenset({"yes", "no"})
 MEMORY_SOURCES = frozenset({"file", "anonymous", "memfd"})
 MEMORY_ALLOCATIONS = frozenset({"immediate", "ondemand"})
 ACPI_TABLE_TYPES = frozenset({"slic"})
@@ -62,8 +65,12 @@ BOOTMENU_TIMEOUT_MAX = 65535
 UINT_MAX = 0xFFFFFFFF
 REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
 _UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
-_SIZE_UNITS = frozenset({"b", "bytes", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tb",
-                         "tib", "p", "pb", "pib", "e", "eb", "eib"})
+#: TABLE: the size units libvirt takes, in bytes
+_UNIT_BYTES = {"b": 1, "bytes": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024 ** 2, "mb": 1000 ** 2,
+               "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3, "t": 1024 ** 4,
+               "tb": 1000 ** 4, "tib": 1024 ** 4, "p": 1024 ** 5, "pb": 1000 ** 5, "pib": 1024 ** 5,
+               "e": 1024 ** 6, "eb": 1000 ** 6, "eib": 1024 ** 6}
+_SIZE_UNITS = frozenset(_UNIT_BYTES)
 
 
 @dataclass
@@ -78,6 +85,8 @@ class GuestFacts:
     min_guarantee: bool = False
     useserial: bool = False
     hugepages: bool = False
+    #: <hugepages>'s pages: (size in KiB, its NUMA nodes; None: every node the others leave)
+    hugepage_pages: list[tuple[int, set[int] | None]] = field(default_factory=list)
     allocation: str | None = None
     memory_source: str | None = None
     #: <cputune>'s numbers that were given
@@ -182,6 +191,34 @@ def check_allocation(root: etree._Element) -> None:
         raise PlanError("Failed to parse memory allocation threads", "memoryBacking", alloc.sourceline)
 
 
+def check_hugepages(root: etree._Element, facts: GuestFacts) -> None:
+    """``<hugepages>``'s pages (read after the allocation): each with a size that is not 0,
+    and a nodeset, when given, of at least one node."""
+    for page in root.iterfind("memoryBacking/hugepages/page"):
+        size, unit = page.get("size"), page.get("unit")
+        if not size:
+            raise PlanError("missing element or attribute './@size'", "memoryBacking", page.sourceline)
+        n = _c_number(size, False)
+        if n is None:
+            raise PlanError(f"Invalid value '{size}' for element or attribute './@size'",
+                            "memoryBacking", page.sourceline)
+        if unit and unit.lower() not in _SIZE_UNITS:
+            raise PlanError(f"unknown suffix '{unit}'", "memoryBacking", page.sourceline)
+        kib = -(-n * _UNIT_BYTES[(unit or "KiB").lower()] // 1024)
+        if not kib:
+            raise PlanError("hugepage size can't be zero", "memoryBacking", page.sourceline)
+        nodes = None
+        nodeset = page.get("nodeset")
+        if nodeset is not None:
+            nodes = _bitmap(nodeset)
+            if nodes is None:
+                raise PlanError(f"Failed to parse bitmap '{nodeset}'", "memoryBacking", page.sourceline)
+            if not nodes:
+                raise PlanError(f"Invalid value of 'nodeset': {nodeset}", "memoryBacking",
+                                page.sourceline, kind="unsupported")
+        facts.hugepage_pages.append((kib, nodes))
+
+
 def _integer(text: str | None) -> int | None:
     s = (text or "").strip()
     return int(s) if re.fullmatch(r"[+-]?[0-9]+", s) else None
@@ -199,6 +236,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     """``<vcpu>``, ``<cputune>`` and ``<cpu>`` (with its NUMA cells' vCPUs), read after the
     memory and before ``<features>``."""
     check_allocation(root)
+    check_hugepages(root, facts)
     _check_blkiotune(root, facts)
     vcpu = root.find("vcpu")
     if vcpu is not None:
@@ -275,8 +313,8 @@ def _check_numatune(root: etree._Element) -> None:
         if placement not in NUMATUNE_PLACEMENTS:
             raise PlanError(f"Unsupported NUMA memory placement mode '{placement}'", "numatune",
                             mem.sourceline, kind="unsupported")
-        if nodeset and _bitmap(nodeset) is None:
-            raise PlanError(f"Failed to parse bitmap '{nodeset}'", "numatune", mem.sourceline)
+        if nodeset is not None:
+            _check_nodeset(nodeset, mem)
         if placement == "static" and not nodeset:
             raise PlanError("nodeset for NUMA memory tuning must be set if 'placement' is 'static'",
                             "numatune", mem.sourceline, kind="unsupported")
@@ -301,11 +339,22 @@ def _check_numatune(root: etree._Element) -> None:
         if mode == "restrictive" and node.get("mode") != "restrictive":
             raise PlanError("'restrictive' mode is required in memnode element when mode is "
                             "'restrictive' in memory element", "numatune", node.sourceline)
-        if not node.get("nodeset"):
+        if node.get("nodeset") is None:
             raise PlanError("Missing required nodeset attribute in memnode element", "numatune",
                             node.sourceline)
+        _check_nodeset(node.get("nodeset") or "", node)
     if placement == "auto":
         raise PlanError("Per-node binding is not compatible with automatic NUMA placement.", "numatune",
+                        kind="unsupported")
+
+
+def _check_nodeset(nodeset: str, el: etree._Element) -> None:
+    """A <numatune> nodeset: a list of host nodes, not empty."""
+    nodes = _bitmap(nodeset)
+    if nodes is None:
+        raise PlanError(f"Failed to parse bitmap '{nodeset}'", "numatune", el.sourceline)
+    if not nodes:
+        raise PlanError(f"Invalid value of 'nodeset': {nodeset}", "numatune", el.sourceline,
                         kind="unsupported")
 
 
@@ -437,6 +486,7 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -
                 raise PlanError(f"NUMA cells {cid} and {other} have overlapping vCPU ids", "cpu/numa",
                                 cell.sourceline, kind="unsupported")
         seen[cid] = ids
+        _check_cell_memory(cell)
         count += len(ids)
         top = max([top, *ids])
     maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
@@ -445,6 +495,25 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -
         raise PlanError("Number of CPUs in <numa> exceeds the <vcpu> count", "cpu/numa", kind="internal")
     if top >= maximum:
         raise PlanError("CPU IDs in <numa> exceed the <vcpu> count", "cpu/numa", kind="internal")
+
+
+def _check_cell_memory(cell: etree._Element) -> None:
+    """A NUMA cell's memory (its size, its access mode, whether it is discarded), read after
+    its vCPUs."""
+    size = cell.get("memory")
+    if not size:
+        raise PlanError("missing element or attribute './@memory'", "cpu/numa", cell.sourceline)
+    if _c_number(size, False) is None:
+        raise PlanError(f"Invalid value '{size}' for element or attribute './@memory'", "cpu/numa",
+                        cell.sourceline)
+    unit = cell.get("unit")
+    if unit and unit.lower() not in _SIZE_UNITS:
+        raise PlanError(f"unknown suffix '{unit}'", "cpu/numa", cell.sourceline)
+    for attr, words in (("memAccess", NUMA_MEMORY_ACCESS), ("discard", YES_NO)):
+        value = cell.get(attr)
+        if value is not None and value not in words:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element 'cell': '{value}'.",
+                            "cpu/numa", cell.sourceline)
 
 
 def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
@@ -700,6 +769,24 @@ def validate_nvram(facts: GuestFacts) -> None:
                         kind="unsupported")
 
 
+def _validate_hugepages(pages: list[tuple[int, set[int] | None]], cells: int) -> None:
+    """libvirt's checks of the hugepages: one page size without a nodeset at most (without
+    NUMA cells, a nodeset of node 0 alone is none), nodesets apart, and of nodes the
+    guest has."""
+    if not cells:  # (post-parse)
+        pages = [(size, None if nodes is not None and nodes <= {0} else nodes) for size, nodes in pages]
+    for i, (size, nodes) in enumerate(pages):
+        for other, their in pages[:i]:
+            if nodes is not None and their is not None and nodes & their:
+                raise PlanError(f"nodeset attribute of hugepages of sizes {size} and {other} intersect",
+                                "memoryBacking")
+            if nodes is None and their is None:
+                raise PlanError(f"two master hugepages detected: {size} and {other}", "memoryBacking")
+        if nodes is not None and max(nodes) >= cells:
+            missing = min(n for n in nodes if n >= cells)
+            raise PlanError(f"hugepages: node {missing} not found", "memoryBacking")
+
+
 def _validate_os(dom: Domain, facts: GuestFacts) -> None:
     """libvirt's checks of the firmware: what autoselection leaves to it, what a stateless
     loader has no use for, a loader without a path."""
@@ -743,6 +830,7 @@ def validate_generic(dom: Domain, facts: GuestFacts) -> None:
         if action.startswith("coredump-"):
             raise PlanError(f"Lifecycle event '{event[3:]}' doesn't support '{action}' action", event,
                             kind="unsupported")
+    _validate_hugepages(facts.hugepage_pages, dom.numa_cells)
     _validate_os(dom, facts)
     for tag, _, _, (low, high) in CPUTUNE_NUMBERS:
         n = facts.cputune.get(tag, 0)
