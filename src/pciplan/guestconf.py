@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
 
@@ -73,6 +73,19 @@ _UNIT_BYTES = {"b": 1, "bytes": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024
 _SIZE_UNITS = frozenset(_UNIT_BYTES)
 
 
+class VcpuState(NamedTuple):
+    """One vCPU of ``<vcpus>``: online, hotpluggable ('yes', 'no', None: not said), its order
+    (0: none)."""
+
+    online: bool
+    hotpluggable: str | None
+    order: int
+
+
+#: a vCPU <vcpus> does not name: offline, and nothing said of it
+VCPU_UNNAMED = VcpuState(False, None, 0)
+
+
 @dataclass
 class GuestFacts:
     """What the later stages need of the settings outside ``<devices>``."""
@@ -85,6 +98,10 @@ class GuestFacts:
     min_guarantee: bool = False
     useserial: bool = False
     hugepages: bool = False
+    #: the vCPUs online at boot, and <vcpus>'s vCPUs by id (None: no <vcpus>: the first
+    #: vcpus_online are)
+    vcpus_online: int = 1
+    vcpu_states: dict[int, VcpuState] | None = None
     #: <hugepages>'s pages: (size in KiB, its NUMA nodes; None: every node the others leave)
     hugepage_pages: list[tuple[int, set[int] | None]] = field(default_factory=list)
     allocation: str | None = None
@@ -104,6 +121,8 @@ class GuestFacts:
     resctrl: bool = False
     #: <cpu><topology>'s sockets x dies x cores x threads (0: none)
     topology: int = 0
+    #: its threads per core (0: no topology)
+    threads: int = 0
     #: <blkiotune><device><path>s, <idmap> uid/gid maps (start, count)
     blkio_paths: list[str] = field(default_factory=list)
     uid_maps: list[tuple[int, int]] = field(default_factory=list)
@@ -239,19 +258,19 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     check_hugepages(root, facts)
     _check_blkiotune(root, facts)
     vcpu = root.find("vcpu")
+    maximum = online = 1
     if vcpu is not None:
         maximum = _c_number(vcpu.text, False)
         if maximum is None:
             raise PlanError("maximum vcpus count must be an integer", "vcpu", vcpu.sourceline)
+        online = maximum
         current = vcpu.get("current")
         if current is not None:
             n = _c_number(current, False)
             if n is None:
                 raise PlanError(f"Invalid value for attribute 'current' in element 'vcpu': '{current}'. "
                                 "Expected non-negative integer value", "vcpu", vcpu.sourceline)
-            if n > maximum:
-                raise PlanError("maximum vCPU count must not be less than current vCPU count", "vcpu",
-                                vcpu.sourceline, kind="unsupported")
+            online = n
         cpuset = vcpu.get("cpuset")
         if cpuset is not None:
             ids = _bitmap(cpuset)
@@ -260,6 +279,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             if not ids:
                 raise PlanError(f"Invalid value of 'cpuset': {cpuset}", "vcpu", vcpu.sourceline,
                                 kind="unsupported")
+    _check_vcpus(root, maximum, online, facts)
     _check_iothreads(root)
     tune = root.find("cputune")
     if tune is not None:
@@ -291,6 +311,46 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
+
+
+def _check_vcpus(root: etree._Element, maximum: int, online: int, facts: GuestFacts) -> None:
+    """``<vcpus>`` (read after ``<vcpu>``): each vCPU's id, state, hotpluggability and order;
+    without it, the first ``current`` vCPUs are online, and no more than ``<vcpu>``."""
+    entries = root.findall("vcpus/vcpu")
+    if not entries:
+        if online > maximum:
+            vcpu = root.find("vcpu")
+            raise PlanError("maximum vCPU count must not be less than current vCPU count", "vcpu",
+                            vcpu.sourceline if vcpu is not None else None, kind="unsupported")
+        facts.vcpus_online = online
+        return
+    states: dict[int, VcpuState] = {}
+    for el in entries:
+        vid = el.get("id")
+        if vid is None:
+            raise PlanError("Missing required attribute 'id' in element 'vcpu'", "vcpus", el.sourceline)
+        n = _c_number(vid, False)
+        if n is None or n > UINT_MAX:
+            raise PlanError(f"Invalid value for attribute 'id' in element 'vcpu': '{vid}'. Expected "
+                            "non-negative integer value", "vcpus", el.sourceline)
+        if n >= maximum:
+            raise PlanError(f"vcpu id '{n}' is out of range of maximum vcpu count", "vcpus",
+                            el.sourceline)
+        enabled, hotpluggable, order = el.get("enabled"), el.get("hotpluggable"), el.get("order")
+        if enabled is None:
+            raise PlanError("Missing required attribute 'enabled' in element 'vcpu'", "vcpus",
+                            el.sourceline)
+        for attr, value in (("enabled", enabled), ("hotpluggable", hotpluggable)):
+            if value is not None and value not in YES_NO:
+                raise PlanError(f"Invalid value for attribute '{attr}' in element 'vcpu': '{value}'.",
+                                "vcpus", el.sourceline)
+        rank = _c_number(order, False) if order is not None else 0
+        if rank is None or rank > UINT_MAX:
+            raise PlanError(f"Invalid value for attribute 'order' in element 'vcpu': '{order}'. "
+                            "Expected non-negative integer value", "vcpus", el.sourceline)
+        states[n] = VcpuState(enabled == "yes", hotpluggable, rank)
+    facts.vcpu_states = states
+    facts.vcpus_online = sum(s.online for s in states.values())
 
 
 def _check_numatune(root: etree._Element) -> None:
@@ -561,9 +621,6 @@ def check_after_devices(root: etree._Element) -> None:
             raise PlanError("A domain definition can have no more than one cipher node with name "
                             f"{name}", "keywrap", cipher.sourceline, kind="internal")
         ciphers.add(name)
-    vcpu = root.find("vcpu")
-    if vcpu is not None and vcpu.get("current") is not None and _c_number(vcpu.get("current"), False) == 0:
-        raise PlanError("vcpu 0 can't be offline", "vcpu", vcpu.sourceline, kind="unsupported")
 
 
 def _uuid_hex(text: str) -> str:
@@ -620,6 +677,7 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
         facts.topology = 1
         for attr in ("sockets", "dies", "cores", "threads"):
             facts.topology *= _c_number(topology.get(attr) or "1", False) or 0
+        facts.threads = _c_number(topology.get("threads") or "1", False) or 0
     facts.resctrl = root.find("cputune/cachetune") is not None or root.find("cputune/memorytune") is not None
     facts.useserial = root.find("os/bios[@useserial='yes']") is not None
     backing = root.find("memoryBacking")
@@ -657,9 +715,42 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
 
 
 def post_parse(facts: GuestFacts) -> None:
-    """libvirt's post-parse of the domain, before any device's: a boot loader (QEMU has none)."""
+    """libvirt's post-parse of the domain, before any device's: a boot loader (QEMU has none),
+    the vCPUs."""
     if facts.bootloader:
         raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
+    _post_parse_vcpus(facts)
+
+
+def _post_parse_vcpus(facts: GuestFacts) -> None:
+    """QEMU's rules of the vCPUs' states: vCPU 0 online, first and not hotpluggable; an order
+    for all online vCPUs or none; vCPUs that are not hotpluggable first, in ascending order."""
+    states = facts.vcpu_states
+    if states is None:
+        if not facts.vcpus_online:
+            raise PlanError("vcpu 0 can't be offline", "vcpu", kind="unsupported")
+        return
+    first = states.get(0, VCPU_UNNAMED)
+    if not first.online:
+        raise PlanError("vcpu 0 can't be offline", "vcpus", kind="unsupported")
+    if first.hotpluggable == "yes":
+        raise PlanError("vcpu0 can't be hotpluggable", "vcpus", kind="unsupported")
+    if first.order not in (0, 1):
+        raise PlanError("vcpu0 must be enabled first", "vcpus", kind="unsupported")
+    ordered = first.order != 0
+    for vid in sorted(states):  # (the others are offline, said nothing of)
+        if not vid:
+            continue
+        vcpu, prev = states[vid], states.get(vid - 1, VCPU_UNNAMED)
+        if vcpu.online and (vcpu.order != 0) != ordered:
+            raise PlanError("all vcpus must have either set or unset order", "vcpus", kind="unsupported")
+        if vcpu.hotpluggable == "no":
+            if prev.hotpluggable == "yes":
+                raise PlanError("online non-hotpluggable vcpus need to be ordered prior to hotplugable "
+                                "vcpus", "vcpus", kind="unsupported")
+            if prev.order > vcpu.order:
+                raise PlanError("online non-hotpluggable vcpus must be ordered in ascending order",
+                                "vcpus", kind="unsupported")
 
 
 def validate_first(dom: Domain, facts: GuestFacts) -> None:

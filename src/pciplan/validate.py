@@ -157,6 +157,10 @@ def validate_late(guest: Guest) -> None:
             dom.topology_vcpus <= guestconf.UINT_MAX:  # (more is refused after the devices)
         raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
                         kind="unsupported")
+    # pSeries plugs vCPUs a core at a time: as many online at boot
+    if guest.machine.family == "pseries" and conf.threads and conf.vcpus_online % conf.threads:
+        raise PlanError("vCPUs count must be a multiple of the vCPU hotplug granularity "
+                        f"({conf.threads})", "vcpu", kind="unsupported")
     if dom.arch in machines.X86 and dom.max_vcpus > X86_VCPUS_WITHOUT_EIM and \
             not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
