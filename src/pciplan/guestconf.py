@@ -131,6 +131,8 @@ class GuestFacts:
     #: (with 'path', 'source' and 'slices' when it has them; None without one)
     firmware: str = ""
     firmware_features: bool = False
+    #: <os><firmware>'s features: name -> enabled ('yes'/'no', the last one said)
+    firmware_feature_states: dict[str, str] = field(default_factory=dict)
     nvram: dict[str, str] | None = None
 
 
@@ -702,6 +704,8 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     if os_el is not None:
         facts.firmware = os_el.get("firmware") or ""
         facts.firmware_features = os_el.find("firmware/feature") is not None
+        facts.firmware_feature_states = {f.get("name") or "": f.get("enabled") or ""
+                                         for f in os_el.iterfind("firmware/feature")}
         nvram = os_el.find("nvram")
         if nvram is not None:
             facts.nvram = dict(nvram.attrib)
@@ -720,6 +724,15 @@ def post_parse(facts: GuestFacts) -> None:
     if facts.bootloader:
         raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
     _post_parse_vcpus(facts)
+
+
+def post_parse_os(facts: GuestFacts) -> None:
+    """libvirt's post-parse of the firmware (after the memory's): keys enrolled imply secure
+    boot."""
+    states = facts.firmware_feature_states
+    if states.get("enrolled-keys") == "yes" and states.get("secure-boot") == "no":
+        raise PlanError("firmware feature 'enrolled-keys' cannot be enabled when firmware feature "
+                        "'secure-boot' is disabled", "os/firmware")
 
 
 def _post_parse_vcpus(facts: GuestFacts) -> None:
@@ -879,8 +892,8 @@ def _validate_hugepages(pages: list[tuple[int, set[int] | None]], cells: int) ->
 
 
 def _validate_os(dom: Domain, facts: GuestFacts) -> None:
-    """libvirt's checks of the firmware: what autoselection leaves to it, what a stateless
-    loader has no use for, a loader without a path."""
+    """libvirt's checks of the firmware: what autoselection leaves to it, a loader without a
+    path, what a stateless loader has no use for, and which loaders keep an NVRAM."""
     loader = dom.loader
     nvram = facts.nvram
     has_nvram = nvram is not None and bool({"path", "type", "source"} & set(nvram))
@@ -898,16 +911,25 @@ def _validate_os(dom: Domain, facts: GuestFacts) -> None:
                             "autoselection is enabled", "os/nvram")
         if facts.firmware == "bios" and has_nvram:
             raise PlanError("firmware type 'bios' does not support nvram", "os/nvram")
-    elif facts.firmware_features:
-        raise PlanError("cannot use feature-based firmware autoselection when firmware autoselection "
-                        "is disabled", "os/firmware")
-    if loader is not None and loader.get("stateless") == "yes" and nvram is not None:
+    else:
+        if facts.firmware_features:
+            raise PlanError("cannot use feature-based firmware autoselection when firmware "
+                            "autoselection is disabled", "os/firmware")
+        if (loader is not None or nvram is not None) and "path" not in (loader or {}):
+            raise PlanError("no loader path specified and firmware auto selection disabled",
+                            "os/loader")
+    stateless = loader.get("stateless") if loader is not None else None
+    if stateless == "yes" and nvram is not None:
         if "template" in nvram:
             raise PlanError("NVRAM template is not permitted when loader is stateless", "os/nvram")
         if has_nvram:
             raise PlanError("NVRAM is not permitted when loader is stateless", "os/nvram")
-    if loader is not None and "path" not in loader and not dom.firmware_auto:
-        raise PlanError("no loader path specified and firmware auto selection disabled", "os/loader")
+    if stateless == "no":  # (a loader that keeps its variables: pflash, and EFI when chosen)
+        if not dom.firmware_auto:
+            if loader.get("type") != "pflash":
+                raise PlanError("Only pflash loader type permits NVRAM", "os/loader")
+        elif facts.firmware != "efi":
+            raise PlanError("Only EFI firmware permits NVRAM", "os/loader")
 
 
 def validate_generic(dom: Domain, facts: GuestFacts) -> None:

@@ -188,6 +188,8 @@ ON_OFF = frozenset({"on", "off"})
 #: the models virtio devices take (their transitional variants included)
 VIRTIO_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
 LOADER_TYPES = frozenset({"rom", "pflash"})
+#: the features <os><firmware> may ask of an automatically chosen firmware
+FIRMWARE_FEATURES = frozenset({"enrolled-keys", "secure-boot"})
 BOOT_DEVICES = frozenset({"fd", "cdrom", "hd", "network"})
 
 
@@ -269,10 +271,15 @@ def check_boot_options(os_el: etree._Element) -> None:
     if firmware and firmware not in FIRMWARES:  # ('' is none)
         raise PlanError(f"unknown firmware value {firmware}", "os", _line(os_el))
     for feature in os_el.iterfind("firmware/feature"):
-        _word(feature, "enabled", YES_NO, "os")
+        for attr, words in (("name", FIRMWARE_FEATURES), ("enabled", YES_NO)):
+            if feature.get(attr) is None:
+                raise PlanError(f"Missing required attribute '{attr}' in element 'feature'", "os",
+                                _line(feature))
+            _word(feature, attr, words, "os")
     loader = os_el.find("loader")
     if loader is not None:
-        for attr, words in (("readonly", YES_NO), ("secure", YES_NO), ("type", LOADER_TYPES)):
+        for attr, words in (("readonly", YES_NO), ("type", LOADER_TYPES), ("secure", YES_NO),
+                            ("stateless", YES_NO)):
             _word(loader, attr, words, "os")
     guestconf.check_acpi_tables(os_el)
     for boot in os_el.iterfind("boot"):

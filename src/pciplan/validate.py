@@ -76,6 +76,7 @@ def validate(guest: Guest) -> None:
     chardevs.post_parse(guest)
     clock.post_parse(conf.clock)
     post_parse_memory(dom)
+    guestconf.post_parse_os(conf)
     twice = _repeated(guest.controllers, lambda c: None if c.type == "usb" else (c.type, c.index))
     if twice:
         c = twice[1]
