@@ -161,21 +161,39 @@ def check_title(root: etree._Element) -> None:
 
 
 def _check_seclabels(labels: list[etree._Element]) -> None:
-    """The domain's security labels (read before its memory)."""
+    """The domain's security labels (read before its memory): each's type and relabeling,
+    its label when static; one label per model; a model for each when there are several
+    (a lone label may leave it to the host's default, but for a static one or a base label)."""
+    models: list[str | None] = []
     for label in labels:
         ltype = label.get("type")
         if ltype is not None and ltype not in SECLABEL_TYPES:
             raise PlanError(f"Invalid value for attribute 'type' in element 'seclabel': '{ltype}'.",
                             "seclabel", label.sourceline)
         relabel = label.get("relabel")
+        if relabel is not None and relabel not in YES_NO:
+            raise PlanError(f"Invalid value for attribute 'relabel' in element 'seclabel': '{relabel}'.",
+                            "seclabel", label.sourceline)
         if ltype == "dynamic" and relabel == "no":
             raise PlanError("dynamic label type must use resource relabeling", "seclabel",
                             label.sourceline, kind="unsupported")
         if ltype == "none" and relabel == "yes":
             raise PlanError("resource relabeling is not compatible with 'none' label type", "seclabel",
                             label.sourceline, kind="unsupported")
-        if ltype == "static" and label.find("label") is None:
+        model = label.get("model")
+        if model != "none" and ltype == "static" and not label.findtext("label"):
             raise PlanError("security label is missing", "seclabel", label.sourceline)
+        if model in models:
+            raise PlanError(f"seclabel for model {model or '(null)'} is already provided", "seclabel",
+                            label.sourceline)
+        models.append(model)
+    if len(labels) == 1 and models[0] is None:
+        ltype = labels[0].get("type")
+        if ltype != "none" and (ltype != "dynamic" or labels[0].findtext("baselabel")):
+            raise PlanError("missing security model in domain seclabel", "seclabel",
+                            labels[0].sourceline)
+    if len(labels) > 1 and None in models:
+        raise PlanError("missing security model when using multiple labels", "seclabel")
 
 
 def check_sizing(root: etree._Element) -> None:
