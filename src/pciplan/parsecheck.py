@@ -754,8 +754,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         for attr in VIRTIO_DRIVER_SWITCHES:
             _word(drv, attr, ON_OFF, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
-    if boot is not None and boot.get("order") is None:
-        raise PlanError("Missing required attribute 'order' in element 'boot'", _what(what), _line(boot))
+    if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
+        _check_boot(boot, what)
     if tag == "disk":
         _word(el, "model", VIRTIO_MODELS, what)
     if tag == "hostdev" and el.get("mode", "subsystem") == "subsystem":
@@ -823,6 +823,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                             kind="unsupported")
     if tag == "disk":
         check_disk(el, what, kids)
+        if boot is not None:
+            _check_boot(boot, what)
     elif tag == "memballoon":
         _word(el, "model", MEMBALLOON_MODELS, what)
     elif tag == "panic":
@@ -856,6 +858,34 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_address(addr, what)
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
+
+
+#: the characters an s390 boot loadparm may have (written in upper case)
+LOADPARM_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789. ")
+
+
+def _check_boot(boot: etree._Element, what: What) -> None:
+    """A device's ``<boot>``: its order (a number, not 0), its loadparm (1 to 8 characters
+    of [A-Z0-9. ], as libvirt writes it: in upper case)."""
+    order = boot.get("order")
+    if order is None:
+        raise PlanError("Missing required attribute 'order' in element 'boot'", _what(what), _line(boot))
+    n = c_uint(order, 10)
+    if n is None:
+        raise _invalid(boot, "order", order, what, "non-negative integer value")
+    if n == 0:
+        raise PlanError("Invalid value for attribute 'order' in element 'boot': Zero is not permitted",
+                        _what(what), _line(boot))
+    loadparm = boot.get("loadparm")
+    if loadparm is None:
+        return
+    upper = "".join(c.upper() if c.isascii() else c for c in loadparm)
+    if not upper.strip(_C_BLANKS) or len(upper.encode()) > 8:
+        raise PlanError(f"loadparm value '{upper}' must be between 1 and 8 characters", _what(what),
+                        _line(boot), kind="internal")
+    if not set(upper) <= LOADPARM_CHARS:
+        raise PlanError(f"invalid loadparm value '{upper}', expecting chars in set of [a-zA-Z0-9.] and "
+                        "blank spaces", _what(what), _line(boot), kind="internal")
 
 
 def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:
