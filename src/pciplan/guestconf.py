@@ -63,6 +63,7 @@ BLKIO_DEVICE_NUMBERS = (("weight", "weight"), ("read_iops_sec", "read iops sec")
                         ("write_bytes_sec", "write bytes sec"))
 BOOTMENU_TIMEOUT_MAX = 65535
 UINT_MAX = 0xFFFFFFFF
+MIB = 1024 * 1024
 REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
 _UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
 #: TABLE: the size units libvirt takes, in bytes
@@ -111,6 +112,10 @@ class GuestFacts:
     bootmenu_timeout: int | None = None
     reboot_timeout: int | None = None
     cpu_mode: str = "custom"
+    #: <cpu>'s features: name -> policy
+    cpu_features: dict[str, str] = field(default_factory=dict)
+    #: SMM's TSEG size in bytes, when SMM is on and a size is given
+    tseg: int | None = None
     #: <cpu><cache>'s and <cpu><maxphysaddr>'s attributes (None: not given)
     cpu_cache: dict[str, str] | None = None
     cpu_maxphysaddr: dict[str, str] | None = None
@@ -502,6 +507,7 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         raise PlanError("Non-empty feature list specified without CPU model", "cpu", cpu.sourceline)
     seen: set[str] = set()
     for f in features:
+        facts.cpu_features[f.get("name") or ""] = f.get("policy") or "require"
         policy = f.get("policy")
         if policy is not None and policy not in CPU_FEATURE_POLICIES:
             raise PlanError("Invalid CPU feature policy", "cpu", f.sourceline, kind="unsupported")
@@ -700,6 +706,10 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
         facts.threads = _c_number(topology.get("threads") or "1", False) or 0
     facts.resctrl = root.find("cputune/cachetune") is not None or root.find("cputune/memorytune") is not None
     facts.useserial = root.find("os/bios[@useserial='yes']") is not None
+    smm = root.find("features/smm")
+    tseg = root.find("features/smm/tseg")
+    if smm is not None and smm.get("state", "on") == "on" and tseg is not None and tseg.text:
+        facts.tseg = (_c_number(tseg.text, False) or 0) * _UNIT_BYTES[(tseg.get("unit") or "MiB").lower()]
     backing = root.find("memoryBacking")
     if backing is not None:
         facts.hugepages = backing.find("hugepages") is not None
@@ -736,12 +746,22 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     return facts
 
 
-def post_parse(facts: GuestFacts) -> None:
-    """libvirt's post-parse of the domain, before any device's: a boot loader (QEMU has none),
-    the vCPUs."""
+def post_parse(facts: GuestFacts, family: str) -> None:
+    """QEMU's post-parse of the domain, before any device's: a boot loader (QEMU has none),
+    the vCPUs, SVE's vector lengths, SMM's TSEG (q35's, in whole MiB)."""
     if facts.bootloader:
         raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
     _post_parse_vcpus(facts)
+    features = facts.cpu_features
+    if features.get("sve") in ("disable", "forbid") and \
+            any(name.startswith("sve") and name != "sve" for name in features):
+        raise PlanError("SVE disabled, but SVE vector lengths provided", "cpu", kind="unsupported")
+    if facts.tseg is not None:
+        if family != "q35":
+            raise PlanError("SMM TSEG is only supported with q35 machine type", "features",
+                            kind="unsupported")
+        if facts.tseg % MIB:
+            raise PlanError("SMM TSEG size must be divisible by 1 MiB", "features", kind="unsupported")
 
 
 def post_parse_os(facts: GuestFacts) -> None:

@@ -356,6 +356,23 @@ def check_features(features: etree._Element) -> None:
                 raise _invalid(el, attr, value, "features")
         if el.tag in SUB_FEATURES:
             _check_sub_features(el)
+        if el.tag == "smm" and el.get("state", "on") == "on":
+            _check_tseg(features)
+
+
+def _check_tseg(features: etree._Element) -> None:
+    """SMM's TSEG size (in MiB unless a unit says otherwise), read when SMM is on."""
+    tseg = features.find("smm/tseg")
+    text = tseg.text if tseg is not None else None
+    if not text:
+        return
+    path = "string(./features/smm/tseg)"
+    if c_uint(text, 10, ULLONG_MAX) is None:
+        raise PlanError(f"Invalid value '{text}' for element or attribute '{path}'", "features",
+                        _line(tseg))
+    unit = tseg.get("unit")
+    if unit and unit.lower() not in _UNITS:
+        raise PlanError(f"unknown suffix '{unit}'", "features", _line(tseg))
 
 
 def _required_uint(el: etree._Element, attr: str) -> int:

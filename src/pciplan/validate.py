@@ -56,7 +56,7 @@ def validate(guest: Guest) -> None:
     order of device kinds (disks, ..., controllers, ..., serials), then the domain's."""
     dom = guest.domain
     conf = dom.conf or guestconf.GuestFacts()
-    guestconf.post_parse(conf)  # (the boot loader, before any device)
+    guestconf.post_parse(conf, guest.machine.family)  # (QEMU's: before any device)
     for disk in guest.devices("disk"):
         dev = disk.target.get("dev", "")
         if disk.address is None and parsecheck.disk_name_index(dev) is None:
