@@ -305,7 +305,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
                 raise PlanError(f"Invalid value of 'cpuset': {cpuset}", "vcpu", vcpu.sourceline,
                                 kind="unsupported")
     _check_vcpus(root, maximum, online, facts)
-    _check_iothreads(root)
+    iothreads = _check_iothreads(root)
     tune = root.find("cputune")
     if tune is not None:
         for tag, name, signed, _ in CPUTUNE_NUMBERS:
@@ -329,6 +329,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
                 raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", pin.sourceline)
             if vid is not None:
                 pinned.add(vid)
+        _check_scheds(tune, maximum, iothreads)
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, facts)
@@ -336,6 +337,62 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
+
+
+#: the scheduling policies of <vcpusched>, <iothreadsched> and <emulatorsched>, and those
+#: that need a priority
+SCHEDULERS = frozenset({"batch", "idle", "fifo", "rr"})
+REALTIME_SCHEDULERS = frozenset({"fifo", "rr"})
+
+
+def _check_scheds(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
+    """``<cputune>``'s schedulers (read after the pinnings): the vCPUs, then the I/O threads,
+    each a thread the guest has, given one scheduler at most."""
+    for tag, attr in (("vcpusched", "vcpus"), ("iothreadsched", "iothreads")):
+        taken: set[int] = set()
+        for el in tune.iterfind(tag):
+            text = el.get(attr)
+            if text is None:
+                raise PlanError(f"Missing attribute '{attr}' in element '{tag}'", "cputune",
+                                el.sourceline)
+            ids = _bitmap(text)
+            if ids is None:
+                raise PlanError(f"Failed to parse bitmap '{text}'", "cputune", el.sourceline)
+            if not ids:
+                raise PlanError(f"'{attr}' scheduler bitmap '{text}' is empty", "cputune",
+                                el.sourceline, kind="unsupported")
+            _check_scheduler(el)
+            for n in sorted(ids):
+                if tag == "vcpusched" and n >= vcpus:
+                    raise PlanError(f"vCPU '{n}' is not present in domain definition", "cputune",
+                                    el.sourceline, kind="unsupported")
+                if tag == "iothreadsched" and n not in iothreads:
+                    raise PlanError(f"Cannot find 'iothread' : {n}", "cputune", el.sourceline,
+                                    kind="unsupported")
+                if n in taken:
+                    raise PlanError(f"'{tag}' attributes '{attr}' must not overlap", "cputune",
+                                    el.sourceline)
+                taken.add(n)
+
+
+def _check_scheduler(el: etree._Element) -> None:
+    """A scheduler element's policy, and its priority when real-time."""
+    tag, policy = el.tag, el.get("scheduler")
+    if policy is None:
+        raise PlanError(f"Missing required attribute 'scheduler' in element '{tag}'", "cputune",
+                        el.sourceline)
+    if policy not in SCHEDULERS:
+        raise PlanError(f"Invalid value for attribute 'scheduler' in element '{tag}': '{policy}'.",
+                        "cputune", el.sourceline)
+    if policy in REALTIME_SCHEDULERS:
+        priority = el.get("priority")
+        if priority is None:
+            raise PlanError(f"Missing required attribute 'priority' in element '{tag}'", "cputune",
+                            el.sourceline)
+        n = _c_number(priority, True)
+        if n is None or not -2 ** 31 <= n < 2 ** 31:
+            raise PlanError(f"Invalid value for attribute 'priority' in element '{tag}': '{priority}'. "
+                            "Expected integer value", "cputune", el.sourceline)
 
 
 def _check_vcpus(root: etree._Element, maximum: int, online: int, facts: GuestFacts) -> None:
@@ -456,9 +513,12 @@ def _check_blkiotune(root: etree._Element, facts: GuestFacts) -> None:
         facts.blkio_paths.append(path)
 
 
-def _check_iothreads(root: etree._Element) -> None:
+def _check_iothreads(root: etree._Element) -> set[int]:
+    """``<iothreads>`` and ``<iothreadids>``: the I/O thread ids (those written, and as many
+    more as the count asks, numbered from 1 where free)."""
     count = root.find("iothreads")
-    if count is not None and _c_number(count.text, False) is None:
+    total = _c_number(count.text, False) if count is not None else 0
+    if total is None:
         raise PlanError(f"invalid iothreads count '{count.text or ''}'", "iothreads", count.sourceline)
     seen: set[int] = set()
     for t in root.iterfind("iothreadids/iothread"):
@@ -467,6 +527,9 @@ def _check_iothreads(root: etree._Element) -> None:
             raise PlanError(f"duplicate iothread id '{n}' found", "iothreadids", t.sourceline)
         if n is not None:
             seen.add(n)
+    free = (n for n in range(1, total + 1) if n not in seen)
+    return seen | {next(free) for _ in range(min(total, 1 << 16) - len(seen))} if total > len(seen) \
+        else seen
 
 
 def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
