@@ -130,7 +130,9 @@ def validate(facts: ClockFacts, virt_type: str, arch: str, machine: str) -> None
         if name == "rtc" and t.get("track") == "boot":
             raise PlanError("unsupported rtc timer track 'boot'", "clock", kind="unsupported")
         policy = t.get("tickpolicy")
-        if policy in TICKPOLICIES_QEMU_LACKS.get(name, ()):
+        # (a PIT catches up only as KVM's in-kernel PIT, which x86's QEMU alone has)
+        if policy in TICKPOLICIES_QEMU_LACKS.get(name, ()) or \
+                (name == "pit" and policy == "catchup" and arch not in machines.X86):
             what = "rtc timer tickpolicy" if name == "rtc" else "pit tickpolicy"
             raise PlanError(f"unsupported {what} '{policy}'", "clock", kind="unsupported")
         if name == "hpet" and t.get("present") == "yes" and arch not in machines.X86:

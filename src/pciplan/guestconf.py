@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
 
@@ -47,6 +47,9 @@ CPUTUNE_NUMBERS = (("shares", "shares", False, (2, 262144)), ("period", "period"
                    ("emulator_quota", "emulator quota", True, _QUOTA),
                    ("iothread_period", "iothread period", False, _PERIOD),
                    ("iothread_quota", "iothread quota", True, _QUOTA))
+#: a NUMA cell's memory access modes ('default' is not written)
+NUMA_MEMORY_ACCESS = frozenset({"shared", "private"})
+YES_NO = frozenset({"yes", "no"})
 MEMORY_SOURCES = frozenset({"file", "anonymous", "memfd"})
 MEMORY_ALLOCATIONS = frozenset({"immediate", "ondemand"})
 ACPI_TABLE_TYPES = frozenset({"slic"})
@@ -60,10 +63,28 @@ BLKIO_DEVICE_NUMBERS = (("weight", "weight"), ("read_iops_sec", "read iops sec")
                         ("write_bytes_sec", "write bytes sec"))
 BOOTMENU_TIMEOUT_MAX = 65535
 UINT_MAX = 0xFFFFFFFF
+MIB = 1024 * 1024
 REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
 _UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
-_SIZE_UNITS = frozenset({"b", "bytes", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib", "t", "tb",
-                         "tib", "p", "pb", "pib", "e", "eb", "eib"})
+#: TABLE: the size units libvirt takes, in bytes
+_UNIT_BYTES = {"b": 1, "bytes": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024 ** 2, "mb": 1000 ** 2,
+               "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3, "t": 1024 ** 4,
+               "tb": 1000 ** 4, "tib": 1024 ** 4, "p": 1024 ** 5, "pb": 1000 ** 5, "pib": 1024 ** 5,
+               "e": 1024 ** 6, "eb": 1000 ** 6, "eib": 1024 ** 6}
+_SIZE_UNITS = frozenset(_UNIT_BYTES)
+
+
+class VcpuState(NamedTuple):
+    """One vCPU of ``<vcpus>``: online, hotpluggable ('yes', 'no', None: not said), its order
+    (0: none)."""
+
+    online: bool
+    hotpluggable: str | None
+    order: int
+
+
+#: a vCPU <vcpus> does not name: offline, and nothing said of it
+VCPU_UNNAMED = VcpuState(False, None, 0)
 
 
 @dataclass
@@ -78,6 +99,12 @@ class GuestFacts:
     min_guarantee: bool = False
     useserial: bool = False
     hugepages: bool = False
+    #: the vCPUs online at boot, and <vcpus>'s vCPUs by id (None: no <vcpus>: the first
+    #: vcpus_online are)
+    vcpus_online: int = 1
+    vcpu_states: dict[int, VcpuState] | None = None
+    #: <hugepages>'s pages: (size in KiB, its NUMA nodes; None: every node the others leave)
+    hugepage_pages: list[tuple[int, set[int] | None]] = field(default_factory=list)
     allocation: str | None = None
     memory_source: str | None = None
     #: <cputune>'s numbers that were given
@@ -85,6 +112,10 @@ class GuestFacts:
     bootmenu_timeout: int | None = None
     reboot_timeout: int | None = None
     cpu_mode: str = "custom"
+    #: <cpu>'s features: name -> policy
+    cpu_features: dict[str, str] = field(default_factory=dict)
+    #: SMM's TSEG size in bytes, when SMM is on and a size is given
+    tseg: int | None = None
     #: <cpu><cache>'s and <cpu><maxphysaddr>'s attributes (None: not given)
     cpu_cache: dict[str, str] | None = None
     cpu_maxphysaddr: dict[str, str] | None = None
@@ -95,6 +126,8 @@ class GuestFacts:
     resctrl: bool = False
     #: <cpu><topology>'s sockets x dies x cores x threads (0: none)
     topology: int = 0
+    #: its threads per core (0: no topology)
+    threads: int = 0
     #: <blkiotune><device><path>s, <idmap> uid/gid maps (start, count)
     blkio_paths: list[str] = field(default_factory=list)
     uid_maps: list[tuple[int, int]] = field(default_factory=list)
@@ -103,6 +136,8 @@ class GuestFacts:
     #: (with 'path', 'source' and 'slices' when it has them; None without one)
     firmware: str = ""
     firmware_features: bool = False
+    #: <os><firmware>'s features: name -> enabled ('yes'/'no', the last one said)
+    firmware_feature_states: dict[str, str] = field(default_factory=dict)
     nvram: dict[str, str] | None = None
 
 
@@ -131,21 +166,39 @@ def check_title(root: etree._Element) -> None:
 
 
 def _check_seclabels(labels: list[etree._Element]) -> None:
-    """The domain's security labels (read before its memory)."""
+    """The domain's security labels (read before its memory): each's type and relabeling,
+    its label when static; one label per model; a model for each when there are several
+    (a lone label may leave it to the host's default, but for a static one or a base label)."""
+    models: list[str | None] = []
     for label in labels:
         ltype = label.get("type")
         if ltype is not None and ltype not in SECLABEL_TYPES:
             raise PlanError(f"Invalid value for attribute 'type' in element 'seclabel': '{ltype}'.",
                             "seclabel", label.sourceline)
         relabel = label.get("relabel")
+        if relabel is not None and relabel not in YES_NO:
+            raise PlanError(f"Invalid value for attribute 'relabel' in element 'seclabel': '{relabel}'.",
+                            "seclabel", label.sourceline)
         if ltype == "dynamic" and relabel == "no":
             raise PlanError("dynamic label type must use resource relabeling", "seclabel",
                             label.sourceline, kind="unsupported")
         if ltype == "none" and relabel == "yes":
             raise PlanError("resource relabeling is not compatible with 'none' label type", "seclabel",
                             label.sourceline, kind="unsupported")
-        if ltype == "static" and label.find("label") is None:
+        model = label.get("model")
+        if model != "none" and ltype == "static" and not label.findtext("label"):
             raise PlanError("security label is missing", "seclabel", label.sourceline)
+        if model in models:
+            raise PlanError(f"seclabel for model {model or '(null)'} is already provided", "seclabel",
+                            label.sourceline)
+        models.append(model)
+    if len(labels) == 1 and models[0] is None:
+        ltype = labels[0].get("type")
+        if ltype != "none" and (ltype != "dynamic" or labels[0].findtext("baselabel")):
+            raise PlanError("missing security model in domain seclabel", "seclabel",
+                            labels[0].sourceline)
+    if len(labels) > 1 and None in models:
+        raise PlanError("missing security model when using multiple labels", "seclabel")
 
 
 def check_sizing(root: etree._Element) -> None:
@@ -182,6 +235,34 @@ def check_allocation(root: etree._Element) -> None:
         raise PlanError("Failed to parse memory allocation threads", "memoryBacking", alloc.sourceline)
 
 
+def check_hugepages(root: etree._Element, facts: GuestFacts) -> None:
+    """``<hugepages>``'s pages (read after the allocation): each with a size that is not 0,
+    and a nodeset, when given, of at least one node."""
+    for page in root.iterfind("memoryBacking/hugepages/page"):
+        size, unit = page.get("size"), page.get("unit")
+        if not size:
+            raise PlanError("missing element or attribute './@size'", "memoryBacking", page.sourceline)
+        n = _c_number(size, False)
+        if n is None:
+            raise PlanError(f"Invalid value '{size}' for element or attribute './@size'",
+                            "memoryBacking", page.sourceline)
+        if unit and unit.lower() not in _SIZE_UNITS:
+            raise PlanError(f"unknown suffix '{unit}'", "memoryBacking", page.sourceline)
+        kib = -(-n * _UNIT_BYTES[(unit or "KiB").lower()] // 1024)
+        if not kib:
+            raise PlanError("hugepage size can't be zero", "memoryBacking", page.sourceline)
+        nodes = None
+        nodeset = page.get("nodeset")
+        if nodeset is not None:
+            nodes = _bitmap(nodeset)
+            if nodes is None:
+                raise PlanError(f"Failed to parse bitmap '{nodeset}'", "memoryBacking", page.sourceline)
+            if not nodes:
+                raise PlanError(f"Invalid value of 'nodeset': {nodeset}", "memoryBacking",
+                                page.sourceline, kind="unsupported")
+        facts.hugepage_pages.append((kib, nodes))
+
+
 def _integer(text: str | None) -> int | None:
     s = (text or "").strip()
     return int(s) if re.fullmatch(r"[+-]?[0-9]+", s) else None
@@ -199,21 +280,22 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     """``<vcpu>``, ``<cputune>`` and ``<cpu>`` (with its NUMA cells' vCPUs), read after the
     memory and before ``<features>``."""
     check_allocation(root)
+    check_hugepages(root, facts)
     _check_blkiotune(root, facts)
     vcpu = root.find("vcpu")
+    maximum = online = 1
     if vcpu is not None:
         maximum = _c_number(vcpu.text, False)
         if maximum is None:
             raise PlanError("maximum vcpus count must be an integer", "vcpu", vcpu.sourceline)
+        online = maximum
         current = vcpu.get("current")
         if current is not None:
             n = _c_number(current, False)
             if n is None:
                 raise PlanError(f"Invalid value for attribute 'current' in element 'vcpu': '{current}'. "
                                 "Expected non-negative integer value", "vcpu", vcpu.sourceline)
-            if n > maximum:
-                raise PlanError("maximum vCPU count must not be less than current vCPU count", "vcpu",
-                                vcpu.sourceline, kind="unsupported")
+            online = n
         cpuset = vcpu.get("cpuset")
         if cpuset is not None:
             ids = _bitmap(cpuset)
@@ -222,7 +304,8 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             if not ids:
                 raise PlanError(f"Invalid value of 'cpuset': {cpuset}", "vcpu", vcpu.sourceline,
                                 kind="unsupported")
-    _check_iothreads(root)
+    _check_vcpus(root, maximum, online, facts)
+    iothreads = _check_iothreads(root)
     tune = root.find("cputune")
     if tune is not None:
         for tag, name, signed, _ in CPUTUNE_NUMBERS:
@@ -246,6 +329,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
                 raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", pin.sourceline)
             if vid is not None:
                 pinned.add(vid)
+        _check_scheds(tune, maximum, iothreads)
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, facts)
@@ -253,6 +337,102 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
+
+
+#: the scheduling policies of <vcpusched>, <iothreadsched> and <emulatorsched>, and those
+#: that need a priority
+SCHEDULERS = frozenset({"batch", "idle", "fifo", "rr"})
+REALTIME_SCHEDULERS = frozenset({"fifo", "rr"})
+
+
+def _check_scheds(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
+    """``<cputune>``'s schedulers (read after the pinnings): the vCPUs, then the I/O threads,
+    each a thread the guest has, given one scheduler at most."""
+    for tag, attr in (("vcpusched", "vcpus"), ("iothreadsched", "iothreads")):
+        taken: set[int] = set()
+        for el in tune.iterfind(tag):
+            text = el.get(attr)
+            if text is None:
+                raise PlanError(f"Missing attribute '{attr}' in element '{tag}'", "cputune",
+                                el.sourceline)
+            ids = _bitmap(text)
+            if ids is None:
+                raise PlanError(f"Failed to parse bitmap '{text}'", "cputune", el.sourceline)
+            if not ids:
+                raise PlanError(f"'{attr}' scheduler bitmap '{text}' is empty", "cputune",
+                                el.sourceline, kind="unsupported")
+            _check_scheduler(el)
+            for n in sorted(ids):
+                if tag == "vcpusched" and n >= vcpus:
+                    raise PlanError(f"vCPU '{n}' is not present in domain definition", "cputune",
+                                    el.sourceline, kind="unsupported")
+                if tag == "iothreadsched" and n not in iothreads:
+                    raise PlanError(f"Cannot find 'iothread' : {n}", "cputune", el.sourceline,
+                                    kind="unsupported")
+                if n in taken:
+                    raise PlanError(f"'{tag}' attributes '{attr}' must not overlap", "cputune",
+                                    el.sourceline)
+                taken.add(n)
+
+
+def _check_scheduler(el: etree._Element) -> None:
+    """A scheduler element's policy, and its priority when real-time."""
+    tag, policy = el.tag, el.get("scheduler")
+    if policy is None:
+        raise PlanError(f"Missing required attribute 'scheduler' in element '{tag}'", "cputune",
+                        el.sourceline)
+    if policy not in SCHEDULERS:
+        raise PlanError(f"Invalid value for attribute 'scheduler' in element '{tag}': '{policy}'.",
+                        "cputune", el.sourceline)
+    if policy in REALTIME_SCHEDULERS:
+        priority = el.get("priority")
+        if priority is None:
+            raise PlanError(f"Missing required attribute 'priority' in element '{tag}'", "cputune",
+                            el.sourceline)
+        n = _c_number(priority, True)
+        if n is None or not -2 ** 31 <= n < 2 ** 31:
+            raise PlanError(f"Invalid value for attribute 'priority' in element '{tag}': '{priority}'. "
+                            "Expected integer value", "cputune", el.sourceline)
+
+
+def _check_vcpus(root: etree._Element, maximum: int, online: int, facts: GuestFacts) -> None:
+    """``<vcpus>`` (read after ``<vcpu>``): each vCPU's id, state, hotpluggability and order;
+    without it, the first ``current`` vCPUs are online, and no more than ``<vcpu>``."""
+    entries = root.findall("vcpus/vcpu")
+    if not entries:
+        if online > maximum:
+            vcpu = root.find("vcpu")
+            raise PlanError("maximum vCPU count must not be less than current vCPU count", "vcpu",
+                            vcpu.sourceline if vcpu is not None else None, kind="unsupported")
+        facts.vcpus_online = online
+        return
+    states: dict[int, VcpuState] = {}
+    for el in entries:
+        vid = el.get("id")
+        if vid is None:
+            raise PlanError("Missing required attribute 'id' in element 'vcpu'", "vcpus", el.sourceline)
+        n = _c_number(vid, False)
+        if n is None or n > UINT_MAX:
+            raise PlanError(f"Invalid value for attribute 'id' in element 'vcpu': '{vid}'. Expected "
+                            "non-negative integer value", "vcpus", el.sourceline)
+        if n >= maximum:
+            raise PlanError(f"vcpu id '{n}' is out of range of maximum vcpu count", "vcpus",
+                            el.sourceline)
+        enabled, hotpluggable, order = el.get("enabled"), el.get("hotpluggable"), el.get("order")
+        if enabled is None:
+            raise PlanError("Missing required attribute 'enabled' in element 'vcpu'", "vcpus",
+                            el.sourceline)
+        for attr, value in (("enabled", enabled), ("hotpluggable", hotpluggable)):
+            if value is not None and value not in YES_NO:
+                raise PlanError(f"Invalid value for attribute '{attr}' in element 'vcpu': '{value}'.",
+                                "vcpus", el.sourceline)
+        rank = _c_number(order, False) if order is not None else 0
+        if rank is None or rank > UINT_MAX:
+            raise PlanError(f"Invalid value for attribute 'order' in element 'vcpu': '{order}'. "
+                            "Expected non-negative integer value", "vcpus", el.sourceline)
+        states[n] = VcpuState(enabled == "yes", hotpluggable, rank)
+    facts.vcpu_states = states
+    facts.vcpus_online = sum(s.online for s in states.values())
 
 
 def _check_numatune(root: etree._Element) -> None:
@@ -275,8 +455,8 @@ def _check_numatune(root: etree._Element) -> None:
         if placement not in NUMATUNE_PLACEMENTS:
             raise PlanError(f"Unsupported NUMA memory placement mode '{placement}'", "numatune",
                             mem.sourceline, kind="unsupported")
-        if nodeset and _bitmap(nodeset) is None:
-            raise PlanError(f"Failed to parse bitmap '{nodeset}'", "numatune", mem.sourceline)
+        if nodeset is not None:
+            _check_nodeset(nodeset, mem)
         if placement == "static" and not nodeset:
             raise PlanError("nodeset for NUMA memory tuning must be set if 'placement' is 'static'",
                             "numatune", mem.sourceline, kind="unsupported")
@@ -301,11 +481,22 @@ def _check_numatune(root: etree._Element) -> None:
         if mode == "restrictive" and node.get("mode") != "restrictive":
             raise PlanError("'restrictive' mode is required in memnode element when mode is "
                             "'restrictive' in memory element", "numatune", node.sourceline)
-        if not node.get("nodeset"):
+        if node.get("nodeset") is None:
             raise PlanError("Missing required nodeset attribute in memnode element", "numatune",
                             node.sourceline)
+        _check_nodeset(node.get("nodeset") or "", node)
     if placement == "auto":
         raise PlanError("Per-node binding is not compatible with automatic NUMA placement.", "numatune",
+                        kind="unsupported")
+
+
+def _check_nodeset(nodeset: str, el: etree._Element) -> None:
+    """A <numatune> nodeset: a list of host nodes, not empty."""
+    nodes = _bitmap(nodeset)
+    if nodes is None:
+        raise PlanError(f"Failed to parse bitmap '{nodeset}'", "numatune", el.sourceline)
+    if not nodes:
+        raise PlanError(f"Invalid value of 'nodeset': {nodeset}", "numatune", el.sourceline,
                         kind="unsupported")
 
 
@@ -322,9 +513,12 @@ def _check_blkiotune(root: etree._Element, facts: GuestFacts) -> None:
         facts.blkio_paths.append(path)
 
 
-def _check_iothreads(root: etree._Element) -> None:
+def _check_iothreads(root: etree._Element) -> set[int]:
+    """``<iothreads>`` and ``<iothreadids>``: the I/O thread ids (those written, and as many
+    more as the count asks, numbered from 1 where free)."""
     count = root.find("iothreads")
-    if count is not None and _c_number(count.text, False) is None:
+    total = _c_number(count.text, False) if count is not None else 0
+    if total is None:
         raise PlanError(f"invalid iothreads count '{count.text or ''}'", "iothreads", count.sourceline)
     seen: set[int] = set()
     for t in root.iterfind("iothreadids/iothread"):
@@ -333,6 +527,9 @@ def _check_iothreads(root: etree._Element) -> None:
             raise PlanError(f"duplicate iothread id '{n}' found", "iothreadids", t.sourceline)
         if n is not None:
             seen.add(n)
+    free = (n for n in range(1, total + 1) if n not in seen)
+    return seen | {next(free) for _ in range(min(total, 1 << 16) - len(seen))} if total > len(seen) \
+        else seen
 
 
 def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
@@ -373,6 +570,7 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         raise PlanError("Non-empty feature list specified without CPU model", "cpu", cpu.sourceline)
     seen: set[str] = set()
     for f in features:
+        facts.cpu_features[f.get("name") or ""] = f.get("policy") or "require"
         policy = f.get("policy")
         if policy is not None and policy not in CPU_FEATURE_POLICIES:
             raise PlanError("Invalid CPU feature policy", "cpu", f.sourceline, kind="unsupported")
@@ -437,6 +635,7 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -
                 raise PlanError(f"NUMA cells {cid} and {other} have overlapping vCPU ids", "cpu/numa",
                                 cell.sourceline, kind="unsupported")
         seen[cid] = ids
+        _check_cell_memory(cell)
         count += len(ids)
         top = max([top, *ids])
     maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
@@ -445,6 +644,25 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -
         raise PlanError("Number of CPUs in <numa> exceeds the <vcpu> count", "cpu/numa", kind="internal")
     if top >= maximum:
         raise PlanError("CPU IDs in <numa> exceed the <vcpu> count", "cpu/numa", kind="internal")
+
+
+def _check_cell_memory(cell: etree._Element) -> None:
+    """A NUMA cell's memory (its size, its access mode, whether it is discarded), read after
+    its vCPUs."""
+    size = cell.get("memory")
+    if not size:
+        raise PlanError("missing element or attribute './@memory'", "cpu/numa", cell.sourceline)
+    if _c_number(size, False) is None:
+        raise PlanError(f"Invalid value '{size}' for element or attribute './@memory'", "cpu/numa",
+                        cell.sourceline)
+    unit = cell.get("unit")
+    if unit and unit.lower() not in _SIZE_UNITS:
+        raise PlanError(f"unknown suffix '{unit}'", "cpu/numa", cell.sourceline)
+    for attr, words in (("memAccess", NUMA_MEMORY_ACCESS), ("discard", YES_NO)):
+        value = cell.get(attr)
+        if value is not None and value not in words:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element 'cell': '{value}'.",
+                            "cpu/numa", cell.sourceline)
 
 
 def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
@@ -492,9 +710,6 @@ def check_after_devices(root: etree._Element) -> None:
             raise PlanError("A domain definition can have no more than one cipher node with name "
                             f"{name}", "keywrap", cipher.sourceline, kind="internal")
         ciphers.add(name)
-    vcpu = root.find("vcpu")
-    if vcpu is not None and vcpu.get("current") is not None and _c_number(vcpu.get("current"), False) == 0:
-        raise PlanError("vcpu 0 can't be offline", "vcpu", vcpu.sourceline, kind="unsupported")
 
 
 def _uuid_hex(text: str) -> str:
@@ -551,8 +766,13 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
         facts.topology = 1
         for attr in ("sockets", "dies", "cores", "threads"):
             facts.topology *= _c_number(topology.get(attr) or "1", False) or 0
+        facts.threads = _c_number(topology.get("threads") or "1", False) or 0
     facts.resctrl = root.find("cputune/cachetune") is not None or root.find("cputune/memorytune") is not None
     facts.useserial = root.find("os/bios[@useserial='yes']") is not None
+    smm = root.find("features/smm")
+    tseg = root.find("features/smm/tseg")
+    if smm is not None and smm.get("state", "on") == "on" and tseg is not None and tseg.text:
+        facts.tseg = (_c_number(tseg.text, False) or 0) * _UNIT_BYTES[(tseg.get("unit") or "MiB").lower()]
     backing = root.find("memoryBacking")
     if backing is not None:
         facts.hugepages = backing.find("hugepages") is not None
@@ -575,6 +795,8 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     if os_el is not None:
         facts.firmware = os_el.get("firmware") or ""
         facts.firmware_features = os_el.find("firmware/feature") is not None
+        facts.firmware_feature_states = {f.get("name") or "": f.get("enabled") or ""
+                                         for f in os_el.iterfind("firmware/feature")}
         nvram = os_el.find("nvram")
         if nvram is not None:
             facts.nvram = dict(nvram.attrib)
@@ -587,10 +809,62 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     return facts
 
 
-def post_parse(facts: GuestFacts) -> None:
-    """libvirt's post-parse of the domain, before any device's: a boot loader (QEMU has none)."""
+def post_parse(facts: GuestFacts, family: str) -> None:
+    """QEMU's post-parse of the domain, before any device's: a boot loader (QEMU has none),
+    the vCPUs, SVE's vector lengths, SMM's TSEG (q35's, in whole MiB)."""
     if facts.bootloader:
         raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
+    _post_parse_vcpus(facts)
+    features = facts.cpu_features
+    if features.get("sve") in ("disable", "forbid") and \
+            any(name.startswith("sve") and name != "sve" for name in features):
+        raise PlanError("SVE disabled, but SVE vector lengths provided", "cpu", kind="unsupported")
+    if facts.tseg is not None:
+        if family != "q35":
+            raise PlanError("SMM TSEG is only supported with q35 machine type", "features",
+                            kind="unsupported")
+        if facts.tseg % MIB:
+            raise PlanError("SMM TSEG size must be divisible by 1 MiB", "features", kind="unsupported")
+
+
+def post_parse_os(facts: GuestFacts) -> None:
+    """libvirt's post-parse of the firmware (after the memory's): keys enrolled imply secure
+    boot."""
+    states = facts.firmware_feature_states
+    if states.get("enrolled-keys") == "yes" and states.get("secure-boot") == "no":
+        raise PlanError("firmware feature 'enrolled-keys' cannot be enabled when firmware feature "
+                        "'secure-boot' is disabled", "os/firmware")
+
+
+def _post_parse_vcpus(facts: GuestFacts) -> None:
+    """QEMU's rules of the vCPUs' states: vCPU 0 online, first and not hotpluggable; an order
+    for all online vCPUs or none; vCPUs that are not hotpluggable first, in ascending order."""
+    states = facts.vcpu_states
+    if states is None:
+        if not facts.vcpus_online:
+            raise PlanError("vcpu 0 can't be offline", "vcpu", kind="unsupported")
+        return
+    first = states.get(0, VCPU_UNNAMED)
+    if not first.online:
+        raise PlanError("vcpu 0 can't be offline", "vcpus", kind="unsupported")
+    if first.hotpluggable == "yes":
+        raise PlanError("vcpu0 can't be hotpluggable", "vcpus", kind="unsupported")
+    if first.order not in (0, 1):
+        raise PlanError("vcpu0 must be enabled first", "vcpus", kind="unsupported")
+    ordered = first.order != 0
+    for vid in sorted(states):  # (the others are offline, said nothing of)
+        if not vid:
+            continue
+        vcpu, prev = states[vid], states.get(vid - 1, VCPU_UNNAMED)
+        if vcpu.online and (vcpu.order != 0) != ordered:
+            raise PlanError("all vcpus must have either set or unset order", "vcpus", kind="unsupported")
+        if vcpu.hotpluggable == "no":
+            if prev.hotpluggable == "yes":
+                raise PlanError("online non-hotpluggable vcpus need to be ordered prior to hotplugable "
+                                "vcpus", "vcpus", kind="unsupported")
+            if prev.order > vcpu.order:
+                raise PlanError("online non-hotpluggable vcpus must be ordered in ascending order",
+                                "vcpus", kind="unsupported")
 
 
 def validate_first(dom: Domain, facts: GuestFacts) -> None:
@@ -700,9 +974,27 @@ def validate_nvram(facts: GuestFacts) -> None:
                         kind="unsupported")
 
 
+def _validate_hugepages(pages: list[tuple[int, set[int] | None]], cells: int) -> None:
+    """libvirt's checks of the hugepages: one page size without a nodeset at most (without
+    NUMA cells, a nodeset of node 0 alone is none), nodesets apart, and of nodes the
+    guest has."""
+    if not cells:  # (post-parse)
+        pages = [(size, None if nodes is not None and nodes <= {0} else nodes) for size, nodes in pages]
+    for i, (size, nodes) in enumerate(pages):
+        for other, their in pages[:i]:
+            if nodes is not None and their is not None and nodes & their:
+                raise PlanError(f"nodeset attribute of hugepages of sizes {size} and {other} intersect",
+                                "memoryBacking")
+            if nodes is None and their is None:
+                raise PlanError(f"two master hugepages detected: {size} and {other}", "memoryBacking")
+        if nodes is not None and max(nodes) >= cells:
+            missing = min(n for n in nodes if n >= cells)
+            raise PlanError(f"hugepages: node {missing} not found", "memoryBacking")
+
+
 def _validate_os(dom: Domain, facts: GuestFacts) -> None:
-    """libvirt's checks of the firmware: what autoselection leaves to it, what a stateless
-    loader has no use for, a loader without a path."""
+    """libvirt's checks of the firmware: what autoselection leaves to it, a loader without a
+    path, what a stateless loader has no use for, and which loaders keep an NVRAM."""
     loader = dom.loader
     nvram = facts.nvram
     has_nvram = nvram is not None and bool({"path", "type", "source"} & set(nvram))
@@ -720,16 +1012,25 @@ def _validate_os(dom: Domain, facts: GuestFacts) -> None:
                             "autoselection is enabled", "os/nvram")
         if facts.firmware == "bios" and has_nvram:
             raise PlanError("firmware type 'bios' does not support nvram", "os/nvram")
-    elif facts.firmware_features:
-        raise PlanError("cannot use feature-based firmware autoselection when firmware autoselection "
-                        "is disabled", "os/firmware")
-    if loader is not None and loader.get("stateless") == "yes" and nvram is not None:
+    else:
+        if facts.firmware_features:
+            raise PlanError("cannot use feature-based firmware autoselection when firmware "
+                            "autoselection is disabled", "os/firmware")
+        if (loader is not None or nvram is not None) and "path" not in (loader or {}):
+            raise PlanError("no loader path specified and firmware auto selection disabled",
+                            "os/loader")
+    stateless = loader.get("stateless") if loader is not None else None
+    if stateless == "yes" and nvram is not None:
         if "template" in nvram:
             raise PlanError("NVRAM template is not permitted when loader is stateless", "os/nvram")
         if has_nvram:
             raise PlanError("NVRAM is not permitted when loader is stateless", "os/nvram")
-    if loader is not None and "path" not in loader and not dom.firmware_auto:
-        raise PlanError("no loader path specified and firmware auto selection disabled", "os/loader")
+    if stateless == "no":  # (a loader that keeps its variables: pflash, and EFI when chosen)
+        if not dom.firmware_auto:
+            if loader.get("type") != "pflash":
+                raise PlanError("Only pflash loader type permits NVRAM", "os/loader")
+        elif facts.firmware != "efi":
+            raise PlanError("Only EFI firmware permits NVRAM", "os/loader")
 
 
 def validate_generic(dom: Domain, facts: GuestFacts) -> None:
@@ -743,6 +1044,7 @@ def validate_generic(dom: Domain, facts: GuestFacts) -> None:
         if action.startswith("coredump-"):
             raise PlanError(f"Lifecycle event '{event[3:]}' doesn't support '{action}' action", event,
                             kind="unsupported")
+    _validate_hugepages(facts.hugepage_pages, dom.numa_cells)
     _validate_os(dom, facts)
     for tag, _, _, (low, high) in CPUTUNE_NUMBERS:
         n = facts.cputune.get(tag, 0)

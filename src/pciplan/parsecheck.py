@@ -188,6 +188,8 @@ ON_OFF = frozenset({"on", "off"})
 #: the models virtio devices take (their transitional variants included)
 VIRTIO_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
 LOADER_TYPES = frozenset({"rom", "pflash"})
+#: the features <os><firmware> may ask of an automatically chosen firmware
+FIRMWARE_FEATURES = frozenset({"enrolled-keys", "secure-boot"})
 BOOT_DEVICES = frozenset({"fd", "cdrom", "hd", "network"})
 
 
@@ -269,10 +271,15 @@ def check_boot_options(os_el: etree._Element) -> None:
     if firmware and firmware not in FIRMWARES:  # ('' is none)
         raise PlanError(f"unknown firmware value {firmware}", "os", _line(os_el))
     for feature in os_el.iterfind("firmware/feature"):
-        _word(feature, "enabled", YES_NO, "os")
+        for attr, words in (("name", FIRMWARE_FEATURES), ("enabled", YES_NO)):
+            if feature.get(attr) is None:
+                raise PlanError(f"Missing required attribute '{attr}' in element 'feature'", "os",
+                                _line(feature))
+            _word(feature, attr, words, "os")
     loader = os_el.find("loader")
     if loader is not None:
-        for attr, words in (("readonly", YES_NO), ("secure", YES_NO), ("type", LOADER_TYPES)):
+        for attr, words in (("readonly", YES_NO), ("type", LOADER_TYPES), ("secure", YES_NO),
+                            ("stateless", YES_NO)):
             _word(loader, attr, words, "os")
     guestconf.check_acpi_tables(os_el)
     for boot in os_el.iterfind("boot"):
@@ -349,6 +356,23 @@ def check_features(features: etree._Element) -> None:
                 raise _invalid(el, attr, value, "features")
         if el.tag in SUB_FEATURES:
             _check_sub_features(el)
+        if el.tag == "smm" and el.get("state", "on") == "on":
+            _check_tseg(features)
+
+
+def _check_tseg(features: etree._Element) -> None:
+    """SMM's TSEG size (in MiB unless a unit says otherwise), read when SMM is on."""
+    tseg = features.find("smm/tseg")
+    text = tseg.text if tseg is not None else None
+    if not text:
+        return
+    path = "string(./features/smm/tseg)"
+    if c_uint(text, 10, ULLONG_MAX) is None:
+        raise PlanError(f"Invalid value '{text}' for element or attribute '{path}'", "features",
+                        _line(tseg))
+    unit = tseg.get("unit")
+    if unit and unit.lower() not in _UNITS:
+        raise PlanError(f"unknown suffix '{unit}'", "features", _line(tseg))
 
 
 def _required_uint(el: etree._Element, attr: str) -> int:
@@ -747,8 +771,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         for attr in VIRTIO_DRIVER_SWITCHES:
             _word(drv, attr, ON_OFF, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
-    if boot is not None and boot.get("order") is None:
-        raise PlanError("Missing required attribute 'order' in element 'boot'", _what(what), _line(boot))
+    if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
+        _check_boot(boot, what)
     if tag == "disk":
         _word(el, "model", VIRTIO_MODELS, what)
     if tag == "hostdev" and el.get("mode", "subsystem") == "subsystem":
@@ -816,6 +840,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                             kind="unsupported")
     if tag == "disk":
         check_disk(el, what, kids)
+        if boot is not None:
+            _check_boot(boot, what)
     elif tag == "memballoon":
         _word(el, "model", MEMBALLOON_MODELS, what)
     elif tag == "panic":
@@ -849,6 +875,34 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_address(addr, what)
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
+
+
+#: the characters an s390 boot loadparm may have (written in upper case)
+LOADPARM_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789. ")
+
+
+def _check_boot(boot: etree._Element, what: What) -> None:
+    """A device's ``<boot>``: its order (a number, not 0), its loadparm (1 to 8 characters
+    of [A-Z0-9. ], as libvirt writes it: in upper case)."""
+    order = boot.get("order")
+    if order is None:
+        raise PlanError("Missing required attribute 'order' in element 'boot'", _what(what), _line(boot))
+    n = c_uint(order, 10)
+    if n is None:
+        raise _invalid(boot, "order", order, what, "non-negative integer value")
+    if n == 0:
+        raise PlanError("Invalid value for attribute 'order' in element 'boot': Zero is not permitted",
+                        _what(what), _line(boot))
+    loadparm = boot.get("loadparm")
+    if loadparm is None:
+        return
+    upper = "".join(c.upper() if c.isascii() else c for c in loadparm)
+    if not upper.strip(_C_BLANKS) or len(upper.encode()) > 8:
+        raise PlanError(f"loadparm value '{upper}' must be between 1 and 8 characters", _what(what),
+                        _line(boot), kind="internal")
+    if not set(upper) <= LOADPARM_CHARS:
+        raise PlanError(f"invalid loadparm value '{upper}', expecting chars in set of [a-zA-Z0-9.] and "
+                        "blank spaces", _what(what), _line(boot), kind="internal")
 
 
 def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:

@@ -56,7 +56,7 @@ def validate(guest: Guest) -> None:
     order of device kinds (disks, ..., controllers, ..., serials), then the domain's."""
     dom = guest.domain
     conf = dom.conf or guestconf.GuestFacts()
-    guestconf.post_parse(conf)  # (the boot loader, before any device)
+    guestconf.post_parse(conf, guest.machine.family)  # (QEMU's: before any device)
     for disk in guest.devices("disk"):
         dev = disk.target.get("dev", "")
         if disk.address is None and parsecheck.disk_name_index(dev) is None:
@@ -76,6 +76,7 @@ def validate(guest: Guest) -> None:
     chardevs.post_parse(guest)
     clock.post_parse(conf.clock)
     post_parse_memory(dom)
+    guestconf.post_parse_os(conf)
     twice = _repeated(guest.controllers, lambda c: None if c.type == "usb" else (c.type, c.index))
     if twice:
         c = twice[1]
@@ -159,6 +160,10 @@ def validate_late(guest: Guest) -> None:
             dom.topology_vcpus <= guestconf.UINT_MAX:  # (more is refused after the devices)
         raise PlanError("CPU topology doesn't match maximum vcpu count", "cpu/topology",
                         kind="unsupported")
+    # pSeries plugs vCPUs a core at a time: as many online at boot
+    if guest.machine.family == "pseries" and conf.threads and conf.vcpus_online % conf.threads:
+        raise PlanError("vCPUs count must be a multiple of the vCPU hotplug granularity "
+                        f"({conf.threads})", "vcpu", kind="unsupported")
     if dom.arch in machines.X86 and dom.max_vcpus > X86_VCPUS_WITHOUT_EIM and \
             not any(i.attrs.get("eim") == "on" for i in of("iommu")):
         raise PlanError(f"more than {X86_VCPUS_WITHOUT_EIM} vCPUs require extended interrupt mode "
