@@ -1,0 +1,61 @@
+"""libvirt 9.0's own test inputs (and the conformance corpus' q35/aarch64 variants of them)
+through the local libvirt daemon and through pciplan: the same PCI layout when both accept,
+never a refusal of what libvirt accepts.
+
+The inputs come from Debian's source package of libvirt 9.0.0 (downloaded once, about 9 MB,
+into ``tests/.suite-cache``; see support/suiteprobe.py, which also runs all of them).  Each run
+takes a sample of them, a different one each time (``PCIPLAN_SUITE_SEED`` repeats one):
+
+  PCIPLAN_SUITE_SHARE   the share of the ~2,650 cases each run takes (default 0.12; 0 skips)
+  PCIPLAN_SUITE_SEED    which sample (default: random; printed on failure)
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from support import libvirt_oracle, suiteprobe
+
+SHARE = float(os.environ.get("PCIPLAN_SUITE_SHARE", "0.12"))
+SEED = os.environ.get("PCIPLAN_SUITE_SEED") or str(random.randrange(10**9))
+CACHE = Path(__file__).resolve().parent / ".suite-cache"
+
+
+@pytest.fixture(scope="module")
+def suite_results():
+    if SHARE <= 0:
+        pytest.skip("libvirt test-suite sample disabled (PCIPLAN_SUITE_SHARE=0)")
+    if not libvirt_oracle.available():
+        pytest.skip(f"no libvirt daemon to compare with ({libvirt_oracle.unavailable_reason()}); "
+                    "run scripts/setup-libvirt.sh as root")
+    try:
+        root = suiteprobe.fetch("9.0.0", CACHE)
+    except OSError as err:
+        pytest.skip(f"libvirt 9.0.0's test inputs cannot be downloaded from Debian: {err}")
+    cases = suiteprobe.all_cases(root)
+    rng = random.Random(SEED)
+    sample = [c for c in cases if rng.random() < SHARE]
+    return sample, suiteprobe.run(sample, libvirt_oracle.Oracle(), jobs=max(2, os.cpu_count() or 2))
+
+
+def test_the_sample_is_drawn_from_the_whole_suite(suite_results):
+    sample, _ = suite_results
+    kinds = {c.name.rsplit(".", 1)[-1] if "." in c.name else "plain" for c in sample}
+    assert len(sample) > 100 and {"plain", "as-q35"} <= kinds
+
+
+def test_same_layout_as_libvirt_and_no_false_refusal(suite_results):
+    _, results = suite_results
+    bad = suiteprobe.failures(results)
+    assert not bad, f"seed {SEED} (PCIPLAN_SUITE_SEED={SEED} repeats it):\n" + "\n".join(
+        f"{r.dom.name}: {r.status}: {r.first_line}" for r in bad[:20])
+
+
+def test_libvirt_was_asked(suite_results):
+    _, results = suite_results
+    asked = [r for r in results if r.status != "oracle-error"]
+    assert len(asked) >= 0.95 * len(results), "the daemon failed to answer most cases"
