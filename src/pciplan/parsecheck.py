@@ -672,6 +672,12 @@ def _check_iothread(drv: etree._Element, what: What) -> None:
 
 
 def check_disk(el: etree._Element, what: What, kids: dict) -> None:
+    src = kids.get("source")
+    if src is not None:  # (an <auth> or <encryption> of the source and one of the disk)
+        for name in ("auth", "encryption"):
+            if name in kids and src.find(name) is not None:
+                raise PlanError(f"an <{name}> definition already found for disk source", _what(what),
+                                _line(kids[name]), kind="unsupported")
     _check_backing_store(kids.get("backingStore"), what)
     _word(el, "device", DISK_DEVICES, what)
     target = kids.get("target")

@@ -556,15 +556,20 @@ def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._
              *more: etree._Element | None) -> disks.Storage:
     """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
     (the ``<source>``) or of one of ``more`` (the disk itself)."""
-    enc = None
+    enc = auth = None
     for el in (holder, *more):
         if el is not None:
-            enc = el.find("encryption")
-            if enc is not None:
-                break
+            enc = enc if enc is not None else el.find("encryption")
+            auth = auth if auth is not None else el.find("auth")
+    protocol = holder.get("protocol") if holder is not None and type_ == "network" else None
+    secret = None
+    if auth is not None:
+        secret_el = auth.find("secret")
+        secret = (secret_el.get("type") if secret_el is not None else None) or ""
     if enc is None:
-        return disks.Storage(type_, fmt, readonly)
-    return disks.Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None)
+        return disks.Storage(type_, fmt, readonly, protocol=protocol, auth_secret=secret)
+    return disks.Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None,
+                         enc.get("engine"), protocol, secret)
 
 
 def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.DiskFacts:
