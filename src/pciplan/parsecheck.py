@@ -421,6 +421,8 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "tpm": tpm.check_parse,
     "sound": sounds.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
+    "smartcard": chardevs.check_device_source_parse,
+    "redirdev": chardevs.check_device_source_parse,
 }
 
 

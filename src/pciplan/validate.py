@@ -297,6 +297,8 @@ def validate_late(guest: Guest) -> None:
         if card.address is not None and card.address.type != "ccid":
             raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
                             kind="unsupported")
+        if card.attrs.get("mode") == "passthrough":
+            chardevs.check_generic(guest, card)
         _validate_spicevmc(guest, card)
     for ser in each(of("serial")):
         chardevs.check_generic(guest, ser)
@@ -415,6 +417,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
                             tpm.describe(), kind="unsupported")
     for rd in each(of("redirdev")):
+        chardevs.check_generic(guest, rd)
         _validate_spicevmc(guest, rd)
     for iommu in each(of("iommu")):
         _validate_iommu(guest, iommu)
