@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import (chardevs, clock, controllers, devices, disks, filesystems, guestconf, hostdevs,
-               interfaces, machines, memdevs, parsecheck, rng, video)
+from . import (chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
+               hostdevs, interfaces, machines, memdevs, parsecheck, rng, video)
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -425,6 +425,7 @@ def validate_late(guest: Guest) -> None:
         cid = vsock.attrs.get("cid")
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
+    graphics.validate(dom.graphics_facts)
     # what spans devices, after every device is validated
     twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))
     if twice:

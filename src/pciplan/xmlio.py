@@ -19,8 +19,8 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import (chardevs, defaults, devices, disks, filesystems, guestconf, hostdevs, interfaces,
-               machines, memdevs, parsecheck, video)
+from . import (chardevs, defaults, devices, disks, filesystems, graphics, guestconf, hostdevs,
+               interfaces, machines, memdevs, parsecheck, video)
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -666,6 +666,7 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
                 parsecheck.check_device(el, "graphics", {})
                 dom.graphics += 1
                 dom.spice = dom.spice or el.get("type") == "spice"
+                dom.graphics_facts.append(graphics.read(el))
                 continue
             d = _device(el, pos)
         except PlanError as err:
