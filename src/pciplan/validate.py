@@ -433,9 +433,7 @@ def validate_late(guest: Guest) -> None:
         raise PlanError(f"target '{disk.target['dev']}' duplicated for disk sources "
                         f"'{first.attrs.get('source', '<null>')}' and "
                         f"'{disk.attrs.get('source', '<null>')}'", disk.describe())
-    twice = _repeated(guest.hostdevs(), _host_address)
-    if twice:
-        raise PlanError("Hostdev already exists in the domain configuration", twice[1].describe())
+    _check_duplicate_hostdevs(guest.hostdevs())
     hostdevs.check_ramfb(of("hostdev"))
     _check_duplicate_drives(of("disk"))
     hostdevs.check_duplicate_drives(of("hostdev"))
@@ -504,6 +502,25 @@ def _repeated(devs: Iterable[Device], key: Callable[[Device], Any]) -> tuple[Dev
             return seen[k], d
         seen[k] = d
     return None
+
+
+def _check_duplicate_hostdevs(devs: list[Device]) -> None:
+    """The same host device twice (a PCI one by its host address, the others by what
+    ``hostdevs`` reads of their source)."""
+    keys: list[tuple[Device, tuple | None]] = []
+    for h in devs:
+        pci = _host_address(h)
+        if pci is not None:
+            key: tuple | None = ("pci",) + pci
+        else:
+            key = h.hostdev.identity if h.tag == "hostdev" and h.hostdev is not None else None
+        keys.append((h, key))
+    for i, (_, first) in enumerate(keys):
+        if first is None:
+            continue
+        for h, second in keys[i + 1:]:
+            if second is not None and hostdevs.same_source(first, second):
+                raise PlanError("Hostdev already exists in the domain configuration", h.describe())
 
 
 def _host_address(h: Device) -> tuple[int, ...] | None:
