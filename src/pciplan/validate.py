@@ -175,10 +175,18 @@ def validate_late(guest: Guest) -> None:
     # the panic devices and the TPM count are checked with the domain, before any device
     for panic in of("panic"):
         _validate_panic(guest, panic)
-    tpms = [t for t in of("tpm") if t.model != "spapr-tpm-proxy"]
-    if len(tpms) > 1:
-        raise PlanError("only a single TPM non-proxy device is supported", tpms[1].describe(),
-                        kind="unsupported")
+    seen_proxy = seen_tpm = False
+    for tpm in of("tpm"):  # (a second of either kind, whichever comes first)
+        if tpm.model == "spapr-tpm-proxy":
+            if seen_proxy:
+                raise PlanError("only a single TPM Proxy device is supported", tpm.describe(),
+                                kind="unsupported")
+            seen_proxy = True
+        else:
+            if seen_tpm:
+                raise PlanError("only a single TPM non-proxy device is supported", tpm.describe(),
+                                kind="unsupported")
+            seen_tpm = True
     watchdogs = of("watchdog")
     for d in dom.devices:
         if "rom" in d.attrs and d.address is not None and d.address.type != "pci":
@@ -691,6 +699,8 @@ def _validate_iommu(guest: Guest, iommu: Device) -> None:
                         kind="unsupported")
     if iommu.model == "virtio" and not guest.domain.acpi:
         raise PlanError("IOMMU device: 'virtio' requires ACPI", what, kind="unsupported")
+    if iommu.model == "virtio" and iommu.address is not None and iommu.address.type != "pci":
+        raise PlanError("IOMMU device: 'virtio' needs a PCI address", what, kind="unsupported")
     if iommu.attrs.get("eim") == "on" and iommu.attrs.get("intremap") != "on":
         raise PlanError("IOMMU eim requires interrupt remapping to be enabled", what, kind="unsupported")
 

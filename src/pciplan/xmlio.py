@@ -688,9 +688,10 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
                     "Can't add USB hub: USB is disabled for this domain", d.describe(),
                     kind="unsupported")))
     for tag, found in singles.items():
-        if len(found) > 1:  # (counted before any of them is read)
+        limit = parsecheck.DEVICE_LIMITS.get(tag, 1)
+        if len(found) > limit:  # (counted before any of them is read)
             message, kind = parsecheck.SINGLE_DEVICES[tag]
-            second = found[1][1]
+            second = found[limit][1]
             errors.append((parsecheck.parse_rank(tag, 0),
                            PlanError(message, second.describe() if second else tag, kind=kind)))
     if errors:
