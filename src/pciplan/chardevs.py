@@ -17,6 +17,7 @@ Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,10 @@ CHANNEL_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 SOURCE_MODES = frozenset({"bind", "connect"})
 #: chardev types whose source has a mode
 MODE_TYPES = frozenset({"tcp", "udp", "unix"})
+#: chardev types whose source may reconnect
+RECONNECT_TYPES = frozenset({"tcp", "unix"})
+#: where the QEMU driver (qemu:///system) puts the sockets of virtio channels it names
+CHANNEL_TARGET_DIR = "/var/lib/libvirt/qemu/channel/target"
 #: the most ISA serial ports
 ISA_SERIAL_PORTS = 4
 CHR_TAGS = frozenset({"serial", "console", "channel", "parallel"})
@@ -101,7 +106,7 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         raise refuse("only two source elements are allowed for character device")
     if ctype in MODE_TYPES:
         for src in el.iterfind("source"):
-            parsecheck._word(src, "mode", SOURCE_MODES, what)
+            check_source_parse(src, ctype, what)
     if counts["log"] > 1:
         raise refuse("only one log element is allowed for character device")
     if counts["protocol"] > 1:
@@ -109,6 +114,50 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
     if ctype == "spicevmc" and (el.tag != "channel" or target is None or
                                 target.get("type") not in ("virtio", None)):
         raise refuse("spicevmc device type only supports virtio", kind="unsupported")
+
+
+def check_source_parse(src: etree._Element, ctype: str, what: parsecheck.What) -> None:
+    """The parser's checks of one ``<source>`` of a TCP, UDP or UNIX chardev: its mode,
+    a TCP one's TLS switch, and a ``<reconnect>`` (enabled: with its timeout)."""
+    parsecheck._word(src, "mode", SOURCE_MODES, what)
+    if ctype == "tcp":
+        parsecheck._word(src, "tls", parsecheck.YES_NO, what)
+    rec = src.find("reconnect") if ctype in RECONNECT_TYPES else None
+    if rec is None:
+        return
+    parsecheck._word(rec, "enabled", parsecheck.YES_NO, what)
+    if rec.get("enabled") == "yes":
+        timeout = rec.get("timeout")
+        if timeout is None:
+            raise PlanError("Missing required attribute 'timeout' in element 'reconnect'",
+                            parsecheck._what(what), rec.sourceline)
+        if parsecheck.c_uint(timeout, 10) is None:
+            raise parsecheck._invalid(rec, "timeout", timeout, what, "non-negative integer value")
+
+
+def check_device_source_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
+    """The parser's checks of the chardev of a smartcard or a USB redirector."""
+    ctype = el.get("type")
+    if ctype in MODE_TYPES and (el.tag != "smartcard" or el.get("mode") == "passthrough"):
+        for src in el.iterfind("source"):
+            check_source_parse(src, ctype, what)
+
+
+def _listens(dev: Device, f: ChrFacts, src: dict[str, str]) -> bool:
+    """Does the chardev listen (bind)?  A UNIX one of a serial, console, channel or
+    parallel port without a path does too: libvirt's post-parse of QEMU guests gives it
+    one of its own (after dropping the path of a virtio channel that is one it made)."""
+    if src.get("mode", "connect") != "connect":
+        return True
+    if f.type != "unix" or dev.tag not in CHR_TAGS:
+        return False
+    path = src.get("path")
+    if path and dev.tag == "channel" and dev.target.get("type") == "virtio":
+        name = dev.target.get("name") or "(null)"
+        if re.search(f"^{re.escape(CHANNEL_TARGET_DIR)}/([^/]+\\.)|(domain-[^/]+/){re.escape(name)}$",
+                     path):
+            path = None
+    return not path
 
 
 def post_parse(guest: Guest) -> None:
@@ -181,6 +230,6 @@ def check_generic(guest: Guest, dev: Device) -> None:
             raise missing("channel", "unsupported")
         if any(c not in CHANNEL_NAME_CHARS for c in channel):
             raise PlanError("Invalid character in source channel for char device", what)
-    if f.type in ("tcp", "unix") and (f.reconnect or {}).get("enabled") == "yes" and \
-            src.get("mode", "connect") != "connect":
+    # (a <reconnect enabled='no'> counts too: libvirt tests that the switch is set)
+    if f.type in RECONNECT_TYPES and "enabled" in (f.reconnect or {}) and _listens(dev, f, src):
         raise PlanError("chardev reconnect is possible only for connect mode", what, kind="internal")

@@ -38,6 +38,12 @@ class Storage:
     encryption: str | None = None
     #: the encryption names a ``<cipher>``
     cipher: bool = False
+    #: ``<encryption engine>`` (None: not given, QEMU's)
+    engine: str | None = None
+    #: a network source's protocol
+    protocol: str | None = None
+    #: its ``<auth>``: the type its ``<secret>`` names ('' for none), None: no ``<auth>``
+    auth_secret: str | None = None
 
 
 @dataclass
@@ -112,6 +118,11 @@ VHOSTUSER_UNSUPPORTED: tuple[tuple[str, Callable[[DiskFacts], bool]], ...] = (
     ("geometry", lambda f: "geometry" in f.children),
     ("blockio", lambda f: "blockio" in f.children),
 )
+#: network protocols whose sources take no ``<auth>``
+AUTHLESS_PROTOCOLS = frozenset({"nbd", "sheepdog", "gluster", "tftp", "vxhs", "nfs"})
+#: the secret types (usages) libvirt knows, and the one a protocol's ``<auth>`` needs
+SECRET_USAGES = frozenset({"none", "volume", "ceph", "iscsi", "tls", "vtpm"})
+AUTH_SECRET_USAGES = {"iscsi": "iscsi", "rbd": "ceph"}
 #: the <iotune> limits given as a total or split into read and write, in libvirt's order
 IOTUNE_SPLIT_LIMITS = ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max",
                        "bytes_sec_max_length", "iops_sec_max_length")
@@ -148,6 +159,8 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
     what = disk.describe()
     dst = disk.target.get("dev", "")
     for layer in f.chain:
+        if layer.type == "network" and layer.auth_secret is not None:
+            _check_auth(disk, layer)
         if layer.encryption == "luks" and layer.cipher:
             raise PlanError("supplying <cipher> for domain disk definition is unnecessary", what,
                             kind="unsupported")
@@ -226,6 +239,21 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
         raise PlanError(f"Invalid floppy device name: {dst}", what, kind="internal")
     if f.device == "disk" and _empty_source(disk, f):
         raise PlanError(f"missing source information for device {dst}", what)
+
+
+def _check_auth(disk: Device, layer: Storage) -> None:
+    """libvirt's checks of a network source's ``<auth>``: a protocol that takes one, a
+    known secret type, and the one iSCSI and RBD need."""
+    what = disk.describe()
+    if layer.protocol in AUTHLESS_PROTOCOLS:
+        raise PlanError(f"authentication is not supported for protocol '{layer.protocol}'", what,
+                        kind="unsupported")
+    secret = layer.auth_secret
+    if secret not in SECRET_USAGES:
+        raise PlanError(f"unknown secret type '{secret or '<null>'}'", what, kind="unsupported")
+    wanted = AUTH_SECRET_USAGES.get(layer.protocol or "")
+    if wanted is not None and secret != wanted:
+        raise PlanError(f"invalid secret type '{secret}'", what, kind="unsupported")
 
 
 def _empty_source(disk: Device, f: DiskFacts) -> bool:
@@ -400,6 +428,29 @@ def check_iothread(guest: Guest, dev: Device, what: str) -> None:
                         kind="unsupported")
 
 
+#: the image formats QEMU's own encryption engine works with
+QEMU_ENCRYPTED_FORMATS = frozenset({"raw", "qcow2"})
+
+
+def _check_encryption(disk: Device, layer: Storage) -> None:
+    """QEMU's checks of one layer's ``<encryption>`` (whatever the image format): the
+    old qcow encryption is gone, QEMU's engine opens LUKS in raw and qcow2 images only,
+    librbd's engine serves network disks only."""
+    what = disk.describe()
+    if layer.encryption in ("", "default", "qcow"):
+        raise PlanError("old qcow/qcow2 encryption is not supported", what, kind="unsupported")
+    if layer.engine in (None, "default", "qemu"):
+        if layer.encryption == "luks" and layer.format not in QEMU_ENCRYPTED_FORMATS:
+            raise PlanError("encryption is supported only with 'raw' and 'qcow2' image format", what,
+                            kind="unsupported")
+        if layer.encryption == "luks2":
+            raise PlanError("luks2 is currently not supported by the qemu encryption engine", what,
+                            kind="unsupported")
+    elif layer.engine == "librbd" and layer.type != "network":
+        raise PlanError("librbd encryption is supported only with RBD backed disks", what,
+                        kind="unsupported")
+
+
 def check_storage(disk: Device, layer: Storage) -> None:
     """QEMU's checks of one layer of a disk's storage chain."""
     what = disk.describe()
@@ -414,7 +465,7 @@ def check_storage(disk: Device, layer: Storage) -> None:
     elif fmt == "fat" and layer.type != "volume":
         raise PlanError("storage format 'fat' is supported only with 'dir' storage type", what,
                         kind="unsupported")
-    if fmt in ("qcow", "qcow2") and layer.encryption in ("", "qcow"):
-        raise PlanError("old qcow/qcow2 encryption is not supported", what, kind="unsupported")
+    if layer.encryption is not None:
+        _check_encryption(disk, layer)
     if fmt in UNOPENABLE_FORMATS:
         raise PlanError(UNOPENABLE_FORMATS[fmt], what, kind="unsupported")

@@ -158,6 +158,8 @@ class Domain:
     graphics: int = 0
     #: one of them is SPICE (which spicevmc channels, redirdevs and smartcards need)
     spice: bool = False
+    #: what validation needs of each of them (``graphics.GraphicsFacts``), in order
+    graphics_facts: list[Any] = field(default_factory=list)
     #: UEFI firmware (``<os firmware='efi'>`` or a pflash ``<loader>``) and ``<features><acpi/>``
     uefi: bool = False
     acpi: bool = False

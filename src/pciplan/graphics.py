@@ -1,17 +1,85 @@
-"""What libvirt 9.0's parser refuses of a ``<graphics>``, in its order: the ports of VNC
-and RDP, the ``<listen>`` elements (their type, the attributes each type takes, the
-first one against the element's own ``listen``/``socket``), which listen types RDP
-takes, VNC's and SPICE's ``connected`` and SPICE's channel names (:func:`check_parse`).
+"""What libvirt 9.0 refuses of a ``<graphics>``, in its order.
+
+* the parser (:func:`check_parse`): the ports of VNC and RDP, the ``<listen>`` elements
+  (their type, the attributes each type takes, the first one against the element's own
+  ``listen``/``socket``), which listen types RDP takes, VNC's and SPICE's ``connected``
+  and SPICE's channel names;
+* validation (:func:`validate`), after every other device (libvirt validates graphics
+  last, before what spans devices), each graphics in document order: libvirt's own
+  checks (a network listen names its network, D-Bus p2p takes no address), then
+  QEMU's (the types QEMU 7.2 has, what egl-headless pairs with, one OpenGL display,
+  VNC's password length).
+
 Checked against the libvirt 9.0 daemon with pairs of mistakes.  (Graphics take no
 PCI address: pciplan reads nothing else of them.)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lxml import etree
 
 from . import parsecheck
 from .errors import PlanError
+
+@dataclass(frozen=True)
+class GraphicsFacts:
+    """What validation needs of one ``<graphics>``."""
+
+    type: str | None
+    #: the ``<listen>`` elements: (type, network), in order
+    listens: tuple[tuple[str | None, str | None], ...] = ()
+    #: SPICE's ``<gl enable='yes'>``
+    gl: bool = False
+    #: the attributes validation reads (passwd, p2p, address)
+    attrs: tuple[tuple[str, str], ...] = ()
+
+
+def read(el: etree._Element) -> GraphicsFacts:
+    gl = el.find("gl")
+    return GraphicsFacts(
+        el.get("type"),
+        tuple((c.get("type"), c.get("network")) for c in el.iterfind("listen")),
+        gl is not None and gl.get("enable") == "yes",
+        tuple((k, v) for k, v in el.attrib.items() if k in CHECKED_ATTRS))
+
+
+#: the graphics attributes validation reads
+CHECKED_ATTRS = frozenset({"passwd", "p2p", "address"})
+#: graphics types QEMU 7.2 has no display for
+QEMU_LACKS = frozenset({"rdp", "desktop"})
+#: graphics types whose listens are checked, and those egl-headless may go with
+LISTENING_TYPES = frozenset({"vnc", "spice", "rdp"})
+EGL_PARTNERS = frozenset({"egl-headless", "vnc", "spice"})
+#: the longest VNC password QEMU takes
+VNC_PASSWD_LEN = 8
+
+
+def validate(facts: list[GraphicsFacts]) -> None:
+    """libvirt's checks of each graphics (its own, then its QEMU driver's), in order."""
+    egl = any(g.type == "egl-headless" for g in facts)
+    for i, g in enumerate(facts, 1):
+        what = f"graphics #{i}"
+        attrs = dict(g.attrs)
+        if g.type in LISTENING_TYPES and any(t == "network" and not net for t, net in g.listens):
+            raise PlanError("'network' attribute is required for listen type 'network'", what)
+        if g.type == "dbus" and attrs.get("p2p") == "yes" and attrs.get("address"):
+            raise PlanError("D-Bus p2p with an address is not supported", what)
+        if g.type in QEMU_LACKS:
+            raise PlanError(f"{g.type} graphics are not supported with this QEMU", what,
+                            kind="unsupported")
+        if egl and g.type not in EGL_PARTNERS:
+            raise PlanError("graphics type 'egl-headless' is only supported with one of: 'vnc', "
+                            "'spice' graphics types", what, kind="unsupported")
+        if egl and g.type == "spice" and g.gl:
+            raise PlanError("multiple OpenGL displays are not supported by QEMU", what,
+                            kind="unsupported")
+        passwd = attrs.get("passwd")
+        if g.type == "vnc" and passwd is not None and len(passwd.encode()) > VNC_PASSWD_LEN:
+            raise PlanError(f"VNC password is {len(passwd.encode())} characters long, only "
+                            f"{VNC_PASSWD_LEN} permitted", what, kind="unsupported")
+
 
 LISTEN_TYPES = frozenset({"none", "address", "network", "socket"})
 #: graphics types that take a port, and how libvirt names them in its refusal

@@ -68,6 +68,13 @@ class HostdevFacts:
     sgio_unfiltered: bool = False
     #: a USB device's ``<source guestReset>`` is given
     guest_reset: bool = False
+    #: what names the host device (its kind first), as libvirt compares two of them
+    #: (:func:`same_source`); None for a PCI one (``Device.source``)
+    identity: tuple | None = None
+
+
+#: the ``<source>`` child naming a host device of each capabilities type
+CAPS_SOURCE_TAGS = {"storage": "block", "misc": "char", "net": "interface"}
 
 
 def _uuid(text: str) -> bool:
@@ -223,7 +230,57 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
     f.ramfb = el.get("ramfb") == "on"
     f.sgio_unfiltered = el.get("sgio") == "unfiltered"
     f.guest_reset = src is not None and bool(src.get("guestReset"))
+    f.identity = _identity(el, src)
     return f
+
+
+def _number(el: etree._Element | None, attr: str) -> int:
+    return defaults.number(el.get(attr), 0, base=0) if el is not None else 0
+
+
+def _text(src: etree._Element | None, tag: str | None) -> str | None:
+    el = src.find(tag) if src is not None and tag else None
+    return el.text if el is not None else None
+
+
+def _identity(el: etree._Element, src: etree._Element | None) -> tuple | None:
+    """What libvirt compares of two host devices of one mode and type to find the same
+    host device twice."""
+    mode, htype = el.get("mode", "subsystem"), el.get("type")
+    if mode != "subsystem":
+        return ("caps", htype, _text(src, CAPS_SOURCE_TAGS.get(htype or "")))
+    address = src.find("address") if src is not None else None
+    if htype == "usb":
+        return ("usb", _number(address, "bus"), _number(address, "device"),
+                _number(src.find("vendor") if src is not None else None, "id"),
+                _number(src.find("product") if src is not None else None, "id"))
+    if htype == "scsi":
+        protocol = src.get("protocol") if src is not None else None
+        if protocol == "iscsi":
+            host = src.find("host") if src is not None else None
+            return ("scsi", protocol, host.get("name") if host is not None else None,
+                    _number(host, "port"), src.get("name") if src is not None else None)
+        adapter = src.find("adapter") if src is not None else None
+        return ("scsi", protocol, adapter.get("name") if adapter is not None else None,
+                _number(address, "bus"), _number(address, "target"), _number(address, "unit"))
+    if htype == "scsi_host":
+        return ("scsi_host", src.get("protocol") if src is not None else None,
+                src.get("wwpn") if src is not None else None)
+    if htype == "mdev":
+        uuid = address.get("uuid") if address is not None else None
+        # (libvirt compares the UUIDs as it writes them: '53764D0E...' is '53764d0e...')
+        return ("mdev", _UUID_SKIP.sub("", uuid.strip()).lower() if uuid else uuid)
+    return None
+
+
+def same_source(first: tuple, second: tuple) -> bool:
+    """Do two host devices' identities name one host device?  A USB device named by its
+    host bus and device (the first one's way decides) or by its vendor and product."""
+    if first[0] != "usb" or second[0] != "usb":
+        return first == second
+    if first[1] and first[2]:
+        return first[1:3] == second[1:3]
+    return first[3:] == second[3:]
 
 
 def _drive(a: Address | None) -> tuple[int, ...] | None:

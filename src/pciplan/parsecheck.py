@@ -432,10 +432,28 @@ DEVICE_PARSE_ORDER = {tag: rank for rank, tag in enumerate((
 SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "internal"),
                   "memballoon": ("only a single memory balloon device is supported", "internal"),
                   "iommu": ("only a single IOMMU device is supported", "xml"),
-                  "vsock": ("only a single vsock device is supported", "xml")}
+                  "vsock": ("only a single vsock device is supported", "xml"),
+                  "tpm": ("a maximum of two TPM devices is supported, one of them being a TPM Proxy "
+                          "device", "xml")}
+#: of those, the ones the parser takes more than one of: how many
+DEVICE_LIMITS = {"tpm": 2}
 
 
 #: TABLE: the parser checks of a kind of device kept in its own module
+def _check_shmem(el: etree._Element, what: What, kids: dict) -> None:
+    """A ``<shmem>``: its model, its name, and ``<msi>`` (only with a ``<server>``)."""
+    if "model" in kids:
+        _word(kids["model"], "type", SHMEM_MODELS, what)
+    if el.get("name") is None:
+        raise PlanError("shmem element must contain 'name' attribute", _what(what), _line(el))
+    msi = kids.get("msi")
+    if msi is not None:
+        _uint_attrs(msi, ("vectors",), 0, what)
+        _word(msi, "ioeventfd", ON_OFF, what)
+        if "server" not in kids:
+            raise PlanError("msi option is only supported with a server", _what(what), _line(msi))
+
+
 KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "video": video.check_parse,
     "filesystem": filesystems.check_parse,
@@ -445,6 +463,9 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "tpm": tpm.check_parse,
     "sound": sounds.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
+    "shmem": _check_shmem,
+    "smartcard": chardevs.check_device_source_parse,
+    "redirdev": chardevs.check_device_source_parse,
 }
 
 
@@ -696,6 +717,12 @@ def _check_iothread(drv: etree._Element, what: What) -> None:
 
 
 def check_disk(el: etree._Element, what: What, kids: dict) -> None:
+    src = kids.get("source")
+    if src is not None:  # (an <auth> or <encryption> of the source and one of the disk)
+        for name in ("auth", "encryption"):
+            if name in kids and src.find(name) is not None:
+                raise PlanError(f"an <{name}> definition already found for disk source", _what(what),
+                                _line(kids[name]), kind="unsupported")
     _check_backing_store(kids.get("backingStore"), what)
     _word(el, "device", DISK_DEVICES, what)
     target = kids.get("target")
@@ -825,8 +852,6 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if not known:
             raise PlanError(f"unknown host device source address type '{htype}'", _what(what),
                             _line(el), kind="unsupported")
-    if tag == "shmem" and "model" in kids:
-        _word(kids["model"], "type", SHMEM_MODELS, what)
     if tag == "input" and el.get("type") == "evdev":
         if "source" in kids:
             _word(kids["source"], "grabToggle", EVDEV_GRAB_TOGGLES, what)

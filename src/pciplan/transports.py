@@ -92,8 +92,11 @@ LATE_TRANSPORTS = {"hub": "usb", "memory": "dimm"}
 
 
 def check_usb_addresses(guest: Guest) -> None:
-    """libvirt's USB pass (after the PCI one) reserves the USB addresses the user wrote:
-    a bus that is no USB controller with ports, a port it does not have, or one port
+    """libvirt's USB pass (after the PCI one) on the USB addresses the user wrote, in its
+    order: the controllers' buses; the hubs with a port, each on the port its path leads
+    to (a bus, then hubs); every other USB device with a port, reserved; then the hubs,
+    and the other devices, that name only a bus.  A missing bus, a hub a path goes
+    through that is not there, a port past a controller's or hub's last, or one port
     given twice is refused.  (pciplan checks them, it does not give out USB ports.)"""
     buses: dict[int | None, int] = {}
     for c in guest.controllers:
@@ -104,22 +107,95 @@ def check_usb_addresses(guest: Guest) -> None:
             buses.setdefault(c.index, ports)
     if not buses:
         return  # no USB at all: the "USB is disabled" refusals say it better
-    seen: set[tuple[int, str]] = set()
-    for d in guest.domain.devices:
+    hubs: set[tuple[int, tuple[int, ...]]] = set()
+    taken: set[tuple[int, tuple[int, ...]]] = set()
+    usb_hubs = [d for d in guest.domain.devices if d.tag == "hub" and d.type == "usb"]
+    others = _usb_port_users(guest)
+
+    def located(d: Device) -> tuple[int, tuple[int, ...], str] | None:
+        """A device's USB bus, port path and port as libvirt writes it (None: no port)."""
         a = d.address
-        if a is None or a.type != "usb" or isinstance(d, Controller):
-            continue
-        bus = number(a.attrs.get("bus"), 0)
+        if a is None or a.type != "usb":
+            return None
+        path = _usb_port_path(a.attrs.get("port") or "")
+        if not path:
+            return None
+        return number(a.attrs.get("bus"), 0), path, ".".join(map(str, path))
+
+    def find(d: Device, bus: int, path: tuple[int, ...], text: str) -> None:
+        """Walk a port path from its bus through its hubs to the port (libvirt's FindPort)."""
         if bus not in buses:
             raise PlanError(f"Missing USB bus {bus}", d.describe())
-        port = a.attrs.get("port")
-        if not port:
+        ports = buses[bus]
+        for i, port in enumerate(path[:-1]):
+            if port > ports:
+                raise PlanError(f"port {port} out of range in USB address bus: {bus} port: {text}",
+                                d.describe())
+            if (bus, path[:i + 1]) not in hubs:
+                raise PlanError(f"there is no hub at port {port} in USB address bus: {bus} port: "
+                                f"{text}", d.describe())
+            ports = USB_HUB_PORTS
+        if path[-1] > ports:
+            raise PlanError(f"requested USB port {text} not present on USB bus {bus}", d.describe())
+
+    for hub in usb_hubs:
+        where = located(hub)
+        if where is None:
             continue
-        if "." not in port and number(port, 0) > buses[bus]:
-            raise PlanError(f"requested USB port {port} not present on USB bus {bus}", d.describe())
-        if (bus, port) in seen:
-            raise PlanError(f"Duplicate USB address bus {bus} port {port}", d.describe())
-        seen.add((bus, port))
+        bus, path, text = where
+        find(hub, bus, path, text)
+        if (bus, path) in hubs:
+            raise PlanError(f"Duplicate USB hub on bus {bus} port {text}", hub.describe())
+        hubs.add((bus, path))
+        taken.add((bus, path))
+    for d in others:
+        where = located(d)
+        if where is None:
+            continue
+        bus, path, text = where
+        find(d, bus, path, text)
+        if (bus, path) in taken:
+            raise PlanError(f"Duplicate USB address bus {bus} port {text}", d.describe())
+        taken.add((bus, path))
+    for d in usb_hubs + others:  # (given a port now: only the bus they name is checked)
+        a = d.address
+        if a is not None and a.type == "usb" and located(d) is None:
+            bus = number(a.attrs.get("bus"), 0)
+            if bus not in buses:
+                raise PlanError(f"USB bus {bus} requested but no controller with that index is "
+                                "present", d.describe())
+
+
+#: the ports of a USB hub
+USB_HUB_PORTS = 8
+
+
+def _usb_port_path(text: str) -> tuple[int, ...]:
+    """A USB port as libvirt reads it ('1.2.3'), up to its last non-zero number; ()
+    when it has none, or when a number before that is 0 (pciplan leaves those alone)."""
+    numbers = [parsecheck.c_uint(p, 10) or 0 for p in text.split(".")] if text else []
+    while numbers and not numbers[-1]:
+        numbers.pop()
+    if not numbers or 0 in numbers:
+        return ()
+    return tuple(numbers)
+
+
+def _usb_port_users(guest: Guest) -> list[Device]:
+    """The devices (hubs apart) libvirt's USB pass goes through, in its order: USB host
+    devices, USB disks, CCID controllers, USB inputs, USB serial ports, USB sound cards,
+    USB redirectors."""
+    devs = guest.domain.devices
+
+    def kind(test) -> list[Device]:
+        return [d for d in devs if test(d)]
+    return (kind(lambda d: d.tag == "hostdev" and d.type == "usb" and d.attrs.get("mode") == "subsys")
+            + kind(lambda d: d.tag == "disk" and d.bus == "usb")
+            + kind(lambda d: isinstance(d, Controller) and d.type == "ccid")
+            + kind(lambda d: d.tag == "input" and d.bus == "usb")
+            + kind(lambda d: d.tag == "serial" and d.target.get("type") == "usb-serial")
+            + kind(lambda d: d.tag == "sound" and d.model == "usb")
+            + kind(lambda d: d.tag == "redirdev" and (d.bus or "usb") == "usb"))
 
 
 def check_memory_slots(guest: Guest) -> None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import (chardevs, clock, controllers, devices, disks, filesystems, guestconf, hostdevs,
-               interfaces, machines, memdevs, parsecheck, rng, video)
+from . import (chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
+               hostdevs, interfaces, machines, memdevs, parsecheck, rng, video)
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -182,10 +182,18 @@ def validate_late(guest: Guest) -> None:
     # the panic devices and the TPM count are checked with the domain, before any device
     for panic in of("panic"):
         _validate_panic(guest, panic)
-    tpms = [t for t in of("tpm") if t.model != "spapr-tpm-proxy"]
-    if len(tpms) > 1:
-        raise PlanError("only a single TPM non-proxy device is supported", tpms[1].describe(),
-                        kind="unsupported")
+    seen_proxy = seen_tpm = False
+    for tpm in of("tpm"):  # (a second of either kind, whichever comes first)
+        if tpm.model == "spapr-tpm-proxy":
+            if seen_proxy:
+                raise PlanError("only a single TPM Proxy device is supported", tpm.describe(),
+                                kind="unsupported")
+            seen_proxy = True
+        else:
+            if seen_tpm:
+                raise PlanError("only a single TPM non-proxy device is supported", tpm.describe(),
+                                kind="unsupported")
+            seen_tpm = True
     watchdogs = of("watchdog")
     for d in dom.devices:
         if "rom" in d.attrs and d.address is not None and d.address.type != "pci":
@@ -304,6 +312,8 @@ def validate_late(guest: Guest) -> None:
         if card.address is not None and card.address.type != "ccid":
             raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
                             kind="unsupported")
+        if card.attrs.get("mode") == "passthrough":
+            chardevs.check_generic(guest, card)
         _validate_spicevmc(guest, card)
     for ser in each(of("serial")):
         chardevs.check_generic(guest, ser)
@@ -422,6 +432,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
                             tpm.describe(), kind="unsupported")
     for rd in each(of("redirdev")):
+        chardevs.check_generic(guest, rd)
         _validate_spicevmc(guest, rd)
     for iommu in each(of("iommu")):
         _validate_iommu(guest, iommu)
@@ -429,6 +440,7 @@ def validate_late(guest: Guest) -> None:
         cid = vsock.attrs.get("cid")
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
+    graphics.validate(dom.graphics_facts)
     # what spans devices, after every device is validated
     twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))
     if twice:
@@ -436,9 +448,7 @@ def validate_late(guest: Guest) -> None:
         raise PlanError(f"target '{disk.target['dev']}' duplicated for disk sources "
                         f"'{first.attrs.get('source', '<null>')}' and "
                         f"'{disk.attrs.get('source', '<null>')}'", disk.describe())
-    twice = _repeated(guest.hostdevs(), _host_address)
-    if twice:
-        raise PlanError("Hostdev already exists in the domain configuration", twice[1].describe())
+    _check_duplicate_hostdevs(guest.hostdevs())
     hostdevs.check_ramfb(of("hostdev"))
     _check_duplicate_drives(of("disk"))
     hostdevs.check_duplicate_drives(of("hostdev"))
@@ -507,6 +517,25 @@ def _repeated(devs: Iterable[Device], key: Callable[[Device], Any]) -> tuple[Dev
             return seen[k], d
         seen[k] = d
     return None
+
+
+def _check_duplicate_hostdevs(devs: list[Device]) -> None:
+    """The same host device twice (a PCI one by its host address, the others by what
+    ``hostdevs`` reads of their source)."""
+    keys: list[tuple[Device, tuple | None]] = []
+    for h in devs:
+        pci = _host_address(h)
+        if pci is not None:
+            key: tuple | None = ("pci",) + pci
+        else:
+            key = h.hostdev.identity if h.tag == "hostdev" and h.hostdev is not None else None
+        keys.append((h, key))
+    for i, (_, first) in enumerate(keys):
+        if first is None:
+            continue
+        for h, second in keys[i + 1:]:
+            if second is not None and hostdevs.same_source(first, second):
+                raise PlanError("Hostdev already exists in the domain configuration", h.describe())
 
 
 def _host_address(h: Device) -> tuple[int, ...] | None:
@@ -709,6 +738,8 @@ def _validate_iommu(guest: Guest, iommu: Device) -> None:
                         kind="unsupported")
     if iommu.model == "virtio" and not guest.domain.acpi:
         raise PlanError("IOMMU device: 'virtio' requires ACPI", what, kind="unsupported")
+    if iommu.model == "virtio" and iommu.address is not None and iommu.address.type != "pci":
+        raise PlanError("IOMMU device: 'virtio' needs a PCI address", what, kind="unsupported")
     if iommu.attrs.get("eim") == "on" and iommu.attrs.get("intremap") != "on":
         raise PlanError("IOMMU eim requires interrupt remapping to be enabled", what, kind="unsupported")
 

@@ -19,8 +19,8 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import (chardevs, defaults, devices, disks, filesystems, guestconf, hostdevs, interfaces,
-               machines, memdevs, parsecheck, video)
+from . import (chardevs, defaults, devices, disks, filesystems, graphics, guestconf, hostdevs,
+               interfaces, machines, memdevs, parsecheck, video)
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -556,15 +556,20 @@ def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._
              *more: etree._Element | None) -> disks.Storage:
     """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
     (the ``<source>``) or of one of ``more`` (the disk itself)."""
-    enc = None
+    enc = auth = None
     for el in (holder, *more):
         if el is not None:
-            enc = el.find("encryption")
-            if enc is not None:
-                break
+            enc = enc if enc is not None else el.find("encryption")
+            auth = auth if auth is not None else el.find("auth")
+    protocol = holder.get("protocol") if holder is not None and type_ == "network" else None
+    secret = None
+    if auth is not None:
+        secret_el = auth.find("secret")
+        secret = (secret_el.get("type") if secret_el is not None else None) or ""
     if enc is None:
-        return disks.Storage(type_, fmt, readonly)
-    return disks.Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None)
+        return disks.Storage(type_, fmt, readonly, protocol=protocol, auth_secret=secret)
+    return disks.Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None,
+                         enc.get("engine"), protocol, secret)
 
 
 def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.DiskFacts:
@@ -661,6 +666,7 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
                 parsecheck.check_device(el, "graphics", {})
                 dom.graphics += 1
                 dom.spice = dom.spice or el.get("type") == "spice"
+                dom.graphics_facts.append(graphics.read(el))
                 continue
             d = _device(el, pos)
         except PlanError as err:
@@ -682,9 +688,10 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
                     "Can't add USB hub: USB is disabled for this domain", d.describe(),
                     kind="unsupported")))
     for tag, found in singles.items():
-        if len(found) > 1:  # (counted before any of them is read)
+        limit = parsecheck.DEVICE_LIMITS.get(tag, 1)
+        if len(found) > limit:  # (counted before any of them is read)
             message, kind = parsecheck.SINGLE_DEVICES[tag]
-            second = found[1][1]
+            second = found[limit][1]
             errors.append((parsecheck.parse_rank(tag, 0),
                            PlanError(message, second.describe() if second else tag, kind=kind)))
     if errors:
