@@ -867,11 +867,18 @@ def _post_parse_vcpus(facts: GuestFacts) -> None:
                                 "vcpus", kind="unsupported")
 
 
+#: the domain types QEMU runs (libvirt reads the others, then refuses them)
+QEMU_VIRT_TYPES = frozenset({"qemu", "kvm"})
+
+
 def validate_first(dom: Domain, facts: GuestFacts) -> None:
     """QEMU's first domain checks: the os type (QEMU's guests are all hvm), min_guarantee."""
+    emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
     if facts.os_type != "hvm":
-        emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         raise PlanError(f"Emulator '{emulator}' does not support os type '{facts.os_type}'", "os/type",
+                        kind="unsupported")
+    if dom.virt_type not in QEMU_VIRT_TYPES:
+        raise PlanError(f"Emulator '{emulator}' does not support virt type '{dom.virt_type}'", "domain",
                         kind="unsupported")
     if facts.min_guarantee:
         raise PlanError("Parameter 'min_guarantee' not supported by QEMU.", "memtune",
