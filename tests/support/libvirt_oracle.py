@@ -164,7 +164,8 @@ class Oracle:
         accepted, result = self._ask(text)
         with self._lock:
             self.misses += 1
-        if use_cache:
+        # (a UUID clash with a domain defined at the same moment says nothing about the input)
+        if use_cache and not (not accepted and _UUID_CLASH_RE.search(result)):
             self._cache_put(text, accepted, result)
         return accepted, result
 
