@@ -124,6 +124,11 @@ class GuestFacts:
     genid: bool = False
     #: <cputune> has <cachetune>s or <memorytune>s
     resctrl: bool = False
+    #: the NUMA cells by id: whether each has vCPUs, its caches' levels (in order)
+    numa_cpus: dict[int, bool] = field(default_factory=dict)
+    numa_caches: dict[int, list[int]] = field(default_factory=dict)
+    #: <numa><interconnects>: (kind, initiator, target, cache, access type) each
+    interconnects: list[tuple[str, int, int, int, str]] = field(default_factory=list)
     #: <cpu><topology>'s sockets x dies x cores x threads (0: none)
     topology: int = 0
     #: its threads per core (0: no topology)
@@ -333,7 +338,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, facts)
-    _check_numa_vcpus(cpu, vcpu)
+    _check_numa_vcpus(cpu, vcpu, facts)
     _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
@@ -611,7 +616,8 @@ def _bitmap(text: str) -> set[int] | None:
     return out
 
 
-def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -> None:
+def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
+                      facts: GuestFacts) -> None:
     """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows (without
     cells, the highest id is 0: no vCPU at all is refused so)."""
     cells = cpu.findall("numa/cell") if cpu is not None else []
@@ -636,8 +642,13 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -
                                 cell.sourceline, kind="unsupported")
         seen[cid] = ids
         _check_cell_memory(cell)
+        _check_cell_distances(cell, cid, len(cells))
+        facts.numa_caches[cid] = _check_cell_caches(cell, cid)
+        facts.numa_cpus[cid] = bool(ids)
         count += len(ids)
         top = max([top, *ids])
+    if cells:
+        facts.interconnects = _check_interconnects(cpu.find("numa"))
     maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
     maximum = 1 if maximum is None else maximum
     if count > maximum:
@@ -663,6 +674,125 @@ def _check_cell_memory(cell: etree._Element) -> None:
         if value is not None and value not in words:
             raise PlanError(f"Invalid value for attribute '{attr}' in element 'cell': '{value}'.",
                             "cpu/numa", cell.sourceline)
+
+
+#: a NUMA distance: a cell's to itself, the least and the most
+LOCAL_DISTANCE, UNREACHABLE = 10, 255
+#: TABLE: a NUMA cell's <cache>: its attributes' words
+NUMA_CACHE_WORDS = {"associativity": frozenset({"none", "direct", "full"}),
+                    "policy": frozenset({"none", "writeback", "writethrough"})}
+#: <interconnects>' access types
+INTERCONNECT_ACCESS = frozenset({"access", "read", "write"})
+
+
+def _c_int32(n: int) -> int:
+    """An unsigned number as C's %d prints it."""
+    return n - (1 << 32) if n >= 1 << 31 else n
+
+
+def _required_uint(el: etree._Element, attr: str, top: int = UINT_MAX) -> int:
+    """An attribute libvirt reads as a required non-negative number (base 10)."""
+    text = el.get(attr)
+    if text is None:
+        raise PlanError(f"Missing required attribute '{attr}' in element '{el.tag}'", "cpu/numa",
+                        el.sourceline)
+    n = _c_number(text, False)
+    if n is None or n > top:
+        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                        "Expected non-negative integer value", "cpu/numa", el.sourceline)
+    return n
+
+
+def _check_cell_distances(cell: etree._Element, cid: int, cells: int) -> None:
+    """A NUMA cell's <distances> (read after its memory): each sibling a cell the guest has,
+    at a distance of 10 (itself) or 11 to 255 (another)."""
+    distances = cell.find("distances")
+    if distances is None:
+        return
+    siblings = distances.findall("sibling")
+    if not siblings:
+        raise PlanError("NUMA distances defined without siblings", "cpu/numa", distances.sourceline)
+    for sib in siblings:
+        sid = _required_uint(sib, "id")
+        if sid >= cells:
+            raise PlanError(f"'sibling_id {_c_int32(sid)}' does not refer to a valid cell within NUMA "
+                            f"'cell id {cid}'", "cpu/numa", sib.sourceline)
+        value = _required_uint(sib, "value")
+        if not LOCAL_DISTANCE <= value <= UNREACHABLE or (sid == cid) != (value == LOCAL_DISTANCE):
+            raise PlanError(f"'value {_c_int32(value)}' is invalid for 'sibling id {sid}' under NUMA "
+                            f"'cell id {cid}'", "cpu/numa", sib.sourceline)
+
+
+def _scaled(el: etree._Element, attr: str, path: str) -> None:
+    """A required number of <el attr=...> libvirt reads as a size (its unit not read)."""
+    text = el.get(attr) if el is not None else None
+    if not text:
+        raise PlanError(f"missing element or attribute '{path}'", "cpu/numa",
+                        el.sourceline if el is not None else None)
+    if _c_number(text, False) is None:
+        raise PlanError(f"Invalid value '{text}' for element or attribute '{path}'", "cpu/numa",
+                        el.sourceline)
+
+
+def _check_cell_caches(cell: etree._Element, cid: int) -> list[int]:
+    """A NUMA cell's memory-side <cache>s (read after its distances): a level that is not 0,
+    an associativity, a policy, a size and a line; their levels."""
+    levels = []
+    for cache in cell.iterfind("cache"):
+        level = cache.get("level")
+        if level is None:
+            raise PlanError(f"Missing 'level' attribute in cache element for NUMA node {cid}",
+                            "cpu/numa", cache.sourceline)
+        n = _c_number(level, False)
+        if not n or n > UINT_MAX:
+            raise PlanError(f"Invalid 'level' attribute in cache element for NUMA node {cid}",
+                            "cpu/numa", cache.sourceline)
+        for attr, words in NUMA_CACHE_WORDS.items():
+            value = cache.get(attr)
+            if value is None and attr == "associativity":
+                raise PlanError(f"Missing 'associativity' attribute in cache element for NUMA node "
+                                f"{cid}", "cpu/numa", cache.sourceline)
+            if value not in words:  # (a policy left out is printed so)
+                raise PlanError(f"Invalid cache {attr} '{value if value is not None else '(null)'}'",
+                                "cpu/numa", cache.sourceline)
+        _scaled(cache.find("size"), "value", "./size/@value")
+        _scaled(cache.find("line"), "value", "./line/@value")
+        levels.append(n)
+    return levels
+
+
+def _check_interconnects(numa: etree._Element) -> list[tuple[str, int, int, int, str]]:
+    """<numa><interconnects>' latencies and bandwidths (read after the cells): a value, an
+    initiator, a target, a cache level, an access type."""
+    links = []
+    group = numa.find("interconnects")
+    for el in group if group is not None else ():
+        if el.tag == "latency":
+            text = el.get("value")
+            if text is None:
+                raise PlanError("Missing required attribute 'value' in element 'latency'", "cpu/numa",
+                                el.sourceline)
+            if _c_number(text, False) is None or _c_number(text, False) >= 1 << 64:
+                raise PlanError(f"Invalid value for attribute 'value' in element 'latency': '{text}'. "
+                                "Expected non-negative integer value", "cpu/numa", el.sourceline)
+        elif el.tag == "bandwidth":
+            _scaled(el, "value", "./@value")
+            unit = el.get("unit")
+            if unit and unit.lower() not in _SIZE_UNITS:
+                raise PlanError(f"unknown suffix '{unit}'", "cpu/numa", el.sourceline)
+        else:
+            continue
+        initiator, target = _required_uint(el, "initiator"), _required_uint(el, "target")
+        cache = _required_uint(el, "cache") if el.get("cache") is not None else 0
+        access = el.get("type")
+        if access is None:
+            raise PlanError(f"Missing required attribute 'type' in element '{el.tag}'", "cpu/numa",
+                            el.sourceline)
+        if access not in INTERCONNECT_ACCESS:
+            raise PlanError(f"Invalid value for attribute 'type' in element '{el.tag}': '{access}'.",
+                            "cpu/numa", el.sourceline)
+        links.append((el.tag, initiator, target, cache, access))
+    return links
 
 
 def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
@@ -1062,7 +1192,8 @@ def validate_generic(dom: Domain, facts: GuestFacts) -> None:
 
 
 def validate_tunables(facts: GuestFacts) -> None:
-    """libvirt's last domain checks: each <blkiotune> device once, the ID maps of a container."""
+    """libvirt's last domain checks: each <blkiotune> device once, the ID maps of a container,
+    the guest NUMA's caches and interconnects."""
     seen: set[str] = set()
     for path in facts.blkio_paths:
         if path in seen:
@@ -1073,3 +1204,32 @@ def validate_tunables(facts: GuestFacts) -> None:
     if facts.uid_maps and not (any(start == 0 for start, _ in facts.uid_maps) and
                                any(start == 0 for start, _ in facts.gid_maps)):
         raise PlanError("You must map the root user of container", "idmap", kind="unsupported")
+    _validate_numa(facts)
+
+
+def _validate_numa(facts: GuestFacts) -> None:
+    """libvirt's checks of the guest NUMA (after the ID maps'): each cell's cache levels 1 to
+    3 and once each; each interconnect between cells the guest has, from one with vCPUs, to
+    a cache the target has, given once and one way."""
+    for levels in facts.numa_caches.values():
+        for i, level in enumerate(levels):
+            if level > 3:
+                raise PlanError("Ain't nobody heard of that much cache level", "cpu/numa")
+            if level in levels[:i]:
+                raise PlanError(f"Cache level '{level}' already defined", "cpu/numa")
+    links = facts.interconnects
+    cells = len(facts.numa_cpus)
+    for i, (kind, initiator, target, cache, access) in enumerate(links):
+        if initiator >= cells:
+            raise PlanError("'initiator' refers to a non-existent NUMA node", "cpu/numa")
+        if target >= cells:
+            raise PlanError("'target' refers to a non-existent NUMA node", "cpu/numa")
+        if not facts.numa_cpus.get(initiator):
+            raise PlanError("NUMA nodes without CPUs can't be initiator", "cpu/numa")
+        if cache and cache not in facts.numa_caches.get(target, []):
+            raise PlanError("'cache' refers to a non-existent NUMA node cache", "cpu/numa")
+        for other in links[:i]:
+            if other == links[i]:
+                raise PlanError("Duplicate info for NUMA latencies", "cpu/numa")
+            if initiator != target and (other[1], other[2]) == (target, initiator):
+                raise PlanError("Link already defined", "cpu/numa")
