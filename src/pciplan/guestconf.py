@@ -287,6 +287,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     check_allocation(root)
     check_hugepages(root, facts)
     _check_blkiotune(root, facts)
+    _check_memtune(root)
     vcpu = root.find("vcpu")
     maximum = online = 1
     if vcpu is not None:
@@ -321,20 +322,13 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             if n is None:
                 raise PlanError(f"can't parse cputune {name} value", "cputune", el.sourceline)
             facts.cputune[tag] = n
-        pinned: set[int] = set()
-        for pin in tune.iterfind("vcpupin"):
-            cpuset = pin.get("cpuset")
-            vid = _c_number(pin.get("vcpu"), False)
-            if vid is not None and vid in pinned:
-                raise PlanError(f"duplicate vcpupin for vcpu '{vid}'", "cputune", pin.sourceline,
-                                kind="internal")
-            if cpuset is None:
-                raise PlanError("missing cpuset for vcpupin", "cputune", pin.sourceline, kind="internal")
-            if _bitmap(cpuset) is None:
-                raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", pin.sourceline)
-            if vid is not None:
-                pinned.add(vid)
+        _check_pins(tune, maximum, iothreads)
         _check_scheds(tune, maximum, iothreads)
+        scheds = tune.findall("emulatorsched")
+        if len(scheds) > 1:
+            raise PlanError("only one emulatorsched is supported", "cputune", scheds[1].sourceline)
+        if scheds:
+            _check_scheduler(scheds[0])
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, facts)
@@ -342,6 +336,76 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
+
+
+def _check_pins(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
+    """``<cputune>``'s pinnings (read after its numbers): the vCPUs' (one a vCPU the guest
+    has; others are ignored), the emulator's (once), the I/O threads' (one a thread the
+    guest has), each to a list of host CPUs that is not empty."""
+    pinned: set[int] = set()
+    for pin in tune.iterfind("vcpupin"):
+        vid = _uint_attr(pin, "vcpu", "cputune", required=True)
+        if vid >= vcpus:
+            continue
+        cpuset = pin.get("cpuset")
+        if cpuset is None:
+            raise PlanError("missing cpuset for vcpupin", "cputune", pin.sourceline, kind="internal")
+        if vid in pinned:
+            raise PlanError(f"duplicate vcpupin for vcpu '{_c_int32(vid)}'", "cputune", pin.sourceline,
+                            kind="internal")
+        _check_cpuset(pin, cpuset)
+        pinned.add(vid)
+    pins = tune.findall("emulatorpin")
+    if len(pins) > 1:
+        raise PlanError("only one emulatorpin is supported", "cputune", pins[1].sourceline)
+    for pin in pins:
+        cpuset = pin.get("cpuset")
+        if cpuset is None:
+            raise PlanError("missing cpuset for emulatorpin", "cputune", pin.sourceline, kind="internal")
+        _check_cpuset(pin, cpuset)
+    pinned.clear()
+    for pin in tune.iterfind("iothreadpin"):
+        tid = _uint_attr(pin, "iothread", "cputune", required=True, nonzero=True)
+        if tid not in iothreads:
+            raise PlanError(f"Cannot find 'iothread' : {tid}", "cputune", pin.sourceline,
+                            kind="unsupported")
+        cpuset = pin.get("cpuset")
+        if cpuset is None:
+            raise PlanError("missing cpuset for iothreadpin", "cputune", pin.sourceline, kind="internal")
+        _check_cpuset(pin, cpuset)
+        if tid in pinned:
+            raise PlanError(f"duplicate iothreadpin for same iothread '{tid}'", "cputune",
+                            pin.sourceline, kind="internal")
+        pinned.add(tid)
+
+
+def _check_cpuset(el: etree._Element, cpuset: str) -> None:
+    """A pinning's host CPUs: a list libvirt reads, of one CPU at least."""
+    ids = _bitmap(cpuset)
+    if ids is None:
+        raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", el.sourceline)
+    if not ids:
+        raise PlanError(f"Invalid value of 'cpuset': {cpuset}", "cputune", el.sourceline,
+                        kind="unsupported")
+
+
+def _uint_attr(el: etree._Element, attr: str, where: str, required: bool = False,
+               nonzero: bool = False) -> int | None:
+    """An attribute libvirt reads as a non-negative number (base 10), or None when left out."""
+    text = el.get(attr)
+    if text is None:
+        if required:
+            raise PlanError(f"Missing required attribute '{attr}' in element '{el.tag}'", where,
+                            el.sourceline)
+        return None
+    n = _c_number(text, False)
+    if n is None or n > UINT_MAX:
+        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                        "Expected non-negative integer value", where, el.sourceline)
+    if nonzero and n == 0:
+        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': Zero is not "
+                        "permitted", where, el.sourceline)
+    return n
 
 
 #: the scheduling policies of <vcpusched>, <iothreadsched> and <emulatorsched>, and those
@@ -518,6 +582,61 @@ def _check_blkiotune(root: etree._Element, facts: GuestFacts) -> None:
         facts.blkio_paths.append(path)
 
 
+#: the most a memory limit may be, in KiB (libvirt's 'unlimited'), and any other size, in bytes
+MEMORY_PARAM_UNLIMITED = (1 << 53) - 1
+LLONG_MAX = (1 << 63) - 1
+#: TABLE: <memtune>'s sizes in libvirt's order, and whether each is a limit
+MEMTUNE_SIZES = (("hard_limit", True), ("soft_limit", True), ("min_guarantee", False),
+                 ("swap_hard_limit", True))
+
+
+def _unit_scale(suffix: str) -> int | None:
+    """What a size unit multiplies by, as libvirt's virScaleInteger reads it (None: unknown)."""
+    low = suffix.lower()
+    if low in ("b", "byte", "bytes"):
+        return 1
+    if low[1:] in ("", "ib"):
+        base = 1024
+    elif low[1:] == "b":
+        base = 1000
+    else:
+        return None
+    power = "kmgtpe".find(low[0])
+    return base ** (power + 1) if power >= 0 else None
+
+
+def _scaled_size(el: etree._Element, path: str, limit: int, where: str) -> int | None:
+    """An element's size in bytes (KiB unless its unit says otherwise) as libvirt's
+    virParseScaledValue reads it, at most ``limit``; None when it is empty."""
+    text = "".join(el.itertext())
+    if not text:
+        return None
+    n = _c_number(text, False)
+    if n is None or n >= 1 << 64:
+        raise PlanError(f"Invalid value '{text}' for element or attribute '{path}'", where, el.sourceline)
+    suffix = el.get("unit") or ""
+    scale = _unit_scale(suffix) if suffix else 1024
+    if scale is None:
+        raise PlanError(f"unknown suffix '{suffix}'", where, el.sourceline)
+    if n and n > limit // scale:
+        raise PlanError(f"value too large: {n}{suffix}", where, el.sourceline)
+    return n * scale
+
+
+def _check_memtune(root: etree._Element) -> None:
+    """``<memtune>``'s sizes (read after ``<blkiotune>``): numbers with known units, limits
+    up to 'unlimited'; libvirt does not compare them with each other."""
+    for tag, is_limit in MEMTUNE_SIZES:
+        el = root.find(f"memtune/{tag}")
+        if el is None:
+            continue
+        path = f"./memtune/{tag}[1]"
+        size = _scaled_size(el, path, MEMORY_PARAM_UNLIMITED << 10 if is_limit else LLONG_MAX,
+                            "memtune")
+        if not is_limit and size is not None and -(-size // 1024) >= -(-LLONG_MAX // 1024):
+            raise PlanError("size value too large", "memtune", el.sourceline)
+
+
 def _check_iothreads(root: etree._Element) -> set[int]:
     """``<iothreads>`` and ``<iothreadids>``: the I/O thread ids (those written, and as many
     more as the count asks, numbered from 1 where free)."""
@@ -690,19 +809,6 @@ def _c_int32(n: int) -> int:
     return n - (1 << 32) if n >= 1 << 31 else n
 
 
-def _required_uint(el: etree._Element, attr: str, top: int = UINT_MAX) -> int:
-    """An attribute libvirt reads as a required non-negative number (base 10)."""
-    text = el.get(attr)
-    if text is None:
-        raise PlanError(f"Missing required attribute '{attr}' in element '{el.tag}'", "cpu/numa",
-                        el.sourceline)
-    n = _c_number(text, False)
-    if n is None or n > top:
-        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
-                        "Expected non-negative integer value", "cpu/numa", el.sourceline)
-    return n
-
-
 def _check_cell_distances(cell: etree._Element, cid: int, cells: int) -> None:
     """A NUMA cell's <distances> (read after its memory): each sibling a cell the guest has,
     at a distance of 10 (itself) or 11 to 255 (another)."""
@@ -713,11 +819,11 @@ def _check_cell_distances(cell: etree._Element, cid: int, cells: int) -> None:
     if not siblings:
         raise PlanError("NUMA distances defined without siblings", "cpu/numa", distances.sourceline)
     for sib in siblings:
-        sid = _required_uint(sib, "id")
+        sid = _uint_attr(sib, "id", "cpu/numa", required=True)
         if sid >= cells:
             raise PlanError(f"'sibling_id {_c_int32(sid)}' does not refer to a valid cell within NUMA "
                             f"'cell id {cid}'", "cpu/numa", sib.sourceline)
-        value = _required_uint(sib, "value")
+        value = _uint_attr(sib, "value", "cpu/numa", required=True)
         if not LOCAL_DISTANCE <= value <= UNREACHABLE or (sid == cid) != (value == LOCAL_DISTANCE):
             raise PlanError(f"'value {_c_int32(value)}' is invalid for 'sibling id {sid}' under NUMA "
                             f"'cell id {cid}'", "cpu/numa", sib.sourceline)
@@ -782,8 +888,9 @@ def _check_interconnects(numa: etree._Element) -> list[tuple[str, int, int, int,
                 raise PlanError(f"unknown suffix '{unit}'", "cpu/numa", el.sourceline)
         else:
             continue
-        initiator, target = _required_uint(el, "initiator"), _required_uint(el, "target")
-        cache = _required_uint(el, "cache") if el.get("cache") is not None else 0
+        initiator = _uint_attr(el, "initiator", "cpu/numa", required=True)
+        target = _uint_attr(el, "target", "cpu/numa", required=True)
+        cache = _uint_attr(el, "cache", "cpu/numa") or 0
         access = el.get("type")
         if access is None:
             raise PlanError(f"Missing required attribute 'type' in element '{el.tag}'", "cpu/numa",
