@@ -122,7 +122,7 @@ class GuestFacts:
     #: the names of <sysinfo type='fwcfg'>'s entries
     fwcfg_names: list[str] = field(default_factory=list)
     genid: bool = False
-    #: <cputune> has <cachetune>s or <memorytune>s
+    #: <cputune>'s <cachetune>s and <memorytune>s make resource control groups
     resctrl: bool = False
     #: the NUMA cells by id: whether each has vCPUs, its caches' levels (in order)
     numa_cpus: dict[int, bool] = field(default_factory=dict)
@@ -329,6 +329,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             raise PlanError("only one emulatorsched is supported", "cputune", scheds[1].sourceline)
         if scheds:
             _check_scheduler(scheds[0])
+        facts.resctrl = bool(_check_resctrl(tune, maximum))
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, facts)
@@ -406,6 +407,147 @@ def _uint_attr(el: etree._Element, attr: str, where: str, required: bool = False
         raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': Zero is not "
                         "permitted", where, el.sourceline)
     return n
+
+
+#: the CPUs a libvirt CPU list may name
+CPUMASK_LEN = 16384
+ULLONG_MAX = (1 << 64) - 1
+CACHE_TYPES = frozenset({"both", "code", "data"})
+#: the cache level a <cachetune>'s <monitor> watches
+MONITOR_CACHE_LEVEL = 3
+MEMORY_BANDWIDTH_MAX = 100
+
+
+@dataclass
+class _ResctrlGroup:
+    """A resource control group of ``<cachetune>``/``<memorytune>``: its vCPUs, its caches'
+    (level, type, id), its memory bandwidth nodes, its monitors (kind, vCPUs)."""
+
+    vcpus: frozenset[int]
+    caches: set[tuple[int, str, int]] = field(default_factory=set)
+    bandwidths: set[int] = field(default_factory=set)
+    monitors: list[tuple[str, frozenset[int]]] = field(default_factory=list)
+
+
+def _check_resctrl(tune: etree._Element, vcpus: int) -> int:
+    """``<cputune>``'s <cachetune>s then <memorytune>s (read last): each a group of vCPUs
+    (those beyond <vcpu> dropped; a group left without any is ignored), apart from other
+    groups' or the same; a cachetune's caches without collisions, a memorytune's nodes once
+    each (a memorytune of a cachetune's vCPUs adds to its group); their monitors. The
+    number of groups made."""
+    groups: list[_ResctrlGroup] = []
+    for el in tune.iterfind("cachetune"):
+        ids = _resctrl_vcpus(el, vcpus)
+        if not ids:
+            continue
+        if _resctrl_match(groups, ids) is not None:
+            raise PlanError("Identical vcpus in cachetunes found", "cputune", el.sourceline)
+        group = _ResctrlGroup(ids)
+        caches = el.findall("cache")
+        for cache in caches:
+            _check_cache_alloc(cache, group)
+        _check_monitors(el, "cache", group, vcpus)
+        if group.monitors or caches:
+            groups.append(group)
+    for el in tune.iterfind("memorytune"):
+        ids = _resctrl_vcpus(el, vcpus)
+        if not ids:
+            continue
+        nodes = el.findall("node")
+        match = _resctrl_match(groups, ids)
+        group = match or _ResctrlGroup(ids)
+        for node in nodes:
+            nid = _uint_attr(node, "id", "cputune", required=True)
+            bandwidth = _uint_attr(node, "bandwidth", "cputune", required=True)
+            if bandwidth > MEMORY_BANDWIDTH_MAX:
+                raise PlanError("Memory Bandwidth value exceeding 100 is invalid.", "cputune",
+                                node.sourceline)
+            if nid in group.bandwidths:
+                raise PlanError(f"Memory Bandwidth already defined for node {nid}", "cputune",
+                                node.sourceline)
+            group.bandwidths.add(nid)
+        monitors = len(group.monitors)
+        _check_monitors(el, "membw", group, vcpus)
+        if match is None and (len(group.monitors) > monitors or nodes):
+            groups.append(group)
+    return len(groups)
+
+
+def _resctrl_vcpus(el: etree._Element, vcpus: int) -> frozenset[int]:
+    """A <cachetune>'s, <memorytune>'s or <monitor>'s vCPUs that the guest has."""
+    text = el.get("vcpus")
+    if text is None:
+        raise PlanError(f"Missing {el.tag} attribute 'vcpus'", "cputune", el.sourceline)
+    ids = _bitmap(text)
+    if ids is None or any(n >= CPUMASK_LEN for n in ids):
+        raise PlanError(f"Invalid {el.tag} attribute 'vcpus' value '{text}'", "cputune", el.sourceline)
+    return frozenset(n for n in ids if n < vcpus)
+
+
+def _resctrl_match(groups: list[_ResctrlGroup], ids: frozenset[int]) -> _ResctrlGroup | None:
+    """The group of exactly these vCPUs, if any; an earlier group sharing only some of them
+    is refused."""
+    for group in groups:
+        if group.vcpus == ids:
+            return group
+        if group.vcpus & ids:
+            raise PlanError("Overlapping vcpus in resctrls", "cputune")
+    return None
+
+
+def _check_cache_alloc(cache: etree._Element, group: _ResctrlGroup) -> None:
+    """A <cachetune>'s <cache>: its id, level, type and size, not colliding with the group's
+    others (a 'both' allocation takes the cache whole)."""
+    cid = _uint_attr(cache, "id", "cputune", required=True)
+    level = _uint_attr(cache, "level", "cputune", required=True)
+    ctype = cache.get("type")
+    if ctype is None:
+        raise PlanError("Missing required attribute 'type' in element 'cache'", "cputune",
+                        cache.sourceline)
+    if ctype not in CACHE_TYPES:
+        raise PlanError(f"Invalid value for attribute 'type' in element 'cache': '{ctype}'.",
+                        "cputune", cache.sourceline)
+    size = cache.get("size") or ""
+    if not size:
+        raise PlanError("missing element or attribute './@size'", "cputune", cache.sourceline)
+    _scaled_size(cache, "./@size", ULLONG_MAX, "cputune", size)
+    taken = {t for lvl, t, i in group.caches if (lvl, i) == (level, cid)}
+    if "both" in taken or ctype in taken or (ctype == "both" and taken):
+        raise PlanError(f"Colliding cache allocations for cache level '{level}' id '{cid}', type "
+                        f"'{ctype}'", "cputune", cache.sourceline)
+    group.caches.add((level, ctype, cid))
+
+
+def _check_monitors(el: etree._Element, kind: str, group: _ResctrlGroup, vcpus: int) -> None:
+    """A <cachetune>'s or <memorytune>'s <monitor>s: (a cache monitor's level 3) vCPUs of
+    the group, not the same as another monitor's of its kind, overlapping others only
+    where one of them watches the whole group (and the group allocates something)."""
+    for mon in el.iterfind("monitor"):
+        if kind == "cache":
+            level = _uint_attr(mon, "level", "cputune", required=True)
+            if level != MONITOR_CACHE_LEVEL:
+                raise PlanError(f"Invalid monitor cache level '{_c_int32(level)}'", "cputune",
+                                mon.sourceline)
+        ids = _resctrl_vcpus(mon, vcpus)
+        if not ids:
+            raise PlanError("vcpus is empty", "cputune", mon.sourceline)
+        if not ids <= group.vcpus:
+            raise PlanError("Monitor vcpus conflicts with allocation", "cputune", mon.sourceline)
+        whole = ids == group.vcpus
+        empty_alloc = not group.caches and not group.bandwidths
+        overlap_any = overlap_apart = False
+        for their_kind, theirs in group.monitors:
+            if theirs == ids:
+                if their_kind != kind:
+                    continue
+                raise PlanError("Identical vcpus found in same type monitors", "cputune",
+                                mon.sourceline)
+            overlap_any = overlap_any or bool(theirs & ids)
+            if not whole and theirs != group.vcpus and theirs & ids:
+                overlap_apart = True
+        if overlap_apart or (empty_alloc and overlap_any):
+            raise PlanError("vcpus overlaps in resctrl groups", "cputune", mon.sourceline)
+        group.monitors.append((kind, ids))
 
 
 #: the scheduling policies of <vcpusched>, <iothreadsched> and <emulatorsched>, and those
@@ -605,10 +747,11 @@ def _unit_scale(suffix: str) -> int | None:
     return base ** (power + 1) if power >= 0 else None
 
 
-def _scaled_size(el: etree._Element, path: str, limit: int, where: str) -> int | None:
-    """An element's size in bytes (KiB unless its unit says otherwise) as libvirt's
-    virParseScaledValue reads it, at most ``limit``; None when it is empty."""
-    text = "".join(el.itertext())
+def _scaled_size(el: etree._Element, path: str, limit: int, where: str,
+                 text: str | None = None) -> int | None:
+    """An element's size in bytes (its text, or ``text``; KiB unless its unit says otherwise)
+    as libvirt's virParseScaledValue reads it, at most ``limit``; None when it is empty."""
+    text = "".join(el.itertext()) if text is None else text
     if not text:
         return None
     n = _c_number(text, False)
@@ -1004,7 +1147,6 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
         for attr in ("sockets", "dies", "cores", "threads"):
             facts.topology *= _c_number(topology.get(attr) or "1", False) or 0
         facts.threads = _c_number(topology.get("threads") or "1", False) or 0
-    facts.resctrl = root.find("cputune/cachetune") is not None or root.find("cputune/memorytune") is not None
     facts.useserial = root.find("os/bios[@useserial='yes']") is not None
     smm = root.find("features/smm")
     tseg = root.find("features/smm/tseg")
