@@ -122,8 +122,13 @@ class GuestFacts:
     #: the names of <sysinfo type='fwcfg'>'s entries
     fwcfg_names: list[str] = field(default_factory=list)
     genid: bool = False
-    #: <cputune> has <cachetune>s or <memorytune>s
+    #: <cputune>'s <cachetune>s and <memorytune>s make resource control groups
     resctrl: bool = False
+    #: the NUMA cells by id: whether each has vCPUs, its caches' levels (in order)
+    numa_cpus: dict[int, bool] = field(default_factory=dict)
+    numa_caches: dict[int, list[int]] = field(default_factory=dict)
+    #: <numa><interconnects>: (kind, initiator, target, cache, access type) each
+    interconnects: list[tuple[str, int, int, int, str]] = field(default_factory=list)
     #: <cpu><topology>'s sockets x dies x cores x threads (0: none)
     topology: int = 0
     #: its threads per core (0: no topology)
@@ -282,6 +287,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     check_allocation(root)
     check_hugepages(root, facts)
     _check_blkiotune(root, facts)
+    _check_memtune(root)
     vcpu = root.find("vcpu")
     maximum = online = 1
     if vcpu is not None:
@@ -316,27 +322,232 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             if n is None:
                 raise PlanError(f"can't parse cputune {name} value", "cputune", el.sourceline)
             facts.cputune[tag] = n
-        pinned: set[int] = set()
-        for pin in tune.iterfind("vcpupin"):
-            cpuset = pin.get("cpuset")
-            vid = _c_number(pin.get("vcpu"), False)
-            if vid is not None and vid in pinned:
-                raise PlanError(f"duplicate vcpupin for vcpu '{vid}'", "cputune", pin.sourceline,
-                                kind="internal")
-            if cpuset is None:
-                raise PlanError("missing cpuset for vcpupin", "cputune", pin.sourceline, kind="internal")
-            if _bitmap(cpuset) is None:
-                raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", pin.sourceline)
-            if vid is not None:
-                pinned.add(vid)
+        _check_pins(tune, maximum, iothreads)
         _check_scheds(tune, maximum, iothreads)
+        scheds = tune.findall("emulatorsched")
+        if len(scheds) > 1:
+            raise PlanError("only one emulatorsched is supported", "cputune", scheds[1].sourceline)
+        if scheds:
+            _check_scheduler(scheds[0])
+        facts.resctrl = bool(_check_resctrl(tune, maximum))
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, facts)
-    _check_numa_vcpus(cpu, vcpu)
+    _check_numa_vcpus(cpu, vcpu, facts)
     _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
+
+
+def _check_pins(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
+    """``<cputune>``'s pinnings (read after its numbers): the vCPUs' (one a vCPU the guest
+    has; others are ignored), the emulator's (once), the I/O threads' (one a thread the
+    guest has), each to a list of host CPUs that is not empty."""
+    pinned: set[int] = set()
+    for pin in tune.iterfind("vcpupin"):
+        vid = _uint_attr(pin, "vcpu", "cputune", required=True)
+        if vid >= vcpus:
+            continue
+        cpuset = pin.get("cpuset")
+        if cpuset is None:
+            raise PlanError("missing cpuset for vcpupin", "cputune", pin.sourceline, kind="internal")
+        if vid in pinned:
+            raise PlanError(f"duplicate vcpupin for vcpu '{_c_int32(vid)}'", "cputune", pin.sourceline,
+                            kind="internal")
+        _check_cpuset(pin, cpuset)
+        pinned.add(vid)
+    pins = tune.findall("emulatorpin")
+    if len(pins) > 1:
+        raise PlanError("only one emulatorpin is supported", "cputune", pins[1].sourceline)
+    for pin in pins:
+        cpuset = pin.get("cpuset")
+        if cpuset is None:
+            raise PlanError("missing cpuset for emulatorpin", "cputune", pin.sourceline, kind="internal")
+        _check_cpuset(pin, cpuset)
+    pinned.clear()
+    for pin in tune.iterfind("iothreadpin"):
+        tid = _uint_attr(pin, "iothread", "cputune", required=True, nonzero=True)
+        if tid not in iothreads:
+            raise PlanError(f"Cannot find 'iothread' : {tid}", "cputune", pin.sourceline,
+                            kind="unsupported")
+        cpuset = pin.get("cpuset")
+        if cpuset is None:
+            raise PlanError("missing cpuset for iothreadpin", "cputune", pin.sourceline, kind="internal")
+        _check_cpuset(pin, cpuset)
+        if tid in pinned:
+            raise PlanError(f"duplicate iothreadpin for same iothread '{tid}'", "cputune",
+                            pin.sourceline, kind="internal")
+        pinned.add(tid)
+
+
+def _check_cpuset(el: etree._Element, cpuset: str) -> None:
+    """A pinning's host CPUs: a list libvirt reads, of one CPU at least."""
+    ids = _bitmap(cpuset)
+    if ids is None:
+        raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", el.sourceline)
+    if not ids:
+        raise PlanError(f"Invalid value of 'cpuset': {cpuset}", "cputune", el.sourceline,
+                        kind="unsupported")
+
+
+def _uint_attr(el: etree._Element, attr: str, where: str, required: bool = False,
+               nonzero: bool = False) -> int | None:
+    """An attribute libvirt reads as a non-negative number (base 10), or None when left out."""
+    text = el.get(attr)
+    if text is None:
+        if required:
+            raise PlanError(f"Missing required attribute '{attr}' in element '{el.tag}'", where,
+                            el.sourceline)
+        return None
+    n = _c_number(text, False)
+    if n is None or n > UINT_MAX:
+        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                        "Expected non-negative integer value", where, el.sourceline)
+    if nonzero and n == 0:
+        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': Zero is not "
+                        "permitted", where, el.sourceline)
+    return n
+
+
+#: the CPUs a libvirt CPU list may name
+CPUMASK_LEN = 16384
+ULLONG_MAX = (1 << 64) - 1
+CACHE_TYPES = frozenset({"both", "code", "data"})
+#: the cache level a <cachetune>'s <monitor> watches
+MONITOR_CACHE_LEVEL = 3
+MEMORY_BANDWIDTH_MAX = 100
+
+
+@dataclass
+class _ResctrlGroup:
+    """A resource control group of ``<cachetune>``/``<memorytune>``: its vCPUs, its caches'
+    (level, type, id), its memory bandwidth nodes, its monitors (kind, vCPUs)."""
+
+    vcpus: frozenset[int]
+    caches: set[tuple[int, str, int]] = field(default_factory=set)
+    bandwidths: set[int] = field(default_factory=set)
+    monitors: list[tuple[str, frozenset[int]]] = field(default_factory=list)
+
+
+def _check_resctrl(tune: etree._Element, vcpus: int) -> int:
+    """``<cputune>``'s <cachetune>s then <memorytune>s (read last): each a group of vCPUs
+    (those beyond <vcpu> dropped; a group left without any is ignored), apart from other
+    groups' or the same; a cachetune's caches without collisions, a memorytune's nodes once
+    each (a memorytune of a cachetune's vCPUs adds to its group); their monitors. The
+    number of groups made."""
+    groups: list[_ResctrlGroup] = []
+    for el in tune.iterfind("cachetune"):
+        ids = _resctrl_vcpus(el, vcpus)
+        if not ids:
+            continue
+        if _resctrl_match(groups, ids) is not None:
+            raise PlanError("Identical vcpus in cachetunes found", "cputune", el.sourceline)
+        group = _ResctrlGroup(ids)
+        caches = el.findall("cache")
+        for cache in caches:
+            _check_cache_alloc(cache, group)
+        _check_monitors(el, "cache", group, vcpus)
+        if group.monitors or caches:
+            groups.append(group)
+    for el in tune.iterfind("memorytune"):
+        ids = _resctrl_vcpus(el, vcpus)
+        if not ids:
+            continue
+        nodes = el.findall("node")
+        match = _resctrl_match(groups, ids)
+        group = match or _ResctrlGroup(ids)
+        for node in nodes:
+            nid = _uint_attr(node, "id", "cputune", required=True)
+            bandwidth = _uint_attr(node, "bandwidth", "cputune", required=True)
+            if bandwidth > MEMORY_BANDWIDTH_MAX:
+                raise PlanError("Memory Bandwidth value exceeding 100 is invalid.", "cputune",
+                                node.sourceline)
+            if nid in group.bandwidths:
+                raise PlanError(f"Memory Bandwidth already defined for node {nid}", "cputune",
+                                node.sourceline)
+            group.bandwidths.add(nid)
+        monitors = len(group.monitors)
+        _check_monitors(el, "membw", group, vcpus)
+        if match is None and (len(group.monitors) > monitors or nodes):
+            groups.append(group)
+    return len(groups)
+
+
+def _resctrl_vcpus(el: etree._Element, vcpus: int) -> frozenset[int]:
+    """A <cachetune>'s, <memorytune>'s or <monitor>'s vCPUs that the guest has."""
+    text = el.get("vcpus")
+    if text is None:
+        raise PlanError(f"Missing {el.tag} attribute 'vcpus'", "cputune", el.sourceline)
+    ids = _bitmap(text)
+    if ids is None or any(n >= CPUMASK_LEN for n in ids):
+        raise PlanError(f"Invalid {el.tag} attribute 'vcpus' value '{text}'", "cputune", el.sourceline)
+    return frozenset(n for n in ids if n < vcpus)
+
+
+def _resctrl_match(groups: list[_ResctrlGroup], ids: frozenset[int]) -> _ResctrlGroup | None:
+    """The group of exactly these vCPUs, if any; an earlier group sharing only some of them
+    is refused."""
+    for group in groups:
+        if group.vcpus == ids:
+            return group
+        if group.vcpus & ids:
+            raise PlanError("Overlapping vcpus in resctrls", "cputune")
+    return None
+
+
+def _check_cache_alloc(cache: etree._Element, group: _ResctrlGroup) -> None:
+    """A <cachetune>'s <cache>: its id, level, type and size, not colliding with the group's
+    others (a 'both' allocation takes the cache whole)."""
+    cid = _uint_attr(cache, "id", "cputune", required=True)
+    level = _uint_attr(cache, "level", "cputune", required=True)
+    ctype = cache.get("type")
+    if ctype is None:
+        raise PlanError("Missing required attribute 'type' in element 'cache'", "cputune",
+                        cache.sourceline)
+    if ctype not in CACHE_TYPES:
+        raise PlanError(f"Invalid value for attribute 'type' in element 'cache': '{ctype}'.",
+                        "cputune", cache.sourceline)
+    size = cache.get("size") or ""
+    if not size:
+        raise PlanError("missing element or attribute './@size'", "cputune", cache.sourceline)
+    _scaled_size(cache, "./@size", ULLONG_MAX, "cputune", size)
+    taken = {t for lvl, t, i in group.caches if (lvl, i) == (level, cid)}
+    if "both" in taken or ctype in taken or (ctype == "both" and taken):
+        raise PlanError(f"Colliding cache allocations for cache level '{level}' id '{cid}', type "
+                        f"'{ctype}'", "cputune", cache.sourceline)
+    group.caches.add((level, ctype, cid))
+
+
+def _check_monitors(el: etree._Element, kind: str, group: _ResctrlGroup, vcpus: int) -> None:
+    """A <cachetune>'s or <memorytune>'s <monitor>s: (a cache monitor's level 3) vCPUs of
+    the group, not the same as another monitor's of its kind, overlapping others only
+    where one of them watches the whole group (and the group allocates something)."""
+    for mon in el.iterfind("monitor"):
+        if kind == "cache":
+            level = _uint_attr(mon, "level", "cputune", required=True)
+            if level != MONITOR_CACHE_LEVEL:
+                raise PlanError(f"Invalid monitor cache level '{_c_int32(level)}'", "cputune",
+                                mon.sourceline)
+        ids = _resctrl_vcpus(mon, vcpus)
+        if not ids:
+            raise PlanError("vcpus is empty", "cputune", mon.sourceline)
+        if not ids <= group.vcpus:
+            raise PlanError("Monitor vcpus conflicts with allocation", "cputune", mon.sourceline)
+        whole = ids == group.vcpus
+        empty_alloc = not group.caches and not group.bandwidths
+        overlap_any = overlap_apart = False
+        for their_kind, theirs in group.monitors:
+            if theirs == ids:
+                if their_kind != kind:
+                    continue
+                raise PlanError("Identical vcpus found in same type monitors", "cputune",
+                                mon.sourceline)
+            overlap_any = overlap_any or bool(theirs & ids)
+            if not whole and theirs != group.vcpus and theirs & ids:
+                overlap_apart = True
+        if overlap_apart or (empty_alloc and overlap_any):
+            raise PlanError("vcpus overlaps in resctrl groups", "cputune", mon.sourceline)
+        group.monitors.append((kind, ids))
 
 
 #: the scheduling policies of <vcpusched>, <iothreadsched> and <emulatorsched>, and those
@@ -513,6 +724,62 @@ def _check_blkiotune(root: etree._Element, facts: GuestFacts) -> None:
         facts.blkio_paths.append(path)
 
 
+#: the most a memory limit may be, in KiB (libvirt's 'unlimited'), and any other size, in bytes
+MEMORY_PARAM_UNLIMITED = (1 << 53) - 1
+LLONG_MAX = (1 << 63) - 1
+#: TABLE: <memtune>'s sizes in libvirt's order, and whether each is a limit
+MEMTUNE_SIZES = (("hard_limit", True), ("soft_limit", True), ("min_guarantee", False),
+                 ("swap_hard_limit", True))
+
+
+def _unit_scale(suffix: str) -> int | None:
+    """What a size unit multiplies by, as libvirt's virScaleInteger reads it (None: unknown)."""
+    low = suffix.lower()
+    if low in ("b", "byte", "bytes"):
+        return 1
+    if low[1:] in ("", "ib"):
+        base = 1024
+    elif low[1:] == "b":
+        base = 1000
+    else:
+        return None
+    power = "kmgtpe".find(low[0])
+    return base ** (power + 1) if power >= 0 else None
+
+
+def _scaled_size(el: etree._Element, path: str, limit: int, where: str,
+                 text: str | None = None) -> int | None:
+    """An element's size in bytes (its text, or ``text``; KiB unless its unit says otherwise)
+    as libvirt's virParseScaledValue reads it, at most ``limit``; None when it is empty."""
+    text = "".join(el.itertext()) if text is None else text
+    if not text:
+        return None
+    n = _c_number(text, False)
+    if n is None or n >= 1 << 64:
+        raise PlanError(f"Invalid value '{text}' for element or attribute '{path}'", where, el.sourceline)
+    suffix = el.get("unit") or ""
+    scale = _unit_scale(suffix) if suffix else 1024
+    if scale is None:
+        raise PlanError(f"unknown suffix '{suffix}'", where, el.sourceline)
+    if n and n > limit // scale:
+        raise PlanError(f"value too large: {n}{suffix}", where, el.sourceline)
+    return n * scale
+
+
+def _check_memtune(root: etree._Element) -> None:
+    """``<memtune>``'s sizes (read after ``<blkiotune>``): numbers with known units, limits
+    up to 'unlimited'; libvirt does not compare them with each other."""
+    for tag, is_limit in MEMTUNE_SIZES:
+        el = root.find(f"memtune/{tag}")
+        if el is None:
+            continue
+        path = f"./memtune/{tag}[1]"
+        size = _scaled_size(el, path, MEMORY_PARAM_UNLIMITED << 10 if is_limit else LLONG_MAX,
+                            "memtune")
+        if not is_limit and size is not None and -(-size // 1024) >= -(-LLONG_MAX // 1024):
+            raise PlanError("size value too large", "memtune", el.sourceline)
+
+
 def _check_iothreads(root: etree._Element) -> set[int]:
     """``<iothreads>`` and ``<iothreadids>``: the I/O thread ids (those written, and as many
     more as the count asks, numbered from 1 where free)."""
@@ -611,7 +878,8 @@ def _bitmap(text: str) -> set[int] | None:
     return out
 
 
-def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -> None:
+def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
+                      facts: GuestFacts) -> None:
     """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows (without
     cells, the highest id is 0: no vCPU at all is refused so)."""
     cells = cpu.findall("numa/cell") if cpu is not None else []
@@ -636,8 +904,13 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None) -
                                 cell.sourceline, kind="unsupported")
         seen[cid] = ids
         _check_cell_memory(cell)
+        _check_cell_distances(cell, cid, len(cells))
+        facts.numa_caches[cid] = _check_cell_caches(cell, cid)
+        facts.numa_cpus[cid] = bool(ids)
         count += len(ids)
         top = max([top, *ids])
+    if cells:
+        facts.interconnects = _check_interconnects(cpu.find("numa"))
     maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
     maximum = 1 if maximum is None else maximum
     if count > maximum:
@@ -663,6 +936,113 @@ def _check_cell_memory(cell: etree._Element) -> None:
         if value is not None and value not in words:
             raise PlanError(f"Invalid value for attribute '{attr}' in element 'cell': '{value}'.",
                             "cpu/numa", cell.sourceline)
+
+
+#: a NUMA distance: a cell's to itself, the least and the most
+LOCAL_DISTANCE, UNREACHABLE = 10, 255
+#: TABLE: a NUMA cell's <cache>: its attributes' words
+NUMA_CACHE_WORDS = {"associativity": frozenset({"none", "direct", "full"}),
+                    "policy": frozenset({"none", "writeback", "writethrough"})}
+#: <interconnects>' access types
+INTERCONNECT_ACCESS = frozenset({"access", "read", "write"})
+
+
+def _c_int32(n: int) -> int:
+    """An unsigned number as C's %d prints it."""
+    return n - (1 << 32) if n >= 1 << 31 else n
+
+
+def _check_cell_distances(cell: etree._Element, cid: int, cells: int) -> None:
+    """A NUMA cell's <distances> (read after its memory): each sibling a cell the guest has,
+    at a distance of 10 (itself) or 11 to 255 (another)."""
+    distances = cell.find("distances")
+    if distances is None:
+        return
+    siblings = distances.findall("sibling")
+    if not siblings:
+        raise PlanError("NUMA distances defined without siblings", "cpu/numa", distances.sourceline)
+    for sib in siblings:
+        sid = _uint_attr(sib, "id", "cpu/numa", required=True)
+        if sid >= cells:
+            raise PlanError(f"'sibling_id {_c_int32(sid)}' does not refer to a valid cell within NUMA "
+                            f"'cell id {cid}'", "cpu/numa", sib.sourceline)
+        value = _uint_attr(sib, "value", "cpu/numa", required=True)
+        if not LOCAL_DISTANCE <= value <= UNREACHABLE or (sid == cid) != (value == LOCAL_DISTANCE):
+            raise PlanError(f"'value {_c_int32(value)}' is invalid for 'sibling id {sid}' under NUMA "
+                            f"'cell id {cid}'", "cpu/numa", sib.sourceline)
+
+
+def _scaled(el: etree._Element, attr: str, path: str) -> None:
+    """A required number of <el attr=...> libvirt reads as a size (its unit not read)."""
+    text = el.get(attr) if el is not None else None
+    if not text:
+        raise PlanError(f"missing element or attribute '{path}'", "cpu/numa",
+                        el.sourceline if el is not None else None)
+    if _c_number(text, False) is None:
+        raise PlanError(f"Invalid value '{text}' for element or attribute '{path}'", "cpu/numa",
+                        el.sourceline)
+
+
+def _check_cell_caches(cell: etree._Element, cid: int) -> list[int]:
+    """A NUMA cell's memory-side <cache>s (read after its distances): a level that is not 0,
+    an associativity, a policy, a size and a line; their levels."""
+    levels = []
+    for cache in cell.iterfind("cache"):
+        level = cache.get("level")
+        if level is None:
+            raise PlanError(f"Missing 'level' attribute in cache element for NUMA node {cid}",
+                            "cpu/numa", cache.sourceline)
+        n = _c_number(level, False)
+        if not n or n > UINT_MAX:
+            raise PlanError(f"Invalid 'level' attribute in cache element for NUMA node {cid}",
+                            "cpu/numa", cache.sourceline)
+        for attr, words in NUMA_CACHE_WORDS.items():
+            value = cache.get(attr)
+            if value is None and attr == "associativity":
+                raise PlanError(f"Missing 'associativity' attribute in cache element for NUMA node "
+                                f"{cid}", "cpu/numa", cache.sourceline)
+            if value not in words:  # (a policy left out is printed so)
+                raise PlanError(f"Invalid cache {attr} '{value if value is not None else '(null)'}'",
+                                "cpu/numa", cache.sourceline)
+        _scaled(cache.find("size"), "value", "./size/@value")
+        _scaled(cache.find("line"), "value", "./line/@value")
+        levels.append(n)
+    return levels
+
+
+def _check_interconnects(numa: etree._Element) -> list[tuple[str, int, int, int, str]]:
+    """<numa><interconnects>' latencies and bandwidths (read after the cells): a value, an
+    initiator, a target, a cache level, an access type."""
+    links = []
+    group = numa.find("interconnects")
+    for el in group if group is not None else ():
+        if el.tag == "latency":
+            text = el.get("value")
+            if text is None:
+                raise PlanError("Missing required attribute 'value' in element 'latency'", "cpu/numa",
+                                el.sourceline)
+            if _c_number(text, False) is None or _c_number(text, False) >= 1 << 64:
+                raise PlanError(f"Invalid value for attribute 'value' in element 'latency': '{text}'. "
+                                "Expected non-negative integer value", "cpu/numa", el.sourceline)
+        elif el.tag == "bandwidth":
+            _scaled(el, "value", "./@value")
+            unit = el.get("unit")
+            if unit and unit.lower() not in _SIZE_UNITS:
+                raise PlanError(f"unknown suffix '{unit}'", "cpu/numa", el.sourceline)
+        else:
+            continue
+        initiator = _uint_attr(el, "initiator", "cpu/numa", required=True)
+        target = _uint_attr(el, "target", "cpu/numa", required=True)
+        cache = _uint_attr(el, "cache", "cpu/numa") or 0
+        access = el.get("type")
+        if access is None:
+            raise PlanError(f"Missing required attribute 'type' in element '{el.tag}'", "cpu/numa",
+                            el.sourceline)
+        if access not in INTERCONNECT_ACCESS:
+            raise PlanError(f"Invalid value for attribute 'type' in element '{el.tag}': '{access}'.",
+                            "cpu/numa", el.sourceline)
+        links.append((el.tag, initiator, target, cache, access))
+    return links
 
 
 def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
@@ -767,7 +1147,6 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
         for attr in ("sockets", "dies", "cores", "threads"):
             facts.topology *= _c_number(topology.get(attr) or "1", False) or 0
         facts.threads = _c_number(topology.get("threads") or "1", False) or 0
-    facts.resctrl = root.find("cputune/cachetune") is not None or root.find("cputune/memorytune") is not None
     facts.useserial = root.find("os/bios[@useserial='yes']") is not None
     smm = root.find("features/smm")
     tseg = root.find("features/smm/tseg")
@@ -1069,7 +1448,8 @@ def validate_generic(dom: Domain, facts: GuestFacts) -> None:
 
 
 def validate_tunables(facts: GuestFacts) -> None:
-    """libvirt's last domain checks: each <blkiotune> device once, the ID maps of a container."""
+    """libvirt's last domain checks: each <blkiotune> device once, the ID maps of a container,
+    the guest NUMA's caches and interconnects."""
     seen: set[str] = set()
     for path in facts.blkio_paths:
         if path in seen:
@@ -1080,3 +1460,32 @@ def validate_tunables(facts: GuestFacts) -> None:
     if facts.uid_maps and not (any(start == 0 for start, _ in facts.uid_maps) and
                                any(start == 0 for start, _ in facts.gid_maps)):
         raise PlanError("You must map the root user of container", "idmap", kind="unsupported")
+    _validate_numa(facts)
+
+
+def _validate_numa(facts: GuestFacts) -> None:
+    """libvirt's checks of the guest NUMA (after the ID maps'): each cell's cache levels 1 to
+    3 and once each; each interconnect between cells the guest has, from one with vCPUs, to
+    a cache the target has, given once and one way."""
+    for levels in facts.numa_caches.values():
+        for i, level in enumerate(levels):
+            if level > 3:
+                raise PlanError("Ain't nobody heard of that much cache level", "cpu/numa")
+            if level in levels[:i]:
+                raise PlanError(f"Cache level '{level}' already defined", "cpu/numa")
+    links = facts.interconnects
+    cells = len(facts.numa_cpus)
+    for i, (kind, initiator, target, cache, access) in enumerate(links):
+        if initiator >= cells:
+            raise PlanError("'initiator' refers to a non-existent NUMA node", "cpu/numa")
+        if target >= cells:
+            raise PlanError("'target' refers to a non-existent NUMA node", "cpu/numa")
+        if not facts.numa_cpus.get(initiator):
+            raise PlanError("NUMA nodes without CPUs can't be initiator", "cpu/numa")
+        if cache and cache not in facts.numa_caches.get(target, []):
+            raise PlanError("'cache' refers to a non-existent NUMA node cache", "cpu/numa")
+        for other in links[:i]:
+            if other == links[i]:
+                raise PlanError("Duplicate info for NUMA latencies", "cpu/numa")
+            if initiator != target and (other[1], other[2]) == (target, initiator):
+                raise PlanError("Link already defined", "cpu/numa")

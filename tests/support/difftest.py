@@ -111,7 +111,7 @@ def normalize_message(msg: str) -> str:
 
 
 _ERROR_CLASS_RE = re.compile(r"^(XML error|unsupported configuration|internal error|operation failed|"
-                             r"invalid argument|configuration unsupported|argument unsupported): ")
+                             r"invalid argument|configuration unsupported|argument unsupported|numerical overflow): ")
 
 
 def message_core(msg: str) -> str:
