@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from . import machines, parsecheck
+from . import machines, parsecheck, sources
 from .errors import PlanError
 
 if TYPE_CHECKING:
@@ -107,6 +107,9 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
     if ctype in MODE_TYPES:
         for src in el.iterfind("source"):
             check_source_parse(src, ctype, what)
+    first = el.find("source")
+    if first is not None:
+        sources.check_seclabels(first, what)
     if counts["log"] > 1:
         raise refuse("only one log element is allowed for character device")
     if counts["protocol"] > 1:
@@ -233,3 +236,5 @@ def check_generic(guest: Guest, dev: Device) -> None:
     # (a <reconnect enabled='no'> counts too: libvirt tests that the switch is set)
     if f.type in RECONNECT_TYPES and "enabled" in (f.reconnect or {}) and _listens(dev, f, src):
         raise PlanError("chardev reconnect is possible only for connect mode", what, kind="internal")
+    if dev.tag in CHR_TAGS:
+        sources.check_overrides(dev)

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from . import devices, parsecheck
+from . import devices, parsecheck, sources
 from .defaults import number
 from .errors import PlanError
 
@@ -207,6 +207,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
                                 kind="unsupported")
     if disk.type == "vhostuser":
         _check_vhostuser(disk, f)
+    sources.check_overrides(disk)
     if disk.target.get("tray") == "open" and f.device not in ("floppy", "cdrom"):
         raise PlanError("tray is only valid for cdrom and floppy", what, kind="unsupported")
     for name, limit in (("vendor", VENDOR_LEN), ("product", PRODUCT_LEN)):

@@ -1,0 +1,225 @@
+"""What libvirt 9.0 refuses of the parts of a device's ``<source>`` that are not about
+where the data is: a storage source's ``<auth>`` and ``<encryption>``, and the security
+label overrides (``<seclabel>``) of a storage or character device source.
+
+* the parser (:func:`check_auth`, :func:`check_encryption`, :func:`check_seclabels`),
+  each called where libvirt's parser reads the element: a disk's ``<source>`` (its
+  ``<auth>``, ``<encryption>``, then its ``<seclabel>``s), the disk's own ``<auth>`` and
+  ``<encryption>``, each backing store's source; a chardev's first ``<source>``; an iSCSI
+  host device's ``<auth>``;
+* validation (:func:`check_overrides`): a device may override the label of a security
+  model only if the domain relabels resources for that model.
+
+Each was checked against the libvirt 9.0 daemon with pairs of mistakes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, Union
+
+from lxml import etree
+
+from .errors import PlanError
+
+if TYPE_CHECKING:
+    from .domain import Device
+
+#: what an error is about: a description, or a function making one (only called on error)
+What = Union[str, None, Callable[[], str]]
+
+
+def _w(what: What) -> str | None:
+    return what() if callable(what) else what
+
+
+#: TABLE: the words of a storage source's ``<auth type>`` and ``<encryption>``
+AUTH_TYPES = frozenset({"none", "chap", "ceph"})
+ENCRYPTION_FORMATS = frozenset({"default", "qcow", "luks", "luks2"})
+#: an engine must be named ('default' is not a word the parser takes)
+ENCRYPTION_ENGINES = frozenset({"qemu", "librbd"})
+ENCRYPTION_SECRET_TYPES = frozenset({"passphrase"})
+#: the longest label libvirt keeps (a longer one it drops without a word)
+LABEL_MAX = 4095
+#: the security model the QEMU driver gives a lone domain ``<seclabel>`` without one
+#: (this host's first: 'none'), which never relabels
+DEFAULT_SECURITY_MODEL = "none"
+_HEX = frozenset("0123456789abcdefABCDEF")
+_SPACE = " \t\n\v\f\r"
+
+
+def _text(el: etree._Element, attr: str) -> str | None:
+    """An attribute as libvirt's XPath string reads it: an empty one is none."""
+    return el.get(attr) or None
+
+
+def uuid_ok(text: str) -> bool:
+    """libvirt's virUUIDParse: 32 hex digits in pairs, '-' or ' ' between pairs, blanks
+    around."""
+    s = text.lstrip(_SPACE)
+    digits, i = 0, 0
+    while digits < 16:
+        if i >= len(s):
+            return False
+        if s[i] in "- ":
+            i += 1
+            continue
+        if s[i] not in _HEX or i + 1 >= len(s) or s[i + 1] not in _HEX:
+            return False
+        digits += 1
+        i += 2
+    return not s[i:].strip(_SPACE)
+
+
+def check_secret_lookup(secret: etree._Element, what: What) -> None:
+    """A ``<secret>``'s uuid or usage (one of them, a readable uuid)."""
+    uuid, usage = secret.get("uuid"), secret.get("usage")
+    if uuid is None and usage is None:
+        raise PlanError("missing secret uuid or usage attribute", _w(what), secret.sourceline)
+    if uuid is not None and usage is not None:
+        raise PlanError("either secret uuid or usage expected", _w(what), secret.sourceline)
+    if uuid is not None and not uuid_ok(uuid):
+        raise PlanError(f"invalid secret uuid '{uuid}'", _w(what), secret.sourceline)
+
+
+def check_auth(auth: etree._Element, what: What) -> None:
+    """An ``<auth>``: a user name, a known type, a ``<secret>`` that names one."""
+    if _text(auth, "username") is None:
+        raise PlanError("missing username for auth", _w(what), auth.sourceline)
+    atype = _text(auth, "type")
+    if atype is not None and atype not in AUTH_TYPES:
+        raise PlanError(f"unknown auth type '{atype}'", _w(what), auth.sourceline, kind="unsupported")
+    secret = auth.find("secret")
+    if secret is None:
+        raise PlanError("Missing <secret> element in auth", _w(what), auth.sourceline)
+    check_secret_lookup(secret, what)
+
+
+def check_encryption(enc: etree._Element, what: What) -> None:
+    """An ``<encryption>``: its format, engine and secrets; a LUKS one's cipher and ivgen."""
+    fmt = _text(enc, "format")
+    if fmt is None:
+        raise PlanError("unknown volume encryption format", _w(what), enc.sourceline)
+    if fmt not in ENCRYPTION_FORMATS:
+        raise PlanError(f"unknown volume encryption format type {fmt}", _w(what), enc.sourceline,
+                        kind="unsupported")
+    engine = enc.get("engine")
+    if engine is not None and engine not in ENCRYPTION_ENGINES:
+        raise PlanError(f"Invalid value for attribute 'engine' in element 'encryption': '{engine}'.",
+                        _w(what), enc.sourceline)
+    for secret in enc.iterfind("secret"):
+        stype = _text(secret, "type")
+        if stype is None:
+            raise PlanError("unknown volume encryption secret type", _w(what), secret.sourceline)
+        if stype not in ENCRYPTION_SECRET_TYPES:
+            raise PlanError(f"unknown volume encryption secret type {stype}", _w(what), secret.sourceline,
+                            kind="unsupported")
+        check_secret_lookup(secret, what)
+    if fmt != "luks":
+        return
+    cipher = enc.find("cipher")
+    if cipher is not None:
+        if cipher.get("name") is None:
+            raise PlanError("cipher info missing 'name' attribute", _w(what), cipher.sourceline)
+        _check_cipher_size(cipher, what)
+    ivgen = enc.find("ivgen")
+    if ivgen is not None:
+        if cipher is None:
+            raise PlanError("ivgen element found, but cipher is missing", _w(what), ivgen.sourceline)
+        if ivgen.get("name") is None:
+            raise PlanError("missing ivgen info name string", _w(what), ivgen.sourceline)
+
+
+def _check_cipher_size(cipher: etree._Element, what: What) -> None:
+    from . import parsecheck  # (parsecheck imports this module)
+
+    size = cipher.get("size")
+    if size is None:
+        raise PlanError("Missing required attribute 'size' in element 'cipher'", _w(what),
+                        cipher.sourceline)
+    if parsecheck.c_uint(size, 10) is None:
+        raise PlanError(f"Invalid value for attribute 'size' in element 'cipher': '{size}'. "
+                        "Expected non-negative integer value", _w(what), cipher.sourceline)
+
+
+def check_seclabels(holder: etree._Element, what: What) -> None:
+    """The ``<seclabel>`` overrides of a source: one per model, a relabel switch, and no
+    label when relabeling is off."""
+    models: list[str] = []
+    for label in holder.iterfind("seclabel"):
+        model = label.get("model")
+        if model is not None:
+            if model in models:
+                raise PlanError(f"seclabel for model {model} is already provided", _w(what),
+                                label.sourceline)
+            models.append(model)
+        relabel = label.get("relabel")
+        if relabel is not None and relabel not in ("yes", "no"):
+            raise PlanError(f"Invalid value for attribute 'relabel' in element 'seclabel': "
+                            f"'{relabel}'.", _w(what), label.sourceline)
+        text = label.findtext("label")
+        if relabel == "no" and text and len(text) <= LABEL_MAX:
+            raise PlanError(f"Cannot specify a label if relabelling is turned off. "
+                            f"model={model if model is not None else '<null>'}", _w(what),
+                            label.sourceline)
+
+
+def check_storage_source(src: etree._Element, what: What) -> None:
+    """What the parser reads of a storage source beyond its location: ``<auth>``,
+    ``<encryption>``, then the label overrides."""
+    auth = src.find("auth")
+    if auth is not None:
+        check_auth(auth, what)
+    enc = src.find("encryption")
+    if enc is not None:
+        check_encryption(enc, what)
+    check_seclabels(src, what)
+
+
+# ---- validation ---------------------------------------------------------------------------
+def domain_relabels(root: etree._Element) -> list[tuple[str | None, bool]]:
+    """The domain's security labels as libvirt keeps them: (model, relabels resources)."""
+    labels = root.findall("seclabel")
+    out = []
+    for label in labels:
+        model, ltype = label.get("model"), label.get("type") or "dynamic"
+        if len(labels) == 1 and model is None and \
+                (ltype == "none" or (ltype == "dynamic" and not label.findtext("baselabel"))):
+            model = DEFAULT_SECURITY_MODEL
+        relabel = ltype == "dynamic"
+        if label.get("relabel") in ("yes", "no"):
+            relabel = label.get("relabel") == "yes"
+        if model == "none":
+            relabel = False
+        out.append((model, relabel))
+    return out
+
+
+def _source_models(src: etree._Element | None) -> list[str | None]:
+    return [s.get("model") for s in src.iterfind("seclabel")] if src is not None else []
+
+
+def override_models(dev: Device) -> list[str | None]:
+    """The models a device's sources override labels of (a disk's whole chain)."""
+    el = dev.ref
+    if el is None:
+        return []
+    if dev.tag != "disk":
+        return _source_models(el.find("source"))
+    models = _source_models(el.find("source"))
+    bs = el.find("backingStore")
+    while bs is not None and bs.get("type") is not None:
+        models += _source_models(bs.find("source"))
+        bs = bs.find("backingStore")
+    return models
+
+
+def check_overrides(dev: Device) -> None:
+    """A label override needs the domain to relabel for that model."""
+    models = override_models(dev)
+    if not models:
+        return
+    domain = domain_relabels(dev.ref.getroottree().getroot())
+    for model in models:
+        if any(m == model and not relabel for m, relabel in domain):
+            raise PlanError("label overrides require relabeling to be enabled at the domain level",
+                            dev.describe(), kind="unsupported")
