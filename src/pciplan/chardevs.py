@@ -4,8 +4,9 @@ its order.
 
 * the parser (:func:`check_parse`): how many ``<source>``, ``<log>`` and ``<protocol>``
   elements, a source's mode, a guestfwd channel's address;
-* post-parse (:func:`post_parse`): the first console alone may be a serial one, ISA
-  serial ports (at most 4, each port once);
+* post-parse: ISA serial ports (:func:`post_parse_serials`: at most 4, each port once),
+  then, after every device's, the first console alone may be a serial one
+  (:func:`post_parse_consoles`);
 * validation, each device in its kind's turn: QEMU's checks of the source first
   (:func:`check_qemu`: SPICE chardevs need SPICE graphics, a reconnect needs a timeout),
   libvirt's generic ones after QEMU's target checks (:func:`check_generic`: the path,
@@ -163,12 +164,16 @@ def _listens(dev: Device, f: ChrFacts, src: dict[str, str]) -> bool:
     return not path
 
 
-def post_parse(guest: Guest) -> None:
-    """libvirt's post-parse of the consoles and serial ports."""
+def post_parse_consoles(guest: Guest) -> None:
+    """libvirt's post-parse of the consoles (the domain's, after every device's own)."""
     for console in guest.devices("console")[1:]:
         if console.target.get("type") == "serial":
             raise PlanError("Only the first console can be a serial port", console.describe(),
                             kind="unsupported")
+
+
+def post_parse_serials(guest: Guest) -> None:
+    """The QEMU driver's post-parse of the serial ports (in the serials' turn)."""
     ports: set[str] = set()
     isa = 0
     for ser in guest.devices("serial"):

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 from lxml import etree
 
 from . import (chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
-               interfaces, memdevs, rng, sounds, sources, tpm, video)
+               interfaces, memdevs, rng, shmems, sounds, sources, tpm, video)
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -440,20 +440,6 @@ DEVICE_LIMITS = {"tpm": 2}
 
 
 #: TABLE: the parser checks of a kind of device kept in its own module
-def _check_shmem(el: etree._Element, what: What, kids: dict) -> None:
-    """A ``<shmem>``: its model, its name, and ``<msi>`` (only with a ``<server>``)."""
-    if "model" in kids:
-        _word(kids["model"], "type", SHMEM_MODELS, what)
-    if el.get("name") is None:
-        raise PlanError("shmem element must contain 'name' attribute", _what(what), _line(el))
-    msi = kids.get("msi")
-    if msi is not None:
-        _uint_attrs(msi, ("vectors",), 0, what)
-        _word(msi, "ioeventfd", ON_OFF, what)
-        if "server" not in kids:
-            raise PlanError("msi option is only supported with a server", _what(what), _line(msi))
-
-
 KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "video": video.check_parse,
     "filesystem": filesystems.check_parse,
@@ -463,7 +449,7 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "tpm": tpm.check_parse,
     "sound": sounds.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
-    "shmem": _check_shmem,
+    "shmem": shmems.check_parse,
     "smartcard": chardevs.check_device_source_parse,
     "redirdev": chardevs.check_device_source_parse,
 }
@@ -584,7 +570,6 @@ for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
 BOOTABLE = frozenset({"disk", "interface", "hostdev", "redirdev", "filesystem"})
 #: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
 HOSTDEV_SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
-SHMEM_MODELS = frozenset({"ivshmem", "ivshmem-plain", "ivshmem-doorbell"})
 _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
