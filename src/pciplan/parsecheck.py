@@ -722,7 +722,8 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
     """A ``<disk>`` in the parser's order: its source (with its ``<auth>``, ``<encryption>``
     and label overrides), the disk's own ``<auth>`` and ``<encryption>``, the backing
     chain, the disk's attributes, ``<target>``, ``<geometry>``, ``<blockio>``, ``<driver>``
-    (virtio switches first, the format last), ``<iotune>``; then a target it cannot do without."""
+    (virtio switches first, the format last), ``<iotune>``.  (A disk without a target
+    name passes: libvirt refuses it when it validates the disk, ``disks.check_generic``.)"""
     src = kids.get("source")
     if src is not None:
         sources.check_storage_source(src, what)
@@ -756,12 +757,6 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
         for c in iotune:
             if c.tag in IOTUNE_FIELDS and c_uint((c.text or "").strip(), 10, ULLONG_MAX) is None:
                 raise PlanError(f"disk iotune field '{c.tag}' must be an integer", _what(what), _line(c))
-    dev = target.get("dev") if target is not None else None
-    if dev is None:
-        path = next((src.get(k) for k in ("file", "dev", "dir", "name", "volume")
-                     if src is not None and src.get(k) is not None), None)
-        raise PlanError("missing target information for device" + (f" {path}" if path else ""),
-                        _what(what), _line(el))
 
 
 def _check_disk_driver(drv: etree._Element, what: What) -> None:

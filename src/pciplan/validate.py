@@ -58,8 +58,8 @@ def validate(guest: Guest) -> None:
     conf = dom.conf or guestconf.GuestFacts()
     guestconf.post_parse(conf, guest.machine.family)  # (QEMU's: before any device)
     for disk in guest.devices("disk"):
-        dev = disk.target.get("dev", "")
-        if disk.address is None and parsecheck.disk_name_index(dev) is None:
+        dev = disk.target.get("dev")
+        if dev is not None and disk.address is None and parsecheck.disk_name_index(dev) is None:
             raise PlanError(f"Unknown disk name '{dev}' and no address specified", disk.describe())
     hostdevs.post_parse(guest.devices("disk"), guest.devices("hostdev"))
     for c in dom.controllers:  # (in the document's order)
