@@ -268,6 +268,8 @@ def _empty_source(disk: Device, f: DiskFacts) -> bool:
     path_attr = LOCAL_PATHS.get(disk.type or "file")
     if path_attr is not None:
         return not (f.source or {}).get(path_attr)
+    if disk.type == "network":  # (no <source>: no protocol either)
+        return (f.source or {}).get("protocol", "none") == "none"
     return False
 
 

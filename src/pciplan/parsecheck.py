@@ -726,7 +726,7 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
     name passes: libvirt refuses it when it validates the disk, ``disks.check_generic``.)"""
     src = kids.get("source")
     if src is not None:
-        sources.check_storage_source(src, what)
+        sources.check_storage_source(src, el.get("type") or "file", what)
     for name, check in (("auth", sources.check_auth), ("encryption", sources.check_encryption)):
         if name in kids:
             if src is not None and src.find(name) is not None:
@@ -797,7 +797,7 @@ def _check_backing_store(bs: etree._Element | None, what: What) -> None:
             raise PlanError(f"unknown storage source type '{btype}'", _what(what), _line(bs))
         if fmt not in STORAGE_FORMATS:
             raise PlanError(f"unknown storage source format '{fmt}'", _what(what), _line(fmt_el))
-        sources.check_storage_source(bs.find("source"), what)
+        sources.check_storage_source(bs.find("source"), btype, what)
         bs = bs.find("backingStore")
 
 

@@ -38,6 +38,14 @@ ENCRYPTION_FORMATS = frozenset({"default", "qcow", "luks", "luks2"})
 #: an engine must be named ('default' is not a word the parser takes)
 ENCRYPTION_ENGINES = frozenset({"qemu", "librbd"})
 ENCRYPTION_SECRET_TYPES = frozenset({"passphrase"})
+#: TABLE: a network disk source's protocols, its hosts' transports, a volume's modes
+NET_PROTOCOLS = frozenset({"none", "nbd", "rbd", "sheepdog", "gluster", "iscsi", "http", "https",
+                           "ftp", "ftps", "tftp", "ssh", "vxhs", "nfs"})
+#: the protocols whose source name is 'pool/image'
+POOL_IMAGE_PROTOCOLS = frozenset({"gluster", "rbd"})
+HOST_TRANSPORTS = frozenset({"tcp", "unix", "rdma"})
+POOL_MODES = frozenset({"host", "direct"})
+PORT_MAX = 65535
 #: the longest label libvirt keeps (a longer one it drops without a word)
 LABEL_MAX = 4095
 #: the security model the QEMU driver gives a lone domain ``<seclabel>`` without one
@@ -163,9 +171,98 @@ def check_seclabels(holder: etree._Element, what: What) -> None:
                             label.sourceline)
 
 
-def check_storage_source(src: etree._Element, what: What) -> None:
-    """What the parser reads of a storage source beyond its location: ``<auth>``,
-    ``<encryption>``, then the label overrides."""
+def _invalid(el: etree._Element, attr: str, value: str, what: What) -> PlanError:
+    return PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{value}'.",
+                     _w(what), el.sourceline)
+
+
+def check_network_source(src: etree._Element, what: What) -> None:
+    """A network disk source: its protocol, name (an RBD or Gluster one: 'pool/image'),
+    TLS switch, hosts (transport, socket, name, port), SSL verification, cookies,
+    read-ahead and timeout."""
+    from . import parsecheck  # (parsecheck imports this module)
+
+    protocol = src.get("protocol")
+    if protocol is None:
+        raise PlanError("Missing required attribute 'protocol' in element 'source'", _w(what),
+                        src.sourceline)
+    if protocol not in NET_PROTOCOLS:
+        raise _invalid(src, "protocol", protocol, what)
+    name = src.get("name")
+    if name is None and protocol != "nbd":
+        raise PlanError("missing name for disk source", _w(what), src.sourceline)
+    tls = src.get("tls")
+    if tls is not None and tls not in ("yes", "no"):
+        raise _invalid(src, "tls", tls, what)
+    if name is not None and protocol in POOL_IMAGE_PROTOCOLS and name.find("/") <= 0:
+        raise PlanError(f"can't split path '{name}' into pool name and image name", _w(what),
+                        src.sourceline)
+    for host in src.iterfind("host"):
+        _check_host(host, what)
+    ssl = src.find("ssl") if protocol in ("https", "ftps") else None
+    verify = ssl.get("verify") if ssl is not None else None
+    if verify is not None and verify not in ("yes", "no"):
+        raise _invalid(ssl, "verify", verify, what)
+    cookies = src.find("cookies") if protocol in ("http", "https") else None
+    for cookie in cookies.iterfind("cookie") if cookies is not None else ():
+        cname = _text(cookie, "name")
+        if cname is None:
+            raise PlanError("missing cookie name", _w(what), cookie.sourceline)
+        if not cookie.xpath("string()"):
+            raise PlanError(f"missing value for cookie '{cname}'", _w(what), cookie.sourceline)
+    if protocol in ("http", "https", "ftp", "ftps"):
+        for path in ("readahead/@size", "timeout/@seconds"):
+            found = src.xpath(f"string(./{path})")
+            if found and parsecheck.c_uint(found, 10, parsecheck.ULLONG_MAX) is None:
+                raise PlanError("invalid readahead size or timeout", _w(what), src.sourceline)
+
+
+def _check_host(host: etree._Element, what: What) -> None:
+    from . import parsecheck
+
+    transport = host.get("transport")
+    if transport is not None and transport not in HOST_TRANSPORTS:
+        raise PlanError(f"unknown protocol transport type '{transport}'", _w(what), host.sourceline,
+                        kind="unsupported")
+    socket = host.get("socket")
+    if transport == "unix":
+        if socket is None:
+            raise PlanError("missing socket for unix transport", _w(what), host.sourceline)
+        return
+    if socket is not None:
+        raise PlanError(f"transport '{transport if transport is not None else '(null)'}' does not "
+                        "support socket attribute", _w(what), host.sourceline)
+    if host.get("name") is None:
+        raise PlanError("missing name for host", _w(what), host.sourceline)
+    port = host.get("port")
+    if port is not None:
+        n = parsecheck.c_uint(port, 10)
+        if n is None:
+            raise PlanError(f"failed to parse port number '{port}'", _w(what), host.sourceline)
+        if n > PORT_MAX:
+            raise PlanError(f"port '{port}' out of range", _w(what), host.sourceline)
+
+
+def check_pool_source(src: etree._Element, what: What) -> None:
+    """A volume disk source: a pool and a volume (or neither), a known mode."""
+    pool, volume, mode = src.get("pool"), src.get("volume"), src.get("mode")
+    if pool is None and volume is None:
+        return
+    if pool is None or volume is None:
+        raise PlanError("'pool' and 'volume' must be specified together for 'pool' type source",
+                        _w(what), src.sourceline)
+    if mode is not None and mode not in POOL_MODES:
+        raise PlanError(f"unknown source mode '{mode}' for volume type disk", _w(what), src.sourceline,
+                        kind="unsupported")
+
+
+def check_storage_source(src: etree._Element, stype: str | None, what: What) -> None:
+    """What the parser reads of a storage source of a type: a network or volume one's
+    location, then ``<auth>``, ``<encryption>``, the label overrides."""
+    if stype == "network":
+        check_network_source(src, what)
+    elif stype == "volume":
+        check_pool_source(src, what)
     auth = src.find("auth")
     if auth is not None:
         check_auth(auth, what)
