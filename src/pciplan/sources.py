@@ -1,12 +1,13 @@
-"""What libvirt 9.0 refuses of the parts of a device's ``<source>`` that are not about
-where the data is: a storage source's ``<auth>`` and ``<encryption>``, and the security
-label overrides (``<seclabel>``) of a storage or character device source.
+"""What libvirt 9.0 refuses of a device's ``<source>`` beyond a local path: where a network
+or volume disk's data is, a storage source's ``<auth>`` and ``<encryption>``, and the
+security label overrides (``<seclabel>``) of a storage or character device source.
 
-* the parser (:func:`check_auth`, :func:`check_encryption`, :func:`check_seclabels`),
-  each called where libvirt's parser reads the element: a disk's ``<source>`` (its
-  ``<auth>``, ``<encryption>``, then its ``<seclabel>``s), the disk's own ``<auth>`` and
-  ``<encryption>``, each backing store's source; a chardev's first ``<source>``; an iSCSI
-  host device's ``<auth>``;
+* the parser (:func:`check_storage_source`: :func:`check_network_source` or
+  :func:`check_pool_source`, then :func:`check_auth`, :func:`check_encryption`,
+  :func:`check_seclabels`), each called where libvirt's parser reads the element: a
+  disk's ``<source>``, the disk's own ``<auth>`` and ``<encryption>``, each backing
+  store's source; a chardev's first ``<source>`` (its labels); an iSCSI host device's
+  ``<auth>``;
 * validation (:func:`check_overrides`): a device may override the label of a security
   model only if the domain relabels resources for that model.
 
