@@ -48,7 +48,7 @@ HOST_TRANSPORTS = frozenset({"tcp", "unix", "rdma"})
 POOL_MODES = frozenset({"host", "direct"})
 PORT_MAX = 65535
 #: the longest label libvirt keeps (a longer one it drops without a word)
-LABEL_MAX = 4095
+LABEL_MAX = 4096
 #: the security model the QEMU driver gives a lone domain ``<seclabel>`` without one
 #: (this host's first: 'none'), which never relabels
 DEFAULT_SECURITY_MODEL = "none"
@@ -166,7 +166,7 @@ def check_seclabels(holder: etree._Element, what: What) -> None:
             raise PlanError(f"Invalid value for attribute 'relabel' in element 'seclabel': "
                             f"'{relabel}'.", _w(what), label.sourceline)
         text = label.findtext("label")
-        if relabel == "no" and text and len(text) <= LABEL_MAX:
+        if relabel == "no" and text and len(text.encode()) <= LABEL_MAX:
             raise PlanError(f"Cannot specify a label if relabelling is turned off. "
                             f"model={model if model is not None else '<null>'}", _w(what),
                             label.sourceline)
