@@ -265,7 +265,7 @@ def test_documented_standins():
     xml = dom("x86_64", "q35", """
       <vsock model='virtio'><cid auto='yes'/></vsock>
       <filesystem type='mount'><driver type='virtiofs'/><source dir='/srv'/><target dir='srv'/></filesystem>
-      <shmem name='s'><model type='ivshmem-doorbell'/></shmem>
+      <shmem name='s'><model type='ivshmem-doorbell'/><server path='/tmp/s'/></shmem>
       <interface type='user'><mac address='52:54:00:00:00:01'/><model type='igb'/></interface>
       <input type='passthrough' bus='virtio'><source evdev='/dev/input/event1'/></input>
     """, "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>")

@@ -4,8 +4,9 @@ its order.
 
 * the parser (:func:`check_parse`): how many ``<source>``, ``<log>`` and ``<protocol>``
   elements, a source's mode, a guestfwd channel's address;
-* post-parse (:func:`post_parse`): the first console alone may be a serial one, ISA
-  serial ports (at most 4, each port once);
+* post-parse: ISA serial ports (:func:`post_parse_serials`: at most 4, each port once),
+  then, after every device's, the first console alone may be a serial one
+  (:func:`post_parse_consoles`);
 * validation, each device in its kind's turn: QEMU's checks of the source first
   (:func:`check_qemu`: SPICE chardevs need SPICE graphics, a reconnect needs a timeout),
   libvirt's generic ones after QEMU's target checks (:func:`check_generic`: the path,
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from . import machines, parsecheck
+from . import machines, parsecheck, sources
 from .errors import PlanError
 
 if TYPE_CHECKING:
@@ -107,6 +108,9 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
     if ctype in MODE_TYPES:
         for src in el.iterfind("source"):
             check_source_parse(src, ctype, what)
+    first = el.find("source")
+    if first is not None:
+        sources.check_seclabels(first, what)
     if counts["log"] > 1:
         raise refuse("only one log element is allowed for character device")
     if counts["protocol"] > 1:
@@ -160,12 +164,16 @@ def _listens(dev: Device, f: ChrFacts, src: dict[str, str]) -> bool:
     return not path
 
 
-def post_parse(guest: Guest) -> None:
-    """libvirt's post-parse of the consoles and serial ports."""
+def post_parse_consoles(guest: Guest) -> None:
+    """libvirt's post-parse of the consoles (the domain's, after every device's own)."""
     for console in guest.devices("console")[1:]:
         if console.target.get("type") == "serial":
             raise PlanError("Only the first console can be a serial port", console.describe(),
                             kind="unsupported")
+
+
+def post_parse_serials(guest: Guest) -> None:
+    """The QEMU driver's post-parse of the serial ports (in the serials' turn)."""
     ports: set[str] = set()
     isa = 0
     for ser in guest.devices("serial"):
@@ -233,3 +241,5 @@ def check_generic(guest: Guest, dev: Device) -> None:
     # (a <reconnect enabled='no'> counts too: libvirt tests that the switch is set)
     if f.type in RECONNECT_TYPES and "enabled" in (f.reconnect or {}) and _listens(dev, f, src):
         raise PlanError("chardev reconnect is possible only for connect mode", what, kind="internal")
+    if dev.tag in CHR_TAGS:
+        sources.check_overrides(dev)

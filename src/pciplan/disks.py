@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
-from . import devices, parsecheck
+from . import devices, parsecheck, sources
 from .defaults import number
 from .errors import PlanError
 
@@ -84,6 +84,8 @@ EJECTLESS_BUSES = frozenset({"virtio"})
 LUN_BUSES = frozenset({"scsi", "virtio"})
 #: the path attribute of a local storage source, per disk type (an empty one is no source)
 LOCAL_PATHS = {"file": "file", "block": "dev", "dir": "dir"}
+#: the source attribute libvirt names a disk by when it has no target
+SOURCE_PATHS = {**LOCAL_PATHS, "network": "name"}
 #: disk names a disk or LUN may have, and a floppy's
 DISK_NAME_PREFIXES = ("hd", "sd", "vd", "xvd", "ubd")
 FLOPPY_NAME_PREFIX = "fd"
@@ -157,6 +159,11 @@ def _wwn(text: str) -> bool:
 def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
     """libvirt's own checks of a disk (before its QEMU driver's)."""
     what = disk.describe()
+    if disk.target.get("dev") is None:  # (the first thing libvirt validates of a disk)
+        src = f.source or {}
+        path = f"pool = '{src.get('pool')}', volume = '{src.get('volume')}'" if "pool" in src \
+            else src.get(SOURCE_PATHS.get(disk.type or "file", ""))
+        raise PlanError("missing target information for device" + (f" {path}" if path else ""), what)
     dst = disk.target.get("dev", "")
     for layer in f.chain:
         if layer.type == "network" and layer.auth_secret is not None:
@@ -207,6 +214,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
                                 kind="unsupported")
     if disk.type == "vhostuser":
         _check_vhostuser(disk, f)
+    sources.check_overrides(disk)
     if disk.target.get("tray") == "open" and f.device not in ("floppy", "cdrom"):
         raise PlanError("tray is only valid for cdrom and floppy", what, kind="unsupported")
     for name, limit in (("vendor", VENDOR_LEN), ("product", PRODUCT_LEN)):
@@ -260,6 +268,8 @@ def _empty_source(disk: Device, f: DiskFacts) -> bool:
     path_attr = LOCAL_PATHS.get(disk.type or "file")
     if path_attr is not None:
         return not (f.source or {}).get(path_attr)
+    if disk.type == "network":  # (no <source>: no protocol either)
+        return (f.source or {}).get("protocol", "none") == "none"
     return False
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable
 from lxml import etree
 
 from . import defaults  # (read at call time: defaults imports parsecheck, which imports this)
+from . import sources
 from .errors import PlanError
 
 if TYPE_CHECKING:
@@ -193,13 +194,16 @@ def _check_scsi(src: etree._Element, what: Callable[[], str]) -> None:
             raise PlanError("missing name for host", what, hosts[0].sourceline)
         auth = src.find("auth")
         if auth is not None:
+            sources.check_auth(auth, what)
             secret = auth.find("secret")
-            if secret is None:
-                raise PlanError("Missing <secret> element in auth", what, auth.sourceline)
-            stype = secret.get("type")
-            if stype is not None and stype not in SECRET_TYPES:
-                raise PlanError(f"invalid secret type {stype}", what, secret.sourceline,
+            stype = secret.get("type") if secret is not None else None
+            if stype not in SECRET_TYPES:
+                raise PlanError(f"invalid secret type {stype if stype is not None else '(null)'}",
+                                what, secret.sourceline if secret is not None else None,
                                 kind="unsupported")
+            if stype != "iscsi":
+                raise PlanError(f"hostdev invalid secret type '{stype}'", what, secret.sourceline,
+                                kind="internal")
         return
     addr = src.find("address")
     if addr is None:

@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 from lxml import etree
 
 from . import (chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
-               interfaces, memdevs, rng, sounds, tpm, video)
+               interfaces, memdevs, rng, shmems, sounds, sources, tpm, video)
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -437,20 +437,6 @@ DEVICE_LIMITS = {"tpm": 2}
 
 
 #: TABLE: the parser checks of a kind of device kept in its own module
-def _check_shmem(el: etree._Element, what: What, kids: dict) -> None:
-    """A ``<shmem>``: its model, its name, and ``<msi>`` (only with a ``<server>``)."""
-    if "model" in kids:
-        _word(kids["model"], "type", SHMEM_MODELS, what)
-    if el.get("name") is None:
-        raise PlanError("shmem element must contain 'name' attribute", _what(what), _line(el))
-    msi = kids.get("msi")
-    if msi is not None:
-        _uint_attrs(msi, ("vectors",), 0, what)
-        _word(msi, "ioeventfd", ON_OFF, what)
-        if "server" not in kids:
-            raise PlanError("msi option is only supported with a server", _what(what), _line(msi))
-
-
 KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "video": video.check_parse,
     "filesystem": filesystems.check_parse,
@@ -460,7 +446,7 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "tpm": tpm.check_parse,
     "sound": sounds.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
-    "shmem": _check_shmem,
+    "shmem": shmems.check_parse,
     "smartcard": chardevs.check_device_source_parse,
     "redirdev": chardevs.check_device_source_parse,
 }
@@ -555,12 +541,6 @@ CHARDEV_TARGET_TYPES = {
 #: (device, child, attribute, words); "Invalid value for attribute ..." when not one (and
 #: 'default' is a word only where listed)
 CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
-    ("disk", "driver", "cache", frozenset({"default", "none", "writethrough", "writeback",
-                                           "directsync", "unsafe"})),
-    ("disk", "driver", "io", frozenset({"native", "threads", "io_uring"})),
-    ("disk", "driver", "discard", frozenset({"unmap", "ignore"})),
-    ("disk", "driver", "error_policy", frozenset({"stop", "report", "ignore", "enospace"})),
-    ("disk", "driver", "rerror_policy", frozenset({"stop", "report", "ignore"})),
     ("hostdev", "driver", "name", frozenset({"kvm", "vfio", "xen"})),
     ("video", "driver", "name", frozenset({"qemu", "vhostuser"})),
     ("interface", "rom", "enabled", YES_NO),
@@ -587,7 +567,6 @@ for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
 BOOTABLE = frozenset({"disk", "interface", "hostdev", "redirdev", "filesystem"})
 #: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
 HOSTDEV_SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
-SHMEM_MODELS = frozenset({"ivshmem", "ivshmem-plain", "ivshmem-doorbell"})
 _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
@@ -713,40 +692,89 @@ def _check_iothread(drv: etree._Element, what: What) -> None:
                         _what(what), _line(drv))
 
 
+#: TABLE: the words of a disk's own attributes and of its <target>, <geometry>, in the
+#: parser's order (disk model 'default' is a word; snapshot 'default' is not)
+DISK_MODELS = VIRTIO_MODELS | {"default"}
+DISK_ATTR_WORDS = (("device", DISK_DEVICES), ("model", DISK_MODELS),
+                   ("snapshot", SNAPSHOT_LOCATIONS - {"default"}), ("rawio", YES_NO),
+                   ("sgio", frozenset({"filtered", "unfiltered"})))
+DISK_TARGET_WORDS = (("bus", DISK_BUSES), ("tray", frozenset({"closed", "open"})),
+                     ("removable", ON_OFF))
+GEOMETRY_TRANSLATIONS = frozenset({"none", "auto", "lba"})
+#: TABLE: a disk's <driver> attributes in the parser's order: words, or None for a number
+#: (the virtio switches come first, the format last)
+DISK_DRIVER_ATTRS: tuple[tuple[str, frozenset[str] | None], ...] = (
+    ("cache", frozenset({"default", "none", "writethrough", "writeback", "directsync", "unsafe"})),
+    ("error_policy", frozenset({"stop", "report", "ignore", "enospace"})),
+    ("rerror_policy", frozenset({"stop", "report", "ignore", "enospace"})),
+    ("io", frozenset({"native", "threads", "io_uring"})),
+    ("ioeventfd", ON_OFF), ("event_idx", ON_OFF), ("copy_on_read", ON_OFF),
+    ("discard", frozenset({"unmap", "ignore"})),
+    ("iothread", None),
+    ("detect_zeroes", frozenset({"off", "on", "unmap"})),
+    ("queues", None), ("queue_size", None))
+
+
 def check_disk(el: etree._Element, what: What, kids: dict) -> None:
-    src = kids.get("source")
-    if src is not None:  # (an <auth> or <encryption> of the source and one of the disk)
-        for name in ("auth", "encryption"):
-            if name in kids and src.find(name) is not None:
-                raise PlanError(f"an <{name}> definition already found for disk source", _what(what),
-                                _line(kids[name]), kind="unsupported")
-    _check_backing_store(kids.get("backingStore"), what)
-    _word(el, "device", DISK_DEVICES, what)
-    target = kids.get("target")
-    dev = target.get("dev") if target is not None else None
-    if dev is None:
-        src = kids.get("source")
-        path = next((src.get(k) for k in ("file", "dev", "dir", "name", "volume")
-                     if src is not None and src.get(k) is not None), None)
-        raise PlanError("missing target information for device" + (f" {path}" if path else ""),
-                        _what(what), _line(el))
-    _word(target, "bus", DISK_BUSES, what)
-    drv = kids.get("driver")
-    fmt = drv.get("type") if drv is not None else None
-    if fmt is not None and fmt not in DISK_FORMATS:
-        raise PlanError(f"unknown driver format value '{fmt}'", _what(what), _line(drv),
-                        kind="unsupported")
-    if drv is not None and drv.get("iothread") is not None:
-        _check_iothread(drv, what)
-    _word(el, "snapshot", SNAPSHOT_LOCATIONS, what)
+    """A ``<disk>`` in the parser's order: its source (with its ``<auth>``, ``<encryption>``
+    and label overrides), the disk's own ``<auth>`` and ``<encryption>``, the backing
+    chain, the disk's attributes, ``<target>``, ``<geometry>``, ``<blockio>``, ``<driver>``
+    (virtio switches first, the format last), ``<iotune>``.  (A disk without a target
+    name passes: libvirt refuses it when it validates the disk, ``disks.check_generic``.)"""
     src = kids.get("source")
     if src is not None:
-        _word(src, "startupPolicy", STARTUP_POLICIES, what)
+        sources.check_storage_source(src, el.get("type") or "file", what)
+    for name, check in (("auth", sources.check_auth), ("encryption", sources.check_encryption)):
+        if name in kids:
+            if src is not None and src.find(name) is not None:
+                raise PlanError(f"an <{name}> definition already found for disk source", _what(what),
+                                _line(kids[name]), kind="unsupported")
+            check(kids[name], what)
+    _check_backing_store(kids.get("backingStore"), what)
+    for attr, words in DISK_ATTR_WORDS:
+        _word(el, attr, words, what)
+    if src is not None:
+        _word(src, "startupPolicy", STARTUP_POLICIES - {"default"}, what)
+    target = kids.get("target")
+    if target is not None:
+        for attr, words in DISK_TARGET_WORDS:
+            _word(target, attr, words, what)
+        _uint_attrs(target, ("rotation_rate",), 10, what)
+    geometry = kids.get("geometry")
+    if geometry is not None:
+        _uint_attrs(geometry, ("cyls", "heads", "secs"), 10, what)
+        _word(geometry, "trans", GEOMETRY_TRANSLATIONS, what)
+    if "blockio" in kids:
+        _uint_attrs(kids["blockio"], ("logical_block_size", "physical_block_size"), 10, what)
+    drv = kids.get("driver")
+    if drv is not None:
+        _check_disk_driver(drv, what)
     iotune = kids.get("iotune")
     if iotune is not None:
         for c in iotune:
             if c.tag in IOTUNE_FIELDS and c_uint((c.text or "").strip(), 10, ULLONG_MAX) is None:
                 raise PlanError(f"disk iotune field '{c.tag}' must be an integer", _what(what), _line(c))
+
+
+def _check_disk_driver(drv: etree._Element, what: What) -> None:
+    for attr in VIRTIO_DRIVER_SWITCHES:
+        _word(drv, attr, ON_OFF, what)
+    for attr, words in DISK_DRIVER_ATTRS:
+        if words is None:
+            if attr == "iothread":
+                if drv.get(attr) is not None:
+                    _check_iothread(drv, what)
+            else:
+                _uint_attrs(drv, (attr,), 10, what)
+            continue
+        _word(drv, attr, words, what)
+        if attr == "rerror_policy" and drv.get(attr) == "enospace":
+            raise PlanError("Invalid disk read error policy: 'enospace'", _what(what), _line(drv),
+                            kind="unsupported")
+    fmt = drv.get("type")
+    if fmt is not None and fmt not in DISK_FORMATS:
+        raise PlanError(f"unknown driver format value '{fmt}'", _what(what), _line(drv),
+                        kind="unsupported")
 
 
 def _check_backing_store(bs: etree._Element | None, what: What) -> None:
@@ -766,6 +794,7 @@ def _check_backing_store(bs: etree._Element | None, what: What) -> None:
             raise PlanError(f"unknown storage source type '{btype}'", _what(what), _line(bs))
         if fmt not in STORAGE_FORMATS:
             raise PlanError(f"unknown storage source format '{fmt}'", _what(what), _line(fmt_el))
+        sources.check_storage_source(bs.find("source"), btype, what)
         bs = bs.find("backingStore")
 
 
@@ -791,14 +820,12 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if child in kids:
             _word(kids[child], attr, words, what)
     drv = kids.get("driver")
-    if drv is not None and tag != "interface":  # (an interface's: ``interfaces``)
+    if drv is not None and tag not in ("interface", "disk"):  # (theirs: ``interfaces``, check_disk)
         for attr in VIRTIO_DRIVER_SWITCHES:
             _word(drv, attr, ON_OFF, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
         _check_boot(boot, what)
-    if tag == "disk":
-        _word(el, "model", VIRTIO_MODELS, what)
     if tag == "hostdev" and el.get("mode", "subsystem") == "subsystem":
         htype, model = el.get("type"), el.get("model")
         if model is not None and htype in HOSTDEV_SUBSYSTEM_TYPES:  # (an unknown type is refused first)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import (chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
-               hostdevs, interfaces, machines, memdevs, parsecheck, rng, video)
+               hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems, video)
 from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
@@ -58,8 +58,8 @@ def validate(guest: Guest) -> None:
     conf = dom.conf or guestconf.GuestFacts()
     guestconf.post_parse(conf, guest.machine.family)  # (QEMU's: before any device)
     for disk in guest.devices("disk"):
-        dev = disk.target.get("dev", "")
-        if disk.address is None and parsecheck.disk_name_index(dev) is None:
+        dev = disk.target.get("dev")
+        if dev is not None and disk.address is None and parsecheck.disk_name_index(dev) is None:
             raise PlanError(f"Unknown disk name '{dev}' and no address specified", disk.describe())
     hostdevs.post_parse(guest.devices("disk"), guest.devices("hostdev"))
     for c in dom.controllers:  # (in the document's order)
@@ -73,7 +73,9 @@ def validate(guest: Guest) -> None:
         a = ser.address
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
             raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
-    chardevs.post_parse(guest)
+    chardevs.post_parse_serials(guest)
+    shmems.post_parse(guest)  # (the last kind of device with checks of its own)
+    chardevs.post_parse_consoles(guest)  # (the domain's, after every device's)
     clock.post_parse(conf.clock)
     post_parse_memory(dom)
     guestconf.post_parse_os(conf)
@@ -400,21 +402,7 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
     _validate_addresses(guest, of("hub"))
     for shm in each(of("shmem")):
-        model = shm.model or "ivshmem"
-        if model == "ivshmem":
-            raise PlanError("ivshmem device is not supported with this QEMU binary", shm.describe(),
-                            kind="unsupported")
-        if "/" in shm.attrs.get("name", ""):
-            raise PlanError("shmem name cannot include '/' character", shm.describe(), kind="unsupported")
-        if model in guest.machine.lacks:
-            raise PlanError(f"shmem model '{model}' is not supported by this QEMU binary", shm.describe(),
-                            kind="unsupported")
-        if model == "ivshmem-plain" and "server" in shm.attrs:
-            raise PlanError("shmem model 'ivshmem-plain' is supported only with server option disabled",
-                            shm.describe(), kind="unsupported")
-        if model == "ivshmem-doorbell" and "size" in shm.attrs:
-            raise PlanError("shmem model 'ivshmem-doorbell' does not support size setting",
-                            shm.describe(), kind="unsupported")
+        shmems.check(guest, shm)
     for mem in each(of("memory")):
         memdevs.check(guest, mem)
         if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
