@@ -553,14 +553,18 @@ def _device(el: etree._Element, position: int) -> Device | None:
 
 
 def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._Element | None,
-             *more: etree._Element | None) -> disks.Storage:
+             kids: dict | None = None) -> disks.Storage:
     """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
-    (the ``<source>``) or of one of ``more`` (the disk itself)."""
+    (the ``<source>``) or of the disk itself (``kids``: the disk's first child of each tag)."""
     enc = auth = None
-    for el in (holder, *more):
-        if el is not None:
-            enc = enc if enc is not None else el.find("encryption")
-            auth = auth if auth is not None else el.find("auth")
+    if holder is not None and len(holder):  # (a childless source has neither)
+        enc = holder.find("encryption")
+        auth = holder.find("auth")
+    if kids is not None:
+        if enc is None:
+            enc = kids.get("encryption")
+        if auth is None:
+            auth = kids.get("auth")
     protocol = holder.get("protocol") if holder is not None and type_ == "network" else None
     secret = None
     if auth is not None:
@@ -572,31 +576,37 @@ def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._
                          enc.get("engine"), protocol, secret)
 
 
+#: a disk's children that give none of the facts below but the chain's (most disks have only these)
+_PLAIN_DISK_CHILDREN = frozenset({"driver", "source", "target", "address", "readonly", "boot",
+                                  "alias", "backingStore", "encryption", "auth"})
+
+
 def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.DiskFacts:
     """What validation needs of a ``<disk>`` (``disks``): read once, with the disk."""
     f = disks.DiskFacts(device=el.get("device") or "disk", children=frozenset(kids))
-    attrs = el.attrib
-    if len(attrs) > 2:  # (type and device are the usual two)
-        f.attrs = {k: v for k, v in attrs.items() if k in disks.CHECKED_ATTRS}
+    if len(el.attrib) > 2:  # (type and device are the usual two)
+        f.attrs = {k: v for k, v in el.items() if k in disks.CHECKED_ATTRS}
     drv = kids.get("driver")
     if drv is not None:
-        f.driver = dict(drv.attrib)
+        f.driver = dict(drv.items())  # (as dict(attrib), at half the cost)
     src = kids.get("source")
     if src is not None:
-        f.source = dict(src.attrib)
-        f.source_children = frozenset(c.tag for c in src if isinstance(c.tag, str))
-    for name in ("wwn", "vendor", "product", "serial"):
-        if name in kids:
-            f.text[name] = kids[name].text or ""
-    for name in ("geometry", "transient"):
-        if name in kids:
-            f.child_attrs[name] = dict(kids[name].attrib)
-    if "iotune" in kids:
-        f.iotune = {c.tag: (c.text or "").strip() for c in kids["iotune"] if isinstance(c.tag, str)}
+        f.source = dict(src.items())
+        if len(src):
+            f.source_children = frozenset(c.tag for c in src if isinstance(c.tag, str))
+    if not kids.keys() <= _PLAIN_DISK_CHILDREN:
+        for name in ("wwn", "vendor", "product", "serial"):
+            if name in kids:
+                f.text[name] = kids[name].text or ""
+        for name in ("geometry", "transient"):
+            if name in kids:
+                f.child_attrs[name] = dict(kids[name].items())
+        if "iotune" in kids:
+            f.iotune = {c.tag: (c.text or "").strip() for c in kids["iotune"] if isinstance(c.tag, str)}
     # libvirt's post-parse gives a disk without a format raw (a volume's comes from its pool)
     fmt = f.driver.get("type") or ("raw" if dtype != "volume" else None)
     readonly = "readonly" in kids or f.device == "cdrom"
-    chain = [_storage(dtype, "raw" if fmt == "aio" else fmt, readonly, src, el)]
+    chain = [_storage(dtype, "raw" if fmt == "aio" else fmt, readonly, src, kids)]
     bs = kids.get("backingStore")
     while bs is not None and bs.get("type") is not None:  # (checked by the parser)
         form = bs.find("format")
