@@ -340,7 +340,7 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
 
 def check_qemu(net: Device, f: NetFacts) -> None:
     """The QEMU driver's checks of an interface (before libvirt's generic ones)."""
-    what = net.describe()
+    what = net.describe  # (named only when refused)
     virtio = net.model in devices.VIRTIO_NIC_MODELS
     if net.type == "vhostuser" and f.reconnect and f.mode == "server":
         raise PlanError("'reconnect' attribute unsupported 'server' mode for <interface type='vhostuser'>",
@@ -387,7 +387,7 @@ def check_qemu(net: Device, f: NetFacts) -> None:
 
 def check_generic(net: Device, f: NetFacts) -> None:
     """libvirt's own checks of an interface (after its QEMU driver's)."""
-    what = net.describe()
+    what = net.describe  # (named only when refused)
     if f.host_ips and net.type != "ethernet":
         raise PlanError("Invalid attempt to set network interface host-side IP route and/or address "
                         f"info on interface of type '{net.type}'. This is only supported on "
