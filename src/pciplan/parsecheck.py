@@ -591,6 +591,11 @@ BOOTABLE = frozenset({"disk", "interface", "hostdev", "redirdev", "filesystem"})
 #: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
 HOSTDEV_SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
 SHMEM_MODELS = frozenset({"ivshmem", "ivshmem-plain", "ivshmem-doorbell"})
+#: per tag, each child's attributes of ``_CHILD_ENUMS_BY_TAG``; the switches' names
+_CHILD_ENUM_NAMES = {_tag: [(_child, frozenset(a for c, a, _ in _rows if c == _child))
+                            for _child in dict.fromkeys(c for c, _, _ in _rows)]
+                     for _tag, _rows in _CHILD_ENUMS_BY_TAG.items()}
+_VIRTIO_SWITCH_NAMES = frozenset(VIRTIO_DRIVER_SWITCHES)
 _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
@@ -790,12 +795,16 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
     if tag == "interface":
         interfaces.check_source(el, what, kids)  # (the rest after its address: ``xmlio``)
-    for child, attr, words in _CHILD_ENUMS_BY_TAG.get(tag, ()):
-        if child in kids:
-            _word(kids[child], attr, words, what)
+    # (each loop runs only when an attribute it checks is there: most devices have none)
+    for c, n in _CHILD_ENUM_NAMES.get(tag, ()):
+        if c in kids and not n.isdisjoint(kids[c].keys()):
+            for child, attr, words in _CHILD_ENUMS_BY_TAG[tag]:
+                if child in kids:
+                    _word(kids[child], attr, words, what)
+            break
     drv = kids.get("driver")
-    if drv is not None and tag != "interface":  # (an interface's: ``interfaces``)
-        for attr in VIRTIO_DRIVER_SWITCHES:
+    if drv is not None and tag != "interface" and not _VIRTIO_SWITCH_NAMES.isdisjoint(drv.keys()):
+        for attr in VIRTIO_DRIVER_SWITCHES:  # (an interface's: ``interfaces``)
             _word(drv, attr, ON_OFF, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
