@@ -1030,8 +1030,28 @@ def _write_source_and_dropped_address(dev: Device, el: etree._Element) -> None:
 
 def _address_text(a: Address) -> str:
     """``<address .../>`` as :func:`_fmt_address` writes it (without zPCI)."""
-    # a PCI address is numbers and on/off: nothing to escape
-    return _start_tag("address", _address_attrs(a), escape=not a.is_pci) + "/>"
+    if a.is_pci:
+        # a PCI address is numbers and on/off: nothing to escape; the numbers spelled as
+        # _pci_spelling does, from tables (a big guest writes a thousand of them)
+        p = a.pci
+        text = (f"<address type='pci' domain='{_domain_text(p.domain)}' bus='{_byte_text(p.bus)}' "
+                f"slot='{_byte_text(p.slot)}' function='{_function_text(p.function)}'")
+        if a.multifunction:
+            text += f" multifunction='{a.multifunction}'"
+        return text + "/>"
+    return _start_tag("address", _address_attrs(a)) + "/>"
+
+
+def _domain_text(n: int) -> str:
+    return "0x0000" if n == 0 else f"0x{n:04x}"
+
+
+def _byte_text(n: int) -> str:
+    return _BYTE_TEXT[n] if 0 <= n < 256 else f"0x{n:02x}"
+
+
+def _function_text(n: int) -> str:
+    return _FUNCTION_TEXT[n] if 0 <= n < 8 else f"0x{n:x}"
 
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;",
