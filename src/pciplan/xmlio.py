@@ -1080,6 +1080,19 @@ class _Batch:
         self.texts: list[str] = []
 
     def append(self, parent: etree._Element, text: str) -> None:
+        last = parent[-1] if len(parent) else None
+        if last is not None and last.tail is not None:
+            # the usual case: the parent's own indentation (``outer``) is not needed
+            for first in parent:
+                if isinstance(first.tag, str):
+                    inner = _indent_of(first)
+                    if inner:
+                        self.parents.append(parent)
+                        self.tails.append(last.tail)
+                        self.texts.append(text)
+                        last.tail = "\n" + inner
+                        return
+                    break
         inner, outer = _child_indent(parent)
         if not len(parent):
             parent.text = "\n" + inner
