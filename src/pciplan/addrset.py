@@ -251,6 +251,12 @@ class AddressSet:
         bus) instead of rescanning from bus 0: linear, not quadratic, in the
         number of devices, with the same answers.
         """
+        return self._search(flags, element, function)[0]
+
+    def _search(self, flags: Connect, element: Element, function: int | None) -> tuple[PciAddress, bool]:
+        """:meth:`next_free`, and whether the address is on a bus the search found it on
+        (one that takes the device, in its slot range, free: what ``validate`` would check)
+        rather than on a bus just grown."""
         f = 0 if function is None else function
         key = (int(flags), f, function)
         buses = self._buses
@@ -261,7 +267,7 @@ class AddressSet:
             found = self._free_on_bus(buses[i], flags, key)
             if found is not None:
                 self._first[key] = i
-                return found
+                return found, True
         self._first[key] = len(buses)
         # libvirt retries on empty, unlocked buses of other isolation groups;
         # pciplan plans every device in group 0, so that pass finds nothing new
@@ -270,7 +276,7 @@ class AddressSet:
                                 element)
         if self.dry_run:
             addr = self.grow(PciAddress(0, len(buses), 0, f), flags, element)
-            return PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f)
+            return PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f), False
         raise CapacityError("No more available PCI slots", element)
 
     def _free_on_bus(self, bus: Bus, flags: Connect, key: tuple[int, int, int | None]) -> PciAddress | None:
@@ -303,8 +309,17 @@ class AddressSet:
         return None
 
     def reserve_next(self, flags: Connect, element: Element, function: int | None = None) -> PciAddress:
-        addr = self.next_free(flags, element, function)
-        return self.reserve(addr, flags, from_config=False, element=element)
+        addr, searched = self._search(flags, element, function)
+        if not searched:
+            return self.reserve(addr, flags, from_config=False, element=element)
+        # found on an existing bus by the search: of ``reserve``'s checks only whether the
+        # bus takes the device can have changed since (its flags changed in place)
+        bus = self._buses[addr.bus]
+        self.fits(addr, bus.accepts, flags, from_config=False, element=element)
+        if not bus.used[addr.slot] and int(flags) & _AGGREGATE:
+            bus.aggregate[addr.slot] = True
+        bus.used[addr.slot] |= 1 << addr.function
+        return addr
 
     # ---- growing (dry run) --------------------------------------------------
     def grow(self, addr: PciAddress, flags: Connect, element: Element) -> PciAddress:

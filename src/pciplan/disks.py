@@ -158,7 +158,7 @@ def _wwn(text: str) -> bool:
 
 def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
     """libvirt's own checks of a disk (before its QEMU driver's)."""
-    what = disk.describe()
+    what = disk.describe  # (named only when refused)
     if disk.target.get("dev") is None:  # (the first thing libvirt validates of a disk)
         src = f.source or {}
         path = f"pool = '{src.get('pool')}', volume = '{src.get('volume')}'" if "pool" in src \
@@ -252,7 +252,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
 def _check_auth(disk: Device, layer: Storage) -> None:
     """libvirt's checks of a network source's ``<auth>``: a protocol that takes one, a
     known secret type, and the one iSCSI and RBD need."""
-    what = disk.describe()
+    what = disk.describe  # (named only when refused)
     if layer.protocol in AUTHLESS_PROTOCOLS:
         raise PlanError(f"authentication is not supported for protocol '{layer.protocol}'", what,
                         kind="unsupported")
@@ -274,7 +274,7 @@ def _empty_source(disk: Device, f: DiskFacts) -> bool:
 
 
 def _check_vhostuser(disk: Device, f: DiskFacts) -> None:
-    what = disk.describe()
+    what = disk.describe  # (named only when refused)
     if disk.bus != "virtio":
         raise PlanError("vhostuser disk supports only virtio bus", what, kind="unsupported")
     if f.attrs.get("snapshot", "no") != "no":
@@ -286,7 +286,7 @@ def _check_vhostuser(disk: Device, f: DiskFacts) -> None:
 
 def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     """The QEMU driver's checks of a disk (after libvirt's own)."""
-    what = disk.describe()
+    what = disk.describe  # (named only when refused)
     dst = disk.target.get("dev", "")
     a = disk.address
     geometry = f.child_attrs.get("geometry")
@@ -390,7 +390,7 @@ def _limit(text: str) -> int:
 
 def _check_iotune(guest: Guest, disk: Device, iotune: dict[str, str]) -> None:
     """QEMU's limits on a disk's I/O throttling, and one throttling per group."""
-    what = disk.describe()
+    what = disk.describe  # (named only when refused)
     limits = {k: v for k, v in iotune.items() if k != "group_name"}
     group = iotune.get("group_name")
     if any(_limit(v) > IOTUNE_MAX for v in limits.values()):
@@ -446,7 +446,7 @@ def _check_encryption(disk: Device, layer: Storage) -> None:
     """QEMU's checks of one layer's ``<encryption>`` (whatever the image format): the
     old qcow encryption is gone, QEMU's engine opens LUKS in raw and qcow2 images only,
     librbd's engine serves network disks only."""
-    what = disk.describe()
+    what = disk.describe  # (named only when refused)
     if layer.encryption in ("", "default", "qcow"):
         raise PlanError("old qcow/qcow2 encryption is not supported", what, kind="unsupported")
     if layer.engine in (None, "default", "qemu"):
@@ -463,7 +463,7 @@ def _check_encryption(disk: Device, layer: Storage) -> None:
 
 def check_storage(disk: Device, layer: Storage) -> None:
     """QEMU's checks of one layer of a disk's storage chain."""
-    what = disk.describe()
+    what = disk.describe  # (named only when refused)
     fmt = layer.format
     if layer.type == "dir":
         if fmt != "fat":

@@ -309,7 +309,7 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
     f = NetFacts(children=frozenset(kids))
     drv = kids.get("driver")
     if drv is not None:
-        f.driver = dict(drv.attrib)
+        f.driver = dict(drv.items())  # (as dict(attrib), faster)
     ips = []
     for ip in el.iterfind("ip") if "ip" in kids else ():
         version = _ip(ip.get("address") or "") or 4
@@ -318,9 +318,10 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
     f.routes = len(el.findall("route")) if "route" in kids else 0
     src = kids.get("source")
     if src is not None:
-        f.host_ips = src.find("ip") is not None or src.find("route") is not None
+        nested = len(src) > 0  # (a childless source, the usual one, is not searched)
+        f.host_ips = nested and (src.find("ip") is not None or src.find("route") is not None)
         f.mode = src.get("mode")
-        rec = src.find("reconnect")
+        rec = src.find("reconnect") if nested else None
         f.reconnect = rec is not None and rec.get("enabled") == "yes"
     team = kids.get("teaming")
     if team is not None and team.get("type"):
@@ -340,7 +341,7 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
 
 def check_qemu(net: Device, f: NetFacts) -> None:
     """The QEMU driver's checks of an interface (before libvirt's generic ones)."""
-    what = net.describe()
+    what = net.describe  # (named only when refused)
     virtio = net.model in devices.VIRTIO_NIC_MODELS
     if net.type == "vhostuser" and f.reconnect and f.mode == "server":
         raise PlanError("'reconnect' attribute unsupported 'server' mode for <interface type='vhostuser'>",
@@ -387,7 +388,7 @@ def check_qemu(net: Device, f: NetFacts) -> None:
 
 def check_generic(net: Device, f: NetFacts) -> None:
     """libvirt's own checks of an interface (after its QEMU driver's)."""
-    what = net.describe()
+    what = net.describe  # (named only when refused)
     if f.host_ips and net.type != "ethernet":
         raise PlanError("Invalid attempt to set network interface host-side IP route and/or address "
                         f"info on interface of type '{net.type}'. This is only supported on "

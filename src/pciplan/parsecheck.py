@@ -567,6 +567,11 @@ for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
 BOOTABLE = frozenset({"disk", "interface", "hostdev", "redirdev", "filesystem"})
 #: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
 HOSTDEV_SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
+#: per tag, each child's attributes of ``_CHILD_ENUMS_BY_TAG``; the switches' names
+_CHILD_ENUM_NAMES = {_tag: [(_child, frozenset(a for c, a, _ in _rows if c == _child))
+                            for _child in dict.fromkeys(c for c, _, _ in _rows)]
+                     for _tag, _rows in _CHILD_ENUMS_BY_TAG.items()}
+_VIRTIO_SWITCH_NAMES = frozenset(VIRTIO_DRIVER_SWITCHES)
 _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
@@ -816,11 +821,16 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
     if tag == "interface":
         interfaces.check_source(el, what, kids)  # (the rest after its address: ``xmlio``)
-    for child, attr, words in _CHILD_ENUMS_BY_TAG.get(tag, ()):
-        if child in kids:
-            _word(kids[child], attr, words, what)
+    # (each loop runs only when an attribute it checks is there: most devices have none)
+    for c, n in _CHILD_ENUM_NAMES.get(tag, ()):
+        if c in kids and not n.isdisjoint(kids[c].keys()):
+            for child, attr, words in _CHILD_ENUMS_BY_TAG[tag]:
+                if child in kids:
+                    _word(kids[child], attr, words, what)
+            break
     drv = kids.get("driver")
-    if drv is not None and tag not in ("interface", "disk"):  # (theirs: ``interfaces``, check_disk)
+    if drv is not None and tag not in ("interface", "disk") and \
+            not _VIRTIO_SWITCH_NAMES.isdisjoint(drv.keys()):  # (theirs: ``interfaces``, check_disk)
         for attr in VIRTIO_DRIVER_SWITCHES:
             _word(drv, attr, ON_OFF, what)
     boot = kids.get("boot") if tag in BOOTABLE else None

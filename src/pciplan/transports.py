@@ -185,17 +185,37 @@ def _usb_port_users(guest: Guest) -> list[Device]:
     """The devices (hubs apart) libvirt's USB pass goes through, in its order: USB host
     devices, USB disks, CCID controllers, USB inputs, USB serial ports, USB sound cards,
     USB redirectors."""
-    devs = guest.domain.devices
-
-    def kind(test) -> list[Device]:
-        return [d for d in devs if test(d)]
-    return (kind(lambda d: d.tag == "hostdev" and d.type == "usb" and d.attrs.get("mode") == "subsys")
-            + kind(lambda d: d.tag == "disk" and d.bus == "usb")
-            + kind(lambda d: isinstance(d, Controller) and d.type == "ccid")
-            + kind(lambda d: d.tag == "input" and d.bus == "usb")
-            + kind(lambda d: d.tag == "serial" and d.target.get("type") == "usb-serial")
-            + kind(lambda d: d.tag == "sound" and d.model == "usb")
-            + kind(lambda d: d.tag == "redirdev" and (d.bus or "usb") == "usb"))
+    # one walk of the devices, each kind kept in the document's order
+    hostdevs: list[Device] = []
+    disks: list[Device] = []
+    ccids: list[Device] = []
+    inputs: list[Device] = []
+    serials: list[Device] = []
+    sounds: list[Device] = []
+    redirdevs: list[Device] = []
+    for d in guest.domain.devices:
+        tag = d.tag
+        if tag == "hostdev":
+            if d.type == "usb" and d.attrs.get("mode") == "subsys":
+                hostdevs.append(d)
+        elif tag == "disk":
+            if d.bus == "usb":
+                disks.append(d)
+        elif tag == "input":
+            if d.bus == "usb":
+                inputs.append(d)
+        elif tag == "serial":
+            if d.target.get("type") == "usb-serial":
+                serials.append(d)
+        elif tag == "sound":
+            if d.model == "usb":
+                sounds.append(d)
+        elif tag == "redirdev":
+            if (d.bus or "usb") == "usb":
+                redirdevs.append(d)
+        if isinstance(d, Controller) and d.type == "ccid":
+            ccids.append(d)
+    return hostdevs + disks + ccids + inputs + serials + sounds + redirdevs
 
 
 def check_memory_slots(guest: Guest) -> None:

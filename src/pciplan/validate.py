@@ -734,7 +734,7 @@ def _validate_iommu(guest: Guest, iommu: Device) -> None:
 
 def _validate_pci_ranges(c: Controller) -> None:
     """libvirt's generic checks of a PCI controller's <target> numbers, whatever its model."""
-    what = c.describe()
+    what = c.describe  # (named only when refused)
     for opt, (low, high) in controllers.OPTION_RANGES.items():
         if opt in c.target:
             try:
@@ -761,7 +761,7 @@ def _validate_pci_options(guest: Guest, c: Controller) -> None:
     model takes."""
     pseries = guest.machine.multiple_roots
     row = controllers.MODELS[c.model or "pci-root"]
-    what = c.describe()
+    what = c.describe  # (named only when refused)
     phb = pseries and c.model == "pci-root"
     label = f"for PCI controller with index '{c.index}', model '{c.model}' and modelName " \
             f"'{c.model_name or 'none'}'"

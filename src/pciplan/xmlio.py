@@ -407,14 +407,16 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev.type = get("type")
         if tag == "disk":
             t = kids.get("target")
-            dev.bus = _attr_of(t, "bus")
+            dev.bus = t.get("bus") if t is not None else None
             dev.model = get("model")
             dev.attrs["device"] = get("device", "disk")
             if "wwn" in kids:
                 dev.attrs["wwn"] = (kids["wwn"].text or "").strip()
-            if "driver" in kids and kids["driver"].get("name") is not None:
-                dev.attrs["driver_name"] = kids["driver"].get("name", "")
-            dev.target = dict(t.attrib) if t is not None else {}
+            drv = kids.get("driver")
+            name = drv.get("name") if drv is not None else None
+            if name is not None:
+                dev.attrs["driver_name"] = name
+            dev.target = dict(t.items()) if t is not None else {}  # (as dict(attrib), faster)
             dev.disk = _disk_facts(el, kids, dev.type)
         elif tag == "interface":
             dev.model = _attr_of(kids.get("model"), "type") or None  # (type='' is no model)
@@ -480,8 +482,9 @@ def _device(el: etree._Element, position: int) -> Device | None:
     if tag == "controller" and "pcihole64" in kids:
         dev.attrs["pcihole64"] = (kids["pcihole64"].text or "").strip()
     for name in _CHECKED_ATTRS.get(tag, ()):
-        if get(name) is not None:
-            dev.attrs[name] = get(name, "")
+        value = get(name)
+        if value is not None:
+            dev.attrs[name] = value
     if tag == "shmem":
         for child in ("size", "server"):
             if child in kids:
@@ -495,40 +498,50 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 if accel.get(k) is not None:
                     dev.attrs[k] = accel.get(k, "")
     elif tag == "disk" and "driver" in kids:
+        drv = kids["driver"]
         for k in ("event_idx", "ioeventfd"):
-            if kids["driver"].get(k) is not None:
-                dev.attrs[k] = kids["driver"].get(k, "")
+            value = drv.get(k)
+            if value is not None:
+                dev.attrs[k] = value
     elif tag == "memory" and "uuid" in kids:
         dev.attrs["uuid"] = "yes"
     elif tag == "tpm" and "backend" in kids:
         dev.attrs["backend"] = kids["backend"].get("type", "")
     elif tag == "vsock" and "cid" in kids and kids["cid"].get("address") is not None:
         dev.attrs["cid"] = kids["cid"].get("address", "")
-    if tag in ("disk", "controller"):
+    if tag == "disk" or tag == "controller":
         drv = kids.get("driver")
-        if drv is not None and drv.get("iothread") is not None:
-            dev.attrs["iothread"] = drv.get("iothread", "")
-        if tag == "controller" and drv is not None:
-            for k in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
-                if drv.get(k) is not None:
-                    dev.attrs["driver_" + k] = drv.get(k, "")
+        if drv is not None:
+            value = drv.get("iothread")
+            if value is not None:
+                dev.attrs["iothread"] = value
+            if tag == "controller":
+                for k in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
+                    value = drv.get(k)
+                    if value is not None:
+                        dev.attrs["driver_" + k] = value
     boot = kids.get("boot")
-    if boot is not None and boot.get("order") is not None:
-        dev.attrs["boot"] = boot.get("order", "")
+    if boot is not None:
+        order = boot.get("order")
+        if order is not None:
+            dev.attrs["boot"] = order
     alias = kids.get("alias")
-    if alias is not None and (alias.get("name") or "").startswith("ua-"):
-        # only user aliases are part of a definition (libvirt names the others at start)
-        dev.attrs["alias"] = alias.get("name", "")
+    if alias is not None:
+        name = alias.get("name")
+        if name is not None and name.startswith("ua-"):
+            # only user aliases are part of a definition (libvirt names the others at start)
+            dev.attrs["alias"] = name
     if tag == "disk" and "source" in kids:
         src = kids["source"]
         for key in ("file", "dev", "dir", "name", "volume"):
-            if src.get(key) is not None:
-                dev.attrs["source"] = src.get(key, "")
+            value = src.get(key)
+            if value is not None:
+                dev.attrs["source"] = value
                 break
     dev.position = position
     dev.line = el.sourceline
-    if get("model") == "none" and (tag == "memballoon" or (tag == "controller" and dev.type == "usb")) \
-            and "address" in kids:
+    if (tag == "memballoon" or (tag == "controller" and dev.type == "usb")) and "address" in kids \
+            and get("model") == "none":
         # no device to QEMU: libvirt does not even read its address (and drops it)
         kids = {k: v for k, v in kids.items() if k != "address"}
         dev.changed.add("address")
@@ -553,14 +566,18 @@ def _device(el: etree._Element, position: int) -> Device | None:
 
 
 def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._Element | None,
-             *more: etree._Element | None) -> disks.Storage:
+             kids: dict | None = None) -> disks.Storage:
     """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
-    (the ``<source>``) or of one of ``more`` (the disk itself)."""
+    (the ``<source>``) or of the disk itself (``kids``: the disk's first child of each tag)."""
     enc = auth = None
-    for el in (holder, *more):
-        if el is not None:
-            enc = enc if enc is not None else el.find("encryption")
-            auth = auth if auth is not None else el.find("auth")
+    if holder is not None and len(holder):  # (a childless source has neither)
+        enc = holder.find("encryption")
+        auth = holder.find("auth")
+    if kids is not None:
+        if enc is None:
+            enc = kids.get("encryption")
+        if auth is None:
+            auth = kids.get("auth")
     protocol = holder.get("protocol") if holder is not None and type_ == "network" else None
     secret = None
     if auth is not None:
@@ -572,31 +589,37 @@ def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._
                          enc.get("engine"), protocol, secret)
 
 
+#: a disk's children that give none of the facts below but the chain's (most disks have only these)
+_PLAIN_DISK_CHILDREN = frozenset({"driver", "source", "target", "address", "readonly", "boot",
+                                  "alias", "backingStore", "encryption", "auth"})
+
+
 def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.DiskFacts:
     """What validation needs of a ``<disk>`` (``disks``): read once, with the disk."""
     f = disks.DiskFacts(device=el.get("device") or "disk", children=frozenset(kids))
-    attrs = el.attrib
-    if len(attrs) > 2:  # (type and device are the usual two)
-        f.attrs = {k: v for k, v in attrs.items() if k in disks.CHECKED_ATTRS}
+    if len(el.attrib) > 2:  # (type and device are the usual two)
+        f.attrs = {k: v for k, v in el.items() if k in disks.CHECKED_ATTRS}
     drv = kids.get("driver")
     if drv is not None:
-        f.driver = dict(drv.attrib)
+        f.driver = dict(drv.items())  # (as dict(attrib), at half the cost)
     src = kids.get("source")
     if src is not None:
-        f.source = dict(src.attrib)
-        f.source_children = frozenset(c.tag for c in src if isinstance(c.tag, str))
-    for name in ("wwn", "vendor", "product", "serial"):
-        if name in kids:
-            f.text[name] = kids[name].text or ""
-    for name in ("geometry", "transient"):
-        if name in kids:
-            f.child_attrs[name] = dict(kids[name].attrib)
-    if "iotune" in kids:
-        f.iotune = {c.tag: (c.text or "").strip() for c in kids["iotune"] if isinstance(c.tag, str)}
+        f.source = dict(src.items())
+        if len(src):
+            f.source_children = frozenset(c.tag for c in src if isinstance(c.tag, str))
+    if not kids.keys() <= _PLAIN_DISK_CHILDREN:
+        for name in ("wwn", "vendor", "product", "serial"):
+            if name in kids:
+                f.text[name] = kids[name].text or ""
+        for name in ("geometry", "transient"):
+            if name in kids:
+                f.child_attrs[name] = dict(kids[name].items())
+        if "iotune" in kids:
+            f.iotune = {c.tag: (c.text or "").strip() for c in kids["iotune"] if isinstance(c.tag, str)}
     # libvirt's post-parse gives a disk without a format raw (a volume's comes from its pool)
     fmt = f.driver.get("type") or ("raw" if dtype != "volume" else None)
     readonly = "readonly" in kids or f.device == "cdrom"
-    chain = [_storage(dtype, "raw" if fmt == "aio" else fmt, readonly, src, el)]
+    chain = [_storage(dtype, "raw" if fmt == "aio" else fmt, readonly, src, kids)]
     bs = kids.get("backingStore")
     while bs is not None and bs.get("type") is not None:  # (checked by the parser)
         form = bs.find("format")
@@ -1007,8 +1030,28 @@ def _write_source_and_dropped_address(dev: Device, el: etree._Element) -> None:
 
 def _address_text(a: Address) -> str:
     """``<address .../>`` as :func:`_fmt_address` writes it (without zPCI)."""
-    # a PCI address is numbers and on/off: nothing to escape
-    return _start_tag("address", _address_attrs(a), escape=not a.is_pci) + "/>"
+    if a.is_pci:
+        # a PCI address is numbers and on/off: nothing to escape; the numbers spelled as
+        # _pci_spelling does, from tables (a big guest writes a thousand of them)
+        p = a.pci
+        text = (f"<address type='pci' domain='{_domain_text(p.domain)}' bus='{_byte_text(p.bus)}' "
+                f"slot='{_byte_text(p.slot)}' function='{_function_text(p.function)}'")
+        if a.multifunction:
+            text += f" multifunction='{a.multifunction}'"
+        return text + "/>"
+    return _start_tag("address", _address_attrs(a)) + "/>"
+
+
+def _domain_text(n: int) -> str:
+    return "0x0000" if n == 0 else f"0x{n:04x}"
+
+
+def _byte_text(n: int) -> str:
+    return _BYTE_TEXT[n] if 0 <= n < 256 else f"0x{n:02x}"
+
+
+def _function_text(n: int) -> str:
+    return _FUNCTION_TEXT[n] if 0 <= n < 8 else f"0x{n:x}"
 
 
 _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;",
@@ -1037,6 +1080,19 @@ class _Batch:
         self.texts: list[str] = []
 
     def append(self, parent: etree._Element, text: str) -> None:
+        last = parent[-1] if len(parent) else None
+        if last is not None and last.tail is not None:
+            # the usual case: the parent's own indentation (``outer``) is not needed
+            for first in parent:
+                if isinstance(first.tag, str):
+                    inner = _indent_of(first)
+                    if inner:
+                        self.parents.append(parent)
+                        self.tails.append(last.tail)
+                        self.texts.append(text)
+                        last.tail = "\n" + inner
+                        return
+                    break
         inner, outer = _child_indent(parent)
         if not len(parent):
             parent.text = "\n" + inner
