@@ -19,7 +19,7 @@ Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from .domain import Device
 
 
-@dataclass
 class ChrFacts:
     """What validation needs of a character device beyond ``Device``'s fields."""
 
@@ -42,6 +41,23 @@ class ChrFacts:
     sources: tuple[dict[str, str], ...] = ()
     #: the attributes of the first source's ``<reconnect>``, None without one
     reconnect: dict[str, str] | None = None
+
+    def __init__(self, type=None, sources=(), reconnect=None) -> None:
+        self.type = type
+        self.sources = sources
+        self.reconnect = reconnect
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(type={self.type!r}, sources={self.sources!r}, reconnect={self.reconnect!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.type, self.sources, self.reconnect, ) == (other.type, other.sources, other.reconnect, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('type', 'sources', 'reconnect', )
 
 
 def _facts(holder: etree._Element, ctype: str | None) -> ChrFacts:

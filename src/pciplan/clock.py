@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from lxml import etree
 
@@ -35,7 +35,6 @@ X86_TIMERS = frozenset({"tsc", "kvmclock", "hypervclock"})
 TICKPOLICIES_QEMU_LACKS = {"rtc": frozenset({"merge", "discard"}), "pit": frozenset({"merge"})}
 
 
-@dataclass
 class ClockFacts:
     """What the later stages need of ``<clock>``."""
 
@@ -43,6 +42,23 @@ class ClockFacts:
     start: int = 0  # offset='absolute'
     #: each timer's attributes, with 'catchup' when it has a <catchup> with attributes
     timers: list[dict[str, str]] = field(default_factory=list)
+
+    def __init__(self, offset='utc', start=0, timers=...) -> None:
+        self.offset = offset
+        self.start = start
+        self.timers = [] if timers is ... else timers
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(offset={self.offset!r}, start={self.start!r}, timers={self.timers!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.offset, self.start, self.timers, ) == (other.offset, other.start, other.timers, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('offset', 'start', 'timers', )
 
 
 def _integer(text: str) -> bool:

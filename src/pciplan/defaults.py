@@ -17,7 +17,7 @@ The result is a ``Guest``: the domain plus libvirt's ordered device lists.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from . import devices, parsecheck
 from .domain import Address, Controller, Device, Domain
@@ -35,7 +35,6 @@ USB2_MODELS = frozenset(devices.USB2_COMPANION_FUNCTION)
 USB2_COMPANIONS = USB2_MODELS - {devices.USB2_MASTER}
 
 
-@dataclass
 class Guest:
     """A domain with libvirt's view of it: ordered lists per device kind."""
 
@@ -83,6 +82,25 @@ class Guest:
 
 
 #: elements libvirt 9.0 does not know and drops from the definition
+
+    def __init__(self, domain, machine, controllers=..., added=..., scsi_hostdev_controllers=...) -> None:
+        self.domain = domain
+        self.machine = machine
+        self.controllers = [] if controllers is ... else controllers
+        self.added = [] if added is ... else added
+        self.scsi_hostdev_controllers = [] if scsi_hostdev_controllers is ... else scsi_hostdev_controllers
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(domain={self.domain!r}, machine={self.machine!r}, controllers={self.controllers!r}, added={self.added!r}, scsi_hostdev_controllers={self.scsi_hostdev_controllers!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.domain, self.machine, self.controllers, self.added, self.scsi_hostdev_controllers, ) == (other.domain, other.machine, other.controllers, other.added, other.scsi_hostdev_controllers, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('domain', 'machine', 'controllers', 'added', 'scsi_hostdev_controllers', )
 DROPPED_BY_LIBVIRT = frozenset({"crypto"})
 #: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
 MAX_IMPLICIT_CONTROLLERS = 256 * 31

@@ -46,7 +46,6 @@ class Storage:
     auth_secret: str | None = None
 
 
-@dataclass
 class DiskFacts:
     """What validation needs of a ``<disk>`` beyond ``Device``'s fields."""
 
@@ -75,6 +74,30 @@ class DiskFacts:
 
 
 #: the disk element's own attributes its checks read
+
+    def __init__(self, device='disk', driver=..., attrs=..., source=None, children=frozenset(), source_children=frozenset(), text=..., child_attrs=..., iotune=None, chain=()) -> None:
+        self.device = device
+        self.driver = {} if driver is ... else driver
+        self.attrs = {} if attrs is ... else attrs
+        self.source = source
+        self.children = children
+        self.source_children = source_children
+        self.text = {} if text is ... else text
+        self.child_attrs = {} if child_attrs is ... else child_attrs
+        self.iotune = iotune
+        self.chain = chain
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(device={self.device!r}, driver={self.driver!r}, attrs={self.attrs!r}, source={self.source!r}, children={self.children!r}, source_children={self.source_children!r}, text={self.text!r}, child_attrs={self.child_attrs!r}, iotune={self.iotune!r}, chain={self.chain!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.device, self.driver, self.attrs, self.source, self.children, self.source_children, self.text, self.child_attrs, self.iotune, self.chain, ) == (other.device, other.driver, other.attrs, other.source, other.children, other.source_children, other.text, other.child_attrs, other.iotune, other.chain, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('device', 'driver', 'attrs', 'source', 'children', 'source_children', 'text', 'child_attrs', 'iotune', 'chain', )
 CHECKED_ATTRS = frozenset({"sgio", "rawio", "model", "snapshot"})
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})

@@ -12,7 +12,7 @@ Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .domain import Device
 
 
-@dataclass
 class FsFacts:
     """What validation needs of a ``<filesystem>`` beyond ``Device``'s fields."""
 
@@ -36,6 +35,25 @@ class FsFacts:
     #: ``<target dir>``
     target: str | None = None
     children: frozenset[str] = frozenset()
+
+    def __init__(self, attrs=..., driver=..., source=None, target=None, children=frozenset()) -> None:
+        self.attrs = {} if attrs is ... else attrs
+        self.driver = {} if driver is ... else driver
+        self.source = source
+        self.target = target
+        self.children = children
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(attrs={self.attrs!r}, driver={self.driver!r}, source={self.source!r}, target={self.target!r}, children={self.children!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.attrs, self.driver, self.source, self.target, self.children, ) == (other.attrs, other.driver, other.source, other.target, other.children, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('attrs', 'driver', 'source', 'target', 'children', )
 
 
 def read(el: etree._Element, kids: dict) -> FsFacts:

@@ -17,7 +17,7 @@ check and its place was tried against the libvirt 9.0 daemon.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
 from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
@@ -54,7 +54,6 @@ _UUID_SKIP = re.compile(r"[-\s]")
 S390_MDEV_MODELS = {"vfio-ap": "VFIO AP", "vfio-ccw": "VFIO CCW"}
 
 
-@dataclass
 class HostdevFacts:
     """What validation needs of a ``<hostdev>`` beyond ``Device``'s fields."""
 
@@ -75,6 +74,27 @@ class HostdevFacts:
 
 
 #: the ``<source>`` child naming a host device of each capabilities type
+
+    def __init__(self, write_filtering=False, boot=False, teaming=None, ramfb=False, sgio_unfiltered=False, guest_reset=False, identity=None) -> None:
+        self.write_filtering = write_filtering
+        self.boot = boot
+        self.teaming = teaming
+        self.ramfb = ramfb
+        self.sgio_unfiltered = sgio_unfiltered
+        self.guest_reset = guest_reset
+        self.identity = identity
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(write_filtering={self.write_filtering!r}, boot={self.boot!r}, teaming={self.teaming!r}, ramfb={self.ramfb!r}, sgio_unfiltered={self.sgio_unfiltered!r}, guest_reset={self.guest_reset!r}, identity={self.identity!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.write_filtering, self.boot, self.teaming, self.ramfb, self.sgio_unfiltered, self.guest_reset, self.identity, ) == (other.write_filtering, other.boot, other.teaming, other.ramfb, other.sgio_unfiltered, other.guest_reset, other.identity, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('write_filtering', 'boot', 'teaming', 'ramfb', 'sgio_unfiltered', 'guest_reset', 'identity', )
 CAPS_SOURCE_TAGS = {"storage": "block", "misc": "char", "net": "interface"}
 
 

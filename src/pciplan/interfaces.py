@@ -88,7 +88,6 @@ class GuestIP:
     peer: bool = False
 
 
-@dataclass
 class NetFacts:
     """What validation needs of an ``<interface>`` beyond ``Device``'s fields."""
 
@@ -116,6 +115,33 @@ class NetFacts:
 
 
 #: the largest 802.1Q VLAN id
+
+    def __init__(self, driver=..., children=frozenset(), ips=(), routes=0, host_ips=False, teaming=None, mtu=False, coalesce=False, virtualport=None, isolated=False, managed=None, mode=None, reconnect=False) -> None:
+        self.driver = {} if driver is ... else driver
+        self.children = children
+        self.ips = ips
+        self.routes = routes
+        self.host_ips = host_ips
+        self.teaming = teaming
+        self.mtu = mtu
+        self.coalesce = coalesce
+        self.virtualport = virtualport
+        self.isolated = isolated
+        self.managed = managed
+        self.mode = mode
+        self.reconnect = reconnect
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(driver={self.driver!r}, children={self.children!r}, ips={self.ips!r}, routes={self.routes!r}, host_ips={self.host_ips!r}, teaming={self.teaming!r}, mtu={self.mtu!r}, coalesce={self.coalesce!r}, virtualport={self.virtualport!r}, isolated={self.isolated!r}, managed={self.managed!r}, mode={self.mode!r}, reconnect={self.reconnect!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.driver, self.children, self.ips, self.routes, self.host_ips, self.teaming, self.mtu, self.coalesce, self.virtualport, self.isolated, self.managed, self.mode, self.reconnect, ) == (other.driver, other.children, other.ips, other.routes, other.host_ips, other.teaming, other.mtu, other.coalesce, other.virtualport, other.isolated, other.managed, other.mode, other.reconnect, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('driver', 'children', 'ips', 'routes', 'host_ips', 'teaming', 'mtu', 'coalesce', 'virtualport', 'isolated', 'managed', 'mode', 'reconnect', )
 VLAN_TAG_MAX = 4095
 
 def _uint(text: str | None, top: int = 0xFFFFFFFF) -> int | None:

@@ -13,7 +13,7 @@ daemon with pairs of mistakes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 KIB = 1024
 
 
-@dataclass
 class MemFacts:
     """What validation needs of a ``<memory>`` device beyond ``Device``'s fields, sizes in KiB."""
 
@@ -38,6 +37,26 @@ class MemFacts:
     size: int = 0
     block: int | None = None
     requested: int | None = None
+
+    def __init__(self, attrs=..., path=False, node=None, size=0, block=None, requested=None) -> None:
+        self.attrs = {} if attrs is ... else attrs
+        self.path = path
+        self.node = node
+        self.size = size
+        self.block = block
+        self.requested = requested
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(attrs={self.attrs!r}, path={self.path!r}, node={self.node!r}, size={self.size!r}, block={self.block!r}, requested={self.requested!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.attrs, self.path, self.node, self.size, self.block, self.requested, ) == (other.attrs, other.path, other.node, other.size, other.block, other.requested, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('attrs', 'path', 'node', 'size', 'block', 'requested', )
 
 
 def _kib(el: etree._Element | None) -> int | None:

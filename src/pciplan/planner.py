@@ -73,7 +73,6 @@ class Options:
     capacity: str = "libvirt"
 
 
-@dataclass
 class Plan:
     """The outcome of planning: the domain with every PCI address filled in."""
 
@@ -97,6 +96,24 @@ class Plan:
     def added(self) -> list[Device]:
         """Devices and controllers that were not in the input."""
         return list(self.guest.added)
+
+    def __init__(self, guest, addresses, assigned=..., warnings=...) -> None:
+        self.guest = guest
+        self.addresses = addresses
+        self.assigned = [] if assigned is ... else assigned
+        self.warnings = [] if warnings is ... else warnings
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(guest={self.guest!r}, addresses={self.addresses!r}, assigned={self.assigned!r}, warnings={self.warnings!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.guest, self.addresses, self.assigned, self.warnings, ) == (other.guest, other.addresses, other.assigned, other.warnings, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('guest', 'addresses', 'assigned', 'warnings', )
 
 
 def wanted(dev: Device) -> bool:

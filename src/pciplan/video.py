@@ -12,7 +12,7 @@ checked against the libvirt 9.0 daemon with pairs of mistakes in one video.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from .domain import Device
 
 
-@dataclass
 class VideoFacts:
     """What validation needs of a ``<video>`` beyond ``Device``'s fields."""
 
@@ -40,6 +39,24 @@ class VideoFacts:
     def size(self, name: str) -> int:
         """A size the parser read (0: not given)."""
         return parsecheck.c_uint(self.model.get(name) or "0", 10) or 0
+
+    def __init__(self, model=..., accel=None, resolution=None, driver=None) -> None:
+        self.model = {} if model is ... else model
+        self.accel = accel
+        self.resolution = resolution
+        self.driver = driver
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(model={self.model!r}, accel={self.accel!r}, resolution={self.resolution!r}, driver={self.driver!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.model, self.accel, self.resolution, self.driver, ) == (other.model, other.accel, other.resolution, other.driver, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('model', 'accel', 'resolution', 'driver', )
 
 
 def read(el: etree._Element, kids: dict) -> VideoFacts:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Callable
 
 from lxml import etree
@@ -39,7 +39,6 @@ MAX_ELEMENTS = 250_000
 MAX_DEVICES = 20_000
 
 
-@dataclass
 class Document:
     """A parsed domain document: the model plus the tree it came from."""
 
@@ -61,8 +60,31 @@ class Document:
     #: elements the parser could not put in a namespace, left out as libvirt does
     dropped: list[str] = field(default_factory=list)
 
+    def __init__(self, tree, domain, xml_declaration, encoding, quote='"', bom=b'', declaration=None, prolog=None, plain=False, dropped=...) -> None:
+        self.tree = tree
+        self.domain = domain
+        self.xml_declaration = xml_declaration
+        self.encoding = encoding
+        self.quote = quote
+        self.bom = bom
+        self.declaration = declaration
+        self.prolog = prolog
+        self.plain = plain
+        self.dropped = [] if dropped is ... else dropped
 
-@dataclass
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(tree={self.tree!r}, domain={self.domain!r}, xml_declaration={self.xml_declaration!r}, encoding={self.encoding!r}, quote={self.quote!r}, bom={self.bom!r}, declaration={self.declaration!r}, prolog={self.prolog!r}, plain={self.plain!r}, dropped={self.dropped!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tree, self.domain, self.xml_declaration, self.encoding, self.quote, self.bom, self.declaration, self.prolog, self.plain, self.dropped, ) == (other.tree, other.domain, other.xml_declaration, other.encoding, other.quote, other.bom, other.declaration, other.prolog, other.plain, other.dropped, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('tree', 'domain', 'xml_declaration', 'encoding', 'quote', 'bom', 'declaration', 'prolog', 'plain', 'dropped', )
+
+
 class _Source:
     """What the parser does not keep of the input's bytes, so that writing can restore it."""
 
@@ -78,6 +100,27 @@ class _Source:
 
 
 #: byte-order marks and their codecs (UTF-32 first: its LE mark starts like UTF-16's)
+
+    def __init__(self, sample, bom=b'', codec=None, declaration=None, prolog=None, plain=False, dropped=...) -> None:
+        self.sample = sample
+        self.bom = bom
+        self.codec = codec
+        self.declaration = declaration
+        self.prolog = prolog
+        self.plain = plain
+        self.dropped = [] if dropped is ... else dropped
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(sample={self.sample!r}, bom={self.bom!r}, codec={self.codec!r}, declaration={self.declaration!r}, prolog={self.prolog!r}, plain={self.plain!r}, dropped={self.dropped!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.sample, self.bom, self.codec, self.declaration, self.prolog, self.plain, self.dropped, ) == (other.sample, other.bom, other.codec, other.declaration, other.prolog, other.plain, other.dropped, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('sample', 'bom', 'codec', 'declaration', 'prolog', 'plain', 'dropped', )
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
          (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 #: how the first character '<' looks without a mark (XML 1.0 appendix F)
@@ -809,13 +852,29 @@ def read_domain(root: etree._Element) -> Domain:
     return dom
 
 
-@dataclass
 class DeviceDocument:
     """A parsed single-device document (``<interface>...</interface>``) for hot-plug."""
 
     tree: etree._ElementTree
     device: Device
     quote: str = '"'
+
+    def __init__(self, tree, device, quote='"') -> None:
+        self.tree = tree
+        self.device = device
+        self.quote = quote
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(tree={self.tree!r}, device={self.device!r}, quote={self.quote!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tree, self.device, self.quote, ) == (other.tree, other.device, other.quote, )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    __match_args__ = ('tree', 'device', 'quote', )
 
 
 def load_device(data: str | bytes) -> DeviceDocument:
