@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from . import defaults, hostpci, machines, transports, validate, xmlio
 from .errors import CapacityError, PlanError
 from .planner import Options, Plan, assign
+from .records import Value
 
 
-class Result:
+class Result(Value):
     """A planned document: the text to write and the plan that made it."""
 
     text: str
@@ -20,18 +21,6 @@ class Result:
         self.text = text
         self.plan = plan
         self.document = document
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(text={self.text!r}, plan={self.plan!r}, document={self.document!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.text, self.plan, self.document, ) == (other.text, other.plan, other.document, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('text', 'plan', 'document', )
 
 
 def _with_host(options: Options | None) -> Options:

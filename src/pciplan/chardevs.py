@@ -26,13 +26,14 @@ from lxml import etree
 
 from . import machines, parsecheck, sources
 from .errors import PlanError
+from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
     from .domain import Device
 
 
-class ChrFacts:
+class ChrFacts(Value):
     """What validation needs of a character device beyond ``Device``'s fields."""
 
     #: the host side's type (``type`` of the element; an RNG's ``<backend type>``)
@@ -46,18 +47,6 @@ class ChrFacts:
         self.type = type
         self.sources = sources
         self.reconnect = reconnect
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(type={self.type!r}, sources={self.sources!r}, reconnect={self.reconnect!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.type, self.sources, self.reconnect, ) == (other.type, other.sources, other.reconnect, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('type', 'sources', 'reconnect', )
 
 
 def _facts(holder: etree._Element, ctype: str | None) -> ChrFacts:

@@ -15,6 +15,7 @@ from lxml import etree
 
 from . import machines, parsecheck
 from .errors import PlanError
+from .records import Value
 
 OFFSETS = frozenset({"utc", "localtime", "variable", "timezone", "absolute"})
 BASES = frozenset({"utc", "localtime"})
@@ -35,7 +36,7 @@ X86_TIMERS = frozenset({"tsc", "kvmclock", "hypervclock"})
 TICKPOLICIES_QEMU_LACKS = {"rtc": frozenset({"merge", "discard"}), "pit": frozenset({"merge"})}
 
 
-class ClockFacts:
+class ClockFacts(Value):
     """What the later stages need of ``<clock>``."""
 
     offset: str = "utc"
@@ -47,18 +48,6 @@ class ClockFacts:
         self.offset = offset
         self.start = start
         self.timers = [] if timers is ... else timers
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(offset={self.offset!r}, start={self.start!r}, timers={self.timers!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.offset, self.start, self.timers, ) == (other.offset, other.start, other.timers, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('offset', 'start', 'timers', )
 
 
 def _integer(text: str) -> bool:

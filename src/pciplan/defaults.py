@@ -23,19 +23,21 @@ from . import devices, parsecheck
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 from .machines import Machine
+from .records import Value
 
 #: libvirt's disk-name prefixes and the bus they imply when ``bus=`` is missing
 DISK_PREFIX_BUS = (("hd", "ide"), ("fd", "fdc"), ("sd", "scsi"), ("vd", "virtio"),
                    ("xvd", "xen"), ("ubd", "uml"))
 #: disk bus -> (controller type, disks per controller) for implicit controllers
-DISK_BUS_CONTROLLER = {"scsi": ("scsi", 7), "fdc": ("fdc", 2), "ide": ("ide", 4), "sata": ("sata", 6)}
+DISK_BUS_CONTROLLER = {"scsi": ("scsi", devices.SCSI_NARROW_UNITS), "fdc": ("fdc", 2),
+                       "ide": ("ide", 4), "sata": ("sata", 6)}
 #: the order libvirt adds implicit disk controllers in
 IMPLICIT_DISK_BUSES = ("scsi", "fdc", "ide", "sata")
 USB2_MODELS = frozenset(devices.USB2_COMPANION_FUNCTION)
 USB2_COMPANIONS = USB2_MODELS - {devices.USB2_MASTER}
 
 
-class Guest:
+class Guest(Value):
     """A domain with libvirt's view of it: ordered lists per device kind."""
 
     domain: Domain
@@ -89,18 +91,6 @@ class Guest:
         self.controllers = [] if controllers is ... else controllers
         self.added = [] if added is ... else added
         self.scsi_hostdev_controllers = [] if scsi_hostdev_controllers is ... else scsi_hostdev_controllers
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(domain={self.domain!r}, machine={self.machine!r}, controllers={self.controllers!r}, added={self.added!r}, scsi_hostdev_controllers={self.scsi_hostdev_controllers!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.domain, self.machine, self.controllers, self.added, self.scsi_hostdev_controllers, ) == (other.domain, other.machine, other.controllers, other.added, other.scsi_hostdev_controllers, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('domain', 'machine', 'controllers', 'added', 'scsi_hostdev_controllers', )
 DROPPED_BY_LIBVIRT = frozenset({"crypto"})
 #: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
 MAX_IMPLICIT_CONTROLLERS = 256 * 31

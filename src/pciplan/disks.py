@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable
 from . import devices, parsecheck, sources
 from .defaults import number
 from .errors import PlanError
+from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
@@ -46,7 +47,7 @@ class Storage:
     auth_secret: str | None = None
 
 
-class DiskFacts:
+class DiskFacts(Value):
     """What validation needs of a ``<disk>`` beyond ``Device``'s fields."""
 
     device: str = "disk"
@@ -86,18 +87,6 @@ class DiskFacts:
         self.child_attrs = {} if child_attrs is ... else child_attrs
         self.iotune = iotune
         self.chain = chain
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(device={self.device!r}, driver={self.driver!r}, attrs={self.attrs!r}, source={self.source!r}, children={self.children!r}, source_children={self.source_children!r}, text={self.text!r}, child_attrs={self.child_attrs!r}, iotune={self.iotune!r}, chain={self.chain!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.device, self.driver, self.attrs, self.source, self.children, self.source_children, self.text, self.child_attrs, self.iotune, self.chain, ) == (other.device, other.driver, other.attrs, other.source, other.children, other.source_children, other.text, other.child_attrs, other.iotune, other.chain, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('device', 'driver', 'attrs', 'source', 'children', 'source_children', 'text', 'child_attrs', 'iotune', 'chain', )
 CHECKED_ATTRS = frozenset({"sgio", "rawio", "model", "snapshot"})
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .address import PciAddress
 from .connect import Connect
+from .records import Record, Value
 
 if TYPE_CHECKING:
     from .disks import DiskFacts
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from .parsecheck import MemorySizes
 
 
-class Zpci:
+class Zpci(Value):
     """s390x zPCI identifiers of a PCI address (``<zpci uid= fid=/>``)."""
 
     uid: int | None = None
@@ -30,20 +31,8 @@ class Zpci:
         self.uid = uid
         self.fid = fid
 
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(uid={self.uid!r}, fid={self.fid!r})"
 
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.uid, self.fid, ) == (other.uid, other.fid, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('uid', 'fid', )
-
-
-class Address:
+class Address(Value):
     """One ``<address>`` element.
 
     For ``type='pci'`` the PCI fields are meaningful; for every other type the
@@ -70,20 +59,8 @@ class Address:
         self.zpci = zpci
         self.attrs = {} if attrs is ... else attrs
 
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(type={self.type!r}, pci={self.pci!r}, multifunction={self.multifunction!r}, zpci={self.zpci!r}, attrs={self.attrs!r})"
 
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.type, self.pci, self.multifunction, self.zpci, self.attrs, ) == (other.type, other.pci, other.multifunction, other.zpci, other.attrs, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('type', 'pci', 'multifunction', 'zpci', 'attrs', )
-
-
-class Device:
+class Device(Record):
     """One child element of ``<devices>`` that may take part in PCI planning."""
 
     tag: str
@@ -160,11 +137,6 @@ class Device:
         self.connect = connect
         self.changed = set() if changed is ... else changed
 
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(tag={self.tag!r}, type={self.type!r}, model={self.model!r}, bus={self.bus!r}, target={self.target!r}, attrs={self.attrs!r}, source={self.source!r}, address={self.address!r}, origin={self.origin!r}, position={self.position!r}, line={self.line!r}, ref={self.ref!r}, parent={self.parent!r}, disk={self.disk!r}, net={self.net!r}, hostdev={self.hostdev!r}, facts={self.facts!r}, connect={self.connect!r}, changed={self.changed!r})"
-
-    __match_args__ = ('tag', 'type', 'model', 'bus', 'target', 'attrs', 'source', 'address', 'origin', 'position', 'line', 'ref', 'parent', 'disk', 'net', 'hostdev', 'facts', 'connect', 'changed', )
-
 
 class Controller(Device):
     """A ``<controller>``: ``type`` is the controller type (pci, usb, scsi...)."""
@@ -172,36 +144,14 @@ class Controller(Device):
     index: int | None = None
     model_name: str | None = None
 
-    def __init__(self, tag, type=None, model=None, bus=None, target=..., attrs=..., source=..., address=None, origin='user', position=0, line=None, ref=None, parent=None, disk=None, net=None, hostdev=None, facts=None, connect=Connect.NONE, changed=..., index=None, model_name=None) -> None:
-        self.tag = tag
-        self.type = type
-        self.model = model
-        self.bus = bus
-        self.target = {} if target is ... else target
-        self.attrs = {} if attrs is ... else attrs
-        self.source = {} if source is ... else source
-        self.address = address
-        self.origin = origin
-        self.position = position
-        self.line = line
-        self.ref = ref
-        self.parent = parent
-        self.disk = disk
-        self.net = net
-        self.hostdev = hostdev
-        self.facts = facts
-        self.connect = connect
-        self.changed = set() if changed is ... else changed
+    def __init__(self, *args, index: int | None = None, model_name: str | None = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self.index = index
         self.model_name = model_name
 
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(tag={self.tag!r}, type={self.type!r}, model={self.model!r}, bus={self.bus!r}, target={self.target!r}, attrs={self.attrs!r}, source={self.source!r}, address={self.address!r}, origin={self.origin!r}, position={self.position!r}, line={self.line!r}, ref={self.ref!r}, parent={self.parent!r}, disk={self.disk!r}, net={self.net!r}, hostdev={self.hostdev!r}, facts={self.facts!r}, connect={self.connect!r}, changed={self.changed!r}, index={self.index!r}, model_name={self.model_name!r})"
 
-    __match_args__ = ('tag', 'type', 'model', 'bus', 'target', 'attrs', 'source', 'address', 'origin', 'position', 'line', 'ref', 'parent', 'disk', 'net', 'hostdev', 'facts', 'connect', 'changed', 'index', 'model_name', )
-
-
-class Domain:
+class Domain(Value):
     """What the planner needs of a ``<domain>``."""
 
     arch: str
@@ -296,18 +246,6 @@ class Domain:
         self.os_boot = os_boot
         self.removed = [] if removed is ... else removed
         self.list_order = {} if list_order is ... else list_order
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(arch={self.arch!r}, machine={self.machine!r}, virt_type={self.virt_type!r}, devices={self.devices!r}, numa_cells={self.numa_cells!r}, shared_memory={self.shared_memory!r}, emulator={self.emulator!r}, pm={self.pm!r}, max_memory={self.max_memory!r}, memory={self.memory!r}, features={self.features!r}, tb_cache={self.tb_cache!r}, max_vcpus={self.max_vcpus!r}, topology_vcpus={self.topology_vcpus!r}, secure_boot={self.secure_boot!r}, smm={self.smm!r}, firmware_auto={self.firmware_auto!r}, loader={self.loader!r}, iothreads={self.iothreads!r}, graphics={self.graphics!r}, spice={self.spice!r}, graphics_facts={self.graphics_facts!r}, uefi={self.uefi!r}, acpi={self.acpi!r}, ioapic={self.ioapic!r}, conf={self.conf!r}, os_boot={self.os_boot!r}, removed={self.removed!r}, list_order={self.list_order!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.arch, self.machine, self.virt_type, self.devices, self.numa_cells, self.shared_memory, self.emulator, self.pm, self.max_memory, self.memory, self.features, self.tb_cache, self.max_vcpus, self.topology_vcpus, self.secure_boot, self.smm, self.firmware_auto, self.loader, self.iothreads, self.graphics, self.spice, self.graphics_facts, self.uefi, self.acpi, self.ioapic, self.conf, self.os_boot, self.removed, self.list_order, ) == (other.arch, other.machine, other.virt_type, other.devices, other.numa_cells, other.shared_memory, other.emulator, other.pm, other.max_memory, other.memory, other.features, other.tb_cache, other.max_vcpus, other.topology_vcpus, other.secure_boot, other.smm, other.firmware_auto, other.loader, other.iothreads, other.graphics, other.spice, other.graphics_facts, other.uefi, other.acpi, other.ioapic, other.conf, other.os_boot, other.removed, other.list_order, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('arch', 'machine', 'virt_type', 'devices', 'numa_cells', 'shared_memory', 'emulator', 'pm', 'max_memory', 'memory', 'features', 'tb_cache', 'max_vcpus', 'topology_vcpus', 'secure_boot', 'smm', 'firmware_auto', 'loader', 'iothreads', 'graphics', 'spice', 'graphics_facts', 'uefi', 'acpi', 'ioapic', 'conf', 'os_boot', 'removed', 'list_order', )
 
 
 def _mac(dev: Device) -> str | None:

@@ -19,13 +19,14 @@ from lxml import etree
 
 from . import parsecheck
 from .errors import PlanError
+from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
     from .domain import Device
 
 
-class FsFacts:
+class FsFacts(Value):
     """What validation needs of a ``<filesystem>`` beyond ``Device``'s fields."""
 
     #: the element's attributes, ``<driver>``'s, ``<source>``'s (None: no source)
@@ -42,18 +43,6 @@ class FsFacts:
         self.source = source
         self.target = target
         self.children = children
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(attrs={self.attrs!r}, driver={self.driver!r}, source={self.source!r}, target={self.target!r}, children={self.children!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.attrs, self.driver, self.source, self.target, self.children, ) == (other.attrs, other.driver, other.source, other.target, other.children, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('attrs', 'driver', 'source', 'target', 'children', )
 
 
 def read(el: etree._Element, kids: dict) -> FsFacts:

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, NamedTuple
 from lxml import etree
 
 from . import clock, machines
+from .clock import ClockFacts
 from .errors import PlanError
+from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
@@ -87,7 +89,7 @@ class VcpuState(NamedTuple):
 VCPU_UNNAMED = VcpuState(False, None, 0)
 
 
-class GuestFacts:
+class GuestFacts(Value):
     """What the later stages need of the settings outside ``<devices>``."""
 
     clock: clock.ClockFacts = field(default_factory=clock.ClockFacts)
@@ -145,7 +147,7 @@ class GuestFacts:
     nvram: dict[str, str] | None = None
 
     def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None) -> None:
-        self.clock = globals()["clock"].ClockFacts() if clock is ... else clock  # (the module)
+        self.clock = ClockFacts() if clock is ... else clock
         self.os_type = os_type
         self.lifecycle = {} if lifecycle is ... else lifecycle
         self.bootloader = bootloader
@@ -180,18 +182,6 @@ class GuestFacts:
         self.firmware_features = firmware_features
         self.firmware_feature_states = {} if firmware_feature_states is ... else firmware_feature_states
         self.nvram = nvram
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(clock={self.clock!r}, os_type={self.os_type!r}, lifecycle={self.lifecycle!r}, bootloader={self.bootloader!r}, min_guarantee={self.min_guarantee!r}, useserial={self.useserial!r}, hugepages={self.hugepages!r}, vcpus_online={self.vcpus_online!r}, vcpu_states={self.vcpu_states!r}, hugepage_pages={self.hugepage_pages!r}, allocation={self.allocation!r}, memory_source={self.memory_source!r}, cputune={self.cputune!r}, bootmenu_timeout={self.bootmenu_timeout!r}, reboot_timeout={self.reboot_timeout!r}, cpu_mode={self.cpu_mode!r}, cpu_features={self.cpu_features!r}, tseg={self.tseg!r}, cpu_cache={self.cpu_cache!r}, cpu_maxphysaddr={self.cpu_maxphysaddr!r}, fwcfg_names={self.fwcfg_names!r}, genid={self.genid!r}, resctrl={self.resctrl!r}, numa_cpus={self.numa_cpus!r}, numa_caches={self.numa_caches!r}, interconnects={self.interconnects!r}, topology={self.topology!r}, threads={self.threads!r}, blkio_paths={self.blkio_paths!r}, uid_maps={self.uid_maps!r}, gid_maps={self.gid_maps!r}, firmware={self.firmware!r}, firmware_features={self.firmware_features!r}, firmware_feature_states={self.firmware_feature_states!r}, nvram={self.nvram!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.clock, self.os_type, self.lifecycle, self.bootloader, self.min_guarantee, self.useserial, self.hugepages, self.vcpus_online, self.vcpu_states, self.hugepage_pages, self.allocation, self.memory_source, self.cputune, self.bootmenu_timeout, self.reboot_timeout, self.cpu_mode, self.cpu_features, self.tseg, self.cpu_cache, self.cpu_maxphysaddr, self.fwcfg_names, self.genid, self.resctrl, self.numa_cpus, self.numa_caches, self.interconnects, self.topology, self.threads, self.blkio_paths, self.uid_maps, self.gid_maps, self.firmware, self.firmware_features, self.firmware_feature_states, self.nvram, ) == (other.clock, other.os_type, other.lifecycle, other.bootloader, other.min_guarantee, other.useserial, other.hugepages, other.vcpus_online, other.vcpu_states, other.hugepage_pages, other.allocation, other.memory_source, other.cputune, other.bootmenu_timeout, other.reboot_timeout, other.cpu_mode, other.cpu_features, other.tseg, other.cpu_cache, other.cpu_maxphysaddr, other.fwcfg_names, other.genid, other.resctrl, other.numa_cpus, other.numa_caches, other.interconnects, other.topology, other.threads, other.blkio_paths, other.uid_maps, other.gid_maps, other.firmware, other.firmware_features, other.firmware_feature_states, other.nvram, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('clock', 'os_type', 'lifecycle', 'bootloader', 'min_guarantee', 'useserial', 'hugepages', 'vcpus_online', 'vcpu_states', 'hugepage_pages', 'allocation', 'memory_source', 'cputune', 'bootmenu_timeout', 'reboot_timeout', 'cpu_mode', 'cpu_features', 'tseg', 'cpu_cache', 'cpu_maxphysaddr', 'fwcfg_names', 'genid', 'resctrl', 'numa_cpus', 'numa_caches', 'interconnects', 'topology', 'threads', 'blkio_paths', 'uid_maps', 'gid_maps', 'firmware', 'firmware_features', 'firmware_feature_states', 'nvram', )
 
 
 def _text(el: etree._Element | None) -> str | None:
@@ -466,7 +456,7 @@ MONITOR_CACHE_LEVEL = 3
 MEMORY_BANDWIDTH_MAX = 100
 
 
-class _ResctrlGroup:
+class _ResctrlGroup(Value):
     """A resource control group of ``<cachetune>``/``<memorytune>``: its vCPUs, its caches'
     (level, type, id), its memory bandwidth nodes, its monitors (kind, vCPUs)."""
 
@@ -480,18 +470,6 @@ class _ResctrlGroup:
         self.caches = set() if caches is ... else caches
         self.bandwidths = set() if bandwidths is ... else bandwidths
         self.monitors = [] if monitors is ... else monitors
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(vcpus={self.vcpus!r}, caches={self.caches!r}, bandwidths={self.bandwidths!r}, monitors={self.monitors!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.vcpus, self.caches, self.bandwidths, self.monitors, ) == (other.vcpus, other.caches, other.bandwidths, other.monitors, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('vcpus', 'caches', 'bandwidths', 'monitors', )
 
 
 def _check_resctrl(tune: etree._Element, vcpus: int) -> int:

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Callable
 from lxml import etree
 
 from . import defaults  # (read at call time: defaults imports parsecheck, which imports this)
-from . import sources
+from . import devices, sources
 from .errors import PlanError
+from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
@@ -37,8 +38,6 @@ WWPN = re.compile(r"naa\.[0-9A-Fa-f]{16}")
 CAPS_SOURCES = {"storage": ("block", "hostdev storage device"),
                 "misc": ("char", "hostdev character device"),
                 "net": ("interface", "hostdev net device")}
-#: the units of a SCSI controller libvirt gives disks by their target names
-SCSI_UNITS = 7
 #: the address type a mediated device of a model must have (vfio-ap: any)
 MDEV_ADDRESS_TYPES = {"vfio-pci": "pci", "vfio-ccw": "ccw"}
 #: the architectures whose QEMU 7.2 usb-host cannot be told how to handle guest resets
@@ -54,7 +53,7 @@ _UUID_SKIP = re.compile(r"[-\s]")
 S390_MDEV_MODELS = {"vfio-ap": "VFIO AP", "vfio-ccw": "VFIO CCW"}
 
 
-class HostdevFacts:
+class HostdevFacts(Value):
     """What validation needs of a ``<hostdev>`` beyond ``Device``'s fields."""
 
     #: ``<source writeFiltering>`` given; ``<boot>`` given
@@ -83,18 +82,6 @@ class HostdevFacts:
         self.sgio_unfiltered = sgio_unfiltered
         self.guest_reset = guest_reset
         self.identity = identity
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(write_filtering={self.write_filtering!r}, boot={self.boot!r}, teaming={self.teaming!r}, ramfb={self.ramfb!r}, sgio_unfiltered={self.sgio_unfiltered!r}, guest_reset={self.guest_reset!r}, identity={self.identity!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.write_filtering, self.boot, self.teaming, self.ramfb, self.sgio_unfiltered, self.guest_reset, self.identity, ) == (other.write_filtering, other.boot, other.teaming, other.ramfb, other.sgio_unfiltered, other.guest_reset, other.identity, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('write_filtering', 'boot', 'teaming', 'ramfb', 'sgio_unfiltered', 'guest_reset', 'identity', )
 CAPS_SOURCE_TAGS = {"storage": "block", "misc": "char", "net": "interface"}
 
 
@@ -329,7 +316,7 @@ def post_parse(disks: list[Device], devs: list[Device]) -> None:
             index = defaults.target_index(disk)
             if index < 0:
                 continue
-            n = (index // SCSI_UNITS, 0, 0, index % SCSI_UNITS)
+            n = (index // devices.SCSI_NARROW_UNITS, 0, 0, index % devices.SCSI_NARROW_UNITS)
             if any(d == n for _, d in scsi):
                 raise PlanError(f"using disk target name '{disk.target.get('dev', '')}' conflicts with "
                                 f"SCSI host device address controller='{n[0]}' bus='{n[1]}' "

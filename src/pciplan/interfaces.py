@@ -22,6 +22,7 @@ from lxml import etree
 
 from . import devices, parsecheck
 from .errors import PlanError
+from .records import Value
 
 if TYPE_CHECKING:
     from .domain import Device
@@ -88,7 +89,7 @@ class GuestIP:
     peer: bool = False
 
 
-class NetFacts:
+class NetFacts(Value):
     """What validation needs of an ``<interface>`` beyond ``Device``'s fields."""
 
     #: ``<driver>``'s attributes
@@ -130,18 +131,6 @@ class NetFacts:
         self.managed = managed
         self.mode = mode
         self.reconnect = reconnect
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(driver={self.driver!r}, children={self.children!r}, ips={self.ips!r}, routes={self.routes!r}, host_ips={self.host_ips!r}, teaming={self.teaming!r}, mtu={self.mtu!r}, coalesce={self.coalesce!r}, virtualport={self.virtualport!r}, isolated={self.isolated!r}, managed={self.managed!r}, mode={self.mode!r}, reconnect={self.reconnect!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.driver, self.children, self.ips, self.routes, self.host_ips, self.teaming, self.mtu, self.coalesce, self.virtualport, self.isolated, self.managed, self.mode, self.reconnect, ) == (other.driver, other.children, other.ips, other.routes, other.host_ips, other.teaming, other.mtu, other.coalesce, other.virtualport, other.isolated, other.managed, other.mode, other.reconnect, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('driver', 'children', 'ips', 'routes', 'host_ips', 'teaming', 'mtu', 'coalesce', 'virtualport', 'isolated', 'managed', 'mode', 'reconnect', )
 VLAN_TAG_MAX = 4095
 
 def _uint(text: str | None, top: int = 0xFFFFFFFF) -> int | None:
@@ -276,12 +265,7 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     acpi = kids.get("acpi")
     index = acpi.get("index") if acpi is not None else None
     if index is not None:
-        n = _uint(index)
-        if n is None:
-            raise parsecheck._invalid(acpi, "index", index, what, "non-negative integer value")
-        if n == 0:
-            raise PlanError("Invalid value for attribute 'index' in element 'acpi': Zero is not permitted",
-                            what, acpi.sourceline)
+        parsecheck.nonzero_uint(acpi, "index", what)
     link = kids.get("link")
     state = link.get("state") if link is not None else None
     if state and state not in LINK_STATES:

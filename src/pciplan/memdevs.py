@@ -20,6 +20,7 @@ from lxml import etree
 
 from . import parsecheck
 from .errors import PlanError
+from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 KIB = 1024
 
 
-class MemFacts:
+class MemFacts(Value):
     """What validation needs of a ``<memory>`` device beyond ``Device``'s fields, sizes in KiB."""
 
     attrs: dict[str, str] = field(default_factory=dict)
@@ -45,18 +46,6 @@ class MemFacts:
         self.size = size
         self.block = block
         self.requested = requested
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(attrs={self.attrs!r}, path={self.path!r}, node={self.node!r}, size={self.size!r}, block={self.block!r}, requested={self.requested!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.attrs, self.path, self.node, self.size, self.block, self.requested, ) == (other.attrs, other.path, other.node, other.size, other.block, other.requested, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('attrs', 'path', 'node', 'size', 'block', 'requested', )
 
 
 def _kib(el: etree._Element | None) -> int | None:

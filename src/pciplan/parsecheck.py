@@ -656,7 +656,7 @@ def check_controller(el: etree._Element, what: What) -> None:
     if drv is not None:
         _uint_attrs(drv, ("queues", "cmd_per_lun", "max_sectors"), 10, what)
     if drv is not None and drv.get("iothread") is not None:
-        _check_iothread(drv, what)
+        nonzero_uint(drv, "iothread", what, "integer value")
         if ctype != "scsi" or model not in VIRTIO_SCSI_MODELS:
             raise PlanError("'iothread' attribute only supported for virtio scsi controllers", _what(what),
                             _line(drv))
@@ -687,14 +687,18 @@ def canonical_target(t: etree._Element, target: dict[str, str], what: What) -> b
     return changed
 
 
-def _check_iothread(drv: etree._Element, what: What) -> None:
-    value = drv.get("iothread", "")
+def nonzero_uint(el: etree._Element, attr: str, what: What,
+                 expect: str = "non-negative integer value") -> int:
+    """An attribute libvirt reads as a non-zero unsigned number (an I/O thread, a boot order,
+    an ACPI index)."""
+    value = el.get(attr, "")
     n = c_uint(value, 10)
     if n is None:
-        raise _invalid(drv, "iothread", value, what, "integer value")
+        raise _invalid(el, attr, value, what, expect)
     if n == 0:
-        raise PlanError("Invalid value for attribute 'iothread' in element 'driver': Zero is not permitted",
-                        _what(what), _line(drv))
+        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': Zero is not "
+                        "permitted", _what(what), _line(el))
+    return n
 
 
 #: TABLE: the words of a disk's own attributes and of its <target>, <geometry>, in the
@@ -768,7 +772,7 @@ def _check_disk_driver(drv: etree._Element, what: What) -> None:
         if words is None:
             if attr == "iothread":
                 if drv.get(attr) is not None:
-                    _check_iothread(drv, what)
+                    nonzero_uint(drv, "iothread", what, "integer value")
             else:
                 _uint_attrs(drv, (attr,), 10, what)
             continue
@@ -946,12 +950,7 @@ def _check_boot(boot: etree._Element, what: What) -> None:
     order = boot.get("order")
     if order is None:
         raise PlanError("Missing required attribute 'order' in element 'boot'", _what(what), _line(boot))
-    n = c_uint(order, 10)
-    if n is None:
-        raise _invalid(boot, "order", order, what, "non-negative integer value")
-    if n == 0:
-        raise PlanError("Invalid value for attribute 'order' in element 'boot': Zero is not permitted",
-                        _what(what), _line(boot))
+    nonzero_uint(boot, "order", what)
     loadparm = boot.get("loadparm")
     if loadparm is None:
         return

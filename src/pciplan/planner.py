@@ -33,6 +33,7 @@ from .devices import HostProbe
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import PlanError
 from .machines import PIIX3_IDE, PIIX3_SLOT, PIIX3_USB, ChipsetSlots
+from .records import Value
 
 #: the PIIX3 functions (slot ``PIIX3_SLOT`` of bus 0) libvirt never reserves for the
 #: primary IDE / index-0 USB controller, whatever the machine
@@ -73,7 +74,7 @@ class Options:
     capacity: str = "libvirt"
 
 
-class Plan:
+class Plan(Value):
     """The outcome of planning: the domain with every PCI address filled in."""
 
     guest: Guest
@@ -102,18 +103,6 @@ class Plan:
         self.addresses = addresses
         self.assigned = [] if assigned is ... else assigned
         self.warnings = [] if warnings is ... else warnings
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(guest={self.guest!r}, addresses={self.addresses!r}, assigned={self.assigned!r}, warnings={self.warnings!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.guest, self.addresses, self.assigned, self.warnings, ) == (other.guest, other.addresses, other.assigned, other.warnings, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('guest', 'addresses', 'assigned', 'warnings', )
 
 
 def wanted(dev: Device) -> bool:

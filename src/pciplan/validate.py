@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import (chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
                hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems, video)
-from .defaults import MAX_PLANNED_INDEX, is_companion, number, target_index
-from .domain import Address, Controller, Device, Domain
+from .defaults import MAX_PLANNED_INDEX, number, target_index
+from .domain import Controller, Device, Domain
 from .errors import PlanError
 
 if TYPE_CHECKING:
@@ -614,7 +614,8 @@ PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
 
 #: how libvirt derives a drive address from a target name's index, per disk bus:
 #: (disks per controller, disks per bus); QEMU's SCSI buses are narrow (7 units)
-DRIVE_LAYOUT = {"ide": (4, 2), "sata": (6, 6), "fdc": (2, 2), "scsi": (7, 7)}
+DRIVE_LAYOUT = {"ide": (4, 2), "sata": (6, 6), "fdc": (2, 2),
+                "scsi": (devices.SCSI_NARROW_UNITS, devices.SCSI_NARROW_UNITS)}
 
 
 def _check_duplicate_drives(disks: list[Device]) -> None:

@@ -19,13 +19,14 @@ from lxml import etree
 
 from . import devices, parsecheck
 from .errors import PlanError
+from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
     from .domain import Device
 
 
-class VideoFacts:
+class VideoFacts(Value):
     """What validation needs of a ``<video>`` beyond ``Device``'s fields."""
 
     #: ``<model>``'s attributes
@@ -45,18 +46,6 @@ class VideoFacts:
         self.accel = accel
         self.resolution = resolution
         self.driver = driver
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(model={self.model!r}, accel={self.accel!r}, resolution={self.resolution!r}, driver={self.driver!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.model, self.accel, self.resolution, self.driver, ) == (other.model, other.accel, other.resolution, other.driver, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('model', 'accel', 'resolution', 'driver', )
 
 
 def read(el: etree._Element, kids: dict) -> VideoFacts:

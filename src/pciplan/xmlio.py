@@ -21,6 +21,7 @@ from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
 from . import (chardevs, defaults, devices, disks, filesystems, graphics, guestconf, hostdevs,
                interfaces, machines, memdevs, parsecheck, video)
+from .records import Value
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -39,7 +40,7 @@ MAX_ELEMENTS = 250_000
 MAX_DEVICES = 20_000
 
 
-class Document:
+class Document(Value):
     """A parsed domain document: the model plus the tree it came from."""
 
     tree: etree._ElementTree
@@ -72,20 +73,8 @@ class Document:
         self.plain = plain
         self.dropped = [] if dropped is ... else dropped
 
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(tree={self.tree!r}, domain={self.domain!r}, xml_declaration={self.xml_declaration!r}, encoding={self.encoding!r}, quote={self.quote!r}, bom={self.bom!r}, declaration={self.declaration!r}, prolog={self.prolog!r}, plain={self.plain!r}, dropped={self.dropped!r})"
 
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.tree, self.domain, self.xml_declaration, self.encoding, self.quote, self.bom, self.declaration, self.prolog, self.plain, self.dropped, ) == (other.tree, other.domain, other.xml_declaration, other.encoding, other.quote, other.bom, other.declaration, other.prolog, other.plain, other.dropped, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('tree', 'domain', 'xml_declaration', 'encoding', 'quote', 'bom', 'declaration', 'prolog', 'plain', 'dropped', )
-
-
-class _Source:
+class _Source(Value):
     """What the parser does not keep of the input's bytes, so that writing can restore it."""
 
     sample: str
@@ -109,18 +98,6 @@ class _Source:
         self.prolog = prolog
         self.plain = plain
         self.dropped = [] if dropped is ... else dropped
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(sample={self.sample!r}, bom={self.bom!r}, codec={self.codec!r}, declaration={self.declaration!r}, prolog={self.prolog!r}, plain={self.plain!r}, dropped={self.dropped!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.sample, self.bom, self.codec, self.declaration, self.prolog, self.plain, self.dropped, ) == (other.sample, other.bom, other.codec, other.declaration, other.prolog, other.plain, other.dropped, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('sample', 'bom', 'codec', 'declaration', 'prolog', 'plain', 'dropped', )
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
          (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 #: how the first character '<' looks without a mark (XML 1.0 appendix F)
@@ -852,7 +829,7 @@ def read_domain(root: etree._Element) -> Domain:
     return dom
 
 
-class DeviceDocument:
+class DeviceDocument(Value):
     """A parsed single-device document (``<interface>...</interface>``) for hot-plug."""
 
     tree: etree._ElementTree
@@ -863,18 +840,6 @@ class DeviceDocument:
         self.tree = tree
         self.device = device
         self.quote = quote
-
-    def __repr__(self) -> str:
-        return f"{type(self).__qualname__}(tree={self.tree!r}, device={self.device!r}, quote={self.quote!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return (self.tree, self.device, self.quote, ) == (other.tree, other.device, other.quote, )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    __match_args__ = ('tree', 'device', 'quote', )
 
 
 def load_device(data: str | bytes) -> DeviceDocument:
@@ -1314,7 +1279,6 @@ def _reorder(wanted_order: list[etree._Element]) -> None:
     tails = [e.tail for e in current]
     for e in current:
         parent.remove(e)
-    kids = list(parent)
     # rebuild: insert each wanted element at its slot index, lowest first
     for slot, el, tail in zip(slots, wanted_order, tails):
         el.tail = tail
