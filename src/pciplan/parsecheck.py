@@ -922,14 +922,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             raise PlanError("Missing <source> element in hostdev device", _what(what), _line(el))
         a = src.find("address")
         if a is not None:
-            _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)
-            for name, top, fmt in (("domain", 0xFFFF, "domain='0x{:x}', must be <= 0xFFFF"),
-                                   ("bus", 0xFF, "bus='0x{:x}', must be <= 0xFF"),
-                                   ("slot", 0x1F, "slot='0x{:x}', must be <= 0x1F"),
-                                   ("function", 7, "function=0x{:x}, must be <= 7")):
-                n = c_uint(a.get(name) or "0", 0)
-                if n is not None and n > top:
-                    raise PlanError("Invalid PCI address " + fmt.format(n), _what(what), _line(a))
+            check_host_pci_address(a, what)
     kind_check = KIND_PARSE_CHECKS.get(tag)
     if kind_check is not None:
         kind_check(el, what, kids)
@@ -938,6 +931,28 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_address(addr, what)
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
+
+
+#: TABLE: the largest bus, slot and function of a host PCI address, and how libvirt says so
+#: (the domain is any unsigned number)
+HOST_PCI_LIMITS = (("bus", 0xFF, "bus='0x{:x}', must be <= 0xFF"),
+                   ("slot", 0x1F, "slot='0x{:x}', must be <= 0x1F"),
+                   ("function", 7, "function=0x{:x}, must be <= 7"))
+
+
+def check_host_pci_address(a: etree._Element, what: What) -> None:
+    """A host PCI address (a PCI host device's, an NVMe disk's) as libvirt's
+    virPCIDeviceAddressParseXML reads it: unsigned numbers (base 0), a multifunction
+    switch, and the ranges of bus, slot and function, checked only when one of domain,
+    bus or slot is not 0 (0000:00:00.9 passes)."""
+    _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)
+    _word(a, "multifunction", ON_OFF, what)
+    n = {k: c_uint(a.get(k) or "0", 0) or 0 for k in ("domain", "bus", "slot", "function")}
+    if not (n["domain"] or n["bus"] or n["slot"]):
+        return
+    for name, top, fmt in HOST_PCI_LIMITS:
+        if n[name] > top:
+            raise PlanError("Invalid PCI address " + fmt.format(n[name]), _what(what), _line(a))
 
 
 #: the characters an s390 boot loadparm may have (written in upper case)
