@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
 
-from . import clock, machines
+from . import clock, machines, sources
 from .clock import ClockFacts
 from .errors import PlanError
 from .records import Value
@@ -1224,10 +1224,16 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
             facts.nvram = dict(nvram.attrib)
             if (nvram.text or "").strip():
                 facts.nvram["path"] = nvram.text.strip()
-            for tag, key in (("source", "source"), ("source/slices", "slices"),
-                             ("source/reservations", "reservations")):
-                if nvram.find(tag) is not None:
-                    facts.nvram[key] = ""
+            source = nvram.find("source")
+            if source is not None:
+                facts.nvram["source"] = ""
+            # (libvirt reads the source of a typed <nvram> only, and of its slices only one
+            # of type 'storage')
+            if source is not None and "type" in facts.nvram:
+                if sources.storage_slice(source) is not None:
+                    facts.nvram["slices"] = ""
+                if source.find("reservations") is not None:
+                    facts.nvram["reservations"] = ""
     return facts
 
 

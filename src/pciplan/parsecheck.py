@@ -273,6 +273,9 @@ def check_boot_options(os_el: etree._Element) -> None:
                 raise PlanError(f"Missing required attribute '{attr}' in element 'feature'", "os",
                                 _line(feature))
             _word(feature, attr, words, "os")
+    nvram = os_el.find("nvram")
+    if nvram is not None:
+        check_nvram(nvram)
     loader = os_el.find("loader")
     if loader is not None:
         for attr, words in (("readonly", YES_NO), ("type", LOADER_TYPES), ("secure", YES_NO),
@@ -293,6 +296,21 @@ def check_boot_options(os_el: etree._Element) -> None:
     timeout = bios.get("rebootTimeout") if bios is not None else None
     if timeout is not None and c_int(timeout, 10) is None:
         raise _invalid(bios, "rebootTimeout", timeout, "os", "integer value")
+
+
+def check_nvram(nvram: etree._Element) -> None:
+    """A typed ``<nvram>``'s storage source, read as a disk's (an untyped one is a path)."""
+    ntype = nvram.get("type")
+    if ntype is None:
+        return
+    if ntype not in DISK_TYPES | {"none"}:
+        raise _invalid(nvram, "type", ntype, "os")
+    src = nvram.find("source")
+    if src is None:  # (refused without a word)
+        return
+    if ntype == "none":
+        raise PlanError("unexpected disk type none", "os", _line(nvram), kind="internal")
+    sources.check_storage_source(src, ntype, "os")
 
 
 # ---- <features> -------------------------------------------------------------------------
