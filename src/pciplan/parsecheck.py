@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import (chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
+from . import (audios, chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
                interfaces, memdevs, rng, shmems, sounds, sources, tpm, video)
 from .errors import PlanError
 
@@ -445,6 +445,7 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "graphics": graphics.check_parse,
     "tpm": tpm.check_parse,
     "sound": sounds.check_parse,
+    "audio": audios.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
     "shmem": shmems.check_parse,
     "smartcard": chardevs.check_device_source_parse,

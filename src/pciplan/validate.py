@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import (chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
+from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
                hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems, video)
 from .defaults import MAX_PLANNED_INDEX, number, target_index
 from .domain import Controller, Device, Domain
@@ -228,7 +228,10 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
         interfaces.check_qemu(net, net.net or interfaces.NetFacts())
+    audio = audios.default_audio([a.facts for a in of("audio") if isinstance(a.facts, audios.AudioFacts)],
+                                 [g.type for g in dom.graphics_facts])  # (after post-parse)
     for snd in each(of("sound")):
+        audios.check_id(snd.facts if isinstance(snd.facts, int) else 0, audio, snd.describe())
         if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
             raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
                             snd.describe(), kind="unsupported")
@@ -428,7 +431,8 @@ def validate_late(guest: Guest) -> None:
         cid = vsock.attrs.get("cid")
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
-    graphics.validate(dom.graphics_facts)
+    graphics.validate(dom.graphics_facts, audio)
+    audios.validate(audio, dom.spice)
     # what spans devices, after every device is validated
     twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))
     if twice:

@@ -19,8 +19,8 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import (chardevs, defaults, devices, disks, filesystems, graphics, guestconf, hostdevs,
-               interfaces, machines, memdevs, parsecheck, video)
+from . import (audios, chardevs, defaults, devices, disks, filesystems, graphics, guestconf,
+               hostdevs, interfaces, machines, memdevs, parsecheck, sounds, video)
 from .records import Value
 
 #: libvirt's element order inside <devices>; new elements go after their kind
@@ -378,6 +378,8 @@ FACT_READERS: dict[str, Callable[[etree._Element, dict], Any]] = {
     "video": video.read,
     "filesystem": filesystems.read,
     "memory": memdevs.read,
+    "audio": audios.read,
+    "sound": sounds.read,
     **{tag: chardevs.read for tag in chardevs.CHR_TAGS | {"rng", "smartcard", "redirdev"}},
 }
 #: element attributes that only validation needs, kept in ``Device.attrs``
