@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 from lxml import etree
 
 from . import (audios, chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
-               interfaces, memdevs, rng, shmems, sounds, sources, tpm, video)
+               interfaces, leases, memdevs, rng, shmems, sounds, sources, tpm, video)
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -446,6 +446,7 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "tpm": tpm.check_parse,
     "sound": sounds.check_parse,
     "audio": audios.check_parse,
+    "lease": leases.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
     "shmem": shmems.check_parse,
     "smartcard": chardevs.check_device_source_parse,
