@@ -18,7 +18,7 @@ from typing import Callable, NamedTuple, Union
 from lxml import etree
 
 from . import (audios, chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
-               interfaces, leases, memdevs, rng, shmems, sounds, sources, tpm, video)
+               interfaces, leases, memdevs, redirfilter, rng, shmems, sounds, sources, tpm, video)
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -429,6 +429,7 @@ DEVICE_PARSE_ORDER = {tag: rank for rank, tag in enumerate((
 SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "internal"),
                   "memballoon": ("only a single memory balloon device is supported", "internal"),
                   "iommu": ("only a single IOMMU device is supported", "xml"),
+                  "redirfilter": ("only one set of redirection filter rule is supported", "internal"),
                   "vsock": ("only a single vsock device is supported", "xml"),
                   "tpm": ("a maximum of two TPM devices is supported, one of them being a TPM Proxy "
                           "device", "xml")}
@@ -447,6 +448,7 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "sound": sounds.check_parse,
     "audio": audios.check_parse,
     "lease": leases.check_parse,
+    "redirfilter": redirfilter.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
     "shmem": shmems.check_parse,
     "smartcard": chardevs.check_device_source_parse,
