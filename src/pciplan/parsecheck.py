@@ -595,6 +595,8 @@ STARTUP_POLICIES = frozenset({"default", "mandatory", "requisite", "optional"})
 #: the image formats of a storage source (a backing store's ``<format type>``)
 STORAGE_FORMATS = DISK_FORMATS - {"aio"}
 MEMBALLOON_MODELS = frozenset({"virtio", "xen", "none", "virtio-transitional", "virtio-non-transitional"})
+#: a memballoon's on/off attributes, in the parser's order
+MEMBALLOON_SWITCHES = ("autodeflate", "freePageReporting")
 PANIC_MODELS = frozenset({"default", "isa", "pseries", "hyperv", "s390"})
 VIDEO_MODELS = frozenset({"default", "vga", "cirrus", "vmvga", "xen", "vbox", "qxl", "parallels",
                           "virtio", "gop", "none", "bochs", "ramfb"})
@@ -837,10 +839,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                     _word(kids[child], attr, words, what)
             break
     drv = kids.get("driver")
-    if drv is not None and tag not in ("interface", "disk") and \
-            not _VIRTIO_SWITCH_NAMES.isdisjoint(drv.keys()):  # (theirs: ``interfaces``, check_disk)
-        for attr in VIRTIO_DRIVER_SWITCHES:
-            _word(drv, attr, ON_OFF, what)
+    if drv is not None and tag not in DRIVER_AFTER_ADDRESS:
+        _check_virtio_switches(drv, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
         _check_boot(boot, what)
@@ -910,7 +910,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if boot is not None:
             _check_boot(boot, what)
     elif tag == "memballoon":
-        _word(el, "model", MEMBALLOON_MODELS, what)
+        _check_memballoon(el, what, kids)
     elif tag == "panic":
         model = el.get("model")
         if model is not None and model not in PANIC_MODELS:
@@ -942,6 +942,31 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_address(addr, what)
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
+    if drv is not None and tag == "memballoon":
+        _check_virtio_switches(drv, what)
+
+
+#: devices whose <driver> the parser reads after their address (a disk's and a NIC's
+#: switches: ``check_disk``, ``interfaces``)
+DRIVER_AFTER_ADDRESS = frozenset({"interface", "disk", "memballoon"})
+
+
+def _check_virtio_switches(drv: etree._Element, what: What) -> None:
+    if not _VIRTIO_SWITCH_NAMES.isdisjoint(drv.keys()):
+        for attr in VIRTIO_DRIVER_SWITCHES:
+            _word(drv, attr, ON_OFF, what)
+
+
+def _check_memballoon(el: etree._Element, what: What, kids: dict) -> None:
+    """A memballoon's model, its two switches and its statistics period (a C int, base 0:
+    a negative one is taken, as 0), read before its address (even a model 'none''s)."""
+    _word(el, "model", MEMBALLOON_MODELS, what)
+    for attr in MEMBALLOON_SWITCHES:
+        _word(el, attr, ON_OFF, what)
+    stats = kids.get("stats")
+    period = stats.get("period") if stats is not None else None
+    if period is not None and c_int(period, 0) is None:
+        raise _invalid(stats, "period", period, what, "integer value")
 
 
 #: the characters an s390 boot loadparm may have (written in upper case)
