@@ -1022,8 +1022,20 @@ def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:
 
 
 def _usb_only(el: etree._Element) -> bool:
-    """A USB input (a tablet is one unless it says otherwise) or redirdev: its parser
+    """A USB input (as written, or by default: :func:`input_bus`) or redirdev: its parser
     accepts no other address."""
     if el.tag == "redirdev":
         return True
-    return el.tag == "input" and (el.get("bus") or ("usb" if el.get("type") == "tablet" else None)) == "usb"
+    return el.tag == "input" and input_bus(el) == "usb"
+
+
+def input_bus(el: etree._Element) -> str | None:
+    """An ``<input>``'s bus: as written, else the one libvirt's parser gives it for the
+    guest's arch and OS type (read from the document)."""
+    bus = el.get("bus")
+    if bus is not None:
+        return bus
+    ostype = el.getroottree().getroot().find("os/type")
+    arch = (ostype.get("arch") if ostype is not None else None) or "x86_64"
+    text = (ostype.text or "") if ostype is not None else ""
+    return devices.default_input_bus(el.get("type"), arch, text)

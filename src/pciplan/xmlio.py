@@ -462,7 +462,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
         elif tag == "shmem":
             dev.model = _attr_of(kids.get("model"), "type")
         elif tag == "input":
-            dev.bus = get("bus")
+            dev.bus = parsecheck.input_bus(el)
             dev.model = get("model")
         elif tag in ("serial", "console", "channel"):
             t = kids.get("target")
