@@ -18,7 +18,8 @@ from typing import Callable, NamedTuple, Union
 from lxml import etree
 
 from . import (audios, chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
-               interfaces, leases, memdevs, redirfilter, rng, shmems, sounds, sources, tpm, video)
+               interfaces, leases, machines, memdevs, redirfilter, rng, shmems, sounds, sources,
+               tpm, video)
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -227,7 +228,9 @@ def memory_sizes(root: etree._Element) -> MemorySizes:
 
 
 def check_domain(root: etree._Element) -> guestconf.GuestFacts:
-    """``<domain type>`` and ``<os><type>``: what libvirt needs before any device."""
+    """The uuid and genid, ``<domain type>``, ``<os><type>`` and its arch, in libvirt's
+    order: what it reads before anything else."""
+    guestconf.check_ids(root)
     vt = root.get("type")
     if not vt:
         raise PlanError("missing domain type attribute", "domain", _line(root), kind="internal")
@@ -235,7 +238,6 @@ def check_domain(root: etree._Element) -> guestconf.GuestFacts:
         raise PlanError(f"invalid domain type {vt}", "domain", _line(root), kind="unsupported")
     # (a known type other than qemu/kvm is read as a QEMU guest and refused by the QEMU
     # driver's validation: guestconf.validate_first)
-    guestconf.check_ids(root)
     ostype = root.find("os/type")
     text = (ostype.text or "") if ostype is not None else ""  # (as written: ' hvm' is no type)
     if not text:
@@ -243,6 +245,9 @@ def check_domain(root: etree._Element) -> guestconf.GuestFacts:
                         _line(ostype if ostype is not None else root))
     if text not in OS_TYPES:
         raise PlanError(f"unknown OS type '{text}'", "os/type", _line(ostype))
+    arch = ostype.get("arch") if ostype is not None else None
+    if arch and arch not in machines.LIBVIRT_ARCHES:  # ('' is none: the host's)
+        raise PlanError(f"Unknown architecture {arch}", "os/type", _line(ostype), kind="unsupported")
     guestconf.check_title(root)  # (an os type QEMU lacks is refused with its domain checks)
     guestconf.check_sizing(root)
     access = root.find("memoryBacking/access")

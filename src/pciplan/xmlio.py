@@ -769,9 +769,6 @@ def read_domain(root: etree._Element) -> Domain:
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None
     arch = arch or "x86_64"
-    if arch not in machines.LIBVIRT_ARCHES:
-        raise PlanError(f"Unknown architecture {arch}", "os/type",
-                        ostype.sourceline if ostype is not None else None, kind="unsupported")
     if arch not in machines.ARCHES:
         raise PlanError(f"unsupported architecture '{arch}'", "os/type", ostype.sourceline if ostype is not None else None,
                         kind="unsupported")
