@@ -395,6 +395,8 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
             raise PlanError("rotation rate is only valid for SCSI/IDE/SATA bus", what, kind="internal")
         if f.device != "disk":
             raise PlanError("rotation rate is only valid for disk device", what, kind="internal")
+    if disk.bus == "usb" and "usb-storage" in guest.machine.lacks:
+        raise PlanError("This QEMU doesn't support '-device usb-storage'", what, kind="unsupported")
     if disk.bus == "usb" and a is not None and a.type != "usb":
         raise PlanError("unexpected address type for usb disk", what, kind="internal")
     if f.driver.get("io") == "native" and f.driver.get("cache") not in NATIVE_IO_CACHES:

@@ -19,8 +19,8 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import (chardevs, defaults, devices, disks, filesystems, graphics, guestconf, hostdevs,
-               interfaces, machines, memdevs, parsecheck, sources, video)
+from . import (audios, chardevs, defaults, devices, disks, filesystems, graphics, guestconf,
+               hostdevs, interfaces, machines, memdevs, parsecheck, sounds, sources, video)
 from .records import Value
 
 #: libvirt's element order inside <devices>; new elements go after their kind
@@ -378,6 +378,8 @@ FACT_READERS: dict[str, Callable[[etree._Element, dict], Any]] = {
     "video": video.read,
     "filesystem": filesystems.read,
     "memory": memdevs.read,
+    "audio": audios.read,
+    "sound": sounds.read,
     **{tag: chardevs.read for tag in chardevs.CHR_TAGS | {"rng", "smartcard", "redirdev"}},
 }
 #: element attributes that only validation needs, kept in ``Device.attrs``
@@ -462,7 +464,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
         elif tag == "shmem":
             dev.model = _attr_of(kids.get("model"), "type")
         elif tag == "input":
-            dev.bus = get("bus")
+            dev.bus = parsecheck.input_bus(el)
             dev.model = get("model")
         elif tag in ("serial", "console", "channel"):
             t = kids.get("target")
@@ -784,9 +786,6 @@ def read_domain(root: etree._Element) -> Domain:
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None
     arch = arch or "x86_64"
-    if arch not in machines.LIBVIRT_ARCHES:
-        raise PlanError(f"Unknown architecture {arch}", "os/type",
-                        ostype.sourceline if ostype is not None else None, kind="unsupported")
     if arch not in machines.ARCHES:
         raise PlanError(f"unsupported architecture '{arch}'", "os/type", ostype.sourceline if ostype is not None else None,
                         kind="unsupported")
