@@ -414,6 +414,8 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         _check_iotune(guest, disk, f.iotune)
     transient = f.child_attrs.get("transient")
     if transient is not None:
+        if _empty_source(disk, f):
+            raise PlanError(f"transient disk '{dst}' must not be empty", what, kind="unsupported")
         if f.readonly:
             raise PlanError(f"transient disk '{dst}' must not be read-only", what, kind="unsupported")
         if disk.type not in ("file", None):
