@@ -1224,7 +1224,7 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
             facts.nvram = dict(nvram.attrib)
             if (nvram.text or "").strip():
                 facts.nvram["path"] = nvram.text.strip()
-            source = nvram.find("source")
+            source = os_el.find("nvram/source")  # (libvirt's: the first of any <nvram>)
             if source is not None:
                 facts.nvram["source"] = ""
             # (libvirt reads the source of a typed <nvram> only, and of its slices only one

@@ -275,7 +275,7 @@ def check_boot_options(os_el: etree._Element) -> None:
             _word(feature, attr, words, "os")
     nvram = os_el.find("nvram")
     if nvram is not None:
-        check_nvram(nvram)
+        check_nvram(nvram, os_el.find("nvram/source"))
     loader = os_el.find("loader")
     if loader is not None:
         for attr, words in (("readonly", YES_NO), ("type", LOADER_TYPES), ("secure", YES_NO),
@@ -298,16 +298,20 @@ def check_boot_options(os_el: etree._Element) -> None:
         raise _invalid(bios, "rebootTimeout", timeout, "os", "integer value")
 
 
-def check_nvram(nvram: etree._Element) -> None:
-    """A typed ``<nvram>``'s storage source, read as a disk's (an untyped one is a path)."""
+#: what libvirt's client says of a failure its daemon gave no reason for
+UNKNOWN_CAUSE = "An error occurred, but the cause is unknown"
+
+
+def check_nvram(nvram: etree._Element, src: etree._Element | None) -> None:
+    """A typed ``<nvram>``'s storage source, read as a disk's (an untyped one is a path).
+    ``src``: the source libvirt reads, the first ``<os><nvram><source>``."""
     ntype = nvram.get("type")
     if ntype is None:
         return
     if ntype not in DISK_TYPES | {"none"}:
         raise _invalid(nvram, "type", ntype, "os")
-    src = nvram.find("source")
-    if src is None:  # (refused without a word)
-        return
+    if src is None:  # (libvirt's parser fails without saying why)
+        raise PlanError(UNKNOWN_CAUSE, "os", _line(nvram), kind="internal")
     if ntype == "none":
         raise PlanError("unexpected disk type none", "os", _line(nvram), kind="internal")
     sources.check_storage_source(src, ntype, "os")
