@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+from lxml import etree
 
 from . import devices, parsecheck, sources
 from .defaults import number
-from .errors import PlanError
+from .errors import Element, PlanError
 from .records import Value
 
 if TYPE_CHECKING:
@@ -41,7 +43,8 @@ class Storage:
     encryption: str | None = None
     #: the encryption names a ``<cipher>``
     cipher: bool = False
-    #: ``<encryption engine>`` (None: not given, QEMU's)
+    #: ``<encryption engine>`` (a disk's is QEMU's when not given; None: unset, the NVRAM
+    #: store's when not given)
     engine: str | None = None
     #: a network source's protocol
     protocol: str | None = None
@@ -54,6 +57,44 @@ class Storage:
     #: ``<metadata_cache><max_size>`` is set (not 0): the disk's ``<driver>``'s, a backing
     #: store's ``<format>``'s
     metadata_cache: bool = False
+
+
+def storage_layer(type_: str | None, fmt: str | None, readonly: bool, holder: etree._Element | None,
+                  kids: dict | None = None, cache: etree._Element | None = None,
+                  engine: str | None = "qemu") -> Storage:
+    """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
+    (the ``<source>``) or of the disk itself (``kids``: the disk's first child of each tag);
+    ``cache``: the element whose ``<metadata_cache>`` is the layer's; ``engine``: the
+    encryption engine when none is named (a disk's post-parse makes it QEMU's, the NVRAM
+    store's stays unset)."""
+    enc = auth = None
+    if holder is not None and len(holder):  # (a childless source has neither)
+        enc = holder.find("encryption")
+        auth = holder.find("auth")
+    if kids is not None:
+        if enc is None:
+            enc = kids.get("encryption")
+        if auth is None:
+            auth = kids.get("auth")
+    network = holder is not None and type_ == "network"
+    protocol = holder.get("protocol") if network else None
+    secret = None
+    if auth is not None:
+        secret_el = auth.find("secret")
+        secret = (secret_el.get("type") if secret_el is not None else None) or ""
+    more: dict[str, Any] = {}
+    if network:
+        more["tls_hostname"] = holder.get("tlsHostname") is not None
+        more["hosts"] = tuple((h.get("transport") or "tcp", parsecheck.c_uint(h.get("port") or "0", 10) or 0)
+                              for h in holder.iterfind("host"))
+    if cache is not None and len(cache):
+        size = cache.findtext("metadata_cache/max_size")
+        parsed = parsecheck._c_parse(size, 10) if size else None
+        more["metadata_cache"] = parsed is not None and parsed[1] > 0
+    if enc is None:
+        return Storage(type_, fmt, readonly, protocol=protocol, auth_secret=secret, **more)
+    return Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None,
+                   enc.get("engine") or engine, protocol, secret, **more)
 
 
 class DiskFacts(Value):
@@ -438,7 +479,7 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         raise PlanError(f"invalid disk target '{dst}', partitions can't appear in disk targets", what,
                         kind="unsupported")
     for layer in f.chain:
-        check_storage(disk, layer)
+        check_storage(layer, what)
     if disk.type == "vhostuser" and not guest.domain.shared_memory:
         raise PlanError("'vhostuser' requires shared memory", what, kind="unsupported")
 
@@ -502,32 +543,34 @@ def check_iothread(guest: Guest, dev: Device, what: str) -> None:
 QEMU_ENCRYPTED_FORMATS = frozenset({"raw", "qcow2"})
 
 
-def _check_encryption(disk: Device, layer: Storage) -> None:
+def _check_encryption(layer: Storage, what: Element) -> None:
     """QEMU's checks of one layer's ``<encryption>`` (whatever the image format): the
     old qcow encryption is gone, QEMU's engine opens LUKS in raw and qcow2 images only,
-    librbd's engine serves network disks only."""
-    what = disk.describe  # (named only when refused)
+    librbd's engine serves network disks only; an engine must be set."""
     if layer.encryption in ("", "default", "qcow"):
         raise PlanError("old qcow/qcow2 encryption is not supported", what, kind="unsupported")
-    if layer.engine in (None, "default", "qemu"):
+    if layer.engine == "qemu":
         if layer.encryption == "luks" and layer.format not in QEMU_ENCRYPTED_FORMATS:
             raise PlanError("encryption is supported only with 'raw' and 'qcow2' image format", what,
                             kind="unsupported")
         if layer.encryption == "luks2":
             raise PlanError("luks2 is currently not supported by the qemu encryption engine", what,
                             kind="unsupported")
-    elif layer.engine == "librbd" and layer.type != "network":
-        raise PlanError("librbd encryption is supported only with RBD backed disks", what,
-                        kind="unsupported")
+    elif layer.engine == "librbd":
+        if layer.type != "network":
+            raise PlanError("librbd encryption is supported only with RBD backed disks", what,
+                            kind="unsupported")
+    else:  # (an NVRAM store's encryption without an engine: libvirt sets none)
+        raise PlanError("Unexpected enum value 0 for virStorageEncryptionEngine", what,
+                        kind="internal")
 
 
-def check_storage(disk: Device, layer: Storage) -> None:
+def check_storage(layer: Storage, what: Element) -> None:
     """QEMU's checks of one layer of a disk's storage chain, in libvirt's order: the
     formats QEMU cannot open, FAT, the network protocols QEMU cannot use (TFTP) or uses
     with limits (NFS), the metadata cache, the encryption, the TLS host name.  (SSL
     verification, cookies, read-ahead, timeout and query are checked too, but the parser
-    reads them only for the protocols that have them.)"""
-    what = disk.describe  # (named only when refused)
+    reads them only for the protocols that have them.)  ``what``: the disk or NVRAM store."""
     fmt = layer.format
     if fmt in UNOPENABLE_FORMATS:
         raise PlanError(UNOPENABLE_FORMATS[fmt], what, kind="unsupported")
@@ -542,20 +585,19 @@ def check_storage(disk: Device, layer: Storage) -> None:
         raise PlanError("storage format 'fat' is supported only with 'dir' storage type", what,
                         kind="unsupported")
     if layer.type == "network":
-        _check_protocol(disk, layer)
+        _check_protocol(layer, what)
     if layer.metadata_cache and fmt != "qcow2":
         raise PlanError("metadata cache max size control is supported only with qcow2 images", what,
                         kind="unsupported")
     if layer.encryption is not None:
-        _check_encryption(disk, layer)
+        _check_encryption(layer, what)
     if layer.tls_hostname and (layer.type != "network" or layer.protocol != "nbd"):
         raise PlanError("'tlsHostname' field is supported only with NBD disks", what,
                         kind="unsupported")
 
 
-def _check_protocol(disk: Device, layer: Storage) -> None:
+def _check_protocol(layer: Storage, what: Element) -> None:
     """QEMU 7.2 has no TFTP; an NFS source has one host, over TCP, on the default port."""
-    what = disk.describe  # (named only when refused)
     if layer.protocol == "tftp":
         raise PlanError("'tftp' protocol is not supported with this QEMU binary", what,
                         kind="unsupported")
