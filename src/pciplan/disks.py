@@ -114,8 +114,11 @@ class DiskFacts(Value):
     text: dict[str, str] = field(default_factory=dict)
     #: attributes of ``<geometry>``, ``<blockio>`` and ``<transient>`` when given
     child_attrs: dict[str, dict[str, str]] = field(default_factory=dict)
-    #: ``<iotune>``: each child's text (None: no ``<iotune>``)
-    iotune: dict[str, str] | None = None
+    #: ``<iotune>``'s limits as libvirt reads them: the first of each name, its number (not
+    #: given: none), None: no ``<iotune>``
+    iotune: dict[str, int] | None = None
+    #: its group_name (the first, blanks and all; empty: None)
+    iotune_group: str | None = None
     #: the storage chain: the disk's source first
     chain: tuple[Storage, ...] = ()
     #: the source has a storage slice (``<slices><slice type='storage'>``)
@@ -128,7 +131,7 @@ class DiskFacts(Value):
 
 #: the disk element's own attributes its checks read
 
-    def __init__(self, device='disk', driver=..., attrs=..., source=None, children=frozenset(), source_children=frozenset(), text=..., child_attrs=..., iotune=None, chain=(), storage_slice=False) -> None:
+    def __init__(self, device='disk', driver=..., attrs=..., source=None, children=frozenset(), source_children=frozenset(), text=..., child_attrs=..., iotune=None, iotune_group=None, chain=(), storage_slice=False) -> None:
         self.device = device
         self.driver = {} if driver is ... else driver
         self.attrs = {} if attrs is ... else attrs
@@ -138,6 +141,7 @@ class DiskFacts(Value):
         self.text = {} if text is ... else text
         self.child_attrs = {} if child_attrs is ... else child_attrs
         self.iotune = iotune
+        self.iotune_group = iotune_group
         self.chain = chain
         self.storage_slice = storage_slice
 CHECKED_ATTRS = frozenset({"sgio", "rawio", "model", "snapshot"})
@@ -198,10 +202,7 @@ def _given(f: DiskFacts, child: str, attrs: tuple[str, ...]) -> bool:
 
 def _throttled(f: DiskFacts) -> bool:
     """The disk's ``<iotune>`` names a group or sets a limit (not 0)."""
-    if f.iotune is None:
-        return False
-    return bool(f.iotune.get("group_name")) or \
-        any(_limit(v) for k, v in f.iotune.items() if k in parsecheck.IOTUNE_FIELDS)
+    return f.iotune_group is not None or any((f.iotune or {}).values())
 #: network protocols whose sources take no ``<auth>``
 AUTHLESS_PROTOCOLS = frozenset({"nbd", "sheepdog", "gluster", "tftp", "vxhs", "nfs"})
 #: the secret types (usages) libvirt knows, and the one a protocol's ``<auth>`` needs
@@ -210,7 +211,7 @@ AUTH_SECRET_USAGES = {"iscsi": "iscsi", "rbd": "ceph"}
 #: the <iotune> limits given as a total or split into read and write, in libvirt's order
 IOTUNE_SPLIT_LIMITS = ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max",
                        "bytes_sec_max_length", "iops_sec_max_length")
-#: the largest <iotune> limit QEMU takes
+#: the largest <iotune> limit QEMU takes (a burst's length is not checked)
 IOTUNE_MAX = 1_000_000_000_000_000
 #: a disk name: a known prefix, letters, and no partition number
 DISK_NAME = re.compile(r"(?:hd|sd|vd|xvd|ubd|fd)[a-z]+([0-9]*)")
@@ -452,7 +453,7 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     if serial is not None and not set(serial) <= SERIAL_CHARS:
         raise PlanError(f"driver serial '{serial}' contains unsafe characters", what, kind="internal")
     if f.iotune is not None:
-        _check_iotune(guest, disk, f.iotune)
+        _check_iotune(guest, disk, f)
     transient = f.child_attrs.get("transient")
     if transient is not None:
         if _empty_source(disk, f):
@@ -484,31 +485,32 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         raise PlanError("'vhostuser' requires shared memory", what, kind="unsupported")
 
 
-def _limit(text: str) -> int:
-    """An <iotune> limit: a C unsigned long long (0 when not one: the parser refused those)."""
-    return parsecheck.c_uint(text, 10, parsecheck.ULLONG_MAX) or 0
+def _limits(f: DiskFacts) -> tuple[int, ...]:
+    """A disk's <iotune> limits, each one (0: not set)."""
+    got = f.iotune or {}
+    return tuple(got.get(k, 0) for k in parsecheck.IOTUNE_ORDER)
 
 
-def _check_iotune(guest: Guest, disk: Device, iotune: dict[str, str]) -> None:
-    """QEMU's limits on a disk's I/O throttling, and one throttling per group."""
+def _check_iotune(guest: Guest, disk: Device, f: DiskFacts) -> None:
+    """QEMU's limits on a disk's I/O throttling, and one throttling per group (a group is
+    named by its exact text, blanks and all)."""
     what = disk.describe  # (named only when refused)
-    limits = {k: v for k, v in iotune.items() if k != "group_name"}
-    group = iotune.get("group_name")
-    if any(_limit(v) > IOTUNE_MAX for v in limits.values()):
-        raise PlanError(f"block I/O throttle limit must be no more than {IOTUNE_MAX} using QEMU", what,
-                        kind="unsupported")
-    if group and not any(_limit(v) for v in limits.values()):
+    limits = _limits(f)
+    group = f.iotune_group
+    if group is not None and not any(limits):
         raise PlanError("group_name can be configured only together with settings", what,
                         kind="unsupported")
-    if group:
+    if group is not None:
         for other in guest.devices("disk"):
             o = other.disk
-            if other is disk or o is None or o.iotune is None or o.iotune.get("group_name") != group:
+            if other is disk or o is None or o.iotune_group != group:
                 continue
-            if {k: _limit(v) for k, v in o.iotune.items() if k != "group_name"} != \
-                    {k: _limit(v) for k, v in limits.items()}:
+            if _limits(o) != limits:
                 raise PlanError(f"different iotunes for disks {disk.target.get('dev', '')} and "
                                 f"{other.target.get('dev', '')}", what, kind="unsupported")
+    if any(v > IOTUNE_MAX for k, v in (f.iotune or {}).items() if not k.endswith("_length")):
+        raise PlanError(f"block I/O throttle limit must be no more than {IOTUNE_MAX} using QEMU", what,
+                        kind="unsupported")
 
 
 def _check_drive_address(guest: Guest, disk: Device, a: Address) -> None:

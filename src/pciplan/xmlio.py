@@ -617,7 +617,11 @@ def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.Disk
             if name in kids:
                 f.child_attrs[name] = dict(kids[name].items())
         if "iotune" in kids:
-            f.iotune = {c.tag: (c.text or "").strip() for c in kids["iotune"] if isinstance(c.tag, str)}
+            texts = {k: c.xpath("string()") for k, c in parsecheck.iotune_elements(el).items()}
+            # (an empty text is none; the parser refused numbers it cannot read)
+            f.iotune = {k: parsecheck.c_uint(v, 10, parsecheck.ULLONG_MAX) or 0
+                        for k, v in texts.items() if v and k != "group_name"}
+            f.iotune_group = texts.get("group_name") or None
     # libvirt's post-parse gives a disk without a format raw (a volume's comes from its pool)
     fmt = f.driver.get("type") or ("raw" if dtype != "volume" else None)
     readonly = "readonly" in kids or f.device == "cdrom"
