@@ -147,8 +147,8 @@ class DiskFacts(Value):
 CHECKED_ATTRS = frozenset({"sgio", "rawio", "model", "snapshot"})
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
-#: disk buses whose devices cannot be cdroms or floppies
-EJECTLESS_BUSES = frozenset({"virtio"})
+#: disk buses whose devices cannot be cdroms (nor floppies: those are on 'fdc')
+EJECTLESS_BUSES = frozenset({"virtio", "sd"})
 #: the buses a LUN (SCSI passthrough) may sit on
 LUN_BUSES = frozenset({"scsi", "virtio"})
 #: the path attribute of a local storage source, per disk type (an empty one is no source)
@@ -281,7 +281,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
         if disk.model in ("virtio", "virtio-transitional", "virtio-non-transitional"):
             raise PlanError(f"disk model '{disk.model}' not supported for bus '{disk.bus}'", what,
                             kind="unsupported")
-        if f.driver.get("queues") is not None:
+        if parsecheck.c_uint(f.driver.get("queues") or "0", 10):  # (0 is none)
             raise PlanError("queues attribute in disk driver element is only supported by virtio-blk",
                             what, kind="unsupported")
         for opt in ("event_idx", "ioeventfd"):
@@ -405,7 +405,7 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
                         kind="internal")
     if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
         _check_drive_address(guest, disk, a)
-    if disk.bus in EJECTLESS_BUSES and f.device in ("cdrom", "floppy"):
+    if disk.bus in EJECTLESS_BUSES and f.device == "cdrom":
         raise PlanError(f"disk type of '{dst}' does not support ejectable media", what, kind="unsupported")
     if f.driver.get("copy_on_read") == "on":
         if f.readonly:
@@ -422,17 +422,17 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         if disk.bus not in LUN_BUSES:
             raise PlanError(f"disk device='lun' is not supported for bus='{disk.bus}'", what,
                             kind="unsupported")
+        if f.driver.get("copy_on_read") == "on":
+            raise PlanError(f"copy_on_read is not compatible with 'lun' disk '{dst}'", what,
+                            kind="unsupported")
         if "wwn" in f.text:
             raise PlanError("Setting wwn is not supported for lun device", what, kind="unsupported")
         if "vendor" in f.text or "product" in f.text:
             raise PlanError("Setting vendor or product is not supported for lun device", what,
                             kind="unsupported")
-        if f.driver.get("copy_on_read") == "on":
-            raise PlanError(f"copy_on_read is not compatible with 'lun' disk '{dst}'", what,
-                            kind="unsupported")
     if disk.bus in ("ide", "sata") and f.device == "disk" and f.readonly:
         raise PlanError(f"readonly {disk.bus} disks are not supported", what, kind="unsupported")
-    if "rotation_rate" in disk.target:
+    if parsecheck.c_uint(disk.target.get("rotation_rate") or "0", 10):  # (0 is none)
         if disk.bus not in ROTATION_BUSES:
             raise PlanError("rotation rate is only valid for SCSI/IDE/SATA bus", what, kind="internal")
         if f.device != "disk":
@@ -442,16 +442,16 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     if f.driver.get("io") == "native" and f.driver.get("cache") not in NATIVE_IO_CACHES:
         raise PlanError("io='native' needs either no disk cache or directsync cache mode", what,
                         kind="unsupported")
-    if disk.bus != "virtio" and "iothread" in disk.attrs:
-        raise PlanError(f"IOThreads not available for bus {disk.bus} target {dst}", what,
-                        kind="unsupported")
-    check_iothread(guest, disk, "Disk")
     if f.device == "lun" and disk.bus == "scsi" and "serial" in f.text:
         raise PlanError("scsi-block 'lun' devices do not support the serial property", what,
                         kind="unsupported")
     serial = f.text.get("serial")
     if serial is not None and not set(serial) <= SERIAL_CHARS:
         raise PlanError(f"driver serial '{serial}' contains unsafe characters", what, kind="internal")
+    if disk.bus != "virtio" and "iothread" in disk.attrs:
+        raise PlanError(f"IOThreads not available for bus {disk.bus} target {dst}", what,
+                        kind="unsupported")
+    check_iothread(guest, disk, "Disk")
     if f.iotune is not None:
         _check_iotune(guest, disk, f)
     transient = f.child_attrs.get("transient")
