@@ -233,12 +233,13 @@ UNOPENABLE_FORMATS = {
 
 
 def _printable(text: str) -> bool:
-    return all(c.isprintable() and c != "\t" or c == " " for c in text)
+    """Every character is printable ASCII (a blank too, not a tab; nothing beyond ASCII)."""
+    return all(" " <= c <= "~" for c in text)
 
 
 def _wwn(text: str) -> bool:
-    """libvirt's WWN: 16 hex digits, optionally written with a 0x prefix."""
-    digits = text[2:] if text[:2].lower() == "0x" else text
+    """libvirt's WWN: 16 hex digits, optionally written with a 0x prefix (not 0X)."""
+    digits = text[2:] if text.startswith("0x") else text
     return len(digits) == 16 and all(c in "0123456789abcdefABCDEF" for c in digits)
 
 
