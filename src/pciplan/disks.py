@@ -153,6 +153,8 @@ EJECTLESS_BUSES = frozenset({"virtio", "sd"})
 LUN_BUSES = frozenset({"scsi", "virtio"})
 #: the path attribute of a local storage source, per disk type (an empty one is no source)
 LOCAL_PATHS = {"file": "file", "block": "dev", "dir": "dir"}
+#: the disk types that may have a startup policy: local storage, a volume (not yet resolved)
+STARTUP_POLICY_TYPES = frozenset({*LOCAL_PATHS, "volume", None})
 #: the source attribute libvirt names a disk by when it has no target
 SOURCE_PATHS = {**LOCAL_PATHS, "network": "name"}
 #: disk names a disk or LUN may have, and a floppy's
@@ -316,7 +318,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
         raise PlanError("removable is only valid for usb disks", what)
     policy = (f.source or {}).get("startupPolicy")
     if policy and policy != "default":
-        if disk.type in ("network", "vhostuser"):
+        if disk.type not in STARTUP_POLICY_TYPES:
             raise PlanError(f"disk startupPolicy '{policy}' is not allowed for disk of '{disk.type}' "
                             "type", what)
         if f.device not in ("cdrom", "floppy") and policy == "requisite":
