@@ -494,11 +494,25 @@ def _limits(f: DiskFacts) -> tuple[int, ...]:
     return tuple(got.get(k, 0) for k in parsecheck.IOTUNE_ORDER)
 
 
+def _group_limits(guest: Guest, f: DiskFacts) -> tuple[int, ...]:
+    """A disk's <iotune> limits after libvirt's post-parse: a disk that names a group but
+    sets no limit takes those of the group's first disk that sets some (libvirt's disk
+    order), if any."""
+    limits = _limits(f)
+    if f.iotune_group is None or any(limits):
+        return limits
+    for other in guest.devices("disk"):
+        o = other.disk
+        if o is not None and o.iotune_group == f.iotune_group and any(_limits(o)):
+            return _limits(o)
+    return limits
+
+
 def _check_iotune(guest: Guest, disk: Device, f: DiskFacts) -> None:
     """QEMU's limits on a disk's I/O throttling, and one throttling per group (a group is
     named by its exact text, blanks and all)."""
     what = disk.describe  # (named only when refused)
-    limits = _limits(f)
+    limits = _group_limits(guest, f)
     group = f.iotune_group
     if group is not None and not any(limits):
         raise PlanError("group_name can be configured only together with settings", what,
@@ -508,10 +522,10 @@ def _check_iotune(guest: Guest, disk: Device, f: DiskFacts) -> None:
             o = other.disk
             if other is disk or o is None or o.iotune_group != group:
                 continue
-            if _limits(o) != limits:
+            if _group_limits(guest, o) != limits:
                 raise PlanError(f"different iotunes for disks {disk.target.get('dev', '')} and "
                                 f"{other.target.get('dev', '')}", what, kind="unsupported")
-    if any(v > IOTUNE_MAX for k, v in (f.iotune or {}).items() if not k.endswith("_length")):
+    if any(v > IOTUNE_MAX for k, v in zip(parsecheck.IOTUNE_ORDER, limits) if not k.endswith("_length")):
         raise PlanError(f"block I/O throttle limit must be no more than {IOTUNE_MAX} using QEMU", what,
                         kind="unsupported")
 
