@@ -439,6 +439,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
             if name is not None:
                 dev.attrs["driver_name"] = name
             dev.target = dict(t.items()) if t is not None else {}  # (as dict(attrib), faster)
+            dst = dev.target.get("dev")
+            if dst is not None and dst.startswith(XEN_TARGET_PREFIX):  # (libvirt's post-parse)
+                dev.target["dev"] = dst[len(XEN_TARGET_PREFIX):]
+                dev.changed.add("target")  # (written back without it, as libvirt does)
             dev.disk = _disk_facts(el, kids, dev.type)
         elif tag == "interface":
             dev.model = _attr_of(kids.get("model"), "type") or None  # (type='' is no model)
@@ -591,6 +595,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
 _PLAIN_DISK_CHILDREN = frozenset({"driver", "source", "target", "address", "readonly", "boot",
                                   "alias", "backingStore", "encryption", "auth"})
 
+
+
+#: the prefix of an old Xen driver's disk target name, which libvirt drops
+XEN_TARGET_PREFIX = "ioemu:"
 
 def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.DiskFacts:
     """What validation needs of a ``<disk>`` (``disks``): read once, with the disk."""
@@ -1006,6 +1014,10 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
                 if k == "node":
                     continue
                 t.set(k, v)
+    elif dev.tag == "disk" and "target" in dev.changed:
+        t = el.find("target")
+        if t is not None and "dev" in dev.target:
+            t.set("dev", dev.target["dev"])
     _write_source_and_dropped_address(dev, el)
     if "address" in dev.changed and dev.address is not None:
         a = None
