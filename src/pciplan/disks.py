@@ -219,6 +219,8 @@ IOTUNE_MAX = 1_000_000_000_000_000
 DISK_NAME = re.compile(r"(?:hd|sd|vd|xvd|ubd|fd)[a-z]+([0-9]*)")
 #: the characters QEMU takes in a disk's serial
 SERIAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. +")
+#: the buses whose transient disks may share their backing image (QEMU hotplugs them)
+SHARED_BACKING_BUSES = frozenset({"usb", "virtio", "scsi"})
 #: the cache modes io='native' works with
 NATIVE_IO_CACHES = frozenset({"none", "directsync"})
 #: a disk's ``<geometry>`` numbers, and the buses whose disks cannot have one
@@ -469,7 +471,7 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         if f.device != "disk":
             raise PlanError(f"transient disk supported only with 'disk' device ({dst})", what,
                             kind="unsupported")
-        if transient.get("shareBacking") == "yes" and disk.bus not in ("virtio", "scsi"):
+        if transient.get("shareBacking") == "yes" and disk.bus not in SHARED_BACKING_BUSES:
             raise PlanError(f"disk bus '{disk.bus}' doesn't support transiend disk backing image "
                             "sharing", what, kind="unsupported")
     if "shareable" in f.children and f.chain and not f.readonly and f.chain[0].format != "raw":
