@@ -396,6 +396,8 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     what = disk.describe  # (named only when refused)
     dst = disk.target.get("dev", "")
     a = disk.address
+    if a is not None and a.type == "drive" and disk.bus in DRIVE_BUSES:  # (the address first)
+        _check_drive_address(guest, disk, a)
     geometry = f.child_attrs.get("geometry")
     # (QEMU's checks of a geometry need all three numbers set, not 0)
     if geometry is not None and all(parsecheck.c_uint(geometry.get(n) or "0", 10) for n in CHS):
@@ -408,8 +410,6 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     if "serial" in f.text and disk.bus == "sd":
         raise PlanError(f"Serial property not supported for drive bus '{disk.bus}'", what,
                         kind="internal")
-    if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
-        _check_drive_address(guest, disk, a)
     if disk.bus in EJECTLESS_BUSES and f.device == "cdrom":
         raise PlanError(f"disk type of '{dst}' does not support ejectable media", what, kind="unsupported")
     if f.driver.get("copy_on_read") == "on":
@@ -533,20 +533,32 @@ def _check_iotune(guest: Guest, disk: Device, f: DiskFacts) -> None:
 
 
 def _check_drive_address(guest: Guest, disk: Device, a: Address) -> None:
-    """The numbers of a disk's drive address its controller cannot have."""
+    """The numbers of a disk's drive address its controller cannot have: one SCSI bus (and
+    target 0 on some models), one IDE controller, one floppy controller and bus, target 0
+    on IDE, floppy and SATA, SATA bus 0."""
+    what = disk.describe  # (named only when refused)
     n = {k: number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
-    if disk.bus == "sata" and n["bus"]:
-        raise PlanError("bus must be 0 for sata controller", disk.describe(), kind="unsupported")
-    if disk.bus in ("sata", "ide") and n["target"]:
-        raise PlanError(f"target must be 0 for {disk.bus} controller", disk.describe(), kind="unsupported")
     if disk.bus == "scsi":
+        if n["bus"]:
+            raise PlanError("SCSI controller only supports 1 bus", what, kind="internal")
         ctrl = guest.find_controller("scsi", n["controller"])
         model = ctrl.model if ctrl is not None else None
         if n["target"] and model in devices.SCSI_MODELS_TARGET_0:
-            raise PlanError(f"target must be 0 for controller model '{model}'", disk.describe(),
-                            kind="unsupported")
+            raise PlanError(f"target must be 0 for controller model '{model}'", what, kind="unsupported")
+        return
+    if disk.bus == "ide" and n["controller"]:
+        raise PlanError("Only 1 IDE controller is supported", what, kind="internal")
+    if disk.bus == "fdc":
+        if n["controller"]:
+            raise PlanError("Only 1 fdc controller is supported", what, kind="internal")
         if n["bus"]:
-            raise PlanError("SCSI controller only supports 1 bus", disk.describe(), kind="internal")
+            raise PlanError("Only 1 fdc bus is supported", what, kind="internal")
+        if n["target"]:
+            raise PlanError("target must be 0 for controller fdc", what, kind="unsupported")
+    if disk.bus == "sata" and n["bus"]:
+        raise PlanError("bus must be 0 for sata controller", what, kind="unsupported")
+    if disk.bus in ("sata", "ide") and n["target"]:
+        raise PlanError(f"target must be 0 for {disk.bus} controller", what, kind="unsupported")
 
 
 def check_iothread(guest: Guest, dev: Device, what: str) -> None:

@@ -208,9 +208,10 @@ def validate_late(guest: Guest) -> None:
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
     # driver before its generic ones for each device (but for disks: ``disks``)
-    for disk in each(of("disk")):
+    for disk in of("disk"):  # (a disk's address is checked with its QEMU driver's checks)
         facts = disk.disk if disk.disk is not None else disks.DiskFacts()
         disks.check_generic(guest, disk, facts)
+        _validate_address(guest, disk)
         disks.check_qemu(guest, disk, facts)
     for net in of("interface"):
         # libvirt 9.0 makes its generic checks of a NIC before its address's and QEMU's
