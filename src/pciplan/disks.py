@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Callable
 from lxml import etree
 
 from . import devices, parsecheck, sources
-from .defaults import number
+from .defaults import number, target_index
 from .errors import Element, PlanError
 from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
-    from .domain import Address, Device
+    from .domain import Device
 
 
 @dataclass(frozen=True)
@@ -396,8 +396,9 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     what = disk.describe  # (named only when refused)
     dst = disk.target.get("dev", "")
     a = disk.address
-    if a is not None and a.type == "drive" and disk.bus in DRIVE_BUSES:  # (the address first)
-        _check_drive_address(guest, disk, a)
+    drive = drive_numbers(disk) if disk.bus in DRIVE_BUSES else None
+    if drive is not None:  # (the address first: written, or given by post-parse)
+        _check_drive_address(guest, disk, drive)
     geometry = f.child_attrs.get("geometry")
     # (QEMU's checks of a geometry need all three numbers set, not 0)
     if geometry is not None and all(parsecheck.c_uint(geometry.get(n) or "0", 10) for n in CHS):
@@ -532,12 +533,36 @@ def _check_iotune(guest: Guest, disk: Device, f: DiskFacts) -> None:
                         kind="unsupported")
 
 
-def _check_drive_address(guest: Guest, disk: Device, a: Address) -> None:
+#: how libvirt derives a drive address from a target name's index, per disk bus:
+#: (disks per controller, disks per bus); QEMU's SCSI buses are narrow (7 units)
+DRIVE_LAYOUT = {"ide": (4, 2), "sata": (6, 6), "fdc": (2, 2),
+                "scsi": (devices.SCSI_NARROW_UNITS, devices.SCSI_NARROW_UNITS)}
+DRIVE_FIELDS = ("controller", "bus", "target", "unit")
+
+
+def drive_numbers(disk: Device) -> tuple[int, int, int, int] | None:
+    """A disk's drive address (controller, bus, target, unit): the one written, or the
+    one libvirt's post-parse derives from the target name ('vda' on IDE is 'hda');
+    None when it has none."""
+    a = disk.address
+    if a is not None and a.type == "drive":
+        c, b, t, u = (number(a.attrs.get(k), 0) for k in DRIVE_FIELDS)
+        return c, b, t, u
+    if a is None and disk.bus in DRIVE_LAYOUT:
+        index = target_index(disk)
+        if index < 0:
+            return None
+        per_controller, per_bus = DRIVE_LAYOUT[disk.bus]
+        return index // per_controller, (index % per_controller) // per_bus, 0, index % per_bus
+    return None
+
+
+def _check_drive_address(guest: Guest, disk: Device, drive: tuple[int, int, int, int]) -> None:
     """The numbers of a disk's drive address its controller cannot have: one SCSI bus (and
     target 0 on some models), one IDE controller, one floppy controller and bus, target 0
     on IDE, floppy and SATA, SATA bus 0."""
     what = disk.describe  # (named only when refused)
-    n = {k: number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
+    n = dict(zip(DRIVE_FIELDS, drive))
     if disk.bus == "scsi":
         if n["bus"]:
             raise PlanError("SCSI controller only supports 1 bus", what, kind="internal")
