@@ -1402,6 +1402,10 @@ def validate_after_features(facts: GuestFacts) -> None:
             raise PlanError("That firmware name is reserved", "sysinfo", kind="unsupported")
 
 
+#: the storage types an NVRAM store cannot have (a file, a block device, a network source)
+NVRAM_UNSUPPORTED_TYPES = frozenset({"dir", "volume", "nvme", "vhostuser"})
+
+
 def validate_nvram(facts: GuestFacts) -> None:
     """QEMU's checks of the NVRAM store (after secure boot's): a file, a block device or a
     network source, whole, then the storage checks of a disk's layer."""
@@ -1409,7 +1413,7 @@ def validate_nvram(facts: GuestFacts) -> None:
     if nvram is None:
         return
     ntype = nvram.get("type")
-    if ntype in ("dir", "volume"):
+    if ntype in NVRAM_UNSUPPORTED_TYPES:
         raise PlanError(f"unsupported nvram disk type '{ntype}'", "os/nvram", kind="unsupported")
     if "slices" in nvram:
         raise PlanError("slices are not supported with NVRAM", "os/nvram", kind="unsupported")
