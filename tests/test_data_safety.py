@@ -277,6 +277,10 @@ def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
                 numbers = {k: str(_c_number(src.get(k) or "0")) for k in ("domain", "bus", "slot", "function")}
                 src.attrib.clear()
                 src.attrib.update(numbers)
+    ti, to = inp.find("target"), out.find("target")
+    if inp.tag == "disk" and ti is not None and to is not None and \
+            (ti.get("dev") or "").startswith("ioemu:") and to.get("dev") == ti.get("dev")[6:]:
+        ti.set("dev", to.get("dev"))  # (libvirt drops an old Xen driver's prefix of the name)
     for attr in ("model", "type"):  # libvirt's default model, filesystem type='mount'...
         if inp.get(attr) is None and attr in out.attrib:
             del out.attrib[attr]

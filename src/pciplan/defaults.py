@@ -372,8 +372,7 @@ def add_implicit(guest: Guest) -> None:
         if top >= MAX_IMPLICIT_CONTROLLERS:
             raise PlanError(f"a {bus} disk needs {ctype} controller {top}: its {top + 1} implicit "
                             "controllers cannot all get a PCI slot", "devices", kind="internal")
-        if ctype == "fdc" and top > 0:
-            raise PlanError("Only 1 fdc controller is supported", "devices", kind="unsupported")
+        # (a floppy on a second fdc controller is refused when its address is validated)
         have = {c.index for c in guest.controllers if c.type == ctype}
         for i in range(top + 1):
             if i not in have:

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+from lxml import etree
 
 from . import devices, parsecheck, sources
-from .defaults import number
-from .errors import PlanError
+from .defaults import number, target_index
+from .errors import Element, PlanError
 from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
-    from .domain import Address, Device
+    from .domain import Device
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,8 @@ class Storage:
     encryption: str | None = None
     #: the encryption names a ``<cipher>``
     cipher: bool = False
-    #: ``<encryption engine>`` (None: not given, QEMU's)
+    #: ``<encryption engine>`` (a disk's is QEMU's when not given; None: unset, the NVRAM
+    #: store's when not given)
     engine: str | None = None
     #: a network source's protocol
     protocol: str | None = None
@@ -54,6 +57,44 @@ class Storage:
     #: ``<metadata_cache><max_size>`` is set (not 0): the disk's ``<driver>``'s, a backing
     #: store's ``<format>``'s
     metadata_cache: bool = False
+
+
+def storage_layer(type_: str | None, fmt: str | None, readonly: bool, holder: etree._Element | None,
+                  kids: dict | None = None, cache: etree._Element | None = None,
+                  engine: str | None = "qemu") -> Storage:
+    """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
+    (the ``<source>``) or of the disk itself (``kids``: the disk's first child of each tag);
+    ``cache``: the element whose ``<metadata_cache>`` is the layer's; ``engine``: the
+    encryption engine when none is named (a disk's post-parse makes it QEMU's, the NVRAM
+    store's stays unset)."""
+    enc = auth = None
+    if holder is not None and len(holder):  # (a childless source has neither)
+        enc = holder.find("encryption")
+        auth = holder.find("auth")
+    if kids is not None:
+        if enc is None:
+            enc = kids.get("encryption")
+        if auth is None:
+            auth = kids.get("auth")
+    network = holder is not None and type_ == "network"
+    protocol = holder.get("protocol") if network else None
+    secret = None
+    if auth is not None:
+        secret_el = auth.find("secret")
+        secret = (secret_el.get("type") if secret_el is not None else None) or ""
+    more: dict[str, Any] = {}
+    if network:
+        more["tls_hostname"] = holder.get("tlsHostname") is not None
+        more["hosts"] = tuple((h.get("transport") or "tcp", parsecheck.c_uint(h.get("port") or "0", 10) or 0)
+                              for h in holder.iterfind("host"))
+    if cache is not None and len(cache):
+        size = cache.findtext("metadata_cache/max_size")
+        parsed = parsecheck._c_parse(size, 10) if size else None
+        more["metadata_cache"] = parsed is not None and parsed[1] > 0
+    if enc is None:
+        return Storage(type_, fmt, readonly, protocol=protocol, auth_secret=secret, **more)
+    return Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None,
+                   enc.get("engine") or engine, protocol, secret, **more)
 
 
 class DiskFacts(Value):
@@ -73,8 +114,11 @@ class DiskFacts(Value):
     text: dict[str, str] = field(default_factory=dict)
     #: attributes of ``<geometry>``, ``<blockio>`` and ``<transient>`` when given
     child_attrs: dict[str, dict[str, str]] = field(default_factory=dict)
-    #: ``<iotune>``: each child's text (None: no ``<iotune>``)
-    iotune: dict[str, str] | None = None
+    #: ``<iotune>``'s limits as libvirt reads them: the first of each name, its number (not
+    #: given: none), None: no ``<iotune>``
+    iotune: dict[str, int] | None = None
+    #: its group_name (the first, blanks and all; empty: None)
+    iotune_group: str | None = None
     #: the storage chain: the disk's source first
     chain: tuple[Storage, ...] = ()
     #: the source has a storage slice (``<slices><slice type='storage'>``)
@@ -87,7 +131,7 @@ class DiskFacts(Value):
 
 #: the disk element's own attributes its checks read
 
-    def __init__(self, device='disk', driver=..., attrs=..., source=None, children=frozenset(), source_children=frozenset(), text=..., child_attrs=..., iotune=None, chain=(), storage_slice=False) -> None:
+    def __init__(self, device='disk', driver=..., attrs=..., source=None, children=frozenset(), source_children=frozenset(), text=..., child_attrs=..., iotune=None, iotune_group=None, chain=(), storage_slice=False) -> None:
         self.device = device
         self.driver = {} if driver is ... else driver
         self.attrs = {} if attrs is ... else attrs
@@ -97,17 +141,20 @@ class DiskFacts(Value):
         self.text = {} if text is ... else text
         self.child_attrs = {} if child_attrs is ... else child_attrs
         self.iotune = iotune
+        self.iotune_group = iotune_group
         self.chain = chain
         self.storage_slice = storage_slice
 CHECKED_ATTRS = frozenset({"sgio", "rawio", "model", "snapshot"})
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
-#: disk buses whose devices cannot be cdroms or floppies
-EJECTLESS_BUSES = frozenset({"virtio"})
+#: disk buses whose devices cannot be cdroms (nor floppies: those are on 'fdc')
+EJECTLESS_BUSES = frozenset({"virtio", "sd"})
 #: the buses a LUN (SCSI passthrough) may sit on
 LUN_BUSES = frozenset({"scsi", "virtio"})
 #: the path attribute of a local storage source, per disk type (an empty one is no source)
 LOCAL_PATHS = {"file": "file", "block": "dev", "dir": "dir"}
+#: the disk types that may have a startup policy: local storage, a volume (not yet resolved)
+STARTUP_POLICY_TYPES = frozenset({*LOCAL_PATHS, "volume", None})
 #: the source attribute libvirt names a disk by when it has no target
 SOURCE_PATHS = {**LOCAL_PATHS, "network": "name"}
 #: disk names a disk or LUN may have, and a floppy's
@@ -157,10 +204,7 @@ def _given(f: DiskFacts, child: str, attrs: tuple[str, ...]) -> bool:
 
 def _throttled(f: DiskFacts) -> bool:
     """The disk's ``<iotune>`` names a group or sets a limit (not 0)."""
-    if f.iotune is None:
-        return False
-    return bool(f.iotune.get("group_name")) or \
-        any(_limit(v) for k, v in f.iotune.items() if k in parsecheck.IOTUNE_FIELDS)
+    return f.iotune_group is not None or any((f.iotune or {}).values())
 #: network protocols whose sources take no ``<auth>``
 AUTHLESS_PROTOCOLS = frozenset({"nbd", "sheepdog", "gluster", "tftp", "vxhs", "nfs"})
 #: the secret types (usages) libvirt knows, and the one a protocol's ``<auth>`` needs
@@ -169,12 +213,14 @@ AUTH_SECRET_USAGES = {"iscsi": "iscsi", "rbd": "ceph"}
 #: the <iotune> limits given as a total or split into read and write, in libvirt's order
 IOTUNE_SPLIT_LIMITS = ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max",
                        "bytes_sec_max_length", "iops_sec_max_length")
-#: the largest <iotune> limit QEMU takes
+#: the largest <iotune> limit QEMU takes (a burst's length is not checked)
 IOTUNE_MAX = 1_000_000_000_000_000
 #: a disk name: a known prefix, letters, and no partition number
 DISK_NAME = re.compile(r"(?:hd|sd|vd|xvd|ubd|fd)[a-z]+([0-9]*)")
 #: the characters QEMU takes in a disk's serial
 SERIAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. +")
+#: the buses whose transient disks may share their backing image (QEMU hotplugs them)
+SHARED_BACKING_BUSES = frozenset({"usb", "virtio", "scsi"})
 #: the cache modes io='native' works with
 NATIVE_IO_CACHES = frozenset({"none", "directsync"})
 #: a disk's ``<geometry>`` numbers, and the buses whose disks cannot have one
@@ -191,12 +237,13 @@ UNOPENABLE_FORMATS = {
 
 
 def _printable(text: str) -> bool:
-    return all(c.isprintable() and c != "\t" or c == " " for c in text)
+    """Every character is printable ASCII (a blank too, not a tab; nothing beyond ASCII)."""
+    return all(" " <= c <= "~" for c in text)
 
 
 def _wwn(text: str) -> bool:
-    """libvirt's WWN: 16 hex digits, optionally written with a 0x prefix."""
-    digits = text[2:] if text[:2].lower() == "0x" else text
+    """libvirt's WWN: 16 hex digits, optionally written with a 0x prefix (not 0X)."""
+    digits = text[2:] if text.startswith("0x") else text
     return len(digits) == 16 and all(c in "0123456789abcdefABCDEF" for c in digits)
 
 
@@ -239,7 +286,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
         if disk.model in ("virtio", "virtio-transitional", "virtio-non-transitional"):
             raise PlanError(f"disk model '{disk.model}' not supported for bus '{disk.bus}'", what,
                             kind="unsupported")
-        if f.driver.get("queues") is not None:
+        if parsecheck.c_uint(f.driver.get("queues") or "0", 10):  # (0 is none)
             raise PlanError("queues attribute in disk driver element is only supported by virtio-blk",
                             what, kind="unsupported")
         for opt in ("event_idx", "ioeventfd"):
@@ -273,7 +320,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
         raise PlanError("removable is only valid for usb disks", what)
     policy = (f.source or {}).get("startupPolicy")
     if policy and policy != "default":
-        if disk.type in ("network", "vhostuser"):
+        if disk.type not in STARTUP_POLICY_TYPES:
             raise PlanError(f"disk startupPolicy '{policy}' is not allowed for disk of '{disk.type}' "
                             "type", what)
         if f.device not in ("cdrom", "floppy") and policy == "requisite":
@@ -349,6 +396,9 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     what = disk.describe  # (named only when refused)
     dst = disk.target.get("dev", "")
     a = disk.address
+    drive = drive_numbers(disk) if disk.bus in DRIVE_BUSES else None
+    if drive is not None:  # (the address first: written, or given by post-parse)
+        _check_drive_address(guest, disk, drive)
     geometry = f.child_attrs.get("geometry")
     # (QEMU's checks of a geometry need all three numbers set, not 0)
     if geometry is not None and all(parsecheck.c_uint(geometry.get(n) or "0", 10) for n in CHS):
@@ -361,9 +411,7 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     if "serial" in f.text and disk.bus == "sd":
         raise PlanError(f"Serial property not supported for drive bus '{disk.bus}'", what,
                         kind="internal")
-    if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
-        _check_drive_address(guest, disk, a)
-    if disk.bus in EJECTLESS_BUSES and f.device in ("cdrom", "floppy"):
+    if disk.bus in EJECTLESS_BUSES and f.device == "cdrom":
         raise PlanError(f"disk type of '{dst}' does not support ejectable media", what, kind="unsupported")
     if f.driver.get("copy_on_read") == "on":
         if f.readonly:
@@ -380,17 +428,17 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         if disk.bus not in LUN_BUSES:
             raise PlanError(f"disk device='lun' is not supported for bus='{disk.bus}'", what,
                             kind="unsupported")
+        if f.driver.get("copy_on_read") == "on":
+            raise PlanError(f"copy_on_read is not compatible with 'lun' disk '{dst}'", what,
+                            kind="unsupported")
         if "wwn" in f.text:
             raise PlanError("Setting wwn is not supported for lun device", what, kind="unsupported")
         if "vendor" in f.text or "product" in f.text:
             raise PlanError("Setting vendor or product is not supported for lun device", what,
                             kind="unsupported")
-        if f.driver.get("copy_on_read") == "on":
-            raise PlanError(f"copy_on_read is not compatible with 'lun' disk '{dst}'", what,
-                            kind="unsupported")
     if disk.bus in ("ide", "sata") and f.device == "disk" and f.readonly:
         raise PlanError(f"readonly {disk.bus} disks are not supported", what, kind="unsupported")
-    if "rotation_rate" in disk.target:
+    if parsecheck.c_uint(disk.target.get("rotation_rate") or "0", 10):  # (0 is none)
         if disk.bus not in ROTATION_BUSES:
             raise PlanError("rotation rate is only valid for SCSI/IDE/SATA bus", what, kind="internal")
         if f.device != "disk":
@@ -402,20 +450,22 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     if f.driver.get("io") == "native" and f.driver.get("cache") not in NATIVE_IO_CACHES:
         raise PlanError("io='native' needs either no disk cache or directsync cache mode", what,
                         kind="unsupported")
-    if disk.bus != "virtio" and "iothread" in disk.attrs:
-        raise PlanError(f"IOThreads not available for bus {disk.bus} target {dst}", what,
-                        kind="unsupported")
-    check_iothread(guest, disk, "Disk")
     if f.device == "lun" and disk.bus == "scsi" and "serial" in f.text:
         raise PlanError("scsi-block 'lun' devices do not support the serial property", what,
                         kind="unsupported")
     serial = f.text.get("serial")
     if serial is not None and not set(serial) <= SERIAL_CHARS:
         raise PlanError(f"driver serial '{serial}' contains unsafe characters", what, kind="internal")
+    if disk.bus != "virtio" and "iothread" in disk.attrs:
+        raise PlanError(f"IOThreads not available for bus {disk.bus} target {dst}", what,
+                        kind="unsupported")
+    check_iothread(guest, disk, "Disk")
     if f.iotune is not None:
-        _check_iotune(guest, disk, f.iotune)
+        _check_iotune(guest, disk, f)
     transient = f.child_attrs.get("transient")
     if transient is not None:
+        if _empty_source(disk, f):
+            raise PlanError(f"transient disk '{dst}' must not be empty", what, kind="unsupported")
         if f.readonly:
             raise PlanError(f"transient disk '{dst}' must not be read-only", what, kind="unsupported")
         if disk.type not in ("file", None):
@@ -424,7 +474,7 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         if f.device != "disk":
             raise PlanError(f"transient disk supported only with 'disk' device ({dst})", what,
                             kind="unsupported")
-        if transient.get("shareBacking") == "yes" and disk.bus not in ("virtio", "scsi"):
+        if transient.get("shareBacking") == "yes" and disk.bus not in SHARED_BACKING_BUSES:
             raise PlanError(f"disk bus '{disk.bus}' doesn't support transiend disk backing image "
                             "sharing", what, kind="unsupported")
     if "shareable" in f.children and f.chain and not f.readonly and f.chain[0].format != "raw":
@@ -438,53 +488,104 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         raise PlanError(f"invalid disk target '{dst}', partitions can't appear in disk targets", what,
                         kind="unsupported")
     for layer in f.chain:
-        check_storage(disk, layer)
+        check_storage(layer, what)
     if disk.type == "vhostuser" and not guest.domain.shared_memory:
         raise PlanError("'vhostuser' requires shared memory", what, kind="unsupported")
 
 
-def _limit(text: str) -> int:
-    """An <iotune> limit: a C unsigned long long (0 when not one: the parser refused those)."""
-    return parsecheck.c_uint(text, 10, parsecheck.ULLONG_MAX) or 0
+def _limits(f: DiskFacts) -> tuple[int, ...]:
+    """A disk's <iotune> limits, each one (0: not set)."""
+    got = f.iotune or {}
+    return tuple(got.get(k, 0) for k in parsecheck.IOTUNE_ORDER)
 
 
-def _check_iotune(guest: Guest, disk: Device, iotune: dict[str, str]) -> None:
-    """QEMU's limits on a disk's I/O throttling, and one throttling per group."""
+def _group_limits(guest: Guest, f: DiskFacts) -> tuple[int, ...]:
+    """A disk's <iotune> limits after libvirt's post-parse: a disk that names a group but
+    sets no limit takes those of the group's first disk that sets some (libvirt's disk
+    order), if any."""
+    limits = _limits(f)
+    if f.iotune_group is None or any(limits):
+        return limits
+    for other in guest.devices("disk"):
+        o = other.disk
+        if o is not None and o.iotune_group == f.iotune_group and any(_limits(o)):
+            return _limits(o)
+    return limits
+
+
+def _check_iotune(guest: Guest, disk: Device, f: DiskFacts) -> None:
+    """QEMU's limits on a disk's I/O throttling, and one throttling per group (a group is
+    named by its exact text, blanks and all)."""
     what = disk.describe  # (named only when refused)
-    limits = {k: v for k, v in iotune.items() if k != "group_name"}
-    group = iotune.get("group_name")
-    if any(_limit(v) > IOTUNE_MAX for v in limits.values()):
-        raise PlanError(f"block I/O throttle limit must be no more than {IOTUNE_MAX} using QEMU", what,
-                        kind="unsupported")
-    if group and not any(_limit(v) for v in limits.values()):
+    limits = _group_limits(guest, f)
+    group = f.iotune_group
+    if group is not None and not any(limits):
         raise PlanError("group_name can be configured only together with settings", what,
                         kind="unsupported")
-    if group:
+    if group is not None:
         for other in guest.devices("disk"):
             o = other.disk
-            if other is disk or o is None or o.iotune is None or o.iotune.get("group_name") != group:
+            if other is disk or o is None or o.iotune_group != group:
                 continue
-            if {k: _limit(v) for k, v in o.iotune.items() if k != "group_name"} != \
-                    {k: _limit(v) for k, v in limits.items()}:
+            if _group_limits(guest, o) != limits:
                 raise PlanError(f"different iotunes for disks {disk.target.get('dev', '')} and "
                                 f"{other.target.get('dev', '')}", what, kind="unsupported")
+    if any(v > IOTUNE_MAX for k, v in zip(parsecheck.IOTUNE_ORDER, limits) if not k.endswith("_length")):
+        raise PlanError(f"block I/O throttle limit must be no more than {IOTUNE_MAX} using QEMU", what,
+                        kind="unsupported")
 
 
-def _check_drive_address(guest: Guest, disk: Device, a: Address) -> None:
-    """The numbers of a disk's drive address its controller cannot have."""
-    n = {k: number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
-    if disk.bus == "sata" and n["bus"]:
-        raise PlanError("bus must be 0 for sata controller", disk.describe(), kind="unsupported")
-    if disk.bus in ("sata", "ide") and n["target"]:
-        raise PlanError(f"target must be 0 for {disk.bus} controller", disk.describe(), kind="unsupported")
+#: how libvirt derives a drive address from a target name's index, per disk bus:
+#: (disks per controller, disks per bus); QEMU's SCSI buses are narrow (7 units)
+DRIVE_LAYOUT = {"ide": (4, 2), "sata": (6, 6), "fdc": (2, 2),
+                "scsi": (devices.SCSI_NARROW_UNITS, devices.SCSI_NARROW_UNITS)}
+DRIVE_FIELDS = ("controller", "bus", "target", "unit")
+
+
+def drive_numbers(disk: Device) -> tuple[int, int, int, int] | None:
+    """A disk's drive address (controller, bus, target, unit): the one written, or the
+    one libvirt's post-parse derives from the target name ('vda' on IDE is 'hda');
+    None when it has none."""
+    a = disk.address
+    if a is not None and a.type == "drive":
+        c, b, t, u = (number(a.attrs.get(k), 0) for k in DRIVE_FIELDS)
+        return c, b, t, u
+    if a is None and disk.bus in DRIVE_LAYOUT:
+        index = target_index(disk)
+        if index < 0:
+            return None
+        per_controller, per_bus = DRIVE_LAYOUT[disk.bus]
+        return index // per_controller, (index % per_controller) // per_bus, 0, index % per_bus
+    return None
+
+
+def _check_drive_address(guest: Guest, disk: Device, drive: tuple[int, int, int, int]) -> None:
+    """The numbers of a disk's drive address its controller cannot have: one SCSI bus (and
+    target 0 on some models), one IDE controller, one floppy controller and bus, target 0
+    on IDE, floppy and SATA, SATA bus 0."""
+    what = disk.describe  # (named only when refused)
+    n = dict(zip(DRIVE_FIELDS, drive))
     if disk.bus == "scsi":
+        if n["bus"]:
+            raise PlanError("SCSI controller only supports 1 bus", what, kind="internal")
         ctrl = guest.find_controller("scsi", n["controller"])
         model = ctrl.model if ctrl is not None else None
         if n["target"] and model in devices.SCSI_MODELS_TARGET_0:
-            raise PlanError(f"target must be 0 for controller model '{model}'", disk.describe(),
-                            kind="unsupported")
+            raise PlanError(f"target must be 0 for controller model '{model}'", what, kind="unsupported")
+        return
+    if disk.bus == "ide" and n["controller"]:
+        raise PlanError("Only 1 IDE controller is supported", what, kind="internal")
+    if disk.bus == "fdc":
+        if n["controller"]:
+            raise PlanError("Only 1 fdc controller is supported", what, kind="internal")
         if n["bus"]:
-            raise PlanError("SCSI controller only supports 1 bus", disk.describe(), kind="internal")
+            raise PlanError("Only 1 fdc bus is supported", what, kind="internal")
+        if n["target"]:
+            raise PlanError("target must be 0 for controller fdc", what, kind="unsupported")
+    if disk.bus == "sata" and n["bus"]:
+        raise PlanError("bus must be 0 for sata controller", what, kind="unsupported")
+    if disk.bus in ("sata", "ide") and n["target"]:
+        raise PlanError(f"target must be 0 for {disk.bus} controller", what, kind="unsupported")
 
 
 def check_iothread(guest: Guest, dev: Device, what: str) -> None:
@@ -502,32 +603,34 @@ def check_iothread(guest: Guest, dev: Device, what: str) -> None:
 QEMU_ENCRYPTED_FORMATS = frozenset({"raw", "qcow2"})
 
 
-def _check_encryption(disk: Device, layer: Storage) -> None:
+def _check_encryption(layer: Storage, what: Element) -> None:
     """QEMU's checks of one layer's ``<encryption>`` (whatever the image format): the
     old qcow encryption is gone, QEMU's engine opens LUKS in raw and qcow2 images only,
-    librbd's engine serves network disks only."""
-    what = disk.describe  # (named only when refused)
+    librbd's engine serves network disks only; an engine must be set."""
     if layer.encryption in ("", "default", "qcow"):
         raise PlanError("old qcow/qcow2 encryption is not supported", what, kind="unsupported")
-    if layer.engine in (None, "default", "qemu"):
+    if layer.engine == "qemu":
         if layer.encryption == "luks" and layer.format not in QEMU_ENCRYPTED_FORMATS:
             raise PlanError("encryption is supported only with 'raw' and 'qcow2' image format", what,
                             kind="unsupported")
         if layer.encryption == "luks2":
             raise PlanError("luks2 is currently not supported by the qemu encryption engine", what,
                             kind="unsupported")
-    elif layer.engine == "librbd" and layer.type != "network":
-        raise PlanError("librbd encryption is supported only with RBD backed disks", what,
-                        kind="unsupported")
+    elif layer.engine == "librbd":
+        if layer.type != "network":
+            raise PlanError("librbd encryption is supported only with RBD backed disks", what,
+                            kind="unsupported")
+    else:  # (an NVRAM store's encryption without an engine: libvirt sets none)
+        raise PlanError("Unexpected enum value 0 for virStorageEncryptionEngine", what,
+                        kind="internal")
 
 
-def check_storage(disk: Device, layer: Storage) -> None:
+def check_storage(layer: Storage, what: Element) -> None:
     """QEMU's checks of one layer of a disk's storage chain, in libvirt's order: the
     formats QEMU cannot open, FAT, the network protocols QEMU cannot use (TFTP) or uses
     with limits (NFS), the metadata cache, the encryption, the TLS host name.  (SSL
     verification, cookies, read-ahead, timeout and query are checked too, but the parser
-    reads them only for the protocols that have them.)"""
-    what = disk.describe  # (named only when refused)
+    reads them only for the protocols that have them.)  ``what``: the disk or NVRAM store."""
     fmt = layer.format
     if fmt in UNOPENABLE_FORMATS:
         raise PlanError(UNOPENABLE_FORMATS[fmt], what, kind="unsupported")
@@ -542,20 +645,19 @@ def check_storage(disk: Device, layer: Storage) -> None:
         raise PlanError("storage format 'fat' is supported only with 'dir' storage type", what,
                         kind="unsupported")
     if layer.type == "network":
-        _check_protocol(disk, layer)
+        _check_protocol(layer, what)
     if layer.metadata_cache and fmt != "qcow2":
         raise PlanError("metadata cache max size control is supported only with qcow2 images", what,
                         kind="unsupported")
     if layer.encryption is not None:
-        _check_encryption(disk, layer)
+        _check_encryption(layer, what)
     if layer.tls_hostname and (layer.type != "network" or layer.protocol != "nbd"):
         raise PlanError("'tlsHostname' field is supported only with NBD disks", what,
                         kind="unsupported")
 
 
-def _check_protocol(disk: Device, layer: Storage) -> None:
+def _check_protocol(layer: Storage, what: Element) -> None:
     """QEMU 7.2 has no TFTP; an NFS source has one host, over TCP, on the default port."""
-    what = disk.describe  # (named only when refused)
     if layer.protocol == "tftp":
         raise PlanError("'tftp' protocol is not supported with this QEMU binary", what,
                         kind="unsupported")

@@ -23,6 +23,7 @@ from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
+    from .disks import Storage
     from .domain import Domain
 
 #: the actions libvirt knows for on_poweroff, on_reboot and on_crash
@@ -144,8 +145,10 @@ class GuestFacts(Value):
     #: <os><firmware>'s features: name -> enabled ('yes'/'no', the last one said)
     firmware_feature_states: dict[str, str] = field(default_factory=dict)
     nvram: dict[str, str] | None = None
+    #: a typed <nvram>'s storage source, for QEMU's storage checks (None: no such source)
+    nvram_storage: Storage | None = None
 
-    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None) -> None:
+    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None) -> None:
         self.clock = ClockFacts() if clock is ... else clock
         self.os_type = os_type
         self.lifecycle = {} if lifecycle is ... else lifecycle
@@ -181,6 +184,7 @@ class GuestFacts(Value):
         self.firmware_features = firmware_features
         self.firmware_feature_states = {} if firmware_feature_states is ... else firmware_feature_states
         self.nvram = nvram
+        self.nvram_storage = nvram_storage
 
 
 def _text(el: etree._Element | None) -> str | None:
@@ -1231,12 +1235,17 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
             facts.nvram = dict(nvram.attrib)
             if (nvram.text or "").strip():
                 facts.nvram["path"] = nvram.text.strip()
-            source = nvram.find("source")
+            source = os_el.find("nvram/source")  # (libvirt's: the first of any <nvram>)
             if source is not None:
                 facts.nvram["source"] = ""
             # (libvirt reads the source of a typed <nvram> only, and of its slices only one
             # of type 'storage')
             if source is not None and "type" in facts.nvram:
+                from . import disks  # (disks imports parsecheck, which imports this module)
+
+                # (its format is raw, its encryption engine unset when not named)
+                facts.nvram_storage = disks.storage_layer(facts.nvram["type"], "raw", False, source,
+                                                          engine=None)
                 if sources.storage_slice(source) is not None:
                     facts.nvram["slices"] = ""
                 if source.find("reservations") is not None:
@@ -1400,20 +1409,28 @@ def validate_after_features(facts: GuestFacts) -> None:
             raise PlanError("That firmware name is reserved", "sysinfo", kind="unsupported")
 
 
+#: the storage types an NVRAM store cannot have (a file, a block device, a network source)
+NVRAM_UNSUPPORTED_TYPES = frozenset({"dir", "volume", "nvme", "vhostuser"})
+
+
 def validate_nvram(facts: GuestFacts) -> None:
-    """QEMU's checks of the NVRAM store (after secure boot's): a file or a block device,
-    whole."""
+    """QEMU's checks of the NVRAM store (after secure boot's): a file, a block device or a
+    network source, whole, then the storage checks of a disk's layer."""
     nvram = facts.nvram
     if nvram is None:
         return
     ntype = nvram.get("type")
-    if ntype in ("dir", "volume"):
+    if ntype in NVRAM_UNSUPPORTED_TYPES:
         raise PlanError(f"unsupported nvram disk type '{ntype}'", "os/nvram", kind="unsupported")
     if "slices" in nvram:
         raise PlanError("slices are not supported with NVRAM", "os/nvram", kind="unsupported")
     if "reservations" in nvram:
         raise PlanError("persistent reservations are not supported with NVRAM", "os/nvram",
                         kind="unsupported")
+    if facts.nvram_storage is not None:
+        from . import disks
+
+        disks.check_storage(facts.nvram_storage, "os/nvram")
 
 
 def _validate_hugepages(pages: list[tuple[int, set[int] | None]], cells: int) -> None:

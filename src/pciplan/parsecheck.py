@@ -72,10 +72,13 @@ def _c_read(text: str, base: int) -> tuple[bool, int] | None:
     return neg, int(s, b)
 
 
-#: the numbers of a disk's <iotune> (its group_name is a name)
-IOTUNE_FIELDS = frozenset(f"{kind}_{what}{more}" for kind in ("total", "read", "write")
-                          for what in ("bytes_sec", "iops_sec")
-                          for more in ("", "_max", "_max_length")) | {"size_iops_sec"}
+#: the numbers of a disk's <iotune>, in the order libvirt's parser reads them (its
+#: group_name is a name)
+IOTUNE_ORDER = tuple(f"{kind}_{what}{more}" for more in ("", "_max") for what in ("bytes_sec", "iops_sec")
+                     for kind in ("total", "read", "write")) + ("size_iops_sec",) + \
+    tuple(f"{kind}_{what}_max_length" for what in ("bytes_sec", "iops_sec")
+          for kind in ("total", "read", "write"))
+IOTUNE_FIELDS = frozenset(IOTUNE_ORDER)
 
 
 def c_uint(text: str, base: int = 0, top: int = UINT_MAX) -> int | None:
@@ -280,7 +283,7 @@ def check_boot_options(os_el: etree._Element) -> None:
             _word(feature, attr, words, "os")
     nvram = os_el.find("nvram")
     if nvram is not None:
-        check_nvram(nvram)
+        check_nvram(nvram, os_el.find("nvram/source"))
     loader = os_el.find("loader")
     if loader is not None:
         for attr, words in (("readonly", YES_NO), ("type", LOADER_TYPES), ("secure", YES_NO),
@@ -303,16 +306,20 @@ def check_boot_options(os_el: etree._Element) -> None:
         raise _invalid(bios, "rebootTimeout", timeout, "os", "integer value")
 
 
-def check_nvram(nvram: etree._Element) -> None:
-    """A typed ``<nvram>``'s storage source, read as a disk's (an untyped one is a path)."""
+#: what libvirt's client says of a failure its daemon gave no reason for
+UNKNOWN_CAUSE = "An error occurred, but the cause is unknown"
+
+
+def check_nvram(nvram: etree._Element, src: etree._Element | None) -> None:
+    """A typed ``<nvram>``'s storage source, read as a disk's (an untyped one is a path).
+    ``src``: the source libvirt reads, the first ``<os><nvram><source>``."""
     ntype = nvram.get("type")
     if ntype is None:
         return
     if ntype not in DISK_TYPES | {"none"}:
         raise _invalid(nvram, "type", ntype, "os")
-    src = nvram.find("source")
-    if src is None:  # (refused without a word)
-        return
+    if src is None:  # (libvirt's parser fails without saying why)
+        raise PlanError(UNKNOWN_CAUSE, "os", _line(nvram), kind="internal")
     if ntype == "none":
         raise PlanError("unexpected disk type none", "os", _line(nvram), kind="internal")
     sources.check_storage_source(src, ntype, "os")
@@ -787,11 +794,24 @@ def check_disk(el: etree._Element, what: What, kids: dict) -> None:
     drv = kids.get("driver")
     if drv is not None:
         _check_disk_driver(drv, what)
-    iotune = kids.get("iotune")
-    if iotune is not None:
-        for c in iotune:
-            if c.tag in IOTUNE_FIELDS and c_uint((c.text or "").strip(), 10, ULLONG_MAX) is None:
-                raise PlanError(f"disk iotune field '{c.tag}' must be an integer", _what(what), _line(c))
+    if "iotune" in kids:
+        found = iotune_elements(el)
+        for name in IOTUNE_ORDER:
+            c = found.get(name)
+            text = c.xpath("string()") if c is not None else ""
+            if text and c_uint(text, 10, ULLONG_MAX) is None:
+                raise PlanError(f"disk iotune field '{name}' must be an integer", _what(what), _line(c))
+
+
+def iotune_elements(disk: etree._Element) -> dict[str, etree._Element]:
+    """The elements libvirt's parser reads a disk's I/O throttling from: of each number and
+    of group_name, the first of that name in any ``<iotune>``."""
+    found: dict[str, etree._Element] = {}
+    for c in disk.iterfind("iotune/*"):
+        tag = c.tag
+        if (tag in IOTUNE_FIELDS or tag == "group_name") and tag not in found:
+            found[tag] = c
+    return found
 
 
 def _check_disk_driver(drv: etree._Element, what: What) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
                hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems, video)
-from .defaults import MAX_PLANNED_INDEX, number, target_index
+from .defaults import MAX_PLANNED_INDEX, number
 from .domain import Controller, Device, Domain
 from .errors import PlanError
 
@@ -208,9 +208,10 @@ def validate_late(guest: Guest) -> None:
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
     # driver before its generic ones for each device (but for disks: ``disks``)
-    for disk in each(of("disk")):
+    for disk in of("disk"):  # (a disk's address is checked with its QEMU driver's checks)
         facts = disk.disk if disk.disk is not None else disks.DiskFacts()
         disks.check_generic(guest, disk, facts)
+        _validate_address(guest, disk)
         disks.check_qemu(guest, disk, facts)
     for net in of("interface"):
         # libvirt 9.0 makes its generic checks of a NIC before its address's and QEMU's
@@ -618,27 +619,13 @@ TPM_MODEL_ARCHES = {"tpm-crb": machines.X86,
 PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
 
 
-#: how libvirt derives a drive address from a target name's index, per disk bus:
-#: (disks per controller, disks per bus); QEMU's SCSI buses are narrow (7 units)
-DRIVE_LAYOUT = {"ide": (4, 2), "sata": (6, 6), "fdc": (2, 2),
-                "scsi": (devices.SCSI_NARROW_UNITS, devices.SCSI_NARROW_UNITS)}
-
-
-def _check_duplicate_drives(disks: list[Device]) -> None:
+def _check_duplicate_drives(drives: list[Device]) -> None:
     """Two disks of one bus at one drive address (written, or derived from the target
     names: 'vda' on IDE is 'hda')."""
     seen: dict[tuple, Device] = {}
-    for disk in disks:
-        a = disk.address
-        if a is not None and a.type == "drive":
-            n = tuple(number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit"))
-        elif a is None and disk.bus in DRIVE_LAYOUT:
-            index = target_index(disk)
-            if index < 0:
-                continue
-            per_controller, per_bus = DRIVE_LAYOUT[disk.bus]
-            n = (index // per_controller, (index % per_controller) // per_bus, 0, index % per_bus)
-        else:
+    for disk in drives:
+        n = disks.drive_numbers(disk)
+        if n is None:
             continue
         key = (disk.bus,) + n
         first = seen.get(key)

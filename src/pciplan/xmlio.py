@@ -441,6 +441,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
             if name is not None:
                 dev.attrs["driver_name"] = name
             dev.target = dict(t.items()) if t is not None else {}  # (as dict(attrib), faster)
+            dst = dev.target.get("dev")
+            if dst is not None and dst.startswith(XEN_TARGET_PREFIX):  # (libvirt's post-parse)
+                dev.target["dev"] = dst[len(XEN_TARGET_PREFIX):]
+                dev.changed.add("target")  # (written back without it, as libvirt does)
             dev.disk = _disk_facts(el, kids, dev.type)
         elif tag == "interface":
             dev.model = _attr_of(kids.get("model"), "type") or None  # (type='' is no model)
@@ -589,45 +593,14 @@ def _device(el: etree._Element, position: int) -> Device | None:
     return dev
 
 
-def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._Element | None,
-             kids: dict | None = None, cache: etree._Element | None = None) -> disks.Storage:
-    """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
-    (the ``<source>``) or of the disk itself (``kids``: the disk's first child of each tag);
-    ``cache``: the element whose ``<metadata_cache>`` is the layer's."""
-    enc = auth = None
-    if holder is not None and len(holder):  # (a childless source has neither)
-        enc = holder.find("encryption")
-        auth = holder.find("auth")
-    if kids is not None:
-        if enc is None:
-            enc = kids.get("encryption")
-        if auth is None:
-            auth = kids.get("auth")
-    network = holder is not None and type_ == "network"
-    protocol = holder.get("protocol") if network else None
-    secret = None
-    if auth is not None:
-        secret_el = auth.find("secret")
-        secret = (secret_el.get("type") if secret_el is not None else None) or ""
-    more: dict[str, Any] = {}
-    if network:
-        more["tls_hostname"] = holder.get("tlsHostname") is not None
-        more["hosts"] = tuple((h.get("transport") or "tcp", parsecheck.c_uint(h.get("port") or "0", 10) or 0)
-                              for h in holder.iterfind("host"))
-    if cache is not None and len(cache):
-        size = cache.findtext("metadata_cache/max_size")
-        parsed = parsecheck._c_parse(size, 10) if size else None
-        more["metadata_cache"] = parsed is not None and parsed[1] > 0
-    if enc is None:
-        return disks.Storage(type_, fmt, readonly, protocol=protocol, auth_secret=secret, **more)
-    return disks.Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None,
-                         enc.get("engine"), protocol, secret, **more)
-
-
 #: a disk's children that give none of the facts below but the chain's (most disks have only these)
 _PLAIN_DISK_CHILDREN = frozenset({"driver", "source", "target", "address", "readonly", "boot",
                                   "alias", "backingStore", "encryption", "auth"})
 
+
+
+#: the prefix of an old Xen driver's disk target name, which libvirt drops
+XEN_TARGET_PREFIX = "ioemu:"
 
 def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.DiskFacts:
     """What validation needs of a ``<disk>`` (``disks``): read once, with the disk."""
@@ -654,15 +627,19 @@ def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.Disk
             if name in kids:
                 f.child_attrs[name] = dict(kids[name].items())
         if "iotune" in kids:
-            f.iotune = {c.tag: (c.text or "").strip() for c in kids["iotune"] if isinstance(c.tag, str)}
+            texts = {k: c.xpath("string()") for k, c in parsecheck.iotune_elements(el).items()}
+            # (an empty text is none; the parser refused numbers it cannot read)
+            f.iotune = {k: parsecheck.c_uint(v, 10, parsecheck.ULLONG_MAX) or 0
+                        for k, v in texts.items() if v and k != "group_name"}
+            f.iotune_group = texts.get("group_name") or None
     # libvirt's post-parse gives a disk without a format raw (a volume's comes from its pool)
     fmt = f.driver.get("type") or ("raw" if dtype != "volume" else None)
     readonly = "readonly" in kids or f.device == "cdrom"
-    chain = [_storage(dtype, "raw" if fmt == "aio" else fmt, readonly, src, kids, drv)]
+    chain = [disks.storage_layer(dtype, "raw" if fmt == "aio" else fmt, readonly, src, kids, drv)]
     bs = kids.get("backingStore")
     while bs is not None and bs.get("type") is not None:  # (checked by the parser)
         form = bs.find("format")
-        chain.append(_storage(bs.get("type"), form.get("type") if form is not None else None, True,
+        chain.append(disks.storage_layer(bs.get("type"), form.get("type") if form is not None else None, True,
                               bs.find("source"), cache=form))
         bs = bs.find("backingStore")
     f.chain = tuple(chain)
@@ -1036,6 +1013,10 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
                 if k == "node":
                     continue
                 t.set(k, v)
+    elif dev.tag == "disk" and "target" in dev.changed:
+        t = el.find("target")
+        if t is not None and "dev" in dev.target:
+            t.set("dev", dev.target["dev"])
     _write_source_and_dropped_address(dev, el)
     if "address" in dev.changed and dev.address is not None:
         a = None
