@@ -299,8 +299,12 @@ def fill_models(guest: Guest) -> None:
             dev.bus = _disk_bus(dev)
         elif isinstance(dev, Controller) and dev.model is None:
             if dev.type == "usb":
-                if m.zpci and dev.address is None:
-                    dev.set("model", "none")
+                if m.zpci:
+                    # s390's QEMU has no piix3-uhci: libvirt leaves the model at its default
+                    # when the controller has an address (so a PIIX3-like 00:01.2 one
+                    # reserves nothing), and makes it 'none' when it has none
+                    if dev.address is None:
+                        dev.set("model", "none")
                 elif m.usb_model:
                     dev.set("model", m.usb_model)
             elif dev.type == "scsi":
