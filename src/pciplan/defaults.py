@@ -51,11 +51,14 @@ class Guest(Value):
         return [d for d in self.domain.devices if d.tag == tag]
 
     def videos(self) -> list[Device]:
-        vids = self.devices("video")
-        prim = [v for v in vids if v.attrs.get("primary") == "yes"]
-        if prim:
-            vids.remove(prim[0])
-            vids.insert(0, prim[0])
+        # libvirt's parser inserts each primary='yes' video at the front (so the last of
+        # several ends first; several are refused later)
+        vids: list[Device] = []
+        for v in self.devices("video"):
+            if v.attrs.get("primary") == "yes":
+                vids.insert(0, v)
+            else:
+                vids.append(v)
         return vids
 
     def hostdevs(self) -> list[Device]:

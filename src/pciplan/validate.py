@@ -253,7 +253,9 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
     for i, v in enumerate(each(videos)):
-        video.check(guest, v, primary=not i)
+        # the first video is the primary one, and so is any other marked primary='yes'
+        # (libvirt's flag: two of them are refused only after the devices' checks)
+        video.check(guest, v, primary=not i or v.attrs.get("primary") == "yes")
     for c in each(guest.controllers):
         # libvirt's generic checks of a PCI controller first, then its QEMU driver's: the
         # models this QEMU has, the driver options only virtio-scsi takes, the machine's buses
