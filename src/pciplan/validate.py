@@ -260,6 +260,10 @@ def validate_late(guest: Guest) -> None:
         # libvirt's generic checks of a PCI controller first, then its QEMU driver's: the
         # models this QEMU has, the driver options only virtio-scsi takes, the machine's buses
         if c.type == "pci":
+            # (a root's address was collected with the others: an invalid one is refused there)
+            if c.address is not None and c.model in ("pci-root", "pcie-root"):
+                raise PlanError("pci-root and pcie-root controllers should not have an address",
+                                c.describe(), kind="unsupported")
             if c.index is not None and c.index > 255:
                 # planned first (even the buses up to it), refused now, as libvirt does
                 raise PlanError(f"PCI controller index {c.index} too high, maximum is 255",
@@ -837,7 +841,4 @@ def _validate_pci_controller(guest: Guest, c: Controller) -> None:
         # set's, e.g. no slot left for the root ports on q35) and checks the index after;
         # pciplan does too, up to a bound that keeps absurd indexes from costing seconds
         raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", what,
-                        kind="unsupported")
-    if row.is_root and c.address is not None:
-        raise PlanError("pci-root and pcie-root controllers should not have an address", what,
                         kind="unsupported")
