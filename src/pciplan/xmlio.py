@@ -671,6 +671,8 @@ _FUNCTION_TEXT = [f"0x{i:x}" for i in range(8)]
 def _canonical(el: etree._Element, pci: PciAddress) -> bool:
     """The address is spelled as libvirt writes it (so any reader gets the same numbers)."""
     get = el.get
+    if pci.is_empty:
+        return all(get(k) is None for k in ("domain", "bus", "slot", "function"))
     return (get("bus") == _BYTE_TEXT[pci.bus] and get("slot") == _BYTE_TEXT[pci.slot]
             and get("function") == _FUNCTION_TEXT[pci.function]
             and get("domain") == ("0x0000" if not pci.domain else f"0x{pci.domain:04x}"))
@@ -877,7 +879,9 @@ def device_tostring(doc: DeviceDocument) -> str:
 def _address_attrs(a: Address) -> dict[str, str]:
     """The attributes of ``<address>`` for ``a``, in the order libvirt writes them."""
     if a.is_pci:
-        attrs = {"type": a.type, **_pci_spelling(a.pci)}
+        # libvirt writes no numbers for an empty address (domain, bus and slot 0: a function
+        # there is dropped), its multifunction and zPCI ids still
+        attrs = {"type": a.type} if a.pci.is_empty else {"type": a.type, **_pci_spelling(a.pci)}
         if a.multifunction:
             attrs["multifunction"] = a.multifunction
         return attrs
