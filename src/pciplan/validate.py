@@ -111,6 +111,7 @@ def validate_late(guest: Guest) -> None:
     def each(devs: list[Device]) -> Iterator[Device]:
         """The devices, each one's address validated before the device (as libvirt does)."""
         for d in devs:
+            _validate_unassigned(d)
             _validate_address(guest, d)
             yield d
     usb = [c for c in guest.controllers if c.type == "usb"]
@@ -197,14 +198,6 @@ def validate_late(guest: Guest) -> None:
                                 kind="unsupported")
             seen_tpm = True
     watchdogs = of("watchdog")
-    for d in dom.devices:
-        if "rom" in d.attrs and d.address is not None and d.address.type != "pci":
-            raise PlanError("ROM tuning is only supported for PCI devices", d.describe(),
-                            kind="unsupported")
-        if d.address is not None and d.address.type == "unassigned" and d.tag != "hostdev" \
-                and d.parent is None:
-            raise PlanError("address of type 'unassigned' is supported only for hostdevs",
-                            d.describe(), kind="unsupported")
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
     # driver before its generic ones for each device (but for disks: ``disks``)
@@ -214,6 +207,7 @@ def validate_late(guest: Guest) -> None:
         disks.check_qemu(guest, disk, facts)
     for net in of("interface"):
         # libvirt 9.0 makes its generic checks of a NIC before its address's and QEMU's
+        _validate_unassigned(net)
         interfaces.check_generic(net, net.net or interfaces.NetFacts())
         _validate_address(guest, net)
         if net.type == "hostdev" and net.address is not None and \
@@ -434,6 +428,9 @@ def validate_late(guest: Guest) -> None:
         cid = vsock.attrs.get("cid")
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
+    for d in dom.devices:  # (the kinds without checks of their own above)
+        _validate_unassigned(d)
+        _validate_rom(d)
     graphics.validate(dom.graphics_facts)
     # what spans devices, after every device is validated
     twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))
@@ -544,6 +541,14 @@ def _validate_addresses(guest: Guest, devs: list[Device]) -> None:
         _validate_address(guest, d)
 
 
+def _validate_unassigned(d: Device) -> None:
+    """libvirt's first generic check of each device, as it validates it."""
+    if d.address is not None and d.address.type == "unassigned" and d.tag != "hostdev" \
+            and d.parent is None:
+        raise PlanError("address of type 'unassigned' is supported only for hostdevs",
+                        d.describe(), kind="unsupported")
+
+
 def _validate_address(guest: Guest, d: Device) -> None:
     """What libvirt checks of a device's address first when it validates the device."""
     a = d.address
@@ -551,6 +556,14 @@ def _validate_address(guest: Guest, d: Device) -> None:
         raise PlanError("cannot use CCW address type for device '<null>' using machine type "
                         f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'",
                         d.describe(), kind="unsupported")
+    _validate_rom(d)
+
+
+def _validate_rom(d: Device) -> None:
+    """QEMU's check of a device's ROM settings, after its address's."""
+    if "rom" in d.attrs and d.address is not None and d.address.type not in ("pci", "unassigned"):
+        raise PlanError("ROM tuning is only supported for PCI devices", d.describe(),
+                        kind="unsupported")
 
 
 def _validate_pm(dom: Domain) -> None:
