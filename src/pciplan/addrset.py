@@ -272,8 +272,14 @@ class AddressSet:
         # libvirt retries on empty, unlocked buses of other isolation groups;
         # pciplan plans every device in group 0, so that pass finds nothing new
         if key[0] & _INTEGRATED:
-            raise CapacityError("no free slot is left on the root bus for this integrated device",
-                                element)
+            if self.dry_run:
+                # libvirt grows the set as for any device, then finds the device's new
+                # address is not on the root bus
+                addr = self.grow(PciAddress(0, len(buses), 0, f), flags, element)
+                at = PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f)
+                raise CapacityError(f"The device at PCI address {at} needs to be an integrated "
+                                    "device (bus=0)", element)
+            raise CapacityError("No more available PCI slots", element)
         if self.dry_run:
             addr = self.grow(PciAddress(0, len(buses), 0, f), flags, element)
             return PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f), False
