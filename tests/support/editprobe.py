@@ -224,6 +224,12 @@ def _new_devices(g: Guest, rng: random.Random) -> list[tuple[str, object]]:
         ("virtio-video", lambda g, r: _el("<video><model type='virtio'/></video>")),
         ("vsock", lambda g, r: _el("<vsock model='virtio'><cid auto='yes'/></vsock>")),
         ("memballoon", lambda g, r: _el("<memballoon model='virtio'/>")),
+        ("virtio-iommu", lambda g, r: _el("<iommu model='virtio'/>")),
+        ("nic-hostdev", lambda g, r: _el(
+            "<interface type='hostdev' managed='yes'><source>"
+            + _free_host_address(g, r).replace("<address ", "<address type='pci' ")
+            + "</source></interface>")),
+        ("hostdev-functions", _hostdev_functions),
         ("virtiofs", lambda g, r: _el(
             f"<filesystem type='mount' accessmode='passthrough'><source dir='/srv/ep{n}'/>"
             f"<target dir='ep{n}'/></filesystem>")),
@@ -259,6 +265,8 @@ def _new_devices(g: Guest, rng: random.Random) -> list[tuple[str, object]]:
             ("pci-serial", lambda g, r: _el("<serial type='pty'><target type='pci-serial'/></serial>")),
             ("qxl-video", lambda g, r: _el("<video><model type='qxl'/></video>")),
         ]
+    if g.x86:
+        out.append(("usb-companions", _usb_companions))
     if g.pcie and g.x86:
         out.append(("dmi-to-pci-bridge", lambda g, r: _el("<controller type='pci' model='dmi-to-pci-bridge'/>")))
     if g.pc:
@@ -269,19 +277,37 @@ def _new_devices(g: Guest, rng: random.Random) -> list[tuple[str, object]]:
     return out
 
 
+def _usb_companions(g: Guest, rng: random.Random):
+    """An EHCI controller with its three UHCI companions (one more USB index), as the
+    libvirt docs show them; returned as a list."""
+    idx = g.max_index("usb") + 1
+    return [_el(f"<controller type='usb' index='{idx}' model='ich9-ehci1'/>")] + [
+        _el(f"<controller type='usb' index='{idx}' model='ich9-uhci{i}'>"
+            f"<master startport='{2 * (i - 1)}'/></controller>") for i in (1, 2, 3)]
+
+
+def _hostdev_functions(g: Guest, rng: random.Random):
+    """Two functions of one host device (a list of two hostdevs)."""
+    a = _free_host_address(g, rng)
+    return [_el("<hostdev mode='subsystem' type='pci' managed='yes'><source>"
+                + a.replace("function='0x0'", f"function='0x{fn}'") + "</source></hostdev>")
+            for fn in (0, 1)]
+
+
 def edit_add(g: Guest, rng: random.Random) -> str:
     """Add one to three devices without any address."""
     devs = g.devices
     labels = []
     for _ in range(rng.randint(1, 3)):
         label, make = rng.choice(_new_devices(g, rng))
-        el = make(g, rng)
-        # devices go after the last of their kind, as virsh edit users put them
-        same = [d for d in devs if d.tag == el.tag]
-        if same:
-            same[-1].addnext(el)
-        else:
-            devs.append(el)
+        made = make(g, rng)
+        for el in (made if isinstance(made, list) else [made]):
+            # devices go after the last of their kind, as virsh edit users put them
+            same = [d for d in devs if d.tag == el.tag]
+            if same:
+                same[-1].addnext(el)
+            else:
+                devs.append(el)
         labels.append(label)
     return "add(" + ",".join(labels) + ")"
 
@@ -296,6 +322,53 @@ def edit_strip(g: Guest, rng: random.Random) -> str | None:
     for d in picked:
         d.remove(d.find("address"))
     return f"strip({len(picked)}/{len(devs)})"
+
+
+def edit_strip_controllers(g: Guest, rng: random.Random) -> str | None:
+    """Remove the addresses of the PCI controllers only (devices keep their bus numbers)."""
+    ctrls = [c for c in g.controllers("pci") if c.find("address") is not None]
+    if not ctrls:
+        return None
+    picked = [c for c in ctrls if rng.random() < 0.7] or [rng.choice(ctrls)]
+    for c in picked:
+        c.remove(c.find("address"))
+        if rng.random() < 0.5:
+            t = c.find("target")
+            if t is not None:
+                c.remove(t)
+    return f"strip-controllers({len(picked)}/{len(ctrls)})"
+
+
+#: the other address types a PCI-capable device may be given, per guest
+def _other_address_types(g: Guest) -> list[str]:
+    if g.s390:
+        return ["<address type='ccw'/>", "<address type='pci'/>",
+                "<address type='pci'><zpci uid='0x0042'/></address>",
+                "<address type='pci'><zpci fid='0x00000042'/></address>"]
+    if g.virt:
+        return ["<address type='virtio-mmio'/>", "<address type='pci'/>"]
+    if g.pseries:
+        return ["<address type='spapr-vio'/>", "<address type='pci'/>"]
+    return ["<address type='pci'/>", "<address type='isa'/>", "<address type='unassigned'/>"]
+
+
+def edit_address_type(g: Guest, rng: random.Random) -> str | None:
+    """Give a device another kind of address (or a PCI one where it had another kind)."""
+    cands = [d for d in g.devices if isinstance(d.tag, str) and d.tag in (
+        "disk", "interface", "controller", "hostdev", "rng", "memballoon", "input", "video",
+        "filesystem", "vsock")
+        and not (d.tag == "controller" and d.get("type") == "pci")]
+    if not cands:
+        return None
+    d = rng.choice(cands)
+    old = d.find("address")
+    new = _el(rng.choice(_other_address_types(g)))
+    if old is not None:
+        old.addprevious(new)
+        d.remove(old)
+    else:
+        d.append(new)
+    return f"address-type({_describe(d)} {old.get('type') if old is not None else '-'}->{new.get('type')})"
 
 
 def _describe(el) -> str:
@@ -606,6 +679,8 @@ EDITS = {
     "duplicate": (edit_duplicate, 3),
     "move": (edit_move, 2),
     "reindex": (edit_reindex, 1),
+    "strip-controllers": (edit_strip_controllers, 2),
+    "address-type": (edit_address_type, 1),
 }
 
 
