@@ -725,13 +725,13 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
     if usb_error is not None:
         errors.append(usb_error)
     if any(isinstance(d, Controller) and d.type == "usb" and d.model == "none" for d in dom.devices):
-        # USB disabled in the XML itself: the parser refuses USB inputs and hubs as it reads them
+        # USB disabled in the XML itself: the parser refuses USB inputs, hubs and host
+        # devices as it reads them
         for d in dom.devices:
-            if (d.tag == "input" and d.bus == "usb") or (d.tag == "hub" and d.type == "usb"):
+            if (d.tag == "input" and d.bus == "usb") or (d.tag == "hub" and d.type == "usb") or \
+                    _usb_hostdev_to_parser(d):
                 errors.append((parsecheck.parse_rank(d.tag, d.position or 0), PlanError(
-                    "Can't add USB input device. USB bus is disabled" if d.tag == "input" else
-                    "Can't add USB hub: USB is disabled for this domain", d.describe(),
-                    kind="unsupported")))
+                    _USB_DISABLED[d.tag], d.describe(), kind="unsupported")))
     for tag, found in singles.items():
         limit = parsecheck.DEVICE_LIMITS.get(tag, 1)
         if len(found) > limit:  # (counted before any of them is read)
@@ -741,6 +741,21 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
                            PlanError(message, second.describe() if second else tag, kind=kind)))
     if errors:
         raise min(errors, key=lambda e: e[0])[1]
+
+
+#: the parser's refusal of a USB device when a USB controller of model 'none' is there
+_USB_DISABLED = {"input": "Can't add USB input device. USB bus is disabled",
+                 "hub": "Can't add USB hub: USB is disabled for this domain",
+                 "hostdev": "Can't add host USB device: USB is disabled in this host"}
+
+
+def _usb_hostdev_to_parser(d: Device) -> bool:
+    """A host device libvirt's parser takes for a USB one: a USB subsystem, and (its
+    capabilities' type read where the subsystem's would be) a storage capability."""
+    if d.tag != "hostdev":
+        return False
+    mode = d.attrs.get("mode")
+    return (mode == "subsys" and d.type == "usb") or (mode == "capabilities" and d.type == "storage")
 
 
 def _usb_controllers_error(dom: Domain) -> tuple[tuple[int, int], PlanError] | None:
