@@ -306,6 +306,8 @@ def validate_late(guest: Guest) -> None:
                             kind="internal")
         if c.type == "pci" and guest.machine.pci:
             _validate_pci_options(guest, c)
+        elif c.type == "pci":
+            _validate_unplanned_pci_options(c)
     cards = of("smartcard")
     if len(cards) > 1:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
@@ -796,6 +798,40 @@ def _validate_pci_options(guest: Guest, c: Controller) -> None:
         if opt in controllers.TARGET_ATTRIBUTES and opt not in allowed:
             raise PlanError(f"Option '{controllers.OPTION_LABELS.get(opt, opt)}' is not valid "
                             f"{label}", what, kind="unsupported")
+
+
+#: the <target> options of a PCI controller in the order libvirt's QEMU driver checks them
+_PCI_OPTION_ORDER = ("index", "busNr", "node", "chassisNr", "chassis", "port", "hotplug")
+#: the options libvirt fills in for a PCI controller it plans (so requires in validation)
+_REQUIRED_PCI_OPTIONS = {
+    "pci-expander-bus": ("busNr",), "pcie-expander-bus": ("busNr",), "pci-bridge": ("chassisNr",),
+    "pcie-root-port": ("chassis", "port"), "pcie-switch-downstream-port": ("chassis", "port"),
+}
+
+
+def _validate_unplanned_pci_options(c: Controller) -> None:
+    """On a machine without PCI to libvirt nothing fills in a PCI controller's model name
+    and options: its QEMU driver refuses a controller without those it needs (a
+    pci-bridge that reached validation without a slot, on an ARM board)."""
+    row = controllers.MODELS.get(c.model or "")
+    if row is None or row.is_root:
+        return
+    label = f"for PCI controller with index '{c.index}', model '{c.model}' and modelName " \
+            f"'{c.model_name or 'none'}'"
+    if c.model_name is None:
+        raise PlanError(f"Required option 'modelName' is not set {label}", c.describe(),
+                        kind="internal")
+    if c.model_name not in row.model_names:
+        raise PlanError(f"Option 'modelName' has invalid value {label}", c.describe(),
+                        kind="unsupported")
+    required = _REQUIRED_PCI_OPTIONS.get(row.name, ())
+    for option in _PCI_OPTION_ORDER:
+        if option in required and option not in c.target:
+            raise PlanError(f"Required option '{option}' is not set {label}", c.describe(),
+                            kind="internal")
+        if option in c.target and option not in row.options:
+            raise PlanError(f"Option '{controllers.OPTION_LABELS[option]}' is not valid {label}",
+                            c.describe(), kind="unsupported")
 
 
 def _usb_devices(guest: Guest) -> bool:
