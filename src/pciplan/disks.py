@@ -430,13 +430,20 @@ def _check_drive_address(guest: Guest, disk: Device, a: Address) -> None:
     if disk.bus in ("sata", "ide") and n["target"]:
         raise PlanError(f"target must be 0 for {disk.bus} controller", disk.describe(), kind="unsupported")
     if disk.bus == "scsi":
-        ctrl = guest.find_controller("scsi", n["controller"])
-        model = ctrl.model if ctrl is not None else None
-        if n["target"] and model in devices.SCSI_MODELS_TARGET_0:
-            raise PlanError(f"target must be 0 for controller model '{model}'", disk.describe(),
-                            kind="unsupported")
-        if n["bus"]:
-            raise PlanError("SCSI controller only supports 1 bus", disk.describe(), kind="internal")
+        check_scsi_drive_address(guest, disk, a)
+
+
+def check_scsi_drive_address(guest: Guest, dev: Device, a: Address) -> None:
+    """A drive address on a SCSI bus (a SCSI disk's, or any other device's: libvirt takes
+    all of those for SCSI host devices): one bus; target 0 on an lsilogic controller."""
+    n = {k: number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
+    if n["bus"]:
+        raise PlanError("SCSI controller only supports 1 bus", dev.describe(), kind="internal")
+    ctrl = guest.find_controller("scsi", n["controller"])
+    model = ctrl.model if ctrl is not None else None
+    if n["target"] and model in devices.SCSI_MODELS_TARGET_0:
+        raise PlanError(f"target must be 0 for controller model '{model}'", dev.describe(),
+                        kind="unsupported")
 
 
 def check_iothread(guest: Guest, dev: Device, what: str) -> None:

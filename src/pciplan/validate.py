@@ -558,6 +558,8 @@ def _validate_address(guest: Guest, d: Device) -> None:
         raise PlanError("cannot use CCW address type for device '<null>' using machine type "
                         f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'",
                         d.describe(), kind="unsupported")
+    if a is not None and a.type == "drive" and d.tag != "disk":
+        disks.check_scsi_drive_address(guest, d, a)
     _validate_rom(d)
 
 
