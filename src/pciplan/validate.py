@@ -214,11 +214,11 @@ def validate_late(guest: Guest) -> None:
                 net.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
                             net.describe(), kind="internal")
-        if net.type in ("vhostuser", "vdpa") and net.model not in devices.VIRTIO_NIC_MODELS:
-            if net.type == "vhostuser":
-                raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
-                                "type='vhostuser'/>. vhostuser requires the virtio-net* frontend",
-                                net.describe(), kind="internal")
+        if net.type == "vhostuser" and net.model not in devices.VIRTIO_NIC_MODELS:
+            raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
+                            "type='vhostuser'/>. vhostuser requires the virtio-net* frontend",
+                            net.describe(), kind="internal")
+        if net.type == "vdpa" and net.model != "virtio":  # (not even its transitional variants)
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
         interfaces.check_qemu(net, net.net or interfaces.NetFacts())
