@@ -779,6 +779,11 @@ def _validate_pci_ranges(c: Controller) -> None:
                         "node", what, kind="unsupported")
 
 
+#: the arches whose QEMU has PIIX4's ACPI switch for hot-plug on the root bus (x86, and
+#: ppc64's, built with PIIX4): a pci-root's <target hotplug> needs it
+PIIX4_ROOT_HOTPLUG_ARCHES = machines.X86 | machines.PPC64
+
+
 def _validate_pci_options(guest: Guest, c: Controller) -> None:
     """The QEMU driver's checks of a PCI controller's <model name> and <target> options
     (the ones the planner filled in included): the model name, then which options the
@@ -800,6 +805,10 @@ def _validate_pci_options(guest: Guest, c: Controller) -> None:
         if opt in controllers.TARGET_ATTRIBUTES and opt not in allowed:
             raise PlanError(f"Option '{controllers.OPTION_LABELS.get(opt, opt)}' is not valid "
                             f"{label}", what, kind="unsupported")
+    if c.model == "pci-root" and "hotplug" in c.target and \
+            guest.domain.arch not in PIIX4_ROOT_HOTPLUG_ARCHES:
+        raise PlanError("setting the 'hotplug' property on a 'pci-root' device is not supported "
+                        "by this QEMU binary", what, kind="unsupported")
 
 
 #: the <target> options of a PCI controller in the order libvirt's QEMU driver checks them
