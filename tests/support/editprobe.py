@@ -312,12 +312,43 @@ def edit_add(g: Guest, rng: random.Random) -> str:
     return "add(" + ",".join(labels) + ")"
 
 
+def edit_add_many(g: Guest, rng: random.Random) -> str:
+    """Add many devices of one kind at once (a storage or network guest grows)."""
+    kinds = [k for k in _new_devices(g, rng) if k[0] in (
+        "virtio-disk", "virtio-nic", "e1000e-nic", "e1000-nic", "hostdev-pci", "virtio-scsi",
+        "pcie-root-port", "pci-bridge", "virtio-serial", "virtio-rng", "nic-hostdev")]
+    label, make = rng.choice(kinds)
+    count = rng.choice((4, 8, 16, 31, 40))
+    devs = g.devices
+    for _ in range(count):
+        made = make(g, rng)
+        for el in (made if isinstance(made, list) else [made]):
+            same = [d for d in devs if d.tag == el.tag]
+            (same[-1].addnext(el) if same else devs.append(el))
+    return f"add-many({count}x{label})"
+
+
+def edit_hotplug_off(g: Guest, rng: random.Random) -> str | None:
+    """Turn hot-plug off on some root or downstream ports (or the root bus)."""
+    ports = [c for c in g.controllers("pci") if c.get("model") in (
+        "pcie-root-port", "pcie-switch-downstream-port", "pci-root")]
+    if not ports:
+        return None
+    picked = [c for c in ports if rng.random() < 0.5] or [rng.choice(ports)]
+    for c in picked:
+        t = c.find("target")
+        if t is None:
+            t = etree.SubElement(c, "target")
+        t.set("hotplug", "off")
+    return f"hotplug-off({len(picked)}/{len(ports)})"
+
+
 def edit_strip(g: Guest, rng: random.Random) -> str | None:
     """Remove the PCI address of a random subset of the devices (the others keep theirs)."""
     devs = g.pci_devices()
     if not devs:
         return None
-    share = rng.choice((0.25, 0.5, 0.75))
+    share = rng.choice((0.25, 0.5, 0.75, 1.0))
     picked = [d for d in devs if rng.random() < share] or [rng.choice(devs)]
     for d in picked:
         d.remove(d.find("address"))
@@ -681,6 +712,8 @@ EDITS = {
     "reindex": (edit_reindex, 1),
     "strip-controllers": (edit_strip_controllers, 2),
     "address-type": (edit_address_type, 1),
+    "add-many": (edit_add_many, 2),
+    "hotplug-off": (edit_hotplug_off, 1),
 }
 
 
