@@ -384,8 +384,6 @@ def add_implicit(guest: Guest) -> None:
         if top >= MAX_IMPLICIT_CONTROLLERS:
             raise PlanError(f"a {bus} disk needs {ctype} controller {top}: its {top + 1} implicit "
                             "controllers cannot all get a PCI slot", "devices", kind="internal")
-        if ctype == "fdc" and top > 0:
-            raise PlanError("Only 1 fdc controller is supported", "devices", kind="unsupported")
         have = {c.index for c in guest.controllers if c.type == ctype}
         for i in range(top + 1):
             if i not in have:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from . import devices, parsecheck, sources
-from .defaults import number
+from .defaults import disk_index, number
 from .errors import PlanError
 from .records import Value
 
@@ -301,6 +301,7 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     what = disk.describe  # (named only when refused)
     dst = disk.target.get("dev", "")
     a = disk.address
+    _check_drive_address(guest, disk)  # (the address first, as libvirt validates it)
     geometry = f.child_attrs.get("geometry")
     if geometry is not None:
         if disk.bus == "usb":
@@ -311,8 +312,6 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     if "serial" in f.text and disk.bus == "sd":
         raise PlanError(f"Serial property not supported for drive bus '{disk.bus}'", what,
                         kind="internal")
-    if a is not None and a.type == "drive" and disk.bus in ("ide", "sata", "scsi"):
-        _check_drive_address(guest, disk, a)
     if disk.bus in EJECTLESS_BUSES and f.device in ("cdrom", "floppy"):
         raise PlanError(f"disk type of '{dst}' does not support ejectable media", what, kind="unsupported")
     if f.driver.get("copy_on_read") == "on":
@@ -422,15 +421,45 @@ def _check_iotune(guest: Guest, disk: Device, iotune: dict[str, str]) -> None:
                                 f"{other.target.get('dev', '')}", what, kind="unsupported")
 
 
-def _check_drive_address(guest: Guest, disk: Device, a: Address) -> None:
-    """The numbers of a disk's drive address its controller cannot have."""
-    n = {k: number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
-    if disk.bus == "sata" and n["bus"]:
-        raise PlanError("bus must be 0 for sata controller", disk.describe(), kind="unsupported")
-    if disk.bus in ("sata", "ide") and n["target"]:
-        raise PlanError(f"target must be 0 for {disk.bus} controller", disk.describe(), kind="unsupported")
-    if disk.bus == "scsi":
-        check_scsi_drive_address(guest, disk, a)
+#: the disks a drive controller takes: bus -> its units (libvirt's implicit drive addresses)
+_UNITS_PER_CONTROLLER = {"ide": 4, "fdc": 2}
+
+
+def _check_drive_address(guest: Guest, disk: Device) -> None:
+    """The numbers of a disk's drive address (written, or the one libvirt's post-parse gave
+    it from its target name) its controller cannot have."""
+    a = disk.address
+    bus = disk.bus
+    if a is not None and a.type == "drive":
+        if bus == "scsi":
+            check_scsi_drive_address(guest, disk, a)
+            return
+        n = {k: number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit")}
+    elif a is None and bus in _UNITS_PER_CONTROLLER:
+        idx = disk_index(disk.target.get("dev", ""))
+        if idx is None:
+            return
+        n = {"controller": idx // _UNITS_PER_CONTROLLER[bus], "bus": 0, "target": 0}
+    else:
+        return
+    what = disk.describe()
+    if bus == "ide":
+        if n["controller"]:
+            raise PlanError("Only 1 IDE controller is supported", what, kind="internal")
+        if n["target"]:
+            raise PlanError("target must be 0 for ide controller", what, kind="unsupported")
+    elif bus == "fdc":
+        if n["controller"]:
+            raise PlanError("Only 1 fdc controller is supported", what, kind="internal")
+        if n["bus"]:
+            raise PlanError("Only 1 fdc bus is supported", what, kind="internal")
+        if n["target"]:
+            raise PlanError("target must be 0 for controller fdc", what, kind="unsupported")
+    elif bus == "sata":
+        if n["bus"]:
+            raise PlanError("bus must be 0 for sata controller", what, kind="unsupported")
+        if n["target"]:
+            raise PlanError("target must be 0 for sata controller", what, kind="unsupported")
 
 
 def check_scsi_drive_address(guest: Guest, dev: Device, a: Address) -> None:
