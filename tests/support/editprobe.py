@@ -635,7 +635,8 @@ def edit_duplicate(g: Guest, rng: random.Random) -> str | None:
         t = new.find("target")
         if t is None or not t.get("dev"):
             return None
-        t.set("dev", _free_target(g, re.sub(r"[a-z]+$", "", t.get("dev")) or "vd"))
+        m = re.match(r"(xvd|[a-z]d)", t.get("dev"))
+        t.set("dev", _free_target(g, m.group(1) if m else "vd"))
         src = new.find("source")
         if src is not None and src.get("file"):
             src.set("file", src.get("file") + ".copy")
