@@ -32,6 +32,10 @@ def mark_non_pci_transports(guest: Guest) -> None:
                     d.set("address", Address("virtio-mmio"))
     if m.zpci:
         for d in guest.domain.devices:
+            if d.tag == "hostdev" and d.type == "mdev" and d.model == "vfio-ap" and \
+                    d.address is not None:
+                d.set("address", None)  # (an AP device has no address: libvirt forgets it)
+        for d in guest.domain.devices:
             if d.address is None and (devices.is_virtio(d) or d.tag in ("filesystem", "vsock") or
                                       _virtio_hostdev_nic(d)):
                 d.address = Address("ccw")
