@@ -149,7 +149,7 @@ def check_usb_addresses(guest: Guest) -> None:
     hubs: set[tuple[int, tuple[int, ...]]] = set()
     taken: set[tuple[int, tuple[int, ...]]] = set()
     usb_hubs = [d for d in guest.domain.devices if d.tag == "hub" and d.type == "usb"]
-    others = _usb_port_users(guest)
+    others = usb_port_users(guest)
 
     def located(d: Device) -> tuple[int, tuple[int, ...], str] | None:
         """A device's USB bus, port path and port as libvirt writes it (None: no port)."""
@@ -220,7 +220,7 @@ def _usb_port_path(text: str) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-def _usb_port_users(guest: Guest) -> list[Device]:
+def usb_port_users(guest: Guest) -> list[Device]:
     """The devices (hubs apart) libvirt's USB pass goes through, in its order: USB host
     devices, USB disks, CCID controllers, USB inputs, USB serial ports, USB sound cards,
     USB redirectors."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import (chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
-               hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems, video)
+               hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems, transports, video)
 from .defaults import MAX_PLANNED_INDEX, number, target_index
 from .domain import Controller, Device, Domain
 from .errors import PlanError
@@ -432,7 +432,7 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
     for d in dom.devices:  # (the kinds without checks of their own above)
         _validate_unassigned(d)
-        _validate_rom(d)
+        _validate_rom(guest, d)
     graphics.validate(dom.graphics_facts)
     # what spans devices, after every device is validated
     twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))
@@ -560,12 +560,32 @@ def _validate_address(guest: Guest, d: Device) -> None:
                         d.describe(), kind="unsupported")
     if a is not None and a.type == "drive" and d.tag != "disk":
         disks.check_scsi_drive_address(guest, d, a)
-    _validate_rom(d)
+    if "acpi_index" in d.attrs and _final_address_type(guest, d) not in (None, "pci"):
+        raise PlanError("ACPI index is only supported for PCI devices", d.describe(),
+                        kind="unsupported")
+    _validate_rom(guest, d)
 
 
-def _validate_rom(d: Device) -> None:
+#: disk buses whose disks libvirt's post-parse gives a drive address
+_DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
+
+
+def _final_address_type(guest: Guest, d: Device) -> str | None:
+    """The kind of address a device has when libvirt validates it: the one written (or
+    planned), else the one libvirt's other passes give it (a drive address for IDE, floppy,
+    SCSI and SATA disks, a USB port for USB devices); pciplan writes neither."""
+    if d.address is not None:
+        return d.address.type
+    if d.tag == "disk" and d.bus in _DRIVE_BUSES:
+        return "drive"
+    if (d.tag == "hub" and d.type == "usb") or any(u is d for u in transports.usb_port_users(guest)):
+        return "usb"
+    return None
+
+
+def _validate_rom(guest: Guest, d: Device) -> None:
     """QEMU's check of a device's ROM settings, after its address's."""
-    if "rom" in d.attrs and d.address is not None and d.address.type not in ("pci", "unassigned"):
+    if "rom" in d.attrs and _final_address_type(guest, d) not in (None, "pci", "unassigned"):
         raise PlanError("ROM tuning is only supported for PCI devices", d.describe(),
                         kind="unsupported")
 
@@ -834,6 +854,9 @@ def _validate_unplanned_pci_options(c: Controller) -> None:
                         kind="internal")
     if c.model_name not in row.model_names:
         raise PlanError(f"Option 'modelName' has invalid value {label}", c.describe(),
+                        kind="unsupported")
+    if c.index == 0:  # (the first free index, for one written without: no root took it)
+        raise PlanError(f"Index for '{c.model}' controllers must be > 0", c.describe(),
                         kind="unsupported")
     required = _REQUIRED_PCI_OPTIONS.get(row.name, ())
     for option in _PCI_OPTION_ORDER:

@@ -497,8 +497,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.attrs["eim"] = drv.get("eim", "")
         else:
             dev.model = get("model")
-    if "rom" in kids:
-        dev.attrs["rom"] = "yes"
+    rom = kids.get("rom")
+    if rom is not None and any(rom.get(k) is not None for k in ("enabled", "bar", "file")):
+        dev.attrs["rom"] = "yes"  # (an empty <rom/> tunes nothing)
+    if "acpi" in kids and kids["acpi"].get("index"):
+        dev.attrs["acpi_index"] = kids["acpi"].get("index", "")
     if tag == "controller" and "pcihole64" in kids:
         dev.attrs["pcihole64"] = (kids["pcihole64"].text or "").strip()
     for name in _CHECKED_ATTRS.get(tag, ()):
