@@ -194,6 +194,7 @@ class Assigner:
     def create_set(self, nbuses: int, dry_run: bool) -> AddressSet:
         m = self.machine
         s = AddressSet(nbuses, dry_run=dry_run, multiple_roots=m.multiple_roots)
+        s.flat = self.options.placement == "flat"
         for c in self.guest.controllers:
             if c.type == "pci" and c.index is not None and c.index < nbuses and c.model in MODELS:
                 s.buses[c.index] = bus_for_model(c.index, c.model,
