@@ -132,8 +132,13 @@ def check_source_parse(src: etree._Element, ctype: str, what: parsecheck.What) -
     if ctype == "tcp":
         parsecheck._word(src, "tls", parsecheck.YES_NO, what)
     rec = src.find("reconnect") if ctype in RECONNECT_TYPES else None
-    if rec is None:
-        return
+    if rec is not None:
+        check_reconnect_parse(rec, what)
+
+
+def check_reconnect_parse(rec: etree._Element, what: parsecheck.What) -> None:
+    """A ``<reconnect>`` (of a chardev's source, a vhost-user disk's): a switch, and when
+    enabled a timeout (a number)."""
     parsecheck._word(rec, "enabled", parsecheck.YES_NO, what)
     if rec.get("enabled") == "yes":
         timeout = rec.get("timeout")

@@ -55,6 +55,23 @@ VIRTIO_NIC_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-tran
 SCSI_MODELS_QEMU_LACKS = frozenset({"buslogic"})
 #: the guest arches whose QEMU has a PS/2 controller (i8042)
 PS2_ARCHES = frozenset({"x86_64", "i686", "ppc64", "ppc64le"})
+
+
+def default_input_bus(itype: str | None, arch: str, os_type: str = "hvm") -> str | None:
+    """The bus libvirt's parser gives an ``<input>`` without one (None: no bus): on an
+    HVM guest a mouse or keyboard is PS/2 on x86, anything virtio on s390, a passthrough
+    one virtio, an evdev one none, the others USB."""
+    if os_type in ("xen", "xenpvh"):
+        return "xen"
+    if os_type != "hvm":
+        return "ps2"  # (the enum's first value: refused later as no QEMU guest)
+    if itype in ("mouse", "keyboard") and arch in ("x86_64", "i686"):
+        return "ps2"
+    if arch in ("s390x", "s390") or itype == "passthrough":
+        return "virtio"
+    if itype == "evdev":
+        return None
+    return "usb"
 #: SCSI controller models libvirt checks the emulator for: (QEMU device, libvirt's name of it)
 SCSI_MODEL_DEVICES = {"lsilogic": ("lsi53c895a", "LSI 53C895A SCSI controller"),
                       "lsisas1068": ("mptsas1068", "LSI SAS1068 (MPT Fusion) controller"),

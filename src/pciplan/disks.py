@@ -2,9 +2,11 @@
 
 A disk's checks run with the other devices' (``validate.validate_late``, disks first);
 within one disk libvirt makes its generic checks first (:func:`check_generic`: the
-storage chain, LUN options, the bus, vhost-user limits, names and media) and its QEMU
-driver's after them (:func:`check_qemu`: addresses, media, sharing, I/O threads, the
-driver, the storage formats QEMU cannot open, shared memory for vhost-user).  The
+storage chain, a LUN's source and options, the bus, an NVMe namespace, vhost-user
+limits, names and media) and its QEMU driver's after them (:func:`check_qemu`:
+geometry, addresses, media, sharing, I/O threads, the driver, each storage layer's
+format, protocol, metadata cache, encryption and TLS host, shared memory for
+vhost-user).  The
 order decides which error a disk with several mistakes gets; each was checked against
 the libvirt 9.0 daemon with pairs of mistakes.
 
@@ -45,6 +47,13 @@ class Storage:
     protocol: str | None = None
     #: its ``<auth>``: the type its ``<secret>`` names ('' for none), None: no ``<auth>``
     auth_secret: str | None = None
+    #: its ``<host>``s: (transport, port: 0 when none)
+    hosts: tuple[tuple[str, int], ...] = ()
+    #: it names a TLS host (``tlsHostname``, even empty)
+    tls_hostname: bool = False
+    #: ``<metadata_cache><max_size>`` is set (not 0): the disk's ``<driver>``'s, a backing
+    #: store's ``<format>``'s
+    metadata_cache: bool = False
 
 
 class DiskFacts(Value):
@@ -62,12 +71,14 @@ class DiskFacts(Value):
     source_children: frozenset[str] = frozenset()
     #: text of ``<wwn>``, ``<vendor>``, ``<product>``, ``<serial>`` when given
     text: dict[str, str] = field(default_factory=dict)
-    #: attributes of ``<geometry>`` and ``<transient>`` when given
+    #: attributes of ``<geometry>``, ``<blockio>`` and ``<transient>`` when given
     child_attrs: dict[str, dict[str, str]] = field(default_factory=dict)
     #: ``<iotune>``: each child's text (None: no ``<iotune>``)
     iotune: dict[str, str] | None = None
     #: the storage chain: the disk's source first
     chain: tuple[Storage, ...] = ()
+    #: the source has a storage slice (``<slices><slice type='storage'>``)
+    storage_slice: bool = False
 
     @property
     def readonly(self) -> bool:
@@ -76,7 +87,7 @@ class DiskFacts(Value):
 
 #: the disk element's own attributes its checks read
 
-    def __init__(self, device='disk', driver=..., attrs=..., source=None, children=frozenset(), source_children=frozenset(), text=..., child_attrs=..., iotune=None, chain=()) -> None:
+    def __init__(self, device='disk', driver=..., attrs=..., source=None, children=frozenset(), source_children=frozenset(), text=..., child_attrs=..., iotune=None, chain=(), storage_slice=False) -> None:
         self.device = device
         self.driver = {} if driver is ... else driver
         self.attrs = {} if attrs is ... else attrs
@@ -87,6 +98,7 @@ class DiskFacts(Value):
         self.child_attrs = {} if child_attrs is ... else child_attrs
         self.iotune = iotune
         self.chain = chain
+        self.storage_slice = storage_slice
 CHECKED_ATTRS = frozenset({"sgio", "rawio", "model", "snapshot"})
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
@@ -117,21 +129,38 @@ VHOSTUSER_UNSUPPORTED: tuple[tuple[str, Callable[[DiskFacts], bool]], ...] = (
     ("discard", lambda f: bool(f.driver.get("discard"))),
     ("iothread", lambda f: bool(f.driver.get("iothread"))),
     ("detect_zeroes", lambda f: bool(f.driver.get("detect_zeroes"))),
-    ("metadata_cache", lambda f: "metadata_cache" in f.children),
-    ("iotune", lambda f: "iotune" in f.children),
+    ("metadata_cache", lambda f: f.chain[0].metadata_cache),
+    ("iotune", lambda f: _throttled(f)),
     ("backingStore", lambda f: len(f.chain) > 1),
     ("encryption", lambda f: f.chain[0].encryption is not None),
     ("readonly", lambda f: f.readonly),
     ("shareable", lambda f: "shareable" in f.children),
     ("transient", lambda f: "transient" in f.children),
-    ("serial", lambda f: "serial" in f.children),
-    ("wwn", lambda f: "wwn" in f.children),
-    ("vendor", lambda f: "vendor" in f.children),
-    ("product", lambda f: "product" in f.children),
+    # (an empty <serial/>, <wwn/>, ... is none)
+    ("serial", lambda f: bool(f.text.get("serial"))),
+    ("wwn", lambda f: bool(f.text.get("wwn"))),
+    ("vendor", lambda f: bool(f.text.get("vendor"))),
+    ("product", lambda f: bool(f.text.get("product"))),
     ("auth", lambda f: "auth" in f.children or "auth" in f.source_children),
-    ("geometry", lambda f: "geometry" in f.children),
-    ("blockio", lambda f: "blockio" in f.children),
+    # (a geometry or block size of 0 is none)
+    ("geometry", lambda f: _given(f, "geometry", ("cyls", "heads", "secs")) or
+     "trans" in f.child_attrs.get("geometry", {})),
+    ("blockio", lambda f: _given(f, "blockio", ("logical_block_size", "physical_block_size"))),
 )
+
+
+def _given(f: DiskFacts, child: str, attrs: tuple[str, ...]) -> bool:
+    """One of a child element's numbers is set (not 0)."""
+    got = f.child_attrs.get(child)
+    return got is not None and any(parsecheck.c_uint(got.get(a) or "0", 10) for a in attrs)
+
+
+def _throttled(f: DiskFacts) -> bool:
+    """The disk's ``<iotune>`` names a group or sets a limit (not 0)."""
+    if f.iotune is None:
+        return False
+    return bool(f.iotune.get("group_name")) or \
+        any(_limit(v) for k, v in f.iotune.items() if k in parsecheck.IOTUNE_FIELDS)
 #: network protocols whose sources take no ``<auth>``
 AUTHLESS_PROTOCOLS = frozenset({"nbd", "sheepdog", "gluster", "tftp", "vxhs", "nfs"})
 #: the secret types (usages) libvirt knows, and the one a protocol's ``<auth>`` needs
@@ -148,6 +177,9 @@ DISK_NAME = re.compile(r"(?:hd|sd|vd|xvd|ubd|fd)[a-z]+([0-9]*)")
 SERIAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. +")
 #: the cache modes io='native' works with
 NATIVE_IO_CACHES = frozenset({"none", "directsync"})
+#: a disk's ``<geometry>`` numbers, and the buses whose disks cannot have one
+CHS = ("cyls", "heads", "secs")
+CHS_LESS_BUSES = frozenset({"usb", "sd"})
 #: the buses whose disks may have a rotation rate
 ROTATION_BUSES = frozenset({"scsi", "ide", "sata"})
 #: image formats QEMU 7.2 cannot open as a disk, and libvirt's refusal of each
@@ -186,13 +218,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
     if f.attrs.get("sgio") == "unfiltered":
         raise PlanError("unfiltered sgio is no longer supported", what, kind="unsupported")
     if f.device == "lun":
-        protocol = (f.source or {}).get("protocol")
-        if disk.type == "network" and protocol != "iscsi":
-            raise PlanError(f"disk device='lun' is not supported for protocol='{protocol}'", what,
-                            kind="unsupported")
-        if disk.type not in ("block", "volume", "network"):
-            raise PlanError("disk device='lun' is only valid for block type disk source", what,
-                            kind="unsupported")
+        _check_lun_source(disk, f)
     else:
         if "reservations" in f.source_children:
             raise PlanError("<reservations/> allowed only for lun devices", what, kind="unsupported")
@@ -224,6 +250,8 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
             if f.driver.get(opt) is not None:
                 raise PlanError(f"{name} is only supported for virtio devices", what,
                                 kind="unsupported")
+    if disk.type == "nvme" and sources.nvme_namespace((f.source or {}).get("namespace", "")) == 0:
+        raise PlanError("NVMe namespace can't be zero", what, kind="unsupported")
     if disk.type == "vhostuser":
         _check_vhostuser(disk, f)
     sources.check_overrides(disk)
@@ -259,6 +287,26 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
         raise PlanError(f"Invalid floppy device name: {dst}", what, kind="internal")
     if f.device == "disk" and _empty_source(disk, f):
         raise PlanError(f"missing source information for device {dst}", what)
+
+
+def _check_lun_source(disk: Device, f: DiskFacts) -> None:
+    """What a LUN's source cannot be: a network one but iSCSI, a local one but a block
+    device, an image in a format but raw, a slice of its storage, encrypted."""
+    what = disk.describe  # (named only when refused)
+    protocol = (f.source or {}).get("protocol")
+    if disk.type == "network" and protocol != "iscsi":
+        raise PlanError(f"disk device='lun' is not supported for protocol='{protocol}'", what,
+                        kind="unsupported")
+    if disk.type not in ("block", "volume", "network"):
+        raise PlanError("disk device='lun' is only valid for block type disk source", what,
+                        kind="unsupported")
+    layer = f.chain[0] if f.chain else Storage(disk.type)
+    if layer.format not in (None, "raw"):  # (a volume's format comes from its pool)
+        raise PlanError("disk device 'lun' must use 'raw' format", what, kind="unsupported")
+    if f.storage_slice:
+        raise PlanError("disk device 'lun' doesn't support storage slice", what, kind="unsupported")
+    if layer.encryption not in (None, "default"):  # ('default' is refused by QEMU's checks)
+        raise PlanError("disk device 'lun' doesn't support encryption", what, kind="unsupported")
 
 
 def _check_auth(disk: Device, layer: Storage) -> None:
@@ -303,9 +351,11 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     a = disk.address
     _check_drive_address(guest, disk)  # (the address first, as libvirt validates it)
     geometry = f.child_attrs.get("geometry")
-    if geometry is not None:
-        if disk.bus == "usb":
-            raise PlanError("CHS geometry can not be set for 'usb' bus", what, kind="unsupported")
+    # (QEMU's checks of a geometry need all three numbers set, not 0)
+    if geometry is not None and all(parsecheck.c_uint(geometry.get(n) or "0", 10) for n in CHS):
+        if disk.bus in CHS_LESS_BUSES:
+            raise PlanError(f"CHS geometry can not be set for '{disk.bus}' bus", what,
+                            kind="unsupported")
         if geometry.get("trans", "default") != "default" and disk.bus != "ide":
             raise PlanError(f"CHS translation mode can only be set for 'ide' bus not '{disk.bus}'",
                             what, kind="unsupported")
@@ -326,8 +376,6 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     if ("vendor" in f.text or "product" in f.text) and disk.bus != "scsi":
         raise PlanError("Only scsi disk supports vendor and product", what, kind="unsupported")
     if f.device == "lun":
-        if f.chain and f.chain[0].format != "raw":
-            raise PlanError("disk device 'lun' must use 'raw' format", what, kind="unsupported")
         if disk.bus not in LUN_BUSES:
             raise PlanError(f"disk device='lun' is not supported for bus='{disk.bus}'", what,
                             kind="unsupported")
@@ -339,8 +387,6 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
         if f.driver.get("copy_on_read") == "on":
             raise PlanError(f"copy_on_read is not compatible with 'lun' disk '{dst}'", what,
                             kind="unsupported")
-        if f.chain and f.chain[0].encryption is not None:
-            raise PlanError("disk device 'lun' doesn't support encryption", what, kind="unsupported")
     if disk.bus in ("ide", "sata") and f.device == "disk" and f.readonly:
         raise PlanError(f"readonly {disk.bus} disks are not supported", what, kind="unsupported")
     if "rotation_rate" in disk.target:
@@ -348,6 +394,8 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
             raise PlanError("rotation rate is only valid for SCSI/IDE/SATA bus", what, kind="internal")
         if f.device != "disk":
             raise PlanError("rotation rate is only valid for disk device", what, kind="internal")
+    if disk.bus == "usb" and "usb-storage" in guest.machine.lacks:
+        raise PlanError("This QEMU doesn't support '-device usb-storage'", what, kind="unsupported")
     if disk.bus == "usb" and a is not None and a.type != "usb":
         raise PlanError("unexpected address type for usb disk", what, kind="internal")
     if f.driver.get("io") == "native" and f.driver.get("cache") not in NATIVE_IO_CACHES:
@@ -510,9 +558,15 @@ def _check_encryption(disk: Device, layer: Storage) -> None:
 
 
 def check_storage(disk: Device, layer: Storage) -> None:
-    """QEMU's checks of one layer of a disk's storage chain."""
+    """QEMU's checks of one layer of a disk's storage chain, in libvirt's order: the
+    formats QEMU cannot open, FAT, the network protocols QEMU cannot use (TFTP) or uses
+    with limits (NFS), the metadata cache, the encryption, the TLS host name.  (SSL
+    verification, cookies, read-ahead, timeout and query are checked too, but the parser
+    reads them only for the protocols that have them.)"""
     what = disk.describe  # (named only when refused)
     fmt = layer.format
+    if fmt in UNOPENABLE_FORMATS:
+        raise PlanError(UNOPENABLE_FORMATS[fmt], what, kind="unsupported")
     if layer.type == "dir":
         if fmt != "fat":
             raise PlanError("storage type 'dir' requires use of storage format 'fat'", what,
@@ -523,7 +577,31 @@ def check_storage(disk: Device, layer: Storage) -> None:
     elif fmt == "fat" and layer.type != "volume":
         raise PlanError("storage format 'fat' is supported only with 'dir' storage type", what,
                         kind="unsupported")
+    if layer.type == "network":
+        _check_protocol(disk, layer)
+    if layer.metadata_cache and fmt != "qcow2":
+        raise PlanError("metadata cache max size control is supported only with qcow2 images", what,
+                        kind="unsupported")
     if layer.encryption is not None:
         _check_encryption(disk, layer)
-    if fmt in UNOPENABLE_FORMATS:
-        raise PlanError(UNOPENABLE_FORMATS[fmt], what, kind="unsupported")
+    if layer.tls_hostname and (layer.type != "network" or layer.protocol != "nbd"):
+        raise PlanError("'tlsHostname' field is supported only with NBD disks", what,
+                        kind="unsupported")
+
+
+def _check_protocol(disk: Device, layer: Storage) -> None:
+    """QEMU 7.2 has no TFTP; an NFS source has one host, over TCP, on the default port."""
+    what = disk.describe  # (named only when refused)
+    if layer.protocol == "tftp":
+        raise PlanError("'tftp' protocol is not supported with this QEMU binary", what,
+                        kind="unsupported")
+    if layer.protocol == "nfs":
+        if len(layer.hosts) != 1:
+            raise PlanError("'nfs' protocol requires the usage of exactly one host", what,
+                            kind="unsupported")
+        transport, port = layer.hosts[0]
+        if transport != "tcp":
+            raise PlanError("'nfs' host must use TCP protocol", what, kind="unsupported")
+        if port:
+            raise PlanError("port cannot be specified in 'nfs' protocol host", what,
+                            kind="unsupported")

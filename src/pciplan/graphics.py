@@ -2,13 +2,13 @@
 
 * the parser (:func:`check_parse`): the ports of VNC and RDP, the ``<listen>`` elements
   (their type, the attributes each type takes, the first one against the element's own
-  ``listen``/``socket``), which listen types RDP takes, VNC's and SPICE's ``connected``
-  and SPICE's channel names;
+  ``listen``/``socket``), which listen types RDP takes, VNC's ``<audio>``, VNC's and
+  SPICE's ``connected``, SPICE's channel names, D-Bus's ``p2p``, ``<gl>`` and ``<audio>``;
 * validation (:func:`validate`), after every other device (libvirt validates graphics
   last, before what spans devices), each graphics in document order: libvirt's own
-  checks (a network listen names its network, D-Bus p2p takes no address), then
-  QEMU's (the types QEMU 7.2 has, what egl-headless pairs with, one OpenGL display,
-  VNC's password length).
+  checks (a network listen names its network, VNC's audio is there, D-Bus p2p takes no
+  address), then QEMU's (the types QEMU 7.2 has, what egl-headless pairs with, one
+  OpenGL display, D-Bus's audio is a D-Bus one, VNC's password length).
 
 Checked against the libvirt 9.0 daemon with pairs of mistakes.  (Graphics take no
 PCI address: pciplan reads nothing else of them.)
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from . import parsecheck
+from . import audios, parsecheck
 from .errors import PlanError
 
 @dataclass(frozen=True)
@@ -34,6 +34,8 @@ class GraphicsFacts:
     gl: bool = False
     #: the attributes validation reads (passwd, p2p, address)
     attrs: tuple[tuple[str, str], ...] = ()
+    #: the id of the audio a VNC or D-Bus display names (0: none)
+    audio: int = 0
 
 
 def read(el: etree._Element) -> GraphicsFacts:
@@ -42,7 +44,17 @@ def read(el: etree._Element) -> GraphicsFacts:
         el.get("type"),
         tuple((c.get("type"), c.get("network")) for c in el.iterfind("listen")),
         gl is not None and gl.get("enable") == "yes",
-        tuple((k, v) for k, v in el.attrib.items() if k in CHECKED_ATTRS))
+        tuple((k, v) for k, v in el.attrib.items() if k in CHECKED_ATTRS),
+        _audio_id(el) if el.get("type") in AUDIO_TYPES else 0)
+
+
+def _audio_id(el: etree._Element) -> int:
+    audio = el.find("audio")
+    return parsecheck.c_uint(audio.get("id") or "", 10) or 0 if audio is not None else 0
+
+
+#: the graphics types whose ``<audio>`` libvirt reads
+AUDIO_TYPES = frozenset({"vnc", "dbus"})
 
 
 #: the graphics attributes validation reads
@@ -56,14 +68,17 @@ EGL_PARTNERS = frozenset({"egl-headless", "vnc", "spice"})
 VNC_PASSWD_LEN = 8
 
 
-def validate(facts: list[GraphicsFacts]) -> None:
-    """libvirt's checks of each graphics (its own, then its QEMU driver's), in order."""
+def validate(facts: list[GraphicsFacts], audio: list[audios.AudioFacts]) -> None:
+    """libvirt's checks of each graphics (its own, then its QEMU driver's), in order;
+    ``audio``: the audio back ends after post-parse."""
     egl = any(g.type == "egl-headless" for g in facts)
     for i, g in enumerate(facts, 1):
         what = f"graphics #{i}"
         attrs = dict(g.attrs)
         if g.type in LISTENING_TYPES and any(t == "network" and not net for t, net in g.listens):
             raise PlanError("'network' attribute is required for listen type 'network'", what)
+        if g.type == "vnc":
+            audios.check_id(g.audio, audio, what)
         if g.type == "dbus" and attrs.get("p2p") == "yes" and attrs.get("address"):
             raise PlanError("D-Bus p2p with an address is not supported", what)
         if g.type in QEMU_LACKS:
@@ -75,6 +90,8 @@ def validate(facts: list[GraphicsFacts]) -> None:
         if egl and g.type == "spice" and g.gl:
             raise PlanError("multiple OpenGL displays are not supported by QEMU", what,
                             kind="unsupported")
+        if g.type == "dbus":
+            audios.check_dbus_display(g.audio, audio, what)
         passwd = attrs.get("passwd")
         if g.type == "vnc" and passwd is not None and len(passwd.encode()) > VNC_PASSWD_LEN:
             raise PlanError(f"VNC password is {len(passwd.encode())} characters long, only "
@@ -127,6 +144,8 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
             raise refuse(f"cannot parse {gtype} port {port}", "internal")
         if gtype == "spice":
             raise parsecheck._invalid(el, "port", port, what, "integer value")
+    if gtype == "vnc":  # (D-Bus's after its other attributes)
+        audios.check_reference(el.find("audio"), what)
     connected = el.get("connected") if el.get("passwd") is not None else None
     if gtype == "vnc" and connected is not None and connected != "keep":
         raise refuse("VNC supports connected='keep' only", "unsupported")
@@ -135,3 +154,11 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
             raise refuse(f"unknown connected value {connected}", "unsupported")
         for channel in el.iterfind("channel"):
             parsecheck._word(channel, "name", SPICE_CHANNELS, what)
+    if gtype == "dbus":
+        parsecheck._word(el, "p2p", parsecheck.YES_NO, what)
+        gl = el.find("gl")
+        if gl is not None:
+            if gl.get("enable") is None:
+                raise refuse("Missing required attribute 'enable' in element 'gl'", line=gl.sourceline)
+            parsecheck._word(gl, "enable", parsecheck.YES_NO, what)
+        audios.check_reference(el.find("audio"), what)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
 
-from . import clock, machines
+from . import clock, machines, sources
 from .clock import ClockFacts
 from .errors import PlanError
 from .records import Value
@@ -67,7 +67,6 @@ BOOTMENU_TIMEOUT_MAX = 65535
 UINT_MAX = 0xFFFFFFFF
 MIB = 1024 * 1024
 REBOOT_TIMEOUT_MIN, REBOOT_TIMEOUT_MAX = -1, 65535
-_UUID_RE = re.compile(r"[ \t\n]*(?:[0-9a-fA-F]-?){31}[0-9a-fA-F][ \t\n]*")
 #: TABLE: the size units libvirt takes, in bytes
 _UNIT_BYTES = {"b": 1, "bytes": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024 ** 2, "mb": 1000 ** 2,
                "mib": 1024 ** 2, "g": 1024 ** 3, "gb": 1000 ** 3, "gib": 1024 ** 3, "t": 1024 ** 4,
@@ -189,15 +188,22 @@ def _text(el: etree._Element | None) -> str | None:
 
 
 def check_ids(root: etree._Element) -> None:
-    """The uuid and genid, which libvirt reads first (before the os type)."""
-    uuid = _text(root.find("uuid"))
-    if uuid and not _UUID_RE.fullmatch(uuid):  # (an empty one is generated)
+    """The uuid and genid, which libvirt reads first (before the os type), as its UUID
+    parser does (``sources.uuid_ok``); an empty one is generated."""
+    uuid = _string(root.find("uuid"))
+    if uuid and not sources.uuid_ok(uuid):
         raise PlanError("malformed uuid element", "uuid", kind="internal")
     genids = root.findall("genid")
     if len(genids) > 1:
         raise PlanError("element 'genid' can only appear once", "genid")
-    if genids and (genids[0].text or "").strip() and not _UUID_RE.fullmatch(genids[0].text or ""):
+    genid = _string(genids[0]) if genids else ""
+    if genid and not sources.uuid_ok(genid):  # (blanks only are no empty genid)
         raise PlanError("malformed genid element", "genid", kind="internal")
+
+
+def _string(el: etree._Element | None) -> str:
+    """XPath's string() of an element: all its text, its children's included."""
+    return "".join(el.itertext()) if el is not None else ""
 
 
 def check_title(root: etree._Element) -> None:
@@ -1136,7 +1142,8 @@ def check_after_devices(root: etree._Element) -> None:
 
 
 def _uuid_hex(text: str) -> str:
-    return text.strip().replace("-", "").lower()
+    """A UUID's 32 hex digits (its blanks and dashes left out), in lower case."""
+    return "".join(c for c in text if c in "0123456789abcdefABCDEF").lower()
 
 
 def _check_sysinfo(root: etree._Element) -> None:
@@ -1150,9 +1157,9 @@ def _check_sysinfo(root: etree._Element) -> None:
                 raise PlanError("Invalid BIOS 'date' format", "sysinfo", date.sourceline)
         uuid = info.find("system/entry[@name='uuid']")
         if uuid is not None and uuid.text is not None:
-            if not _UUID_RE.fullmatch(uuid.text):
+            if not sources.uuid_ok(uuid.text):
                 raise PlanError("malformed <sysinfo> uuid element", "sysinfo", uuid.sourceline)
-            domain_uuid = root.findtext("uuid")
+            domain_uuid = _string(root.find("uuid"))
             if domain_uuid and _uuid_hex(domain_uuid) != _uuid_hex(uuid.text):
                 raise PlanError("UUID mismatch between <uuid> and <sysinfo>", "sysinfo", uuid.sourceline)
         for entry in info.iterfind("entry"):
@@ -1224,10 +1231,16 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
             facts.nvram = dict(nvram.attrib)
             if (nvram.text or "").strip():
                 facts.nvram["path"] = nvram.text.strip()
-            for tag, key in (("source", "source"), ("source/slices", "slices"),
-                             ("source/reservations", "reservations")):
-                if nvram.find(tag) is not None:
-                    facts.nvram[key] = ""
+            source = nvram.find("source")
+            if source is not None:
+                facts.nvram["source"] = ""
+            # (libvirt reads the source of a typed <nvram> only, and of its slices only one
+            # of type 'storage')
+            if source is not None and "type" in facts.nvram:
+                if sources.storage_slice(source) is not None:
+                    facts.nvram["slices"] = ""
+                if source.find("reservations") is not None:
+                    facts.nvram["reservations"] = ""
     return facts
 
 

@@ -85,11 +85,6 @@ class HostdevFacts(Value):
 CAPS_SOURCE_TAGS = {"storage": "block", "misc": "char", "net": "interface"}
 
 
-def _uuid(text: str) -> bool:
-    digits = _UUID_SKIP.sub("", text.strip())
-    return len(digits) == 32 and all(c in "0123456789abcdefABCDEF" for c in digits)
-
-
 def _uint(text: str) -> bool:
     s = text.lstrip(" \t\n\v\f\r")
     if s.startswith("+"):
@@ -138,7 +133,7 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         if uuid is None:
             raise PlanError("Missing 'uuid' attribute for element <address>", what, addr.sourceline,
                             kind="unsupported")
-        if not _uuid(uuid):
+        if not sources.uuid_ok(uuid):
             raise PlanError("Cannot parse uuid attribute of element <address>", what, addr.sourceline,
                             kind="internal")
     elif htype == "scsi":

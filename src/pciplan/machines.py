@@ -144,6 +144,12 @@ class Machine(NamedTuple):
     pci: bool = True
 
 
+#: the USB devices libvirt 9.0 checks the emulator for (QEMU names): s390x's lacks them
+#: all (its USB tablet and mouse, which libvirt does not check, are taken)
+USB_DEVICES = ("usb-kbd", "usb-storage", "usb-hub", "usb-redir", "ccid-card-emulated",
+               "ccid-card-passthru", "usb-audio")
+
+
 #: video models of the non-x86 emulators (libvirt's domain capabilities for QEMU 7.2)
 _VIDEO_NO_QXL = frozenset({"vga", "cirrus", "vmvga", "virtio", "none", "bochs", "ramfb"})
 _VIDEO_PSERIES = _VIDEO_NO_QXL - {"ramfb"}
@@ -214,7 +220,7 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
                    video_models=_VIDEO_S390, sata_capable=False,
                    lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
                                     "virtio-input-host", "lsi53c895a", "mptsas1068", "megasas",
-                                    "pvscsi"}))
+                                    "pvscsi", *USB_DEVICES}))
 
 class Names(NamedTuple):
     """Machine names: one of ``exact``, or one starting with a prefix (QEMU's versioned

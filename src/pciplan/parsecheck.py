@@ -17,8 +17,9 @@ from typing import Callable, NamedTuple, Union
 
 from lxml import etree
 
-from . import (chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
-               interfaces, memdevs, rng, shmems, sounds, sources, tpm, video)
+from . import (audios, chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
+               interfaces, leases, machines, memdevs, redirfilter, rng, shmems, sounds, sources,
+               tpm, video)
 from .errors import PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
@@ -227,7 +228,9 @@ def memory_sizes(root: etree._Element) -> MemorySizes:
 
 
 def check_domain(root: etree._Element) -> guestconf.GuestFacts:
-    """``<domain type>`` and ``<os><type>``: what libvirt needs before any device."""
+    """The uuid and genid, ``<domain type>``, ``<os><type>`` and its arch, in libvirt's
+    order: what it reads before anything else."""
+    guestconf.check_ids(root)
     vt = root.get("type")
     if not vt:
         raise PlanError("missing domain type attribute", "domain", _line(root), kind="internal")
@@ -235,7 +238,6 @@ def check_domain(root: etree._Element) -> guestconf.GuestFacts:
         raise PlanError(f"invalid domain type {vt}", "domain", _line(root), kind="unsupported")
     # (a known type other than qemu/kvm is read as a QEMU guest and refused by the QEMU
     # driver's validation: guestconf.validate_first)
-    guestconf.check_ids(root)
     ostype = root.find("os/type")
     text = (ostype.text or "") if ostype is not None else ""  # (as written: ' hvm' is no type)
     if not text:
@@ -243,6 +245,9 @@ def check_domain(root: etree._Element) -> guestconf.GuestFacts:
                         _line(ostype if ostype is not None else root))
     if text not in OS_TYPES:
         raise PlanError(f"unknown OS type '{text}'", "os/type", _line(ostype))
+    arch = ostype.get("arch") if ostype is not None else None
+    if arch and arch not in machines.LIBVIRT_ARCHES:  # ('' is none: the host's)
+        raise PlanError(f"Unknown architecture {arch}", "os/type", _line(ostype), kind="unsupported")
     guestconf.check_title(root)  # (an os type QEMU lacks is refused with its domain checks)
     guestconf.check_sizing(root)
     access = root.find("memoryBacking/access")
@@ -273,6 +278,9 @@ def check_boot_options(os_el: etree._Element) -> None:
                 raise PlanError(f"Missing required attribute '{attr}' in element 'feature'", "os",
                                 _line(feature))
             _word(feature, attr, words, "os")
+    nvram = os_el.find("nvram")
+    if nvram is not None:
+        check_nvram(nvram)
     loader = os_el.find("loader")
     if loader is not None:
         for attr, words in (("readonly", YES_NO), ("type", LOADER_TYPES), ("secure", YES_NO),
@@ -293,6 +301,21 @@ def check_boot_options(os_el: etree._Element) -> None:
     timeout = bios.get("rebootTimeout") if bios is not None else None
     if timeout is not None and c_int(timeout, 10) is None:
         raise _invalid(bios, "rebootTimeout", timeout, "os", "integer value")
+
+
+def check_nvram(nvram: etree._Element) -> None:
+    """A typed ``<nvram>``'s storage source, read as a disk's (an untyped one is a path)."""
+    ntype = nvram.get("type")
+    if ntype is None:
+        return
+    if ntype not in DISK_TYPES | {"none"}:
+        raise _invalid(nvram, "type", ntype, "os")
+    src = nvram.find("source")
+    if src is None:  # (refused without a word)
+        return
+    if ntype == "none":
+        raise PlanError("unexpected disk type none", "os", _line(nvram), kind="internal")
+    sources.check_storage_source(src, ntype, "os")
 
 
 # ---- <features> -------------------------------------------------------------------------
@@ -429,6 +452,7 @@ DEVICE_PARSE_ORDER = {tag: rank for rank, tag in enumerate((
 SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "internal"),
                   "memballoon": ("only a single memory balloon device is supported", "internal"),
                   "iommu": ("only a single IOMMU device is supported", "xml"),
+                  "redirfilter": ("only one set of redirection filter rule is supported", "internal"),
                   "vsock": ("only a single vsock device is supported", "xml"),
                   "tpm": ("a maximum of two TPM devices is supported, one of them being a TPM Proxy "
                           "device", "xml")}
@@ -445,6 +469,9 @@ KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "graphics": graphics.check_parse,
     "tpm": tpm.check_parse,
     "sound": sounds.check_parse,
+    "audio": audios.check_parse,
+    "lease": leases.check_parse,
+    "redirfilter": redirfilter.check_parse,
     **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
     "shmem": shmems.check_parse,
     "smartcard": chardevs.check_device_source_parse,
@@ -591,6 +618,8 @@ STARTUP_POLICIES = frozenset({"default", "mandatory", "requisite", "optional"})
 #: the image formats of a storage source (a backing store's ``<format type>``)
 STORAGE_FORMATS = DISK_FORMATS - {"aio"}
 MEMBALLOON_MODELS = frozenset({"virtio", "xen", "none", "virtio-transitional", "virtio-non-transitional"})
+#: a memballoon's on/off attributes, in the parser's order
+MEMBALLOON_SWITCHES = ("autodeflate", "freePageReporting")
 PANIC_MODELS = frozenset({"default", "isa", "pseries", "hyperv", "s390"})
 VIDEO_MODELS = frozenset({"default", "vga", "cirrus", "vmvga", "xen", "vbox", "qxl", "parallels",
                           "virtio", "gop", "none", "bochs", "ramfb"})
@@ -833,10 +862,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                     _word(kids[child], attr, words, what)
             break
     drv = kids.get("driver")
-    if drv is not None and tag not in ("interface", "disk") and \
-            not _VIRTIO_SWITCH_NAMES.isdisjoint(drv.keys()):  # (theirs: ``interfaces``, check_disk)
-        for attr in VIRTIO_DRIVER_SWITCHES:
-            _word(drv, attr, ON_OFF, what)
+    if drv is not None and tag not in DRIVER_AFTER_ADDRESS:
+        _check_virtio_switches(drv, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
         _check_boot(boot, what)
@@ -909,7 +936,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if boot is not None:
             _check_boot(boot, what)
     elif tag == "memballoon":
-        _word(el, "model", MEMBALLOON_MODELS, what)
+        _check_memballoon(el, what, kids)
     elif tag == "panic":
         model = el.get("model")
         if model is not None and model not in PANIC_MODELS:
@@ -925,14 +952,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             raise PlanError("Missing <source> element in hostdev device", _what(what), _line(el))
         a = src.find("address")
         if a is not None:
-            _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)
-            for name, top, fmt in (("domain", 0xFFFF, "domain='0x{:x}', must be <= 0xFFFF"),
-                                   ("bus", 0xFF, "bus='0x{:x}', must be <= 0xFF"),
-                                   ("slot", 0x1F, "slot='0x{:x}', must be <= 0x1F"),
-                                   ("function", 7, "function=0x{:x}, must be <= 7")):
-                n = c_uint(a.get(name) or "0", 0)
-                if n is not None and n > top:
-                    raise PlanError("Invalid PCI address " + fmt.format(n), _what(what), _line(a))
+            check_host_pci_address(a, what)
     kind_check = KIND_PARSE_CHECKS.get(tag)
     if kind_check is not None:
         kind_check(el, what, kids)
@@ -941,6 +961,53 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_address(addr, what)
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
+    if drv is not None and tag == "memballoon":
+        _check_virtio_switches(drv, what)
+
+
+#: devices whose <driver> the parser reads after their address (a disk's and a NIC's
+#: switches: ``check_disk``, ``interfaces``)
+DRIVER_AFTER_ADDRESS = frozenset({"interface", "disk", "memballoon"})
+
+
+def _check_virtio_switches(drv: etree._Element, what: What) -> None:
+    if not _VIRTIO_SWITCH_NAMES.isdisjoint(drv.keys()):
+        for attr in VIRTIO_DRIVER_SWITCHES:
+            _word(drv, attr, ON_OFF, what)
+
+
+def _check_memballoon(el: etree._Element, what: What, kids: dict) -> None:
+    """A memballoon's model, its two switches and its statistics period (a C int, base 0:
+    a negative one is taken, as 0), read before its address (even a model 'none''s)."""
+    _word(el, "model", MEMBALLOON_MODELS, what)
+    for attr in MEMBALLOON_SWITCHES:
+        _word(el, attr, ON_OFF, what)
+    stats = kids.get("stats")
+    period = stats.get("period") if stats is not None else None
+    if period is not None and c_int(period, 0) is None:
+        raise _invalid(stats, "period", period, what, "integer value")
+
+
+#: TABLE: the largest bus, slot and function of a host PCI address, and how libvirt says so
+#: (the domain is any unsigned number)
+HOST_PCI_LIMITS = (("bus", 0xFF, "bus='0x{:x}', must be <= 0xFF"),
+                   ("slot", 0x1F, "slot='0x{:x}', must be <= 0x1F"),
+                   ("function", 7, "function=0x{:x}, must be <= 7"))
+
+
+def check_host_pci_address(a: etree._Element, what: What) -> None:
+    """A host PCI address (a PCI host device's, an NVMe disk's) as libvirt's
+    virPCIDeviceAddressParseXML reads it: unsigned numbers (base 0), a multifunction
+    switch, and the ranges of bus, slot and function, checked only when one of domain,
+    bus or slot is not 0 (0000:00:00.9 passes)."""
+    _uint_attrs(a, ("domain", "bus", "slot", "function"), 0, what)
+    _word(a, "multifunction", ON_OFF, what)
+    n = {k: c_uint(a.get(k) or "0", 0) or 0 for k in ("domain", "bus", "slot", "function")}
+    if not (n["domain"] or n["bus"] or n["slot"]):
+        return
+    for name, top, fmt in HOST_PCI_LIMITS:
+        if n[name] > top:
+            raise PlanError("Invalid PCI address " + fmt.format(n[name]), _what(what), _line(a))
 
 
 #: the characters an s390 boot loadparm may have (written in upper case)
@@ -996,8 +1063,20 @@ def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:
 
 
 def _usb_only(el: etree._Element) -> bool:
-    """A USB input (a tablet is one unless it says otherwise) or redirdev: its parser
+    """A USB input (as written, or by default: :func:`input_bus`) or redirdev: its parser
     accepts no other address."""
     if el.tag == "redirdev":
         return True
-    return el.tag == "input" and (el.get("bus") or ("usb" if el.get("type") == "tablet" else None)) == "usb"
+    return el.tag == "input" and input_bus(el) == "usb"
+
+
+def input_bus(el: etree._Element) -> str | None:
+    """An ``<input>``'s bus: as written, else the one libvirt's parser gives it for the
+    guest's arch and OS type (read from the document)."""
+    bus = el.get("bus")
+    if bus is not None:
+        return bus
+    ostype = el.getroottree().getroot().find("os/type")
+    arch = (ostype.get("arch") if ostype is not None else None) or "x86_64"
+    text = (ostype.text or "") if ostype is not None else ""
+    return devices.default_input_bus(el.get("type"), arch, text)

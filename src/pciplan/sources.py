@@ -1,12 +1,14 @@
-"""What libvirt 9.0 refuses of a device's ``<source>`` beyond a local path: where a network
-or volume disk's data is, a storage source's ``<auth>`` and ``<encryption>``, and the
-security label overrides (``<seclabel>``) of a storage or character device source.
+"""What libvirt 9.0 refuses of a device's ``<source>`` beyond a local path: where a network,
+volume, NVMe or vhost-user disk's data is, a storage source's ``<auth>``, ``<encryption>``,
+``<reservations>`` and storage slice, and the security label overrides (``<seclabel>``) of
+a storage or character device source.
 
-* the parser (:func:`check_storage_source`: :func:`check_network_source` or
-  :func:`check_pool_source`, then :func:`check_auth`, :func:`check_encryption`,
-  :func:`check_seclabels`), each called where libvirt's parser reads the element: a
-  disk's ``<source>``, the disk's own ``<auth>`` and ``<encryption>``, each backing
-  store's source; a chardev's first ``<source>`` (its labels); an iSCSI host device's
+* the parser (:func:`check_storage_source`: :func:`check_network_source`,
+  :func:`check_pool_source`, :func:`check_nvme_source` or :func:`check_vhostuser_source`,
+  then :func:`check_auth`, :func:`check_encryption`, :func:`check_reservations`,
+  :func:`check_slice`, :func:`check_seclabels`), each called where libvirt's parser
+  reads the element: a disk's ``<source>``, the disk's own ``<auth>`` and
+  ``<encryption>``, each backing store's source; a chardev's first ``<source>`` (its labels); an iSCSI host device's
   ``<auth>``;
 * validation (:func:`check_overrides`): a device may override the label of a security
   model only if the domain relabels resources for that model.
@@ -47,6 +49,16 @@ POOL_IMAGE_PROTOCOLS = frozenset({"gluster", "rbd"})
 HOST_TRANSPORTS = frozenset({"tcp", "unix", "rdma"})
 POOL_MODES = frozenset({"host", "direct"})
 PORT_MAX = 65535
+#: TABLE: characters a cookie's value may not have (RFC 6265: controls, blank, '"', ',', ';',
+#: '\\'), and its name neither these nor a separator
+COOKIE_VALUE_BAD = frozenset(map(chr, range(1, 0x20))) | frozenset(' ",;\\')
+COOKIE_NAME_BAD = COOKIE_VALUE_BAD | frozenset("()<>@:/[]?={}")
+#: the only kind of NVMe disk source, and of vhost-user disk source
+NVME_SOURCE_TYPE = "pci"
+VHOSTUSER_SOURCE_TYPE = "unix"
+#: what an unmanaged (or described) ``<reservations>`` connects with
+RESERVATIONS_TYPE = "unix"
+RESERVATIONS_MODE = "client"
 #: the longest label libvirt keeps (a longer one it drops without a word)
 LABEL_MAX = 4096
 #: the security model the QEMU driver gives a lone domain ``<seclabel>`` without one
@@ -211,11 +223,34 @@ def check_network_source(src: etree._Element, what: What) -> None:
             raise PlanError("missing cookie name", _w(what), cookie.sourceline)
         if not cookie.xpath("string()"):
             raise PlanError(f"missing value for cookie '{cname}'", _w(what), cookie.sourceline)
+    if cookies is not None:
+        _check_cookies(cookies, what)
     if protocol in ("http", "https", "ftp", "ftps"):
         for path in ("readahead/@size", "timeout/@seconds"):
             found = src.xpath(f"string(./{path})")
             if found and parsecheck.c_uint(found, 10, parsecheck.ULLONG_MAX) is None:
                 raise PlanError("invalid readahead size or timeout", _w(what), src.sourceline)
+
+
+def _check_cookies(cookies: etree._Element, what: What) -> None:
+    """The cookies once all are read (RFC 6265's characters): each one's name and value,
+    then whether a later one has its name."""
+    found = [(c, c.get("name") or "", c.xpath("string()")) for c in cookies.iterfind("cookie")]
+    for i, (cookie, name, value) in enumerate(found):
+        if not COOKIE_NAME_BAD.isdisjoint(name):
+            raise PlanError(f"cookie name '{name}' contains invalid characters", _w(what),
+                            cookie.sourceline)
+        # (a value may be quoted: the quotes are not part of it)
+        if value[0] == '"':
+            if value[-1] != '"':
+                raise PlanError(f"value of cookie '{name}' contains invalid characters", _w(what),
+                                cookie.sourceline)
+            value = value[1:-1]
+        if not COOKIE_VALUE_BAD.isdisjoint(value):
+            raise PlanError(f"value of cookie '{name}' contains invalid characters", _w(what),
+                            cookie.sourceline)
+        if any(other == name for _, other, _ in found[i + 1:]):
+            raise PlanError(f"duplicate cookie '{name}'", _w(what), cookie.sourceline)
 
 
 def _check_host(host: etree._Element, what: What) -> None:
@@ -257,19 +292,132 @@ def check_pool_source(src: etree._Element, what: What) -> None:
                         kind="unsupported")
 
 
+def nvme_namespace(text: str) -> int | None:
+    """An NVMe namespace as libvirt reads it (virStrToLong_ull, base 10: blanks before,
+    a sign, '-1' is the largest), None when not a number."""
+    from . import parsecheck
+
+    r = parsecheck._c_parse(text, 10)
+    if r is None or r[1] > parsecheck.ULLONG_MAX:
+        return None
+    return (-r[1]) % (parsecheck.ULLONG_MAX + 1) if r[0] else r[1]
+
+
+def check_nvme_source(src: etree._Element, what: What) -> None:
+    """An NVMe disk source: type 'pci', a namespace (a number; 0 is refused when the disk
+    is validated), a managed switch, the host PCI address of the controller."""
+    from . import parsecheck
+
+    stype = src.get("type")
+    if stype is None:
+        raise PlanError("missing 'type' attribute to disk source", _w(what), src.sourceline)
+    if stype != NVME_SOURCE_TYPE:
+        raise PlanError(f"unsupported source type '{stype}'", _w(what), src.sourceline)
+    namespace = src.get("namespace")
+    if namespace is None:
+        raise PlanError("missing 'namespace' attribute to disk source", _w(what), src.sourceline)
+    if nvme_namespace(namespace) is None:
+        raise PlanError(f"malformed namespace '{namespace}'", _w(what), src.sourceline)
+    parsecheck._word(src, "managed", parsecheck.YES_NO, what)
+    address = src.find("address")
+    if address is None:
+        raise PlanError("NVMe disk source is missing address", _w(what), src.sourceline)
+    parsecheck.check_host_pci_address(address, what)
+
+
+def check_vhostuser_source(src: etree._Element, what: What) -> None:
+    """A vhost-user disk source: a UNIX socket's path, a ``<reconnect>``."""
+    from . import chardevs
+
+    stype, path = src.get("type"), src.get("path")
+    if stype is None:
+        raise PlanError("missing 'type' attribute for vhostuser disk source", _w(what), src.sourceline)
+    if stype != VHOSTUSER_SOURCE_TYPE:
+        raise PlanError("invalid 'type' attribute for vhostuser disk source", _w(what), src.sourceline)
+    if path is None:
+        raise PlanError("missing 'path' attribute for vhostuser disk source", _w(what), src.sourceline)
+    rec = src.find("reconnect")
+    if rec is not None:
+        chardevs.check_reconnect_parse(rec, what)
+
+
+def check_reservations(pr: etree._Element, what: What) -> None:
+    """A ``<reservations>`` (persistent reservations): a managed switch; an unmanaged one,
+    or one with a ``<source>``, connects as a client to a UNIX socket's path."""
+    from . import parsecheck
+
+    managed = pr.get("managed")
+    if managed is None:
+        raise PlanError("Missing required attribute 'managed' in element 'reservations'", _w(what),
+                        pr.sourceline)
+    parsecheck._word(pr, "managed", parsecheck.YES_NO, what)
+    conn = pr.find("source")
+    # (as libvirt's XPath string reads them: an empty attribute is none)
+    ctype, path, mode = (_text(conn, a) if conn is not None else None for a in ("type", "path", "mode"))
+    if managed == "no" or ctype or path or mode:
+        for value, missing in ((ctype, "connection type"), (path, "path"), (mode, "connection mode")):
+            if value is None:
+                raise PlanError(f"missing {missing} for <reservations/>", _w(what), pr.sourceline)
+    if ctype is not None and ctype != RESERVATIONS_TYPE:
+        raise PlanError(f"unsupported connection type for <reservations/>: {ctype}", _w(what),
+                        pr.sourceline)
+    if mode is not None and mode != RESERVATIONS_MODE:
+        raise PlanError(f"unsupported connection mode for <reservations/>: {mode}", _w(what),
+                        pr.sourceline)
+
+
+def storage_slice(src: etree._Element) -> etree._Element | None:
+    """The slice libvirt reads of a source: the first ``<slices><slice type='storage'>``
+    (a slice of another type is ignored)."""
+    for sl in src.iterfind("slices/slice"):
+        if sl.get("type") == "storage":
+            return sl
+    return None
+
+
+def check_slice(src: etree._Element, what: What) -> None:
+    """A source's storage slice: an offset and a size, each an unsigned number (base 10,
+    no sign but '+')."""
+    from . import parsecheck
+
+    sl = storage_slice(src)
+    if sl is None:
+        return
+    offset, size = _text(sl, "offset"), _text(sl, "size")
+    if offset is None or size is None:
+        raise PlanError("missing offset or size attribute of slice", _w(what), sl.sourceline)
+    for name, value in (("offset", offset), ("size", size)):
+        if parsecheck.c_uint(value, 10, parsecheck.ULLONG_MAX) is None:
+            raise PlanError(f"malformed value '{value}' of '{name}' attribute of slice", _w(what),
+                            sl.sourceline)
+
+
+#: TABLE: the parser of each storage source type's location
+LOCATION_PARSERS: dict[str, Callable[[etree._Element, What], None]] = {
+    "network": check_network_source,
+    "volume": check_pool_source,
+    "nvme": check_nvme_source,
+    "vhostuser": check_vhostuser_source,
+}
+
+
 def check_storage_source(src: etree._Element, stype: str | None, what: What) -> None:
-    """What the parser reads of a storage source of a type: a network or volume one's
-    location, then ``<auth>``, ``<encryption>``, the label overrides."""
-    if stype == "network":
-        check_network_source(src, what)
-    elif stype == "volume":
-        check_pool_source(src, what)
+    """What the parser reads of a storage source of a type: a network, volume, NVMe or
+    vhost-user one's location, then ``<auth>``, ``<encryption>``, ``<reservations>``,
+    the storage slice, the label overrides."""
+    location = LOCATION_PARSERS.get(stype or "file")
+    if location is not None:
+        location(src, what)
     auth = src.find("auth")
     if auth is not None:
         check_auth(auth, what)
     enc = src.find("encryption")
     if enc is not None:
         check_encryption(enc, what)
+    pr = src.find("reservations")
+    if pr is not None:
+        check_reservations(pr, what)
+    check_slice(src, what)
     check_seclabels(src, what)
 
 

@@ -6,16 +6,14 @@ daemon with pairs of mistakes.  (What depends on swtpm being installed is not ju
 
 from __future__ import annotations
 
-import re
 
 from lxml import etree
 
-from . import parsecheck
+from . import parsecheck, sources
 from .errors import PlanError
 
 VERSIONS = frozenset({"1.2", "2.0"})
 PCR_BANKS = frozenset({"sha1", "sha256", "sha384", "sha512"})
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 
 
 def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
@@ -32,7 +30,7 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         parsecheck._word(backend, "version", VERSIONS, what)
         enc = backend.find("encryption")
         secret = enc.get("secret") if enc is not None else None
-        if secret is not None and _UUID.fullmatch(secret.strip()) is None:
+        if secret and not sources.uuid_ok(secret):  # ('' is no secret)
             raise refuse(f"Unable to parse secret uuid '{secret}'", "internal")
         persistent = backend.get("persistent_state")
         if persistent is not None and persistent not in ("yes", "no"):

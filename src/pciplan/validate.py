@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import (chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
-               hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems, transports, video)
+from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics,
+               guestconf, hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems,
+               transports, video)
 from .defaults import MAX_PLANNED_INDEX, number, target_index
 from .domain import Controller, Device, Domain
 from .errors import PlanError
@@ -222,7 +223,12 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
         interfaces.check_qemu(net, net.net or interfaces.NetFacts())
+    audio = audios.default_audio([a.facts for a in of("audio") if isinstance(a.facts, audios.AudioFacts)],
+                                 [g.type for g in dom.graphics_facts])  # (after post-parse)
     for snd in each(of("sound")):
+        audios.check_id(snd.facts if isinstance(snd.facts, int) else 0, audio, snd.describe())
+        if snd.model == "usb":
+            _check_emulator_has(guest, "usb-audio", snd)
         if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
             raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
                             snd.describe(), kind="unsupported")
@@ -318,6 +324,7 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if card.attrs.get("mode") == "passthrough":
             chardevs.check_generic(guest, card)
+        _check_emulator_has(guest, SMARTCARD_DEVICES.get(card.attrs.get("mode") or "", ""), card)
         _validate_spicevmc(guest, card)
     for ser in each(of("serial")):
         chardevs.check_generic(guest, ser)
@@ -371,6 +378,8 @@ def validate_late(guest: Guest) -> None:
         if inp.bus == "ps2" and dom.arch not in devices.PS2_ARCHES:
             raise PlanError("ps2 is not supported by this QEMU binary", inp.describe(),
                             kind="unsupported")
+        if inp.bus == "usb" and inp.type == "keyboard":
+            _check_emulator_has(guest, "usb-kbd", inp)
         if inp.type == "evdev" and inp.bus is not None:
             raise PlanError("input evdev doesn't support bus element", inp.describe(),
                             kind="unsupported")
@@ -402,7 +411,8 @@ def validate_late(guest: Guest) -> None:
         if dom.arch not in machines.PPC64:
             raise PlanError("nvram device is only supported for PPC64", nvram.describe(),
                             kind="unsupported")
-    _validate_addresses(guest, of("hub"))
+    for hub in each(of("hub")):
+        _check_emulator_has(guest, "usb-hub", hub)
     for shm in each(of("shmem")):
         shmems.check(guest, shm)
     for mem in each(of("memory")):
@@ -424,6 +434,7 @@ def validate_late(guest: Guest) -> None:
     for rd in each(of("redirdev")):
         chardevs.check_generic(guest, rd)
         _validate_spicevmc(guest, rd)
+        _check_emulator_has(guest, "usb-redir", rd)
     for iommu in each(of("iommu")):
         _validate_iommu(guest, iommu)
     for vsock in each(of("vsock")):
@@ -433,7 +444,8 @@ def validate_late(guest: Guest) -> None:
     for d in dom.devices:  # (the kinds without checks of their own above)
         _validate_unassigned(d)
         _validate_rom(guest, d)
-    graphics.validate(dom.graphics_facts)
+    graphics.validate(dom.graphics_facts, audio)
+    audios.validate(audio, dom.spice)
     # what spans devices, after every device is validated
     twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))
     if twice:
@@ -536,11 +548,6 @@ def _host_address(h: Device) -> tuple[int, ...] | None:
     if not h.source or (h.tag != "interface" and h.type != "pci"):
         return None
     return tuple(number(h.source.get(k), 0, base=0) for k in ("domain", "bus", "slot", "function"))
-
-
-def _validate_addresses(guest: Guest, devs: list[Device]) -> None:
-    for d in devs:
-        _validate_address(guest, d)
 
 
 def _validate_unassigned(d: Device) -> None:
@@ -684,6 +691,27 @@ def _check_duplicate_drives(disks: list[Device]) -> None:
                             f"'{first.target.get('dev', '')}' controller='{n[0]}' bus='{n[1]}' "
                             f"target='{n[2]}' unit='{n[3]}'", disk.describe(), kind="unsupported")
         seen[key] = disk
+
+
+#: TABLE: libvirt's words when the emulator lacks a device it checks for (QEMU names)
+LACKED_DEVICE_MESSAGES = {
+    "usb-kbd": "usb keyboard is not supported by this QEMU binary",
+    "usb-storage": "This QEMU doesn't support '-device usb-storage'",
+    "usb-hub": "usb-hub not supported by QEMU binary",
+    "usb-redir": "USB redirection is not supported by this version of QEMU",
+    "ccid-card-emulated": "this QEMU binary lacks smartcard host mode support",
+    "ccid-card-passthru": "this QEMU binary lacks smartcard passthrough mode support",
+    "usb-audio": "usb-audio controller is not supported by this QEMU binary",
+}
+#: the QEMU device of each smartcard mode
+SMARTCARD_DEVICES = {"host": "ccid-card-emulated", "host-certificates": "ccid-card-emulated",
+                     "passthrough": "ccid-card-passthru"}
+
+
+def _check_emulator_has(guest: Guest, qemu_device: str, dev: Device) -> None:
+    """QEMU's refusal of a device its emulator lacks (``Machine.lacks``)."""
+    if qemu_device in guest.machine.lacks:
+        raise PlanError(LACKED_DEVICE_MESSAGES[qemu_device], dev.describe(), kind="unsupported")
 
 
 def _validate_spicevmc(guest: Guest, dev: Device) -> None:

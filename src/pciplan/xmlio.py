@@ -19,8 +19,8 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
-from . import (chardevs, defaults, devices, disks, filesystems, graphics, guestconf, hostdevs,
-               interfaces, machines, memdevs, parsecheck, video)
+from . import (audios, chardevs, defaults, devices, disks, filesystems, graphics, guestconf,
+               hostdevs, interfaces, machines, memdevs, parsecheck, sounds, sources, video)
 from .records import Value
 
 #: libvirt's element order inside <devices>; new elements go after their kind
@@ -378,6 +378,8 @@ FACT_READERS: dict[str, Callable[[etree._Element, dict], Any]] = {
     "video": video.read,
     "filesystem": filesystems.read,
     "memory": memdevs.read,
+    "audio": audios.read,
+    "sound": sounds.read,
     **{tag: chardevs.read for tag in chardevs.CHR_TAGS | {"rng", "smartcard", "redirdev"}},
 }
 #: element attributes that only validation needs, kept in ``Device.attrs``
@@ -426,6 +428,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev = Device(tag=tag)
         dev.type = get("type")
         if tag == "disk":
+            if "source" not in kids and dev.type is not None:
+                dev.type = "file"  # (libvirt's parser: a disk without a <source> is a file one)
             t = kids.get("target")
             dev.bus = t.get("bus") if t is not None else None
             dev.model = get("model")
@@ -460,7 +464,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
         elif tag == "shmem":
             dev.model = _attr_of(kids.get("model"), "type")
         elif tag == "input":
-            dev.bus = get("bus")
+            dev.bus = parsecheck.input_bus(el)
             dev.model = get("model")
         elif tag in ("serial", "console", "channel"):
             t = kids.get("target")
@@ -589,9 +593,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
 
 
 def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._Element | None,
-             kids: dict | None = None) -> disks.Storage:
+             kids: dict | None = None, cache: etree._Element | None = None) -> disks.Storage:
     """One layer of a disk's storage chain; its ``<encryption>`` is a child of ``holder``
-    (the ``<source>``) or of the disk itself (``kids``: the disk's first child of each tag)."""
+    (the ``<source>``) or of the disk itself (``kids``: the disk's first child of each tag);
+    ``cache``: the element whose ``<metadata_cache>`` is the layer's."""
     enc = auth = None
     if holder is not None and len(holder):  # (a childless source has neither)
         enc = holder.find("encryption")
@@ -601,15 +606,25 @@ def _storage(type_: str | None, fmt: str | None, readonly: bool, holder: etree._
             enc = kids.get("encryption")
         if auth is None:
             auth = kids.get("auth")
-    protocol = holder.get("protocol") if holder is not None and type_ == "network" else None
+    network = holder is not None and type_ == "network"
+    protocol = holder.get("protocol") if network else None
     secret = None
     if auth is not None:
         secret_el = auth.find("secret")
         secret = (secret_el.get("type") if secret_el is not None else None) or ""
+    more: dict[str, Any] = {}
+    if network:
+        more["tls_hostname"] = holder.get("tlsHostname") is not None
+        more["hosts"] = tuple((h.get("transport") or "tcp", parsecheck.c_uint(h.get("port") or "0", 10) or 0)
+                              for h in holder.iterfind("host"))
+    if cache is not None and len(cache):
+        size = cache.findtext("metadata_cache/max_size")
+        parsed = parsecheck._c_parse(size, 10) if size else None
+        more["metadata_cache"] = parsed is not None and parsed[1] > 0
     if enc is None:
-        return disks.Storage(type_, fmt, readonly, protocol=protocol, auth_secret=secret)
+        return disks.Storage(type_, fmt, readonly, protocol=protocol, auth_secret=secret, **more)
     return disks.Storage(type_, fmt, readonly, enc.get("format") or "", enc.find("cipher") is not None,
-                         enc.get("engine"), protocol, secret)
+                         enc.get("engine"), protocol, secret, **more)
 
 
 #: a disk's children that give none of the facts below but the chain's (most disks have only these)
@@ -630,11 +645,15 @@ def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.Disk
         f.source = dict(src.items())
         if len(src):
             f.source_children = frozenset(c.tag for c in src if isinstance(c.tag, str))
+            if "slices" in f.source_children:
+                f.storage_slice = sources.storage_slice(src) is not None
     if not kids.keys() <= _PLAIN_DISK_CHILDREN:
         for name in ("wwn", "vendor", "product", "serial"):
             if name in kids:
-                f.text[name] = kids[name].text or ""
-        for name in ("geometry", "transient"):
+                text = kids[name].xpath("string()")
+                if text:  # (libvirt reads an empty one as none)
+                    f.text[name] = text
+        for name in ("geometry", "blockio", "transient"):
             if name in kids:
                 f.child_attrs[name] = dict(kids[name].items())
         if "iotune" in kids:
@@ -642,12 +661,12 @@ def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.Disk
     # libvirt's post-parse gives a disk without a format raw (a volume's comes from its pool)
     fmt = f.driver.get("type") or ("raw" if dtype != "volume" else None)
     readonly = "readonly" in kids or f.device == "cdrom"
-    chain = [_storage(dtype, "raw" if fmt == "aio" else fmt, readonly, src, kids)]
+    chain = [_storage(dtype, "raw" if fmt == "aio" else fmt, readonly, src, kids, drv)]
     bs = kids.get("backingStore")
     while bs is not None and bs.get("type") is not None:  # (checked by the parser)
         form = bs.find("format")
         chain.append(_storage(bs.get("type"), form.get("type") if form is not None else None, True,
-                              bs.find("source")))
+                              bs.find("source"), cache=form))
         bs = bs.find("backingStore")
     f.chain = tuple(chain)
     return f
@@ -787,9 +806,6 @@ def read_domain(root: etree._Element) -> Domain:
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None
     arch = arch or "x86_64"
-    if arch not in machines.LIBVIRT_ARCHES:
-        raise PlanError(f"Unknown architecture {arch}", "os/type",
-                        ostype.sourceline if ostype is not None else None, kind="unsupported")
     if arch not in machines.ARCHES:
         raise PlanError(f"unsupported architecture '{arch}'", "os/type", ostype.sourceline if ostype is not None else None,
                         kind="unsupported")
