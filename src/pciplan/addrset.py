@@ -145,6 +145,9 @@ class AddressSet:
         self.dry_run = dry_run
         self.multiple_roots = multiple_roots
         self.has_pcie_to_pci_bridge = has_pcie_to_pci_bridge
+        #: pciplan's flat placement (every endpoint integrated): a full root bus is said so,
+        #: not with libvirt's words for its one integrated device (a virtio-iommu)
+        self.flat = False
 
     # ---- compatibility ------------------------------------------------------
     def fits(self, addr: PciAddress, bus_flags: Connect, dev_flags: Connect, *,
@@ -272,8 +275,17 @@ class AddressSet:
         # libvirt retries on empty, unlocked buses of other isolation groups;
         # pciplan plans every device in group 0, so that pass finds nothing new
         if key[0] & _INTEGRATED:
-            raise CapacityError("no free slot is left on the root bus for this integrated device",
-                                element)
+            if self.flat:
+                raise CapacityError("no free slot is left on the root bus for this integrated "
+                                    "device", element)
+            if self.dry_run:
+                # libvirt grows the set as for any device, then finds the device's new
+                # address is not on the root bus
+                addr = self.grow(PciAddress(0, len(buses), 0, f), flags, element)
+                at = PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f)
+                raise CapacityError(f"The device at PCI address {at} needs to be an integrated "
+                                    "device (bus=0)", element)
+            raise CapacityError("No more available PCI slots", element)
         if self.dry_run:
             addr = self.grow(PciAddress(0, len(buses), 0, f), flags, element)
             return PciAddress(0, addr.bus, self.buses[addr.bus].min_slot, f), False

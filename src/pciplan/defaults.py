@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import field
 
-from . import devices, parsecheck
+from . import devices, parsecheck, video
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 from .machines import Machine
@@ -51,11 +51,14 @@ class Guest(Value):
         return [d for d in self.domain.devices if d.tag == tag]
 
     def videos(self) -> list[Device]:
-        vids = self.devices("video")
-        prim = [v for v in vids if v.attrs.get("primary") == "yes"]
-        if prim:
-            vids.remove(prim[0])
-            vids.insert(0, prim[0])
+        # libvirt's parser inserts each primary='yes' video at the front (so the last of
+        # several ends first; several are refused later)
+        vids: list[Device] = []
+        for v in self.devices("video"):
+            if v.attrs.get("primary") == "yes":
+                vids.insert(0, v)
+            else:
+                vids.append(v)
         return vids
 
     def hostdevs(self) -> list[Device]:
@@ -104,7 +107,7 @@ VIRTIO_SERIAL_PORTS = 31
 def prepare(domain: Domain, machine: Machine) -> Guest:
     guest = Guest(domain, machine)
     drop_unknown(guest)
-    drop_switched_off_addresses(domain)
+    clear_none_video(guest)
     order_disks(domain)
     guest.controllers = controller_order(domain)
     add_parse_time(guest)
@@ -128,13 +131,18 @@ def drop_unknown(guest: Guest) -> None:
         dom.removed.append(d)
 
 
-def drop_switched_off_addresses(domain: Domain) -> None:
-    """A video of model 'none' is no device to QEMU: libvirt forgets any address written on
-    it, and another device may take that slot.  (A balloon or USB controller of model
-    'none' has its address not even read: ``xmlio``.)"""
-    for d in domain.devices:
-        if d.address is not None and d.model == "none" and d.tag == "video":
-            d.set("address", None)
+def clear_none_video(guest: Guest) -> None:
+    """A first video of model 'none' is no device to QEMU: libvirt's post-parse forgets all
+    that was written on it (its address, so another device may take that slot; its driver,
+    heads, acceleration...: nothing of it is validated), its alias aside.  Another video of
+    model 'none' keeps everything, and is refused later.  (A balloon or USB controller of
+    model 'none' has its address not even read: ``xmlio``.)"""
+    vids = guest.videos()
+    if vids and vids[0].model == "none":
+        v = vids[0]
+        if v.address is not None:
+            v.set("address", None)
+        v.facts = video.VideoFacts()
 
 
 # ---- 1. parse order -------------------------------------------------------------
@@ -299,8 +307,12 @@ def fill_models(guest: Guest) -> None:
             dev.bus = _disk_bus(dev)
         elif isinstance(dev, Controller) and dev.model is None:
             if dev.type == "usb":
-                if m.zpci and dev.address is None:
-                    dev.set("model", "none")
+                if m.zpci:
+                    # s390's QEMU has no piix3-uhci: libvirt leaves the model at its default
+                    # when the controller has an address (so a PIIX3-like 00:01.2 one
+                    # reserves nothing), and makes it 'none' when it has none
+                    if dev.address is None:
+                        dev.set("model", "none")
                 elif m.usb_model:
                     dev.set("model", m.usb_model)
             elif dev.type == "scsi":

@@ -566,12 +566,7 @@ def _check_drive_address(guest: Guest, disk: Device, drive: tuple[int, int, int,
     what = disk.describe  # (named only when refused)
     n = dict(zip(DRIVE_FIELDS, drive))
     if disk.bus == "scsi":
-        if n["bus"]:
-            raise PlanError("SCSI controller only supports 1 bus", what, kind="internal")
-        ctrl = guest.find_controller("scsi", n["controller"])
-        model = ctrl.model if ctrl is not None else None
-        if n["target"] and model in devices.SCSI_MODELS_TARGET_0:
-            raise PlanError(f"target must be 0 for controller model '{model}'", what, kind="unsupported")
+        check_scsi_drive_address(guest, disk, drive)
         return
     if disk.bus == "ide" and n["controller"]:
         raise PlanError("Only 1 IDE controller is supported", what, kind="internal")
@@ -586,6 +581,20 @@ def _check_drive_address(guest: Guest, disk: Device, drive: tuple[int, int, int,
         raise PlanError("bus must be 0 for sata controller", what, kind="unsupported")
     if disk.bus in ("sata", "ide") and n["target"]:
         raise PlanError(f"target must be 0 for {disk.bus} controller", what, kind="unsupported")
+
+
+def check_scsi_drive_address(guest: Guest, dev: Device, drive: tuple[int, int, int, int]) -> None:
+    """A drive address (controller, bus, target, unit) on a SCSI bus: a SCSI disk's, or any
+    other device's (libvirt takes all of those for SCSI host devices): one bus; target 0 on
+    the models that have one."""
+    controller, bus, target, _unit = drive
+    if bus:
+        raise PlanError("SCSI controller only supports 1 bus", dev.describe, kind="internal")
+    ctrl = guest.find_controller("scsi", controller)
+    model = ctrl.model if ctrl is not None else None
+    if target and model in devices.SCSI_MODELS_TARGET_0:
+        raise PlanError(f"target must be 0 for controller model '{model}'", dev.describe,
+                        kind="unsupported")
 
 
 def check_iothread(guest: Guest, dev: Device, what: str) -> None:

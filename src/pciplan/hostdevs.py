@@ -295,6 +295,16 @@ def _drive(a: Address | None) -> tuple[int, ...] | None:
     return tuple(defaults.number(a.attrs.get(k), 0) for k in ("controller", "bus", "target", "unit"))
 
 
+def _drive_as_read(a: Address | None) -> tuple[int, ...] | None:
+    """The drive address libvirt's post-parse compares with the SCSI disks': it reads it
+    from the address whatever its type, so a PCI address's domain, bus, slot and function
+    count as controller, bus, target and unit (``<address type='pci'/>`` is 0:0:0:0)."""
+    if a is not None and a.is_pci:
+        p = a.pci
+        return (p.domain, p.bus, p.slot, p.function)
+    return _drive(a)
+
+
 def post_parse(disks: list[Device], devs: list[Device]) -> None:
     """libvirt's post-parse of the host devices (made after the disks' names are checked,
     before the controllers'): a SCSI disk whose target name gives the drive address of a
@@ -323,7 +333,7 @@ def post_parse(disks: list[Device], devs: list[Device]) -> None:
         if need is not None and h.address is not None and h.address.type != need:
             raise PlanError(f"Unsupported address type '{h.address.type}' with mediated device "
                             f"model '{h.model}'", h.describe())
-        n = _drive(h.address) if h.type == "scsi" and h.attrs.get("mode") == "subsys" else None
+        n = _drive_as_read(h.address) if h.type == "scsi" and h.attrs.get("mode") == "subsys" else None
         if n is not None and n in used:
             raise PlanError(f"SCSI host address controller='{n[0]}' bus='{n[1]}' target='{n[2]}' "
                             f"unit='{n[3]}' in use by a SCSI disk", h.describe())

@@ -926,6 +926,9 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if rom.get("enabled") == "no" and (bar is not None or rom.get("file") is not None):
             raise PlanError("ROM tuning is not supported when ROM is disabled", _what(what), _line(rom),
                             kind="unsupported")
+    acpi = kids.get("acpi")
+    if acpi is not None and acpi.get("index") is not None:
+        nonzero_uint(acpi, "index", what)
     if tag == "hostdev":
         htype = el.get("type")
         if el.get("mode", "subsystem") == "subsystem":

@@ -194,6 +194,7 @@ class Assigner:
     def create_set(self, nbuses: int, dry_run: bool) -> AddressSet:
         m = self.machine
         s = AddressSet(nbuses, dry_run=dry_run, multiple_roots=m.multiple_roots)
+        s.flat = self.options.placement == "flat"
         for c in self.guest.controllers:
             if c.type == "pci" and c.index is not None and c.index < nbuses and c.model in MODELS:
                 s.buses[c.index] = bus_for_model(c.index, c.model,
@@ -243,9 +244,12 @@ class Assigner:
         addr = s.reserve_next(dev.connect, dev.describe)
         self.store(s, dev, addr)
 
-    def fix(self, dev: Device, addr: PciAddress, multifunction: str | None = None) -> None:
-        """An address the chipset step gives (kept even in the dry run)."""
-        zpci = dev.address.zpci if dev.address is not None and dev.address.is_pci else None
+    def fix(self, dev: Device, addr: PciAddress, multifunction: str | None = None,
+            like: Device | None = None) -> None:
+        """An address the chipset step gives (kept even in the dry run); ``like``: the
+        device whose address it copies, zPCI ids included."""
+        src = like if like is not None else dev
+        zpci = src.address.zpci if src.address is not None and src.address.is_pci else None
         dev.set("address", Address("pci", addr, multifunction, zpci))
         if dev not in self.assigned:
             self.assigned.append(dev)
@@ -375,7 +379,9 @@ class Assigner:
                     assert base is not None
                     addr = PciAddress(base.domain, base.bus, base.slot, fn)
                     s.reserve(addr, c.connect, from_config=True, element=c.describe)
-                    self.fix(c, addr, mf)
+                    # libvirt copies the companion's whole address: on s390x its zPCI ids
+                    # too, which the next pass then finds reserved twice
+                    self.fix(c, addr, mf, like=mate)
                 else:
                     addr = s.reserve_next(c.connect, c.describe, function=fn)
                     self.store(s, c, addr, mf)

@@ -32,6 +32,10 @@ def mark_non_pci_transports(guest: Guest) -> None:
                     d.set("address", Address("virtio-mmio"))
     if m.zpci:
         for d in guest.domain.devices:
+            if d.tag == "hostdev" and d.type == "mdev" and d.model == "vfio-ap" and \
+                    d.address is not None:
+                d.set("address", None)  # (an AP device has no address: libvirt forgets it)
+        for d in guest.domain.devices:
             if d.address is None and (devices.is_virtio(d) or d.tag in ("filesystem", "vsock") or
                                       _virtio_hostdev_nic(d)):
                 d.address = Address("ccw")
@@ -43,14 +47,47 @@ def mark_non_pci_transports(guest: Guest) -> None:
             if d.address is None:
                 d.address = Address("spapr-vio")
             elif d.address.type != "spapr-vio":
-                d.set("address", Address("spapr-vio"))
+                d.set("address", _as_spapr_vio(d.address))
         elif m.family == "pseries" and _spapr_vio_on_pseries(d):
             # the console, NVRAM and TPM proxy of pSeries: libvirt's spapr-vio pass runs
             # before the PCI one and replaces any other address
             if d.address is None:
                 d.address = Address("spapr-vio")
             elif d.address.type != "spapr-vio":
-                d.set("address", Address("spapr-vio"))
+                d.set("address", _as_spapr_vio(d.address))
+
+
+#: libvirt keeps every kind of address in one C union and turns another kind into a
+#: spapr-vio one by changing its type only: the 64-bit register is then read from the
+#: old address's first two numbers (low, high 32 bits), and "has a register" from the
+#: low byte of its third: address type -> (low, high, has-register, number base)
+_SPAPR_VIO_ALIASES = {
+    "drive": ("controller", "bus", "target", 10),
+    "virtio-serial": ("controller", "bus", "port", 10),
+    "ccw": ("cssid", "ssid", "devno", 16),
+    "ccid": ("controller", "slot", None, 10),
+    "isa": ("iobase", "irq", None, 16),
+}
+
+
+def _as_spapr_vio(a: Address) -> Address:
+    """The spapr-vio address libvirt makes of address ``a`` of another kind: without a
+    register (libvirt picks one) unless the old numbers read as one."""
+    if a.is_pci:
+        p = a.pci
+        low, high, has = p.domain, p.bus, p.slot
+    elif a.type in _SPAPR_VIO_ALIASES:
+        lo_name, hi_name, has_name, base = _SPAPR_VIO_ALIASES[a.type]
+
+        def num(name: str | None) -> int:
+            return (parsecheck.c_uint(a.attrs.get(name) or "0", base) or 0) if name else 0
+        low, high, has = num(lo_name), num(hi_name), num(has_name)
+    else:
+        return Address("spapr-vio")
+    if not has & 0xFF:
+        return Address("spapr-vio")
+    reg = (low & 0xFFFFFFFF) | (high & 0xFFFFFFFF) << 32
+    return Address("spapr-vio", attrs={"type": "spapr-vio", "reg": f"0x{reg:08x}"})
 
 
 def check_user_transport_addresses(guest: Guest) -> None:
@@ -66,7 +103,9 @@ def check_user_transport_addresses(guest: Guest) -> None:
             # (a console that is the first serial port shows that port's address)
             reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
             if reg in regs:
-                raise PlanError(f"spapr-vio address 0x{reg:x} already in use", d.describe())
+                # (C's %#llx: no 0x before a zero)
+                raise PlanError(f"spapr-vio address {f'0x{reg:x}' if reg else '0'} already in use",
+                                d.describe())
             regs.add(reg)
         elif a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
             key = tuple(parsecheck.c_uint(a.attrs.get(k, "0"), 0) or 0 for k in ("cssid", "ssid", "devno"))
@@ -110,7 +149,7 @@ def check_usb_addresses(guest: Guest) -> None:
     hubs: set[tuple[int, tuple[int, ...]]] = set()
     taken: set[tuple[int, tuple[int, ...]]] = set()
     usb_hubs = [d for d in guest.domain.devices if d.tag == "hub" and d.type == "usb"]
-    others = _usb_port_users(guest)
+    others = usb_port_users(guest)
 
     def located(d: Device) -> tuple[int, tuple[int, ...], str] | None:
         """A device's USB bus, port path and port as libvirt writes it (None: no port)."""
@@ -181,7 +220,7 @@ def _usb_port_path(text: str) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-def _usb_port_users(guest: Guest) -> list[Device]:
+def usb_port_users(guest: Guest) -> list[Device]:
     """The devices (hubs apart) libvirt's USB pass goes through, in its order: USB host
     devices, USB disks, CCID controllers, USB inputs, USB serial ports, USB sound cards,
     USB redirectors."""

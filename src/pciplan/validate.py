@@ -17,9 +17,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics, guestconf,
-               hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems, video)
-from .defaults import MAX_PLANNED_INDEX, number
+from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics,
+               guestconf, hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems,
+               transports, video)
+from .defaults import MAX_PLANNED_INDEX, number, target_index
 from .domain import Controller, Device, Domain
 from .errors import PlanError
 
@@ -111,6 +112,7 @@ def validate_late(guest: Guest) -> None:
     def each(devs: list[Device]) -> Iterator[Device]:
         """The devices, each one's address validated before the device (as libvirt does)."""
         for d in devs:
+            _validate_unassigned(d)
             _validate_address(guest, d)
             yield d
     usb = [c for c in guest.controllers if c.type == "usb"]
@@ -197,14 +199,6 @@ def validate_late(guest: Guest) -> None:
                                 kind="unsupported")
             seen_tpm = True
     watchdogs = of("watchdog")
-    for d in dom.devices:
-        if "rom" in d.attrs and d.address is not None and d.address.type != "pci":
-            raise PlanError("ROM tuning is only supported for PCI devices", d.describe(),
-                            kind="unsupported")
-        if d.address is not None and d.address.type == "unassigned" and d.tag != "hostdev" \
-                and d.parent is None:
-            raise PlanError("address of type 'unassigned' is supported only for hostdevs",
-                            d.describe(), kind="unsupported")
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
     # driver before its generic ones for each device (but for disks: ``disks``)
@@ -215,17 +209,18 @@ def validate_late(guest: Guest) -> None:
         disks.check_qemu(guest, disk, facts)
     for net in of("interface"):
         # libvirt 9.0 makes its generic checks of a NIC before its address's and QEMU's
+        _validate_unassigned(net)
         interfaces.check_generic(net, net.net or interfaces.NetFacts())
         _validate_address(guest, net)
         if net.type == "hostdev" and net.address is not None and \
                 net.address.type not in ("pci", "unassigned"):
             raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
                             net.describe(), kind="internal")
-        if net.type in ("vhostuser", "vdpa") and net.model not in devices.VIRTIO_NIC_MODELS:
-            if net.type == "vhostuser":
-                raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
-                                "type='vhostuser'/>. vhostuser requires the virtio-net* frontend",
-                                net.describe(), kind="internal")
+        if net.type == "vhostuser" and net.model not in devices.VIRTIO_NIC_MODELS:
+            raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
+                            "type='vhostuser'/>. vhostuser requires the virtio-net* frontend",
+                            net.describe(), kind="internal")
+        if net.type == "vdpa" and net.model != "virtio":  # (not even its transitional variants)
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
         interfaces.check_qemu(net, net.net or interfaces.NetFacts())
@@ -259,11 +254,17 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
     for i, v in enumerate(each(videos)):
-        video.check(guest, v, primary=not i)
+        # the first video is the primary one, and so is any other marked primary='yes'
+        # (libvirt's flag: two of them are refused only after the devices' checks)
+        video.check(guest, v, primary=not i or v.attrs.get("primary") == "yes")
     for c in each(guest.controllers):
         # libvirt's generic checks of a PCI controller first, then its QEMU driver's: the
         # models this QEMU has, the driver options only virtio-scsi takes, the machine's buses
         if c.type == "pci":
+            # (a root's address was collected with the others: an invalid one is refused there)
+            if c.address is not None and c.model in ("pci-root", "pcie-root"):
+                raise PlanError("pci-root and pcie-root controllers should not have an address",
+                                c.describe(), kind="unsupported")
             if c.index is not None and c.index > 255:
                 # planned first (even the buses up to it), refused now, as libvirt does
                 raise PlanError(f"PCI controller index {c.index} too high, maximum is 255",
@@ -312,6 +313,8 @@ def validate_late(guest: Guest) -> None:
                             kind="internal")
         if c.type == "pci" and guest.machine.pci:
             _validate_pci_options(guest, c)
+        elif c.type == "pci":
+            _validate_unplanned_pci_options(c)
     cards = of("smartcard")
     if len(cards) > 1:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
@@ -439,6 +442,9 @@ def validate_late(guest: Guest) -> None:
         cid = vsock.attrs.get("cid")
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
+    for d in dom.devices:  # (the kinds without checks of their own above)
+        _validate_unassigned(d)
+        _validate_rom(guest, d)
     graphics.validate(dom.graphics_facts, audio)
     audios.validate(audio, dom.spice)
     # what spans devices, after every device is validated
@@ -545,6 +551,14 @@ def _host_address(h: Device) -> tuple[int, ...] | None:
     return tuple(number(h.source.get(k), 0, base=0) for k in ("domain", "bus", "slot", "function"))
 
 
+def _validate_unassigned(d: Device) -> None:
+    """libvirt's first generic check of each device, as it validates it."""
+    if d.address is not None and d.address.type == "unassigned" and d.tag != "hostdev" \
+            and d.parent is None:
+        raise PlanError("address of type 'unassigned' is supported only for hostdevs",
+                        d.describe(), kind="unsupported")
+
+
 def _validate_address(guest: Guest, d: Device) -> None:
     """What libvirt checks of a device's address first when it validates the device."""
     a = d.address
@@ -552,6 +566,36 @@ def _validate_address(guest: Guest, d: Device) -> None:
         raise PlanError("cannot use CCW address type for device '<null>' using machine type "
                         f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'",
                         d.describe(), kind="unsupported")
+    if a is not None and a.type == "drive" and d.tag != "disk":
+        disks.check_scsi_drive_address(guest, d, disks.drive_numbers(d))
+    if "acpi_index" in d.attrs and _final_address_type(guest, d) not in (None, "pci"):
+        raise PlanError("ACPI index is only supported for PCI devices", d.describe(),
+                        kind="unsupported")
+    _validate_rom(guest, d)
+
+
+#: disk buses whose disks libvirt's post-parse gives a drive address
+_DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
+
+
+def _final_address_type(guest: Guest, d: Device) -> str | None:
+    """The kind of address a device has when libvirt validates it: the one written (or
+    planned), else the one libvirt's other passes give it (a drive address for IDE, floppy,
+    SCSI and SATA disks, a USB port for USB devices); pciplan writes neither."""
+    if d.address is not None:
+        return d.address.type
+    if d.tag == "disk" and d.bus in _DRIVE_BUSES:
+        return "drive"
+    if (d.tag == "hub" and d.type == "usb") or any(u is d for u in transports.usb_port_users(guest)):
+        return "usb"
+    return None
+
+
+def _validate_rom(guest: Guest, d: Device) -> None:
+    """QEMU's check of a device's ROM settings, after its address's."""
+    if "rom" in d.attrs and _final_address_type(guest, d) not in (None, "pci", "unassigned"):
+        raise PlanError("ROM tuning is only supported for PCI devices", d.describe(),
+                        kind="unsupported")
 
 
 def _validate_pm(dom: Domain) -> None:
@@ -770,6 +814,11 @@ def _validate_pci_ranges(c: Controller) -> None:
                         "node", what, kind="unsupported")
 
 
+#: the arches whose QEMU has PIIX4's ACPI switch for hot-plug on the root bus (x86, and
+#: ppc64's, built with PIIX4): a pci-root's <target hotplug> needs it
+PIIX4_ROOT_HOTPLUG_ARCHES = machines.X86 | machines.PPC64
+
+
 def _validate_pci_options(guest: Guest, c: Controller) -> None:
     """The QEMU driver's checks of a PCI controller's <model name> and <target> options
     (the ones the planner filled in included): the model name, then which options the
@@ -791,6 +840,47 @@ def _validate_pci_options(guest: Guest, c: Controller) -> None:
         if opt in controllers.TARGET_ATTRIBUTES and opt not in allowed:
             raise PlanError(f"Option '{controllers.OPTION_LABELS.get(opt, opt)}' is not valid "
                             f"{label}", what, kind="unsupported")
+    if c.model == "pci-root" and "hotplug" in c.target and \
+            guest.domain.arch not in PIIX4_ROOT_HOTPLUG_ARCHES:
+        raise PlanError("setting the 'hotplug' property on a 'pci-root' device is not supported "
+                        "by this QEMU binary", what, kind="unsupported")
+
+
+#: the <target> options of a PCI controller in the order libvirt's QEMU driver checks them
+_PCI_OPTION_ORDER = ("index", "busNr", "node", "chassisNr", "chassis", "port", "hotplug")
+#: the options libvirt fills in for a PCI controller it plans (so requires in validation)
+_REQUIRED_PCI_OPTIONS = {
+    "pci-expander-bus": ("busNr",), "pcie-expander-bus": ("busNr",), "pci-bridge": ("chassisNr",),
+    "pcie-root-port": ("chassis", "port"), "pcie-switch-downstream-port": ("chassis", "port"),
+}
+
+
+def _validate_unplanned_pci_options(c: Controller) -> None:
+    """On a machine without PCI to libvirt nothing fills in a PCI controller's model name
+    and options: its QEMU driver refuses a controller without those it needs (a
+    pci-bridge that reached validation without a slot, on an ARM board)."""
+    row = controllers.MODELS.get(c.model or "")
+    if row is None or row.is_root:
+        return
+    label = f"for PCI controller with index '{c.index}', model '{c.model}' and modelName " \
+            f"'{c.model_name or 'none'}'"
+    if c.model_name is None:
+        raise PlanError(f"Required option 'modelName' is not set {label}", c.describe(),
+                        kind="internal")
+    if c.model_name not in row.model_names:
+        raise PlanError(f"Option 'modelName' has invalid value {label}", c.describe(),
+                        kind="unsupported")
+    if c.index == 0:  # (the first free index, for one written without: no root took it)
+        raise PlanError(f"Index for '{c.model}' controllers must be > 0", c.describe(),
+                        kind="unsupported")
+    required = _REQUIRED_PCI_OPTIONS.get(row.name, ())
+    for option in _PCI_OPTION_ORDER:
+        if option in required and option not in c.target:
+            raise PlanError(f"Required option '{option}' is not set {label}", c.describe(),
+                            kind="internal")
+        if option in c.target and option not in row.options:
+            raise PlanError(f"Option '{controllers.OPTION_LABELS[option]}' is not valid {label}",
+                            c.describe(), kind="unsupported")
 
 
 def _usb_devices(guest: Guest) -> bool:
@@ -849,7 +939,4 @@ def _validate_pci_controller(guest: Guest, c: Controller) -> None:
         # set's, e.g. no slot left for the root ports on q35) and checks the index after;
         # pciplan does too, up to a bound that keeps absurd indexes from costing seconds
         raise PlanError(f"PCI controller index {c.index} too high, maximum is 255", what,
-                        kind="unsupported")
-    if row.is_root and c.address is not None:
-        raise PlanError("pci-root and pcie-root controllers should not have an address", what,
                         kind="unsupported")

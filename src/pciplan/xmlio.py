@@ -505,8 +505,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.attrs["eim"] = drv.get("eim", "")
         else:
             dev.model = get("model")
-    if "rom" in kids:
-        dev.attrs["rom"] = "yes"
+    rom = kids.get("rom")
+    if rom is not None and any(rom.get(k) is not None for k in ("enabled", "bar", "file")):
+        dev.attrs["rom"] = "yes"  # (an empty <rom/> tunes nothing)
+    if "acpi" in kids and kids["acpi"].get("index"):
+        dev.attrs["acpi_index"] = kids["acpi"].get("index", "")
     if tag == "controller" and "pcihole64" in kids:
         dev.attrs["pcihole64"] = (kids["pcihole64"].text or "").strip()
     for name in _CHECKED_ATTRS.get(tag, ()):
@@ -667,6 +670,8 @@ _FUNCTION_TEXT = [f"0x{i:x}" for i in range(8)]
 def _canonical(el: etree._Element, pci: PciAddress) -> bool:
     """The address is spelled as libvirt writes it (so any reader gets the same numbers)."""
     get = el.get
+    if pci.is_empty:
+        return all(get(k) is None for k in ("domain", "bus", "slot", "function"))
     return (get("bus") == _BYTE_TEXT[pci.bus] and get("slot") == _BYTE_TEXT[pci.slot]
             and get("function") == _FUNCTION_TEXT[pci.function]
             and get("domain") == ("0x0000" if not pci.domain else f"0x{pci.domain:04x}"))
@@ -719,13 +724,13 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
     if usb_error is not None:
         errors.append(usb_error)
     if any(isinstance(d, Controller) and d.type == "usb" and d.model == "none" for d in dom.devices):
-        # USB disabled in the XML itself: the parser refuses USB inputs and hubs as it reads them
+        # USB disabled in the XML itself: the parser refuses USB inputs, hubs and host
+        # devices as it reads them
         for d in dom.devices:
-            if (d.tag == "input" and d.bus == "usb") or (d.tag == "hub" and d.type == "usb"):
+            if (d.tag == "input" and d.bus == "usb") or (d.tag == "hub" and d.type == "usb") or \
+                    _usb_hostdev_to_parser(d):
                 errors.append((parsecheck.parse_rank(d.tag, d.position or 0), PlanError(
-                    "Can't add USB input device. USB bus is disabled" if d.tag == "input" else
-                    "Can't add USB hub: USB is disabled for this domain", d.describe(),
-                    kind="unsupported")))
+                    _USB_DISABLED[d.tag], d.describe(), kind="unsupported")))
     for tag, found in singles.items():
         limit = parsecheck.DEVICE_LIMITS.get(tag, 1)
         if len(found) > limit:  # (counted before any of them is read)
@@ -735,6 +740,21 @@ def _read_devices(dom: Domain, devs: etree._Element) -> None:
                            PlanError(message, second.describe() if second else tag, kind=kind)))
     if errors:
         raise min(errors, key=lambda e: e[0])[1]
+
+
+#: the parser's refusal of a USB device when a USB controller of model 'none' is there
+_USB_DISABLED = {"input": "Can't add USB input device. USB bus is disabled",
+                 "hub": "Can't add USB hub: USB is disabled for this domain",
+                 "hostdev": "Can't add host USB device: USB is disabled in this host"}
+
+
+def _usb_hostdev_to_parser(d: Device) -> bool:
+    """A host device libvirt's parser takes for a USB one: a USB subsystem, and (its
+    capabilities' type read where the subsystem's would be) a storage capability."""
+    if d.tag != "hostdev":
+        return False
+    mode = d.attrs.get("mode")
+    return (mode == "subsys" and d.type == "usb") or (mode == "capabilities" and d.type == "storage")
 
 
 def _usb_controllers_error(dom: Domain) -> tuple[tuple[int, int], PlanError] | None:
@@ -870,7 +890,9 @@ def device_tostring(doc: DeviceDocument) -> str:
 def _address_attrs(a: Address) -> dict[str, str]:
     """The attributes of ``<address>`` for ``a``, in the order libvirt writes them."""
     if a.is_pci:
-        attrs = {"type": a.type, **_pci_spelling(a.pci)}
+        # libvirt writes no numbers for an empty address (domain, bus and slot 0: a function
+        # there is dropped), its multifunction and zPCI ids still
+        attrs = {"type": a.type} if a.pci.is_empty else {"type": a.type, **_pci_spelling(a.pci)}
         if a.multifunction:
             attrs["multifunction"] = a.multifunction
         return attrs
