@@ -95,6 +95,15 @@ def c_int(text: str, base: int = 10) -> int | None:
     return value if -INT_MAX - 1 <= value <= INT_MAX else None
 
 
+def c_llong(text: str, base: int = 10) -> int | None:
+    """libvirt's virStrToLong_ll: a signed 64-bit number, else None."""
+    r = _c_parse(text, base)
+    if r is None:
+        return None
+    value = -r[1] if r[0] else r[1]
+    return value if -(1 << 63) <= value < (1 << 63) else None
+
+
 def _line(el: etree._Element) -> int | None:
     return el.sourceline
 
@@ -572,7 +581,6 @@ CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("video", "driver", "name", frozenset({"qemu", "vhostuser"})),
     ("interface", "rom", "enabled", YES_NO),
     ("hostdev", "rom", "enabled", YES_NO),
-    ("interface", "target", "managed", YES_NO),
     ("vsock", "cid", "auto", YES_NO),
     ("iommu", "driver", "intremap", ON_OFF),
     ("iommu", "driver", "caching_mode", ON_OFF),
@@ -586,10 +594,14 @@ VIRTIO_DRIVER_SWITCHES = ("iommu", "ats", "packed", "page_per_vq")
 #: the models of the host devices that have one: mediated devices and vhost-scsi hosts
 HOSTDEV_MODELS = {"mdev": frozenset({"vfio-pci", "vfio-ccw", "vfio-ap"}),
                   "scsi_host": VIRTIO_MODELS}
-VIRTUALPORT_TYPES = frozenset({"802.1Qbg", "802.1Qbh", "openvswitch", "midonet"})
 _CHILD_ENUMS_BY_TAG: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
 for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
     _CHILD_ENUMS_BY_TAG.setdefault(_tag, []).append((_child, _attr, _words))
+#: the devices libvirt reads a device's common part of (alias, boot, ROM, ACPI index, address)
+DEVICE_INFO_TAGS = frozenset({"disk", "controller", "filesystem", "interface", "hostdev", "hub",
+                              "iommu", "input", "memballoon", "memory", "panic", "rng", "redirdev",
+                              "shmem", "smartcard", "sound", "tpm", "video", "vsock", "watchdog",
+                              "serial", "parallel", "channel", "console"})
 #: the devices whose <boot order> libvirt reads (the others' <boot> is ignored)
 BOOTABLE = frozenset({"disk", "interface", "hostdev", "redirdev", "filesystem"})
 #: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
@@ -877,12 +889,6 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             _word(el, "model", words, what)
         for attr in ("display", "ramfb"):
             _word(el, attr, ON_OFF, what)
-    if tag == "interface":
-        vport = kids.get("virtualport")
-        vtype = vport.get("type") if vport is not None else None
-        if vtype is not None and vtype not in VIRTUALPORT_TYPES:
-            raise PlanError(f"unknown virtualport type {vtype}", _what(what), _line(vport),
-                            kind="unsupported")
     if tag == "hostdev":
         hostdevs.check_parse(el, what, kids)
     if tag == "rng" and len(el.findall("backend")) != 1:

@@ -818,6 +818,7 @@ def _usb_devices(guest: Guest) -> bool:
            (t == "disk" and d.bus == "usb") or (t == "sound" and d.model == "usb") or \
            (t == "serial" and d.target.get("type") == "usb-serial") or \
            (t == "interface" and d.model == "usb-net") or \
+           (t == "interface" and d.type == "hostdev" and (d.source or {}).get("type") == "usb") or \
            (isinstance(d, Controller) and d.type == "ccid"):
             return True
     return False
