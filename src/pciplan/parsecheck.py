@@ -615,6 +615,7 @@ _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
 RNG_BACKEND_MODELS = frozenset({"random", "egd", "builtin"})
+EVDEV_GRABS = frozenset({"all"})
 EVDEV_GRAB_TOGGLES = frozenset({"ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta", "scrolllock",
                                 "ctrl-scrolllock"})
 #: the longest Hyper-V vendor_id value
@@ -696,11 +697,8 @@ def check_controller(el: etree._Element, what: What) -> None:
     drv = el.find("driver")
     if drv is not None:
         _uint_attrs(drv, ("queues", "cmd_per_lun", "max_sectors"), 10, what)
-    if drv is not None and drv.get("iothread") is not None:
-        nonzero_uint(drv, "iothread", what, "integer value")
-        if ctype != "scsi" or model not in VIRTIO_SCSI_MODELS:
-            raise PlanError("'iothread' attribute only supported for virtio scsi controllers", _what(what),
-                            _line(drv))
+        _word(drv, "ioeventfd", ON_OFF, what)
+        _uint_attrs(drv, ("iothread",), 10, what)  # (0 is none; where it may be: post-parse)
 
 
 #: a controller's <target> numbers, and how libvirt writes each back
@@ -923,9 +921,14 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if not known:
             raise PlanError(f"unknown host device source address type '{htype}'", _what(what),
                             _line(el), kind="unsupported")
-    if tag == "input" and el.get("type") == "evdev":
-        if "source" in kids:
-            _word(kids["source"], "grabToggle", EVDEV_GRAB_TOGGLES, what)
+    if tag == "input" and el.get("type") in ("evdev", "passthrough") and "source" in kids:
+        src = kids["source"]
+        if src.get("dev" if el.get("type") == "evdev" else "evdev") is None:
+            raise PlanError("Missing evdev path for input device", _what(what), _line(src))
+        if el.get("type") == "evdev":
+            _word(src, "grab", EVDEV_GRABS, what)
+            _word(src, "grabToggle", EVDEV_GRAB_TOGGLES, what)
+            _word(src, "repeat", ON_OFF, what)
     if tag == "rng":
         backend = kids.get("backend")
         model = backend.get("model") if backend is not None else None

@@ -69,6 +69,10 @@ def validate(guest: Guest) -> None:
                 number(c.attrs.get("ports"), 0) > devices.XHCI_MAX_PORTS:
             raise PlanError(f"'{c.model}' controller only supports up to '{devices.XHCI_MAX_PORTS}' ports",
                             c.describe(), kind="unsupported")
+        if parsecheck.c_uint(c.attrs.get("driver_iothread", "0"), 10) and \
+                (c.type, c.model) not in devices.IOTHREAD_POST_PARSE_MODELS:
+            raise PlanError("'iothread' attribute only supported for virtio scsi controllers",
+                            c.describe())
     for ser in guest.devices("serial"):
         a = ser.address
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
@@ -280,9 +284,14 @@ def validate_late(guest: Guest) -> None:
                             c.describe(), kind="unsupported")
         if not (c.type == "scsi" and c.model in devices.VIRTIO_SCSI_MODELS):
             for opt in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
-                if "driver_" + opt in c.attrs:
-                    raise PlanError(f"'{opt}' is only supported by virtio-scsi controller",
+                value = c.attrs.get("driver_" + opt)
+                if value is None or (opt != "ioeventfd" and not parsecheck.c_uint(value, 10)):
+                    continue  # (a number 0 is none)
+                if opt == "iothread":
+                    raise PlanError("'iothread' is only supported for virtio-scsi controller",
                                     c.describe(), kind="unsupported")
+                raise PlanError(f"'{opt}' is only supported by virtio-scsi controller",
+                                c.describe(), kind="unsupported")
         if c.type == "sata" and not guest.machine.sata_capable:
             raise PlanError("SATA is not supported with this QEMU binary", c.describe(),
                             kind="unsupported")
@@ -363,27 +372,34 @@ def validate_late(guest: Guest) -> None:
         chardevs.check_generic(guest, console)
         chardevs.check_qemu(guest, console)
     for inp in each(of("input")):
+        # libvirt's generic checks (for a hvm guest), then QEMU's
+        if inp.bus == "ps2" and inp.type not in ("mouse", "keyboard"):
+            raise PlanError(f"ps2 bus does not support {inp.type} input device", inp.describe(),
+                            kind="internal")
+        if inp.bus == "xen":
+            raise PlanError("unsupported input bus xen", inp.describe(), kind="internal")
         if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
             raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
                             inp.describe(), kind="unsupported")
-        if inp.type == "passthrough" and "virtio-input-host" in guest.machine.lacks:
-            raise PlanError("virtio-input-host is not supported by this QEMU binary", inp.describe(),
+        if inp.type == "evdev" and inp.bus not in (None, "none"):
+            raise PlanError("input evdev doesn't support bus element", inp.describe(),
                             kind="unsupported")
-        if inp.type == "tablet" and inp.bus == "ps2":
-            raise PlanError("ps2 bus does not support tablet input device", inp.describe(),
-                            kind="internal")
+        if inp.model in devices.VIRTIO_INPUT_MODELS and inp.bus != "virtio" and \
+                not (inp.bus is None and inp.type == "passthrough"):
+            raise PlanError(f"only bus 'virtio' is supported for input model '{inp.model}'",
+                            inp.describe(), kind="unsupported")
         if inp.bus == "ps2" and dom.arch not in devices.PS2_ARCHES:
             raise PlanError("ps2 is not supported by this QEMU binary", inp.describe(),
                             kind="unsupported")
         if inp.bus == "usb" and inp.type == "keyboard":
             _check_emulator_has(guest, "usb-kbd", inp)
-        if inp.type == "evdev" and inp.bus is not None:
-            raise PlanError("input evdev doesn't support bus element", inp.describe(),
-                            kind="unsupported")
         if (inp.bus == "virtio" or (inp.bus is None and inp.type == "passthrough")) and \
                 inp.model in ("virtio-transitional", "virtio-non-transitional"):
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
+        if inp.type == "passthrough" and "virtio-input-host" in guest.machine.lacks:
+            raise PlanError("virtio-input-host is not supported by this QEMU binary", inp.describe(),
+                            kind="unsupported")
     for fs in each(of("filesystem")):
         filesystems.check(guest, fs)
     for w in each(watchdogs):
