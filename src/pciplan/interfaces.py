@@ -221,6 +221,16 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
     if src is not None and words is not None and src.get("mode") is not None and \
             src.get("mode") not in words:
         raise parsecheck._invalid(src, "mode", src.get("mode", ""), what)
+    rec = src.find("reconnect") if ntype == "vhostuser" else None
+    if rec is not None:
+        parsecheck._word(rec, "enabled", parsecheck.YES_NO, what)
+        if rec.get("enabled") == "yes":
+            timeout = rec.get("timeout")
+            if timeout is None:
+                raise PlanError("Missing required attribute 'timeout' in element 'reconnect'", what,
+                                rec.sourceline)
+            if _uint(timeout) is None:
+                raise parsecheck._invalid(rec, "timeout", timeout, what, "non-negative integer value")
     if ntype == "udp":
         local = src.find("local")
         if local is None:
