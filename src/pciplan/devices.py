@@ -78,7 +78,16 @@ SCSI_MODEL_DEVICES = {"lsilogic": ("lsi53c895a", "LSI 53C895A SCSI controller"),
                       "lsisas1078": ("megasas", "LSI SAS1078 (MegaRAID) controller"),
                       "vmpvscsi": ("pvscsi", "pvscsi (VMware paravirtual SCSI) controller")}
 #: <driver> options of a controller only virtio-scsi takes, in the order libvirt checks them
-VIRTIO_SCSI_DRIVER_OPTIONS = ("queues", "cmd_per_lun", "max_sectors", "ioeventfd")
+VIRTIO_SCSI_DRIVER_OPTIONS = ("queues", "cmd_per_lun", "max_sectors", "ioeventfd", "iothread")
+#: TABLE: the controllers libvirt's post-parse lets have an I/O thread: it compares the model's
+#: number with the virtio-scsi models' whatever the controller's type, so these USB and PCI
+#: models (numbered alike) pass too and are refused by QEMU's validation only
+IOTHREAD_POST_PARSE_MODELS = frozenset({
+    ("scsi", "virtio-scsi"), ("scsi", "virtio-transitional"), ("scsi", "virtio-non-transitional"),
+    ("usb", "ich9-uhci3"), ("usb", "pci-ohci"), ("usb", "nec-xhci"),
+    ("pci", "pcie-switch-upstream-port"), ("pci", "pci-expander-bus"), ("pci", "pcie-expander-bus")})
+#: an <input model>: libvirt's virtio ones (all but the default)
+VIRTIO_INPUT_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})
 VIRTIO_SCSI_MODELS = frozenset({"virtio-scsi", "virtio-transitional", "virtio-non-transitional"})
 #: the XHCI controllers: their ``ports`` attribute sets their port count, up to
 #: ``XHCI_MAX_PORTS``

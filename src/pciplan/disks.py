@@ -603,6 +603,8 @@ def check_iothread(guest: Guest, dev: Device, what: str) -> None:
     if text is None:
         return
     n = number(text, 0)
+    if n == 0 and what == "controller":
+        return  # (a controller's 0 is none)
     if n not in guest.domain.iothreads:
         raise PlanError(f"{what} iothread '{n}' not defined in iothreadid", dev.describe(),
                         kind="unsupported")

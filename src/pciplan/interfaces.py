@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
 
-from . import devices, parsecheck
+from . import devices, parsecheck, sources
 from .errors import PlanError
 from .records import Value
 
@@ -36,13 +36,27 @@ MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}")
 SOURCE_ATTRS: dict[str, tuple[str, ...]] = {
     "bridge": ("bridge",), "network": ("network",), "direct": ("dev",), "internal": ("name",),
     "vdpa": ("dev",), "vhostuser": ("type", "path", "mode"), "mcast": ("address", "port"),
-    "udp": ("address", "port"), "client": ("address", "port"), "server": ("port",), "vds": (),
+    "udp": ("address", "port"), "client": ("address", "port"), "server": ("port",),
+    "vds": ("switchid", "portid", "portgroupid", "connectionid"),
 }
 #: TABLE: words of a ``<source>`` attribute, per interface type
 SOURCE_WORDS = {("direct", "mode"): frozenset({"vepa", "private", "bridge", "passthrough"}),
                 ("vhostuser", "mode"): frozenset({"server", "client"})}
 #: interface types that may have a <virtualport>
 VIRTUALPORT_TYPES = frozenset({"network", "bridge", "direct", "hostdev"})
+#: the kinds of <virtualport>
+VIRTUALPORT_KINDS = frozenset({"802.1Qbg", "802.1Qbh", "openvswitch", "midonet"})
+#: TABLE: numeric <source> attributes, per interface type: (test, what libvirt expected)
+SOURCE_NUMBERS: dict[tuple[str, str], tuple[Callable[[str], bool], str]] = {
+    **{(t, "port"): (lambda v: parsecheck.c_int(v) is not None, "integer value")
+       for t in ("mcast", "udp", "client", "server")},
+    ("vds", "switchid"): (lambda v: sources.uuid_ok(v), "UUID"),
+    ("vds", "portid"): (lambda v: parsecheck.c_llong(v) is not None, "long long integer value"),
+    ("vds", "connectionid"): (lambda v: parsecheck.c_llong(v) is not None, "long long integer value"),
+}
+#: a <mac type>; a VLAN <tag nativeMode>
+MAC_TYPES = frozenset({"generated", "static"})
+NATIVE_VLAN_MODES = frozenset({"tagged", "untagged"})
 #: the interface types QEMU can set an MTU on (tap devices and vhost-user)
 MTU_TYPES = frozenset({"network", "bridge", "ethernet", "vhostuser"})
 #: the interface types QEMU can set coalescing on
@@ -150,17 +164,41 @@ def _ip(text: str) -> int | None:
     return 6 if family == socket.AF_INET6 else 4
 
 
+def parse_mac(text: str) -> tuple[int, ...] | None:
+    """The six octets of a MAC address as libvirt's virMacAddrParse reads it, or None: one or
+    two hex digits each, colons between, and after the last anything starting with a blank or
+    control character (or a byte above 0x7f: a signed char)."""
+    octets: list[int] = []
+    i = 0
+    while len(octets) < 6:
+        j = i
+        while j < len(text) and j - i < 3 and text[j] in _HEX:
+            j += 1
+        if not 1 <= j - i <= 2:
+            return None
+        octets.append(int(text[i:j], 16))
+        if len(octets) == 6:
+            return tuple(octets) if j == len(text) or ord(text[j]) <= 0x20 or ord(text[j]) > 0x7F \
+                else None
+        if j >= len(text) or text[j] != ":":
+            return None
+        i = j + 1
+    return None
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
-    """libvirt's parser checks of an interface's model name, type, source, bandwidth and MAC
-    address (made before its ROM, boot order and address are read)."""
+    """libvirt's parser checks of an interface's first part, in its order: trustGuestRxFilters,
+    model name, source (per type), virtualport, target, bandwidth, VLAN and MAC address (made
+    before its ROM, boot order and address are read)."""
+    ntype = el.get("type")
+    parsecheck._word(el, "trustGuestRxFilters", parsecheck.YES_NO, what)
     model = kids.get("model")
     mtype = model.get("type") if model is not None else None
     if mtype and NIC_MODEL.fullmatch(mtype) is None:
         raise PlanError("Model name contains invalid characters", what, model.sourceline)
-    ntype = el.get("type")
-    if "virtualport" in kids and ntype not in VIRTUALPORT_TYPES:
-        raise PlanError(f"<virtualport> element unsupported for <interface type='{ntype}'>", what,
-                        kids["virtualport"].sourceline, kind="unsupported")
     src = kids.get("source")
     required = SOURCE_ATTRS.get(ntype or "")
     if required is not None and src is None:
@@ -176,10 +214,23 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
         if ntype == "vhostuser" and attr == "type" and value != "unix":
             raise PlanError(f"Type='{value}' unsupported for <interface type='vhostuser'>",
                             what, src.sourceline, kind="unsupported")
+        number = SOURCE_NUMBERS.get((ntype or "", attr))
+        if number is not None and not number[0](value):
+            raise parsecheck._invalid(src, attr, value, what, number[1])
     words = SOURCE_WORDS.get((ntype or "", "mode"))
     if src is not None and words is not None and src.get("mode") is not None and \
             src.get("mode") not in words:
         raise parsecheck._invalid(src, "mode", src.get("mode", ""), what)
+    rec = src.find("reconnect") if ntype == "vhostuser" else None
+    if rec is not None:
+        parsecheck._word(rec, "enabled", parsecheck.YES_NO, what)
+        if rec.get("enabled") == "yes":
+            timeout = rec.get("timeout")
+            if timeout is None:
+                raise PlanError("Missing required attribute 'timeout' in element 'reconnect'", what,
+                                rec.sourceline)
+            if _uint(timeout) is None:
+                raise parsecheck._invalid(rec, "timeout", timeout, what, "non-negative integer value")
     if ntype == "udp":
         local = src.find("local")
         if local is None:
@@ -188,39 +239,119 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
             if local.get(attr) is None:
                 raise PlanError(f"Missing required attribute '{attr}' in element 'local'", what,
                                 local.sourceline)
+        if parsecheck.c_int(local.get("port", "")) is None:
+            raise parsecheck._invalid(local, "port", local.get("port", ""), what, "integer value")
     if ntype == "hostdev":
         addr = src.find("address") if src is not None else None
-        if addr is None or addr.get("type") is None:
+        vendor = src is not None and src.find("vendor") is not None  # (a USB device's)
+        if (addr is None or addr.get("type") is None) and not vendor:
             raise PlanError("missing source address type", what, el.sourceline if addr is None
                             else addr.sourceline)
-    for tag in ("inbound", "outbound") if "bandwidth" in kids else ():
-        way = kids["bandwidth"].find(tag)
+    vport = kids.get("virtualport")
+    if vport is not None:
+        if ntype not in VIRTUALPORT_TYPES:
+            raise PlanError(f"<virtualport> element unsupported for <interface type='{ntype}'>", what,
+                            vport.sourceline, kind="unsupported")
+        vtype = vport.get("type")
+        if vtype is not None and vtype not in VIRTUALPORT_KINDS:
+            raise PlanError(f"unknown virtualport type {vtype}", what, vport.sourceline,
+                            kind="unsupported")
+    if "target" in kids:
+        parsecheck._word(kids["target"], "managed", parsecheck.YES_NO, what)
+    if "bandwidth" in kids:
+        _check_bandwidth(kids["bandwidth"], ntype == "network", what)
+    if "vlan" in kids:
+        _check_vlan(kids["vlan"], what)
+    mac_el = kids.get("mac")
+    mac = mac_el.get("address") if mac_el is not None else None
+    if mac is not None:
+        octets = parse_mac(mac)
+        if octets is None:
+            raise PlanError(f"unable to parse mac address '{mac}'", what, mac_el.sourceline)
+        if octets[0] & 1:
+            raise PlanError(f"expected unicast mac address, found multicast '{mac}'", what,
+                            mac_el.sourceline)
+    if mac_el is not None:
+        parsecheck._word(mac_el, "type", MAC_TYPES, what)
+        parsecheck._word(mac_el, "check", parsecheck.YES_NO, what)
+
+
+def _check_bandwidth(bw: etree._Element, floor_ok: bool, what: Callable[[], str]) -> None:
+    """libvirt's virNetDevBandwidthParse: one <inbound> and one <outbound> at most, then each
+    one's numbers; a floor only inbound, and only on a network's interface."""
+    if bw.get("classID") is not None:
+        raise PlanError("classID attribute not supported on <bandwidth> in this usage context", what,
+                        bw.sourceline)
+    ways: dict[str, etree._Element] = {}
+    for child in bw:
+        if child.tag in ("inbound", "outbound"):
+            if child.tag in ways:
+                raise PlanError(f"Only one child <{child.tag}> element allowed", what, child.sourceline)
+            ways[child.tag] = child
+    for tag in ("inbound", "outbound"):
+        way = ways.get(tag)
         if way is None:
             continue
+        average, floor = way.get("average"), way.get("floor")
         for attr in BANDWIDTH_ATTRS:
             value = way.get(attr)
             if value is not None and _uint(value, (1 << 64) - 1) is None:
                 raise PlanError(f"could not convert bandwidth {attr} value '{value}'", what,
                                 way.sourceline, kind="unsupported")
-        if way.get("floor") is not None and tag == "outbound":
+            if attr == "average" and average is None:
+                if floor is None:
+                    raise PlanError("Missing mandatory average or floor attributes", what,
+                                    way.sourceline)
+                if way.get("peak") is not None or way.get("burst") is not None:
+                    raise PlanError("'peak' and 'burst' require 'average' attribute", what,
+                                    way.sourceline, kind="unsupported")
+        if floor is not None and _uint(floor, (1 << 64) - 1) and tag == "outbound":
             raise PlanError("'floor' attribute allowed only in <inbound> element", what, way.sourceline,
                             kind="unsupported")
-        if way.get("floor") is not None and ntype != "network":
+        if floor is not None and _uint(floor, (1 << 64) - 1) and not floor_ok:
             raise PlanError("floor attribute is not supported for this config", what, way.sourceline,
                             kind="unsupported")
-    mac_el = kids.get("mac")
-    mac = mac_el.get("address") if mac_el is not None else None
-    if mac is not None:
-        if MAC.fullmatch(mac) is None:
-            raise PlanError(f"unable to parse mac address '{mac}'", what, mac_el.sourceline)
-        if int(mac.split(":")[0], 16) & 1:
-            raise PlanError(f"expected unicast mac address, found multicast '{mac}'", what,
-                            mac_el.sourceline)
+
+
+def _check_vlan(vlan: etree._Element, what: Callable[[], str]) -> None:
+    """libvirt's virNetDevVlanParse: at least one tag, each with a VLAN id and a native mode
+    (one at most), and a trunk for more than one tag."""
+    tags = vlan.findall("tag")
+    if not tags:
+        raise PlanError("missing tag id - each <vlan> must have at least one <tag id='n'/> subelement",
+                        what, vlan.sourceline)
+    native = False
+    for tag in tags:
+        tid = tag.get("id")
+        if tid is None:
+            raise PlanError("Missing required attribute 'id' in element 'tag'", what, tag.sourceline)
+        n = _uint(tid)
+        if n is None:
+            raise parsecheck._invalid(tag, "id", tid, what, "non-negative integer value")
+        if n > VLAN_TAG_MAX:
+            raise PlanError(f"vlan tag id {n} too large (maximum {VLAN_TAG_MAX})", what, tag.sourceline)
+        mode = tag.get("nativeMode")
+        if mode is not None:
+            parsecheck._word(tag, "nativeMode", NATIVE_VLAN_MODES, what)
+            if native:
+                raise PlanError("duplicate native vlan setting", what, tag.sourceline)
+            native = True
+    trunk = vlan.get("trunk")  # (an empty one is none)
+    if trunk and trunk.lower() != "yes":
+        if len(tags) > 1:
+            raise PlanError(f"invalid \"trunk='{trunk}'\" in <vlan> - trunk='yes' is required for more "
+                            "than one vlan tag", what, vlan.sourceline)
+        if native:
+            raise PlanError("invalid configuration in <vlan> - \"trunk='no'\" is not allowed with a "
+                            "native vlan id", what, vlan.sourceline)
+        if trunk.lower() != "no":
+            raise PlanError(f"invalid \"trunk='{trunk}'\" in <vlan> - must be yes or no", what,
+                            vlan.sourceline)
 
 
 def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
     """libvirt's parser checks of an interface after its address, in its order: guest IPs,
-    port forwards, driver, backend, VLAN, ACPI index, link, MTU, teaming, tuning, coalescing."""
+    port forwards, driver, backend, link, teaming, tuning, MTU, coalescing, port."""
     ntype = el.get("type")
     for ip in el.iterfind("ip") if "ip" in kids else ():
         address = ip.get("address")
@@ -255,26 +386,11 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     backend = kids.get("backend")
     if backend is not None and backend.get("type") is not None:
         raise parsecheck._invalid(backend, "type", backend.get("type", ""), what)
-    for tag in kids["vlan"].iterfind("tag") if "vlan" in kids else ():
-        tid = tag.get("id")
-        n = _uint(tid) if tid is not None else None
-        if tid is not None and n is None:
-            raise parsecheck._invalid(tag, "id", tid, what, "non-negative integer value")
-        if n is not None and n > VLAN_TAG_MAX:
-            raise PlanError(f"vlan tag id {n} too large (maximum {VLAN_TAG_MAX})", what, tag.sourceline)
-    acpi = kids.get("acpi")
-    index = acpi.get("index") if acpi is not None else None
-    if index is not None:
-        parsecheck.nonzero_uint(acpi, "index", what)
     link = kids.get("link")
     state = link.get("state") if link is not None else None
     if state and state not in LINK_STATES:
         raise PlanError(f"unknown interface link state '{state}'", what, link.sourceline,
                         kind="unsupported")
-    mtu = kids.get("mtu")
-    size = mtu.get("size") if mtu is not None else None
-    if size and _uint(size) is None:
-        raise PlanError("malformed mtu size", what, mtu.sourceline)
     team = kids.get("teaming")
     ttype = team.get("type") or None if team is not None else None
     if team is not None and (ttype or team.get("persistent")) and ttype not in TEAMING_TYPES:
@@ -283,6 +399,10 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     sndbuf = kids["tune"].find("sndbuf") if "tune" in kids else None
     if sndbuf is not None and sndbuf.text and _uint(sndbuf.text, (1 << 64) - 1) is None:
         raise PlanError("sndbuf must be a positive integer", what, sndbuf.sourceline)
+    mtu = kids.get("mtu")
+    size = mtu.get("size") if mtu is not None else None
+    if size and _uint(size) is None:
+        raise PlanError("malformed mtu size", what, mtu.sourceline)
     frames = kids["coalesce"].find("rx/frames") if "coalesce" in kids else None
     most = frames.get("max") if frames is not None else None
     if most:
@@ -292,6 +412,8 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         if _uint(most) is None:
             raise PlanError(f"numerical overflow: value '{most}' is too big for coalesce parameter, "
                             "maximum is '4294967295'", what, frames.sourceline)
+    if "port" in kids:
+        parsecheck._word(kids["port"], "isolated", parsecheck.YES_NO, what)
 
 
 def _check_virtio_driver(drv: etree._Element, what: Callable[[], str]) -> None:

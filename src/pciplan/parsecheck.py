@@ -98,6 +98,15 @@ def c_int(text: str, base: int = 10) -> int | None:
     return value if -INT_MAX - 1 <= value <= INT_MAX else None
 
 
+def c_llong(text: str, base: int = 10) -> int | None:
+    """libvirt's virStrToLong_ll: a signed 64-bit number, else None."""
+    r = _c_parse(text, base)
+    if r is None:
+        return None
+    value = -r[1] if r[0] else r[1]
+    return value if -(1 << 63) <= value < (1 << 63) else None
+
+
 def _line(el: etree._Element) -> int | None:
     return el.sourceline
 
@@ -579,7 +588,6 @@ CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("video", "driver", "name", frozenset({"qemu", "vhostuser"})),
     ("interface", "rom", "enabled", YES_NO),
     ("hostdev", "rom", "enabled", YES_NO),
-    ("interface", "target", "managed", YES_NO),
     ("vsock", "cid", "auto", YES_NO),
     ("iommu", "driver", "intremap", ON_OFF),
     ("iommu", "driver", "caching_mode", ON_OFF),
@@ -593,10 +601,14 @@ VIRTIO_DRIVER_SWITCHES = ("iommu", "ats", "packed", "page_per_vq")
 #: the models of the host devices that have one: mediated devices and vhost-scsi hosts
 HOSTDEV_MODELS = {"mdev": frozenset({"vfio-pci", "vfio-ccw", "vfio-ap"}),
                   "scsi_host": VIRTIO_MODELS}
-VIRTUALPORT_TYPES = frozenset({"802.1Qbg", "802.1Qbh", "openvswitch", "midonet"})
 _CHILD_ENUMS_BY_TAG: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
 for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
     _CHILD_ENUMS_BY_TAG.setdefault(_tag, []).append((_child, _attr, _words))
+#: the devices libvirt reads a device's common part of (alias, boot, ROM, ACPI index, address)
+DEVICE_INFO_TAGS = frozenset({"disk", "controller", "filesystem", "interface", "hostdev", "hub",
+                              "iommu", "input", "memballoon", "memory", "panic", "rng", "redirdev",
+                              "shmem", "smartcard", "sound", "tpm", "video", "vsock", "watchdog",
+                              "serial", "parallel", "channel", "console"})
 #: the devices whose <boot order> libvirt reads (the others' <boot> is ignored)
 BOOTABLE = frozenset({"disk", "interface", "hostdev", "redirdev", "filesystem"})
 #: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
@@ -610,6 +622,7 @@ _ENUMS_BY_TAG: dict[str, list[tuple[str, frozenset[str], str | None]]] = {}
 for _tag, _attr, _words, _message in ENUM_ATTRIBUTES:
     _ENUMS_BY_TAG.setdefault(_tag, []).append((_attr, _words, _message))
 RNG_BACKEND_MODELS = frozenset({"random", "egd", "builtin"})
+EVDEV_GRABS = frozenset({"all"})
 EVDEV_GRAB_TOGGLES = frozenset({"ctrl-ctrl", "alt-alt", "shift-shift", "meta-meta", "scrolllock",
                                 "ctrl-scrolllock"})
 #: the longest Hyper-V vendor_id value
@@ -691,11 +704,8 @@ def check_controller(el: etree._Element, what: What) -> None:
     drv = el.find("driver")
     if drv is not None:
         _uint_attrs(drv, ("queues", "cmd_per_lun", "max_sectors"), 10, what)
-    if drv is not None and drv.get("iothread") is not None:
-        nonzero_uint(drv, "iothread", what, "integer value")
-        if ctype != "scsi" or model not in VIRTIO_SCSI_MODELS:
-            raise PlanError("'iothread' attribute only supported for virtio scsi controllers", _what(what),
-                            _line(drv))
+        _word(drv, "ioeventfd", ON_OFF, what)
+        _uint_attrs(drv, ("iothread",), 10, what)  # (0 is none; where it may be: post-parse)
 
 
 #: a controller's <target> numbers, and how libvirt writes each back
@@ -897,12 +907,6 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             _word(el, "model", words, what)
         for attr in ("display", "ramfb"):
             _word(el, attr, ON_OFF, what)
-    if tag == "interface":
-        vport = kids.get("virtualport")
-        vtype = vport.get("type") if vport is not None else None
-        if vtype is not None and vtype not in VIRTUALPORT_TYPES:
-            raise PlanError(f"unknown virtualport type {vtype}", _what(what), _line(vport),
-                            kind="unsupported")
     if tag == "hostdev":
         hostdevs.check_parse(el, what, kids)
     if tag == "rng" and len(el.findall("backend")) != 1:
@@ -940,9 +944,14 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if not known:
             raise PlanError(f"unknown host device source address type '{htype}'", _what(what),
                             _line(el), kind="unsupported")
-    if tag == "input" and el.get("type") == "evdev":
-        if "source" in kids:
-            _word(kids["source"], "grabToggle", EVDEV_GRAB_TOGGLES, what)
+    if tag == "input" and el.get("type") in ("evdev", "passthrough") and "source" in kids:
+        src = kids["source"]
+        if src.get("dev" if el.get("type") == "evdev" else "evdev") is None:
+            raise PlanError("Missing evdev path for input device", _what(what), _line(src))
+        if el.get("type") == "evdev":
+            _word(src, "grab", EVDEV_GRABS, what)
+            _word(src, "grabToggle", EVDEV_GRAB_TOGGLES, what)
+            _word(src, "repeat", ON_OFF, what)
     if tag == "rng":
         backend = kids.get("backend")
         model = backend.get("model") if backend is not None else None

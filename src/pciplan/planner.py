@@ -584,6 +584,9 @@ class Assigner:
 
 
 def assign(guest: Guest, options: Options | None = None) -> Plan:
+    for c in guest.controllers:  # (libvirt's PCI address set takes each PCI controller's model)
+        if c.type == "pci" and c.model is None:
+            raise PlanError("PCI controller model was not set correctly", c.describe(), kind="internal")
     a = Assigner(guest, options or Options())
     s = a.run()
     plan = Plan(guest, s, a.assigned, a.warnings)

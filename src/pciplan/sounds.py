@@ -19,7 +19,8 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         for codec in el.iterfind("codec"):
             ctype = codec.get("type")
             if ctype not in CODEC_TYPES:  # (one without a type too: libvirt's '(null)')
-                raise PlanError(f"unknown codec type '{ctype or '(null)'}'", parsecheck._what(what),
+                spelled = "(null)" if ctype is None else ctype
+                raise PlanError(f"unknown codec type '{spelled}'", parsecheck._what(what),
                                 codec.sourceline, kind="unsupported")
     audios.check_reference(kids.get("audio"), what)
 

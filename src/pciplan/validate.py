@@ -63,13 +63,18 @@ def validate(guest: Guest) -> None:
         if dev is not None and disk.address is None and parsecheck.disk_name_index(dev) is None:
             raise PlanError(f"Unknown disk name '{dev}' and no address specified", disk.describe())
     hostdevs.post_parse(guest.devices("disk"), guest.devices("hostdev"))
-    for c in dom.controllers:  # (in the document's order)
+    written = {id(c) for c in dom.controllers}
+    for c in [c for c in guest.controllers if id(c) in written]:  # (libvirt's order: by type, index)
         if c.type == "pci":
             _pci_controller_post_parse(guest, c)
         elif c.type == "usb" and c.model in devices.XHCI_MODELS and \
                 number(c.attrs.get("ports"), 0) > devices.XHCI_MAX_PORTS:
             raise PlanError(f"'{c.model}' controller only supports up to '{devices.XHCI_MAX_PORTS}' ports",
                             c.describe(), kind="unsupported")
+        if parsecheck.c_uint(c.attrs.get("driver_iothread", "0"), 10) and \
+                (c.type, c.model) not in devices.IOTHREAD_POST_PARSE_MODELS:
+            raise PlanError("'iothread' attribute only supported for virtio scsi controllers",
+                            c.describe())
     for ser in guest.devices("serial"):
         a = ser.address
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
@@ -282,9 +287,14 @@ def validate_late(guest: Guest) -> None:
                             c.describe(), kind="unsupported")
         if not (c.type == "scsi" and c.model in devices.VIRTIO_SCSI_MODELS):
             for opt in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
-                if "driver_" + opt in c.attrs:
-                    raise PlanError(f"'{opt}' is only supported by virtio-scsi controller",
+                value = c.attrs.get("driver_" + opt)
+                if value is None or (opt != "ioeventfd" and not parsecheck.c_uint(value, 10)):
+                    continue  # (a number 0 is none)
+                if opt == "iothread":
+                    raise PlanError("'iothread' is only supported for virtio-scsi controller",
                                     c.describe(), kind="unsupported")
+                raise PlanError(f"'{opt}' is only supported by virtio-scsi controller",
+                                c.describe(), kind="unsupported")
         if c.type == "sata" and not guest.machine.sata_capable:
             raise PlanError("SATA is not supported with this QEMU binary", c.describe(),
                             kind="unsupported")
@@ -367,27 +377,34 @@ def validate_late(guest: Guest) -> None:
         chardevs.check_generic(guest, console)
         chardevs.check_qemu(guest, console)
     for inp in each(of("input")):
+        # libvirt's generic checks (for a hvm guest), then QEMU's
+        if inp.bus == "ps2" and inp.type not in ("mouse", "keyboard"):
+            raise PlanError(f"ps2 bus does not support {inp.type} input device", inp.describe(),
+                            kind="internal")
+        if inp.bus == "xen":
+            raise PlanError("unsupported input bus xen", inp.describe(), kind="internal")
         if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
             raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
                             inp.describe(), kind="unsupported")
-        if inp.type == "passthrough" and "virtio-input-host" in guest.machine.lacks:
-            raise PlanError("virtio-input-host is not supported by this QEMU binary", inp.describe(),
+        if inp.type == "evdev" and inp.bus not in (None, "none"):
+            raise PlanError("input evdev doesn't support bus element", inp.describe(),
                             kind="unsupported")
-        if inp.type == "tablet" and inp.bus == "ps2":
-            raise PlanError("ps2 bus does not support tablet input device", inp.describe(),
-                            kind="internal")
+        if inp.model in devices.VIRTIO_INPUT_MODELS and inp.bus != "virtio" and \
+                not (inp.bus is None and inp.type == "passthrough"):
+            raise PlanError(f"only bus 'virtio' is supported for input model '{inp.model}'",
+                            inp.describe(), kind="unsupported")
         if inp.bus == "ps2" and dom.arch not in devices.PS2_ARCHES:
             raise PlanError("ps2 is not supported by this QEMU binary", inp.describe(),
                             kind="unsupported")
         if inp.bus == "usb" and inp.type == "keyboard":
             _check_emulator_has(guest, "usb-kbd", inp)
-        if inp.type == "evdev" and inp.bus is not None:
-            raise PlanError("input evdev doesn't support bus element", inp.describe(),
-                            kind="unsupported")
         if (inp.bus == "virtio" or (inp.bus is None and inp.type == "passthrough")) and \
                 inp.model in ("virtio-transitional", "virtio-non-transitional"):
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
+        if inp.type == "passthrough" and "virtio-input-host" in guest.machine.lacks:
+            raise PlanError("virtio-input-host is not supported by this QEMU binary", inp.describe(),
+                            kind="unsupported")
     for fs in each(of("filesystem")):
         filesystems.check(guest, fs)
     for w in each(watchdogs):
@@ -895,6 +912,7 @@ def _usb_devices(guest: Guest) -> bool:
            (t == "disk" and d.bus == "usb") or (t == "sound" and d.model == "usb") or \
            (t == "serial" and d.target.get("type") == "usb-serial") or \
            (t == "interface" and d.model == "usb-net") or \
+           (t == "interface" and d.type == "hostdev" and (d.source or {}).get("type") == "usb") or \
            (isinstance(d, Controller) and d.type == "ccid"):
             return True
     return False
@@ -906,7 +924,7 @@ def _pci_controller_post_parse(guest: Guest, c: Controller) -> None:
     what = c.describe()
     row = controllers.lookup(c.model)
     if c.model is None:
-        raise PlanError("PCI controller model was not set correctly", what, kind="internal")
+        return  # (refused as the PCI addresses are laid out: ``planner.assign``)
     if row is None:
         raise PlanError(f"Unknown PCI controller model '{c.model}'", what)
     if row.is_root and c.index != 0 and not m.multiple_roots:
@@ -933,7 +951,8 @@ def _validate_pci_controller(guest: Guest, c: Controller) -> None:
     """What libvirt checks of one PCI controller once the domain is complete."""
     what = c.describe()
     row = controllers.lookup(c.model)
-    assert row is not None  # _pci_controller_post_parse
+    if row is None:
+        return  # (no model: refused as the PCI addresses are laid out)
     if c.index is not None and c.index > MAX_PLANNED_INDEX:
         # libvirt first lays out that many buses (its error then is usually the address
         # set's, e.g. no slot left for the root ports on q35) and checks the index after;

@@ -36,21 +36,31 @@ class VideoFacts(Value):
     resolution: dict[str, str] | None = None
     #: ``<driver name>``
     driver: str | None = None
+    #: the virtio options ``<driver>`` sets (iommu, ats, packed, page_per_vq), in that order
+    virtio: tuple[str, ...] = ()
 
     def size(self, name: str) -> int:
-        """A size the parser read (0: not given)."""
-        return parsecheck.c_uint(self.model.get(name) or "0", 10) or 0
+        """A size the parser read (0: not given); ram and vram as post-parse leaves them,
+        rounded up to a power of two (in an unsigned int: past 2**31 it is 0)."""
+        n = parsecheck.c_uint(self.model.get(name) or "0", 10) or 0
+        if name in ("ram", "vram") and n:
+            n = (1 << (n - 1).bit_length()) & 0xFFFFFFFF
+        return n
 
-    def __init__(self, model=..., accel=None, resolution=None, driver=None) -> None:
+    def __init__(self, model=..., accel=None, resolution=None, driver=None, virtio=()) -> None:
         self.model = {} if model is ... else model
         self.accel = accel
         self.resolution = resolution
         self.driver = driver
+        self.virtio = virtio
 
 
 def read(el: etree._Element, kids: dict) -> VideoFacts:
     m = kids.get("model")
-    f = VideoFacts(driver=kids["driver"].get("name") if "driver" in kids else None)
+    drv = kids.get("driver")
+    f = VideoFacts(driver=drv.get("name") if drv is not None else None)
+    if drv is not None:
+        f.virtio = tuple(o for o in parsecheck.VIRTIO_DRIVER_SWITCHES if drv.get(o) is not None)
     if m is not None:
         f.model = dict(m.attrib)
         for child in m:
@@ -70,6 +80,11 @@ MIN_KIB = 1024
 #: models with a ``<resolution>``, and whose vram is at least 1 MiB
 RESOLUTION_MODELS = frozenset({"vga", "qxl", "virtio", "bochs"})
 VGA_LIKE = frozenset({"vga", "vmvga"})
+#: libvirt's refusal of each virtio option on a device that is not virtio
+VIRTIO_ONLY = {"iommu": "iommu driver option is only supported for virtio devices",
+               "ats": "ats driver option is only supported for virtio devices",
+               "packed": "packed driver option is only supported for virtio devices",
+               "page_per_vq": "page_per_vq option is only supported for virtio devices"}
 
 
 def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
@@ -112,6 +127,8 @@ def check(guest: Guest, video: Device, primary: bool) -> None:
     def refuse(message: str, kind: str = "unsupported") -> PlanError:
         return PlanError(message, what, kind=kind)
     accel = f.accel or {}
+    if model == "none":
+        return  # (the first video: libvirt clears a 'none' one's settings; another: refused before)
     if f.driver == "vhostuser":
         if model != "virtio":
             raise refuse("'vhostuser' driver is only supported with 'virtio' device")
@@ -127,9 +144,9 @@ def check(guest: Guest, video: Device, primary: bool) -> None:
                 raise refuse(f"{name} attribute only supported for video type qxl")
     if model == "ramfb" and video.address is not None:
         raise refuse("address not supported for video type ramfb")
+    if model != "virtio" and f.virtio:
+        raise refuse(VIRTIO_ONLY[f.virtio[0]])
     # QEMU's
-    if model == "none":
-        return
     if model is not None and model not in guest.machine.video_models:
         raise refuse(f"domain configuration does not support video model '{model}'")
     if model not in devices.SECONDARY_VIDEO_MODELS:

@@ -459,6 +459,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 src = kids["source"].find("address")
                 if src is not None:
                     dev.source = dict(src.attrib)
+                if (src is None or src.get("type") is None) and kids["source"].find("vendor") is not None:
+                    dev.source = {**(dev.source or {}), "type": "usb"}  # (libvirt's default)
             dev.net = interfaces.read_facts(el, kids)
         elif tag == "video":
             m = kids.get("model")
@@ -571,11 +573,12 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 break
     dev.position = position
     dev.line = el.sourceline
-    if (tag == "memballoon" or (tag == "controller" and dev.type == "usb")) and "address" in kids \
-            and get("model") == "none":
-        # no device to QEMU: libvirt does not even read its address (and drops it)
-        kids = {k: v for k, v in kids.items() if k != "address"}
-        dev.changed.add("address")
+    if (tag == "memballoon" or (tag == "controller" and dev.type == "usb")) and \
+            ("address" in kids or "acpi" in kids) and get("model") == "none":
+        # no device to QEMU: libvirt does not even read its address (and drops it), nor its ACPI index
+        if "address" in kids:
+            dev.changed.add("address")
+        kids = {k: v for k, v in kids.items() if k not in ("address", "acpi")}
     parsecheck.check_device(el, dev.describe, kids)
     reader = FACT_READERS.get(tag)
     if reader is not None:
@@ -585,6 +588,9 @@ def _device(el: etree._Element, position: int) -> Device | None:
         if spelled != dev.source:
             dev.source = spelled
             dev.changed.add("source")  # written back as libvirt does: bus='012' is 0x0a
+    if "acpi" in kids and kids["acpi"].get("index") is not None and tag in parsecheck.DEVICE_INFO_TAGS:
+        # (read just before the address)
+        parsecheck.nonzero_uint(kids["acpi"], "index", dev.describe)
     addr_el = kids.get("address")
     dev.ref = el
     if addr_el is not None:
