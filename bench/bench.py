@@ -187,11 +187,10 @@ class LibvirtPython:
         self.conn = None
         self.why: str | None = None
         try:
-            import libvirt  # noqa: F401
+            import libvirt
         except ImportError:
             self.why = "libvirt-python is not installed (pip install libvirt-python)"
             return
-        import libvirt
         libvirt.registerErrorHandler(lambda *_: None, None)  # no error lines on stderr
         try:
             self.conn = libvirt.open(uri)

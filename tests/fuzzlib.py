@@ -21,7 +21,6 @@ script for long runs (a seeded ``random.Random`` chooses them)::
 from __future__ import annotations
 
 import argparse
-import codecs
 import copy
 import os
 import random
@@ -532,7 +531,6 @@ def main(argv: list[str] | None = None) -> int:
     targets = args.targets.split(",")
     found: dict[tuple, list[Finding]] = {}
     runs = 0
-    outcomes = {"ok": 0, "error": 0}
     start = time.time()
     slowest = (0.0, b"")
     for i in range(args.count):

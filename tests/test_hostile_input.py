@@ -14,7 +14,6 @@ says what is wrong in one line.
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from click.testing import CliRunner
 
 from pciplan import api, xmlio
 from pciplan.cli import main
-from pciplan.errors import InputError, PciplanError, PlanError
+from pciplan.errors import InputError, PciplanError
 
 GUEST = """<domain type='kvm'>
   <name>hostile</name>

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-from dataclasses import field
 
 from lxml import etree
 
@@ -42,7 +41,7 @@ class ClockFacts(Value):
     offset: str = "utc"
     start: int = 0  # offset='absolute'
     #: each timer's attributes, with 'catchup' when it has a <catchup> with attributes
-    timers: list[dict[str, str]] = field(default_factory=list)
+    timers: list[dict[str, str]]
 
     def __init__(self, offset='utc', start=0, timers=...) -> None:
         self.offset = offset

@@ -17,7 +17,6 @@ The result is a ``Guest``: the domain plus libvirt's ordered device lists.
 from __future__ import annotations
 
 import re
-from dataclasses import field
 
 from . import devices, parsecheck, video
 from .domain import Address, Controller, Device, Domain
@@ -42,10 +41,17 @@ class Guest(Value):
 
     domain: Domain
     machine: Machine
-    controllers: list[Controller] = field(default_factory=list)
-    added: list[Device] = field(default_factory=list)
+    controllers: list[Controller]
+    added: list[Device]
     #: the SCSI controller of each SCSI host device (``None``: not a drive address), in order
-    scsi_hostdev_controllers: list[int | None] = field(default_factory=list)
+    scsi_hostdev_controllers: list[int | None]
+
+    def __init__(self, domain, machine, controllers=..., added=..., scsi_hostdev_controllers=...) -> None:
+        self.domain = domain
+        self.machine = machine
+        self.controllers = [] if controllers is ... else controllers
+        self.added = [] if added is ... else added
+        self.scsi_hostdev_controllers = [] if scsi_hostdev_controllers is ... else scsi_hostdev_controllers
 
     def devices(self, tag: str) -> list[Device]:
         return [d for d in self.domain.devices if d.tag == tag]
@@ -87,13 +93,6 @@ class Guest(Value):
 
 
 #: elements libvirt 9.0 does not know and drops from the definition
-
-    def __init__(self, domain, machine, controllers=..., added=..., scsi_hostdev_controllers=...) -> None:
-        self.domain = domain
-        self.machine = machine
-        self.controllers = [] if controllers is ... else controllers
-        self.added = [] if added is ... else added
-        self.scsi_hostdev_controllers = [] if scsi_hostdev_controllers is ... else scsi_hostdev_controllers
 DROPPED_BY_LIBVIRT = frozenset({"crypto"})
 #: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
 MAX_IMPLICIT_CONTROLLERS = 256 * 31

@@ -16,7 +16,7 @@ the libvirt 9.0 daemon with pairs of mistakes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from lxml import etree
@@ -102,18 +102,18 @@ class DiskFacts(Value):
 
     device: str = "disk"
     #: ``<driver>``'s attributes
-    driver: dict[str, str] = field(default_factory=dict)
+    driver: dict[str, str]
     #: the disk element's own attributes that matter (sgio, rawio, model, snapshot)
-    attrs: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, str]
     #: ``<source>``'s attributes, None without a ``<source>``
     source: dict[str, str] | None = None
     #: tags of the disk's child elements, and of its ``<source>``'s
     children: frozenset[str] = frozenset()
     source_children: frozenset[str] = frozenset()
     #: text of ``<wwn>``, ``<vendor>``, ``<product>``, ``<serial>`` when given
-    text: dict[str, str] = field(default_factory=dict)
+    text: dict[str, str]
     #: attributes of ``<geometry>``, ``<blockio>`` and ``<transient>`` when given
-    child_attrs: dict[str, dict[str, str]] = field(default_factory=dict)
+    child_attrs: dict[str, dict[str, str]]
     #: ``<iotune>``'s limits as libvirt reads them: the first of each name, its number (not
     #: given: none), None: no ``<iotune>``
     iotune: dict[str, int] | None = None
@@ -123,13 +123,6 @@ class DiskFacts(Value):
     chain: tuple[Storage, ...] = ()
     #: the source has a storage slice (``<slices><slice type='storage'>``)
     storage_slice: bool = False
-
-    @property
-    def readonly(self) -> bool:
-        return self.chain[0].readonly if self.chain else False
-
-
-#: the disk element's own attributes its checks read
 
     def __init__(self, device='disk', driver=..., attrs=..., source=None, children=frozenset(), source_children=frozenset(), text=..., child_attrs=..., iotune=None, iotune_group=None, chain=(), storage_slice=False) -> None:
         self.device = device
@@ -144,6 +137,13 @@ class DiskFacts(Value):
         self.iotune_group = iotune_group
         self.chain = chain
         self.storage_slice = storage_slice
+
+    @property
+    def readonly(self) -> bool:
+        return self.chain[0].readonly if self.chain else False
+
+
+#: the disk element's own attributes its checks read
 CHECKED_ATTRS = frozenset({"sgio", "rawio", "model", "snapshot"})
 #: disk buses whose disks sit on a controller: a 'drive' address or none
 DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})

@@ -7,7 +7,6 @@ writes the planner's changes back; the planner fills in the fields marked
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .address import PciAddress
@@ -40,17 +39,10 @@ class Address(Value):
     """
 
     type: str
-    pci: PciAddress = field(default_factory=PciAddress)
+    pci: PciAddress
     multifunction: str | None = None  # 'on' | 'off' | None (absent)
     zpci: Zpci | None = None
-    attrs: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def is_pci(self) -> bool:
-        return self.type == "pci"
-
-    def __str__(self) -> str:
-        return str(self.pci) if self.is_pci else self.type
+    attrs: dict[str, str]
 
     def __init__(self, type, pci=..., multifunction=None, zpci=None, attrs=...) -> None:
         self.type = type
@@ -58,6 +50,13 @@ class Address(Value):
         self.multifunction = multifunction
         self.zpci = zpci
         self.attrs = {} if attrs is ... else attrs
+
+    @property
+    def is_pci(self) -> bool:
+        return self.type == "pci"
+
+    def __str__(self) -> str:
+        return str(self.pci) if self.is_pci else self.type
 
 
 class Device(Record):
@@ -71,11 +70,11 @@ class Device(Record):
     #: disk target bus / input bus
     bus: str | None = None
     #: ``<target>`` attributes (disk dev, serial/console/channel type, controller options)
-    target: dict[str, str] = field(default_factory=dict)
+    target: dict[str, str]
     #: element attributes that matter beyond the above (disk device, hostdev mode, primary video...)
-    attrs: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, str]
     #: hostdev ``<source><address>`` attributes, when present
-    source: dict[str, str] = field(default_factory=dict)
+    source: dict[str, str]
     address: Address | None = None
     #: where the device comes from: 'user' (in the input), or what added it:
     #: 'default' (machine default), 'implicit' (needed by another device), 'bus' (a new bus)
@@ -98,23 +97,7 @@ class Device(Record):
     #: what the device needs from its bus (computed by the planner)
     connect: Connect = Connect.NONE
     #: names of the fields the planner set or changed; xmlio writes exactly these
-    changed: set[str] = field(default_factory=set)
-
-    # -- helpers -------------------------------------------------------------
-    @property
-    def pci_address(self) -> PciAddress | None:
-        a = self.address
-        return a.pci if a is not None and a.is_pci else None
-
-    def set(self, name: str, value: Any) -> None:
-        """Set a field and remember that the planner changed it."""
-        if getattr(self, name) != value:
-            setattr(self, name, value)
-            self.changed.add(name)
-
-    def describe(self) -> str:
-        """Short description naming the element, for messages and views."""
-        return describe(self)
+    changed: set[str]
 
     def __init__(self, tag, type=None, model=None, bus=None, target=..., attrs=..., source=..., address=None, origin='user', position=0, line=None, ref=None, parent=None, disk=None, net=None, hostdev=None, facts=None, connect=Connect.NONE, changed=...) -> None:
         self.tag = tag
@@ -137,6 +120,22 @@ class Device(Record):
         self.connect = connect
         self.changed = set() if changed is ... else changed
 
+    # -- helpers -------------------------------------------------------------
+    @property
+    def pci_address(self) -> PciAddress | None:
+        a = self.address
+        return a.pci if a is not None and a.is_pci else None
+
+    def set(self, name: str, value: Any) -> None:
+        """Set a field and remember that the planner changed it."""
+        if getattr(self, name) != value:
+            setattr(self, name, value)
+            self.changed.add(name)
+
+    def describe(self) -> str:
+        """Short description naming the element, for messages and views."""
+        return describe(self)
+
 
 class Controller(Device):
     """A ``<controller>``: ``type`` is the controller type (pci, usb, scsi...)."""
@@ -157,7 +156,7 @@ class Domain(Value):
     arch: str
     machine: str
     virt_type: str = "qemu"
-    devices: list[Device] = field(default_factory=list)
+    devices: list[Device]
     #: NUMA cells declared in <cpu><numa>
     numa_cells: int = 0
     #: all guest memory is shared (``<memoryBacking><access mode='shared'>`` or every NUMA
@@ -172,7 +171,7 @@ class Domain(Value):
     #: NUMA cells', ``<memory>``, memory devices' and ``<maxMemory>`` sizes
     memory: MemorySizes | None = None
     #: ``<features>``: each feature's attributes (and the names of its child elements)
-    features: dict[str, dict[str, str]] = field(default_factory=dict)
+    features: dict[str, dict[str, str]]
     #: ``<features><tcg><tb-cache>`` in bytes (None: not given)
     tb_cache: int | None = None
     #: ``<vcpu>``: the most vCPUs the guest may have
@@ -193,7 +192,7 @@ class Domain(Value):
     #: one of them is SPICE (which spicevmc channels, redirdevs and smartcards need)
     spice: bool = False
     #: what validation needs of each of them (``graphics.GraphicsFacts``), in order
-    graphics_facts: list[Any] = field(default_factory=list)
+    graphics_facts: list[Any]
     #: UEFI firmware (``<os firmware='efi'>`` or a pflash ``<loader>``) and ``<features><acpi/>``
     uefi: bool = False
     acpi: bool = False
@@ -204,17 +203,10 @@ class Domain(Value):
     #: ``<os>`` has ``<boot dev=...>`` elements
     os_boot: bool = False
     #: devices libvirt 9.0 drops from the definition (unknown to it)
-    removed: list[Device] = field(default_factory=list)
+    removed: list[Device]
     #: libvirt's own order of the elements of one kind, where it differs from the
     #: document and matters (USB controllers sharing an index, videos)
-    list_order: dict[str, list[Device]] = field(default_factory=dict)
-
-    def of(self, *tags: str) -> Iterator[Device]:
-        return (d for d in self.devices if d.tag in tags)
-
-    @property
-    def controllers(self) -> list[Controller]:
-        return [d for d in self.devices if isinstance(d, Controller)]
+    list_order: dict[str, list[Device]]
 
     def __init__(self, arch, machine, virt_type='qemu', devices=..., numa_cells=0, shared_memory=False, emulator=None, pm=frozenset(), max_memory=False, memory=None, features=..., tb_cache=None, max_vcpus=1, topology_vcpus=None, secure_boot=False, smm=False, firmware_auto=False, loader=None, iothreads=frozenset(), graphics=0, spice=False, graphics_facts=..., uefi=False, acpi=False, ioapic=None, conf=None, os_boot=False, removed=..., list_order=...) -> None:
         self.arch = arch
@@ -246,6 +238,13 @@ class Domain(Value):
         self.os_boot = os_boot
         self.removed = [] if removed is ... else removed
         self.list_order = {} if list_order is ... else list_order
+
+    def of(self, *tags: str) -> Iterator[Device]:
+        return (d for d in self.devices if d.tag in tags)
+
+    @property
+    def controllers(self) -> list[Controller]:
+        return [d for d in self.devices if isinstance(d, Controller)]
 
 
 def _mac(dev: Device) -> str | None:

@@ -12,7 +12,6 @@ Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -30,8 +29,8 @@ class FsFacts(Value):
     """What validation needs of a ``<filesystem>`` beyond ``Device``'s fields."""
 
     #: the element's attributes, ``<driver>``'s, ``<source>``'s (None: no source)
-    attrs: dict[str, str] = field(default_factory=dict)
-    driver: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, str]
+    driver: dict[str, str]
     source: dict[str, str] | None = None
     #: ``<target dir>``
     target: str | None = None

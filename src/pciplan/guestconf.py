@@ -11,7 +11,6 @@ device) read the ``GuestFacts`` the parser left.
 from __future__ import annotations
 
 import re
-from dataclasses import field
 from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
@@ -92,10 +91,10 @@ VCPU_UNNAMED = VcpuState(False, None, 0)
 class GuestFacts(Value):
     """What the later stages need of the settings outside ``<devices>``."""
 
-    clock: clock.ClockFacts = field(default_factory=clock.ClockFacts)
+    clock: clock.ClockFacts
     os_type: str = "hvm"
     #: on_poweroff, on_reboot, on_crash as given
-    lifecycle: dict[str, str] = field(default_factory=dict)
+    lifecycle: dict[str, str]
     bootloader: bool = False
     min_guarantee: bool = False
     useserial: bool = False
@@ -105,45 +104,45 @@ class GuestFacts(Value):
     vcpus_online: int = 1
     vcpu_states: dict[int, VcpuState] | None = None
     #: <hugepages>'s pages: (size in KiB, its NUMA nodes; None: every node the others leave)
-    hugepage_pages: list[tuple[int, set[int] | None]] = field(default_factory=list)
+    hugepage_pages: list[tuple[int, set[int] | None]]
     allocation: str | None = None
     memory_source: str | None = None
     #: <cputune>'s numbers that were given
-    cputune: dict[str, int] = field(default_factory=dict)
+    cputune: dict[str, int]
     bootmenu_timeout: int | None = None
     reboot_timeout: int | None = None
     cpu_mode: str = "custom"
     #: <cpu>'s features: name -> policy
-    cpu_features: dict[str, str] = field(default_factory=dict)
+    cpu_features: dict[str, str]
     #: SMM's TSEG size in bytes, when SMM is on and a size is given
     tseg: int | None = None
     #: <cpu><cache>'s and <cpu><maxphysaddr>'s attributes (None: not given)
     cpu_cache: dict[str, str] | None = None
     cpu_maxphysaddr: dict[str, str] | None = None
     #: the names of <sysinfo type='fwcfg'>'s entries
-    fwcfg_names: list[str] = field(default_factory=list)
+    fwcfg_names: list[str]
     genid: bool = False
     #: <cputune>'s <cachetune>s and <memorytune>s make resource control groups
     resctrl: bool = False
     #: the NUMA cells by id: whether each has vCPUs, its caches' levels (in order)
-    numa_cpus: dict[int, bool] = field(default_factory=dict)
-    numa_caches: dict[int, list[int]] = field(default_factory=dict)
+    numa_cpus: dict[int, bool]
+    numa_caches: dict[int, list[int]]
     #: <numa><interconnects>: (kind, initiator, target, cache, access type) each
-    interconnects: list[tuple[str, int, int, int, str]] = field(default_factory=list)
+    interconnects: list[tuple[str, int, int, int, str]]
     #: <cpu><topology>'s sockets x dies x cores x threads (0: none)
     topology: int = 0
     #: its threads per core (0: no topology)
     threads: int = 0
     #: <blkiotune><device><path>s, <idmap> uid/gid maps (start, count)
-    blkio_paths: list[str] = field(default_factory=list)
-    uid_maps: list[tuple[int, int]] = field(default_factory=list)
-    gid_maps: list[tuple[int, int]] = field(default_factory=list)
+    blkio_paths: list[str]
+    uid_maps: list[tuple[int, int]]
+    gid_maps: list[tuple[int, int]]
     #: <os firmware> ('' without), <os><firmware><feature>s are given, <os><nvram>'s attributes
     #: (with 'path', 'source' and 'slices' when it has them; None without one)
     firmware: str = ""
     firmware_features: bool = False
     #: <os><firmware>'s features: name -> enabled ('yes'/'no', the last one said)
-    firmware_feature_states: dict[str, str] = field(default_factory=dict)
+    firmware_feature_states: dict[str, str]
     nvram: dict[str, str] | None = None
     #: a typed <nvram>'s storage source, for QEMU's storage checks (None: no such source)
     nvram_storage: Storage | None = None
@@ -471,9 +470,9 @@ class _ResctrlGroup(Value):
     (level, type, id), its memory bandwidth nodes, its monitors (kind, vCPUs)."""
 
     vcpus: frozenset[int]
-    caches: set[tuple[int, str, int]] = field(default_factory=set)
-    bandwidths: set[int] = field(default_factory=set)
-    monitors: list[tuple[str, frozenset[int]]] = field(default_factory=list)
+    caches: set[tuple[int, str, int]]
+    bandwidths: set[int]
+    monitors: list[tuple[str, frozenset[int]]]
 
     def __init__(self, vcpus, caches=..., bandwidths=..., monitors=...) -> None:
         self.vcpus = vcpus

@@ -71,9 +71,6 @@ class HostdevFacts(Value):
     #: (:func:`same_source`); None for a PCI one (``Device.source``)
     identity: tuple | None = None
 
-
-#: the ``<source>`` child naming a host device of each capabilities type
-
     def __init__(self, write_filtering=False, boot=False, teaming=None, ramfb=False, sgio_unfiltered=False, guest_reset=False, identity=None) -> None:
         self.write_filtering = write_filtering
         self.boot = boot
@@ -82,6 +79,9 @@ class HostdevFacts(Value):
         self.sgio_unfiltered = sgio_unfiltered
         self.guest_reset = guest_reset
         self.identity = identity
+
+
+#: the ``<source>`` child naming a host device of each capabilities type
 CAPS_SOURCE_TAGS = {"storage": "block", "misc": "char", "net": "interface"}
 
 

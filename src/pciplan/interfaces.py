@@ -15,7 +15,7 @@ the libvirt 9.0 daemon.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
@@ -107,7 +107,7 @@ class NetFacts(Value):
     """What validation needs of an ``<interface>`` beyond ``Device``'s fields."""
 
     #: ``<driver>``'s attributes
-    driver: dict[str, str] = field(default_factory=dict)
+    driver: dict[str, str]
     #: tags of the interface's child elements
     children: frozenset[str] = frozenset()
     #: the guest-side addresses, and how many guest-side routes
@@ -128,9 +128,6 @@ class NetFacts(Value):
     mode: str | None = None
     reconnect: bool = False
 
-
-#: the largest 802.1Q VLAN id
-
     def __init__(self, driver=..., children=frozenset(), ips=(), routes=0, host_ips=False, teaming=None, mtu=False, coalesce=False, virtualport=None, isolated=False, managed=None, mode=None, reconnect=False) -> None:
         self.driver = {} if driver is ... else driver
         self.children = children
@@ -145,6 +142,9 @@ class NetFacts(Value):
         self.managed = managed
         self.mode = mode
         self.reconnect = reconnect
+
+
+#: the largest 802.1Q VLAN id
 VLAN_TAG_MAX = 4095
 
 def _uint(text: str | None, top: int = 0xFFFFFFFF) -> int | None:

@@ -13,7 +13,6 @@ daemon with pairs of mistakes.
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -32,7 +31,7 @@ KIB = 1024
 class MemFacts(Value):
     """What validation needs of a ``<memory>`` device beyond ``Device``'s fields, sizes in KiB."""
 
-    attrs: dict[str, str] = field(default_factory=dict)
+    attrs: dict[str, str]
     path: bool = False
     node: int | None = None
     size: int = 0

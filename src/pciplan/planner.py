@@ -20,7 +20,7 @@ This is libvirt 9.0's algorithm, step for step, so that the answer is the one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from . import budget, devices, hotplug, machines
@@ -81,9 +81,15 @@ class Plan(Value):
     #: the address set of the final pass: buses, their models and used functions
     addresses: AddressSet
     #: devices whose PCI address the planner chose (in placement order)
-    assigned: list[Device] = field(default_factory=list)
+    assigned: list[Device]
     #: things a user should know about the plan (budgets, options that could not be met)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str]
+
+    def __init__(self, guest, addresses, assigned=..., warnings=...) -> None:
+        self.guest = guest
+        self.addresses = addresses
+        self.assigned = [] if assigned is ... else assigned
+        self.warnings = [] if warnings is ... else warnings
 
     @property
     def domain(self) -> Domain:
@@ -97,12 +103,6 @@ class Plan(Value):
     def added(self) -> list[Device]:
         """Devices and controllers that were not in the input."""
         return list(self.guest.added)
-
-    def __init__(self, guest, addresses, assigned=..., warnings=...) -> None:
-        self.guest = guest
-        self.addresses = addresses
-        self.assigned = [] if assigned is ... else assigned
-        self.warnings = [] if warnings is ... else warnings
 
 
 def wanted(dev: Device) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics,
                guestconf, hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems,
                transports, video)
-from .defaults import MAX_PLANNED_INDEX, number, target_index
+from .defaults import MAX_PLANNED_INDEX, number
 from .domain import Controller, Device, Domain
 from .errors import PlanError
 

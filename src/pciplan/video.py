@@ -12,7 +12,6 @@ checked against the libvirt 9.0 daemon with pairs of mistakes in one video.
 
 from __future__ import annotations
 
-from dataclasses import field
 from typing import TYPE_CHECKING
 
 from lxml import etree
@@ -30,7 +29,7 @@ class VideoFacts(Value):
     """What validation needs of a ``<video>`` beyond ``Device``'s fields."""
 
     #: ``<model>``'s attributes
-    model: dict[str, str] = field(default_factory=dict)
+    model: dict[str, str]
     #: ``<acceleration>``'s and ``<resolution>``'s attributes, None without the element
     accel: dict[str, str] | None = None
     resolution: dict[str, str] | None = None
@@ -39,6 +38,13 @@ class VideoFacts(Value):
     #: the virtio options ``<driver>`` sets (iommu, ats, packed, page_per_vq), in that order
     virtio: tuple[str, ...] = ()
 
+    def __init__(self, model=..., accel=None, resolution=None, driver=None, virtio=()) -> None:
+        self.model = {} if model is ... else model
+        self.accel = accel
+        self.resolution = resolution
+        self.driver = driver
+        self.virtio = virtio
+
     def size(self, name: str) -> int:
         """A size the parser read (0: not given); ram and vram as post-parse leaves them,
         rounded up to a power of two (in an unsigned int: past 2**31 it is 0)."""
@@ -46,13 +52,6 @@ class VideoFacts(Value):
         if name in ("ram", "vram") and n:
             n = (1 << (n - 1).bit_length()) & 0xFFFFFFFF
         return n
-
-    def __init__(self, model=..., accel=None, resolution=None, driver=None, virtio=()) -> None:
-        self.model = {} if model is ... else model
-        self.accel = accel
-        self.resolution = resolution
-        self.driver = driver
-        self.virtio = virtio
 
 
 def read(el: etree._Element, kids: dict) -> VideoFacts:

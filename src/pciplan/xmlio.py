@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import codecs
 import re
-from dataclasses import field
 from typing import Any, Callable
 
 from lxml import etree
@@ -59,7 +58,7 @@ class Document(Value):
     #: and every " lxml writes in the root element delimits an attribute value
     plain: bool = False
     #: elements the parser could not put in a namespace, left out as libvirt does
-    dropped: list[str] = field(default_factory=list)
+    dropped: list[str]
 
     def __init__(self, tree, domain, xml_declaration, encoding, quote='"', bom=b'', declaration=None, prolog=None, plain=False, dropped=...) -> None:
         self.tree = tree
@@ -85,10 +84,7 @@ class _Source(Value):
     prolog: str | None = None
     plain: bool = False
     #: elements left out because their namespace prefix is not declared
-    dropped: list[str] = field(default_factory=list)
-
-
-#: byte-order marks and their codecs (UTF-32 first: its LE mark starts like UTF-16's)
+    dropped: list[str]
 
     def __init__(self, sample, bom=b'', codec=None, declaration=None, prolog=None, plain=False, dropped=...) -> None:
         self.sample = sample
@@ -98,6 +94,9 @@ class _Source(Value):
         self.prolog = prolog
         self.plain = plain
         self.dropped = [] if dropped is ... else dropped
+
+
+#: byte-order marks and their codecs (UTF-32 first: its LE mark starts like UTF-16's)
 _BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
          (b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
 #: how the first character '<' looks without a mark (XML 1.0 appendix F)
@@ -205,7 +204,7 @@ def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
     try:
         try:
             tree = etree.ElementTree(etree.fromstring(raw, parser))
-        except etree.XMLSyntaxError as err:
+        except etree.XMLSyntaxError:
             # an undeclared prefix (<qemu:commandline> without xmlns:qemu) is no syntax error
             # to libxml2, which libvirt reads with: the document is otherwise well-formed
             log = parser.error_log
