@@ -507,6 +507,34 @@ def number(text: str | None, default: int, base: int = 10) -> int:
     return default if n is None else n
 
 
+#: the devices libvirt reserves virtio-serial ports for, in the order it goes through them
+VIRTIO_SERIAL_TAGS = ("serial", "parallel", "channel", "console")
+
+
+def _reserve_virtio_serial_ports(guest: Guest, ports: dict[int, set[int]],
+                                 size: dict[int, int]) -> None:
+    """The ports written in the devices' virtio-serial addresses (port 0 is not one:
+    libvirt gives those a port), each taken once, on a controller that has it."""
+    for tag in VIRTIO_SERIAL_TAGS:
+        for d in guest.devices(tag):
+            a = d.address
+            if a is None or a.type != "virtio-serial":
+                continue
+            port = number(a.attrs.get("port"), 0)
+            if not port:
+                continue
+            ctrl = number(a.attrs.get("controller"), 0)
+            if ctrl not in ports:
+                raise PlanError(f"virtio serial controller {ctrl} is missing", d.describe())
+            if port >= size[ctrl]:
+                raise PlanError(f"virtio serial controller {ctrl} does not have port {port}",
+                                d.describe())
+            if port in ports[ctrl]:
+                raise PlanError(f"virtio serial port {port} on controller {ctrl} is already "
+                                "occupied", d.describe())
+            ports[ctrl].add(port)
+
+
 def assign_virtio_serial_ports(guest: Guest) -> None:
     """Channels and consoles need a port on a virtio-serial controller; when every
     port is taken libvirt adds another controller."""
@@ -516,14 +544,9 @@ def assign_virtio_serial_ports(guest: Guest) -> None:
         if c.type == "virtio-serial" and c.index is not None:
             ports.setdefault(c.index, set())
             size[c.index] = number(c.attrs.get("ports"), VIRTIO_SERIAL_PORTS)
+    _reserve_virtio_serial_ports(guest, ports, size)
     users = [(d, True) for d in guest.devices("console") if d.target.get("type") == "virtio"]
     users += [(d, False) for d in guest.devices("channel") if d.target.get("type") == "virtio"]
-    for d, _ in users:
-        a = d.address
-        if a is not None and a.type == "virtio-serial":
-            port = number(a.attrs.get("port"), 0)
-            if port:
-                ports.setdefault(number(a.attrs.get("controller"), 0), set()).add(port)
     for d, allow_zero in users:
         a = d.address
         if a is not None and a.type == "virtio-serial" and number(a.attrs.get("port"), 0):
@@ -541,7 +564,10 @@ def assign_virtio_serial_ports(guest: Guest) -> None:
                     break
             if placed:
                 break
-        if not placed and wanted_ctrl is None:
+        if not placed and wanted_ctrl is not None:
+            raise PlanError(f"Unable to find a free port on virtio-serial controller {wanted_ctrl}",
+                            d.describe())
+        if not placed:
             idx = _lowest_unused(guest, "virtio-serial")
             guest.add_controller("virtio-serial", idx, None, "implicit")
             port = 0 if allow_zero else 1
