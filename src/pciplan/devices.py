@@ -135,6 +135,7 @@ SOUND_MODELS: dict[str, str | None] = {
 #: PCI bus for a device with connect flags 00"); an ich7 placed by hand is refused later
 #: ("not supported by qemu")
 WANTED_WITHOUT_FLAGS = frozenset({("sound", "ich7"), ("interface", "usb-net"), ("memballoon", "xen"),
+                                  ("video", "gop"),  # (a primary one gets the chipset's video slot)
                                   # controllers by type: these are no PCI device either
                                   ("controller", "xenbus"), ("controller", "isa")})
 VIDEO_MODELS: dict[str, str | None] = {

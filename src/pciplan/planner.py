@@ -408,7 +408,8 @@ class Assigner:
 
     def place_video(self, s: AddressSet, tag: str) -> None:
         for v in self.of(tag):
-            if v.model not in ("none", "ramfb") and v.connect and wanted(v):
+            if v.model not in ("none", "ramfb") and (v.connect or devices.wanted_without_flags(v)) \
+                    and wanted(v):
                 self.reserve_next(s, v)
 
     # ---- the two passes ----------------------------------------------------------------
