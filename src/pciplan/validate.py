@@ -217,10 +217,6 @@ def validate_late(guest: Guest) -> None:
         _validate_unassigned(net)
         interfaces.check_generic(net, net.net or interfaces.NetFacts())
         _validate_address(guest, net)
-        if net.type == "hostdev" and net.address is not None and \
-                net.address.type not in ("pci", "unassigned"):
-            raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
-                            net.describe(), kind="internal")
         if net.type == "vhostuser" and net.model not in devices.VIRTIO_NIC_MODELS:
             raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
                             "type='vhostuser'/>. vhostuser requires the virtio-net* frontend",
@@ -241,6 +237,16 @@ def validate_late(guest: Guest) -> None:
         if devices.wanted_without_flags(snd):
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
+    for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
+        if net.type != "hostdev" or net.address is None:
+            continue
+        if (net.source or {}).get("type") == "usb":
+            if net.address.type != "usb":
+                raise PlanError("USB host device must use 'usb' address type", net.describe(),
+                                kind="unsupported")
+        elif net.address.type not in ("pci", "unassigned"):
+            raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
+                            net.describe(), kind="internal")
     for h in each(of("hostdev")):
         if h.type == "pci" and h.attrs.get("mode") == "subsys" and h.address is not None and \
                 h.address.type not in ("pci", "unassigned"):
