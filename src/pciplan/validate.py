@@ -209,6 +209,7 @@ def validate_late(guest: Guest) -> None:
     # driver before its generic ones for each device (but for disks: ``disks``)
     for disk in of("disk"):  # (a disk's address is checked with its QEMU driver's checks)
         facts = disk.disk if disk.disk is not None else disks.DiskFacts()
+        _validate_unassigned(disk)  # (libvirt's first generic check of every device)
         disks.check_generic(guest, disk, facts)
         _validate_address(guest, disk)
         disks.check_qemu(guest, disk, facts)
