@@ -46,8 +46,9 @@ SCSI_MODELS: dict[str, str | None] = {
     "ncr53c90": None,
 }
 #: ports of the USB controllers that have their own bus (the ICH9 UHCI companions share
-#: their EHCI's); an XHCI takes a ``ports`` attribute instead
-USB_PORTS = {"piix3-uhci": 2, "piix4-uhci": 2, "vt82c686b-uhci": 2, "pci-ohci": 3, "ehci": 6,
+#: their EHCI's); an XHCI takes a ``ports`` attribute instead.  ``None``: a controller left
+#: at libvirt's default model (s390x has no default), which libvirt counts as a PIIX3 UHCI
+USB_PORTS = {None: 2, "piix3-uhci": 2, "piix4-uhci": 2, "vt82c686b-uhci": 2, "pci-ohci": 3, "ehci": 6,
              "ich9-ehci1": 6, "nec-xhci": 4, "qemu-xhci": 4}
 #: the NIC models that are virtio-net (what vhost-user and vDPA interfaces need)
 VIRTIO_NIC_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-transitional"})

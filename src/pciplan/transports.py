@@ -144,7 +144,7 @@ def check_usb_addresses(guest: Guest) -> None:
     given twice is refused.  (pciplan checks them, it does not give out USB ports.)"""
     buses: dict[int | None, int] = {}
     for c in guest.controllers:
-        ports = devices.USB_PORTS.get(c.model or "") if c.type == "usb" else None
+        ports = devices.USB_PORTS.get(c.model) if c.type == "usb" else None
         if ports is not None:
             if c.model in devices.XHCI_MODELS and c.attrs.get("ports"):
                 ports = number(c.attrs.get("ports"), ports)
