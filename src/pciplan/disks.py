@@ -605,6 +605,9 @@ def check_iothread(guest: Guest, dev: Device, what: str) -> None:
     n = number(text, 0)
     if n == 0 and what == "controller":
         return  # (a controller's 0 is none)
+    if what == "controller" and dev.address is not None and dev.address.type not in ("pci", "ccw"):
+        raise PlanError("virtio-scsi IOThreads only available for virtio pci and virtio ccw "
+                        "controllers", dev.describe(), kind="unsupported")
     if n not in guest.domain.iothreads:
         raise PlanError(f"{what} iothread '{n}' not defined in iothreadid", dev.describe(),
                         kind="unsupported")

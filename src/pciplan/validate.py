@@ -420,8 +420,11 @@ def validate_late(guest: Guest) -> None:
                             kind="unsupported")
         if w.address is None:
             continue
-        if w.model in ("ib700", "diag288"):
-            raise PlanError(f"{w.model} model of watchdog does not support configuring the address",
+        if w.model == "ib700":
+            raise PlanError("ib700 model of watchdog does not support configuring the address",
+                            w.describe(), kind="unsupported")
+        if w.model == "diag288":
+            raise PlanError("diag288 model of watchdog is virtual and cannot go on any bus.",
                             w.describe(), kind="unsupported")
         if w.model == "i6300esb" and w.address.type != "pci":
             raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
