@@ -30,13 +30,9 @@ CACHE = Path(__file__).resolve().parent / ".suite-cache"
 def edit_results():
     if N <= 0:
         pytest.skip("edit probe sample disabled (PCIPLAN_EDIT_N=0)")
-    if not libvirt_oracle.available():
-        pytest.skip(f"no libvirt daemon to compare with ({libvirt_oracle.unavailable_reason()}); "
-                    "run scripts/setup-libvirt.sh as root")
-    try:
-        root = suiteprobe.fetch("9.0.0", CACHE)
-    except OSError as err:
-        pytest.skip(f"libvirt 9.0.0's test inputs cannot be downloaded from Debian: {err}")
+    root, why = suiteprobe.sources_for_tests(CACHE)
+    if root is None:
+        pytest.skip(why)
     rng = random.Random(SEED)
     oracle = libvirt_oracle.Oracle()
     # half libvirt's test inputs (asked once for their planned output, then cached), half golden

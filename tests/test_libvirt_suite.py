@@ -29,13 +29,9 @@ CACHE = Path(__file__).resolve().parent / ".suite-cache"
 def suite_results():
     if SHARE <= 0:
         pytest.skip("libvirt test-suite sample disabled (PCIPLAN_SUITE_SHARE=0)")
-    if not libvirt_oracle.available():
-        pytest.skip(f"no libvirt daemon to compare with ({libvirt_oracle.unavailable_reason()}); "
-                    "run scripts/setup-libvirt.sh as root")
-    try:
-        root = suiteprobe.fetch("9.0.0", CACHE)
-    except OSError as err:
-        pytest.skip(f"libvirt 9.0.0's test inputs cannot be downloaded from Debian: {err}")
+    root, why = suiteprobe.sources_for_tests(CACHE)
+    if root is None:
+        pytest.skip(why)
     cases = suiteprobe.all_cases(root)
     rng = random.Random(SEED)
     sample = [c for c in cases if rng.random() < SHARE]

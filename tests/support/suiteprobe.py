@@ -71,6 +71,18 @@ class Case:
 
 
 # -- the inputs -------------------------------------------------------------------------------
+def sources_for_tests(cache: Path, version: str = "9.0.0") -> tuple[Path | None, str]:
+    """For a pytest test: the unpacked sources of ``version`` and "", or None and why they
+    cannot be used here (no libvirt daemon to ask, or no download)."""
+    if not libvirt_oracle.available():
+        return None, (f"no libvirt daemon to compare with ({libvirt_oracle.unavailable_reason()}); "
+                      "run scripts/setup-libvirt.sh as root")
+    try:
+        return fetch(version, cache), ""
+    except OSError as err:
+        return None, f"libvirt {version}'s test inputs cannot be downloaded from Debian: {err}"
+
+
 def fetch(version: str, cache: Path) -> Path:
     """The unpacked test folders of libvirt VERSION (downloaded once into ``cache``)."""
     root = cache / f"libvirt-{version}"
