@@ -26,15 +26,16 @@ def mark_non_pci_transports(guest: Guest) -> None:
             guest.find_controller("pci", 0).model == "pcie-root"  # type: ignore[union-attr]
         any_mmio = any(d.address is not None and d.address.type == "virtio-mmio"
                        for d in guest.domain.devices)
-        if not has_root or any_mmio:
-            for d in guest.domain.devices:
-                if d.address is None and devices.is_virtio(d):
-                    d.set("address", Address("virtio-mmio"))
-        # libvirt declares the address kind of every address-less virtio NIC, a host
-        # device's included (which its host device then refuses when it is not PCI)
+        mmio = not has_root or any_mmio
         for d in guest.domain.devices:
-            if d.address is None and _virtio_hostdev_nic(d):
-                d.address = Address("virtio-mmio" if not has_root or any_mmio else "pci")
+            if d.address is not None:
+                continue
+            if mmio and devices.is_virtio(d):
+                d.set("address", Address("virtio-mmio"))
+            elif _virtio_hostdev_nic(d):
+                # libvirt declares the address kind of every address-less virtio NIC, a host
+                # device's included (which its host device then refuses when it is not PCI)
+                d.address = Address("virtio-mmio" if mmio else "pci")
     if m.zpci:
         for d in guest.domain.devices:
             if d.tag == "hostdev" and d.type == "mdev" and d.model == "vfio-ap" and \

@@ -239,24 +239,12 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
     for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
-        if net.type != "hostdev" or net.address is None:
-            continue
-        if (net.source or {}).get("type") == "usb":
-            if net.address.type != "usb":
-                raise PlanError("USB host device must use 'usb' address type", net.describe(),
-                                kind="unsupported")
-        elif net.address.type not in ("pci", "unassigned"):
-            raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
-                            net.describe(), kind="internal")
+        if net.type == "hostdev":
+            _check_hostdev_address(net, "usb" if (net.source or {}).get("type") == "usb" else "pci")
     for h in each(of("hostdev")):
-        if h.type == "pci" and h.attrs.get("mode") == "subsys" and h.address is not None and \
-                h.address.type not in ("pci", "unassigned"):
-            raise PlanError("PCI host devices must use 'pci' or 'unassigned' address type",
-                            h.describe(), kind="internal")
-        own = HOSTDEV_ADDRESS_TYPES.get(h.type or "")
-        if own is not None and h.address is not None and h.address.type != own[0]:
-            raise PlanError(f"{own[1]} host device must use '{own[0]}' address type", h.describe(),
-                            kind="unsupported")
+        # (a PCI one's rule is that of subsystem mode)
+        _check_hostdev_address(h, None if h.type == "pci" and h.attrs.get("mode") != "subsys"
+                               else h.type)
         hostdevs.check_generic(h, h.hostdev or hostdevs.HostdevFacts())
         hostdevs.check_qemu(guest, h, h.hostdev or hostdevs.HostdevFacts())
     videos = guest.videos()
@@ -675,8 +663,21 @@ def _validate_features(guest: Guest) -> None:
                 raise refuse(f"TCG features are incompatible with domain type '{dom.virt_type}'")
             if dom.tb_cache % MIB:
                 raise refuse("tb-cache size must be an integer multiple of MiB")
-#: host device types with an address kind of their own (libvirt's words for them)
-HOSTDEV_ADDRESS_TYPES = {"scsi": ("drive", "SCSI"), "usb": ("usb", "USB")}
+#: host device subsystems and the address kinds each may have, with libvirt's refusal
+#: of any other (and its error class)
+HOSTDEV_ADDRESS_TYPES = {
+    "pci": (("pci", "unassigned"), "PCI host devices must use 'pci' or 'unassigned' address type",
+            "internal"),
+    "scsi": (("drive",), "SCSI host device must use 'drive' address type", "unsupported"),
+    "usb": (("usb",), "USB host device must use 'usb' address type", "unsupported"),
+}
+
+
+def _check_hostdev_address(d: Device, subsys: str | None) -> None:
+    """The address of a host device (or of a NIC's) of subsystem ``subsys``."""
+    rule = HOSTDEV_ADDRESS_TYPES.get(subsys or "")
+    if rule is not None and d.address is not None and d.address.type not in rule[0]:
+        raise PlanError(rule[1], d.describe(), kind=rule[2])
 #: serial port target types and the only address kind each takes (usb-serial is
 #: checked when the port is parsed)
 SERIAL_ADDRESS_TYPES = {"isa-serial": "isa", "isa-debug": "isa", "usb-serial": "usb",

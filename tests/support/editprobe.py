@@ -840,7 +840,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", default="9.0.0", help="libvirt release whose test inputs to take")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pciplan-suiteprobe")
+    ap.add_argument("--cache", type=Path, default=suiteprobe.DEFAULT_CACHE)
     ap.add_argument("--bases", default="suite,golden", help="comma list of suite, golden")
     ap.add_argument("--edits", default=",".join(EDITS), help="comma list of " + ", ".join(EDITS))
     ap.add_argument("--per-base", type=int, default=1, help="edited copies of each planned domain")

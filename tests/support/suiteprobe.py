@@ -49,6 +49,8 @@ if str(TESTS_DIR) not in sys.path:
 from support import difftest, libvirt_oracle  # noqa: E402
 
 MIRROR = "http://deb.debian.org/debian/pool/main/libv/libvirt"
+#: where the command-line probes keep the downloaded sources
+DEFAULT_CACHE = Path.home() / ".cache" / "pciplan-suiteprobe"
 #: guest arch -> the suffix of its QEMU binary
 QEMU_OF_ARCH = {"x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "armv7l": "arm",
                 "ppc64": "ppc64", "ppc64le": "ppc64", "riscv64": "riscv64", "s390x": "s390x"}
@@ -322,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--version", default="9.0.0", help="libvirt release whose tests to take")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "pciplan-suiteprobe")
+    ap.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     ap.add_argument("--variants", default="", help="comma list of as-q35, as-aarch64-virt, noaddr, or all")
     ap.add_argument("-k", dest="match", default="", help="only cases whose name contains this")
     ap.add_argument("-j", "--jobs", type=int, default=2)
