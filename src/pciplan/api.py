@@ -54,13 +54,6 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     if machine is None:
         raise PlanError(refusal or f"Emulator for arch '{dom.arch}' does not support machine type "
                         f"'{dom.machine}'", "os/type", kind="unsupported")
-    if not machine.zpci:
-        for d in dom.devices:
-            if d.address is not None and d.address.zpci is not None:
-                if refusal is not None:  # libvirt checks the machine name first
-                    raise PlanError(refusal, "os/type", kind="unsupported")
-                raise PlanError("This QEMU binary doesn't support zPCI", d.describe(), d.line,
-                                kind="unsupported")
     options = _with_host(options)
     if refusal is not None:
         _refuse(dom, machine, options, refusal)

@@ -577,6 +577,9 @@ def _validate_unassigned(d: Device) -> None:
 def _validate_address(guest: Guest, d: Device) -> None:
     """What libvirt checks of a device's address first when it validates the device."""
     a = d.address
+    if a is not None and a.is_pci and a.zpci is not None and not guest.machine.zpci:
+        # (a device check: the defaults, the addresses and the domain's checks come first)
+        raise PlanError("This QEMU binary doesn't support zPCI", d.describe(), kind="unsupported")
     if a is not None and a.type == "ccw" and not guest.machine.zpci:
         raise PlanError("cannot use CCW address type for device '<null>' using machine type "
                         f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'",
