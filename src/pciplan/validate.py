@@ -599,11 +599,14 @@ _DRIVE_BUSES = frozenset({"ide", "fdc", "scsi", "sata"})
 def _final_address_type(guest: Guest, d: Device) -> str | None:
     """The kind of address a device has when libvirt validates it: the one written (or
     planned), else the one libvirt's other passes give it (a drive address for IDE, floppy,
-    SCSI and SATA disks, a USB port for USB devices); pciplan writes neither."""
+    SCSI and SATA disks and SCSI host devices, a USB port for USB devices); pciplan writes
+    neither."""
     if d.address is not None:
         return d.address.type
     if d.tag == "disk" and d.bus in _DRIVE_BUSES:
         return "drive"
+    if d.tag == "hostdev" and d.type == "scsi" and d.attrs.get("mode") != "capabilities":
+        return "drive"  # (libvirt's post-parse gives a SCSI host device a drive address)
     if (d.tag == "hub" and d.type == "usb") or any(u is d for u in transports.usb_port_users(guest)):
         return "usb"
     return None
