@@ -72,11 +72,13 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
 def _refuse(dom, machine, options: Options, refusal: str) -> None:
     """Raise libvirt's refusal of a machine name the emulator lacks (``pc-1.0``, ``virt-2.5``).
     libvirt still takes the name for its family's (``machines.find``) and assigns addresses
-    before it checks the name, so an XML, address or capacity error of the plan wins; its
-    validation, which starts with the name's check, is not made (nor errors of the
-    ``unsupported`` kind, which are mostly libvirt's validation too)."""
+    before it checks the name, so any error of its post-parse (``defaults.prepare``), and an
+    XML, address or capacity error of the plan, wins; its validation, which starts with the
+    name's check, is not made (nor later errors of the ``unsupported`` kind, which are mostly
+    libvirt's validation too)."""
+    guest = defaults.prepare(dom, machine)  # (post-parse: its refusals all come first)
     try:
-        _assign(dom, machine, options, validation=False)
+        _assign(dom, machine, options, validation=False, guest=guest)
     except CapacityError:
         if options.capacity != "max":
             raise
@@ -87,8 +89,9 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
 
 
 def _assign(dom, machine, options: Options, margin: int | None = None,
-            validation: bool = True) -> Plan:
-    guest = defaults.prepare(dom, machine)
+            validation: bool = True, guest=None) -> Plan:
+    if guest is None:
+        guest = defaults.prepare(dom, machine)
     transports.mark_non_pci_transports(guest)
     transports.check_user_transport_addresses(guest)
     if margin is not None:

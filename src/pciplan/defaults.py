@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from . import devices, parsecheck, video
+from . import devices, guestconf, parsecheck, video
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 from .machines import Machine
@@ -111,6 +111,7 @@ def prepare(domain: Domain, machine: Machine) -> Guest:
     guest.controllers = controller_order(domain)
     add_parse_time(guest)
     assign_indexes(guest)
+    guestconf.post_parse_start(domain.conf)  # (QEMU's post-parse opens with the boot loader)
     add_machine_defaults(guest)
     fill_models(guest)
     add_implicit(guest)

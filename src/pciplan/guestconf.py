@@ -1252,11 +1252,18 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     return facts
 
 
-def post_parse(facts: GuestFacts, family: str) -> None:
-    """QEMU's post-parse of the domain, before any device's: a boot loader (QEMU has none),
-    the vCPUs, SVE's vector lengths, SMM's TSEG (q35's, in whole MiB)."""
-    if facts.bootloader:
+def post_parse_start(facts: GuestFacts | None) -> None:
+    """What QEMU's post-parse of the domain checks first, before it adds the machine's
+    default controllers (so before the check of the PCI root's model): a boot loader (QEMU
+    has none)."""
+    if facts is not None and facts.bootloader:
         raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
+
+
+def post_parse(facts: GuestFacts, family: str) -> None:
+    """QEMU's post-parse of the domain, before any device's (after ``post_parse_start`` and
+    the machine's default devices): the vCPUs, SVE's vector lengths, SMM's TSEG (q35's, in
+    whole MiB)."""
     _post_parse_vcpus(facts)
     features = facts.cpu_features
     if features.get("sve") in ("disable", "forbid") and \
