@@ -142,7 +142,10 @@ def check_usb_addresses(guest: Guest) -> None:
     to (a bus, then hubs); every other USB device with a port, reserved; then the hubs,
     and the other devices, that name only a bus.  A missing bus, a hub a path goes
     through that is not there, a port past a controller's or hub's last, or one port
-    given twice is refused.  (pciplan checks them, it does not give out USB ports.)"""
+    given twice is refused.  Then libvirt gives out the ports: to the hubs without one (those
+    written, then those it adds when the devices outnumber the ports), then to the other
+    devices, each on the bus it names or the first with a free port; a device left without
+    one is refused.  (pciplan checks this, it does not write the USB ports.)"""
     buses: dict[int | None, int] = {}
     for c in guest.controllers:
         ports = devices.USB_PORTS.get(c.model) if c.type == "usb" else None
@@ -202,17 +205,72 @@ def check_usb_addresses(guest: Guest) -> None:
         if (bus, path) in taken:
             raise PlanError(f"Duplicate USB address bus {bus} port {text}", d.describe())
         taken.add((bus, path))
-    for d in usb_hubs + others:  # (given a port now: only the bus they name is checked)
-        a = d.address
-        if a is not None and a.type == "usb" and located(d) is None:
-            bus = number(a.attrs.get("bus"), 0)
-            if bus not in buses:
-                raise PlanError(f"USB bus {bus} requested but no controller with that index is "
-                                "present", d.describe())
+    # the hubs libvirt adds when the USB devices outnumber the ports (a new hub takes one)
+    ports = sum(_usb_controller_ports(c) for c in guest.controllers if c.type == "usb")
+    ports += USB_HUB_PORTS * len(usb_hubs)
+    count = len(usb_hubs) + len(others)
+    added = -(-(count - ports + 1) // (USB_HUB_PORTS - 1)) if count > ports else 0
+    for d in usb_hubs + [None] * added + others:  # (hubs first: each then has its ports)
+        if d is not None and _has_usb_port(d):
+            continue
+        a = d.address if d is not None else None
+        bus = number(a.attrs.get("bus"), 0) if a is not None and a.type == "usb" else None
+        if bus is not None and bus not in buses:
+            raise PlanError(f"USB bus {bus} requested but no controller with that index is "
+                            "present", d.describe())
+        where = next((w for b in (sorted(buses) if bus is None else [bus])
+                      for w in [_free_usb_port(buses, hubs, taken, b)] if w is not None), None)
+        if where is None:
+            raise PlanError("No free USB ports", d.describe() if d is not None else "hub",
+                            kind="internal")
+        taken.add(where)
+        if d is None or d.tag == "hub":
+            hubs.add(where)
 
 
 #: the ports of a USB hub
 USB_HUB_PORTS = 8
+#: how deep libvirt goes through hubs to find a free USB port (the bus, then 3 hubs)
+USB_MAX_PORT_DEPTH = 4
+
+
+def _usb_controller_ports(c: Controller) -> int:
+    """The USB ports a controller brings to libvirt's count (the ICH9 UHCI companions
+    none: their EHCI has them)."""
+    ports = devices.USB_PORTS.get(c.model)
+    if ports is None:
+        return 0
+    if c.model in devices.XHCI_MODELS and c.attrs.get("ports"):
+        return number(c.attrs.get("ports"), ports)
+    return ports
+
+
+def _has_usb_port(d: Device) -> bool:
+    """Whether a device's USB address gives a port (its first number is not 0)."""
+    a = d.address
+    if a is None or a.type != "usb":
+        return False
+    first = (a.attrs.get("port") or "").split(".")[0]
+    return bool(first) and bool(parsecheck.c_uint(first, 10))
+
+
+def _free_usb_port(buses: dict[int | None, int], hubs: set[tuple[int, tuple[int, ...]]],
+                   taken: set[tuple[int, tuple[int, ...]]], bus: int,
+                   path: tuple[int, ...] = ()) -> tuple[int, tuple[int, ...]] | None:
+    """libvirt's first free USB port of a bus: one of its own ports, else (depth first,
+    hub by hub in port order) one behind a hub on it; None when all are taken."""
+    count = buses[bus] if not path else USB_HUB_PORTS
+    for port in range(1, count + 1):
+        if (bus, path + (port,)) not in taken:
+            return bus, path + (port,)
+    if len(path) >= USB_MAX_PORT_DEPTH - 1:
+        return None
+    for port in range(1, count + 1):
+        if (bus, path + (port,)) in hubs:
+            found = _free_usb_port(buses, hubs, taken, bus, path + (port,))
+            if found is not None:
+                return found
+    return None
 
 
 def _usb_port_path(text: str) -> tuple[int, ...]:
