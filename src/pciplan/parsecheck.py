@@ -193,7 +193,7 @@ VIRT_TYPES = frozenset({"none", "qemu", "kqemu", "kvm", "xen", "lxc", "uml", "op
 OS_TYPES = frozenset({"hvm", "xen", "linux", "exe", "uml", "xenpvh"})
 MEMORY_ACCESS_MODES = frozenset({"shared", "private"})
 FIRMWARES = frozenset({"bios", "efi"})
-SMBIOS_MODES = frozenset({"emulate", "host", "sysinfo"})
+SMBIOS_MODES = frozenset({"none", "emulate", "host", "sysinfo"})  # "none" = no <smbios>
 YES_NO = frozenset({"yes", "no"})
 ON_OFF = frozenset({"on", "off"})
 #: the models virtio devices take (their transitional variants included)
@@ -307,7 +307,7 @@ def check_boot_options(os_el: etree._Element) -> None:
         _uint_attrs(menu, ("timeout",), 10, "os")
     smbios = os_el.find("smbios")
     smode = smbios.get("mode") if smbios is not None else None
-    if smode and smode not in SMBIOS_MODES:  # ('' is none)
+    if smode and smode not in SMBIOS_MODES:  # ('' is no mode)
         raise PlanError(f"unknown smbios mode '{smode}'", "os", _line(smbios), kind="unsupported")
     bios = os_el.find("bios")
     timeout = bios.get("rebootTimeout") if bios is not None else None
