@@ -112,6 +112,8 @@ class GuestFacts(Value):
     bootmenu_timeout: int | None = None
     reboot_timeout: int | None = None
     cpu_mode: str = "custom"
+    #: <cpu migratable> as written (None: not given)
+    cpu_migratable: str | None = None
     #: <cpu>'s features: name -> policy
     cpu_features: dict[str, str]
     #: SMM's TSEG size in bytes, when SMM is on and a size is given
@@ -147,7 +149,7 @@ class GuestFacts(Value):
     #: a typed <nvram>'s storage source, for QEMU's storage checks (None: no such source)
     nvram_storage: Storage | None = None
 
-    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None) -> None:
+    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None) -> None:
         self.clock = ClockFacts() if clock is ... else clock
         self.os_type = os_type
         self.lifecycle = {} if lifecycle is ... else lifecycle
@@ -164,6 +166,7 @@ class GuestFacts(Value):
         self.bootmenu_timeout = bootmenu_timeout
         self.reboot_timeout = reboot_timeout
         self.cpu_mode = cpu_mode
+        self.cpu_migratable = cpu_migratable
         self.cpu_features = {} if cpu_features is ... else cpu_features
         self.tseg = tseg
         self.cpu_cache = cpu_cache
@@ -864,6 +867,7 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
     if check is not None and check not in CPU_CHECKS:
         raise PlanError(f"Invalid value for attribute 'check' in element 'cpu': '{check}'.", "cpu",
                         cpu.sourceline)
+    facts.cpu_migratable = cpu.get("migratable")
     if "migratable" in cpu.attrib and mode not in ("host-passthrough", "maximum"):
         raise PlanError("Attribute migratable is only allowed for 'host-passthrough' / 'maximum' CPU mode",
                         "cpu", cpu.sourceline, kind="unsupported")
@@ -1357,12 +1361,13 @@ def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
     if life.get("on_reboot") == "destroy" and life.get("on_poweroff") == "restart":
         raise PlanError("qemu driver doesn't support 'onReboot' set to 'destroy and 'onPoweroff' "
                         "set to 'reboot'", "lifecycle", kind="unsupported")
-    _validate_cpu(facts, dom.arch)
+    _validate_cpu(facts, dom.arch, dom.emulator)
     clock.validate(facts.clock, dom.virt_type, dom.arch, dom.machine)
 
 
-def _validate_cpu(facts: GuestFacts, arch: str) -> None:
-    """QEMU's checks of <cpu>: the physical address bits, then the cache (x86's both)."""
+def _validate_cpu(facts: GuestFacts, arch: str, emulator: str | None) -> None:
+    """QEMU's checks of <cpu>: the physical address bits, then the cache (x86's both), then
+    what the mode needs of the binary."""
     addr = facts.cpu_maxphysaddr
     if addr is not None:
         if arch not in machines.X86:
@@ -1389,6 +1394,10 @@ def _validate_cpu(facts: GuestFacts, arch: str) -> None:
                             "'maximum' CPUs", "cpu", kind="unsupported")
         if mode in ("passthrough", "disable") and "level" in cache:
             raise PlanError(f"unsupported CPU cache level for mode '{mode}'", "cpu", kind="unsupported")
+    if (facts.cpu_mode == "host-passthrough" and facts.cpu_migratable == "on"
+            and emulator not in machines.CPU_MIGRATABLE_EMULATORS):
+        raise PlanError("Migratable attribute for host-passthrough CPU is not supported by this "
+                        "QEMU binary", "cpu", kind="unsupported")
 
 
 def validate_resctrl(dom: Domain, facts: GuestFacts) -> None:

@@ -446,6 +446,11 @@ def max_cpus(path: str | None, arch: str, machine: str) -> int | None:
     return names.get(machine, default)
 
 
+#: the emulators whose CPU takes QEMU's 'migratable' property: libvirt looks for it on the
+#: max-x86_64-cpu type only (QEMU_CAPS_CPU_MIGRATABLE), so no other binary has it
+CPU_MIGRATABLE_EMULATORS = frozenset({"/usr/bin/qemu-system-x86_64"})
+
+
 #: the emulator libvirt 9.0 runs for a guest arch when the domain names none (``virsh
 #: capabilities``); libvirt has none for s390 (31-bit)
 DEFAULT_EMULATORS: dict[str, str] = {
