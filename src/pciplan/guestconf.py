@@ -1394,10 +1394,14 @@ def _validate_cpu(facts: GuestFacts, arch: str, emulator: str | None) -> None:
                             "'maximum' CPUs", "cpu", kind="unsupported")
         if mode in ("passthrough", "disable") and "level" in cache:
             raise PlanError(f"unsupported CPU cache level for mode '{mode}'", "cpu", kind="unsupported")
+    if emulator not in machines.EMULATOR_MACHINES:  # (one pciplan does not know: no guess)
+        return
     if (facts.cpu_mode == "host-passthrough" and facts.cpu_migratable == "on"
             and emulator not in machines.CPU_MIGRATABLE_EMULATORS):
         raise PlanError("Migratable attribute for host-passthrough CPU is not supported by this "
                         "QEMU binary", "cpu", kind="unsupported")
+    if facts.cpu_mode == "maximum" and emulator not in machines.CPU_MAX_EMULATORS:
+        raise PlanError("maximum CPU is not supported by QEMU binary", "cpu", kind="unsupported")
 
 
 def validate_resctrl(dom: Domain, facts: GuestFacts) -> None:

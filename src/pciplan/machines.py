@@ -449,6 +449,12 @@ def max_cpus(path: str | None, arch: str, machine: str) -> int | None:
 #: the emulators whose CPU takes QEMU's 'migratable' property: libvirt looks for it on the
 #: max-x86_64-cpu type only (QEMU_CAPS_CPU_MIGRATABLE), so no other binary has it
 CPU_MIGRATABLE_EMULATORS = frozenset({"/usr/bin/qemu-system-x86_64"})
+#: the emulators that offer QEMU's 'max' CPU model (QEMU_CAPS_CPU_MAX), which <cpu
+#: mode='maximum'> needs: not the POWER or RISC-V ones
+CPU_MAX_EMULATORS = frozenset({
+    "/usr/bin/qemu-system-x86_64", "/usr/bin/qemu-system-i386", "/usr/bin/qemu-system-aarch64",
+    "/usr/bin/qemu-system-arm", "/usr/bin/qemu-system-s390x",
+})
 
 
 #: the emulator libvirt 9.0 runs for a guest arch when the domain names none (``virsh
