@@ -154,6 +154,8 @@ WATCHDOG_MODELS: dict[str, str | None] = {"i6300esb": PCI}
 SHMEM_MODELS: dict[str, str | None] = {"ivshmem": PCI, "ivshmem-plain": PCI, "ivshmem-doorbell": PCI}
 IOMMU_MODELS: dict[str, str | None] = {"virtio": VIRTIO}
 MEMORY_MODELS: dict[str, str | None] = {"virtio-mem": VIRTIO, "virtio-pmem": VIRTIO}
+#: the filesystem drivers QEMU has a PCI device for (virtio-9p, vhost-user-fs); libvirt wants
+#: a PCI address for a share with another (loop, nbd, ploop) all the same, and finds none
 FS_PCI_DRIVERS = frozenset({None, "default", "path", "handle", "virtiofs"})
 
 #: Answers "is the host PCI device at this address conventional PCI?" (True),
@@ -162,6 +164,8 @@ HostProbe = Callable[[dict[str, str]], Optional[bool]]
 
 
 def wanted_without_flags(dev: Device) -> bool:
+    if dev.tag == "filesystem":  # every share is given a PCI address, whatever its driver
+        return dev.attrs.get("driver") not in FS_PCI_DRIVERS
     kind = dev.type if isinstance(dev, Controller) else dev.model
     return (dev.tag, kind) in WANTED_WITHOUT_FLAGS
 
