@@ -282,6 +282,14 @@ LIBVIRT_ARCHES = ARCHES | frozenset("""
     xtensa xtensaeb""".split())
 
 
+#: the architectures libvirt 9.0 knows that have no QEMU system emulator here (Debian 12 with
+#: QEMU 7.2's x86, ARM, POWER, RISC-V, s390x and misc emulators; none is named after parisc or
+#: openrisc): without an <emulator> libvirt finds none ("No emulator found for arch ...")
+NO_EMULATOR_ARCHES = frozenset("""
+    armv7b ia64 lm32 mips mipsel mips64 mips64el openrisc parisc parisc64 ppcemb ppcle s390
+    sparc sparc64 unicore32""".split())
+
+
 #: TABLE: the machine names (aliases included) each QEMU 7.2 system emulator of Debian 12
 #: offers, as libvirt 9.0 lists them (``virsh capabilities``: ``qemu-system-* -machine help``
 #: less ``none``, which libvirt never lists).  libvirt refuses any other name, with
