@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import defaults, hostpci, machines, transports, validate, xmlio
+from . import defaults, guestconf, hostpci, machines, transports, validate, xmlio
 from .errors import CapacityError, PlanError
 from .planner import Options, Plan, assign
 from .records import Value
@@ -85,6 +85,11 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
     except PlanError as err:
         if err.kind != "unsupported":
             raise
+    # validation checks the os type first, then the emulator's arch, the domain type, the name
+    facts = dom.conf or guestconf.GuestFacts()
+    guestconf.validate_os_type(dom, facts)
+    if not refusal.endswith(f"does not support arch '{dom.arch}'"):
+        guestconf.validate_virt_type(dom)
     raise PlanError(refusal, "os/type", kind="unsupported")
 
 

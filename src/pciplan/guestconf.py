@@ -1325,15 +1325,27 @@ def _post_parse_vcpus(facts: GuestFacts) -> None:
 QEMU_VIRT_TYPES = frozenset({"qemu", "kvm"})
 
 
-def validate_first(dom: Domain, facts: GuestFacts) -> None:
-    """QEMU's first domain checks: the os type (QEMU's guests are all hvm), min_guarantee."""
-    emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
+def validate_os_type(dom: Domain, facts: GuestFacts) -> None:
+    """QEMU's very first domain check: its guests are all hvm (before the emulator's arch)."""
     if facts.os_type != "hvm":
+        emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         raise PlanError(f"Emulator '{emulator}' does not support os type '{facts.os_type}'", "os/type",
                         kind="unsupported")
+
+
+def validate_virt_type(dom: Domain) -> None:
+    """QEMU's check of the domain type (after the emulator's arch, before its machine name)."""
     if dom.virt_type not in QEMU_VIRT_TYPES:
+        emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         raise PlanError(f"Emulator '{emulator}' does not support virt type '{dom.virt_type}'", "domain",
                         kind="unsupported")
+
+
+def validate_first(dom: Domain, facts: GuestFacts) -> None:
+    """QEMU's first domain checks: the os type (QEMU's guests are all hvm), the domain type,
+    min_guarantee."""
+    validate_os_type(dom, facts)
+    validate_virt_type(dom)
     if facts.min_guarantee:
         raise PlanError("Parameter 'min_guarantee' not supported by QEMU.", "memtune",
                         kind="unsupported")
