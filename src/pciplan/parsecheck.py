@@ -134,8 +134,9 @@ def _uint_attrs(el: etree._Element, names: tuple[str, ...], base: int, what: Wha
 
 
 # ---- <address> --------------------------------------------------------------------------
-#: libvirt 9.0's device address types
-ADDRESS_TYPES = frozenset({"none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio",
+#: libvirt 9.0's device address types ('none' is its name for no address: written, it is
+#: an unknown type)
+ADDRESS_TYPES = frozenset({"pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio",
                            "virtio-s390", "ccw", "virtio-mmio", "isa", "dimm", "unassigned"})
 
 
@@ -160,6 +161,8 @@ def check_address(el: etree._Element, what: What) -> None:
             raise PlanError("Cannot parse <address> 'port' attribute", _what(what), _line(el), kind="internal")
     elif atype == "spapr-vio":
         _uint_attrs(el, ("reg",), 16, what, ULLONG_MAX)
+    elif atype == "virtio-s390":
+        raise PlanError("virtio-s390 bus doesn't have an address", _what(what), _line(el))
     elif atype == "ccw":
         _uint_attrs(el, ("cssid", "ssid", "devno"), 0, what)
         given = [el.get(k) for k in ("cssid", "ssid", "devno")]
