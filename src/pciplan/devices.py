@@ -19,6 +19,16 @@ from typing import Callable, Optional
 
 from .domain import Controller, Device
 
+#: libvirt's device iteration order (virDomainDeviceInfoIterate): it decides
+#: which of two clashing user addresses is reported, and multifunction marking
+ITERATION_ORDER = ("disk", "interface", "sound", "hostdev", "video", "controller", "smartcard",
+                   "serial", "parallel", "channel", "console", "input", "filesystem", "watchdog",
+                   "memballoon", "rng", "nvram", "hub", "shmem", "tpm", "panic", "memory",
+                   "redirdev", "iommu", "vsock")
+#: the console target types of a console that stands for the first serial port (none
+#: written is one)
+SERIAL_CONSOLE_TARGETS = (None, "serial")
+
 PCI = "pci"
 PCIE = "pcie"
 VIRTIO = "virtio"

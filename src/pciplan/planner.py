@@ -40,12 +40,7 @@ from .records import Value
 _PIIX3_IDE_FUNCTION = PIIX3_IDE.address.function
 _PIIX3_USB_FUNCTION = PIIX3_USB.address.function
 
-#: libvirt's device iteration order (virDomainDeviceInfoIterate): it decides
-#: which of two clashing user addresses is reported, and multifunction marking
-ITERATION_ORDER = ("disk", "interface", "sound", "hostdev", "video", "controller", "smartcard",
-                   "serial", "parallel", "channel", "console", "input", "filesystem", "watchdog",
-                   "memballoon", "rng", "nvram", "hub", "shmem", "tpm", "panic", "memory",
-                   "redirdev", "iommu", "vsock")
+ITERATION_ORDER = devices.ITERATION_ORDER
 
 #: the order devices are given addresses in (qemuDomainAssignDevicePCISlots),
 #: after the PCI controllers
@@ -186,7 +181,7 @@ class Assigner:
         skips it and writes the serial's address into it."""
         consoles = self.tagged("console")
         if consoles and self.tagged("serial") and \
-                consoles[0].target.get("type") in (None, "serial"):
+                consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
             return consoles[0]
         return None
 
