@@ -65,14 +65,15 @@ def mark_non_pci_transports(guest: Guest) -> None:
 
 #: libvirt keeps every kind of address in one C union and turns another kind into a
 #: spapr-vio one by changing its type only: the 64-bit register is then read from the
-#: old address's first two numbers (low, high 32 bits), and "has a register" from the
-#: low byte of its third: address type -> (low, high, has-register, number base)
+#: old address's first two 32-bit numbers (low, high), and "has a register" from the low
+#: byte of its third: address type -> those three fields, each (attribute, number base)
 _SPAPR_VIO_ALIASES = {
-    "drive": ("controller", "bus", "target", 10),
-    "virtio-serial": ("controller", "bus", "port", 10),
-    "ccw": ("cssid", "ssid", "devno", 16),
-    "ccid": ("controller", "slot", None, 10),
-    "isa": ("iobase", "irq", None, 16),
+    "drive": (("controller", 10), ("bus", 10), ("target", 10)),
+    "virtio-serial": (("controller", 10), ("bus", 10), ("port", 10)),
+    "ccw": (("cssid", 0), ("ssid", 0), ("devno", 0)),
+    "ccid": (("controller", 10), ("slot", 10), None),
+    "isa": (("iobase", 16), ("irq", 16), None),
+    "dimm": (("slot", 10), None, ("base", 16)),  # (the 64-bit base is the third field)
 }
 
 
@@ -82,12 +83,16 @@ def _as_spapr_vio(a: Address) -> Address:
     if a.is_pci:
         p = a.pci
         low, high, has = p.domain, p.bus, p.slot
+    elif a.type == "usb":
+        # (bus, then the port's first two numbers: port='1.2' is 1 and 2)
+        ports = [parsecheck.c_uint(n, 10) or 0 for n in (a.attrs.get("port") or "").split(".") if n]
+        ports += [0, 0]
+        low, high, has = parsecheck.c_uint(a.attrs.get("bus") or "0", 10) or 0, ports[0], ports[1]
     elif a.type in _SPAPR_VIO_ALIASES:
-        lo_name, hi_name, has_name, base = _SPAPR_VIO_ALIASES[a.type]
-
-        def num(name: str | None) -> int:
-            return (parsecheck.c_uint(a.attrs.get(name) or "0", base) or 0) if name else 0
-        low, high, has = num(lo_name), num(hi_name), num(has_name)
+        def num(field: tuple[str, int] | None) -> int:
+            return (parsecheck.c_uint(a.attrs.get(field[0]) or "0", field[1],
+                                      parsecheck.ULLONG_MAX) or 0) if field else 0
+        low, high, has = (num(f) for f in _SPAPR_VIO_ALIASES[a.type])
     else:
         return Address("spapr-vio")
     if not has & 0xFF:
