@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from . import defaults, hostpci, machines, transports, validate, xmlio
+from . import defaults, hostpci, machines, transports, validate, xmlio  # noqa: I001 (defaults first)
+from . import chardevs
 from .errors import CapacityError, PlanError
 from .planner import Options, Plan, assign
 from .records import Value
@@ -108,6 +109,7 @@ def _assign(dom, machine, options: Options, margin: int | None = None,
     transports.check_memory_slots(guest)
     if validation:
         validate.validate_late(guest)
+    chardevs.write_serial_into_console(guest)
     return plan
 
 

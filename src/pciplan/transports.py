@@ -25,7 +25,7 @@ def mark_non_pci_transports(guest: Guest) -> None:
         has_root = guest.find_controller("pci", 0) is not None and \
             guest.find_controller("pci", 0).model == "pcie-root"  # type: ignore[union-attr]
         any_mmio = any(d.address is not None and d.address.type == "virtio-mmio"
-                       for d in guest.domain.devices)
+                       for d in guest.iterate())  # (a console standing for a serial is not one)
         mmio = not has_root or any_mmio
         for d in guest.domain.devices:
             if d.address is not None:
@@ -104,25 +104,37 @@ def _as_spapr_vio(a: Address) -> Address:
 def check_user_transport_addresses(guest: Guest) -> None:
     """libvirt's spapr-vio and CCW passes (before the PCI one) refuse a register or device
     number the user gave twice."""
-    regs: set[int] = set()
+    everyone = guest.iterate()
+    for d in _spapr_vio_pass_order(guest):
+        reg = _user_reg(d)
+        if reg is not None and any(_user_reg(e) == reg and e is not d for e in everyone):
+            # (C's %#llx: no 0x before a zero)
+            raise PlanError(f"spapr-vio address {f'0x{reg:x}' if reg else '0'} already in use",
+                            d.describe())
     devnos: set[tuple[int, int, int]] = set()
-    for d in guest.domain.devices:
+    for d in everyone:  # (the CCW pass comes after the spapr-vio one)
         a = d.address
-        if a is None:
-            continue
-        if a.type == "spapr-vio" and a.attrs.get("reg") is not None and d.tag != "console":
-            # (a console that is the first serial port shows that port's address)
-            reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
-            if reg in regs:
-                # (C's %#llx: no 0x before a zero)
-                raise PlanError(f"spapr-vio address {f'0x{reg:x}' if reg else '0'} already in use",
-                                d.describe())
-            regs.add(reg)
-        elif a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
+        if a is not None and a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
             key = tuple(parsecheck.c_uint(a.attrs.get(k, "0"), 0) or 0 for k in ("cssid", "ssid", "devno"))
             if key in devnos:
                 raise PlanError("The CCW devno '%x.%x.%04x' is in use already" % key, d.describe())
             devnos.add(key)  # type: ignore[arg-type]
+
+
+def _spapr_vio_pass_order(guest: Guest) -> list[Device]:
+    """The devices libvirt's spapr-vio pass gives a register to, in its order (NICs,
+    controllers, serial ports, the NVRAM, TPMs): each register written on one of them is
+    compared with every other device's (a register the pass picks itself steps aside: it
+    cannot clash).  Two other devices may share one."""
+    return [d for tag in ("interface", "controller", "serial", "nvram", "tpm")
+            for d in (guest.controllers if tag == "controller" else guest.devices(tag))]
+
+
+def _user_reg(d: Device) -> int | None:
+    a = d.address
+    if a is None or a.type != "spapr-vio" or a.attrs.get("reg") is None:
+        return None
+    return parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
 
 
 def _virtio_hostdev_nic(d: Device) -> bool:
@@ -133,7 +145,7 @@ def _virtio_hostdev_nic(d: Device) -> bool:
 
 def _spapr_vio_on_pseries(d: Device) -> bool:
     return (d.tag == "serial" and devices.serial_target_type(d, False, "pseries") == "spapr-vio-serial") \
-        or d.tag == "nvram" or (d.tag == "tpm" and d.model == "tpm-spapr")
+        or d.tag == "nvram" or (d.tag == "tpm" and d.model != "spapr-tpm-proxy")
 
 
 #: devices whose own address kind is given after the PCI pass (USB ports, DIMM slots):
@@ -287,12 +299,13 @@ def check_memory_slots(guest: Guest) -> None:
 
 def retarget_after_pci(guest: Guest) -> None:
     """libvirt's USB and DIMM passes (after the PCI one) overwrite a PCI address on a USB
-    hub or a DIMM with their own; pciplan, which writes neither, leaves none."""
+    hub or a DIMM with their own (a USB hub's address of any other kind too: CCW,
+    spapr-vio, unassigned...); pciplan, which writes neither, leaves none."""
     for d in guest.domain.devices:
         kind = LATE_TRANSPORTS.get(d.tag)
-        if kind is None or d.address is None or d.address.type != "pci":
+        if kind is None or d.address is None or d.address.type == kind:
             continue
-        if d.tag == "memory" and d.model != "dimm":
+        if d.tag == "memory" and (d.model != "dimm" or d.address.type != "pci"):
             continue
         if d.tag == "hub" and d.type != "usb":
             continue
