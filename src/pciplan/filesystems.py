@@ -99,8 +99,22 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
                         parsecheck._what(what), el.sourceline)
 
 
-def check(guest: Guest, fs: Device) -> None:
-    """libvirt's validation of one filesystem: its generic checks, then QEMU's."""
+def check_generic(fs: Device) -> None:
+    """libvirt's own checks of one filesystem (before its address's and QEMU's)."""
+    f = fs.facts if isinstance(fs.facts, FsFacts) else FsFacts()
+    what = fs.describe()
+    driver = f.driver.get("type")
+    if not f.target:
+        src = f.source or {}
+        name = next((src[k] for k in ("dir", "socket", "file", "dev", "name", "volume") if src.get(k)),
+                    "<null>")
+        raise PlanError(f"missing target information for device {name}", what)
+    if "boot" in fs.attrs and driver != "virtiofs":
+        raise PlanError("boot order is only supported for virtiofs", what, kind="unsupported")
+
+
+def check_qemu(guest: Guest, fs: Device) -> None:
+    """QEMU's checks of one filesystem (after its address's)."""
     f = fs.facts if isinstance(fs.facts, FsFacts) else FsFacts()
     what = fs.describe()
 
@@ -108,13 +122,6 @@ def check(guest: Guest, fs: Device) -> None:
         return PlanError(message, what, kind=kind)
     driver = f.driver.get("type")
     accessmode = f.attrs.get("accessmode") or "passthrough"
-    if not f.target:
-        src = f.source or {}
-        name = next((src[k] for k in ("dir", "socket", "file", "dev", "name", "volume") if src.get(k)),
-                    "<null>")
-        raise refuse(f"missing target information for device {name}", kind="xml")
-    if "boot" in fs.attrs and driver != "virtiofs":
-        raise refuse("boot order is only supported for virtiofs")
     if fs.type not in (None, "mount"):
         raise refuse("only supports mount filesystem type")
     if (f.attrs.get("fmode") or f.attrs.get("dmode")) and accessmode != "mapped":
