@@ -151,7 +151,11 @@ SOUND_MODELS: dict[str, str | None] = {
 WANTED_WITHOUT_FLAGS = frozenset({("sound", "ich7"), ("interface", "usb-net"), ("memballoon", "xen"),
                                   ("video", "gop"),  # (a primary one gets the chipset's video slot)
                                   # controllers by type: these are no PCI device either
-                                  ("controller", "xenbus"), ("controller", "isa")})
+                                  ("controller", "xenbus"), ("controller", "isa"),
+                                  # filesystems by driver type: only 9p and virtiofs are
+                                  # (on s390x every filesystem is on CCW, and refused later)
+                                  ("filesystem", "loop"), ("filesystem", "nbd"),
+                                  ("filesystem", "ploop")})
 VIDEO_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "bochs": PCIE, "none": None, "ramfb": None,
     "vga": PCI, "cirrus": PCI, "vmvga": PCI, "qxl": PCI, "xen": PCI, "vbox": PCI,
@@ -175,7 +179,8 @@ HostProbe = Callable[[dict[str, str]], Optional[bool]]
 
 
 def wanted_without_flags(dev: Device) -> bool:
-    kind = dev.type if isinstance(dev, Controller) else dev.model
+    kind = dev.type if isinstance(dev, Controller) else \
+        dev.attrs.get("driver") if dev.tag == "filesystem" else dev.model
     return (dev.tag, kind) in WANTED_WITHOUT_FLAGS
 
 
@@ -276,7 +281,9 @@ def is_virtio(dev: Device) -> bool:
         if dev.type == "virtio-serial":
             return True
         return dev.type == "scsi"  # libvirt moves every address-less SCSI controller
-    if tag in ("memballoon", "rng"):
+    if tag == "memballoon":
+        return dev.model != "none"  # (libvirt: "all memballoon devices ... are virtio": xen too)
+    if tag == "rng":
         return (dev.model or "virtio") in VIRTIO_MODEL_CLASS
     if tag == "hostdev":
         return dev.type == "scsi_host"
