@@ -596,8 +596,6 @@ CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("iommu", "driver", "caching_mode", ON_OFF),
     ("iommu", "driver", "eim", ON_OFF),
     ("iommu", "driver", "iotlb", ON_OFF),
-    ("filesystem", "driver", "type", frozenset({"default", "path", "handle", "loop", "nbd",
-                                                "ploop", "virtiofs"})),
 )
 #: devices whose <driver> takes the virtio options (each on or off)
 VIRTIO_DRIVER_SWITCHES = ("iommu", "ats", "packed", "page_per_vq")
@@ -895,8 +893,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                     _word(kids[child], attr, words, what)
             break
     drv = kids.get("driver")
-    if drv is not None and tag not in DRIVER_AFTER_ADDRESS:
-        _check_virtio_switches(drv, what)
+    if drv is not None and tag not in DRIVER_AFTER_ADDRESS and tag not in DRIVER_OF_KIND:
+        check_virtio_switches(drv, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
         _check_boot(boot, what)
@@ -994,15 +992,18 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
     if drv is not None and tag == "memballoon":
-        _check_virtio_switches(drv, what)
+        check_virtio_switches(drv, what)
 
 
 #: devices whose <driver> the parser reads after their address (a disk's and a NIC's
 #: switches: ``check_disk``, ``interfaces``)
 DRIVER_AFTER_ADDRESS = frozenset({"interface", "disk", "memballoon"})
+#: devices whose <driver> their kind's own parse check reads, in its order
+DRIVER_OF_KIND = frozenset({"filesystem"})
 
 
-def _check_virtio_switches(drv: etree._Element, what: What) -> None:
+def check_virtio_switches(drv: etree._Element, what: What) -> None:
+    """The virtio options of a device's <driver>: each on or off."""
     if not _VIRTIO_SWITCH_NAMES.isdisjoint(drv.keys()):
         for attr in VIRTIO_DRIVER_SWITCHES:
             _word(drv, attr, ON_OFF, what)
