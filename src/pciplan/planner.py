@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from . import budget, devices, hotplug, machines
+from . import budget, devices, hotplug, machines, transports
 from .address import PciAddress
 from .addrset import AddressSet, bus_for_model
 from .connect import PCI, PCIE, Connect
@@ -511,9 +511,11 @@ class Assigner:
                                         kind="unsupported")
                     target["index"] = str(ti)
             c.set("target", target)
-            if c.model == "pci-bridge" and c.index is not None and c.index <= addr.bus:
+            # (an address of another kind is read as a PCI one here: its C union's bus)
+            bus = transports.union_pci_bus(c.address) if c.address is not None else 0
+            if c.model == "pci-bridge" and c.index is not None and c.index <= bus:
                 raise PlanError(f"PCI controller at index {c.index} (0x{c.index:02x}) has "
-                                f"bus='0x{addr.bus:02x}', but index must be larger than bus",
+                                f"bus='0x{bus:02x}', but index must be larger than bus",
                                 c.describe(), kind="unsupported")
 
     def _new_bus_nr(self) -> int:

@@ -101,6 +101,27 @@ def _as_spapr_vio(a: Address) -> Address:
     return Address("spapr-vio", attrs={"type": "spapr-vio", "reg": f"0x{reg:08x}"})
 
 
+#: the second 32-bit number of each kind of address in libvirt's C union (where a PCI
+#: address keeps its bus): (attribute, number base)
+_UNION_SECOND_WORD = {"drive": ("bus", 10), "virtio-serial": ("bus", 10), "ccw": ("ssid", 0),
+                      "ccid": ("slot", 10), "isa": ("irq", 16)}
+
+
+def union_pci_bus(a: Address) -> int:
+    """The bus libvirt reads when it takes an address of another kind for a PCI one (its
+    last check of the PCI controllers does, whatever their address's kind)."""
+    if a.is_pci:
+        return a.pci.bus
+    if a.type == "spapr-vio":
+        reg = parsecheck.c_uint(a.attrs.get("reg") or "0", 16, parsecheck.ULLONG_MAX) or 0
+        return reg >> 32
+    if a.type == "usb":
+        ports = [n for n in (a.attrs.get("port") or "").split(".") if n]
+        return (parsecheck.c_uint(ports[0], 10) or 0) if ports else 0
+    field = _UNION_SECOND_WORD.get(a.type)
+    return (parsecheck.c_uint(a.attrs.get(field[0]) or "0", field[1]) or 0) if field else 0
+
+
 def check_user_transport_addresses(guest: Guest) -> None:
     """libvirt's spapr-vio and CCW passes (before the PCI one) refuse a register or device
     number the user gave twice."""
