@@ -319,14 +319,14 @@ def check_memory_slots(guest: Guest) -> None:
 
 
 def retarget_after_pci(guest: Guest) -> None:
-    """libvirt's USB and DIMM passes (after the PCI one) overwrite a PCI address on a USB
-    hub or a DIMM with their own (a USB hub's address of any other kind too: CCW,
-    spapr-vio, unassigned...); pciplan, which writes neither, leaves none."""
+    """libvirt's USB and DIMM passes (after the PCI one) overwrite the address of another
+    kind on a USB hub, or on a DIMM or NVDIMM of a guest with memory hotplug (PCI, CCW,
+    spapr-vio, unassigned...), with their own; pciplan, which writes neither, leaves none."""
     for d in guest.domain.devices:
         kind = LATE_TRANSPORTS.get(d.tag)
         if kind is None or d.address is None or d.address.type == kind:
             continue
-        if d.tag == "memory" and (d.model != "dimm" or d.address.type != "pci"):
+        if d.tag == "memory" and (d.model not in ("dimm", "nvdimm") or not guest.domain.max_memory):
             continue
         if d.tag == "hub" and d.type != "usb":
             continue

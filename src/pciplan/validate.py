@@ -457,8 +457,9 @@ def validate_late(guest: Guest) -> None:
         memdevs.check(guest, mem)
         if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
             raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
-        if mem.model in guest.machine.lacks:
-            raise PlanError(f"{mem.model} isn't supported by this QEMU binary", mem.describe(),
+        if mem.model in guest.machine.lacks:  # (a DIMM is QEMU's memory hotplug itself)
+            name = "memory hotplug" if mem.model == "dimm" else mem.model
+            raise PlanError(f"{name} isn't supported by this QEMU binary", mem.describe(),
                             kind="unsupported")
     for tpm in generic_first(of("tpm")):
         tpm_mod.check_generic(tpm, tpm.model or ("tpm-spapr" if dom.arch in machines.PPC64 else "tpm-tis"),
@@ -513,9 +514,6 @@ def validate_late(guest: Guest) -> None:
         _validate_address(guest, d)  # (the kinds validated without a loop of their own)
         if d.tag == "hostdev" and d.type == "scsi_host" and a.type not in ("pci", "ccw"):
             raise PlanError("SCSI_host host device must use 'pci' or 'ccw' address type",
-                            d.describe(), kind="unsupported")
-        if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
-            raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
                             d.describe(), kind="unsupported")
     for iommu in of("iommu"):
         if iommu.attrs.get("intremap") == "on" and dom.ioapic != "qemu":
@@ -792,7 +790,8 @@ def _validate_panic(guest: Guest, panic: Device) -> None:
 
 
 def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
-    """libvirt's limits of ``<maxMemory>``: its slots and the space above the initial memory."""
+    """libvirt's limits of ``<maxMemory>``: its slots, each memory device's address (with
+    the domain, before any device's own checks), the space above the initial memory."""
     sizes = dom.memory
     if sizes is None:
         return
@@ -801,6 +800,9 @@ def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
                         "maxMemory", kind="unsupported")
     for mem in mems:
         a = mem.address
+        if mem.model in ("virtio-pmem", "virtio-mem") and a is not None and a.type != "pci":
+            raise PlanError(f"only 'pci' addresses are supported for the {mem.model} device",
+                            mem.describe(), kind="unsupported")
         if mem.model in ("dimm", "nvdimm") and a is not None and a.type == "dimm":
             slot = parsecheck.c_uint(a.attrs.get("slot") or "0", 10) or 0
             if slot >= sizes.slots:
