@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from . import defaults, guestconf, hostpci, machines, transports, validate, xmlio
+from . import chardevs  # (after defaults)
 from .errors import CapacityError, PlanError
 from .planner import Options, Plan, assign
 from .records import Value
@@ -109,6 +110,7 @@ def _assign(dom, machine, options: Options, margin: int | None = None,
     transports.check_memory_slots(guest)
     if validation:
         validate.validate_late(guest)
+    chardevs.write_serial_into_console(guest)
     return plan
 
 

@@ -7,10 +7,11 @@ its order.
 * post-parse: ISA serial ports (:func:`post_parse_serials`: at most 4, each port once),
   then, after every device's, the first console alone may be a serial one
   (:func:`post_parse_consoles`);
-* validation, each device in its kind's turn: QEMU's checks of the source first
-  (:func:`check_qemu`: SPICE chardevs need SPICE graphics, a reconnect needs a timeout),
-  libvirt's generic ones after QEMU's target checks (:func:`check_generic`: the path,
-  host, service or channel each type needs, reconnecting only when connecting).
+* validation, each device in its kind's turn: libvirt's generic checks first
+  (:func:`check_generic`: the path, host, service or channel each type needs,
+  reconnecting only when connecting), then the device's address's, then QEMU's checks
+  of the source (:func:`check_qemu`: SPICE chardevs need SPICE graphics, a reconnect
+  needs a timeout) before QEMU's of the target.
 
 Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
 ``xmlio`` reads what the checks need of each device into a :class:`ChrFacts`.
@@ -24,13 +25,13 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from . import machines, parsecheck, sources
+from . import devices, machines, parsecheck, sources
+from .domain import Device
 from .errors import PlanError
 from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
-    from .domain import Device
 
 
 class ChrFacts(Value):
@@ -176,10 +177,38 @@ def _listens(dev: Device, f: ChrFacts, src: dict[str, str]) -> bool:
 
 def post_parse_consoles(guest: Guest) -> None:
     """libvirt's post-parse of the consoles (the domain's, after every device's own)."""
-    for console in guest.devices("console")[1:]:
+    consoles = guest.devices("console")
+    for console in consoles[1:]:
         if console.target.get("type") == "serial":
             raise PlanError("Only the first console can be a serial port", console.describe(),
                             kind="unsupported")
+    if consoles and consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS and \
+            not guest.devices("serial"):
+        _console_to_serial(guest, consoles[0])
+
+
+def _console_to_serial(guest: Guest, console: Device) -> None:
+    """A first console of type serial without any serial port IS the first serial port:
+    libvirt moves its definition (host side, address) to a new serial port 0 of no target
+    type (the machine's own, decided then) and leaves a bare console standing for that
+    port.  The serial keeps the console's element: the address libvirt gives the port is
+    the one it writes into the console."""
+    ser = Device(tag="serial", type=console.type, source=dict(console.source),
+                 address=console.address, target={"port": "0"}, position=console.position,
+                 line=console.line, ref=console.ref, facts=console.facts)
+    devs = guest.domain.devices
+    devs.insert(devs.index(console), ser)
+    console.address = None
+    console.facts = ChrFacts("null")
+
+
+def write_serial_into_console(guest: Guest) -> None:
+    """A first console standing for the first serial port is written with that port's
+    address, or none (libvirt does not keep what the console itself had: it is validated,
+    then forgotten)."""
+    consoles, serials = guest.devices("console"), guest.devices("serial")
+    if consoles and serials and consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
+        consoles[0].set("address", serials[0].address)
 
 
 def post_parse_serials(guest: Guest) -> None:
@@ -207,7 +236,8 @@ def post_parse_serials(guest: Guest) -> None:
 
 
 def check_qemu(guest: Guest, dev: Device) -> None:
-    """QEMU's checks of a device's chardev (before anything else of the device)."""
+    """QEMU's checks of a device's chardev (after libvirt's own and the address's, before
+    QEMU's of the rest of the device)."""
     f = dev.facts if isinstance(dev.facts, ChrFacts) else ChrFacts(dev.type)
     if f.type in SPICE_TYPES and not guest.domain.spice:
         raise PlanError(f"chardev '{f.type}' not supported without spice graphics", dev.describe(),
@@ -219,7 +249,7 @@ def check_qemu(guest: Guest, dev: Device) -> None:
 
 
 def check_generic(guest: Guest, dev: Device) -> None:
-    """libvirt's own checks of a device's chardev (after its QEMU driver's)."""
+    """libvirt's own checks of a device's chardev (before the device's address's and QEMU's)."""
     f = dev.facts if isinstance(dev.facts, ChrFacts) else ChrFacts(dev.type)
     src = f.sources[0] if f.sources else {}
     what = dev.describe()

@@ -67,6 +67,28 @@ class Guest(Value):
                 vids.append(v)
         return vids
 
+    def iterate(self) -> list[Device]:
+        """Every device in libvirt's iteration order (virDomainDeviceInfoIterate), the first
+        console left out when it stands for the first serial port.  An ``<interface
+        type='hostdev'>`` comes twice: libvirt keeps it among the host devices too."""
+        out: list[Device] = []
+        for tag in devices.ITERATION_ORDER:
+            if tag == "controller":
+                out += self.controllers
+            elif tag == "video":
+                out += self.videos()
+            elif tag == "hostdev":
+                out += self.hostdevs()
+            elif tag == "console":
+                cons = self.devices("console")
+                if cons and self.devices("serial") and \
+                        cons[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
+                    cons = cons[1:]
+                out += cons
+            else:
+                out += self.devices(tag)
+        return out
+
     def hostdevs(self) -> list[Device]:
         """PCI-capable host devices; those of ``<interface type='hostdev'>`` come first."""
         nets = [d for d in self.domain.devices if d.tag == "interface" and d.type == "hostdev"]
@@ -508,32 +530,28 @@ def number(text: str | None, default: int, base: int = 10) -> int:
     return default if n is None else n
 
 
-#: the devices libvirt reserves virtio-serial ports for, in the order it goes through them
-VIRTIO_SERIAL_TAGS = ("serial", "parallel", "channel", "console")
-
-
 def _reserve_virtio_serial_ports(guest: Guest, ports: dict[int, set[int]],
                                  size: dict[int, int]) -> None:
     """The ports written in the devices' virtio-serial addresses (port 0 is not one:
-    libvirt gives those a port), each taken once, on a controller that has it."""
-    for tag in VIRTIO_SERIAL_TAGS:
-        for d in guest.devices(tag):
-            a = d.address
-            if a is None or a.type != "virtio-serial":
-                continue
-            port = number(a.attrs.get("port"), 0)
-            if not port:
-                continue
-            ctrl = number(a.attrs.get("controller"), 0)
-            if ctrl not in ports:
-                raise PlanError(f"virtio serial controller {ctrl} is missing", d.describe())
-            if port >= size[ctrl]:
-                raise PlanError(f"virtio serial controller {ctrl} does not have port {port}",
-                                d.describe())
-            if port in ports[ctrl]:
-                raise PlanError(f"virtio serial port {port} on controller {ctrl} is already "
-                                "occupied", d.describe())
-            ports[ctrl].add(port)
+    libvirt gives those a port), each taken once, on a controller that has it.  libvirt
+    goes through every device, whatever its kind, in its iteration order."""
+    for d in guest.iterate():
+        a = d.address
+        if a is None or a.type != "virtio-serial":
+            continue
+        port = number(a.attrs.get("port"), 0)
+        if not port:
+            continue
+        ctrl = number(a.attrs.get("controller"), 0)
+        if ctrl not in ports:
+            raise PlanError(f"virtio serial controller {ctrl} is missing", d.describe())
+        if port >= size[ctrl]:
+            raise PlanError(f"virtio serial controller {ctrl} does not have port {port}",
+                            d.describe())
+        if port in ports[ctrl]:
+            raise PlanError(f"virtio serial port {port} on controller {ctrl} is already "
+                            "occupied", d.describe())
+        ports[ctrl].add(port)
 
 
 def assign_virtio_serial_ports(guest: Guest) -> None:

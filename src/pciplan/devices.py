@@ -19,6 +19,19 @@ from typing import Callable, Optional
 
 from .domain import Controller, Device
 
+#: libvirt's device iteration order (virDomainDeviceInfoIterate): it decides
+#: which of two clashing user addresses is reported, and multifunction marking
+ITERATION_ORDER = ("disk", "interface", "sound", "hostdev", "video", "controller", "smartcard",
+                   "serial", "parallel", "channel", "console", "input", "filesystem", "watchdog",
+                   "memballoon", "rng", "nvram", "hub", "shmem", "tpm", "panic", "memory",
+                   "redirdev", "iommu", "vsock")
+#: the <driver> options of an <iommu> (only model intel takes them; xmlio keeps those
+#: given in ``Device.attrs``)
+IOMMU_DRIVER_OPTIONS = ("intremap", "caching_mode", "eim", "iotlb", "aw_bits")
+#: the console target types of a console that stands for the first serial port (none
+#: written is one)
+SERIAL_CONSOLE_TARGETS = (None, "serial")
+
 PCI = "pci"
 PCIE = "pcie"
 VIRTIO = "virtio"
@@ -138,7 +151,11 @@ SOUND_MODELS: dict[str, str | None] = {
 WANTED_WITHOUT_FLAGS = frozenset({("sound", "ich7"), ("interface", "usb-net"), ("memballoon", "xen"),
                                   ("video", "gop"),  # (a primary one gets the chipset's video slot)
                                   # controllers by type: these are no PCI device either
-                                  ("controller", "xenbus"), ("controller", "isa")})
+                                  ("controller", "xenbus"), ("controller", "isa"),
+                                  # filesystems by driver type: only 9p and virtiofs are
+                                  # (on s390x every filesystem is on CCW, and refused later)
+                                  ("filesystem", "loop"), ("filesystem", "nbd"),
+                                  ("filesystem", "ploop")})
 VIDEO_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "bochs": PCIE, "none": None, "ramfb": None,
     "vga": PCI, "cirrus": PCI, "vmvga": PCI, "qxl": PCI, "xen": PCI, "vbox": PCI,
@@ -154,8 +171,7 @@ WATCHDOG_MODELS: dict[str, str | None] = {"i6300esb": PCI}
 SHMEM_MODELS: dict[str, str | None] = {"ivshmem": PCI, "ivshmem-plain": PCI, "ivshmem-doorbell": PCI}
 IOMMU_MODELS: dict[str, str | None] = {"virtio": VIRTIO}
 MEMORY_MODELS: dict[str, str | None] = {"virtio-mem": VIRTIO, "virtio-pmem": VIRTIO}
-#: the filesystem drivers QEMU has a PCI device for (virtio-9p, vhost-user-fs); libvirt wants
-#: a PCI address for a share with another (loop, nbd, ploop) all the same, and finds none
+#: the filesystem drivers QEMU has a PCI device for (virtio-9p, vhost-user-fs)
 FS_PCI_DRIVERS = frozenset({None, "default", "path", "handle", "virtiofs"})
 
 #: Answers "is the host PCI device at this address conventional PCI?" (True),
@@ -164,9 +180,8 @@ HostProbe = Callable[[dict[str, str]], Optional[bool]]
 
 
 def wanted_without_flags(dev: Device) -> bool:
-    if dev.tag == "filesystem":  # every share is given a PCI address, whatever its driver
-        return dev.attrs.get("driver") not in FS_PCI_DRIVERS
-    kind = dev.type if isinstance(dev, Controller) else dev.model
+    kind = dev.type if isinstance(dev, Controller) else \
+        dev.attrs.get("driver") if dev.tag == "filesystem" else dev.model
     return (dev.tag, kind) in WANTED_WITHOUT_FLAGS
 
 
@@ -267,7 +282,9 @@ def is_virtio(dev: Device) -> bool:
         if dev.type == "virtio-serial":
             return True
         return dev.type == "scsi"  # libvirt moves every address-less SCSI controller
-    if tag in ("memballoon", "rng"):
+    if tag == "memballoon":
+        return dev.model != "none"  # (libvirt: "all memballoon devices ... are virtio": xen too)
+    if tag == "rng":
         return (dev.model or "virtio") in VIRTIO_MODEL_CLASS
     if tag == "hostdev":
         return dev.type == "scsi_host"

@@ -1,10 +1,12 @@
 """What libvirt 9.0 refuses of a ``<filesystem>``, in its order.
 
-The parser reads the modes, a RAM filesystem's usage, virtiofs' queue and thread pool
-sizes, and wants a source (:func:`check_parse`); validation (``validate_late``, with the
-other filesystems, each one's address first) makes libvirt's generic checks (a target,
-boot order only for virtiofs, fmode/dmode only when mapped) before its QEMU driver's
-(mount type only, the drivers QEMU has, what virtiofs does not support): :func:`check`.
+The parser reads the modes, the model and multidevs words, the <driver>'s type,
+wrpolicy, format and virtio switches, virtiofs' queue and thread pool sizes, wants a
+source, then a RAM filesystem's usage (:func:`check_parse`); validation (``validate_late``,
+with the other filesystems) makes libvirt's generic checks (a target, boot order only for
+virtiofs: :func:`check_generic`), then the address's, then its QEMU driver's (fmode/dmode
+only when mapped, mount type only, the drivers QEMU has, what virtiofs does not support:
+:func:`check_qemu`).
 Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
 
 ``xmlio`` reads what the checks need of each filesystem into a :class:`FsFacts`.
@@ -57,6 +59,14 @@ SOURCE_ATTRS = {"mount": ("dir", "socket"), "bind": ("dir",), "file": ("file",),
 #: the drivers QEMU has no filesystem device for
 DRIVERS_QEMU_LACKS = frozenset({"loop", "nbd", "ploop"})
 MODE_MAX = 0o777
+#: the words of a filesystem's multidevs, and of its <driver>'s type and wrpolicy
+MULTIDEVS = frozenset({"default", "remap", "forbid", "warn"})
+DRIVER_TYPES = frozenset({"default", "path", "handle", "loop", "nbd", "ploop", "virtiofs"})
+WRPOLICIES = frozenset({"default", "immediate"})
+#: the storage formats a filesystem's <driver format> may name (libvirt's storage file
+#: formats but 'none')
+FORMATS = frozenset({"raw", "dir", "bochs", "cloop", "dmg", "iso", "vpc", "vdi", "fat", "vhd",
+                     "ploop", "cow", "qcow", "qcow2", "qed", "vmdk"})
 #: what a virtiofs share may not have, in libvirt's order: (its refusal, is it there)
 VIRTIOFS_UNSUPPORTED = (
     ("virtiofs does not support wrpolicy", lambda f: bool(f.driver.get("wrpolicy"))),
@@ -67,23 +77,45 @@ VIRTIOFS_UNSUPPORTED = (
 
 
 def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
-    """The parser's checks of a filesystem."""
+    """The parser's checks of a filesystem, in its order (its type and access mode are
+    checked before, with every device's words)."""
     for name in ("fmode", "dmode"):
         v = el.get(name)
-        if v is not None and parsecheck.c_uint(v, 8, MODE_MAX) is None:
+        if v is None:
+            continue
+        n = parsecheck.c_uint(v, 8)
+        if n is None:
             raise parsecheck._invalid(el, name, v, what, "non-negative integer value")
+        if n > MODE_MAX:
+            raise PlanError(f"invalid {name}: '0{n:o}'", parsecheck._what(what), el.sourceline)
+    parsecheck._word(el, "model", parsecheck.VIRTIO_MODELS, what)  # ('default' is not one)
+    parsecheck._word(el, "multidevs", MULTIDEVS, what)
     ftype = el.get("type") or "mount"
     src = kids.get("source")
     drv = kids.get("driver")
+    if drv is not None:
+        parsecheck._word(drv, "type", DRIVER_TYPES, what)
+        parsecheck._word(drv, "wrpolicy", WRPOLICIES, what)
+        fmt = drv.get("format")
+        if fmt is not None and fmt not in FORMATS:
+            raise PlanError(f"unknown driver format value '{fmt}'", parsecheck._what(what),
+                            drv.sourceline, kind="unsupported")
+        parsecheck.check_virtio_switches(drv, what)
     if drv is not None and drv.get("type") == "virtiofs":
         queue = drv.get("queue")
-        if queue is not None and parsecheck.c_uint(queue, 10) is None:
+        if queue is not None and parsecheck.c_uint(queue, 10, parsecheck.ULLONG_MAX) is None:
             raise PlanError(f"cannot parse queue size '{queue}' for virtiofs", parsecheck._what(what),
                             drv.sourceline)
-    pool = el.find("binary/thread_pool")
-    if pool is not None and pool.get("size") is not None and parsecheck.c_int(pool.get("size") or "", 10) is None:
-        raise PlanError(f"cannot parse thread pool size '{pool.get('size')}' for virtiofs",
-                        parsecheck._what(what), pool.sourceline)
+        pool = el.find("binary/thread_pool")
+        if pool is not None and pool.get("size") is not None and \
+                parsecheck.c_int(pool.get("size") or "", 10) is None:
+            raise PlanError(f"cannot parse thread pool size '{pool.get('size')}' for virtiofs",
+                            parsecheck._what(what), pool.sourceline)
+    names = SOURCE_ATTRS.get(ftype, ())
+    if names and not any(src is not None and src.get(n) for n in names + ("socket",)):
+        tgt = kids.get("target")
+        raise PlanError(f"missing source information for device {tgt.get('dir') or '' if tgt is not None else ''}",
+                        parsecheck._what(what), el.sourceline)
     if ftype == "ram":
         usage = src.get("usage") if src is not None else None
         if usage is None:
@@ -92,15 +124,24 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         if parsecheck.c_uint(usage, 10, parsecheck.ULLONG_MAX) is None:
             raise PlanError(f"cannot parse usage '{usage}' for RAM filesystem", parsecheck._what(what),
                             el.sourceline)
-    names = SOURCE_ATTRS.get(ftype, ())
-    if names and not any(src is not None and src.get(n) for n in names + ("socket",)):
-        tgt = kids.get("target")
-        raise PlanError(f"missing source information for device {tgt.get('dir') or '' if tgt is not None else ''}",
-                        parsecheck._what(what), el.sourceline)
 
 
-def check(guest: Guest, fs: Device) -> None:
-    """libvirt's validation of one filesystem: its generic checks, then QEMU's."""
+def check_generic(fs: Device) -> None:
+    """libvirt's own checks of one filesystem (before its address's and QEMU's)."""
+    f = fs.facts if isinstance(fs.facts, FsFacts) else FsFacts()
+    what = fs.describe()
+    driver = f.driver.get("type")
+    if not f.target:
+        src = f.source or {}
+        name = next((src[k] for k in ("dir", "socket", "file", "dev", "name", "volume") if src.get(k)),
+                    "<null>")
+        raise PlanError(f"missing target information for device {name}", what)
+    if "boot" in fs.attrs and driver != "virtiofs":
+        raise PlanError("boot order is only supported for virtiofs", what, kind="unsupported")
+
+
+def check_qemu(guest: Guest, fs: Device) -> None:
+    """QEMU's checks of one filesystem (after its address's)."""
     f = fs.facts if isinstance(fs.facts, FsFacts) else FsFacts()
     what = fs.describe()
 
@@ -108,13 +149,6 @@ def check(guest: Guest, fs: Device) -> None:
         return PlanError(message, what, kind=kind)
     driver = f.driver.get("type")
     accessmode = f.attrs.get("accessmode") or "passthrough"
-    if not f.target:
-        src = f.source or {}
-        name = next((src[k] for k in ("dir", "socket", "file", "dev", "name", "volume") if src.get(k)),
-                    "<null>")
-        raise refuse(f"missing target information for device {name}", kind="xml")
-    if "boot" in fs.attrs and driver != "virtiofs":
-        raise refuse("boot order is only supported for virtiofs")
     if fs.type not in (None, "mount"):
         raise refuse("only supports mount filesystem type")
     if (f.attrs.get("fmode") or f.attrs.get("dmode")) and accessmode != "mapped":

@@ -340,7 +340,7 @@ def post_parse(disks: list[Device], devs: list[Device]) -> None:
 
 
 def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
-    """The QEMU driver's checks of a host device (before libvirt's generic ones)."""
+    """The QEMU driver's checks of a host device (after libvirt's own and its address's)."""
     what = h.describe()
     if h.attrs.get("mode") == "capabilities":
         raise PlanError(f"hostdev mode 'capabilities' is not supported in {guest.domain.virt_type}",
@@ -372,7 +372,7 @@ def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
 
 
 def check_generic(h: Device, f: HostdevFacts) -> None:
-    """libvirt's own checks of a host device (after its QEMU driver's)."""
+    """libvirt's own checks of a host device (before its address's and its QEMU driver's)."""
     what = h.describe()
     if f.sgio_unfiltered:
         raise PlanError("unfiltered sgio is no longer supported", what, kind="unsupported")

@@ -472,12 +472,10 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
 
 
 def check_qemu(net: Device, f: NetFacts) -> None:
-    """The QEMU driver's checks of an interface (before libvirt's generic ones)."""
+    """The QEMU driver's checks of an interface (after libvirt's generic ones and its
+    address's)."""
     what = net.describe  # (named only when refused)
     virtio = net.model in devices.VIRTIO_NIC_MODELS
-    if net.type == "vhostuser" and f.reconnect and f.mode == "server":
-        raise PlanError("'reconnect' attribute unsupported 'server' mode for <interface type='vhostuser'>",
-                        what, kind="unsupported")
     if net.type == "user":
         if f.routes:
             raise PlanError("Invalid attempt to set network interface guest-side IP route, not "
@@ -519,7 +517,7 @@ def check_qemu(net: Device, f: NetFacts) -> None:
 
 
 def check_generic(net: Device, f: NetFacts) -> None:
-    """libvirt's own checks of an interface (after its QEMU driver's)."""
+    """libvirt's own checks of an interface (before its address's and its QEMU driver's)."""
     what = net.describe  # (named only when refused)
     if f.host_ips and net.type != "ethernet":
         raise PlanError("Invalid attempt to set network interface host-side IP route and/or address "
@@ -548,3 +546,11 @@ def check_generic(net: Device, f: NetFacts) -> None:
         for attr, name in VIRTIO_OPTIONS:
             if f.driver.get(attr) is not None:
                 raise PlanError(f"{name} is only supported for virtio devices", what, kind="unsupported")
+    if net.type == "vhostuser":
+        if net.model not in devices.VIRTIO_NIC_MODELS:
+            raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
+                            "type='vhostuser'/>. vhostuser requires the virtio-net* frontend",
+                            what, kind="internal")
+        if f.reconnect and f.mode == "server":
+            raise PlanError("'reconnect' attribute unsupported 'server' mode for <interface "
+                            "type='vhostuser'>", what, kind="unsupported")

@@ -134,8 +134,9 @@ def _uint_attrs(el: etree._Element, names: tuple[str, ...], base: int, what: Wha
 
 
 # ---- <address> --------------------------------------------------------------------------
-#: libvirt 9.0's device address types
-ADDRESS_TYPES = frozenset({"none", "pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio",
+#: libvirt 9.0's device address types ('none' is its name for no address: written, it is
+#: an unknown type)
+ADDRESS_TYPES = frozenset({"pci", "drive", "virtio-serial", "ccid", "usb", "spapr-vio",
                            "virtio-s390", "ccw", "virtio-mmio", "isa", "dimm", "unassigned"})
 
 
@@ -160,6 +161,8 @@ def check_address(el: etree._Element, what: What) -> None:
             raise PlanError("Cannot parse <address> 'port' attribute", _what(what), _line(el), kind="internal")
     elif atype == "spapr-vio":
         _uint_attrs(el, ("reg",), 16, what, ULLONG_MAX)
+    elif atype == "virtio-s390":
+        raise PlanError("virtio-s390 bus doesn't have an address", _what(what), _line(el))
     elif atype == "ccw":
         _uint_attrs(el, ("cssid", "ssid", "devno"), 0, what)
         given = [el.get(k) for k in ("cssid", "ssid", "devno")]
@@ -593,8 +596,6 @@ CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
     ("iommu", "driver", "caching_mode", ON_OFF),
     ("iommu", "driver", "eim", ON_OFF),
     ("iommu", "driver", "iotlb", ON_OFF),
-    ("filesystem", "driver", "type", frozenset({"default", "path", "handle", "loop", "nbd",
-                                                "ploop", "virtiofs"})),
 )
 #: devices whose <driver> takes the virtio options (each on or off)
 VIRTIO_DRIVER_SWITCHES = ("iommu", "ats", "packed", "page_per_vq")
@@ -892,8 +893,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
                     _word(kids[child], attr, words, what)
             break
     drv = kids.get("driver")
-    if drv is not None and tag not in DRIVER_AFTER_ADDRESS:
-        _check_virtio_switches(drv, what)
+    if drv is not None and tag not in DRIVER_AFTER_ADDRESS and tag not in DRIVER_OF_KIND:
+        check_virtio_switches(drv, what)
     boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
         _check_boot(boot, what)
@@ -991,15 +992,18 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
     if drv is not None and tag == "memballoon":
-        _check_virtio_switches(drv, what)
+        check_virtio_switches(drv, what)
 
 
 #: devices whose <driver> the parser reads after their address (a disk's and a NIC's
 #: switches: ``check_disk``, ``interfaces``)
 DRIVER_AFTER_ADDRESS = frozenset({"interface", "disk", "memballoon"})
+#: devices whose <driver> their kind's own parse check reads, in its order
+DRIVER_OF_KIND = frozenset({"filesystem"})
 
 
-def _check_virtio_switches(drv: etree._Element, what: What) -> None:
+def check_virtio_switches(drv: etree._Element, what: What) -> None:
+    """The virtio options of a device's <driver>: each on or off."""
     if not _VIRTIO_SWITCH_NAMES.isdisjoint(drv.keys()):
         for attr in VIRTIO_DRIVER_SWITCHES:
             _word(drv, attr, ON_OFF, what)

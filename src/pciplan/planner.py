@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from . import budget, devices, hotplug, machines
+from . import budget, devices, hotplug, machines, transports
 from .address import PciAddress
 from .addrset import AddressSet, bus_for_model
 from .connect import PCI, PCIE, Connect
@@ -40,12 +40,7 @@ from .records import Value
 _PIIX3_IDE_FUNCTION = PIIX3_IDE.address.function
 _PIIX3_USB_FUNCTION = PIIX3_USB.address.function
 
-#: libvirt's device iteration order (virDomainDeviceInfoIterate): it decides
-#: which of two clashing user addresses is reported, and multifunction marking
-ITERATION_ORDER = ("disk", "interface", "sound", "hostdev", "video", "controller", "smartcard",
-                   "serial", "parallel", "channel", "console", "input", "filesystem", "watchdog",
-                   "memballoon", "rng", "nvram", "hub", "shmem", "tpm", "panic", "memory",
-                   "redirdev", "iommu", "vsock")
+ITERATION_ORDER = devices.ITERATION_ORDER
 
 #: the order devices are given addresses in (qemuDomainAssignDevicePCISlots),
 #: after the PCI controllers
@@ -186,7 +181,7 @@ class Assigner:
         skips it and writes the serial's address into it."""
         consoles = self.tagged("console")
         if consoles and self.tagged("serial") and \
-                consoles[0].target.get("type") in (None, "serial"):
+                consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
             return consoles[0]
         return None
 
@@ -516,9 +511,11 @@ class Assigner:
                                         kind="unsupported")
                     target["index"] = str(ti)
             c.set("target", target)
-            if c.model == "pci-bridge" and c.index is not None and c.index <= addr.bus:
+            # (an address of another kind is read as a PCI one here: its C union's bus)
+            bus = transports.union_pci_bus(c.address) if c.address is not None else 0
+            if c.model == "pci-bridge" and c.index is not None and c.index <= bus:
                 raise PlanError(f"PCI controller at index {c.index} (0x{c.index:02x}) has "
-                                f"bus='0x{addr.bus:02x}', but index must be larger than bus",
+                                f"bus='0x{bus:02x}', but index must be larger than bus",
                                 c.describe(), kind="unsupported")
 
     def _new_bus_nr(self) -> int:

@@ -42,8 +42,13 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
             raise refuse(f"unknown backend type '{btype}' for egd", kind="unsupported")
 
 
-def check(guest: Guest, rng: Device) -> None:
-    """libvirt's validation of one RNG: its EGD back end's chardev."""
+def check_generic(guest: Guest, rng: Device) -> None:
+    """libvirt's own checks of one RNG (before its address's): its EGD back end's chardev."""
     if isinstance(rng.facts, chardevs.ChrFacts) and rng.facts.type is not None:
         chardevs.check_generic(guest, rng)
+
+
+def check_qemu(guest: Guest, rng: Device) -> None:
+    """QEMU's checks of one RNG (after its address's): its EGD back end's chardev."""
+    if isinstance(rng.facts, chardevs.ChrFacts) and rng.facts.type is not None:
         chardevs.check_qemu(guest, rng)

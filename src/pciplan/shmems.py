@@ -106,13 +106,17 @@ def post_parse(guest: Guest) -> None:
                             kind="unsupported")
 
 
-def check(guest: Guest, shm: Device) -> None:
-    """Validation of a shmem: its name (libvirt's), then the model QEMU has (QEMU's)."""
+def check_generic(shm: Device) -> None:
+    """libvirt's own check of a shmem: its name (before its address's and QEMU's)."""
     name = shm.attrs.get("name", "")
     if "/" in name:
         raise PlanError("shmem name cannot include '/' character", shm.describe(), kind="unsupported")
     if name in RESERVED_NAMES:
         raise PlanError(f"shmem name cannot be equal to '{name}'", shm.describe(), kind="unsupported")
+
+
+def check_qemu(guest: Guest, shm: Device) -> None:
+    """QEMU's check of a shmem (after its address's): the model QEMU has."""
     model = shm.model or "ivshmem"
     if model == "ivshmem":
         raise PlanError("ivshmem device is not supported with this QEMU binary", shm.describe(),

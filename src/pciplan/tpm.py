@@ -7,10 +7,16 @@ daemon with pairs of mistakes.  (What depends on swtpm being installed is not ju
 from __future__ import annotations
 
 
+from typing import TYPE_CHECKING
+
 from lxml import etree
 
 from . import parsecheck, sources
 from .errors import PlanError
+from .records import Value
+
+if TYPE_CHECKING:
+    from .domain import Device
 
 VERSIONS = frozenset({"1.2", "2.0"})
 PCR_BANKS = frozenset({"sha1", "sha256", "sha384", "sha512"})
@@ -46,3 +52,55 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
             raise refuse("missing external TPM backend type")
         if stype not in parsecheck.CHARDEV_TYPES:
             raise refuse(f"unknown backend type '{stype}' for external TPM", "unsupported")
+
+
+class TpmFacts(Value):
+    """What libvirt's generic validation needs of a ``<tpm>``'s back end."""
+
+    #: the back end's type (``emulator``, ``passthrough``, ``external``)
+    backend: str | None = None
+    #: an emulator's ``version`` as written (None: the default)
+    version: str | None = None
+    #: an emulator has ``<active_pcr_banks>``
+    pcr_banks: bool = False
+    #: an external one's ``<source>`` attributes (None: no source)
+    source: dict[str, str] | None = None
+
+    def __init__(self, backend=None, version=None, pcr_banks=False, source=None) -> None:
+        self.backend = backend
+        self.version = version
+        self.pcr_banks = pcr_banks
+        self.source = source
+
+
+def read(el: etree._Element, kids: dict) -> TpmFacts:
+    backend = kids.get("backend")
+    if backend is None:
+        return TpmFacts()
+    src = backend.find("source")
+    return TpmFacts(backend.get("type"), backend.get("version"),
+                    backend.find("active_pcr_banks") is not None,
+                    dict(src.attrib) if src is not None else None)
+
+
+#: the TPM models whose emulator defaults to TPM 2.0 (the others, but on ARM virt: 1.2)
+VERSION_2_MODELS = frozenset({"tpm-spapr", "tpm-crb"})
+
+
+def check_generic(tpm: Device, model: str | None, arm_virt: bool) -> None:
+    """libvirt's own checks of a TPM's back end (before its address's and QEMU's), with
+    ``model`` the TPM's model after post-parse."""
+    f = tpm.facts if isinstance(tpm.facts, TpmFacts) else TpmFacts()
+    if f.backend == "emulator" and f.pcr_banks:
+        version = f.version or ("2.0" if model in VERSION_2_MODELS or arm_virt else "1.2")
+        if version != "2.0":
+            raise PlanError("<active_pcr_banks/> requires TPM version '2.0'", tpm.describe())
+    if f.backend == "external":
+        src = f.source or {}
+        if src.get("type") != "unix":
+            raise PlanError("only source type 'unix' is supported for external TPM device",
+                            tpm.describe())
+        if src.get("mode") == "bind":
+            raise PlanError("only 'client' mode is supported for external TPM device", tpm.describe())
+        if not src.get("path"):
+            raise PlanError("missing socket path for external TPM device", tpm.describe())

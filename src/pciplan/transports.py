@@ -25,7 +25,7 @@ def mark_non_pci_transports(guest: Guest) -> None:
         has_root = guest.find_controller("pci", 0) is not None and \
             guest.find_controller("pci", 0).model == "pcie-root"  # type: ignore[union-attr]
         any_mmio = any(d.address is not None and d.address.type == "virtio-mmio"
-                       for d in guest.domain.devices)
+                       for d in guest.iterate())  # (a console standing for a serial is not one)
         mmio = not has_root or any_mmio
         for d in guest.domain.devices:
             if d.address is not None:
@@ -65,14 +65,15 @@ def mark_non_pci_transports(guest: Guest) -> None:
 
 #: libvirt keeps every kind of address in one C union and turns another kind into a
 #: spapr-vio one by changing its type only: the 64-bit register is then read from the
-#: old address's first two numbers (low, high 32 bits), and "has a register" from the
-#: low byte of its third: address type -> (low, high, has-register, number base)
+#: old address's first two 32-bit numbers (low, high), and "has a register" from the low
+#: byte of its third: address type -> those three fields, each (attribute, number base)
 _SPAPR_VIO_ALIASES = {
-    "drive": ("controller", "bus", "target", 10),
-    "virtio-serial": ("controller", "bus", "port", 10),
-    "ccw": ("cssid", "ssid", "devno", 16),
-    "ccid": ("controller", "slot", None, 10),
-    "isa": ("iobase", "irq", None, 16),
+    "drive": (("controller", 10), ("bus", 10), ("target", 10)),
+    "virtio-serial": (("controller", 10), ("bus", 10), ("port", 10)),
+    "ccw": (("cssid", 0), ("ssid", 0), ("devno", 0)),
+    "ccid": (("controller", 10), ("slot", 10), None),
+    "isa": (("iobase", 16), ("irq", 16), None),
+    "dimm": (("slot", 10), None, ("base", 16)),  # (the 64-bit base is the third field)
 }
 
 
@@ -82,12 +83,16 @@ def _as_spapr_vio(a: Address) -> Address:
     if a.is_pci:
         p = a.pci
         low, high, has = p.domain, p.bus, p.slot
+    elif a.type == "usb":
+        # (bus, then the port's first two numbers: port='1.2' is 1 and 2)
+        ports = [parsecheck.c_uint(n, 10) or 0 for n in (a.attrs.get("port") or "").split(".") if n]
+        ports += [0, 0]
+        low, high, has = parsecheck.c_uint(a.attrs.get("bus") or "0", 10) or 0, ports[0], ports[1]
     elif a.type in _SPAPR_VIO_ALIASES:
-        lo_name, hi_name, has_name, base = _SPAPR_VIO_ALIASES[a.type]
-
-        def num(name: str | None) -> int:
-            return (parsecheck.c_uint(a.attrs.get(name) or "0", base) or 0) if name else 0
-        low, high, has = num(lo_name), num(hi_name), num(has_name)
+        def num(field: tuple[str, int] | None) -> int:
+            return (parsecheck.c_uint(a.attrs.get(field[0]) or "0", field[1],
+                                      parsecheck.ULLONG_MAX) or 0) if field else 0
+        low, high, has = (num(f) for f in _SPAPR_VIO_ALIASES[a.type])
     else:
         return Address("spapr-vio")
     if not has & 0xFF:
@@ -96,28 +101,61 @@ def _as_spapr_vio(a: Address) -> Address:
     return Address("spapr-vio", attrs={"type": "spapr-vio", "reg": f"0x{reg:08x}"})
 
 
+#: the second 32-bit number of each kind of address in libvirt's C union (where a PCI
+#: address keeps its bus): (attribute, number base)
+_UNION_SECOND_WORD = {"drive": ("bus", 10), "virtio-serial": ("bus", 10), "ccw": ("ssid", 0),
+                      "ccid": ("slot", 10), "isa": ("irq", 16)}
+
+
+def union_pci_bus(a: Address) -> int:
+    """The bus libvirt reads when it takes an address of another kind for a PCI one (its
+    last check of the PCI controllers does, whatever their address's kind)."""
+    if a.is_pci:
+        return a.pci.bus
+    if a.type == "spapr-vio":
+        reg = parsecheck.c_uint(a.attrs.get("reg") or "0", 16, parsecheck.ULLONG_MAX) or 0
+        return reg >> 32
+    if a.type == "usb":
+        ports = [n for n in (a.attrs.get("port") or "").split(".") if n]
+        return (parsecheck.c_uint(ports[0], 10) or 0) if ports else 0
+    field = _UNION_SECOND_WORD.get(a.type)
+    return (parsecheck.c_uint(a.attrs.get(field[0]) or "0", field[1]) or 0) if field else 0
+
+
 def check_user_transport_addresses(guest: Guest) -> None:
     """libvirt's spapr-vio and CCW passes (before the PCI one) refuse a register or device
     number the user gave twice."""
-    regs: set[int] = set()
+    everyone = guest.iterate()
+    for d in _spapr_vio_pass_order(guest):
+        reg = _user_reg(d)
+        if reg is not None and any(_user_reg(e) == reg and e is not d for e in everyone):
+            # (C's %#llx: no 0x before a zero)
+            raise PlanError(f"spapr-vio address {f'0x{reg:x}' if reg else '0'} already in use",
+                            d.describe())
     devnos: set[tuple[int, int, int]] = set()
-    for d in guest.domain.devices:
+    for d in everyone:  # (the CCW pass comes after the spapr-vio one)
         a = d.address
-        if a is None:
-            continue
-        if a.type == "spapr-vio" and a.attrs.get("reg") is not None and d.tag != "console":
-            # (a console that is the first serial port shows that port's address)
-            reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
-            if reg in regs:
-                # (C's %#llx: no 0x before a zero)
-                raise PlanError(f"spapr-vio address {f'0x{reg:x}' if reg else '0'} already in use",
-                                d.describe())
-            regs.add(reg)
-        elif a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
+        if a is not None and a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
             key = tuple(parsecheck.c_uint(a.attrs.get(k, "0"), 0) or 0 for k in ("cssid", "ssid", "devno"))
             if key in devnos:
                 raise PlanError("The CCW devno '%x.%x.%04x' is in use already" % key, d.describe())
             devnos.add(key)  # type: ignore[arg-type]
+
+
+def _spapr_vio_pass_order(guest: Guest) -> list[Device]:
+    """The devices libvirt's spapr-vio pass gives a register to, in its order (NICs,
+    controllers, serial ports, the NVRAM, TPMs): each register written on one of them is
+    compared with every other device's (a register the pass picks itself steps aside: it
+    cannot clash).  Two other devices may share one."""
+    return [d for tag in ("interface", "controller", "serial", "nvram", "tpm")
+            for d in (guest.controllers if tag == "controller" else guest.devices(tag))]
+
+
+def _user_reg(d: Device) -> int | None:
+    a = d.address
+    if a is None or a.type != "spapr-vio" or a.attrs.get("reg") is None:
+        return None
+    return parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
 
 
 def _virtio_hostdev_nic(d: Device) -> bool:
@@ -128,7 +166,7 @@ def _virtio_hostdev_nic(d: Device) -> bool:
 
 def _spapr_vio_on_pseries(d: Device) -> bool:
     return (d.tag == "serial" and devices.serial_target_type(d, False, "pseries") == "spapr-vio-serial") \
-        or d.tag == "nvram" or (d.tag == "tpm" and d.model == "tpm-spapr")
+        or d.tag == "nvram" or (d.tag == "tpm" and d.model != "spapr-tpm-proxy")
 
 
 #: devices whose own address kind is given after the PCI pass (USB ports, DIMM slots):
@@ -339,13 +377,14 @@ def check_memory_slots(guest: Guest) -> None:
 
 
 def retarget_after_pci(guest: Guest) -> None:
-    """libvirt's USB and DIMM passes (after the PCI one) overwrite a PCI address on a USB
-    hub or a DIMM with their own; pciplan, which writes neither, leaves none."""
+    """libvirt's USB and DIMM passes (after the PCI one) overwrite the address of another
+    kind on a USB hub, or on a DIMM or NVDIMM of a guest with memory hotplug (PCI, CCW,
+    spapr-vio, unassigned...), with their own; pciplan, which writes neither, leaves none."""
     for d in guest.domain.devices:
         kind = LATE_TRANSPORTS.get(d.tag)
-        if kind is None or d.address is None or d.address.type != "pci":
+        if kind is None or d.address is None or d.address.type == kind:
             continue
-        if d.tag == "memory" and d.model != "dimm":
+        if d.tag == "memory" and (d.model not in ("dimm", "nvdimm") or not guest.domain.max_memory):
             continue
         if d.tag == "hub" and d.type != "usb":
             continue

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics,
                guestconf, hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems,
                transports, video)
+from . import tpm as tpm_mod
 from .defaults import MAX_PLANNED_INDEX, number
 from .domain import Controller, Device, Domain
 from .errors import PlanError
@@ -67,6 +68,9 @@ def validate(guest: Guest) -> None:
     for c in [c for c in guest.controllers if id(c) in written]:  # (libvirt's order: by type, index)
         if c.type == "pci":
             _pci_controller_post_parse(guest, c)
+        elif c.type == "usb" and c.model in devices.USB_MODELS_QEMU_LACKS:
+            raise PlanError(f"USB controller model type 'qusb1' or 'qusb2' is not supported in "
+                            f"{dom.virt_type}", c.describe(), kind="unsupported")
         elif c.type == "usb" and c.model in devices.XHCI_MODELS and \
                 number(c.attrs.get("ports"), 0) > devices.XHCI_MAX_PORTS:
             raise PlanError(f"'{c.model}' controller only supports up to '{devices.XHCI_MAX_PORTS}' ports",
@@ -115,10 +119,18 @@ def validate_late(guest: Guest) -> None:
         return by_tag.get(tag, [])
 
     def each(devs: list[Device]) -> Iterator[Device]:
-        """The devices, each one's address validated before the device (as libvirt does)."""
+        """The devices of a kind without generic checks of libvirt's own: each one's
+        address validated before the device (as QEMU's checks start)."""
         for d in devs:
             _validate_unassigned(d)
             _validate_address(guest, d)
+            yield d
+
+    def generic_first(devs: list[Device]) -> Iterator[Device]:
+        """The devices of a kind libvirt checks itself first: the caller makes those
+        checks, then ``_validate_address``, then QEMU's."""
+        for d in devs:
+            _validate_unassigned(d)
             yield d
     usb = [c for c in guest.controllers if c.type == "usb"]
     # libvirt's USB address set (built after the PCI one) has one hub per index: every
@@ -218,10 +230,6 @@ def validate_late(guest: Guest) -> None:
         _validate_unassigned(net)
         interfaces.check_generic(net, net.net or interfaces.NetFacts())
         _validate_address(guest, net)
-        if net.type == "vhostuser" and net.model not in devices.VIRTIO_NIC_MODELS:
-            raise PlanError("Wrong or no <model> 'type' attribute specified with <interface "
-                            "type='vhostuser'/>. vhostuser requires the virtio-net* frontend",
-                            net.describe(), kind="internal")
         if net.type == "vdpa" and net.model != "virtio":  # (not even its transitional variants)
             raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
                             net.describe(), kind="unsupported")
@@ -241,11 +249,12 @@ def validate_late(guest: Guest) -> None:
     for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
         if net.type == "hostdev":
             _check_hostdev_address(net, "usb" if (net.source or {}).get("type") == "usb" else "pci")
-    for h in each(of("hostdev")):
+    for h in generic_first(of("hostdev")):
         # (a PCI one's rule is that of subsystem mode)
         _check_hostdev_address(h, None if h.type == "pci" and h.attrs.get("mode") != "subsys"
                                else h.type)
         hostdevs.check_generic(h, h.hostdev or hostdevs.HostdevFacts())
+        _validate_address(guest, h)
         hostdevs.check_qemu(guest, h, h.hostdev or hostdevs.HostdevFacts())
     videos = guest.videos()
     if len(videos) > 1:
@@ -253,13 +262,16 @@ def validate_late(guest: Guest) -> None:
         if none is not None:
             raise PlanError("a 'none' video type must be the only video device defined for the domain",
                             none.describe(), kind="unsupported")
-    for i, v in enumerate(each(videos)):
+    for i, v in enumerate(generic_first(videos)):
         # the first video is the primary one, and so is any other marked primary='yes'
         # (libvirt's flag: two of them are refused only after the devices' checks)
-        video.check(guest, v, primary=not i or v.attrs.get("primary") == "yes")
-    for c in each(guest.controllers):
-        # libvirt's generic checks of a PCI controller first, then its QEMU driver's: the
-        # models this QEMU has, the driver options only virtio-scsi takes, the machine's buses
+        video.check_generic(v)
+        _validate_address(guest, v)
+        video.check_qemu(guest, v, primary=not i or v.attrs.get("primary") == "yes")
+    for c in generic_first(guest.controllers):
+        # libvirt's generic checks of a PCI controller first, then its address's and its
+        # QEMU driver's: the models this QEMU has, the driver options only virtio-scsi
+        # takes, the machine's buses
         if c.type == "pci":
             # (a root's address was collected with the others: an invalid one is refused there)
             if c.address is not None and c.model in ("pci-root", "pcie-root"):
@@ -271,15 +283,13 @@ def validate_late(guest: Guest) -> None:
                                 c.describe(), kind="unsupported")
             if guest.machine.pci:
                 _validate_pci_ranges(c)
+        _validate_address(guest, c)
         if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
             raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
         if c.type == "scsi" and c.model in devices.SCSI_MODEL_DEVICES:
             qemu_device, name = devices.SCSI_MODEL_DEVICES[c.model]
             if qemu_device in guest.machine.lacks:
                 raise PlanError(f"This QEMU doesn't support the {name}", c.describe(), kind="unsupported")
-        if c.type == "usb" and c.model in devices.USB_MODELS_QEMU_LACKS:
-            raise PlanError("USB controller model type 'qusb1' or 'qusb2' is not supported in qemu",
-                            c.describe(), kind="unsupported")
         if not (c.type == "scsi" and c.model in devices.VIRTIO_SCSI_MODELS):
             for opt in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
                 value = c.attrs.get("driver_" + opt)
@@ -324,16 +334,18 @@ def validate_late(guest: Guest) -> None:
     if len(cards) > 1:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
                         kind="unsupported")
-    for card in each(cards):
+    for card in generic_first(cards):
         if card.address is not None and card.address.type != "ccid":
             raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
                             kind="unsupported")
         if card.attrs.get("mode") == "passthrough":
             chardevs.check_generic(guest, card)
+        _validate_address(guest, card)
         _check_emulator_has(guest, SMARTCARD_DEVICES.get(card.attrs.get("mode") or "", ""), card)
         _validate_spicevmc(guest, card)
-    for ser in each(of("serial")):
+    for ser in generic_first(of("serial")):
         chardevs.check_generic(guest, ser)
+        _validate_address(guest, ser)
         chardevs.check_qemu(guest, ser)
         target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
         if target == "spapr-vio-serial" and guest.machine.family != "pseries":
@@ -360,19 +372,22 @@ def validate_late(guest: Guest) -> None:
             raise PlanError(f"Serial device with target type '{target}' and target model '{model}' not "
                             "compatible with guest architecture or machine type", ser.describe(),
                             kind="unsupported")
-    for par in each(of("parallel")):
+    for par in generic_first(of("parallel")):
         chardevs.check_generic(guest, par)
+        _validate_address(guest, par)
         chardevs.check_qemu(guest, par)
         if guest.machine.family == "pseries" or dom.arch in machines.S390:
             raise PlanError("parallel ports are not supported", par.describe(), kind="unsupported")
-    for ch in each(of("channel")):
+    for ch in generic_first(of("channel")):
         chardevs.check_generic(guest, ch)
+        _validate_address(guest, ch)
         chardevs.check_qemu(guest, ch)
-    for console in each(of("console")):
+    for console in generic_first(of("console")):
         chardevs.check_generic(guest, console)
+        _validate_address(guest, console)
         chardevs.check_qemu(guest, console)
-    for inp in each(of("input")):
-        # libvirt's generic checks (for a hvm guest), then QEMU's
+    for inp in generic_first(of("input")):
+        # libvirt's generic checks (for a hvm guest), then its address's and QEMU's
         if inp.bus == "ps2" and inp.type not in ("mouse", "keyboard"):
             raise PlanError(f"ps2 bus does not support {inp.type} input device", inp.describe(),
                             kind="internal")
@@ -388,6 +403,7 @@ def validate_late(guest: Guest) -> None:
                 not (inp.bus is None and inp.type == "passthrough"):
             raise PlanError(f"only bus 'virtio' is supported for input model '{inp.model}'",
                             inp.describe(), kind="unsupported")
+        _validate_address(guest, inp)
         if inp.bus == "ps2" and dom.arch not in devices.PS2_ARCHES:
             raise PlanError("ps2 is not supported by this QEMU binary", inp.describe(),
                             kind="unsupported")
@@ -400,45 +416,55 @@ def validate_late(guest: Guest) -> None:
         if inp.type == "passthrough" and "virtio-input-host" in guest.machine.lacks:
             raise PlanError("virtio-input-host is not supported by this QEMU binary", inp.describe(),
                             kind="unsupported")
-    for fs in each(of("filesystem")):
-        filesystems.check(guest, fs)
+    for fs in generic_first(of("filesystem")):
+        filesystems.check_generic(fs)
+        _validate_address(guest, fs)
+        filesystems.check_qemu(guest, fs)
     for w in each(watchdogs):
+        # (QEMU's checks alone: the address a model may have, then diag288's arch)
+        if w.address is not None:
+            if w.model == "ib700":
+                raise PlanError("ib700 model of watchdog does not support configuring the address",
+                                w.describe(), kind="unsupported")
+            if w.model == "diag288":
+                raise PlanError("diag288 model of watchdog is virtual and cannot go on any bus.",
+                                w.describe(), kind="unsupported")
+            if w.model == "i6300esb" and w.address.type != "pci":
+                raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
+                                kind="unsupported")
         if w.model == "diag288" and dom.arch not in machines.S390:
             raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
-                            kind="unsupported")
-        if w.address is None:
-            continue
-        if w.model == "ib700":
-            raise PlanError("ib700 model of watchdog does not support configuring the address",
-                            w.describe(), kind="unsupported")
-        if w.model == "diag288":
-            raise PlanError("diag288 model of watchdog is virtual and cannot go on any bus.",
-                            w.describe(), kind="unsupported")
-        if w.model == "i6300esb" and w.address.type != "pci":
-            raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
                             kind="unsupported")
     for balloon in each(of("memballoon")):
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
-    for r in each(of("rng")):
-        rng.check(guest, r)
+    for r in generic_first(of("rng")):
+        rng.check_generic(guest, r)
+        _validate_address(guest, r)
+        rng.check_qemu(guest, r)
     for nvram in each(of("nvram")):
         if dom.arch not in machines.PPC64:
             raise PlanError("nvram device is only supported for PPC64", nvram.describe(),
                             kind="unsupported")
     for hub in each(of("hub")):
         _check_emulator_has(guest, "usb-hub", hub)
-    for shm in each(of("shmem")):
-        shmems.check(guest, shm)
+    for shm in generic_first(of("shmem")):
+        shmems.check_generic(shm)
+        _validate_address(guest, shm)
+        shmems.check_qemu(guest, shm)
     for mem in each(of("memory")):
         memdevs.check(guest, mem)
         if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
             raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
-        if mem.model in guest.machine.lacks:
-            raise PlanError(f"{mem.model} isn't supported by this QEMU binary", mem.describe(),
+        if mem.model in guest.machine.lacks:  # (a DIMM is QEMU's memory hotplug itself)
+            name = "memory hotplug" if mem.model == "dimm" else mem.model
+            raise PlanError(f"{name} isn't supported by this QEMU binary", mem.describe(),
                             kind="unsupported")
-    for tpm in each(of("tpm")):
+    for tpm in generic_first(of("tpm")):
+        tpm_mod.check_generic(tpm, tpm.model or ("tpm-spapr" if dom.arch in machines.PPC64 else "tpm-tis"),
+                              guest.machine.family == "arm-virt")
+        _validate_address(guest, tpm)
         emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         if dom.arch in machines.S390:  # no TPM at all: its backend is refused first
             raise PlanError(f"The QEMU executable {emulator} does not support TPM backend type "
@@ -447,16 +473,20 @@ def validate_late(guest: Guest) -> None:
         if archs is not None and dom.arch not in archs:
             raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
                             tpm.describe(), kind="unsupported")
-    for rd in each(of("redirdev")):
+    for rd in generic_first(of("redirdev")):
         chardevs.check_generic(guest, rd)
+        _validate_address(guest, rd)
         _validate_spicevmc(guest, rd)
         _check_emulator_has(guest, "usb-redir", rd)
-    for iommu in each(of("iommu")):
+    for iommu in generic_first(of("iommu")):
+        _validate_iommu_generic(iommu)
+        _validate_address(guest, iommu)
         _validate_iommu(guest, iommu)
-    for vsock in each(of("vsock")):
+    for vsock in generic_first(of("vsock")):
         cid = vsock.attrs.get("cid")
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
+        _validate_address(guest, vsock)
     for d in dom.devices:  # (the kinds without checks of their own above)
         _validate_unassigned(d)
         _validate_rom(guest, d)
@@ -482,16 +512,8 @@ def validate_late(guest: Guest) -> None:
         if a is None:
             continue
         _validate_address(guest, d)  # (the kinds validated without a loop of their own)
-        if a.type == "spapr-vio" and a.attrs.get("reg") is not None:
-            reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
-            if reg > SPAPR_VIO_REG_MAX:
-                raise PlanError(f"spapr-vio reg='0x{reg:x}' exceeds maximum possible value "
-                                f"(0x{SPAPR_VIO_REG_MAX:x})", d.describe(), kind="unsupported")
         if d.tag == "hostdev" and d.type == "scsi_host" and a.type not in ("pci", "ccw"):
             raise PlanError("SCSI_host host device must use 'pci' or 'ccw' address type",
-                            d.describe(), kind="unsupported")
-        if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
-            raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
                             d.describe(), kind="unsupported")
     for iommu in of("iommu"):
         if iommu.attrs.get("intremap") == "on" and dom.ioapic != "qemu":
@@ -575,11 +597,17 @@ def _validate_unassigned(d: Device) -> None:
 
 
 def _validate_address(guest: Guest, d: Device) -> None:
-    """What libvirt checks of a device's address first when it validates the device."""
+    """What libvirt's QEMU driver checks of a device's address first when it validates the
+    device (after libvirt's own checks of it)."""
     a = d.address
     if a is not None and a.is_pci and a.zpci is not None and not guest.machine.zpci:
         # (a device check: the defaults, the addresses and the domain's checks come first)
         raise PlanError("This QEMU binary doesn't support zPCI", d.describe(), kind="unsupported")
+    if a is not None and a.type == "spapr-vio" and a.attrs.get("reg") is not None:
+        reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
+        if reg > SPAPR_VIO_REG_MAX:
+            raise PlanError(f"spapr-vio reg='0x{reg:x}' exceeds maximum possible value "
+                            f"(0x{SPAPR_VIO_REG_MAX:x})", d.describe(), kind="unsupported")
     if a is not None and a.type == "ccw" and not guest.machine.zpci:
         raise PlanError("cannot use CCW address type for device '<null>' using machine type "
                         f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'",
@@ -768,7 +796,8 @@ def _validate_panic(guest: Guest, panic: Device) -> None:
 
 
 def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
-    """libvirt's limits of ``<maxMemory>``: its slots and the space above the initial memory."""
+    """libvirt's limits of ``<maxMemory>``: its slots, each memory device's address (with
+    the domain, before any device's own checks), the space above the initial memory."""
     sizes = dom.memory
     if sizes is None:
         return
@@ -777,6 +806,9 @@ def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
                         "maxMemory", kind="unsupported")
     for mem in mems:
         a = mem.address
+        if mem.model in ("virtio-pmem", "virtio-mem") and a is not None and a.type != "pci":
+            raise PlanError(f"only 'pci' addresses are supported for the {mem.model} device",
+                            mem.describe(), kind="unsupported")
         if mem.model in ("dimm", "nvdimm") and a is not None and a.type == "dimm":
             slot = parsecheck.c_uint(a.attrs.get("slot") or "0", 10) or 0
             if slot >= sizes.slots:
@@ -807,12 +839,19 @@ IOMMU_MACHINES: dict[str, tuple[frozenset[str], str]] = {
 }
 
 
-def _validate_iommu(guest: Guest, iommu: Device) -> None:
+def _validate_iommu_generic(iommu: Device) -> None:
+    """libvirt's own checks of an IOMMU: only model intel takes driver options; only
+    virtio may have an address."""
     what = iommu.describe()
-    if iommu.model != "intel" and ("intremap" in iommu.attrs or "eim" in iommu.attrs):
+    if iommu.model != "intel" and any(name in iommu.attrs for name in devices.IOMMU_DRIVER_OPTIONS):
         raise PlanError(f"iommu model '{iommu.model}' doesn't support additional attributes", what)
-    if iommu.model == "smmuv3" and iommu.address is not None:
-        raise PlanError("iommu model 'smmuv3' can't have address", what)
+    if iommu.model != "virtio" and iommu.address is not None:
+        raise PlanError(f"iommu model '{iommu.model}' can't have address", what)
+
+
+def _validate_iommu(guest: Guest, iommu: Device) -> None:
+    """QEMU's checks of an IOMMU."""
+    what = iommu.describe()
     allowed = IOMMU_MACHINES.get(iommu.model or "")
     if allowed is not None and guest.machine.family not in allowed[0]:
         raise PlanError(f"IOMMU device: '{iommu.model}' is only supported with {allowed[1]}", what,

@@ -117,8 +117,8 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
                         kind="internal")
 
 
-def check(guest: Guest, video: Device, primary: bool) -> None:
-    """libvirt's validation of one video (its address already checked): generic, then QEMU's."""
+def check_generic(video: Device) -> None:
+    """libvirt's own checks of one video (before its address's and QEMU's)."""
     f = video.facts if isinstance(video.facts, VideoFacts) else VideoFacts()
     what = video.describe()
     model = video.model
@@ -145,7 +145,20 @@ def check(guest: Guest, video: Device, primary: bool) -> None:
         raise refuse("address not supported for video type ramfb")
     if model != "virtio" and f.virtio:
         raise refuse(VIRTIO_ONLY[f.virtio[0]])
-    # QEMU's
+
+
+def check_qemu(guest: Guest, video: Device, primary: bool) -> None:
+    """QEMU's checks of one video (after its address's)."""
+    f = video.facts if isinstance(video.facts, VideoFacts) else VideoFacts()
+    what = video.describe()
+    model = video.model
+
+    def refuse(message: str, kind: str = "unsupported") -> PlanError:
+        return PlanError(message, what, kind=kind)
+    accel = f.accel or {}
+    res = f.resolution
+    if model == "none":
+        return
     if model is not None and model not in guest.machine.video_models:
         raise refuse(f"domain configuration does not support video model '{model}'")
     if model not in devices.SECONDARY_VIDEO_MODELS:

@@ -19,7 +19,7 @@ from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import InputError, PlanError
 from . import (audios, chardevs, defaults, devices, disks, filesystems, graphics, guestconf,
-               hostdevs, interfaces, machines, memdevs, parsecheck, sounds, sources, video)
+               hostdevs, interfaces, machines, memdevs, parsecheck, sounds, sources, tpm, video)
 from .records import Value
 
 #: libvirt's element order inside <devices>; new elements go after their kind
@@ -379,6 +379,7 @@ FACT_READERS: dict[str, Callable[[etree._Element, dict], Any]] = {
     "memory": memdevs.read,
     "audio": audios.read,
     "sound": sounds.read,
+    "tpm": tpm.read,
     **{tag: chardevs.read for tag in chardevs.CHR_TAGS | {"rng", "smartcard", "redirdev"}},
 }
 #: element attributes that only validation needs, kept in ``Device.attrs``
@@ -500,10 +501,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
         elif tag == "iommu":
             dev.model = get("model")
             drv = kids.get("driver")
-            if drv is not None and drv.get("intremap"):
-                dev.attrs["intremap"] = drv.get("intremap", "")
-            if drv is not None and drv.get("eim"):
-                dev.attrs["eim"] = drv.get("eim", "")
+            for name in devices.IOMMU_DRIVER_OPTIONS:  # (kept when given: a number 0 is none)
+                value = drv.get(name) if drv is not None else None
+                if value and (name != "aw_bits" or parsecheck.c_uint(value, 10) != 0):
+                    dev.attrs[name] = value
         else:
             dev.model = get("model")
     rom = kids.get("rom")
