@@ -596,6 +596,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev.address = a = _read_address(addr_el, dev.describe())
         if a.is_pci and not _canonical(addr_el, a.pci):
             dev.changed.add("address")  # written back as libvirt does: '010' is slot 0x08
+    if tag in parsecheck.VIRTIO_AFTER_ADDRESS:
+        parsecheck.check_driver_after_address(el, dev.describe, kids)
     if tag == "interface":
         interfaces.check_parse(el, dev.describe, kids)  # (what libvirt reads after the address)
     return dev
