@@ -524,6 +524,8 @@ PSERIES_FEATURES: dict[str, tuple[str, ...] | None] = {
     "cfpc": ("value",), "sbbc": ("value",), "ibs": ("value",)}
 #: machine families whose QEMU has vmport
 VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
+#: the guest arches whose QEMU 7.2 has no vmcoreinfo device (libvirt refuses the feature on)
+VMCOREINFO_LACKING = machines.PPC64 | machines.S390
 MIB = 1024 * 1024
 
 
@@ -647,6 +649,8 @@ def _validate_features(guest: Guest) -> None:
             raise elsewhere(name)
         if name == "vmport" and (not x86 or family not in VMPORT_FAMILIES):
             raise refuse("vmport is not available with this QEMU binary")
+        if name == "vmcoreinfo" and attrs.get("state", "on") == "on" and dom.arch in VMCOREINFO_LACKING:
+            raise refuse("vmcoreinfo is not available with this QEMU binary")
         if name == "apic" and "eoi" in attrs and not x86:
             raise refuse(f"The 'eoi' attribute of the 'apic' feature is not supported for "
                          f"architecture '{dom.arch}' or machine type "
