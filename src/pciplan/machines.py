@@ -166,7 +166,7 @@ AARCH64_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=N
                        usb_model="qemu-xhci", nic_model="virtio", video_model="virtio",
                        scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
                        root_bus_name="pcie.0",
-                       video_models=_VIDEO_NO_QXL, lacks=frozenset({"virtio-pmem"}))
+                       video_models=_VIDEO_NO_QXL)
 ARM_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
                    usb_model=None, nic_model="virtio", video_model="virtio",
                    scsi_model="lsilogic", memballoon=False, virtio_mmio=True,

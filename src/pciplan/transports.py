@@ -282,13 +282,15 @@ def check_memory_slots(guest: Guest) -> None:
 
 def retarget_after_pci(guest: Guest) -> None:
     """libvirt's USB and DIMM passes (after the PCI one) overwrite a PCI address on a USB
-    hub or a DIMM with their own; pciplan, which writes neither, leaves none."""
+    hub, and any address but a DIMM slot on a DIMM or an NVDIMM of a guest with memory
+    hot-plug (before validation: a CCW or 'unassigned' one is not refused), with their
+    own; pciplan, which writes neither, leaves none."""
     for d in guest.domain.devices:
         kind = LATE_TRANSPORTS.get(d.tag)
-        if kind is None or d.address is None or d.address.type != "pci":
+        if kind is None or d.address is None or d.address.type == kind:
             continue
-        if d.tag == "memory" and d.model != "dimm":
+        if d.tag == "memory" and (d.model not in ("dimm", "nvdimm") or not guest.domain.max_memory):
             continue
-        if d.tag == "hub" and d.type != "usb":
+        if d.tag == "hub" and (d.type != "usb" or d.address.type != "pci"):
             continue
         d.set("address", None)

@@ -433,11 +433,6 @@ def validate_late(guest: Guest) -> None:
         shmems.check(guest, shm)
     for mem in each(of("memory")):
         memdevs.check(guest, mem)
-        if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
-            raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
-        if mem.model in guest.machine.lacks:
-            raise PlanError(f"{mem.model} isn't supported by this QEMU binary", mem.describe(),
-                            kind="unsupported")
     for tpm in each(of("tpm")):
         emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         if dom.arch in machines.S390:  # no TPM at all: its backend is refused first
@@ -489,9 +484,6 @@ def validate_late(guest: Guest) -> None:
                                 f"(0x{SPAPR_VIO_REG_MAX:x})", d.describe(), kind="unsupported")
         if d.tag == "hostdev" and d.type == "scsi_host" and a.type not in ("pci", "ccw"):
             raise PlanError("SCSI_host host device must use 'pci' or 'ccw' address type",
-                            d.describe(), kind="unsupported")
-        if d.tag == "memory" and d.model in ("virtio-mem", "virtio-pmem") and a.type != "pci":
-            raise PlanError(f"only 'pci' addresses are supported for the {d.model} device",
                             d.describe(), kind="unsupported")
     for iommu in of("iommu"):
         if iommu.attrs.get("intremap") == "on" and dom.ioapic != "qemu":
@@ -765,8 +757,22 @@ def _validate_panic(guest: Guest, panic: Device) -> None:
                         kind="unsupported")
 
 
+#: the memory models libvirt checks as hot-pluggable (an SGX EPC section is not)
+HOTPLUG_MEMORY_MODELS = frozenset({"dimm", "nvdimm", "virtio-pmem", "virtio-mem"})
+#: TABLE: the address kind the virtio memory models take (besides none), and libvirt's
+#: words for another (a DIMM's or an NVDIMM's address of any kind is replaced by a DIMM
+#: slot before: libvirt's 'only 'dimm' addresses' is for hot-plug alone)
+MEMORY_ADDRESS_TYPES = {
+    "virtio-pmem": ("pci", "only 'pci' addresses are supported for the virtio-pmem device"),
+    "virtio-mem": ("pci", "only 'pci' addresses are supported for the virtio-mem device"),
+}
+
+
 def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
-    """libvirt's limits of ``<maxMemory>``: its slots and the space above the initial memory."""
+    """libvirt's limits of ``<maxMemory>``: its slots and the space above the initial memory;
+    of each memory device, in turn: a virtio one's address kind, its NUMA node (needed when
+    the guest has NUMA cells, but by virtio-pmem), its DIMM slot (before any device's own
+    checks)."""
     sizes = dom.memory
     if sizes is None:
         return
@@ -775,6 +781,15 @@ def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
                         "maxMemory", kind="unsupported")
     for mem in mems:
         a = mem.address
+        if mem.model not in HOTPLUG_MEMORY_MODELS:
+            continue
+        rule = MEMORY_ADDRESS_TYPES.get(mem.model or "")
+        if rule is not None and a is not None and a.type != rule[0]:
+            raise PlanError(rule[1], mem.describe(), kind="unsupported")
+        node = mem.facts.node if isinstance(mem.facts, memdevs.MemFacts) else None
+        if node is None and dom.numa_cells and mem.model != "virtio-pmem":
+            raise PlanError("target NUMA node needs to be specified for memory device",
+                            mem.describe(), kind="unsupported")
         if mem.model in ("dimm", "nvdimm") and a is not None and a.type == "dimm":
             slot = parsecheck.c_uint(a.attrs.get("slot") or "0", 10) or 0
             if slot >= sizes.slots:
