@@ -726,7 +726,7 @@ def _check_numatune(root: etree._Element) -> None:
     memnodes = tunes[0].findall("memnode")
     if not memnodes:
         return
-    cells = len(root.findall("cpu/numa/cell"))
+    cells = len(root.findall("cpu/numa[1]/cell"))
     if not cells:
         raise PlanError("Element 'memnode' is invalid without any guest NUMA cells", "numatune",
                         memnodes[0].sourceline)
@@ -880,10 +880,7 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         raise PlanError("CPU vendor specified without CPU model", "cpu", cpu.sourceline)
     topology = cpu.find("topology")
     if topology is not None:
-        for attr in ("sockets", "dies", "cores", "threads"):
-            if _c_number(topology.get(attr), False) == 0:
-                raise PlanError(f"Invalid value for attribute '{attr}' in element 'topology': Zero is "
-                                "not permitted", "cpu/topology", topology.sourceline)
+        _check_topology(topology)
     features = cpu.findall("feature")
     if features and mode == "custom" and not has_model:
         raise PlanError("Non-empty feature list specified without CPU model", "cpu", cpu.sourceline)
@@ -930,11 +927,37 @@ def _bitmap(text: str) -> set[int] | None:
     return out
 
 
+#: <cpu><topology>'s attributes in libvirt's order, and whether each is required
+TOPOLOGY_ATTRS = (("sockets", True), ("dies", False), ("cores", True), ("threads", True))
+
+
+def _check_topology(topology: etree._Element) -> None:
+    """``<cpu><topology>``: sockets, dies, cores and threads, each a C unsigned int other
+    than 0, all but dies required."""
+    for attr, required in TOPOLOGY_ATTRS:
+        value = topology.get(attr)
+        if value is None:
+            if required:
+                raise PlanError(f"Missing required attribute '{attr}' in element 'topology'",
+                                "cpu/topology", topology.sourceline)
+            continue
+        n = _c_number(value, False)
+        if n is None or n > UINT_MAX:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element 'topology': '{value}'. "
+                            "Expected non-negative integer value", "cpu/topology", topology.sourceline)
+        if n == 0:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element 'topology': Zero is "
+                            "not permitted", "cpu/topology", topology.sourceline)
+
+
 def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
                       facts: GuestFacts) -> None:
     """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows (without
     cells, the highest id is 0: no vCPU at all is refused so)."""
-    cells = cpu.findall("numa/cell") if cpu is not None else []
+    numa = cpu.find("numa") if cpu is not None else None  # (only the first <numa> is read)
+    cells = numa.findall("cell") if numa is not None else []
+    if numa is not None and not cells:
+        raise PlanError("NUMA topology defined without NUMA cells", "cpu/numa", numa.sourceline)
     count, top = 0, 0
     seen: dict[int, set[int]] = {}
     for i, cell in enumerate(cells):
@@ -962,7 +985,7 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
         count += len(ids)
         top = max([top, *ids])
     if cells:
-        facts.interconnects = _check_interconnects(cpu.find("numa"))
+        facts.interconnects = _check_interconnects(numa)
     maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
     maximum = 1 if maximum is None else maximum
     if count > maximum:

@@ -230,7 +230,7 @@ class MemorySizes(NamedTuple):
 
 
 def memory_sizes(root: etree._Element) -> MemorySizes:
-    cells = root.findall("cpu/numa/cell")
+    cells = root.findall("cpu/numa[1]/cell")
     numa = sum(size_bytes(None, c.get("memory"), c.get("unit")) for c in cells)
     devices = sum(size_bytes(m.find("target/size")) for m in root.iterfind("devices/memory"))
     top = root.find("maxMemory")

@@ -813,7 +813,7 @@ def read_domain(root: etree._Element) -> Domain:
     vcpu = root.find("vcpu")
     if vcpu is not None:
         dom.max_vcpus = parsecheck.c_uint((vcpu.text or "").strip(), 10) or 1
-    cells = root.findall("cpu/numa/cell")
+    cells = root.findall("cpu/numa[1]/cell")
     dom.numa_cells = len(cells)
     access = root.find("memoryBacking/access")
     mode = access.get("mode") if access is not None else None
