@@ -607,9 +607,14 @@ def _validate_rom(guest: Guest, d: Device) -> None:
                         kind="unsupported")
 
 
+#: the guest arches whose QEMU has a PIIX4 (or ICH9) power management device, whose
+#: disable_s3/disable_s4 libvirt needs for <pm> (ppc64's is built with PIIX4, as x86's)
+PM_ARCHES = machines.X86 | machines.PPC64
+
+
 def _validate_pm(dom: Domain) -> None:
-    """``<pm>``: ACPI S3/S4 are x86's."""
-    if dom.arch not in machines.X86:
+    """``<pm>``: ACPI S3/S4, on the arches of ``PM_ARCHES``."""
+    if dom.arch not in PM_ARCHES:
         for state, name in (("S3", "suspend-to-mem"), ("S4", "suspend-to-disk")):
             if name in dom.pm:
                 raise PlanError(f"setting ACPI {state} not supported", f"pm/{name}", kind="unsupported")
