@@ -1172,10 +1172,24 @@ def _uuid_hex(text: str) -> str:
     return "".join(c for c in text if c in "0123456789abcdefABCDEF").lower()
 
 
+#: the kinds of <sysinfo>
+SYSINFO_TYPES = frozenset({"smbios", "fwcfg"})
+
+
 def _check_sysinfo(root: etree._Element) -> None:
-    """<sysinfo>: SMBIOS's BIOS date and system UUID (the domain's, when it has one), fw_cfg
-    entries with a name and a value."""
+    """<sysinfo>: a type of ``SYSINFO_TYPES``; SMBIOS's BIOS date and system UUID (the
+    domain's, when it has one), fw_cfg entries with a name and a value."""
     for info in root.iterfind("sysinfo"):
+        stype = info.get("type")
+        if stype is None:
+            raise PlanError("Missing required attribute 'type' in element 'sysinfo'", "sysinfo",
+                            info.sourceline)
+        if stype not in SYSINFO_TYPES:
+            raise PlanError(f"Invalid value for attribute 'type' in element 'sysinfo': '{stype}'.",
+                            "sysinfo", info.sourceline)
+        if stype == "fwcfg":
+            _check_fwcfg_entries(info)
+            continue
         date = info.find("bios/entry[@name='date']")
         if date is not None and date.text is not None:
             m = re.fullmatch(r"([0-9]{1,2})/([0-9]{1,2})/[0-9]{1,4}", date.text)
@@ -1188,14 +1202,16 @@ def _check_sysinfo(root: etree._Element) -> None:
             domain_uuid = _string(root.find("uuid"))
             if domain_uuid and _uuid_hex(domain_uuid) != _uuid_hex(uuid.text):
                 raise PlanError("UUID mismatch between <uuid> and <sysinfo>", "sysinfo", uuid.sourceline)
-        for entry in info.iterfind("entry"):
-            if info.get("type") != "fwcfg":
-                break
-            if not entry.get("name"):
-                raise PlanError("Firmware entry is missing 'name' attribute", "sysinfo", entry.sourceline)
-            if not entry.text and not entry.get("file"):
-                raise PlanError("Firmware entry must have either value or 'file' attribute", "sysinfo",
-                                entry.sourceline)
+
+
+def _check_fwcfg_entries(info: etree._Element) -> None:
+    """A fw_cfg <sysinfo>'s entries: each a name and a value (or a file)."""
+    for entry in info.iterfind("entry"):
+        if not entry.get("name"):
+            raise PlanError("Firmware entry is missing 'name' attribute", "sysinfo", entry.sourceline)
+        if not entry.text and not entry.get("file"):
+            raise PlanError("Firmware entry must have either value or 'file' attribute", "sysinfo",
+                            entry.sourceline)
 
 
 def check_acpi_tables(os_el: etree._Element) -> None:
@@ -1351,6 +1367,16 @@ def validate_first(dom: Domain, facts: GuestFacts) -> None:
                         kind="unsupported")
 
 
+def _has_serial(dom: Domain) -> bool:
+    """Whether the guest has a serial port once libvirt's post-parse made the first console
+    one when it is a serial console (no target type is one) and the guest has none (a
+    virtio or SCLP console is no serial port)."""
+    if any(d.tag == "serial" for d in dom.devices):
+        return True
+    console = next((d for d in dom.devices if d.tag == "console"), None)
+    return console is not None and console.target.get("type") in (None, "serial")
+
+
 def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
     """QEMU's domain checks after the firmware's: the BIOS serial console, the lifecycle
     actions, the timers."""
@@ -1361,7 +1387,7 @@ def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
         if dom.arch not in machines.X86:
             raise PlanError("BIOS serial console only supported on x86 architectures", "os/bios",
                             kind="unsupported")
-        if not any(d.tag in ("serial", "console") for d in dom.devices):  # (a console implies one)
+        if not _has_serial(dom):
             raise PlanError("need at least one serial port to use BIOS serial output", "os/bios")
     life = facts.lifecycle
     if "rename-restart" in life.values():
