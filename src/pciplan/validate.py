@@ -477,11 +477,6 @@ def validate_late(guest: Guest) -> None:
         if a is None:
             continue
         _validate_address(guest, d)  # (the kinds validated without a loop of their own)
-        if a.type == "spapr-vio" and a.attrs.get("reg") is not None:
-            reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
-            if reg > SPAPR_VIO_REG_MAX:
-                raise PlanError(f"spapr-vio reg='0x{reg:x}' exceeds maximum possible value "
-                                f"(0x{SPAPR_VIO_REG_MAX:x})", d.describe(), kind="unsupported")
         if d.tag == "hostdev" and d.type == "scsi_host" and a.type not in ("pci", "ccw"):
             raise PlanError("SCSI_host host device must use 'pci' or 'ccw' address type",
                             d.describe(), kind="unsupported")
@@ -571,6 +566,11 @@ def _validate_unassigned(d: Device) -> None:
 def _validate_address(guest: Guest, d: Device) -> None:
     """What libvirt checks of a device's address first when it validates the device."""
     a = d.address
+    if a is not None and a.type == "spapr-vio" and a.attrs.get("reg") is not None:
+        reg = parsecheck.c_uint(a.attrs["reg"], 16, parsecheck.ULLONG_MAX) or 0
+        if reg > SPAPR_VIO_REG_MAX:
+            raise PlanError(f"spapr-vio reg='0x{reg:x}' exceeds maximum possible value "
+                            f"(0x{SPAPR_VIO_REG_MAX:x})", d.describe(), kind="unsupported")
     if a is not None and a.type == "ccw" and not guest.machine.zpci:
         raise PlanError("cannot use CCW address type for device '<null>' using machine type "
                         f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'",
