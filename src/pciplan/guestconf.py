@@ -839,16 +839,34 @@ def _check_iothreads(root: etree._Element) -> set[int]:
     total = _c_number(count.text, False) if count is not None else 0
     if total is None:
         raise PlanError(f"invalid iothreads count '{count.text or ''}'", "iothreads", count.sourceline)
+    default = root.find("defaultiothread")
+    if default is not None:
+        _thread_pool(default, "defaultiothread")
     seen: set[int] = set()
     for t in root.iterfind("iothreadids/iothread"):
-        n = _c_number(t.get("id"), False)
-        if n is not None and n in seen:
+        n = _uint_attr(t, "id", "iothreadids", required=True, nonzero=True)
+        _thread_pool(t, "iothreadids")
+        if n in seen:
             raise PlanError(f"duplicate iothread id '{n}' found", "iothreadids", t.sourceline)
-        if n is not None:
-            seen.add(n)
+        seen.add(n)
     free = (n for n in range(1, total + 1) if n not in seen)
     return seen | {next(free) for _ in range(min(total, 1 << 16) - len(seen))} if total > len(seen) \
         else seen
+
+
+def _thread_pool(el: etree._Element, where: str) -> None:
+    """An I/O thread's (or the default one's) thread pool bounds: C ints, not negative."""
+    for attr in ("thread_pool_min", "thread_pool_max"):
+        text = el.get(attr)
+        if text is None:
+            continue
+        n = _c_number(text, True)
+        if n is None or not -2 ** 31 <= n < 2 ** 31:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                            "Expected integer value", where, el.sourceline)
+        if n < 0:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                            "Expected non-negative value", where, el.sourceline)
 
 
 def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
@@ -935,19 +953,7 @@ def _check_topology(topology: etree._Element) -> None:
     """``<cpu><topology>``: sockets, dies, cores and threads, each a C unsigned int other
     than 0, all but dies required."""
     for attr, required in TOPOLOGY_ATTRS:
-        value = topology.get(attr)
-        if value is None:
-            if required:
-                raise PlanError(f"Missing required attribute '{attr}' in element 'topology'",
-                                "cpu/topology", topology.sourceline)
-            continue
-        n = _c_number(value, False)
-        if n is None or n > UINT_MAX:
-            raise PlanError(f"Invalid value for attribute '{attr}' in element 'topology': '{value}'. "
-                            "Expected non-negative integer value", "cpu/topology", topology.sourceline)
-        if n == 0:
-            raise PlanError(f"Invalid value for attribute '{attr}' in element 'topology': Zero is "
-                            "not permitted", "cpu/topology", topology.sourceline)
+        _uint_attr(topology, attr, "cpu/topology", required=required, nonzero=True)
 
 
 def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
@@ -1379,7 +1385,7 @@ def _has_serial(dom: Domain) -> bool:
 
 def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
     """QEMU's domain checks after the firmware's: the BIOS serial console, the lifecycle
-    actions, the timers."""
+    actions, the CPU (the memory hot-plug limits follow, then :func:`validate_timers`)."""
     dom = guest.domain
     if facts.genid and dom.arch not in machines.X86:
         raise PlanError("this QEMU does not support the 'genid' capability", "genid", kind="unsupported")
@@ -1400,6 +1406,10 @@ def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
         raise PlanError("qemu driver doesn't support 'onReboot' set to 'destroy and 'onPoweroff' "
                         "set to 'reboot'", "lifecycle", kind="unsupported")
     _validate_cpu(facts, dom.arch)
+
+
+def validate_timers(dom: Domain, facts: GuestFacts) -> None:
+    """QEMU's checks of the clock's timers (after the memory hot-plug limits, before <pm>)."""
     clock.validate(facts.clock, dom.virt_type, dom.arch, dom.machine)
 
 

@@ -139,9 +139,18 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
-    guestconf.validate_qemu(guest, conf)  # BIOS serial console, lifecycle actions, timers
-    if dom.arch not in machines.PPC64:
-        _validate_pm(dom)
+    guestconf.validate_qemu(guest, conf)  # BIOS serial console, lifecycle actions, CPU
+    # memory hotplug (the memory devices included), the timers, <pm>, the firmware, the vCPUs
+    if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
+        raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
+                        "maxMemory", kind="unsupported")
+    if of("memory") and not dom.max_memory:
+        raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
+                        of("memory")[0].describe(), kind="unsupported")
+    if dom.max_memory:
+        _validate_memory_hotplug(dom, of("memory"))
+    guestconf.validate_timers(dom, conf)
+    _validate_pm(dom)
     if dom.secure_boot:
         if guest.machine.family != "q35":
             raise PlanError("Secure boot is supported with q35 machine types only", "os/loader",
@@ -152,15 +161,7 @@ def validate_late(guest: Guest) -> None:
         if not dom.firmware_auto and not dom.smm:
             raise PlanError("Secure boot requires SMM feature enabled", "os/loader", kind="unsupported")
     guestconf.validate_nvram(conf)  # (the firmware's loader and NVRAM: with libvirt's, at the end)
-    # memory hotplug (the memory devices included) before the vCPUs, the topology before EIM
-    if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
-        raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
-                        "maxMemory", kind="unsupported")
-    if of("memory") and not dom.max_memory:
-        raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
-                        of("memory")[0].describe(), kind="unsupported")
-    if dom.max_memory:
-        _validate_memory_hotplug(dom, of("memory"))
+    # the topology before EIM
     limit = machines.max_cpus(dom.emulator, dom.arch, dom.machine)
     if limit and dom.max_vcpus > limit:
         raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
@@ -490,8 +491,6 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("Only one primary video device is supported", primaries[1].describe(),
                         kind="unsupported")
     guestconf.validate_tunables(conf)  # blkiotune devices, ID maps
-    if dom.arch in machines.PPC64:  # (its emulator has PIIX4's switches: refused last)
-        _validate_pm(dom)
 
 
 #: console target types of other hypervisors
