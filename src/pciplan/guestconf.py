@@ -729,7 +729,7 @@ def _check_numatune(root: etree._Element) -> None:
     memnodes = tunes[0].findall("memnode")
     if not memnodes:
         return
-    cells = len(root.findall("cpu/numa/cell"))
+    cells = len(root.findall("cpu/numa[1]/cell"))
     if not cells:
         raise PlanError("Element 'memnode' is invalid without any guest NUMA cells", "numatune",
                         memnodes[0].sourceline)
@@ -842,16 +842,34 @@ def _check_iothreads(root: etree._Element) -> set[int]:
     total = _c_number(count.text, False) if count is not None else 0
     if total is None:
         raise PlanError(f"invalid iothreads count '{count.text or ''}'", "iothreads", count.sourceline)
+    default = root.find("defaultiothread")
+    if default is not None:
+        _thread_pool(default, "defaultiothread")
     seen: set[int] = set()
     for t in root.iterfind("iothreadids/iothread"):
-        n = _c_number(t.get("id"), False)
-        if n is not None and n in seen:
+        n = _uint_attr(t, "id", "iothreadids", required=True, nonzero=True)
+        _thread_pool(t, "iothreadids")
+        if n in seen:
             raise PlanError(f"duplicate iothread id '{n}' found", "iothreadids", t.sourceline)
-        if n is not None:
-            seen.add(n)
+        seen.add(n)
     free = (n for n in range(1, total + 1) if n not in seen)
     return seen | {next(free) for _ in range(min(total, 1 << 16) - len(seen))} if total > len(seen) \
         else seen
+
+
+def _thread_pool(el: etree._Element, where: str) -> None:
+    """An I/O thread's (or the default one's) thread pool bounds: C ints, not negative."""
+    for attr in ("thread_pool_min", "thread_pool_max"):
+        text = el.get(attr)
+        if text is None:
+            continue
+        n = _c_number(text, True)
+        if n is None or not -2 ** 31 <= n < 2 ** 31:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                            "Expected integer value", where, el.sourceline)
+        if n < 0:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                            "Expected non-negative value", where, el.sourceline)
 
 
 def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
@@ -884,10 +902,7 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         raise PlanError("CPU vendor specified without CPU model", "cpu", cpu.sourceline)
     topology = cpu.find("topology")
     if topology is not None:
-        for attr in ("sockets", "dies", "cores", "threads"):
-            if _c_number(topology.get(attr), False) == 0:
-                raise PlanError(f"Invalid value for attribute '{attr}' in element 'topology': Zero is "
-                                "not permitted", "cpu/topology", topology.sourceline)
+        _check_topology(topology)
     features = cpu.findall("feature")
     if features and mode == "custom" and not has_model:
         raise PlanError("Non-empty feature list specified without CPU model", "cpu", cpu.sourceline)
@@ -934,11 +949,25 @@ def _bitmap(text: str) -> set[int] | None:
     return out
 
 
+#: <cpu><topology>'s attributes in libvirt's order, and whether each is required
+TOPOLOGY_ATTRS = (("sockets", True), ("dies", False), ("cores", True), ("threads", True))
+
+
+def _check_topology(topology: etree._Element) -> None:
+    """``<cpu><topology>``: sockets, dies, cores and threads, each a C unsigned int other
+    than 0, all but dies required."""
+    for attr, required in TOPOLOGY_ATTRS:
+        _uint_attr(topology, attr, "cpu/topology", required=required, nonzero=True)
+
+
 def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
                       facts: GuestFacts) -> None:
     """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows (without
     cells, the highest id is 0: no vCPU at all is refused so)."""
-    cells = cpu.findall("numa/cell") if cpu is not None else []
+    numa = cpu.find("numa") if cpu is not None else None  # (only the first <numa> is read)
+    cells = numa.findall("cell") if numa is not None else []
+    if numa is not None and not cells:
+        raise PlanError("NUMA topology defined without NUMA cells", "cpu/numa", numa.sourceline)
     count, top = 0, 0
     seen: dict[int, set[int]] = {}
     for i, cell in enumerate(cells):
@@ -966,7 +995,7 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
         count += len(ids)
         top = max([top, *ids])
     if cells:
-        facts.interconnects = _check_interconnects(cpu.find("numa"))
+        facts.interconnects = _check_interconnects(numa)
     maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
     maximum = 1 if maximum is None else maximum
     if count > maximum:
@@ -1153,10 +1182,24 @@ def _uuid_hex(text: str) -> str:
     return "".join(c for c in text if c in "0123456789abcdefABCDEF").lower()
 
 
+#: the kinds of <sysinfo>
+SYSINFO_TYPES = frozenset({"smbios", "fwcfg"})
+
+
 def _check_sysinfo(root: etree._Element) -> None:
-    """<sysinfo>: SMBIOS's BIOS date and system UUID (the domain's, when it has one), fw_cfg
-    entries with a name and a value."""
+    """<sysinfo>: a type of ``SYSINFO_TYPES``; SMBIOS's BIOS date and system UUID (the
+    domain's, when it has one), fw_cfg entries with a name and a value."""
     for info in root.iterfind("sysinfo"):
+        stype = info.get("type")
+        if stype is None:
+            raise PlanError("Missing required attribute 'type' in element 'sysinfo'", "sysinfo",
+                            info.sourceline)
+        if stype not in SYSINFO_TYPES:
+            raise PlanError(f"Invalid value for attribute 'type' in element 'sysinfo': '{stype}'.",
+                            "sysinfo", info.sourceline)
+        if stype == "fwcfg":
+            _check_fwcfg_entries(info)
+            continue
         date = info.find("bios/entry[@name='date']")
         if date is not None and date.text is not None:
             m = re.fullmatch(r"([0-9]{1,2})/([0-9]{1,2})/[0-9]{1,4}", date.text)
@@ -1169,14 +1212,16 @@ def _check_sysinfo(root: etree._Element) -> None:
             domain_uuid = _string(root.find("uuid"))
             if domain_uuid and _uuid_hex(domain_uuid) != _uuid_hex(uuid.text):
                 raise PlanError("UUID mismatch between <uuid> and <sysinfo>", "sysinfo", uuid.sourceline)
-        for entry in info.iterfind("entry"):
-            if info.get("type") != "fwcfg":
-                break
-            if not entry.get("name"):
-                raise PlanError("Firmware entry is missing 'name' attribute", "sysinfo", entry.sourceline)
-            if not entry.text and not entry.get("file"):
-                raise PlanError("Firmware entry must have either value or 'file' attribute", "sysinfo",
-                                entry.sourceline)
+
+
+def _check_fwcfg_entries(info: etree._Element) -> None:
+    """A fw_cfg <sysinfo>'s entries: each a name and a value (or a file)."""
+    for entry in info.iterfind("entry"):
+        if not entry.get("name"):
+            raise PlanError("Firmware entry is missing 'name' attribute", "sysinfo", entry.sourceline)
+        if not entry.text and not entry.get("file"):
+            raise PlanError("Firmware entry must have either value or 'file' attribute", "sysinfo",
+                            entry.sourceline)
 
 
 def check_acpi_tables(os_el: etree._Element) -> None:
@@ -1351,9 +1396,19 @@ def validate_first(dom: Domain, facts: GuestFacts) -> None:
                         kind="unsupported")
 
 
+def _has_serial(dom: Domain) -> bool:
+    """Whether the guest has a serial port once libvirt's post-parse made the first console
+    one when it is a serial console (no target type is one) and the guest has none (a
+    virtio or SCLP console is no serial port)."""
+    if any(d.tag == "serial" for d in dom.devices):
+        return True
+    console = next((d for d in dom.devices if d.tag == "console"), None)
+    return console is not None and console.target.get("type") in (None, "serial")
+
+
 def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
     """QEMU's domain checks after the firmware's: the BIOS serial console, the lifecycle
-    actions, the timers."""
+    actions, the CPU (the memory hot-plug limits follow, then :func:`validate_timers`)."""
     dom = guest.domain
     if facts.genid and dom.arch not in machines.X86:
         raise PlanError("this QEMU does not support the 'genid' capability", "genid", kind="unsupported")
@@ -1361,7 +1416,7 @@ def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
         if dom.arch not in machines.X86:
             raise PlanError("BIOS serial console only supported on x86 architectures", "os/bios",
                             kind="unsupported")
-        if not any(d.tag in ("serial", "console") for d in dom.devices):  # (a console implies one)
+        if not _has_serial(dom):
             raise PlanError("need at least one serial port to use BIOS serial output", "os/bios")
     life = facts.lifecycle
     if "rename-restart" in life.values():
@@ -1374,6 +1429,10 @@ def validate_qemu(guest: Guest, facts: GuestFacts) -> None:
         raise PlanError("qemu driver doesn't support 'onReboot' set to 'destroy and 'onPoweroff' "
                         "set to 'reboot'", "lifecycle", kind="unsupported")
     _validate_cpu(facts, dom.arch, dom.emulator)
+
+
+def validate_timers(dom: Domain, facts: GuestFacts) -> None:
+    """QEMU's checks of the clock's timers (after the memory hot-plug limits, before <pm>)."""
     clock.validate(facts.clock, dom.virt_type, dom.arch, dom.machine)
 
 

@@ -166,7 +166,7 @@ AARCH64_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=N
                        usb_model="qemu-xhci", nic_model="virtio", video_model="virtio",
                        scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
                        root_bus_name="pcie.0",
-                       video_models=_VIDEO_NO_QXL, lacks=frozenset({"virtio-pmem"}))
+                       video_models=_VIDEO_NO_QXL)
 ARM_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
                    usb_model=None, nic_model="virtio", video_model="virtio",
                    scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
@@ -191,8 +191,7 @@ RISCV_VIRT = Machine("riscv-virt", root="pcie-root", chipset=None, default_usb=N
                      usb_model="piix3-uhci", nic_model="virtio", video_model="virtio",
                      scsi_model="lsilogic", memballoon=True, virtio_mmio=True,
                      root_bus_name="pcie.0",
-                     video_models=_VIDEO_NO_QXL,
-                     lacks=frozenset({"dimm", "nvdimm", "virtio-mem", "virtio-pmem"}))
+                     video_models=_VIDEO_NO_QXL)
 #: RISC-V boards other than virt (spike, sifive_u...): no PCI, no virtio-mmio from libvirt
 #: x86 machines without PCI: every PCI device (the default balloon and, on microvm, the
 #: default USB controller included) is "No PCI buses available"; no IDE either
@@ -209,7 +208,7 @@ PSERIES = Machine("pseries", root="pci-root", chipset=None, default_usb="qemu-xh
                   usb_model="qemu-xhci", nic_model="rtl8139", video_model="vga",
                   scsi_model="ibmvscsi", memballoon=True, multiple_roots=True,
                   usb_input_with_graphics=True,
-                  video_models=_VIDEO_PSERIES, lacks=frozenset({"virtio-mem", "virtio-pmem"}))
+                  video_models=_VIDEO_PSERIES)
 #: the other ppc64 machines (powernv*, mac99, ...): libvirt gives them a pci-root and plans
 #: them as a plain PCI machine
 PPC64_BOARD = Machine("ppc64-board", root="pci-root", chipset=None, default_usb="qemu-xhci",
@@ -221,7 +220,7 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
                    video_models=_VIDEO_S390, sata_capable=False,
                    lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
                                     "virtio-input-host", "lsi53c895a", "mptsas1068", "megasas",
-                                    "pvscsi", "dimm", "nvdimm", "virtio-mem", "virtio-pmem",
+                                    "pvscsi",
                                     *USB_DEVICES}))
 
 class Names(NamedTuple):

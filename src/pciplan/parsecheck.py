@@ -233,7 +233,7 @@ class MemorySizes(NamedTuple):
 
 
 def memory_sizes(root: etree._Element) -> MemorySizes:
-    cells = root.findall("cpu/numa/cell")
+    cells = root.findall("cpu/numa[1]/cell")
     numa = sum(size_bytes(None, c.get("memory"), c.get("unit")) for c in cells)
     devices = sum(size_bytes(m.find("target/size")) for m in root.iterfind("devices/memory"))
     top = root.find("maxMemory")
@@ -483,7 +483,6 @@ DEVICE_LIMITS = {"tpm": 2}
 KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
     "video": video.check_parse,
     "filesystem": filesystems.check_parse,
-    "rng": rng.check_parse,
     "memory": memdevs.check_parse,
     "graphics": graphics.check_parse,
     "tpm": tpm.check_parse,
@@ -573,6 +572,7 @@ REQUIRED_ATTRIBUTES: dict[str, tuple[str, str | None, str]] = {
     "smartcard": ("mode", None, "xml"),
     "sound": ("model", None, "xml"),
     "memballoon": ("model", None, "xml"),
+    "rng": ("model", "missing RNG device model", "xml"),
 }
 TPM_BACKENDS = frozenset({"passthrough", "emulator", "external"})
 #: TABLE: character devices: what the host side may be, and the target types and models
@@ -910,8 +910,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             _word(el, attr, ON_OFF, what)
     if tag == "hostdev":
         hostdevs.check_parse(el, what, kids)
-    if tag == "rng" and len(el.findall("backend")) != 1:
-        raise PlanError("only one RNG backend is supported", _what(what), _line(el))
+    if tag == "rng":  # (all read before its ACPI index and address)
+        rng.check_parse(el, what, kids)
     if tag == "tpm":
         backend = kids.get("backend")
         if backend is None:
@@ -953,14 +953,6 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             _word(src, "grab", EVDEV_GRABS, what)
             _word(src, "grabToggle", EVDEV_GRAB_TOGGLES, what)
             _word(src, "repeat", ON_OFF, what)
-    if tag == "rng":
-        backend = kids.get("backend")
-        model = backend.get("model") if backend is not None else None
-        if backend is not None and model is None:
-            raise PlanError("missing RNG device backend model", _what(what), _line(backend))
-        if model is not None and model not in RNG_BACKEND_MODELS:
-            raise PlanError(f"unknown RNG backend model '{model}'", _what(what), _line(backend),
-                            kind="unsupported")
     if tag == "disk":
         check_disk(el, what, kids)
         if boot is not None:
@@ -991,15 +983,23 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_address(addr, what)
     if addr is not None and _usb_only(el) and addr.get("type") not in ("usb", None):
         raise PlanError("Invalid address for a USB device", _what(what), _line(addr))
-    if drv is not None and tag == "memballoon":
-        check_virtio_switches(drv, what)
 
 
+#: devices whose virtio <driver> switches the parser reads after their ACPI index and
+#: address (:func:`check_driver_after_address`, called by the reader once it read them)
+VIRTIO_AFTER_ADDRESS = frozenset({"input", "rng", "memballoon", "vsock"})
 #: devices whose <driver> the parser reads after their address (a disk's and a NIC's
 #: switches: ``check_disk``, ``interfaces``)
-DRIVER_AFTER_ADDRESS = frozenset({"interface", "disk", "memballoon"})
+DRIVER_AFTER_ADDRESS = frozenset({"interface", "disk"}) | VIRTIO_AFTER_ADDRESS
 #: devices whose <driver> their kind's own parse check reads, in its order
 DRIVER_OF_KIND = frozenset({"filesystem"})
+
+
+def check_driver_after_address(el: etree._Element, what: What, kids: dict) -> None:
+    """The virtio switches of a device of ``VIRTIO_AFTER_ADDRESS``, read last."""
+    drv = kids.get("driver")
+    if drv is not None:
+        check_virtio_switches(drv, what)
 
 
 def check_virtio_switches(drv: etree._Element, what: What) -> None:

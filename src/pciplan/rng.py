@@ -1,7 +1,7 @@
 """What libvirt 9.0 refuses of an ``<rng>``, in its order.
 
-The parser wants a model, reads the rate and an EGD back end's chardev type
-(:func:`check_parse`); validation (``validate_late``, each RNG's address first) checks an
+The parser wants a model, reads the rate, one back end and its model, and an EGD back
+end's chardev type (:func:`check_parse`), all before the RNG's ACPI index and address; validation (``validate_late``, each RNG's address first) checks an
 EGD back end's chardev as any other (``chardevs``: its source, then QEMU's SPICE and
 reconnect checks).  Checked against the libvirt 9.0 daemon with pairs of mistakes.
 """
@@ -21,20 +21,28 @@ if TYPE_CHECKING:
 
 
 def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
-    """The parser's checks of an RNG (its model's word and back ends are checked before)."""
-    def refuse(message: str, kind: str = "xml") -> PlanError:
-        return PlanError(message, parsecheck._what(what), el.sourceline, kind=kind)
-    if el.get("model") is None:
-        raise refuse("missing RNG device model")
+    """The parser's checks of an RNG after its model (there, and a word: ``parsecheck``'s
+    tables), before its ACPI index and address: the rate, one back end, its model, an EGD
+    back end's chardev type."""
+    def refuse(message: str, kind: str = "xml", at: etree._Element = el) -> PlanError:
+        return PlanError(message, parsecheck._what(what), at.sourceline, kind=kind)
     rate = kids.get("rate")
-    if rate is not None and rate.get("bytes") is not None:  # (a rate without bytes is none)
-        if parsecheck.c_uint(rate.get("bytes") or "", 10) is None:
+    if rate is not None and rate.get("bytes"):  # (a rate without bytes, or empty ones, is none)
+        rate_bytes = parsecheck.c_uint(rate.get("bytes"), 10)
+        if rate_bytes is None:
             raise refuse("invalid RNG rate bytes value")
-        period = rate.get("period")
-        if period is not None and parsecheck.c_uint(period, 10) is None:
+        period = rate.get("period")  # (read only for a rate of some bytes: 0 is no rate)
+        if rate_bytes and period is not None and parsecheck.c_uint(period, 10) is None:
             raise refuse("invalid RNG rate period value")
-    backend = kids.get("backend")
-    if backend is not None and backend.get("model") == "egd":
+    if len(el.findall("backend")) != 1:
+        raise refuse("only one RNG backend is supported")
+    backend = kids["backend"]
+    model = backend.get("model")
+    if model is None:
+        raise refuse("missing RNG device backend model", at=backend)
+    if model not in parsecheck.RNG_BACKEND_MODELS:
+        raise refuse(f"unknown RNG backend model '{model}'", "unsupported", backend)
+    if model == "egd":
         btype = backend.get("type")
         if btype is None:
             raise refuse("missing EGD backend type")

@@ -151,9 +151,18 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
         raise PlanError("ACPI requires UEFI on this architecture", "features", kind="unsupported")
-    guestconf.validate_qemu(guest, conf)  # BIOS serial console, lifecycle actions, timers
-    if dom.arch not in machines.PPC64:
-        _validate_pm(dom)
+    guestconf.validate_qemu(guest, conf)  # BIOS serial console, lifecycle actions, CPU
+    # memory hotplug (the memory devices included), the timers, <pm>, the firmware, the vCPUs
+    if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
+        raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
+                        "maxMemory", kind="unsupported")
+    if of("memory") and not dom.max_memory:
+        raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
+                        of("memory")[0].describe(), kind="unsupported")
+    if dom.max_memory:
+        _validate_memory_hotplug(dom, of("memory"))
+    guestconf.validate_timers(dom, conf)
+    _validate_pm(dom)
     if dom.secure_boot:
         if guest.machine.family != "q35":
             raise PlanError("Secure boot is supported with q35 machine types only", "os/loader",
@@ -164,15 +173,7 @@ def validate_late(guest: Guest) -> None:
         if not dom.firmware_auto and not dom.smm:
             raise PlanError("Secure boot requires SMM feature enabled", "os/loader", kind="unsupported")
     guestconf.validate_nvram(conf)  # (the firmware's loader and NVRAM: with libvirt's, at the end)
-    # memory hotplug (the memory devices included) before the vCPUs, the topology before EIM
-    if dom.max_memory and not dom.numa_cells and dom.arch not in machines.PPC64:
-        raise PlanError("At least one numa node has to be configured when enabling memory hotplug",
-                        "maxMemory", kind="unsupported")
-    if of("memory") and not dom.max_memory:
-        raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
-                        of("memory")[0].describe(), kind="unsupported")
-    if dom.max_memory:
-        _validate_memory_hotplug(dom, of("memory"))
+    # the topology before EIM
     limit = machines.max_cpus(dom.emulator, dom.arch, dom.machine)
     if limit and dom.max_vcpus > limit:
         raise PlanError(f"Maximum CPUs greater than specified machine type limit {limit}", "vcpu",
@@ -455,12 +456,6 @@ def validate_late(guest: Guest) -> None:
         shmems.check_qemu(guest, shm)
     for mem in each(of("memory")):
         memdevs.check(guest, mem)
-        if mem.model == "nvdimm" and "uuid" in mem.attrs and guest.machine.family != "pseries":
-            raise PlanError("UUID is not supported for NVDIMM device", mem.describe(), kind="unsupported")
-        if mem.model in guest.machine.lacks:  # (a DIMM is QEMU's memory hotplug itself)
-            name = "memory hotplug" if mem.model == "dimm" else mem.model
-            raise PlanError(f"{name} isn't supported by this QEMU binary", mem.describe(),
-                            kind="unsupported")
     for tpm in generic_first(of("tpm")):
         tpm_mod.check_generic(tpm, tpm.model or ("tpm-spapr" if dom.arch in machines.PPC64 else "tpm-tis"),
                               guest.machine.family == "arm-virt")
@@ -525,8 +520,6 @@ def validate_late(guest: Guest) -> None:
         raise PlanError("Only one primary video device is supported", primaries[1].describe(),
                         kind="unsupported")
     guestconf.validate_tunables(conf)  # blkiotune devices, ID maps
-    if dom.arch in machines.PPC64:  # (its emulator has PIIX4's switches: refused last)
-        _validate_pm(dom)
 
 
 #: console target types of other hypervisors
@@ -546,6 +539,8 @@ PSERIES_FEATURES: dict[str, tuple[str, ...] | None] = {
     "cfpc": ("value",), "sbbc": ("value",), "ibs": ("value",)}
 #: machine families whose QEMU has vmport
 VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
+#: the guest arches whose QEMU 7.2 has no vmcoreinfo device (libvirt refuses the feature on)
+VMCOREINFO_LACKING = machines.PPC64 | machines.S390
 MIB = 1024 * 1024
 
 
@@ -647,9 +642,14 @@ def _validate_rom(guest: Guest, d: Device) -> None:
                         kind="unsupported")
 
 
+#: the guest arches whose QEMU has a PIIX4 (or ICH9) power management device, whose
+#: disable_s3/disable_s4 libvirt needs for <pm> (ppc64's is built with PIIX4, as x86's)
+PM_ARCHES = machines.X86 | machines.PPC64
+
+
 def _validate_pm(dom: Domain) -> None:
-    """``<pm>``: ACPI S3/S4 are x86's."""
-    if dom.arch not in machines.X86:
+    """``<pm>``: ACPI S3/S4, on the arches of ``PM_ARCHES``."""
+    if dom.arch not in PM_ARCHES:
         for state, name in (("S3", "suspend-to-mem"), ("S4", "suspend-to-disk")):
             if name in dom.pm:
                 raise PlanError(f"setting ACPI {state} not supported", f"pm/{name}", kind="unsupported")
@@ -681,6 +681,8 @@ def _validate_features(guest: Guest) -> None:
             raise elsewhere(name)
         if name == "vmport" and (not x86 or family not in VMPORT_FAMILIES):
             raise refuse("vmport is not available with this QEMU binary")
+        if name == "vmcoreinfo" and attrs.get("state", "on") == "on" and dom.arch in VMCOREINFO_LACKING:
+            raise refuse("vmcoreinfo is not available with this QEMU binary")
         if name == "apic" and "eoi" in attrs and not x86:
             raise refuse(f"The 'eoi' attribute of the 'apic' feature is not supported for "
                          f"architecture '{dom.arch}' or machine type "
@@ -795,9 +797,22 @@ def _validate_panic(guest: Guest, panic: Device) -> None:
                         kind="unsupported")
 
 
+#: the memory models libvirt checks as hot-pluggable (an SGX EPC section is not)
+HOTPLUG_MEMORY_MODELS = frozenset({"dimm", "nvdimm", "virtio-pmem", "virtio-mem"})
+#: TABLE: the address kind the virtio memory models take (besides none), and libvirt's
+#: words for another (a DIMM's or an NVDIMM's address of any kind is replaced by a DIMM
+#: slot before: libvirt's 'only 'dimm' addresses' is for hot-plug alone)
+MEMORY_ADDRESS_TYPES = {
+    "virtio-pmem": ("pci", "only 'pci' addresses are supported for the virtio-pmem device"),
+    "virtio-mem": ("pci", "only 'pci' addresses are supported for the virtio-mem device"),
+}
+
+
 def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
-    """libvirt's limits of ``<maxMemory>``: its slots, each memory device's address (with
-    the domain, before any device's own checks), the space above the initial memory."""
+    """libvirt's limits of ``<maxMemory>``: its slots and the space above the initial memory;
+    of each memory device, in turn: a virtio one's address kind, its NUMA node (needed when
+    the guest has NUMA cells, but by virtio-pmem), its DIMM slot (before any device's own
+    checks)."""
     sizes = dom.memory
     if sizes is None:
         return
@@ -806,8 +821,14 @@ def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
                         "maxMemory", kind="unsupported")
     for mem in mems:
         a = mem.address
-        if mem.model in ("virtio-pmem", "virtio-mem") and a is not None and a.type != "pci":
-            raise PlanError(f"only 'pci' addresses are supported for the {mem.model} device",
+        if mem.model not in HOTPLUG_MEMORY_MODELS:
+            continue
+        rule = MEMORY_ADDRESS_TYPES.get(mem.model or "")
+        if rule is not None and a is not None and a.type != rule[0]:
+            raise PlanError(rule[1], mem.describe(), kind="unsupported")
+        node = mem.facts.node if isinstance(mem.facts, memdevs.MemFacts) else None
+        if node is None and dom.numa_cells and mem.model != "virtio-pmem":
+            raise PlanError("target NUMA node needs to be specified for memory device",
                             mem.describe(), kind="unsupported")
         if mem.model in ("dimm", "nvdimm") and a is not None and a.type == "dimm":
             slot = parsecheck.c_uint(a.attrs.get("slot") or "0", 10) or 0

@@ -597,6 +597,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev.address = a = _read_address(addr_el, dev.describe())
         if a.is_pci and not _canonical(addr_el, a.pci):
             dev.changed.add("address")  # written back as libvirt does: '010' is slot 0x08
+    if tag in parsecheck.VIRTIO_AFTER_ADDRESS:
+        parsecheck.check_driver_after_address(el, dev.describe, kids)
     if tag == "interface":
         interfaces.check_parse(el, dev.describe, kids)  # (what libvirt reads after the address)
     return dev
@@ -814,7 +816,7 @@ def read_domain(root: etree._Element) -> Domain:
     vcpu = root.find("vcpu")
     if vcpu is not None:
         dom.max_vcpus = parsecheck.c_uint((vcpu.text or "").strip(), 10) or 1
-    cells = root.findall("cpu/numa/cell")
+    cells = root.findall("cpu/numa[1]/cell")
     dom.numa_cells = len(cells)
     access = root.find("memoryBacking/access")
     mode = access.get("mode") if access is not None else None

@@ -788,11 +788,14 @@ def run(cases: list[Case], oracle, jobs: int = 2, progress=None) -> list[difftes
 failures = suiteprobe.failures
 
 
-def report(results: list[difftest.CaseResult], out=sys.stdout, examples: int = 2) -> None:
+def report(results: list[difftest.CaseResult], out=sys.stdout, examples: int = 2,
+           what: str = "edit cases", label: str = "edits") -> None:
+    """Counts by status, the edits (``label``) drawn, and each difference grouped; for the
+    cases of another probe, ``what`` names them."""
     counts = collections.Counter(r.status for r in results)
-    print(f"{len(results)} edit cases ({', '.join(f'{n} {s}' for s, n in counts.most_common())})", file=out)
+    print(f"{len(results)} {what} ({', '.join(f'{n} {s}' for s, n in counts.most_common())})", file=out)
     edits = collections.Counter(e.split("(")[0] for r in results for e in r.dom.edits)
-    print("edits: " + ", ".join(f"{k} {n}" for k, n in edits.most_common()), file=out)
+    print(f"{label}: " + ", ".join(f"{k} {n}" for k, n in edits.most_common()), file=out)
     both = [r for r in results if r.status == difftest.OK_REJECT]
     if both:
         same = sum(1 for r in both if r.message_match)
