@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from lxml import etree
 
-from . import clock, machines, sources
+from . import clock, machines, parsecheck, sources
 from .clock import ClockFacts
 from .errors import PlanError
 from .records import Value
@@ -555,13 +555,8 @@ def _check_cache_alloc(cache: etree._Element, group: _ResctrlGroup) -> None:
     others (a 'both' allocation takes the cache whole)."""
     cid = _uint_attr(cache, "id", "cputune", required=True)
     level = _uint_attr(cache, "level", "cputune", required=True)
+    parsecheck._word(cache, "type", CACHE_TYPES, "cputune", required=True)
     ctype = cache.get("type")
-    if ctype is None:
-        raise PlanError("Missing required attribute 'type' in element 'cache'", "cputune",
-                        cache.sourceline)
-    if ctype not in CACHE_TYPES:
-        raise PlanError(f"Invalid value for attribute 'type' in element 'cache': '{ctype}'.",
-                        "cputune", cache.sourceline)
     size = cache.get("size") or ""
     if not size:
         raise PlanError("missing element or attribute './@size'", "cputune", cache.sourceline)
@@ -1190,14 +1185,8 @@ def _check_sysinfo(root: etree._Element) -> None:
     """<sysinfo>: a type of ``SYSINFO_TYPES``; SMBIOS's BIOS date and system UUID (the
     domain's, when it has one), fw_cfg entries with a name and a value."""
     for info in root.iterfind("sysinfo"):
-        stype = info.get("type")
-        if stype is None:
-            raise PlanError("Missing required attribute 'type' in element 'sysinfo'", "sysinfo",
-                            info.sourceline)
-        if stype not in SYSINFO_TYPES:
-            raise PlanError(f"Invalid value for attribute 'type' in element 'sysinfo': '{stype}'.",
-                            "sysinfo", info.sourceline)
-        if stype == "fwcfg":
+        parsecheck._word(info, "type", SYSINFO_TYPES, "sysinfo", required=True)
+        if info.get("type") == "fwcfg":
             _check_fwcfg_entries(info)
             continue
         date = info.find("bios/entry[@name='date']")

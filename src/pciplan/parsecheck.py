@@ -118,9 +118,14 @@ def _invalid(el: etree._Element, attr: str, value: str, what: What, expect: str 
                      _what(what), _line(el))
 
 
-def _word(el: etree._Element, attr: str, words: frozenset[str], what: What) -> None:
-    """An attribute the parser reads as one of ``words`` (left out, it is not checked)."""
+def _word(el: etree._Element, attr: str, words: frozenset[str], what: What,
+          required: bool = False) -> None:
+    """An attribute the parser reads as one of ``words`` (left out, it is refused when
+    ``required``, else not checked)."""
     value = el.get(attr)
+    if value is None and required:
+        raise PlanError(f"Missing required attribute '{attr}' in element '{el.tag}'", _what(what),
+                        _line(el))
     if value is not None and value not in words:
         raise _invalid(el, attr, value, what)
 

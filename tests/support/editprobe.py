@@ -37,6 +37,7 @@ import re
 import sys
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -822,16 +823,23 @@ def report(results: list[difftest.CaseResult], out=sys.stdout, examples: int = 2
             print(f"  {len(rs)}x {msg[:150]}  e.g. {rs[0].dom.name} [{'; '.join(rs[0].dom.edits)}]", file=out)
 
 
-def save(results: list[difftest.CaseResult], folder: Path) -> int:
+def save(results: list[difftest.CaseResult], folder: Path,
+         header: Callable[[difftest.CaseResult], str] = lambda r: (
+             f"base: {r.dom.base}\nedits: {'; '.join(r.dom.edits)}\n"),
+         other_messages: bool = False) -> int:
+    """Write each failing case (with ``other_messages``, also each refused by both with
+    another first message) as FOLDER/NAME.in.xml, with NAME.txt: its status, ``header``
+    (where the case comes from), the differences and both answers."""
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
     for r in results:
-        if not (r.failed or r.status == difftest.CRASH):
+        other = other_messages and r.status == difftest.OK_REJECT and not r.message_match
+        if not (r.failed or r.status == difftest.CRASH or other):
             continue
         stem = re.sub(r"[^A-Za-z0-9_.~-]", "_", r.dom.name)
         (folder / f"{stem}.in.xml").write_text(r.dom.xml)
         (folder / f"{stem}.txt").write_text(
-            f"status: {r.status}\nbase: {r.dom.base}\nedits: {'; '.join(r.dom.edits)}\n"
+            f"status: {r.status}{' (other message)' if other else ''}\n{header(r)}"
             f"first: {r.first_line}\n" + "".join(f"{d}\n" for d in r.diffs) +
             (f"\n--- libvirt\n{r.libvirt_text}\n" if r.libvirt_ok is False else "") +
             (f"\n--- pciplan\n{r.plan_text}\n" if r.plan_ok is not True else ""))

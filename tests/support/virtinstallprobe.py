@@ -545,7 +545,7 @@ def _features(d: Draw) -> None:
 
 
 def _cpu(d: Draw) -> dict:
-    a, r = d.arch, d.rng
+    a = d.arch
     if a.x86:
         models = ["host-passthrough", "host-model", "qemu64", "Skylake-Client", "EPYC", "host"]
     elif a.family.startswith("aarch64"):
@@ -910,25 +910,6 @@ def host_reason(r: difftest.CaseResult) -> str:
     return HOST_MESSAGES.get(difftest.message_core(r.libvirt_text), "") if r.libvirt_ok is False else ""
 
 
-def save(results: list[difftest.CaseResult], folder: Path) -> int:
-    """Each failing case (and each libvirt refusal pciplan does not make or words otherwise)
-    as FOLDER/NAME.in.xml with NAME.txt: the command line and both answers."""
-    folder.mkdir(parents=True, exist_ok=True)
-    n = 0
-    for r in results:
-        other = r.status == difftest.OK_REJECT and not r.message_match
-        if not (r.failed or r.status == difftest.CRASH or other):
-            continue
-        (folder / f"{r.dom.name}.in.xml").write_text(r.dom.xml)
-        (folder / f"{r.dom.name}.txt").write_text(
-            f"status: {r.status}{' (other message)' if other else ''}\n"
-            f"command: {r.dom.command}\nfirst: {r.first_line}\n" + "".join(f"{d}\n" for d in r.diffs) +
-            (f"\n--- libvirt\n{r.libvirt_text}\n" if r.libvirt_ok is False else "") +
-            (f"\n--- pciplan\n{r.plan_text}\n" if r.plan_ok is not True else ""))
-        n += 1
-    return n
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -980,7 +961,9 @@ def main(argv: list[str] | None = None) -> int:
                 if r.plan_ok is False:
                     print(f"  pciplan: {r.plan_reason}")
     if args.save:
-        print(f"saved {save(results, args.save)} cases under {args.save}")
+        saved = editprobe.save(results, args.save, lambda r: f"command: {r.dom.command}\n",
+                               other_messages=True)
+        print(f"saved {saved} cases under {args.save}")
     failed = failures(results)
     print(f"\nseed {seed}: {len(failed)} failing of {len(results)} "
           f"({len(cases) - len(results)} refused by virt-install)")
