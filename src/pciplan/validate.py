@@ -519,7 +519,9 @@ def validate_late(guest: Guest) -> None:
     if len(primaries) > 1:
         raise PlanError("Only one primary video device is supported", primaries[1].describe(),
                         kind="unsupported")
-    guestconf.validate_tunables(conf)  # blkiotune devices, ID maps
+    guestconf.validate_tunables(conf)  # blkiotune devices, ID maps, NUMA
+    filesystems.validate_domain(of("filesystem"))
+    guestconf.validate_iothreads(conf)
 
 
 #: console target types of other hypervisors
