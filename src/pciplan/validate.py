@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics,
                guestconf, hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems,
-               transports, video)
+               sounds, transports, video)
 from . import tpm as tpm_mod
 from .defaults import MAX_PLANNED_INDEX, number
 from .domain import Controller, Device, Domain
@@ -238,7 +238,8 @@ def validate_late(guest: Guest) -> None:
     audio = audios.default_audio([a.facts for a in of("audio") if isinstance(a.facts, audios.AudioFacts)],
                                  [g.type for g in dom.graphics_facts])  # (after post-parse)
     for snd in each(of("sound")):
-        audios.check_id(snd.facts if isinstance(snd.facts, int) else 0, audio, snd.describe())
+        sound = snd.facts if isinstance(snd.facts, sounds.SoundFacts) else sounds.SoundFacts()
+        audios.check_id(sound.audio_id, audio, snd.describe())
         if snd.model == "usb":
             _check_emulator_has(guest, "usb-audio", snd)
         if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
@@ -247,6 +248,7 @@ def validate_late(guest: Guest) -> None:
         if devices.wanted_without_flags(snd):
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
+        sounds.check_qemu(guest, snd, sound)
     for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
         if net.type == "hostdev":
             _check_hostdev_address(net, "usb" if (net.source or {}).get("type") == "usb" else "pci")
