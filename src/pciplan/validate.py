@@ -988,7 +988,10 @@ def _usb_devices(guest: Guest) -> bool:
         return True  # libvirt adds a USB keyboard (and mouse) to graphical pSeries guests
     for d in guest.domain.devices:
         t = d.tag
-        if (t == "input" and d.bus == "usb") or (t == "hostdev" and d.type == "usb") or \
+        # (as in xmlio._usb_hostdev_to_parser: libvirt reads a capabilities-mode host device's
+        # type as a subsystem's, and 'storage' is its first as 'usb' is theirs: such a device
+        # counts as USB here too)
+        if (t == "input" and d.bus == "usb") or (t == "hostdev" and d.type in ("usb", "storage")) or \
            t in ("redirdev", "smartcard") or (t == "hub" and d.type == "usb") or \
            (t == "disk" and d.bus == "usb") or (t == "sound" and d.model == "usb") or \
            (t == "serial" and d.target.get("type") == "usb-serial") or \
