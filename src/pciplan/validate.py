@@ -84,7 +84,8 @@ def validate(guest: Guest) -> None:
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
             raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
     chardevs.post_parse_serials(guest)
-    shmems.post_parse(guest)  # (the last kind of device with checks of its own)
+    shmems.post_parse(guest)
+    memdevs.post_parse(guest)  # (the last kind of device with checks of its own)
     chardevs.post_parse_consoles(guest)  # (the domain's, after every device's)
     clock.post_parse(conf.clock)
     post_parse_memory(dom)
