@@ -178,8 +178,9 @@ def _listens(dev: Device, f: ChrFacts, src: dict[str, str]) -> bool:
 def post_parse_consoles(guest: Guest) -> None:
     """libvirt's post-parse of the consoles (the domain's, after every device's own)."""
     consoles = guest.devices("console")
+    # every console without a target type became a serial one in its own post-parse
     for console in consoles[1:]:
-        if console.target.get("type") == "serial":
+        if console.target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
             raise PlanError("Only the first console can be a serial port", console.describe(),
                             kind="unsupported")
     if consoles and consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS and \

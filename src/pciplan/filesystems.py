@@ -6,7 +6,8 @@ source, then a RAM filesystem's usage (:func:`check_parse`); validation (``valid
 with the other filesystems) makes libvirt's generic checks (a target, boot order only for
 virtiofs: :func:`check_generic`), then the address's, then its QEMU driver's (fmode/dmode
 only when mapped, mount type only, the drivers QEMU has, what virtiofs does not support:
-:func:`check_qemu`).
+:func:`check_qemu`); at the end of the domain's own checks, no two virtiofs filesystems
+with one target (:func:`validate_domain`).
 Each order was checked against the libvirt 9.0 daemon with pairs of mistakes.
 
 ``xmlio`` reads what the checks need of each filesystem into a :class:`FsFacts`.
@@ -138,6 +139,20 @@ def check_generic(fs: Device) -> None:
         raise PlanError(f"missing target information for device {name}", what)
     if "boot" in fs.attrs and driver != "virtiofs":
         raise PlanError("boot order is only supported for virtiofs", what, kind="unsupported")
+
+
+def validate_domain(fss: list[Device]) -> None:
+    """libvirt's check of the filesystems together (with the domain's, after the NUMA's):
+    no two virtiofs ones with one target (other drivers may share one)."""
+    seen: set[str | None] = set()
+    for fs in fss:
+        f = fs.facts if isinstance(fs.facts, FsFacts) else FsFacts()
+        if f.driver.get("type") != "virtiofs":
+            continue
+        if f.target in seen:
+            raise PlanError(f"filesystem target '{f.target}' specified twice", fs.describe(),
+                            kind="unsupported")
+        seen.add(f.target)
 
 
 def check_qemu(guest: Guest, fs: Device) -> None:

@@ -148,8 +148,11 @@ class GuestFacts(Value):
     nvram: dict[str, str] | None = None
     #: a typed <nvram>'s storage source, for QEMU's storage checks (None: no such source)
     nvram_storage: Storage | None = None
+    #: the thread pool bounds (min, max; -1: not given) of each <iothreadids><iothread>, then of
+    #: <defaultiothread> (when it gives one)
+    thread_pools: list[tuple[int, int]]
 
-    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None) -> None:
+    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None, thread_pools=...) -> None:
         self.clock = ClockFacts() if clock is ... else clock
         self.os_type = os_type
         self.lifecycle = {} if lifecycle is ... else lifecycle
@@ -187,6 +190,7 @@ class GuestFacts(Value):
         self.firmware_feature_states = {} if firmware_feature_states is ... else firmware_feature_states
         self.nvram = nvram
         self.nvram_storage = nvram_storage
+        self.thread_pools = [] if thread_pools is ... else thread_pools
 
 
 def _text(el: etree._Element | None) -> str | None:
@@ -361,7 +365,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
                 raise PlanError(f"Invalid value of 'cpuset': {cpuset}", "vcpu", vcpu.sourceline,
                                 kind="unsupported")
     _check_vcpus(root, maximum, online, facts)
-    iothreads = _check_iothreads(root)
+    iothreads = _check_iothreads(root, facts)
     tune = root.find("cputune")
     if tune is not None:
         for tag, name, signed, _ in CPUTUNE_NUMBERS:
@@ -830,32 +834,36 @@ def _check_memtune(root: etree._Element) -> None:
             raise PlanError("size value too large", "memtune", el.sourceline)
 
 
-def _check_iothreads(root: etree._Element) -> set[int]:
+def _check_iothreads(root: etree._Element, facts: GuestFacts) -> set[int]:
     """``<iothreads>`` and ``<iothreadids>``: the I/O thread ids (those written, and as many
-    more as the count asks, numbered from 1 where free)."""
+    more as the count asks, numbered from 1 where free); their thread pools go to ``facts``."""
     count = root.find("iothreads")
     total = _c_number(count.text, False) if count is not None else 0
     if total is None:
         raise PlanError(f"invalid iothreads count '{count.text or ''}'", "iothreads", count.sourceline)
     default = root.find("defaultiothread")
-    if default is not None:
-        _thread_pool(default, "defaultiothread")
+    default_pool = _thread_pool(default, "defaultiothread") if default is not None else (-1, -1)
     seen: set[int] = set()
     for t in root.iterfind("iothreadids/iothread"):
         n = _uint_attr(t, "id", "iothreadids", required=True, nonzero=True)
-        _thread_pool(t, "iothreadids")
+        facts.thread_pools.append(_thread_pool(t, "iothreadids"))
         if n in seen:
             raise PlanError(f"duplicate iothread id '{n}' found", "iothreadids", t.sourceline)
         seen.add(n)
+    if default_pool != (-1, -1):  # (a <defaultiothread> without bounds is dropped)
+        facts.thread_pools.append(default_pool)
     free = (n for n in range(1, total + 1) if n not in seen)
     return seen | {next(free) for _ in range(min(total, 1 << 16) - len(seen))} if total > len(seen) \
         else seen
 
 
-def _thread_pool(el: etree._Element, where: str) -> None:
-    """An I/O thread's (or the default one's) thread pool bounds: C ints, not negative."""
+def _thread_pool(el: etree._Element, where: str) -> tuple[int, int]:
+    """An I/O thread's (or the default one's) thread pool bounds: C ints, not negative
+    (-1: not given)."""
+    bounds = []
     for attr in ("thread_pool_min", "thread_pool_max"):
         text = el.get(attr)
+        bounds.append(-1 if text is None else _c_number(text, True))
         if text is None:
             continue
         n = _c_number(text, True)
@@ -865,6 +873,7 @@ def _thread_pool(el: etree._Element, where: str) -> None:
         if n < 0:
             raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
                             "Expected non-negative value", where, el.sourceline)
+    return bounds[0], bounds[1]
 
 
 def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
@@ -1613,6 +1622,18 @@ def validate_tunables(facts: GuestFacts) -> None:
                                any(start == 0 for start, _ in facts.gid_maps)):
         raise PlanError("You must map the root user of container", "idmap", kind="unsupported")
     _validate_numa(facts)
+
+
+def validate_iothreads(facts: GuestFacts) -> None:
+    """libvirt's very last domain check (after the filesystems'): each I/O thread's pool,
+    then the default one's, has a maximum above 0 and a minimum not above it (an absent
+    bound is -1: a minimum without a maximum is refused)."""
+    for low, high in facts.thread_pools:
+        if high == 0:
+            raise PlanError("thread_pool_max must be a positive integer", "iothreadids", kind="unsupported")
+        if low > high:
+            raise PlanError("thread_pool_min must be smaller or equal to thread_pool_max", "iothreadids",
+                            kind="unsupported")
 
 
 def _validate_numa(facts: GuestFacts) -> None:

@@ -103,6 +103,9 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         need = CAPS_SOURCES.get(htype or "")
         if need is not None and src is not None and src.find(need[0]) is None:
             raise PlanError(f"Missing <{need[0]}> element in {need[1]}", what, el.sourceline)
+        if htype == "net" and src is not None:
+            from . import interfaces  # (at call time: interfaces imports parsecheck, which imports this)
+            interfaces.check_ip_info(el, "Domain hostdev device", what)
         return
     if mode != "subsystem":
         return

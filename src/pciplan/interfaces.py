@@ -164,6 +164,122 @@ def _ip(text: str) -> int | None:
     return 6 if family == socket.AF_INET6 else 4
 
 
+def _packed(text: str, version: int | None = None) -> tuple[int, bytes] | None:
+    """An address as libvirt's virSocketAddrParse reads it (a numeric getaddrinfo, of one
+    family or any): its IP version and bytes, or None."""
+    import socket
+
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(version or 0, socket.AF_UNSPEC)
+    try:
+        info = socket.getaddrinfo(text, None, family, flags=socket.AI_NUMERICHOST)[0]
+    except (OSError, UnicodeError, ValueError):
+        return None
+    fam, host = info[0], info[4][0].split("%")[0]
+    return (6, socket.inet_pton(fam, host)) if fam == socket.AF_INET6 else (4, socket.inet_pton(fam, host))
+
+
+def _masked(packed: bytes, mask: bytes) -> bytes:
+    return bytes(a & m for a, m in zip(packed, mask))
+
+
+def _prefix_mask(prefix: int, size: int) -> bytes:
+    bits = (1 << size * 8) - (1 << (size * 8 - prefix)) if prefix else 0
+    return bits.to_bytes(size, "big")
+
+
+#: TABLE: what a <route> family takes: (its IP version, its largest prefix)
+ROUTE_FAMILIES = {None: (4, 32), "ipv4": (4, 32), "ipv6": (6, 128)}
+
+
+def check_ip_info(node: etree._Element, source: str, what: Callable[[], str]) -> None:
+    """libvirt's parser checks of the ``<ip>``s, then the ``<route>``s, of an interface (the
+    guest's side: ``source`` 'guest interface'; the host's, in its <source>: 'interface host
+    IP') or of a capabilities-mode network host device ('Domain hostdev device')."""
+    for ip in node.iterfind("ip"):
+        address = ip.get("address")
+        if address is None:
+            raise PlanError("Missing required address in <ip>", what, ip.sourceline)
+        version = {"ipv4": 4, "ipv6": 6}.get(ip.get("family") or "")
+        if version is None:
+            parsed = _packed(address)
+            version = parsed[0] if parsed else None
+        if version is None or _packed(address, version) is None:
+            raise PlanError(f"Invalid address '{address}' in <ip>", what, ip.sourceline)
+        prefix = ip.get("prefix")
+        if prefix is not None:
+            n = _uint(prefix)
+            if n is None or n > (128 if version == 6 else 32):
+                raise PlanError(f"Invalid prefix value '{prefix}' in <ip>", what, ip.sourceline)
+        peer = ip.get("peer")
+        if peer is not None and _packed(peer, version) is None:
+            raise PlanError(f"Invalid peer '{peer}' in <ip>", what, ip.sourceline)
+    for route in node.iterfind("route"):
+        _check_route(route, source, what)
+
+
+def _check_route(route: etree._Element, source: str, what: Callable[[], str]) -> None:
+    """One ``<route>`` as libvirt's route parser reads it, in its order: prefix and metric,
+    address and gateway given and parsed, the family's rules, a network address."""
+    def refuse(message: str, kind: str = "xml") -> PlanError:
+        return PlanError(f"{source}: {message}", what, route.sourceline, kind=kind)
+    prefix_text, metric = route.get("prefix"), route.get("metric")
+    prefix = 0
+    if prefix_text is not None:
+        prefix = _uint(prefix_text)
+        if prefix is None:
+            raise parsecheck._invalid(route, "prefix", prefix_text, what, "non-negative integer value")
+    if metric is not None:
+        n = _uint(metric)
+        if n is None:
+            raise parsecheck._invalid(route, "metric", metric, what, "non-negative integer value")
+        if n == 0:
+            raise PlanError("Invalid value for attribute 'metric' in element 'route': Zero is not "
+                            "permitted", what, route.sourceline)
+    family, address, netmask, gateway = (route.get(a) for a in ("family", "address", "netmask", "gateway"))
+    if address is None:
+        raise refuse("Missing required address attribute in route definition")
+    if gateway is None:
+        raise refuse("Missing required gateway attribute in route definition")
+    addr = _packed(address)
+    if addr is None:
+        raise refuse(f"Bad network address '{address}' in route definition")
+    gw = _packed(gateway)
+    if gw is None:
+        raise refuse(f"Bad gateway address '{gateway}' in route definition")
+    if family not in ROUTE_FAMILIES:
+        raise refuse(f"Unrecognized family '{family}' in route definition")
+    version, top = ROUTE_FAMILIES[family]
+    said = "No family specified" if family is None else f"{family if version == 6 else 'IPv4'} family specified"
+    mask = None
+    if version == 4:
+        if addr[0] != 4:
+            raise refuse(f"{said} for non-IPv4 address '{address}' in route definition")
+        if gw[0] != 4:  # (libvirt names the address here, not the gateway)
+            raise refuse(f"{said} for non-IPv4 gateway '{address}' in route definition")
+        if netmask is not None:
+            nm = _packed(netmask)
+            if nm is None:
+                raise refuse(f"Bad netmask address '{netmask}' in route definition")
+            if nm[0] != 4:
+                raise refuse(f"Invalid netmask '{netmask}' for address '{address}' (both must be IPv4)")
+            if prefix_text is not None:
+                raise refuse("Route definition cannot have both a prefix and a netmask")
+            mask = nm[1]
+    else:
+        if addr[0] != 6:
+            raise refuse(f"ipv6 family specified for non-IPv6 address '{address}' in route definition")
+        if netmask is not None:
+            raise refuse(f"Specifying netmask invalid for IPv6 address '{address}' in route definition")
+        if gw[0] != 6:
+            raise refuse(f"ipv6 specified for non-IPv6 gateway address '{gateway}' in route definition")
+    if prefix > top:
+        raise refuse(f"Invalid prefix {prefix} specified in route definition, must be 0 - {top}")
+    if mask is None:
+        mask = _prefix_mask(prefix, len(addr[1]))
+    if _masked(addr[1], mask) != addr[1]:
+        raise refuse(f"Address '{address}' in route definition is not a network address")
+
+
 def parse_mac(text: str) -> tuple[int, ...] | None:
     """The six octets of a MAC address as libvirt's virMacAddrParse reads it, or None: one or
     two hex digits each, colons between, and after the last anything starting with a blank or
@@ -200,6 +316,8 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
     if mtype and NIC_MODEL.fullmatch(mtype) is None:
         raise PlanError("Model name contains invalid characters", what, model.sourceline)
     src = kids.get("source")
+    if src is not None and len(src):  # (a childless source, the usual one, has none)
+        check_ip_info(src, "interface host IP", what)
     required = SOURCE_ATTRS.get(ntype or "")
     if required is not None and src is None:
         raise PlanError(f"interface type='{ntype}' requires a 'source' element", what, el.sourceline)
@@ -353,18 +471,8 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     """libvirt's parser checks of an interface after its address, in its order: guest IPs,
     port forwards, driver, backend, link, teaming, tuning, MTU, coalescing, port."""
     ntype = el.get("type")
-    for ip in el.iterfind("ip") if "ip" in kids else ():
-        address = ip.get("address")
-        if address is None:
-            raise PlanError("Missing required address in <ip>", what, ip.sourceline)
-        if _ip(address) is None:
-            raise PlanError(f"Invalid address '{address}' in <ip>", what, ip.sourceline)
-        prefix = ip.get("prefix")
-        if prefix is not None and _uint(prefix) is None:
-            raise PlanError(f"Invalid prefix value '{prefix}' in <ip>", what, ip.sourceline)
-        peer = ip.get("peer")
-        if peer is not None and _ip(peer) is None:
-            raise PlanError(f"Invalid peer '{peer}' in <ip>", what, ip.sourceline)
+    if "ip" in kids or "route" in kids:
+        check_ip_info(el, "guest interface", what)
     for pf in el.iterfind("portForward") if "portForward" in kids else ():
         address = pf.get("address")
         if address is not None and _ip(address) is None:

@@ -220,7 +220,7 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
                    video_models=_VIDEO_S390, sata_capable=False,
                    lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
                                     "virtio-input-host", "lsi53c895a", "mptsas1068", "megasas",
-                                    "pvscsi",
+                                    "pvscsi", "hda-duplex", "hda-micro", "hda-output",
                                     *USB_DEVICES}))
 
 class Names(NamedTuple):

@@ -2,7 +2,8 @@
 virtio-mem), in its order.
 
 The parser wants a ``<target>``, reads its NUMA node and an NVDIMM's label size
-(:func:`check_parse`); validation (``validate_late``, with the other memory devices,
+(:func:`check_parse`); QEMU's post-parse aligns pSeries modules (:func:`post_parse`, before
+the domain's memory sums them); validation (``validate_late``, with the other memory devices,
 each one's address first) makes libvirt's generic checks (a path for NVDIMM and
 virtio-pmem, discard, shared access, NUMA node, virtio-mem's block and requested sizes)
 and QEMU's (the guest's NUMA nodes): :func:`check`.  Checked against the libvirt 9.0
@@ -37,10 +38,10 @@ class MemFacts(Value):
     size: int = 0
     block: int | None = None
     requested: int | None = None
-    label: bool = False                 # an NVDIMM's label size is given
+    label: int | None = None            # an NVDIMM's label size (None: not given)
 
     def __init__(self, attrs=..., path=False, node=None, size=0, block=None, requested=None,
-                 label=False) -> None:
+                 label=None) -> None:
         self.attrs = {} if attrs is ... else attrs
         self.path = path
         self.label = label
@@ -51,7 +52,7 @@ class MemFacts(Value):
 
 
 def _kib(el: etree._Element | None) -> int | None:
-    return None if el is None else parsecheck.size_bytes(el) // KIB
+    return None if el is None else -(-parsecheck.size_bytes(el) // KIB)  # (rounded up, as libvirt)
 
 
 def read(el: etree._Element, kids: dict) -> MemFacts:
@@ -63,7 +64,7 @@ def read(el: etree._Element, kids: dict) -> MemFacts:
         f.node = parsecheck.c_uint(node, 10) if node is not None else None
         f.size = _kib(t.find("size")) or 0
         f.block, f.requested = _kib(t.find("block")), _kib(t.find("requested"))
-        f.label = t.find("label/size") is not None  # (the parser wants one of 128 KiB or more)
+        f.label = _kib(t.find("label/size"))  # (the parser wants one of 128 KiB or more)
     return f
 
 
@@ -82,6 +83,35 @@ EMULATOR_MEMORY_MODELS: dict[str, tuple[frozenset[str], str]] = {
 LABEL_MIN = 128
 #: the smallest virtio-mem block (KiB): the host's transparent huge page
 VIRTIO_MEM_BLOCK_MIN = 2048
+
+
+#: the size pSeries memory modules are aligned to (KiB)
+PPC64_MODULE_ALIGN = 256 * 1024
+
+
+def post_parse(guest: Guest) -> None:
+    """QEMU's post-parse of each memory device on ppc64 (libvirt defines with ABI updates):
+    a DIMM's size rounded up to 256 MiB, an NVDIMM's guest area (its size less the label)
+    down (refused below 256 MiB); the domain's memory then weighs the new sizes."""
+    dom = guest.domain
+    if dom.arch not in machines.PPC64:
+        return
+    mems = guest.devices("memory")
+    for mem in mems:
+        f = mem.facts if isinstance(mem.facts, MemFacts) else None
+        if f is None:
+            continue
+        if mem.model == "nvdimm":
+            area = f.size - (f.label or 0)
+            if area < PPC64_MODULE_ALIGN:
+                raise PlanError("minimum target size for the NVDIMM must be 256MB plus the label size",
+                                mem.describe())
+            f.size = area // PPC64_MODULE_ALIGN * PPC64_MODULE_ALIGN + (f.label or 0)
+        else:
+            f.size = -(-f.size // PPC64_MODULE_ALIGN) * PPC64_MODULE_ALIGN
+    if dom.memory is not None and mems:
+        dom.memory = dom.memory._replace(devices=sum(
+            m.facts.size * KIB for m in mems if isinstance(m.facts, MemFacts)))
 
 
 def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:

@@ -475,6 +475,7 @@ DEVICE_PARSE_ORDER = {tag: rank for rank, tag in enumerate((
 #: devices the parser takes one of at most (it counts them before it reads one), with its words
 SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "internal"),
                   "memballoon": ("only a single memory balloon device is supported", "internal"),
+                  "nvram": ("only a single nvram device is supported", "internal"),
                   "iommu": ("only a single IOMMU device is supported", "xml"),
                   "redirfilter": ("only one set of redirection filter rule is supported", "internal"),
                   "vsock": ("only a single vsock device is supported", "xml"),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import (audios, chardevs, clock, controllers, devices, disks, filesystems, graphics,
                guestconf, hostdevs, interfaces, machines, memdevs, parsecheck, rng, shmems,
-               transports, video)
+               sounds, transports, video)
 from . import tpm as tpm_mod
 from .defaults import MAX_PLANNED_INDEX, number
 from .domain import Controller, Device, Domain
@@ -84,7 +84,8 @@ def validate(guest: Guest) -> None:
         if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
             raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
     chardevs.post_parse_serials(guest)
-    shmems.post_parse(guest)  # (the last kind of device with checks of its own)
+    shmems.post_parse(guest)
+    memdevs.post_parse(guest)  # (the last kind of device with checks of its own)
     chardevs.post_parse_consoles(guest)  # (the domain's, after every device's)
     clock.post_parse(conf.clock)
     post_parse_memory(dom)
@@ -238,7 +239,8 @@ def validate_late(guest: Guest) -> None:
     audio = audios.default_audio([a.facts for a in of("audio") if isinstance(a.facts, audios.AudioFacts)],
                                  [g.type for g in dom.graphics_facts])  # (after post-parse)
     for snd in each(of("sound")):
-        audios.check_id(snd.facts if isinstance(snd.facts, int) else 0, audio, snd.describe())
+        sound = snd.facts if isinstance(snd.facts, sounds.SoundFacts) else sounds.SoundFacts()
+        audios.check_id(sound.audio_id, audio, snd.describe())
         if snd.model == "usb":
             _check_emulator_has(guest, "usb-audio", snd)
         if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
@@ -247,6 +249,7 @@ def validate_late(guest: Guest) -> None:
         if devices.wanted_without_flags(snd):
             raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
                             kind="internal")
+        sounds.check_qemu(guest, snd, sound)
     for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
         if net.type == "hostdev":
             _check_hostdev_address(net, "usb" if (net.source or {}).get("type") == "usb" else "pci")
@@ -519,7 +522,9 @@ def validate_late(guest: Guest) -> None:
     if len(primaries) > 1:
         raise PlanError("Only one primary video device is supported", primaries[1].describe(),
                         kind="unsupported")
-    guestconf.validate_tunables(conf)  # blkiotune devices, ID maps
+    guestconf.validate_tunables(conf)  # blkiotune devices, ID maps, NUMA
+    filesystems.validate_domain(of("filesystem"))
+    guestconf.validate_iothreads(conf)
 
 
 #: console target types of other hypervisors
@@ -984,7 +989,10 @@ def _usb_devices(guest: Guest) -> bool:
         return True  # libvirt adds a USB keyboard (and mouse) to graphical pSeries guests
     for d in guest.domain.devices:
         t = d.tag
-        if (t == "input" and d.bus == "usb") or (t == "hostdev" and d.type == "usb") or \
+        # (as in xmlio._usb_hostdev_to_parser: libvirt reads a capabilities-mode host device's
+        # type as a subsystem's, and 'storage' is its first as 'usb' is theirs: such a device
+        # counts as USB here too)
+        if (t == "input" and d.bus == "usb") or (t == "hostdev" and d.type in ("usb", "storage")) or \
            t in ("redirdev", "smartcard") or (t == "hub" and d.type == "usb") or \
            (t == "disk" and d.bus == "usb") or (t == "sound" and d.model == "usb") or \
            (t == "serial" and d.target.get("type") == "usb-serial") or \
