@@ -457,8 +457,6 @@ def validate_late(guest: Guest) -> None:
         shmems.check_generic(shm)
         _validate_address(guest, shm)
         shmems.check_qemu(guest, shm)
-    for mem in each(of("memory")):
-        memdevs.check(guest, mem)
     for tpm in generic_first(of("tpm")):
         tpm_mod.check_generic(tpm, tpm.model or ("tpm-spapr" if dom.arch in machines.PPC64 else "tpm-tis"),
                               guest.machine.family == "arm-virt")
@@ -471,6 +469,8 @@ def validate_late(guest: Guest) -> None:
         if archs is not None and dom.arch not in archs:
             raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
                             tpm.describe(), kind="unsupported")
+    for mem in each(of("memory")):  # (after the TPMs, as libvirt walks the devices)
+        memdevs.check(guest, mem)
     for rd in generic_first(of("redirdev")):
         chardevs.check_generic(guest, rd)
         _validate_address(guest, rd)
