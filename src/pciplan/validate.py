@@ -724,10 +724,11 @@ def _check_hostdev_address(d: Device, subsys: str | None) -> None:
 SERIAL_ADDRESS_TYPES = {"isa-serial": "isa", "isa-debug": "isa", "usb-serial": "usb",
                         "pci-serial": "pci", "spapr-vio-serial": "spapr-vio"}
 #: the guest arches whose QEMU 7.2 has each TPM front end (tpm-crb is x86's alone,
-#: pSeries has only its own)
+#: pSeries has only its own, and the spapr-tpm-proxy is pSeries-only too)
 TPM_MODEL_ARCHES = {"tpm-crb": machines.X86,
                     "tpm-tis": machines.X86 | {"aarch64", "armv7l", "riscv64"},
-                    "tpm-spapr": machines.PPC64}
+                    "tpm-spapr": machines.PPC64,
+                    "spapr-tpm-proxy": machines.PPC64}
 #: the panic model a machine family implies when none is given
 PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
 
