@@ -114,8 +114,9 @@ class Guest(Value):
         return c
 
 
-#: elements libvirt 9.0 does not know and drops from the definition
-DROPPED_BY_LIBVIRT = frozenset({"crypto"})
+#: devices of later libvirt releases that libvirt 9.0 does not know and drops from the
+#: definition (with any address they have)
+DROPPED_BY_LIBVIRT = frozenset({"crypto", "pstore"})
 #: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
 MAX_IMPLICIT_CONTROLLERS = 256 * 31
 #: PCI controller indexes up to this one are planned before they are found too high (> 255),

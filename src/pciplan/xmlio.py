@@ -26,7 +26,7 @@ from .records import Value
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
                 "serial", "parallel", "console", "channel", "input", "tpm", "graphics", "sound",
                 "audio", "video", "hostdev", "redirdev", "redirfilter", "hub", "watchdog",
-                "memballoon", "rng", "panic", "shmem", "memory", "iommu", "vsock", "crypto")
+                "memballoon", "rng", "panic", "shmem", "memory", "iommu", "vsock", "crypto", "pstore")
 _RANK = {tag: i for i, tag in enumerate(DEVICE_ORDER)}
 
 #: the biggest document pciplan reads (bytes); larger ones are refused up front.  libvirt 9.0
@@ -391,6 +391,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
     tag = el.tag
     if not isinstance(tag, str) or "}" in tag:
         return None
+    if tag in defaults.DROPPED_BY_LIBVIRT:  # (libvirt 9.0 reads nothing of it: dropped later)
+        dev = Device(tag=tag)
+        dev.position, dev.line, dev.ref = position, el.sourceline, el
+        return dev
     kids = _children(el)
     get = el.get
     if tag == "controller":
