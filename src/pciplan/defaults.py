@@ -52,9 +52,25 @@ class Guest(Value):
         self.controllers = [] if controllers is ... else controllers
         self.added = [] if added is ... else added
         self.scsi_hostdev_controllers = [] if scsi_hostdev_controllers is ... else scsi_hostdev_controllers
+        self._index: dict[str, list[Device]] = {}
+        self._index_len = -1
+        self._index_last: Device | None = None
 
     def devices(self, tag: str) -> list[Device]:
-        return [d for d in self.domain.devices if d.tag == tag]
+        """The domain's devices of one element, in document order (a new list).
+
+        The checks and the planner ask for device lists about a hundred times per plan;
+        scanning every device each time made a big guest slow.  So they come from an index
+        by element, rebuilt whenever the device list changed (another length or another
+        last device: devices are only ever appended or removed)."""
+        devs = self.domain.devices
+        last = devs[-1] if devs else None
+        if len(devs) != self._index_len or last is not self._index_last:
+            index: dict[str, list[Device]] = {}
+            for d in devs:
+                index.setdefault(d.tag, []).append(d)
+            self._index, self._index_len, self._index_last = index, len(devs), last
+        return list(self._index.get(tag, ()))
 
     def videos(self) -> list[Device]:
         # libvirt's parser inserts each primary='yes' video at the front (so the last of
@@ -127,10 +143,10 @@ VIRTIO_SERIAL_PORTS = 31
 
 
 def prepare(domain: Domain, machine: Machine) -> Guest:
+    order_disks(domain)  # (in place: before the guest's index of devices is first made)
     guest = Guest(domain, machine)
     drop_unknown(guest)
     clear_none_video(guest)
-    order_disks(domain)
     guest.controllers = controller_order(domain)
     add_parse_time(guest)
     assign_indexes(guest)

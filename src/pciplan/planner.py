@@ -124,9 +124,6 @@ class Assigner:
         self.pcie_flags = PCIE if pcie else PCI
         self.assigned: list[Device] = []
         self.warnings: list[str] = []
-        self._index: dict[str, list[Device]] = {}
-        self._index_len = -1
-        self._index_last: Device | None = None
 
     # ---- flags ----------------------------------------------------------------
     def flags(self, dev: Device) -> Connect:
@@ -150,24 +147,7 @@ class Assigner:
             return g.videos()
         if tag == "hostdev":
             return [d for d in g.hostdevs() if d.tag == "hostdev"]
-        return self.tagged(tag)
-
-    def tagged(self, tag: str) -> list[Device]:
-        """``guest.devices(tag)``, from an index of the domain's devices by element.
-
-        The planner asks for device lists about a hundred times per plan; scanning
-        every device each time made a big guest slow.  The index is rebuilt whenever
-        the device list changed (another length or another last device: devices are
-        only ever appended or removed).
-        """
-        devs = self.guest.domain.devices
-        last = devs[-1] if devs else None
-        if len(devs) != self._index_len or last is not self._index_last:
-            index: dict[str, list[Device]] = {}
-            for d in devs:
-                index.setdefault(d.tag, []).append(d)
-            self._index, self._index_len, self._index_last = index, len(devs), last
-        return list(self._index.get(tag, ()))
+        return self.guest.devices(tag)
 
     def iterate(self) -> Iterator[Device]:
         alias = self.console_alias()
@@ -179,8 +159,8 @@ class Assigner:
     def console_alias(self) -> Device | None:
         """The first <console> of type serial is the first <serial> again: libvirt
         skips it and writes the serial's address into it."""
-        consoles = self.tagged("console")
-        if consoles and self.tagged("serial") and \
+        consoles = self.guest.devices("console")
+        if consoles and self.guest.devices("serial") and \
                 consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
             return consoles[0]
         return None
@@ -329,7 +309,7 @@ class Assigner:
         self._primary_video(s, chip.video_slot, flags)
         hda = PciAddress(0, 0, chip.hda_slot, 0)
         if not s.slot_in_use(hda):
-            for snd in self.tagged("sound"):
+            for snd in self.guest.devices("sound"):
                 if snd.model == "ich9" and wanted(snd):
                     s.reserve(hda, flags, from_config=True, element=snd.describe())
                     self.fix(snd, hda)
@@ -451,7 +431,7 @@ class Assigner:
             self.finish_controllers()
             alias = self.console_alias()
             if alias is not None:
-                serial = self.tagged("serial")[0]
+                serial = self.guest.devices("serial")[0]
                 if serial.address is not None and serial.address.is_pci:
                     alias.set("address", serial.address)
         return s
