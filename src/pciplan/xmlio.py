@@ -391,7 +391,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
     tag = el.tag
     if not isinstance(tag, str) or "}" in tag:
         return None
-    if tag in defaults.DROPPED_BY_LIBVIRT:  # (libvirt 9.0 reads nothing of it: dropped later)
+    if not defaults.read_by_libvirt(tag):  # (libvirt 9.0 reads nothing of it: dropped later)
         dev = Device(tag=tag)
         dev.position, dev.line, dev.ref = position, el.sourceline, el
         return dev
