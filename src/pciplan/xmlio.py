@@ -557,12 +557,14 @@ def _device(el: etree._Element, position: int) -> Device | None:
                     value = drv.get(k)
                     if value is not None:
                         dev.attrs["driver_" + k] = value
-    boot = kids.get("boot")
+    # (libvirt reads a <boot> of the bootable kinds only, an <alias> of the kinds with
+    # device info only: the others' are ignored, neither ordered nor compared)
+    boot = kids.get("boot") if tag in parsecheck.BOOTABLE else None
     if boot is not None:
         order = boot.get("order")
         if order is not None:
             dev.attrs["boot"] = order
-    alias = kids.get("alias")
+    alias = kids.get("alias") if tag in parsecheck.DEVICE_INFO_TAGS else None
     if alias is not None:
         name = alias.get("name")
         if name is not None and name.startswith("ua-"):
