@@ -387,6 +387,10 @@ _CHECKED_ATTRS = {"hostdev": ("display",), "disk": ("sgio",), "smartcard": ("mod
                   "shmem": ("name",)}
 
 
+#: a user alias libvirt keeps in a definition: its prefix, then letters, digits, '_' and '-'
+_USER_ALIAS = re.compile(r"ua-[A-Za-z0-9_-]*")
+
+
 def _device(el: etree._Element, position: int) -> Device | None:
     tag = el.tag
     if not isinstance(tag, str) or "}" in tag:
@@ -567,8 +571,9 @@ def _device(el: etree._Element, position: int) -> Device | None:
     alias = kids.get("alias") if tag in parsecheck.DEVICE_INFO_TAGS else None
     if alias is not None:
         name = alias.get("name")
-        if name is not None and name.startswith("ua-"):
-            # only user aliases are part of a definition (libvirt names the others at start)
+        if name is not None and _USER_ALIAS.fullmatch(name):
+            # only user aliases are part of a definition (libvirt names the others at start,
+            # and drops one of other characters unread)
             dev.attrs["alias"] = name
     if tag == "disk" and "source" in kids:
         src = kids["source"]
