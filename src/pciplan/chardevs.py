@@ -212,6 +212,35 @@ def write_serial_into_console(guest: Guest) -> None:
         consoles[0].set("address", serials[0].address)
 
 
+#: serial target types for which libvirt adds no console standing for the first serial port
+_NO_CONSOLE_STUB = frozenset({"pci-serial", "usb-serial", "isa-debug"})
+
+
+def _same_chardev(a: Device, b: Device) -> bool:
+    fa, fb = a.facts, b.facts
+    return isinstance(fa, ChrFacts) and isinstance(fb, ChrFacts) and \
+        (fa.type, fa.sources) == (fb.type, fb.sources)
+
+
+def alias_unchecked(guest: Guest) -> list[Device]:
+    """The serial and console devices whose alias libvirt's uniqueness check skips (its
+    console back-compat): when the first console is (or a stub added for) the first serial
+    port, that port; and a first console of type serial that libvirt replaced by a stub (it
+    became the serial port, or its host side differs from the port's): its alias is gone."""
+    serials, consoles = guest.devices("serial"), guest.devices("console")
+    if not serials:
+        return []
+    first = serials[0]
+    c0 = consoles[0] if consoles else None
+    c0_serial = c0 is not None and c0.target.get("type") in devices.SERIAL_CONSOLE_TARGETS
+    if not c0_serial and first.target.get("type") in _NO_CONSOLE_STUB:
+        return []
+    skipped = [first]  # (another serial port is never equal to it: their ports differ)
+    if c0 is not None and c0_serial and (first.ref is c0.ref or not _same_chardev(c0, first)):
+        skipped.append(c0)
+    return skipped
+
+
 def post_parse_serials(guest: Guest) -> None:
     """The QEMU driver's post-parse of the serial ports (in the serials' turn)."""
     ports: set[str] = set()

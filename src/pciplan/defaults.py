@@ -130,9 +130,12 @@ class Guest(Value):
         return c
 
 
-#: devices of later libvirt releases that libvirt 9.0 does not know and drops from the
-#: definition (with any address they have)
-DROPPED_BY_LIBVIRT = frozenset({"crypto", "pstore"})
+def read_by_libvirt(tag: str) -> bool:
+    """Whether libvirt 9.0 reads a child of ``<devices>`` of this name.  It reads its own
+    device kinds only, and drops any other element from the definition unread, with any
+    address in it: devices of later releases (``<crypto>``, ``<pstore>``) as well as a
+    misspelt one (``<membaloon>``), so nothing in them is checked or planned."""
+    return tag == "emulator" or tag in parsecheck.DEVICE_PARSE_ORDER
 #: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
 MAX_IMPLICIT_CONTROLLERS = 256 * 31
 #: PCI controller indexes up to this one are planned before they are found too high (> 255),
@@ -165,7 +168,7 @@ def prepare(domain: Domain, machine: Machine) -> Guest:
 
 def drop_unknown(guest: Guest) -> None:
     dom = guest.domain
-    for d in [d for d in dom.devices if d.tag in DROPPED_BY_LIBVIRT]:
+    for d in [d for d in dom.devices if not read_by_libvirt(d.tag)]:
         dom.devices.remove(d)
         dom.removed.append(d)
 

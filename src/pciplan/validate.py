@@ -501,7 +501,9 @@ def validate_late(guest: Guest) -> None:
     hostdevs.check_ramfb(of("hostdev"))
     _check_duplicate_drives(of("disk"))
     hostdevs.check_duplicate_drives(of("hostdev"))
-    twice = _repeated(dom.devices, lambda d: d.attrs.get("alias"))
+    unchecked = chardevs.alias_unchecked(guest)
+    twice = _repeated([d for d in dom.devices if not any(d is u for u in unchecked)],
+                      lambda d: d.attrs.get("alias"))
     if twice:
         raise PlanError(f"non unique alias detected: {twice[1].attrs['alias']}", twice[1].describe(),
                         kind="unsupported")

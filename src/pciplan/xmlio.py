@@ -387,11 +387,15 @@ _CHECKED_ATTRS = {"hostdev": ("display",), "disk": ("sgio",), "smartcard": ("mod
                   "shmem": ("name",)}
 
 
+#: a user alias libvirt keeps in a definition: its prefix, then letters, digits, '_' and '-'
+_USER_ALIAS = re.compile(r"ua-[A-Za-z0-9_-]*")
+
+
 def _device(el: etree._Element, position: int) -> Device | None:
     tag = el.tag
     if not isinstance(tag, str) or "}" in tag:
         return None
-    if tag in defaults.DROPPED_BY_LIBVIRT:  # (libvirt 9.0 reads nothing of it: dropped later)
+    if not defaults.read_by_libvirt(tag):  # (libvirt 9.0 reads nothing of it: dropped later)
         dev = Device(tag=tag)
         dev.position, dev.line, dev.ref = position, el.sourceline, el
         return dev
@@ -557,16 +561,19 @@ def _device(el: etree._Element, position: int) -> Device | None:
                     value = drv.get(k)
                     if value is not None:
                         dev.attrs["driver_" + k] = value
-    boot = kids.get("boot")
+    # (libvirt reads a <boot> of the bootable kinds only, an <alias> of the kinds with
+    # device info only: the others' are ignored, neither ordered nor compared)
+    boot = kids.get("boot") if tag in parsecheck.BOOTABLE else None
     if boot is not None:
         order = boot.get("order")
         if order is not None:
             dev.attrs["boot"] = order
-    alias = kids.get("alias")
+    alias = kids.get("alias") if tag in parsecheck.DEVICE_INFO_TAGS else None
     if alias is not None:
         name = alias.get("name")
-        if name is not None and name.startswith("ua-"):
-            # only user aliases are part of a definition (libvirt names the others at start)
+        if name is not None and _USER_ALIAS.fullmatch(name):
+            # only user aliases are part of a definition (libvirt names the others at start,
+            # and drops one of other characters unread)
             dev.attrs["alias"] = name
     if tag == "disk" and "source" in kids:
         src = kids["source"]
