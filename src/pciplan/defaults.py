@@ -136,6 +136,8 @@ def read_by_libvirt(tag: str) -> bool:
     address in it: devices of later releases (``<crypto>``, ``<pstore>``) as well as a
     misspelt one (``<membaloon>``), so nothing in them is checked or planned."""
     return tag == "emulator" or tag in parsecheck.DEVICE_PARSE_ORDER
+
+
 #: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
 MAX_IMPLICIT_CONTROLLERS = 256 * 31
 #: PCI controller indexes up to this one are planned before they are found too high (> 255),
