@@ -244,8 +244,7 @@ def check_usb_addresses(guest: Guest) -> None:
             raise PlanError(f"Duplicate USB address bus {bus} port {text}", d.describe())
         taken.add((bus, path))
     # the hubs libvirt adds when the USB devices outnumber the ports (a new hub takes one)
-    ports = sum(_usb_controller_ports(c) for c in guest.controllers if c.type == "usb")
-    ports += USB_HUB_PORTS * len(usb_hubs)
+    ports = sum(buses.values()) + USB_HUB_PORTS * len(usb_hubs)
     count = len(usb_hubs) + len(others)
     added = -(-(count - ports + 1) // (USB_HUB_PORTS - 1)) if count > ports else 0
     for d in usb_hubs + [None] * added + others:  # (hubs first: each then has its ports)
@@ -270,17 +269,6 @@ def check_usb_addresses(guest: Guest) -> None:
 USB_HUB_PORTS = 8
 #: how deep libvirt goes through hubs to find a free USB port (the bus, then 3 hubs)
 USB_MAX_PORT_DEPTH = 4
-
-
-def _usb_controller_ports(c: Controller) -> int:
-    """The USB ports a controller brings to libvirt's count (the ICH9 UHCI companions
-    none: their EHCI has them)."""
-    ports = devices.USB_PORTS.get(c.model)
-    if ports is None:
-        return 0
-    if c.model in devices.XHCI_MODELS and c.attrs.get("ports"):
-        return number(c.attrs.get("ports"), ports)
-    return ports
 
 
 def _has_usb_port(d: Device) -> bool:
