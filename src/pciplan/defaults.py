@@ -96,14 +96,20 @@ class Guest(Value):
             elif tag == "hostdev":
                 out += self.hostdevs()
             elif tag == "console":
-                cons = self.devices("console")
-                if cons and self.devices("serial") and \
-                        cons[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
-                    cons = cons[1:]
-                out += cons
+                alias = self.console_alias()
+                out += [c for c in self.devices("console") if c is not alias]
             else:
                 out += self.devices(tag)
         return out
+
+    def console_alias(self) -> Device | None:
+        """The first <console>, when it stands for the first <serial> (of type serial, or
+        none written): libvirt skips it and writes the serial's address into it."""
+        consoles = self.devices("console")
+        if consoles and self.devices("serial") and \
+                consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
+            return consoles[0]
+        return None
 
     def hostdevs(self) -> list[Device]:
         """PCI-capable host devices; those of ``<interface type='hostdev'>`` come first."""

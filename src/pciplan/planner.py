@@ -40,7 +40,6 @@ from .records import Value
 _PIIX3_IDE_FUNCTION = PIIX3_IDE.address.function
 _PIIX3_USB_FUNCTION = PIIX3_USB.address.function
 
-ITERATION_ORDER = devices.ITERATION_ORDER
 
 #: the order devices are given addresses in (qemuDomainAssignDevicePCISlots),
 #: after the PCI controllers
@@ -150,20 +149,13 @@ class Assigner:
         return self.guest.devices(tag)
 
     def iterate(self) -> Iterator[Device]:
-        alias = self.console_alias()
-        for tag in ITERATION_ORDER:
-            for d in self.of(tag):
-                if d is not alias:
-                    yield d
-
-    def console_alias(self) -> Device | None:
-        """The first <console> of type serial is the first <serial> again: libvirt
-        skips it and writes the serial's address into it."""
-        consoles = self.guest.devices("console")
-        if consoles and self.guest.devices("serial") and \
-                consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
-            return consoles[0]
-        return None
+        """The devices in libvirt's iteration order, each once (an ``<interface
+        type='hostdev'>`` is not visited again among the host devices)."""
+        seen: set[int] = set()
+        for d in self.guest.iterate():
+            if id(d) not in seen:
+                seen.add(id(d))
+                yield d
 
     # ---- the address set ----------------------------------------------------------
     def create_set(self, nbuses: int, dry_run: bool) -> AddressSet:
@@ -429,7 +421,7 @@ class Assigner:
             self.assign_zpci()
             self.set_multifunction()
             self.finish_controllers()
-            alias = self.console_alias()
+            alias = self.guest.console_alias()
             if alias is not None:
                 serial = self.guest.devices("serial")[0]
                 if serial.address is not None and serial.address.is_pci:
