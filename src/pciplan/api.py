@@ -73,18 +73,14 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
 def _refuse(dom, machine, options: Options, refusal: str) -> None:
     """Raise libvirt's refusal of a machine name the emulator lacks (``pc-1.0``, ``virt-2.5``).
     libvirt still takes the name for its family's (``machines.find``) and assigns addresses
-    before it checks the name, so any error of its post-parse (``defaults.prepare``), and an
-    XML, address or capacity error of the plan, wins; its validation, which starts with the
-    name's check, is not made (nor later errors of the ``unsupported`` kind, which are mostly
-    libvirt's validation too)."""
+    before it checks the name, so any error of its post-parse (``defaults.prepare``) or of its
+    address passes (PCI, USB, memory slots: ``_assign`` without validation) wins, of whatever
+    kind; its validation, which starts with the name's check, is not made."""
     guest = defaults.prepare(dom, machine)  # (post-parse: its refusals all come first)
     try:
         _assign(dom, machine, options, validation=False, guest=guest)
     except CapacityError:
         if options.capacity != "max":
-            raise
-    except PlanError as err:
-        if err.kind != "unsupported":
             raise
     # validation checks the os type first, then the emulator's arch, the domain type, the name
     facts = dom.conf or guestconf.GuestFacts()

@@ -129,7 +129,7 @@ class Machine(NamedTuple):
     virtio_mmio: bool = False
     #: PCI addresses carry zPCI uid/fid (s390x)
     zpci: bool = False
-    #: USB keyboard and mouse are added when the domain has graphics (pSeries)
+    #: USB keyboard and mouse are added when the domain has graphics (every ppc64 machine)
     usb_input_with_graphics: bool = False
     #: <video> models QEMU 7.2 offers on the machine (libvirt's domain capabilities)
     video_models: frozenset[str] = frozenset({"vga", "cirrus", "vmvga", "qxl", "virtio", "none",
@@ -213,7 +213,8 @@ PSERIES = Machine("pseries", root="pci-root", chipset=None, default_usb="qemu-xh
 #: them as a plain PCI machine
 PPC64_BOARD = Machine("ppc64-board", root="pci-root", chipset=None, default_usb="qemu-xhci",
                       usb_model="qemu-xhci", nic_model="rtl8139", video_model="vga",
-                      scsi_model="lsilogic", memballoon=True, video_models=_VIDEO_PSERIES)
+                      scsi_model="lsilogic", memballoon=True, usb_input_with_graphics=True,
+                      video_models=_VIDEO_PSERIES)
 S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, usb_model="none",
                    nic_model="virtio", video_model="virtio", scsi_model="virtio-scsi",
                    memballoon=True, zpci=True,

@@ -174,6 +174,47 @@ def _spapr_vio_on_pseries(d: Device) -> bool:
 LATE_TRANSPORTS = {"hub": "usb", "memory": "dimm"}
 
 
+def check_usb_controllers(guest: Guest) -> None:
+    """The start of libvirt's USB pass (after the PCI one): devices that need a USB bus on a
+    guest whose USB controllers are all ``none`` are refused, then two controllers with ports
+    on one index (its address set has one hub per index; the ICH9 UHCI companions have no
+    ports of their own).  Like every address error, these come before libvirt's validation,
+    and before its check of the machine name (``api._refuse``)."""
+    usb = [c for c in guest.controllers if c.type == "usb"]
+    if needs_usb(guest) and all(c.model == "none" for c in usb):
+        raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
+                        "devices", kind="unsupported")
+    hubs: set[int | None] = set()
+    for c in usb:
+        if c.model in devices.USB_WITHOUT_PORTS:
+            continue
+        if c.index in hubs:
+            raise PlanError(f"Duplicate USB controllers with index {c.index}", c.describe())
+        hubs.add(c.index)
+
+
+def needs_usb(guest: Guest) -> bool:
+    """Does anything need a USB bus (including what libvirt adds on its own)?"""
+    m = guest.machine
+    if m.usb_input_with_graphics and guest.domain.graphics:
+        return True  # libvirt adds a USB keyboard (and mouse) to graphical ppc64 guests
+    for d in guest.domain.devices:
+        t = d.tag
+        # (as in xmlio._usb_hostdev_to_parser: libvirt reads a capabilities-mode host device's
+        # type as a subsystem's, and 'storage' is its first as 'usb' is theirs: such a device
+        # counts as USB here too)
+        if (t == "input" and d.bus == "usb") or (t == "hostdev" and d.type in ("usb", "storage")) or \
+           t in ("redirdev", "smartcard") or (t == "hub" and d.type == "usb") or \
+           (t == "disk" and d.bus == "usb") or (t == "sound" and d.model == "usb") or \
+           (t == "serial" and d.target.get("type") == "usb-serial") or \
+           (t == "interface" and d.model == "usb-net") or \
+           (t == "interface" and d.type == "hostdev" and (d.source or {}).get("type") == "usb") or \
+           (isinstance(d, Controller) and d.type == "ccid"):
+            return True
+    return False
+
+
+
 def check_usb_addresses(guest: Guest) -> None:
     """libvirt's USB pass (after the PCI one) on the USB addresses the user wrote, in its
     order: the controllers' buses; the hubs with a port, each on the port its path leads
@@ -184,6 +225,7 @@ def check_usb_addresses(guest: Guest) -> None:
     written, then those it adds when the devices outnumber the ports), then to the other
     devices, each on the bus it names or the first with a free port; a device left without
     one is refused.  (pciplan checks this, it does not write the USB ports.)"""
+    check_usb_controllers(guest)
     buses: dict[int | None, int] = {}
     for c in guest.controllers:
         ports = devices.USB_PORTS.get(c.model) if c.type == "usb" else None

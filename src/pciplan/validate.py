@@ -133,19 +133,6 @@ def validate_late(guest: Guest) -> None:
         for d in devs:
             _validate_unassigned(d)
             yield d
-    usb = [c for c in guest.controllers if c.type == "usb"]
-    # libvirt's USB address set (built after the PCI one) has one hub per index: every
-    # controller with ports takes its index (the ICH9 UHCI companions have none of their own)
-    hubs: set[int | None] = set()
-    for c in usb:
-        if c.model in devices.USB_WITHOUT_PORTS:
-            continue
-        if c.index in hubs:
-            raise PlanError(f"Duplicate USB controllers with index {c.index}", c.describe())
-        hubs.add(c.index)
-    if _usb_devices(guest) and all(c.model == "none" for c in usb):
-        raise PlanError("USB is disabled for this domain, but USB devices are present in the domain XML",
-                        "devices", kind="unsupported")
     conf = dom.conf or guestconf.GuestFacts()
     guestconf.validate_first(dom, conf)  # the os type, min_guarantee
     if dom.uefi and not dom.acpi and dom.arch in machines.X86:
@@ -983,27 +970,6 @@ def _validate_unplanned_pci_options(c: Controller) -> None:
         if option in c.target and option not in row.options:
             raise PlanError(f"Option '{controllers.OPTION_LABELS[option]}' is not valid {label}",
                             c.describe(), kind="unsupported")
-
-
-def _usb_devices(guest: Guest) -> bool:
-    """Does anything need a USB bus (including what libvirt adds on its own)?"""
-    m = guest.machine
-    if m.usb_input_with_graphics and guest.domain.graphics:
-        return True  # libvirt adds a USB keyboard (and mouse) to graphical pSeries guests
-    for d in guest.domain.devices:
-        t = d.tag
-        # (as in xmlio._usb_hostdev_to_parser: libvirt reads a capabilities-mode host device's
-        # type as a subsystem's, and 'storage' is its first as 'usb' is theirs: such a device
-        # counts as USB here too)
-        if (t == "input" and d.bus == "usb") or (t == "hostdev" and d.type in ("usb", "storage")) or \
-           t in ("redirdev", "smartcard") or (t == "hub" and d.type == "usb") or \
-           (t == "disk" and d.bus == "usb") or (t == "sound" and d.model == "usb") or \
-           (t == "serial" and d.target.get("type") == "usb-serial") or \
-           (t == "interface" and d.model == "usb-net") or \
-           (t == "interface" and d.type == "hostdev" and (d.source or {}).get("type") == "usb") or \
-           (isinstance(d, Controller) and d.type == "ccid"):
-            return True
-    return False
 
 
 def _pci_controller_post_parse(guest: Guest, c: Controller) -> None:
