@@ -457,13 +457,15 @@ class Assigner:
                     c.set("model_name", PSERIES_PHB_MODEL_NAME)
                 elif row.default_model_name:
                     c.set("model_name", row.default_model_name)
-            addr = c.pci_address or PciAddress()
+            # (an address of another kind is read as a PCI one: its C union's numbers)
+            addr = c.pci_address or (transports.union_as_pci(c.address) if c.address is not None
+                                     else PciAddress())
             target = {k: v for k, v in c.target.items() if k in TARGET_ATTRIBUTES}
             if c.model == "pci-bridge":
                 target.setdefault("chassisNr", str(c.index))
             elif c.model == "pcie-root-port":
                 target.setdefault("chassis", str(c.index))
-                target.setdefault("port", hex((addr.slot << 3) + addr.function))
+                target.setdefault("port", hex(((addr.slot << 3) + addr.function) & 0xFFFFFFFF))
             elif c.model == "pcie-switch-downstream-port":
                 target.setdefault("chassis", str(c.index))
                 target.setdefault("port", hex(addr.slot))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from . import devices, parsecheck
 from .defaults import number
+from .address import PciAddress
 from .domain import Address, Controller, Device
 from .errors import PlanError
 
@@ -101,25 +102,48 @@ def _as_spapr_vio(a: Address) -> Address:
     return Address("spapr-vio", attrs={"type": "spapr-vio", "reg": f"0x{reg:08x}"})
 
 
-#: the second 32-bit number of each kind of address in libvirt's C union (where a PCI
-#: address keeps its bus): (attribute, number base)
-_UNION_SECOND_WORD = {"drive": ("bus", 10), "virtio-serial": ("bus", 10), "ccw": ("ssid", 0),
-                      "ccid": ("slot", 10), "isa": ("irq", 16)}
+#: the 32-bit numbers each kind of address keeps first in libvirt's C union, where a PCI
+#: address keeps its domain, bus, slot and function: (attribute, number base), None for
+#: a number it does not set (zero: libvirt allocates the union zeroed)
+_UNION_WORDS: dict[str, tuple[tuple[str, int] | None, ...]] = {
+    "drive": (("controller", 10), ("bus", 10), ("target", 10), ("unit", 10)),
+    "virtio-serial": (("controller", 10), ("bus", 10), ("port", 10)),
+    "ccw": (("cssid", 0), ("ssid", 0), ("devno", 0)),
+    "ccid": (("controller", 10), ("slot", 10)),
+    "isa": (("iobase", 16), ("irq", 16)),
+    "dimm": (("slot", 10),),  # (its 64-bit base is the third and fourth: see below)
+}
+
+
+def union_as_pci(a: Address) -> PciAddress:
+    """The PCI address libvirt reads when it takes an address of another kind for a PCI one:
+    its last check of the PCI controllers (the bus) and the default port of a PCIe root or
+    downstream port (slot and function) do, whatever the address's kind.  A USB address is
+    its bus and first three ports, a spapr-vio one its 64-bit register (low, high) and
+    whether it has one, a DIMM its slot, a padding word and its 64-bit base."""
+    if a.is_pci:
+        return a.pci
+    if a.type == "usb":
+        ports = [parsecheck.c_uint(n, 10) or 0 for n in (a.attrs.get("port") or "").split(".") if n]
+        words = [parsecheck.c_uint(a.attrs.get("bus") or "0", 10) or 0, *ports]
+    elif a.type == "spapr-vio":
+        reg = parsecheck.c_uint(a.attrs.get("reg") or "0", 16, parsecheck.ULLONG_MAX)
+        words = [(reg or 0) & 0xFFFFFFFF, (reg or 0) >> 32, int(reg is not None)]
+    elif a.type == "dimm":
+        base = parsecheck.c_uint(a.attrs.get("base") or "0", 16, parsecheck.ULLONG_MAX) or 0
+        words = [parsecheck.c_uint(a.attrs.get("slot") or "0", 10) or 0, 0,
+                 base & 0xFFFFFFFF, base >> 32]
+    else:
+        words = [(parsecheck.c_uint(a.attrs.get(f[0]) or "0", f[1]) or 0) if f else 0
+                 for f in _UNION_WORDS.get(a.type, ())]
+    words += [0, 0, 0, 0]
+    return PciAddress(*words[:4])
 
 
 def union_pci_bus(a: Address) -> int:
     """The bus libvirt reads when it takes an address of another kind for a PCI one (its
     last check of the PCI controllers does, whatever their address's kind)."""
-    if a.is_pci:
-        return a.pci.bus
-    if a.type == "spapr-vio":
-        reg = parsecheck.c_uint(a.attrs.get("reg") or "0", 16, parsecheck.ULLONG_MAX) or 0
-        return reg >> 32
-    if a.type == "usb":
-        ports = [n for n in (a.attrs.get("port") or "").split(".") if n]
-        return (parsecheck.c_uint(ports[0], 10) or 0) if ports else 0
-    field = _UNION_SECOND_WORD.get(a.type)
-    return (parsecheck.c_uint(a.attrs.get(field[0]) or "0", field[1]) or 0) if field else 0
+    return union_as_pci(a).bus
 
 
 def check_user_transport_addresses(guest: Guest) -> None:
