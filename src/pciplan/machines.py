@@ -168,13 +168,13 @@ AARCH64_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=N
                        root_bus_name="pcie.0",
                        video_models=_VIDEO_NO_QXL)
 ARM_VIRT = Machine("arm-virt", root="pcie-root", chipset=None, default_usb=None,
-                   usb_model=None, nic_model="virtio", video_model="virtio",
+                   usb_model="piix3-uhci", nic_model="virtio", video_model="virtio",
                    scsi_model="lsilogic", memballoon=False, virtio_mmio=True,
                    root_bus_name="pcie.0",
                    video_models=_VIDEO_NO_QXL)
 #: ARM boards without PCI; libvirt gives virtio devices virtio-mmio addresses only on
 #: vexpress-* (and virt), the others (integratorcp, realview-*, versatile*...) get none
-ARM_VEXPRESS = Machine("arm-board", root=None, chipset=None, default_usb=None, usb_model=None,
+ARM_VEXPRESS = Machine("arm-board", root=None, chipset=None, default_usb=None, usb_model="piix3-uhci",
                        nic_model="lan9118", video_model="cirrus", scsi_model="lsilogic",
                        memballoon=False, virtio_mmio=True, pci=False,
                        video_models=_VIDEO_NO_QXL)
@@ -200,7 +200,7 @@ ISAPC = Machine("isapc", root=None, chipset=None, default_usb=None, usb_model="p
 MICROVM = ISAPC._replace(family="microvm", default_usb="piix3-uhci")
 #: what libvirt makes of an x86 machine name QEMU does not have, until it refuses the name
 UNKNOWN_X86 = MICROVM._replace(family="unknown-x86")
-RISCV_BOARD = Machine("riscv-board", root=None, chipset=None, default_usb=None, usb_model=None,
+RISCV_BOARD = Machine("riscv-board", root=None, chipset=None, default_usb=None, usb_model="piix3-uhci",
                       nic_model="rtl8139", video_model="virtio", scsi_model="lsilogic",
                       memballoon=True, pci=False,
                       video_models=_VIDEO_NO_QXL)
@@ -248,8 +248,12 @@ _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
     (frozenset({"armv6l"}), _VIRT, ARMV6L_VIRT),
     (frozenset({"armv7l"}), _VIRT, ARM_VIRT),
     (frozenset({"armv6l"}), Names(("versatilepb",)), VERSATILEPB_ARMV6L),
+    # (a USB controller written without a model is qemu-xhci on every aarch64 machine)
+    (frozenset({"aarch64"}), Names(("versatilepb",)), VERSATILEPB._replace(usb_model="qemu-xhci")),
     (ARM, Names(("versatilepb",)), VERSATILEPB),
+    (frozenset({"aarch64"}), Names(prefixes=("vexpress-",)), ARM_VEXPRESS._replace(usb_model="qemu-xhci")),
     (ARM, Names(prefixes=("vexpress-",)), ARM_VEXPRESS),
+    (frozenset({"aarch64"}), Names(prefixes=("",)), ARM_BOARD._replace(usb_model="qemu-xhci")),
     (ARM, Names(prefixes=("",)), ARM_BOARD),  # integratorcp, realview-*, versatile*, any other board
     (RISCV, _VIRT, RISCV_VIRT),
     (RISCV, Names(prefixes=("",)), RISCV_BOARD),  # spike, sifive_u, ...

@@ -312,8 +312,9 @@ def validate_late(guest: Guest) -> None:
             raise PlanError("Only a single IDE controller is supported for this machine type",
                             c.describe(), kind="unsupported")
         if c.type == "pci" and c.model == "pcie-root-port" and \
-                (c.model_name is None or "model_name" in c.changed) and \
-                guest.domain.arch not in machines.X86 and guest.machine.family not in ROOT_PORT_FAMILIES:
+                (c.model_name is None or "model_name" in c.changed) and not guest.machine.pci:
+            # (libvirt names the device of a root port only on machines it lays PCI out
+            # for: not the ARM and RISC-V boards, but versatilepb)
             raise PlanError(f"Required option 'modelName' is not set for PCI controller with index "
                             f"'{c.index}', model '{c.model}' and modelName 'none'", c.describe(),
                             kind="internal")
@@ -522,8 +523,6 @@ CONSOLES_QEMU_LACKS = frozenset({"xen", "uml", "lxc", "openvz"})
 CONSOLES_S390 = frozenset({"sclp", "sclplm"})
 #: the highest spapr-vio register
 SPAPR_VIO_REG_MAX = 0xFFFFFFFF
-#: the machines, besides x86 ones, whose root ports libvirt can name a device for
-ROOT_PORT_FAMILIES = frozenset({"arm-virt", "riscv-virt"})
 #: the most x86 vCPUs without an IOMMU in extended interrupt mode (x2APIC ids)
 X86_VCPUS_WITHOUT_EIM = 255
 #: TABLE: features only pSeries guests may have, and what makes one count as given
