@@ -387,3 +387,35 @@ def test_capacity_max_fills_libvirts_refusal_windows(machine, arch, model, n):
     accepted, out = libvirt_oracle.Oracle().run(text)
     assert accepted, out
     assert not layout.compare_xml(text, out)
+
+
+# ---- a machine name the emulator lacks -------------------------------------------------------
+GOLDEN_DIR = os.path.join(os.path.dirname(__file__), "golden")
+
+
+def _machine_name_refusals() -> list[str]:
+    """The golden inputs libvirt 9.0 refuses for their machine name (its answer, not ours)."""
+    names = []
+    for f in sorted(os.listdir(GOLDEN_DIR)):
+        if f.endswith(".libvirt-error.txt"):
+            with open(os.path.join(GOLDEN_DIR, f)) as fh:
+                if "does not support machine type" in fh.read():
+                    names.append(f[: -len(".libvirt-error.txt")])
+    return names
+
+
+@pytest.mark.parametrize("opts", [k for k in OPTION_SETS if k != "default"])
+def test_a_refused_machine_name_stays_libvirts_refusal_under_every_option(opts):
+    """libvirt lays out a guest whose machine name its emulator lacks before it refuses the
+    name; pciplan's own policies must add nothing to that layout, nor a refusal of their own
+    (a hot-plug pci-bridge on an x86 name without PCI was 'index must be larger than bus')."""
+    names = _machine_name_refusals()
+    assert len(names) >= 10, "the golden machine-name refusals are missing"
+    for name in names:
+        with open(os.path.join(GOLDEN_DIR, name + ".in.xml")) as fh:
+            xml = fh.read()
+        with open(os.path.join(GOLDEN_DIR, name + ".libvirt-error.txt")) as fh:
+            expected = fh.read().strip().split(": ", 2)[-1]
+        err = _try(xml, OPTION_SETS[opts])
+        assert isinstance(err, pciplan.PlanError), f"{name}: planned with {opts}"
+        assert err.reason == expected, f"{name} with {opts}: {err.reason!r}, libvirt: {expected!r}"

@@ -77,11 +77,10 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
     address passes (PCI, USB, memory slots: ``_assign`` without validation) wins, of whatever
     kind; its validation, which starts with the name's check, is not made."""
     guest = defaults.prepare(dom, machine)  # (post-parse: its refusals all come first)
-    try:
-        _assign(dom, machine, options, validation=False, guest=guest)
-    except CapacityError:
-        if options.capacity != "max":
-            raise
+    # libvirt's own plan: pciplan's policies (hot-plug ports, capacity, placement) add
+    # nothing to a guest that is refused, nor any refusal of their own
+    libvirt_only = replace(options, hotplug_ports=None, placement="libvirt", capacity="libvirt")
+    _assign(dom, machine, libvirt_only, validation=False, guest=guest)
     # validation checks the os type first, then the emulator's arch, the domain type, the name
     facts = dom.conf or guestconf.GuestFacts()
     guestconf.validate_os_type(dom, facts)
