@@ -49,9 +49,6 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     dom.emulator = emulator
     refusal = machines.unsupported(dom.arch, dom.machine, emulator)
     machine = machines.find(dom.arch, dom.machine)
-    if machine is None and refusal is not None and dom.arch in machines.X86:
-        # a name QEMU lacks ('Q35'): libvirt plans it as an x86 machine without PCI first
-        machine = machines.UNKNOWN_X86
     if machine is None:
         raise PlanError(refusal or f"Emulator for arch '{dom.arch}' does not support machine type "
                         f"'{dom.machine}'", "os/type", kind="unsupported")

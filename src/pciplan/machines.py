@@ -197,9 +197,9 @@ RISCV_VIRT = Machine("riscv-virt", root="pcie-root", chipset=None, default_usb=N
 #: default USB controller included) is "No PCI buses available"; no IDE either
 ISAPC = Machine("isapc", root=None, chipset=None, default_usb=None, usb_model="piix3-uhci",
                 nic_model="rtl8139", video_model="cirrus", scsi_model="lsilogic", memballoon=True)
-MICROVM = ISAPC._replace(family="microvm", default_usb="piix3-uhci")
-#: what libvirt makes of an x86 machine name QEMU does not have, until it refuses the name
-UNKNOWN_X86 = MICROVM._replace(family="unknown-x86")
+#: every other x86 machine (microvm, x-remote, and a name QEMU does not have, until libvirt
+#: refuses it): libvirt adds a USB controller and no PCI root (a user-written one is used)
+X86_OTHER = ISAPC._replace(family="x86-other", default_usb="piix3-uhci")
 RISCV_BOARD = Machine("riscv-board", root=None, chipset=None, default_usb=None, usb_model="piix3-uhci",
                       nic_model="rtl8139", video_model="virtio", scsi_model="lsilogic",
                       memballoon=True, pci=False,
@@ -243,7 +243,7 @@ _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
     (X86, Names(("pc",), ("pc-i440fx-", "pc-0.", "pc-1.")), I440FX),
     (X86, Names(("q35",), ("pc-q35-",)), Q35),
     (X86, Names(("isapc",)), ISAPC),
-    (X86, Names(("microvm",)), MICROVM),
+    (X86, Names(prefixes=("",)), X86_OTHER),  # microvm, x-remote, any other name
     (frozenset({"aarch64"}), _VIRT, AARCH64_VIRT),
     (frozenset({"armv6l"}), _VIRT, ARMV6L_VIRT),
     (frozenset({"armv7l"}), _VIRT, ARM_VIRT),
@@ -299,8 +299,9 @@ NO_EMULATOR_ARCHES = frozenset("""
 #: TABLE: the machine names (aliases included) each QEMU 7.2 system emulator of Debian 12
 #: offers, as libvirt 9.0 lists them (``virsh capabilities``: ``qemu-system-* -machine help``
 #: less ``none``, which libvirt never lists).  libvirt refuses any other name, with
-#: "Emulator '<path>' does not support machine type '<name>'" (``unsupported``).  Deprecated versions (``pc-i440fx-1.4`` to ``1.7``) are still offered.  Names offered here
-#: that no ``_RULES`` row plans (isapc, microvm, x-remote, powernv*, ...) are refused otherwise.
+#: "Emulator '<path>' does not support machine type '<name>'" (``unsupported``), after it has
+#: laid the guest out by the ``_RULES`` row the name falls under (each arch's last row takes
+#: any name).  Deprecated versions (``pc-i440fx-1.4`` to ``1.7``) are still offered.
 _X86_NAMES = frozenset("""
     pc q35 isapc microvm x-remote
     pc-i440fx-1.4 pc-i440fx-1.5 pc-i440fx-1.6 pc-i440fx-1.7
