@@ -142,6 +142,9 @@ class Machine(NamedTuple):
     root_bus_name: str = "pci.0"
     #: qemu-system binary suffix per arch is in ``EMULATORS``
     pci: bool = True
+    #: virtio devices without an address go on the channel subsystem (libvirt's
+    #: ``s390-ccw*`` machines); CCW addresses are checked and taken
+    ccw: bool = False
 
 
 #: the USB devices libvirt 9.0 checks the emulator for (QEMU names): s390x's lacks them
@@ -217,12 +220,17 @@ PPC64_BOARD = Machine("ppc64-board", root="pci-root", chipset=None, default_usb=
                       video_models=_VIDEO_PSERIES)
 S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, usb_model="none",
                    nic_model="virtio", video_model="virtio", scsi_model="virtio-scsi",
-                   memballoon=True, zpci=True,
+                   memballoon=True, zpci=True, ccw=True,
                    video_models=_VIDEO_S390, sata_capable=False,
                    lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
                                     "virtio-input-host", "lsi53c895a", "mptsas1068", "megasas",
                                     "pvscsi", "hda-duplex", "hda-micro", "hda-output",
                                     *USB_DEVICES}))
+
+#: an s390x machine name other than s390-ccw*: libvirt lays the guest out on PCI (zPCI),
+#: without the channel subsystem, until it refuses the name
+S390_OTHER = S390_CCW._replace(family="s390-other", ccw=False)
+
 
 class Names(NamedTuple):
     """Machine names: one of ``exact``, or one starting with a prefix (QEMU's versioned
@@ -259,7 +267,8 @@ _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
     (RISCV, Names(prefixes=("",)), RISCV_BOARD),  # spike, sifive_u, ...
     (PPC64, Names(("pseries",), ("pseries-",)), PSERIES),
     (PPC64, Names(prefixes=("",)), PPC64_BOARD),  # powernv*, mac99, ...: one pci-root
-    (S390, Names(("s390-ccw-virtio",), ("s390-ccw-virtio-",)), S390_CCW),
+    (S390, Names(prefixes=("s390-ccw",)), S390_CCW),  # (libvirt's test: the name's prefix)
+    (S390, Names(prefixes=("",)), S390_OTHER),  # s390-virtio, ...: refused after its layout
 )
 
 #: what QEMU 7.2 expands an alias to (libvirt writes the expansion back)

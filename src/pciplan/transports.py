@@ -37,7 +37,7 @@ def mark_non_pci_transports(guest: Guest) -> None:
                 # libvirt declares the address kind of every address-less virtio NIC, a host
                 # device's included (which its host device then refuses when it is not PCI)
                 d.address = Address("virtio-mmio" if mmio else "pci")
-    if m.zpci:
+    if m.ccw:
         for d in guest.domain.devices:
             if d.tag == "hostdev" and d.type == "mdev" and d.model == "vfio-ap" and \
                     d.address is not None:
@@ -159,7 +159,7 @@ def check_user_transport_addresses(guest: Guest) -> None:
     devnos: set[tuple[int, int, int]] = set()
     for d in everyone:  # (the CCW pass comes after the spapr-vio one)
         a = d.address
-        if a is not None and a.type == "ccw" and guest.machine.zpci and a.attrs.get("devno") is not None:
+        if a is not None and a.type == "ccw" and guest.machine.ccw and a.attrs.get("devno") is not None:
             key = tuple(parsecheck.c_uint(a.attrs.get(k, "0"), 0) or 0 for k in ("cssid", "ssid", "devno"))
             if key in devnos:
                 raise PlanError("The CCW devno '%x.%x.%04x' is in use already" % key, d.describe())

@@ -596,7 +596,7 @@ def _validate_address(guest: Guest, d: Device) -> None:
         if reg > SPAPR_VIO_REG_MAX:
             raise PlanError(f"spapr-vio reg='0x{reg:x}' exceeds maximum possible value "
                             f"(0x{SPAPR_VIO_REG_MAX:x})", d.describe(), kind="unsupported")
-    if a is not None and a.type == "ccw" and not guest.machine.zpci:
+    if a is not None and a.type == "ccw" and not guest.machine.ccw:
         raise PlanError("cannot use CCW address type for device '<null>' using machine type "
                         f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'",
                         d.describe(), kind="unsupported")
