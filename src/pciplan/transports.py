@@ -33,6 +33,10 @@ def mark_non_pci_transports(guest: Guest) -> None:
                 continue
             if mmio and devices.is_virtio(d):
                 d.set("address", Address("virtio-mmio"))
+            elif not m.pci and devices.is_virtio(d):
+                # (a vexpress board with a pcie-root: libvirt marks them PCI, and lays out no
+                # PCI on the board, so they keep an empty <address type='pci'/>)
+                d.set("address", Address("pci"))
             elif _virtio_hostdev_nic(d):
                 # libvirt declares the address kind of every address-less virtio NIC, a host
                 # device's included (which its host device then refuses when it is not PCI)

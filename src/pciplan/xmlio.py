@@ -1094,7 +1094,7 @@ def _write_source_and_dropped_address(dev: Device, el: etree._Element) -> None:
 
 def _address_text(a: Address) -> str:
     """``<address .../>`` as :func:`_fmt_address` writes it (without zPCI)."""
-    if a.is_pci:
+    if a.is_pci and not a.pci.is_empty:
         # a PCI address is numbers and on/off: nothing to escape; the numbers spelled as
         # _pci_spelling does, from tables (a big guest writes a thousand of them)
         p = a.pci
