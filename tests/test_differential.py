@@ -10,6 +10,10 @@ tests/.oracle-cache) and checks pciplan.plan against it:
 
 Environment:
   PCIPLAN_DIFF_N          number of domains (default 500; 0 skips)
+  PCIPLAN_DIFF_OTHER_N    number of domains whose machine is swapped for another machine of
+                          their arch (boards, x-remote, old versions, names QEMU lacks;
+                          randomdomain.OTHER_MACHINES), where both refusals must also say the
+                          same (default 120; 0 skips)
   PCIPLAN_DIFF_SEED       stream seed (default: random; printed on failure)
   PCIPLAN_DIFF_SPREAD     family weights, e.g. "q35=1,pc=1" (default: randomdomain.DEFAULT_SPREAD)
   PCIPLAN_DIFF_JOBS       parallel threads (default: max(2, CPUs))
@@ -33,6 +37,7 @@ import pytest
 from support import difftest, libvirt_oracle
 
 N = int(os.environ.get("PCIPLAN_DIFF_N", "500"))
+OTHER_N = int(os.environ.get("PCIPLAN_DIFF_OTHER_N", "120"))
 SEED = os.environ.get("PCIPLAN_DIFF_SEED") or str(random.randrange(10**9))
 SPREAD = os.environ.get("PCIPLAN_DIFF_SPREAD") or None
 JOBS = int(os.environ.get("PCIPLAN_DIFF_JOBS", str(max(2, os.cpu_count() or 2))))
@@ -95,3 +100,37 @@ def test_roundtrip_through_libvirt(diff_run):
         pytest.skip("no case was round-tripped (no identical layout, or PCIPLAN_DIFF_ROUNDTRIP=0)")
     _report(results, (difftest.ROUNDTRIP,), save_dir,
             "libvirt rejects or changes pciplan's output")
+
+
+# ---- the same guests on the other machines of their arch ------------------------------------
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory):
+    if OTHER_N <= 0:
+        pytest.skip("other-machine differential test disabled (PCIPLAN_DIFF_OTHER_N=0)")
+    if not libvirt_oracle.available():
+        pytest.skip(f"no libvirt daemon to compare with ({libvirt_oracle.unavailable_reason()}); "
+                    "run scripts/setup-libvirt.sh as root to enable the differential test")
+    from support import randomdomain
+
+    oracle = libvirt_oracle.Oracle()
+    plan, plan_error = difftest.load_planner(PLANNER, oracle)
+    doms = [randomdomain.generate_other_machine(SEED, i, SPREAD) for i in range(OTHER_N)]
+    results = difftest.run_many(doms, oracle, plan, plan_error, jobs=JOBS, roundtrip=0)
+    return results, tmp_path_factory.mktemp("difftest-other-machine-failures")
+
+
+def test_other_machines_get_libvirts_answer(other_run):
+    """Most of these guests are refused (a device the board lacks, a name QEMU 7.2 lacks): the
+    refusal must be libvirt's first, which shows that the guest was laid out as libvirt lays
+    it out before it gives up, as much as an accepted guest's layout does."""
+    results, save_dir = other_run
+    _report(results, (difftest.ORACLE_ERROR, difftest.MISMATCH, difftest.FALSE_REJECT, difftest.CRASH,
+                      difftest.FALSE_ACCEPT), save_dir, "pciplan disagrees with libvirt on other machines")
+    wrong = [r for r in results if r.message_match is False]
+    for r in wrong:
+        difftest.save_case(r, save_dir, "")
+    assert not wrong, (
+        f"{len(wrong)} of {len(results)} refusals differ from libvirt's (PCIPLAN_DIFF_SEED={SEED}):\n" +
+        "\n".join(f"  {r.dom.name} ({r.dom.machine}): pciplan {r.plan_reason[:120]!r}, "
+                  f"libvirt {difftest.message_core(r.libvirt_text)[:120]!r}" for r in wrong[:10]) +
+        f"\ncases saved under {save_dir}")

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 __all__ = ["DEFAULT_SPREAD", "FAMILIES", "GeneratedDomain", "generate", "generate_many", "parse_spread"]
 
@@ -1431,6 +1432,33 @@ def generate(seed, index: int = 0, spread=None, kvm: bool | None = None, family:
     xml = b.build()
     return GeneratedDomain(xml=xml, family=fam_name, style=st, arch=arch, machine=machine, seed=seed,
                            index=index, notes=b.notes)
+
+
+#: machines other than each family's own, as users name them: the arch's other boards and
+#: machines, old versions, names QEMU 7.2 lacks (libvirt lays those out before it refuses
+#: the name): family kind -> ((machine, weight), ...)
+OTHER_MACHINES = {
+    "q35": (("isapc", 2), ("microvm", 2), ("x-remote", 2), ("pc-q35-2.4", 2), ("pc-q35-1.5", 1),
+            ("Q35", 1), ("pc-q35-9.9", 1)),
+    "pc": (("isapc", 2), ("microvm", 2), ("x-remote", 1), ("pc-i440fx-1.4", 2), ("pc-1.0", 1),
+           ("pc-i440fx-9.9", 1)),
+    "virt": (("versatilepb", 3), ("vexpress-a9", 2), ("vexpress-a15", 2), ("integratorcp", 1),
+             ("realview-pbx-a9", 1), ("sbsa-ref", 1), ("raspi3b", 1), ("virt-2.6", 1), ("virt-9.9", 1)),
+    "riscv": (("spike", 2), ("sifive_u", 2), ("sifive_e", 1), ("virt-9.9", 1)),
+    "pseries": (("powernv9", 2), ("powernv10", 1), ("mac99", 1), ("g3beige", 1), ("ppce500", 1),
+                ("40p", 1), ("pseries-2.1", 1), ("pseries-1.0", 1), ("virt", 1)),
+    "s390": (("s390-virtio", 2), ("s390-ccw", 2), ("s390-ccw-virtio-2.4", 1), ("s390-ccw-virtio-9.9", 1)),
+}
+
+
+def generate_other_machine(seed, index: int = 0, spread=None, kvm: bool | None = None) -> GeneratedDomain:
+    """Domain `index` of stream `seed`, written for its family's machine, with the machine
+    swapped for another one of its arch (``OTHER_MACHINES``)."""
+    dom = generate(seed, index, spread, kvm)
+    rng = random.Random(f"pciplan-othermachine:{seed}:{index}")
+    machine = _pick(rng, OTHER_MACHINES[FAMILIES[dom.family].kind])
+    xml = re.sub(r"(<type\b[^>]*\bmachine=\")[^\"]*", lambda m: m.group(1) + machine, dom.xml, count=1)
+    return replace(dom, xml=xml, machine=machine)
 
 
 def generate_many(seed, n: int, spread=None, kvm: bool | None = None, start: int = 0):
