@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import devices, parsecheck
-from .defaults import number
 from .address import PciAddress
+from .defaults import number
 from .domain import Address, Controller, Device
 from .errors import PlanError
 
@@ -240,7 +240,6 @@ def needs_usb(guest: Guest) -> bool:
            (isinstance(d, Controller) and d.type == "ccid"):
             return True
     return False
-
 
 
 def check_usb_addresses(guest: Guest) -> None:
