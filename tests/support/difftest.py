@@ -111,7 +111,8 @@ def normalize_message(msg: str) -> str:
 
 
 _ERROR_CLASS_RE = re.compile(r"^(XML error|unsupported configuration|internal error|operation failed|"
-                             r"invalid argument|configuration unsupported|argument unsupported|numerical overflow): ")
+                             r"invalid argument|configuration unsupported|argument unsupported|numerical overflow|"
+                             r"Requested operation is not valid|Operation not supported): ")
 
 
 def message_core(msg: str) -> str:

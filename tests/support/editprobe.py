@@ -59,6 +59,7 @@ class Base:
     name: str
     xml: str
     origin: str            # "suite" or "golden"
+    source: str = ""       # the input libvirt planned it from
 
 
 @dataclass
@@ -76,7 +77,8 @@ class Case:
 # -- the planned domains ----------------------------------------------------------------------
 def golden_bases(folder: Path = GOLDEN_DIR) -> list[Base]:
     """The accepted golden cases: their .libvirt.xml is the daemon's planned output."""
-    return [Base(f.name[: -len(".libvirt.xml")], f.read_text(), "golden")
+    return [Base(f.name[: -len(".libvirt.xml")], f.read_text(), "golden",
+                 f.with_name(f.name.replace(".libvirt.xml", ".in.xml")).read_text())
             for f in sorted(folder.glob("*.libvirt.xml"))]
 
 
@@ -92,7 +94,7 @@ def suite_bases(root: Path, oracle, jobs: int = 2, sample=None) -> list[Base]:
             ok, out = oracle.run(c.xml)
         except libvirt_oracle.OracleError:
             return None
-        return Base(c.name, out, "suite") if ok else None
+        return Base(c.name, out, "suite", c.xml) if ok else None
 
     with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
         return [b for b in ex.map(ask, cases) if b is not None]
@@ -719,20 +721,24 @@ EDITS = {
 }
 
 
-def make_edit(base: Base, k: int, seed, kinds=tuple(EDITS)) -> Case | None:
-    """Edited copy number k of base (one to three edits), or None when none applies."""
-    rng = random.Random(f"{seed}:{base.name}:{k}")
-    g = parse(base.xml)
-    if g is None:
-        return None
-    # a fresh UUID (also in an SMBIOS system entry, which must match it): copies of one
-    # base asked at the same time would clash in the daemon
+def fresh_uuid(g: Guest, rng: random.Random) -> None:
+    """Give the guest a fresh UUID (also in an SMBIOS system entry, which must match it):
+    copies of one base asked at the same time would clash in the daemon."""
     fresh = str(uuidlib.UUID(int=rng.getrandbits(128), version=4))
     uuid = g.root.find("uuid")
     if uuid is not None:
         uuid.text = fresh
     for entry in g.root.iterfind("sysinfo/system/entry[@name='uuid']"):
         entry.text = fresh
+
+
+def make_edit(base: Base, k: int, seed, kinds=tuple(EDITS)) -> Case | None:
+    """Edited copy number k of base (one to three edits), or None when none applies."""
+    rng = random.Random(f"{seed}:{base.name}:{k}")
+    g = parse(base.xml)
+    if g is None:
+        return None
+    fresh_uuid(g, rng)
     names = [n for n in kinds if n in EDITS]
     weights = [EDITS[n][1] for n in names]
     done = []
@@ -826,15 +832,15 @@ def report(results: list[difftest.CaseResult], out=sys.stdout, examples: int = 2
 def save(results: list[difftest.CaseResult], folder: Path,
          header: Callable[[difftest.CaseResult], str] = lambda r: (
              f"base: {r.dom.base}\nedits: {'; '.join(r.dom.edits)}\n"),
-         other_messages: bool = False) -> int:
+         other_messages: bool = False, also: Callable[[difftest.CaseResult], bool] = lambda r: False) -> int:
     """Write each failing case (with ``other_messages``, also each refused by both with
-    another first message) as FOLDER/NAME.in.xml, with NAME.txt: its status, ``header``
-    (where the case comes from), the differences and both answers."""
+    another first message; and each case ``also`` picks) as FOLDER/NAME.in.xml, with NAME.txt:
+    its status, ``header`` (where the case comes from), the differences and both answers."""
     folder.mkdir(parents=True, exist_ok=True)
     n = 0
     for r in results:
         other = other_messages and r.status == difftest.OK_REJECT and not r.message_match
-        if not (r.failed or r.status == difftest.CRASH or other):
+        if not (r.failed or r.status == difftest.CRASH or other or also(r)):
             continue
         stem = re.sub(r"[^A-Za-z0-9_.~-]", "_", r.dom.name)
         (folder / f"{stem}.in.xml").write_text(r.dom.xml)

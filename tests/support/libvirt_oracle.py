@@ -12,6 +12,10 @@ again) or ``(False, message)`` with libvirt's error message when the define
 was refused.  Anything else (virsh missing, daemon gone, dumpxml failing)
 raises ``OracleError``: that says nothing about the input.
 
+``Oracle.attach`` defines a domain the same way, then adds a device to its persistent
+definition with ``virsh attach-device --config`` (as management applications add hardware
+to a shut-off guest) and reads the definition before and after.
+
 Answers are cached on disk, keyed by the sha256 of the input text, so a rerun
 over the same inputs does not talk to the daemon at all.  The cache directory
 is ``tests/.oracle-cache`` unless ``cache_dir`` or ``$PCIPLAN_ORACLE_CACHE``
@@ -26,6 +30,7 @@ use from several threads at once (each call runs its own virsh processes).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,6 +40,7 @@ import subprocess
 import tempfile
 import threading
 import uuid as uuidlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_URI = "qemu:///system"
@@ -46,6 +52,7 @@ _NAME_RE = re.compile(r"(<name>)([^<]*)(</name>)")
 _UUID_RE = re.compile(r"\s*<uuid>[^<]*</uuid>")
 _NVRAM_RE = re.compile(r"<nvram\b[^>]*>([^<]+)</nvram>")
 _DEFINE_PREFIX_RE = re.compile(r"^error: Failed to define domain from \S+\n?")
+_ATTACH_PREFIX_RE = re.compile(r"^error: Failed to attach (device from \S+|interface|disk)\n?")
 # libvirt refuses a second domain with a UUID that another domain already has.
 _UUID_CLASH_RE = re.compile(r"already (exists|defined) with uuid|is already being removed")
 
@@ -66,6 +73,48 @@ def _virsh(uri: str, *args: str, timeout: float = VIRSH_TIMEOUT) -> subprocess.C
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as err:
         raise OracleError(f"virsh {' '.join(args[:1])} timed out after {timeout}s") from err
+
+
+def _raise_if_gone(err: str) -> None:
+    """A virsh error that says the daemon is gone, not that it refused something."""
+    if "failed to connect" in err.lower() and "hypervisor" in err.lower():
+        raise OracleError(err)
+
+
+@dataclass
+class Attached:
+    """What ``Oracle.attach`` found: the define's refusal (``defined`` False, ``before`` is
+    libvirt's message), or the definition libvirt stored (``before``) and then either the
+    definition with the device (``attached`` True, ``after``) or the attach's refusal
+    (``attached`` False, ``after`` is libvirt's message); ``devices`` holds the XML of each
+    device attached (or refused), in order."""
+    defined: bool
+    before: str
+    attached: bool | None = None
+    after: str = ""
+    devices: list = field(default_factory=list)
+
+
+@dataclass
+class _Session:
+    """A domain defined under a temporary name (Oracle._session)."""
+    oracle: "Oracle"
+    name: str
+    orig_name: str | None
+    orig_uuid: str | None = None
+    error: str | None = None          # libvirt's refusal of the define
+
+    def dump(self) -> str:
+        """``virsh dumpxml --inactive``, with the input's own name (and UUID) again."""
+        d = _virsh(self.oracle.uri, "dumpxml", "--inactive", self.name)
+        if d.returncode != 0:
+            raise OracleError(f"dumpxml of {self.name} failed: {(d.stderr or d.stdout).strip()}")
+        out = d.stdout
+        if self.orig_name is not None:
+            out = _NAME_RE.sub(lambda mm: mm.group(1) + self.orig_name + mm.group(3), out, count=1)
+        if self.orig_uuid:
+            out = re.sub(r"<uuid>[^<]*</uuid>", f"<uuid>{self.orig_uuid}</uuid>", out, count=1)
+        return out
 
 
 _available: dict[str, tuple[bool, str]] = {}
@@ -123,14 +172,14 @@ class Oracle:
             self._version = " | ".join(l.strip() for l in text.splitlines() if l.strip())
         return self._version
 
-    def _cache_path(self, text: str) -> Path | None:
+    def _cache_path(self, key: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
         return self.cache_dir / digest[:2] / f"{digest}.json"
 
-    def _cache_get(self, text: str):
-        path = self._cache_path(text)
+    def _cache_get(self, key: str) -> dict | None:
+        path = self._cache_path(key)
         if path is None or not path.exists():
             return None
         try:
@@ -139,18 +188,25 @@ class Oracle:
             return None
         if rec.get("uri") != self.uri or rec.get("version") != self.version():
             return None
-        return bool(rec["accepted"]), rec["text"]
+        return rec
 
-    def _cache_put(self, text: str, accepted: bool, result: str) -> None:
-        path = self._cache_path(text)
+    def _cache_put(self, key: str, rec: dict) -> None:
+        path = self._cache_path(key)
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
-        rec = {"uri": self.uri, "version": self.version(), "accepted": accepted, "text": result}
+        rec = {"uri": self.uri, "version": self.version(), **rec}
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w") as f:
             json.dump(rec, f)
         os.replace(tmp, path)
+
+    def _count(self, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
 
     # -- the question --------------------------------------------------------
     def run(self, text: str, use_cache: bool = True) -> tuple[bool, str]:
@@ -158,16 +214,64 @@ class Oracle:
         if use_cache:
             hit = self._cache_get(text)
             if hit is not None:
-                with self._lock:
-                    self.hits += 1
-                return hit
+                self._count(True)
+                return bool(hit["accepted"]), hit["text"]
         accepted, result = self._ask(text)
-        with self._lock:
-            self.misses += 1
+        self._count(False)
         # (a UUID clash with a domain defined at the same moment says nothing about the input)
         if use_cache and not (not accepted and _UUID_CLASH_RE.search(result)):
-            self._cache_put(text, accepted, result)
+            self._cache_put(text, {"accepted": accepted, "text": result})
         return accepted, result
+
+    def attach(self, text: str, device: str | tuple[str, ...] | list, flags: tuple[str, ...] = ("--config",),
+               use_cache: bool = True) -> "Attached":
+        """Define TEXT, then ``virsh attach-device NAME DEVICE FLAGS``: what libvirt stored
+        before and after (or its refusal of the define, or of the attach).  DEVICE is the
+        device's XML, or another virsh command that attaches one, as its words without the
+        domain (``("attach-interface", "--type", "network", ...)``): the XML attached is
+        then what the command prints with ``--print-xml``; or a list of those, attached one
+        after the other (up to the first refusal)."""
+        key = json.dumps(["attach", text, device, list(flags)])
+        if use_cache:
+            hit = self._cache_get(key)
+            if hit is not None:
+                self._count(True)
+                return Attached(**hit["answer"])
+        with self._session(text) as s:
+            if s.error is not None:
+                answer = Attached(False, s.error)
+            else:
+                answer = self._attach(s, device, flags)
+        self._count(False)
+        if use_cache and not (not answer.defined and _UUID_CLASH_RE.search(answer.before)):
+            self._cache_put(key, {"answer": answer.__dict__})
+        return answer
+
+    def _attach(self, s: "_Session", device, flags) -> "Attached":
+        before = s.dump()
+        shown = []
+        for one in (device if isinstance(device, list) else [device]):
+            if isinstance(one, str):
+                fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xml")
+                try:
+                    with os.fdopen(fd, "w") as f:
+                        f.write(one)
+                    r = _virsh(self.uri, "attach-device", s.name, path, *flags)
+                finally:
+                    os.unlink(path)
+            else:
+                cmd, *args = one
+                p = _virsh(self.uri, cmd, s.name, *args, "--print-xml")
+                if p.returncode != 0:
+                    raise OracleError(f"virsh {cmd} --print-xml failed: {(p.stderr or p.stdout).strip()}")
+                one = p.stdout.strip()
+                r = _virsh(self.uri, cmd, s.name, *args, *flags)
+            shown.append(one)
+            if r.returncode != 0:
+                err = (r.stderr or r.stdout).strip()
+                _raise_if_gone(err)
+                return Attached(True, before, False, _ATTACH_PREFIX_RE.sub("", err).strip(), shown)
+        return Attached(True, before, True, s.dump(), shown)
 
     def _define(self, text: str) -> subprocess.CompletedProcess:
         fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".xml")
@@ -179,42 +283,41 @@ class Oracle:
             os.unlink(path)
 
     def _ask(self, text: str) -> tuple[bool, str]:
+        with self._session(text) as s:
+            if s.error is not None:
+                return False, s.error
+            return True, s.dump()
+
+    @contextlib.contextmanager
+    def _session(self, text: str):
+        """Define TEXT under a temporary name for the ``with`` block (a UUID another domain
+        has is dropped); the domain is undefined afterwards, always."""
         m = _NAME_RE.search(text)
-        orig_name = m.group(2) if m else None
-        tmp_name = f"{TEMP_PREFIX}{os.getpid()}-{uuidlib.uuid4().hex[:12]}"
+        s = _Session(self, f"{TEMP_PREFIX}{os.getpid()}-{uuidlib.uuid4().hex[:12]}",
+                     m.group(2) if m else None)
         if m:
-            text = text[:m.start(2)] + tmp_name + text[m.end(2):]
+            text = text[:m.start(2)] + s.name + text[m.end(2):]
         else:
-            text = re.sub(r"(<domain\b[^>]*>)", lambda mm: mm.group(1) + f"<name>{tmp_name}</name>",
+            text = re.sub(r"(<domain\b[^>]*>)", lambda mm: mm.group(1) + f"<name>{s.name}</name>",
                           text, count=1)
         defined = False
         try:
             r = self._define(text)
             defined = r.returncode == 0
-            orig_uuid = None
             if not defined and _UUID_CLASH_RE.search(r.stderr or ""):
                 um = re.search(r"<uuid>([^<]*)</uuid>", text)
                 if um:
-                    orig_uuid = um.group(1).strip()
+                    s.orig_uuid = um.group(1).strip()
                     r = self._define(_UUID_RE.sub("", text, count=1))
                     defined = r.returncode == 0
             if not defined:
                 err = (r.stderr or r.stdout).strip()
-                if "failed to connect" in err.lower() and "hypervisor" in err.lower():
-                    raise OracleError(err)
-                return False, _DEFINE_PREFIX_RE.sub("", err).strip()
-            d = _virsh(self.uri, "dumpxml", "--inactive", tmp_name)
-            if d.returncode != 0:
-                raise OracleError(f"dumpxml of {tmp_name} failed: {(d.stderr or d.stdout).strip()}")
-            out = d.stdout
-            if orig_name is not None:
-                out = _NAME_RE.sub(lambda mm: mm.group(1) + orig_name + mm.group(3), out, count=1)
-            if orig_uuid:
-                out = re.sub(r"<uuid>[^<]*</uuid>", f"<uuid>{orig_uuid}</uuid>", out, count=1)
-            return True, out
+                _raise_if_gone(err)
+                s.error = _DEFINE_PREFIX_RE.sub("", err).strip()
+            yield s
         finally:
             if defined:
-                self._undefine(tmp_name)
+                self._undefine(s.name)
 
     def _undefine(self, name: str) -> None:
         d = _virsh(self.uri, "dumpxml", "--inactive", name)
