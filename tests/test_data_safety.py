@@ -290,7 +290,8 @@ def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
     if mo is not None:
         if mi is None:
             out.remove(mo)
-        elif not mi.get("type") and "type" in mo.attrib:  # (type='' is no model either)
+        elif (not mi.get("type") or (inp.tag == "video" and mi.get("type") == "default")) \
+                and "type" in mo.attrib:  # (type='' is no model either, nor a video's 'default')
             del mo.attrib["type"]
             mi.attrib.pop("type", None)
         elif inp.tag == "interface" and (mi.get("type") or "").lower() == (mo.get("type") or "").lower():

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from . import devices, guestconf, parsecheck, video
+from . import devices, guestconf, machines, parsecheck, video
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 from .machines import Machine
@@ -328,7 +328,9 @@ def assign_indexes(guest: Guest) -> None:
 def add_machine_defaults(guest: Guest) -> None:
     m = guest.machine
     if m.default_usb and guest.find_controller("usb", 0) is None:
-        guest.add_controller("usb", 0, m.default_usb, "default")
+        # (on an emulator without a PIIX3 UHCI libvirt's controller keeps its default model)
+        guest.add_controller("usb", 0, None if m.default_usb == machines.DEFAULT_MODEL else m.default_usb,
+                             "default")
     if m.sata and guest.find_controller("sata", 0) is None:
         guest.add_controller("sata", 0, None, "default")
     root = guest.find_controller("pci", 0)
@@ -351,8 +353,8 @@ def fill_models(guest: Guest) -> None:
             dev.set("model", "virtio" if dev.type == "vdpa" else m.nic_model)
         elif dev.tag == "filesystem" and dev.type is None:
             dev.set("type", "mount")
-        elif dev.tag == "video" and dev.model is None:
-            dev.set("model", m.video_model)
+        elif dev.tag == "video" and dev.model in (None, "default"):
+            dev.set("model", m.video_model)  # ('default' where the emulator has no cirrus or VGA)
         elif dev.tag == "disk" and dev.bus is None:
             dev.bus = _disk_bus(dev)
         elif isinstance(dev, Controller) and dev.model is None:

@@ -68,7 +68,7 @@ VIRTIO_NIC_MODELS = frozenset({"virtio", "virtio-transitional", "virtio-non-tran
 #: SCSI controller models libvirt 9.0 knows and Debian's QEMU 7.2 is built without
 SCSI_MODELS_QEMU_LACKS = frozenset({"buslogic"})
 #: the guest arches whose QEMU has a PS/2 controller (i8042)
-PS2_ARCHES = frozenset({"x86_64", "i686", "ppc64", "ppc64le"})
+PS2_ARCHES = frozenset({"x86_64", "i686", "ppc64", "ppc64le", "ppc", "alpha"})
 
 
 def default_input_bus(itype: str | None, arch: str, os_type: str = "hvm") -> str | None:
@@ -87,10 +87,13 @@ def default_input_bus(itype: str | None, arch: str, os_type: str = "hvm") -> str
         return None
     return "usb"
 #: SCSI controller models libvirt checks the emulator for: (QEMU device, libvirt's name of it)
-SCSI_MODEL_DEVICES = {"lsilogic": ("lsi53c895a", "LSI 53C895A SCSI controller"),
-                      "lsisas1068": ("mptsas1068", "LSI SAS1068 (MPT Fusion) controller"),
-                      "lsisas1078": ("megasas", "LSI SAS1078 (MegaRAID) controller"),
-                      "vmpvscsi": ("pvscsi", "pvscsi (VMware paravirtual SCSI) controller")}
+SCSI_MODEL_DEVICES = {"lsilogic": ("lsi53c895a", "the LSI 53C895A SCSI controller"),
+                      "lsisas1068": ("mptsas1068", "the LSI SAS1068 (MPT Fusion) controller"),
+                      "lsisas1078": ("megasas", "the LSI SAS1078 (MegaRAID) controller"),
+                      "vmpvscsi": ("pvscsi", "the pvscsi (VMware paravirtual SCSI) controller"),
+                      "virtio-scsi": ("virtio-scsi-pci", "virtio scsi controller"),
+                      "virtio-transitional": ("virtio-scsi-pci", "virtio scsi controller"),
+                      "virtio-non-transitional": ("virtio-scsi-pci", "virtio scsi controller")}
 #: <driver> options of a controller only virtio-scsi takes, in the order libvirt checks them
 VIRTIO_SCSI_DRIVER_OPTIONS = ("queues", "cmd_per_lun", "max_sectors", "ioeventfd", "iothread")
 #: TABLE: the controllers libvirt's post-parse lets have an I/O thread: it compares the model's
@@ -150,6 +153,7 @@ SOUND_MODELS: dict[str, str | None] = {
 #: ("not supported by qemu")
 WANTED_WITHOUT_FLAGS = frozenset({("sound", "ich7"), ("interface", "usb-net"), ("memballoon", "xen"),
                                   ("video", "gop"),  # (a primary one gets the chipset's video slot)
+                                  ("video", "default"),  # (an emulator without cirrus and VGA)
                                   # controllers by type: these are no PCI device either
                                   ("controller", "xenbus"), ("controller", "isa"),
                                   # filesystems by driver type: only 9p and virtiofs are
@@ -159,7 +163,7 @@ WANTED_WITHOUT_FLAGS = frozenset({("sound", "ich7"), ("interface", "usb-net"), (
 VIDEO_MODELS: dict[str, str | None] = {
     "virtio": VIRTIO, "bochs": PCIE, "none": None, "ramfb": None,
     "vga": PCI, "cirrus": PCI, "vmvga": PCI, "qxl": PCI, "xen": PCI, "vbox": PCI,
-    "parallels": PCI, "gop": None,
+    "parallels": PCI, "gop": None, "default": None,
 }
 #: devices whose only PCI-relevant knob is "virtio, virtio-transitional or none"
 #: video models that may also be a secondary video device

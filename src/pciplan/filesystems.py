@@ -181,6 +181,8 @@ def check_qemu(guest: Guest, fs: Device) -> None:
         if accessmode != "passthrough":
             raise refuse("virtiofs only supports passthrough accessmode")
     for message, given in VIRTIOFS_UNSUPPORTED:
+        if message.endswith("multidevs") and "vhost-user-fs" in guest.machine.lacks:
+            raise refuse("virtiofs is not supported with this QEMU binary")  # (checked here)
         if given(f) and not (external and message.endswith("wrpolicy")):
             raise refuse(message)
     if f.attrs.get("fmode") or f.attrs.get("dmode"):

@@ -70,8 +70,11 @@ class HostdevFacts(Value):
     #: what names the host device (its kind first), as libvirt compares two of them
     #: (:func:`same_source`); None for a PCI one (``Device.source``)
     identity: tuple | None = None
+    #: a PCI one's back end is written VFIO (``<driver name='vfio'>``: the default one is
+    #: chosen when the guest starts, so not checked before)
+    vfio: bool = False
 
-    def __init__(self, write_filtering=False, boot=False, teaming=None, ramfb=False, sgio_unfiltered=False, guest_reset=False, identity=None) -> None:
+    def __init__(self, write_filtering=False, boot=False, teaming=None, ramfb=False, sgio_unfiltered=False, guest_reset=False, identity=None, vfio=False) -> None:
         self.write_filtering = write_filtering
         self.boot = boot
         self.teaming = teaming
@@ -79,6 +82,7 @@ class HostdevFacts(Value):
         self.sgio_unfiltered = sgio_unfiltered
         self.guest_reset = guest_reset
         self.identity = identity
+        self.vfio = vfio
 
 
 #: the ``<source>`` child naming a host device of each capabilities type
@@ -240,6 +244,8 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
     f.sgio_unfiltered = el.get("sgio") == "unfiltered"
     f.guest_reset = src is not None and bool(src.get("guestReset"))
     f.identity = _identity(el, src)
+    driver = kids.get("driver")
+    f.vfio = driver is not None and driver.get("name") == "vfio"
     return f
 
 
@@ -351,6 +357,9 @@ def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
     if h.type == "usb" and f.guest_reset and guest.domain.arch in GUEST_RESET_LACKING_ARCHES:
         raise PlanError("guestReset is not supported with this version of QEMU", what,
                         kind="unsupported")
+    if h.type == "pci" and f.vfio and "vfio-pci" in guest.machine.lacks:
+        raise PlanError("VFIO PCI device assignment is not supported by this version of qemu", what,
+                        kind="unsupported")
     if h.type == "pci" and f.write_filtering:
         raise PlanError("Write filtering of PCI device configuration space is not supported by qemu",
                         what, kind="unsupported")
@@ -362,6 +371,9 @@ def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
     if h.model in S390_MDEV_MODELS and guest.domain.arch != "s390x":
         raise PlanError(f"{S390_MDEV_MODELS[h.model]} device assignment is not supported by this "
                         "version of QEMU", what, kind="unsupported")
+    if h.model == "vfio-pci" and "vfio-pci" in guest.machine.lacks:
+        raise PlanError("VFIO PCI device assignment is not supported by this version of QEMU", what,
+                        kind="unsupported")
     if h.model in ("vfio-pci", "vfio-ap") and f.boot:
         raise PlanError("booting from assigned devices is not supported by mediated devices of "
                         f"model {h.model}", what, kind="unsupported")

@@ -16,6 +16,14 @@ ARM = frozenset({"aarch64", "armv7l", "armv6l"})
 RISCV = frozenset({"riscv64", "riscv32"})
 PPC64 = frozenset({"ppc64", "ppc64le"})
 S390 = frozenset({"s390x", "s390"})
+#: the other arches QEMU 7.2 has an emulator for that libvirt 9.0 names (``virsh capabilities``)
+PPC32 = frozenset({"ppc"})
+ALPHA = frozenset({"alpha"})
+SH4 = frozenset({"sh4", "sh4eb"})
+XTENSA = frozenset({"xtensa", "xtensaeb"})
+M68K = frozenset({"m68k"})
+CRIS = frozenset({"cris"})
+MICROBLAZE = frozenset({"microblaze", "microblazeel"})
 
 
 class ChipsetFunction(NamedTuple):
@@ -113,8 +121,9 @@ class Machine(NamedTuple):
     nic_model: str
     #: model of a ``<video>`` written without one (or implied by ``<graphics>``)
     video_model: str
-    #: model of a ``<controller type='scsi'>`` written without one
-    scsi_model: str
+    #: model of a ``<controller type='scsi'>`` written without one (None: the emulator has
+    #: none libvirt picks, "Unable to determine model for SCSI controller")
+    scsi_model: str | None
     #: libvirt adds a virtio memballoon when the XML has none
     memballoon: bool
     #: the root-bus slots of ``chipset`` (None when it is None)
@@ -145,6 +154,9 @@ class Machine(NamedTuple):
     #: virtio devices without an address go on the channel subsystem (libvirt's
     #: ``s390-ccw*`` machines); CCW addresses are checked and taken
     ccw: bool = False
+    #: the machine has its ESP (ncr53c90) SCSI controller built in: the first SCSI
+    #: controller may be of that model (m68k 'q800')
+    builtin_esp: bool = False
 
 
 #: the USB devices libvirt 9.0 checks the emulator for (QEMU names): s390x's lacks them
@@ -211,13 +223,59 @@ PSERIES = Machine("pseries", root="pci-root", chipset=None, default_usb="qemu-xh
                   usb_model="qemu-xhci", nic_model="rtl8139", video_model="vga",
                   scsi_model="ibmvscsi", memballoon=True, multiple_roots=True,
                   usb_input_with_graphics=True,
-                  video_models=_VIDEO_PSERIES)
+                  video_models=_VIDEO_PSERIES, lacks=frozenset({"virtio-mmio"}))
 #: the other ppc64 machines (powernv*, mac99, ...): libvirt gives them a pci-root and plans
 #: them as a plain PCI machine
 PPC64_BOARD = Machine("ppc64-board", root="pci-root", chipset=None, default_usb="qemu-xhci",
                       usb_model="qemu-xhci", nic_model="rtl8139", video_model="vga",
                       scsi_model="lsilogic", memballoon=True, usb_input_with_graphics=True,
-                      video_models=_VIDEO_PSERIES)
+                      video_models=_VIDEO_PSERIES, lacks=frozenset({"virtio-mmio"}))
+#: 32-bit ppc, alpha, sh4 and sh4eb: libvirt adds a pci-root on every machine of theirs, a
+#: USB controller (PIIX3 UHCI, the default model of an emulator that has one) and a balloon,
+#: and picks QEMU's PCI defaults (rtl8139, cirrus, lsilogic)
+PPC_BOARD = PPC64_BOARD._replace(family="ppc-board", default_usb="piix3-uhci", usb_model="piix3-uhci",
+                                 video_model="cirrus", usb_input_with_graphics=False)
+#: the PCI Express controllers' QEMU devices, and the ivshmem ones, that the alpha, sh4 and
+#: xtensa emulators lack (libvirt checks for them: "The '<name>' device is not supported...")
+_PCIE_PORT_DEVICES = frozenset({"ioh3420", "pcie-root-port", "x3130-upstream", "xio3130-downstream",
+                                "pcie-pci-bridge"})
+_IVSHMEM_DEVICES = frozenset({"ivshmem-plain", "ivshmem-doorbell"})
+ALPHA_BOARD = PPC_BOARD._replace(family="alpha-board", lacks=PPC_BOARD.lacks | _PCIE_PORT_DEVICES
+                                 | _IVSHMEM_DEVICES | {"i82801b11-bridge"})
+SH4_BOARD = ALPHA_BOARD._replace(family="sh4-board")
+#: xtensa and xtensaeb: PCI devices but no PCI root from libvirt (one the XML gives is used);
+#: a USB controller and a balloon are added, so a guest without either written 'none' (or
+#: a pci-root) is "No PCI buses available"
+XTENSA_BOARD = X86_OTHER._replace(family="xtensa-board", video_models=_VIDEO_PSERIES,
+                                  lacks=_PCIE_PORT_DEVICES | _IVSHMEM_DEVICES | {"virtio-mmio"})
+#: libvirt's name of a controller or video left at its default model: m68k, cris and
+#: microblaze have no piix3-uhci, cirrus or VGA for libvirt to pick
+DEFAULT_MODEL = "default"
+#: the PCI devices libvirt checks for that the m68k, cris and microblaze emulators all lack
+_POOR_LACKS = _PCIE_PORT_DEVICES | _IVSHMEM_DEVICES | frozenset({
+    "virtio-mmio", "i82801b11-bridge", "pci-bridge", "lsi53c895a", "mptsas1068", "megasas", "pvscsi",
+    "am53c974", "dc390", "ich9-intel-hda", "hda-duplex", "hda-micro", "hda-output",
+    "vfio-pci", *USB_DEVICES})
+#: the virtio devices the cris and microblaze emulators lack, on top of the m68k one's
+#: ('virtio-pci-transitional': the (non-)transitional virtio-pci devices, m68k's lacks too)
+_NO_VIRTIO = frozenset({"vhost-user-fs", "vhost-vsock", "virtio-scsi-pci", "virtio-rng-pci",
+                        "virtio-input-host", "virtio-mouse", "virtio-tablet", "virtio-keyboard"})
+#: m68k: no PCI root from libvirt, a model-less USB controller and a balloon added; virtio NICs
+#: and virtio-scsi (its emulator has neither rtl8139 nor e1000, nor an LSI SCSI controller)
+M68K_BOARD = Machine("m68k-board", root=None, chipset=None, default_usb=DEFAULT_MODEL, usb_model=None,
+                     nic_model="virtio", video_model=DEFAULT_MODEL, scsi_model="virtio-scsi",
+                     memballoon=True, video_models=frozenset({"virtio", "none"}), sata_capable=False,
+                     lacks=_POOR_LACKS | {"virtio-pci-transitional"})
+#: cris and microblaze: as m68k, without virtio-net, virtio-scsi, virtio-gpu or virtio-input
+#: (an rtl8139 NIC by default, as libvirt's last resort; no SCSI controller model at all)
+CRIS_BOARD = M68K_BOARD._replace(family="cris-board", nic_model="rtl8139", scsi_model=None,
+                                 video_models=frozenset({"none"}),
+                                 lacks=_POOR_LACKS | _NO_VIRTIO | {"virtio-pci-transitional"})
+#: an arch of ``NO_EMULATOR_ARCHES`` with the emulator of another one written: libvirt lays
+#: the guest out with its arch's defaults (a PCI root only on ppcemb, sparc64 and mips
+#: 'malta'; nothing on sparc) before it refuses the emulator's arch
+OTHER_ARCH = X86_OTHER._replace(family="other-arch")
+OTHER_ARCH_PCI = PPC_BOARD._replace(family="other-arch")
 S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, usb_model="none",
                    nic_model="virtio", video_model="virtio", scsi_model="virtio-scsi",
                    memballoon=True, zpci=True, ccw=True,
@@ -225,7 +283,7 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
                    lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
                                     "virtio-input-host", "lsi53c895a", "mptsas1068", "megasas",
                                     "pvscsi", "hda-duplex", "hda-micro", "hda-output",
-                                    *USB_DEVICES}))
+                                    "virtio-mmio", *USB_DEVICES}))
 
 #: an s390x machine name other than s390-ccw*: libvirt lays the guest out on PCI (zPCI),
 #: without the channel subsystem, until it refuses the name
@@ -266,7 +324,21 @@ _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
     (RISCV, _VIRT, RISCV_VIRT),
     (RISCV, Names(prefixes=("",)), RISCV_BOARD),  # spike, sifive_u, ...
     (PPC64, Names(("pseries",), ("pseries-",)), PSERIES),
+    (PPC64, Names(("g3beige",)), PPC64_BOARD._replace(ide=True)),  # (its IDE is built in)
     (PPC64, Names(prefixes=("",)), PPC64_BOARD),  # powernv*, mac99, ...: one pci-root
+    (PPC32, Names(("g3beige",)), PPC_BOARD._replace(ide=True)),  # (its IDE is built in)
+    (PPC32, Names(prefixes=("",)), PPC_BOARD),
+    (ALPHA, Names(prefixes=("",)), ALPHA_BOARD),
+    (SH4, Names(prefixes=("",)), SH4_BOARD),
+    (XTENSA, Names(prefixes=("",)), XTENSA_BOARD),
+    (M68K, Names(("q800",)), M68K_BOARD._replace(builtin_esp=True)),
+    (M68K, Names(prefixes=("",)), M68K_BOARD),
+    (CRIS | MICROBLAZE, Names(prefixes=("",)), CRIS_BOARD),
+    (frozenset({"ppcemb", "sparc64"}), Names(prefixes=("",)), OTHER_ARCH_PCI),
+    (frozenset({"sparc"}), Names(prefixes=("",)), OTHER_ARCH._replace(default_usb=None, memballoon=False)),
+    (frozenset({"mips", "mipsel", "mips64", "mips64el"}), Names(("malta",)), OTHER_ARCH_PCI),
+    (frozenset("armv7b ia64 lm32 mips mipsel mips64 mips64el openrisc parisc parisc64 ppcle "
+               "unicore32".split()), Names(prefixes=("",)), OTHER_ARCH),
     (S390, Names(prefixes=("s390-ccw",)), S390_CCW),  # (libvirt's test: the name's prefix)
     (S390, Names(prefixes=("",)), S390_OTHER),  # s390-virtio, ...: refused after its layout
 )
@@ -278,6 +350,7 @@ ALIASES: dict[tuple[frozenset[str], str], str] = {
     (ARM, "virt"): "virt-7.2",
     (PPC64, "pseries"): "pseries-7.2",
     (S390, "s390-ccw-virtio"): "s390-ccw-virtio-7.2",
+    (M68K, "virt"): "virt-7.2",
 }
 
 #: QEMU system emulator per guest arch
@@ -287,9 +360,15 @@ EMULATORS: dict[str, str] = {
     "riscv64": "qemu-system-riscv64", "riscv32": "qemu-system-riscv32",
     "ppc64": "qemu-system-ppc64", "ppc64le": "qemu-system-ppc64",
     "s390x": "qemu-system-s390x",
+    "ppc": "qemu-system-ppc", "alpha": "qemu-system-alpha", "sh4": "qemu-system-sh4",
+    "sh4eb": "qemu-system-sh4eb", "xtensa": "qemu-system-xtensa", "xtensaeb": "qemu-system-xtensaeb",
+    "m68k": "qemu-system-m68k", "cris": "qemu-system-cris", "microblaze": "qemu-system-microblaze",
+    "microblazeel": "qemu-system-microblazeel",
 }
 
-ARCHES = X86 | ARM | RISCV | PPC64 | S390
+#: the arches of QEMU's other emulators (none of them has a TPM, nor the PC's devices)
+MISC = PPC32 | ALPHA | SH4 | XTENSA | M68K | CRIS | MICROBLAZE
+ARCHES = X86 | ARM | RISCV | PPC64 | S390 | MISC
 #: every architecture name libvirt 9.0 knows (others are "Unknown architecture")
 LIBVIRT_ARCHES = ARCHES | frozenset("""
     alpha armv7b cris ia64 lm32 m68k microblaze microblazeel mips mipsel mips64 mips64el
@@ -299,7 +378,8 @@ LIBVIRT_ARCHES = ARCHES | frozenset("""
 
 #: the architectures libvirt 9.0 knows that have no QEMU system emulator here (Debian 12 with
 #: QEMU 7.2's x86, ARM, POWER, RISC-V, s390x and misc emulators; none is named after parisc or
-#: openrisc): without an <emulator> libvirt finds none ("No emulator found for arch ...")
+#: openrisc): without an <emulator> libvirt finds none ("No emulator found for arch ..."); with
+#: the one of another arch written it lays the guest out (``OTHER_ARCH``) and refuses the arch
 NO_EMULATOR_ARCHES = frozenset("""
     armv7b ia64 lm32 mips mipsel mips64 mips64el openrisc parisc parisc64 ppcemb ppcle s390
     sparc sparc64 unicore32""".split())
@@ -359,6 +439,15 @@ _S390X_NAMES = frozenset("""
     s390-ccw-virtio-7.0 s390-ccw-virtio-7.1 s390-ccw-virtio-7.2
 """.split())
 
+_PPC_NAMES = frozenset("""
+    40p bamboo g3beige mac99 mpc8544ds pegasos2 ppce500 ref405ep sam460ex virtex-ml507
+""".split())
+_SH4_NAMES = frozenset("r2d shix".split())
+_XTENSA_NAMES = frozenset("""
+    kc705 kc705-nommu lx200 lx200-nommu lx60 lx60-nommu ml605 ml605-nommu sim virt
+""".split())
+_MICROBLAZE_NAMES = frozenset("petalogix-ml605 petalogix-s3adsp1800 xlnx-zynqmp-pmu".split())
+
 
 class Emulator(NamedTuple):
     """A QEMU 7.2 system emulator as libvirt 9.0 sees it (``virsh capabilities``)."""
@@ -382,6 +471,18 @@ EMULATOR_MACHINES: dict[str, Emulator] = {
         "microchip-icicle-kit shakti_c sifive_e sifive_u spike virt".split())),
     "/usr/bin/qemu-system-riscv32": Emulator(frozenset({"riscv32"}), frozenset(
         "opentitan sifive_e sifive_u spike virt".split())),
+    "/usr/bin/qemu-system-ppc": Emulator(PPC32, _PPC_NAMES),
+    "/usr/bin/qemu-system-alpha": Emulator(ALPHA, frozenset({"clipper"})),
+    "/usr/bin/qemu-system-sh4": Emulator(frozenset({"sh4"}), _SH4_NAMES),
+    "/usr/bin/qemu-system-sh4eb": Emulator(frozenset({"sh4eb"}), _SH4_NAMES),
+    "/usr/bin/qemu-system-xtensa": Emulator(frozenset({"xtensa"}), _XTENSA_NAMES),
+    "/usr/bin/qemu-system-xtensaeb": Emulator(frozenset({"xtensaeb"}), _XTENSA_NAMES),
+    "/usr/bin/qemu-system-m68k": Emulator(M68K, frozenset("""
+        an5206 mcf5208evb next-cube q800 virt virt-6.0 virt-6.1 virt-6.2 virt-7.0 virt-7.1 virt-7.2
+    """.split())),
+    "/usr/bin/qemu-system-cris": Emulator(CRIS, frozenset({"axis-dev88"})),
+    "/usr/bin/qemu-system-microblaze": Emulator(frozenset({"microblaze"}), _MICROBLAZE_NAMES),
+    "/usr/bin/qemu-system-microblazeel": Emulator(frozenset({"microblazeel"}), _MICROBLAZE_NAMES),
 }
 
 #: TABLE: the most vCPUs each machine takes (``maxCpus`` of ``virsh capabilities``), per
@@ -452,6 +553,16 @@ MAX_CPUS: dict[str, tuple[int, dict[int, str]]] = {
     "/usr/bin/qemu-system-s390x": (248, {
     }),
     "/usr/bin/qemu-system-x86_64": _X86_MAX_CPUS,
+    "/usr/bin/qemu-system-ppc": (1, {15: "mpc8544ds", 32: "ppce500"}),
+    "/usr/bin/qemu-system-alpha": (4, {}),
+    "/usr/bin/qemu-system-sh4": (1, {}),
+    "/usr/bin/qemu-system-sh4eb": (1, {}),
+    "/usr/bin/qemu-system-xtensa": (32, {4: "sim"}),
+    "/usr/bin/qemu-system-xtensaeb": (32, {4: "sim"}),
+    "/usr/bin/qemu-system-m68k": (1, {}),
+    "/usr/bin/qemu-system-cris": (1, {}),
+    "/usr/bin/qemu-system-microblaze": (1, {}),
+    "/usr/bin/qemu-system-microblazeel": (1, {}),
 }
 
 _MAX_CPUS_BY_NAME: dict[str, dict[str, int]] = {}
@@ -490,6 +601,8 @@ DEFAULT_EMULATORS: dict[str, str] = {
     "ppc64": "/usr/bin/qemu-system-ppc64", "ppc64le": "/usr/bin/qemu-system-ppc64le",
     "s390x": "/usr/bin/qemu-system-s390x",
     "riscv64": "/usr/bin/qemu-system-riscv64", "riscv32": "/usr/bin/qemu-system-riscv32",
+    **{arch: "/usr/bin/" + binary for arch, binary in EMULATORS.items()
+       if arch in MISC},
 }
 
 
@@ -528,7 +641,10 @@ def default_machine(arch: str) -> str | None:
     where the emulator has none (ARM, RISC-V) the first it lists: boards without PCI."""
     return {"x86_64": "pc", "i686": "pc", "aarch64": "integratorcp", "armv7l": "integratorcp",
             "armv6l": "integratorcp", "riscv64": "spike", "riscv32": "spike",
-            "ppc64": "pseries", "ppc64le": "pseries", "s390x": "s390-ccw-virtio"}.get(arch)
+            "ppc64": "pseries", "ppc64le": "pseries", "s390x": "s390-ccw-virtio",
+            "ppc": "g3beige", "alpha": "clipper", "sh4": "shix", "sh4eb": "shix", "xtensa": "sim",
+            "xtensaeb": "sim", "m68k": "mcf5208evb", "cris": "axis-dev88",
+            "microblaze": "petalogix-s3adsp1800", "microblazeel": "petalogix-s3adsp1800"}.get(arch)
 
 
 def canonical(arch: str, machine: str) -> str:

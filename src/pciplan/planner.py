@@ -121,6 +121,8 @@ class Assigner:
         self.root_model = root.model if root is not None else None
         pcie = self.root_model == "pcie-root"
         self.pcie_flags = PCIE if pcie else PCI
+        # (an emulator without the transitional virtio-pci devices has virtio as plain PCI)
+        self.virtio_flags = PCI if "virtio-pci-transitional" in guest.machine.lacks else self.pcie_flags
         self.assigned: list[Device] = []
         self.warnings: list[str] = []
 
@@ -132,7 +134,8 @@ class Assigner:
         cls = devices.classify(dev, self.options.host_probe)
         if cls is None:
             return Connect.NONE
-        flags = PCI if cls == devices.PCI else self.pcie_flags
+        flags = PCI if cls == devices.PCI else self.virtio_flags if cls == devices.VIRTIO \
+            else self.pcie_flags
         if dev.tag == "iommu" or (self.options.placement == "flat" and wanted(dev)):
             flags |= Connect.INTEGRATED
         return flags
@@ -160,7 +163,8 @@ class Assigner:
     # ---- the address set ----------------------------------------------------------
     def create_set(self, nbuses: int, dry_run: bool) -> AddressSet:
         m = self.machine
-        s = AddressSet(nbuses, dry_run=dry_run, multiple_roots=m.multiple_roots)
+        s = AddressSet(nbuses, dry_run=dry_run, multiple_roots=m.multiple_roots,
+                       has_pcie_to_pci_bridge="pcie-pci-bridge" not in m.lacks)
         s.flat = self.options.placement == "flat"
         for c in self.guest.controllers:
             if c.type == "pci" and c.index is not None and c.index < nbuses and c.model in MODELS:
@@ -360,8 +364,9 @@ class Assigner:
             if d.bus != "virtio" or present(d):
                 continue
             a = d.address
-            if a is not None and a.type in ("ccw", "virtio-mmio"):
-                continue
+            if a is not None and (a.type == "ccw" or (a.type == "virtio-mmio"
+                                                      and "virtio-mmio" not in self.machine.lacks)):
+                continue  # (virtio-mmio where the emulator has it)
             if not wanted(d):
                 raise PlanError(f"virtio disk cannot have an address of type '{a.type if a else ''}'",
                                 d.describe(), kind="unsupported")
@@ -456,7 +461,9 @@ class Assigner:
                 if c.model == "pci-root" and self.machine.multiple_roots:
                     c.set("model_name", PSERIES_PHB_MODEL_NAME)
                 elif row.default_model_name:
-                    c.set("model_name", row.default_model_name)
+                    # (the first QEMU device of the model the emulator has, the last if none)
+                    names = [n for n in row.model_names if n not in self.machine.lacks]
+                    c.set("model_name", names[0] if names else row.model_names[-1])
             # (an address of another kind is read as a PCI one: its C union's numbers)
             addr = c.pci_address or (transports.union_as_pci(c.address) if c.address is not None
                                      else PciAddress())

@@ -56,7 +56,19 @@ def check_generic(guest: Guest, rng: Device) -> None:
         chardevs.check_generic(guest, rng)
 
 
+#: TABLE: the QEMU devices an RNG model needs (``Machine.lacks``): virtio-rng, and for the
+#: (non-)transitional models the emulator's transitional virtio-pci devices as well
+RNG_MODEL_DEVICES = {"virtio": ("virtio-rng-pci",),
+                     "virtio-transitional": ("virtio-rng-pci", "virtio-pci-transitional"),
+                     "virtio-non-transitional": ("virtio-rng-pci", "virtio-pci-transitional")}
+
+
 def check_qemu(guest: Guest, rng: Device) -> None:
-    """QEMU's checks of one RNG (after its address's): its EGD back end's chardev."""
+    """QEMU's checks of one RNG (after its address's): its EGD back end's chardev, then
+    the model the emulator has (its domain capabilities)."""
     if isinstance(rng.facts, chardevs.ChrFacts) and rng.facts.type is not None:
         chardevs.check_qemu(guest, rng)
+    model = rng.model or "virtio"
+    if any(d in guest.machine.lacks for d in RNG_MODEL_DEVICES.get(model, ())):
+        raise PlanError(f"domain configuration does not support rng model '{model}'", rng.describe(),
+                        kind="unsupported")

@@ -75,6 +75,8 @@ def validate(guest: Guest) -> None:
                 number(c.attrs.get("ports"), 0) > devices.XHCI_MAX_PORTS:
             raise PlanError(f"'{c.model}' controller only supports up to '{devices.XHCI_MAX_PORTS}' ports",
                             c.describe(), kind="unsupported")
+        elif c.type == "scsi" and c.model is None and c.origin != "implicit":
+            _no_scsi_model(c)
         if parsecheck.c_uint(c.attrs.get("driver_iothread", "0"), 10) and \
                 (c.type, c.model) not in devices.IOTHREAD_POST_PARSE_MODELS:
             raise PlanError("'iothread' attribute only supported for virtio scsi controllers",
@@ -90,6 +92,9 @@ def validate(guest: Guest) -> None:
     clock.post_parse(conf.clock)
     post_parse_memory(dom)
     guestconf.post_parse_os(conf)
+    for c in guest.controllers:  # (the implicit ones libvirt adds next)
+        if c.type == "scsi" and c.model is None:
+            _no_scsi_model(c)
     twice = _repeated(guest.controllers, lambda c: None if c.type == "usb" else (c.type, c.index))
     if twice:
         c = twice[1]
@@ -107,6 +112,18 @@ def validate(guest: Guest) -> None:
     if dom.os_boot and any("boot" in d.attrs for d in dom.devices):
         raise PlanError("per-device boot elements cannot be used together with os/boot elements",
                         "os", kind="unsupported")
+
+
+#: TABLE: the QEMU device of a virtio <input> of each type (``Machine.lacks``)
+VIRTIO_INPUT_DEVICES = {"mouse": "virtio-mouse", "tablet": "virtio-tablet", "keyboard": "virtio-keyboard",
+                        "passthrough": "virtio-input-host"}
+
+
+def _no_scsi_model(c: Controller) -> None:
+    """A SCSI controller without a model where the emulator has none for libvirt to pick
+    (``Machine.scsi_model`` None: cris, microblaze)."""
+    raise PlanError(f"Unable to determine model for SCSI controller idx={c.index}", c.describe(),
+                    kind="internal")
 
 
 def validate_late(guest: Guest) -> None:
@@ -280,7 +297,7 @@ def validate_late(guest: Guest) -> None:
         if c.type == "scsi" and c.model in devices.SCSI_MODEL_DEVICES:
             qemu_device, name = devices.SCSI_MODEL_DEVICES[c.model]
             if qemu_device in guest.machine.lacks:
-                raise PlanError(f"This QEMU doesn't support the {name}", c.describe(), kind="unsupported")
+                raise PlanError(f"This QEMU doesn't support {name}", c.describe(), kind="unsupported")
         if not (c.type == "scsi" and c.model in devices.VIRTIO_SCSI_MODELS):
             for opt in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
                 value = c.attrs.get("driver_" + opt)
@@ -306,8 +323,9 @@ def validate_late(guest: Guest) -> None:
             if c.index:
                 raise PlanError("ncr53c90 can only be used as first SCSI controller", c.describe(),
                                 kind="unsupported")
-            raise PlanError("ncr53c90 SCSI controller is not a built-in for this machine", c.describe(),
-                            kind="unsupported")
+            if not guest.machine.builtin_esp:
+                raise PlanError("ncr53c90 SCSI controller is not a built-in for this machine",
+                                c.describe(), kind="unsupported")
         if c.type == "ide" and c.index:
             raise PlanError("Only a single IDE controller is supported for this machine type",
                             c.describe(), kind="unsupported")
@@ -405,8 +423,9 @@ def validate_late(guest: Guest) -> None:
                 inp.model in ("virtio-transitional", "virtio-non-transitional"):
             raise PlanError("virtio (non-)transitional models are not supported for "
                             f"input type={inp.type}", inp.describe(), kind="unsupported")
-        if inp.type == "passthrough" and "virtio-input-host" in guest.machine.lacks:
-            raise PlanError("virtio-input-host is not supported by this QEMU binary", inp.describe(),
+        device = VIRTIO_INPUT_DEVICES.get(inp.type or "")
+        if (inp.bus == "virtio" or inp.type == "passthrough") and device in guest.machine.lacks:
+            raise PlanError(f"{device} is not supported by this QEMU binary", inp.describe(),
                             kind="unsupported")
     for fs in generic_first(of("filesystem")):
         filesystems.check_generic(fs)
@@ -450,7 +469,7 @@ def validate_late(guest: Guest) -> None:
                               guest.machine.family == "arm-virt")
         _validate_address(guest, tpm)
         emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
-        if dom.arch in machines.S390:  # no TPM at all: its backend is refused first
+        if dom.arch in machines.S390 | machines.MISC:  # no TPM at all: its backend is refused first
             raise PlanError(f"The QEMU executable {emulator} does not support TPM backend type "
                             f"{tpm.attrs.get('backend', '')}", tpm.describe(), kind="unsupported")
         archs = TPM_MODEL_ARCHES.get(tpm.model or "")
@@ -473,6 +492,9 @@ def validate_late(guest: Guest) -> None:
         if cid is not None and number(cid, 3) < 3:
             raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
         _validate_address(guest, vsock)
+        if "vhost-vsock" in guest.machine.lacks:
+            raise PlanError("vsock device is not supported with this QEMU binary", vsock.describe(),
+                            kind="unsupported")
     for d in dom.devices:  # (the kinds without checks of their own above)
         _validate_unassigned(d)
         _validate_rom(guest, d)
@@ -533,7 +555,7 @@ PSERIES_FEATURES: dict[str, tuple[str, ...] | None] = {
 #: machine families whose QEMU has vmport
 VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
 #: the guest arches whose QEMU 7.2 has no vmcoreinfo device (libvirt refuses the feature on)
-VMCOREINFO_LACKING = machines.PPC64 | machines.S390
+VMCOREINFO_LACKING = machines.PPC64 | machines.S390 | machines.MISC
 MIB = 1024 * 1024
 
 
@@ -636,8 +658,8 @@ def _validate_rom(guest: Guest, d: Device) -> None:
 
 
 #: the guest arches whose QEMU has a PIIX4 (or ICH9) power management device, whose
-#: disable_s3/disable_s4 libvirt needs for <pm> (ppc64's is built with PIIX4, as x86's)
-PM_ARCHES = machines.X86 | machines.PPC64
+#: disable_s3/disable_s4 libvirt needs for <pm> (ppc64's and ppc's are built with PIIX4, as x86's)
+PM_ARCHES = machines.X86 | machines.PPC64 | machines.PPC32
 
 
 def _validate_pm(dom: Domain) -> None:
@@ -903,8 +925,8 @@ def _validate_pci_ranges(c: Controller) -> None:
 
 
 #: the arches whose QEMU has PIIX4's ACPI switch for hot-plug on the root bus (x86, and
-#: ppc64's, built with PIIX4): a pci-root's <target hotplug> needs it
-PIIX4_ROOT_HOTPLUG_ARCHES = machines.X86 | machines.PPC64
+#: ppc64's and ppc's, built with PIIX4): a pci-root's <target hotplug> needs it
+PIIX4_ROOT_HOTPLUG_ARCHES = machines.X86 | machines.PPC64 | machines.PPC32
 
 
 def _validate_pci_options(guest: Guest, c: Controller) -> None:
@@ -932,6 +954,9 @@ def _validate_pci_options(guest: Guest, c: Controller) -> None:
             guest.domain.arch not in PIIX4_ROOT_HOTPLUG_ARCHES:
         raise PlanError("setting the 'hotplug' property on a 'pci-root' device is not supported "
                         "by this QEMU binary", what, kind="unsupported")
+    if c.model_name is not None and c.model_name in guest.machine.lacks:
+        raise PlanError(f"The '{c.model_name}' device is not supported by this QEMU binary", what,
+                        kind="unsupported")
 
 
 #: the <target> options of a PCI controller in the order libvirt's QEMU driver checks them

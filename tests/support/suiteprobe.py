@@ -53,7 +53,9 @@ MIRROR = "http://deb.debian.org/debian/pool/main/libv/libvirt"
 DEFAULT_CACHE = Path.home() / ".cache" / "pciplan-suiteprobe"
 #: guest arch -> the suffix of its QEMU binary
 QEMU_OF_ARCH = {"x86_64": "x86_64", "i686": "i386", "aarch64": "aarch64", "armv7l": "arm",
-                "ppc64": "ppc64", "ppc64le": "ppc64", "riscv64": "riscv64", "s390x": "s390x"}
+                "ppc64": "ppc64", "ppc64le": "ppc64", "riscv64": "riscv64", "s390x": "s390x",
+                **{arch: arch for arch in ("ppc", "alpha", "sh4", "sh4eb", "xtensa", "xtensaeb", "m68k",
+                                           "cris", "microblaze", "microblazeel")}}
 #: machine-type prefixes and the alias QEMU 7.2 knows them by
 MACHINE_ALIASES = (("pc-q35", "q35"), ("pc-i440fx", "pc"), ("pc-", "pc"), ("virt", "virt"),
                    ("s390-ccw", "s390-ccw-virtio"), ("pseries", "pseries"))
