@@ -256,7 +256,12 @@ def validate_late(guest: Guest) -> None:
         sounds.check_qemu(guest, snd, sound)
     for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
         if net.type == "hostdev":
-            _check_hostdev_address(net, "usb" if (net.source or {}).get("type") == "usb" else "pci")
+            usb = (net.source or {}).get("type") == "usb"
+            _check_hostdev_address(net, "usb" if usb else "pci")
+            if not usb and (net.net or interfaces.NetFacts()).driver.get("name") == "vfio" and \
+                    "vfio-pci" in guest.machine.lacks:
+                raise PlanError("VFIO PCI device assignment is not supported by this version of qemu",
+                                net.describe(), kind="unsupported")
     for h in generic_first(of("hostdev")):
         # (a PCI one's rule is that of subsystem mode)
         _check_hostdev_address(h, None if h.type == "pci" and h.attrs.get("mode") != "subsys"
