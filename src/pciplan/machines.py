@@ -259,7 +259,8 @@ _POOR_LACKS = _PCIE_PORT_DEVICES | _IVSHMEM_DEVICES | frozenset({
 #: the virtio devices the cris and microblaze emulators lack, on top of the m68k one's
 #: ('virtio-pci-transitional': the (non-)transitional virtio-pci devices, m68k's lacks too)
 _NO_VIRTIO = frozenset({"vhost-user-fs", "vhost-vsock", "virtio-scsi-pci", "virtio-rng-pci",
-                        "virtio-input-host", "virtio-mouse", "virtio-tablet", "virtio-keyboard"})
+                        "virtio-input-host", "virtio-mouse", "virtio-tablet", "virtio-keyboard",
+                        "virtio-balloon-pci.deflate-on-oom", "virtio-balloon.free-page-reporting"})
 #: m68k: no PCI root from libvirt, a model-less USB controller and a balloon added; virtio NICs
 #: and virtio-scsi (its emulator has neither rtl8139 nor e1000, nor an LSI SCSI controller)
 M68K_BOARD = Machine("m68k-board", root=None, chipset=None, default_usb=DEFAULT_MODEL, usb_model=None,

@@ -92,9 +92,6 @@ def validate(guest: Guest) -> None:
     clock.post_parse(conf.clock)
     post_parse_memory(dom)
     guestconf.post_parse_os(conf)
-    for c in guest.controllers:  # (the implicit ones libvirt adds next)
-        if c.type == "scsi" and c.model is None:
-            _no_scsi_model(c)
     twice = _repeated(guest.controllers, lambda c: None if c.type == "usb" else (c.type, c.index))
     if twice:
         c = twice[1]
@@ -112,8 +109,15 @@ def validate(guest: Guest) -> None:
     if dom.os_boot and any("boot" in d.attrs for d in dom.devices):
         raise PlanError("per-device boot elements cannot be used together with os/boot elements",
                         "os", kind="unsupported")
+    for c in guest.controllers:  # (the implicit ones libvirt adds after these checks)
+        if c.type == "scsi" and c.model is None:
+            _no_scsi_model(c)
 
 
+#: TABLE: a balloon's switches, the QEMU property each needs (``Machine.lacks``) and libvirt's
+#: name of it, in libvirt's order
+BALLOON_OPTIONS = {"autodeflate": ("virtio-balloon-pci.deflate-on-oom", "deflate-on-oom"),
+                   "freePageReporting": ("virtio-balloon.free-page-reporting", "freePageReporting")}
 #: TABLE: the QEMU device of a virtio <input> of each type (``Machine.lacks``)
 VIRTIO_INPUT_DEVICES = {"mouse": "virtio-mouse", "tablet": "virtio-tablet", "keyboard": "virtio-keyboard",
                         "passthrough": "virtio-input-host"}
@@ -256,7 +260,12 @@ def validate_late(guest: Guest) -> None:
         sounds.check_qemu(guest, snd, sound)
     for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
         if net.type == "hostdev":
-            _check_hostdev_address(net, "usb" if (net.source or {}).get("type") == "usb" else "pci")
+            usb = (net.source or {}).get("type") == "usb"
+            _check_hostdev_address(net, "usb" if usb else "pci")
+            if not usb and (net.net or interfaces.NetFacts()).driver.get("name") == "vfio" and \
+                    "vfio-pci" in guest.machine.lacks:
+                raise PlanError("VFIO PCI device assignment is not supported by this version of qemu",
+                                net.describe(), kind="unsupported")
     for h in generic_first(of("hostdev")):
         # (a PCI one's rule is that of subsystem mode)
         _check_hostdev_address(h, None if h.type == "pci" and h.attrs.get("mode") != "subsys"
@@ -450,6 +459,10 @@ def validate_late(guest: Guest) -> None:
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
                             balloon.describe(), kind="unsupported")
+        for attr, (option, name) in BALLOON_OPTIONS.items():
+            if balloon.model != "none" and balloon.attrs.get(attr) and option in guest.machine.lacks:
+                raise PlanError(f"{name} is not supported by this QEMU binary", balloon.describe(),
+                                kind="unsupported")
     for r in generic_first(of("rng")):
         rng.check_generic(guest, r)
         _validate_address(guest, r)

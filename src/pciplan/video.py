@@ -128,6 +128,8 @@ def check_generic(video: Device) -> None:
     accel = f.accel or {}
     if model == "none":
         return  # (the first video: libvirt clears a 'none' one's settings; another: refused before)
+    if model == "default":  # (an emulator with neither cirrus nor VGA: m68k, cris, microblaze)
+        raise refuse("missing video model and cannot determine default", "internal")
     if f.driver == "vhostuser":
         if model != "virtio":
             raise refuse("'vhostuser' driver is only supported with 'virtio' device")

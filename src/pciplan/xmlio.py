@@ -546,6 +546,10 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.attrs[k] = value
     elif tag == "memory" and "uuid" in kids:
         dev.attrs["uuid"] = "yes"
+    elif tag == "memballoon":
+        for k in parsecheck.MEMBALLOON_SWITCHES:  # (checked against the emulator's properties)
+            if get(k):
+                dev.attrs[k] = get(k)
     elif tag == "tpm" and "backend" in kids:
         dev.attrs["backend"] = kids["backend"].get("type", "")
     elif tag == "vsock" and "cid" in kids and kids["cid"].get("address") is not None:
