@@ -348,6 +348,14 @@ def post_parse(disks: list[Device], devs: list[Device]) -> None:
                             f"unit='{n[3]}' in use by a SCSI disk", h.describe())
 
 
+def check_vfio_backend(guest: Guest, what: str) -> None:
+    """A PCI host device (or ``<interface type='hostdev'>``) written with the VFIO back end,
+    on an emulator without VFIO PCI."""
+    if "vfio-pci" in guest.machine.lacks:
+        raise PlanError("VFIO PCI device assignment is not supported by this version of qemu", what,
+                        kind="unsupported")
+
+
 def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
     """The QEMU driver's checks of a host device (after libvirt's own and its address's)."""
     what = h.describe()
@@ -357,9 +365,8 @@ def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
     if h.type == "usb" and f.guest_reset and guest.domain.arch in GUEST_RESET_LACKING_ARCHES:
         raise PlanError("guestReset is not supported with this version of QEMU", what,
                         kind="unsupported")
-    if h.type == "pci" and f.vfio and "vfio-pci" in guest.machine.lacks:
-        raise PlanError("VFIO PCI device assignment is not supported by this version of qemu", what,
-                        kind="unsupported")
+    if h.type == "pci" and f.vfio:
+        check_vfio_backend(guest, what)
     if h.type == "pci" and f.write_filtering:
         raise PlanError("Write filtering of PCI device configuration space is not supported by qemu",
                         what, kind="unsupported")

@@ -262,10 +262,8 @@ def validate_late(guest: Guest) -> None:
         if net.type == "hostdev":
             usb = (net.source or {}).get("type") == "usb"
             _check_hostdev_address(net, "usb" if usb else "pci")
-            if not usb and (net.net or interfaces.NetFacts()).driver.get("name") == "vfio" and \
-                    "vfio-pci" in guest.machine.lacks:
-                raise PlanError("VFIO PCI device assignment is not supported by this version of qemu",
-                                net.describe(), kind="unsupported")
+            if not usb and (net.net or interfaces.NetFacts()).driver.get("name") == "vfio":
+                hostdevs.check_vfio_backend(guest, net.describe())
     for h in generic_first(of("hostdev")):
         # (a PCI one's rule is that of subsystem mode)
         _check_hostdev_address(h, None if h.type == "pci" and h.attrs.get("mode") != "subsys"
@@ -482,7 +480,7 @@ def validate_late(guest: Guest) -> None:
                               guest.machine.family == "arm-virt")
         _validate_address(guest, tpm)
         emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
-        if dom.arch in machines.S390 | machines.MISC:  # no TPM at all: its backend is refused first
+        if dom.arch in NO_TPM_ARCHES:  # no TPM at all: its backend is refused first
             raise PlanError(f"The QEMU executable {emulator} does not support TPM backend type "
                             f"{tpm.attrs.get('backend', '')}", tpm.describe(), kind="unsupported")
         archs = TPM_MODEL_ARCHES.get(tpm.model or "")
@@ -569,6 +567,8 @@ PSERIES_FEATURES: dict[str, tuple[str, ...] | None] = {
 VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
 #: the guest arches whose QEMU 7.2 has no vmcoreinfo device (libvirt refuses the feature on)
 VMCOREINFO_LACKING = machines.PPC64 | machines.S390 | machines.MISC
+#: the guest arches whose QEMU 7.2 has no TPM front end at all
+NO_TPM_ARCHES = machines.S390 | machines.MISC
 MIB = 1024 * 1024
 
 

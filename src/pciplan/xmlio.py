@@ -806,13 +806,13 @@ def read_domain(root: etree._Element) -> Domain:
     arch = ostype.get("arch") if ostype is not None else None
     machine = ostype.get("machine") if ostype is not None else None
     arch = arch or "x86_64"
-    if arch not in machines.ARCHES and not (arch in machines.NO_EMULATOR_ARCHES and (
-            not root.xpath("string(devices/emulator[1])")
-            or root.xpath("string(devices/emulator[1])") in machines.EMULATOR_MACHINES)):
+    if arch not in machines.ARCHES:
         # (one with no emulator here is refused as libvirt does, when the emulator is looked
         # for; one with the emulator of another arch once laid out, as the emulator's arch)
-        raise PlanError(f"unsupported architecture '{arch}'", "os/type", ostype.sourceline if ostype is not None else None,
-                        kind="unsupported")
+        emulator = root.xpath("string(devices/emulator[1])")
+        if not (arch in machines.NO_EMULATOR_ARCHES and (not emulator or emulator in machines.EMULATOR_MACHINES)):
+            raise PlanError(f"unsupported architecture '{arch}'", "os/type",
+                            ostype.sourceline if ostype is not None else None, kind="unsupported")
     machine = machine or machines.default_machine(arch) or ""
     dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
     dom.conf = conf
