@@ -658,14 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     cases = make_cases(bases, seed, tuple(args.devices.split(",")), args.steps)
     print(f"attachprobe: seed {seed}, {len(cases)} cases ({', '.join(f'{k} {n}' for k, n in share.items())}), "
           f"pciplan from {difftest.import_pciplan().__file__}", flush=True)
-    tty = sys.stderr.isatty()
-
-    def progress(done, total):
-        if tty and done % 10 == 0:
-            print(f"\r  {done}/{total} ({time.monotonic() - t0:.0f}s)", end="", file=sys.stderr, flush=True)
+    progress = difftest.Progress(t0, every=10)
     results = run(cases, oracle, args.jobs, progress)
-    if tty:
-        print(file=sys.stderr)
+    progress.end()
     report(results)
     print(f"oracle: {oracle.misses} asked, {oracle.hits} from cache; {time.monotonic() - t0:.0f}s")
     if args.save:

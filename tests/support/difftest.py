@@ -367,6 +367,24 @@ def _versions(oracle) -> str:
     return f"libvirt {lib.group(1) if lib else '?'}, {hv.group(1) if hv else '?'}"
 
 
+
+class Progress:
+    """The probes' progress line on a terminal (stderr): cases done of all and seconds since
+    ``t0``, every ``every`` cases and at the last; nothing when stderr is no terminal."""
+
+    def __init__(self, t0: float, every: int = 20, quiet: bool = False) -> None:
+        self.t0, self.every = t0, every
+        self.tty = sys.stderr.isatty() and not quiet
+
+    def __call__(self, done: int, total: int, *_result) -> None:
+        if self.tty and (done % self.every == 0 or done == total):
+            print(f"\r  {done}/{total} ({time.monotonic() - self.t0:.0f}s)", end="", file=sys.stderr,
+                  flush=True)
+
+    def end(self) -> None:
+        if self.tty:
+            print(file=sys.stderr)
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -418,15 +436,10 @@ def main(argv=None) -> int:
           f"{_versions(oracle)}", flush=True)
 
     t0 = time.monotonic()
-    tty = sys.stderr.isatty() and not a.quiet
-
-    def progress(done, total, r):
-        if tty and (done % 10 == 0 or done == total):
-            print(f"\r  {done}/{total} ({time.monotonic() - t0:.0f}s)", end="", file=sys.stderr, flush=True)
+    progress = Progress(t0, every=10, quiet=a.quiet)
     roundtrip = 1.0 if a.index else a.roundtrip      # single cases: always round-trip
     results = run_many(doms, oracle, plan, plan_error, jobs=a.jobs, roundtrip=roundtrip, progress=progress)
-    if tty:
-        print(file=sys.stderr)
+    progress.end()
     elapsed = time.monotonic() - t0
     print(summary_table(results))
     rm = reject_message_stats(results)

@@ -893,14 +893,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"editprobe: {len(bases)} planned domains, {len(cases)} edit cases, seed {args.seed}, "
           f"pciplan from {difftest.import_pciplan().__file__}", flush=True)
 
-    tty = sys.stderr.isatty()
-
-    def progress(done, total):
-        if tty and done % 20 == 0:
-            print(f"\r  {done}/{total} ({time.monotonic() - t0:.0f}s)", end="", file=sys.stderr, flush=True)
+    progress = difftest.Progress(t0)
     results = run(cases, oracle, args.jobs, progress)
-    if tty:
-        print(file=sys.stderr)
+    progress.end()
     report(results)
     print(f"oracle: {oracle.misses} asked, {oracle.hits} from cache; {time.monotonic() - t0:.0f}s")
     if args.save:

@@ -938,14 +938,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"virtinstallprobe: seed {seed}, {len(cases)} command lines, "
           f"pciplan from {difftest.import_pciplan().__file__}", flush=True)
     t0 = time.monotonic()
-    tty = sys.stderr.isatty()
-
-    def progress(done, total):
-        if tty and done % 20 == 0:
-            print(f"\r  {done}/{total} ({time.monotonic() - t0:.0f}s)", end="", file=sys.stderr, flush=True)
+    progress = difftest.Progress(t0)
     results = run(cases, oracle, args.jobs, args.one_by_one, progress)
-    if tty:
-        print(file=sys.stderr)
+    progress.end()
     report(cases, results)
     print(f"oracle: {oracle.misses} asked, {oracle.hits} from cache; {time.monotonic() - t0:.0f}s")
     if args.index:
