@@ -45,17 +45,22 @@ ROUNDTRIP = float(os.environ.get("PCIPLAN_DIFF_ROUNDTRIP", "0.1"))
 PLANNER = os.environ.get("PCIPLAN_DIFF_PLANNER", "pciplan")
 
 
-@pytest.fixture(scope="module")
-def diff_run(tmp_path_factory):
-    if N <= 0:
-        pytest.skip("differential test disabled (PCIPLAN_DIFF_N=0)")
+def _oracle_and_planner(n: int, what: str, knob: str):
+    """The daemon and the planner under test, or a skip with its reason."""
+    if n <= 0:
+        pytest.skip(f"{what} disabled ({knob}=0)")
     if not libvirt_oracle.available():
         pytest.skip(f"no libvirt daemon to compare with ({libvirt_oracle.unavailable_reason()}); "
                     "run scripts/setup-libvirt.sh as root to enable the differential test")
+    oracle = libvirt_oracle.Oracle()
+    return (oracle, *difftest.load_planner(PLANNER, oracle))
+
+
+@pytest.fixture(scope="module")
+def diff_run(tmp_path_factory):
+    oracle, plan, plan_error = _oracle_and_planner(N, "differential test", "PCIPLAN_DIFF_N")
     from support import randomdomain
 
-    oracle = libvirt_oracle.Oracle()
-    plan, plan_error = difftest.load_planner(PLANNER, oracle)
     doms = randomdomain.generate_many(SEED, N, SPREAD)
     results = difftest.run_many(doms, oracle, plan, plan_error, jobs=JOBS, roundtrip=ROUNDTRIP)
     save_dir = tmp_path_factory.mktemp("difftest-failures")
@@ -105,15 +110,10 @@ def test_roundtrip_through_libvirt(diff_run):
 # ---- the same guests on the other machines of their arch ------------------------------------
 @pytest.fixture(scope="module")
 def other_run(tmp_path_factory):
-    if OTHER_N <= 0:
-        pytest.skip("other-machine differential test disabled (PCIPLAN_DIFF_OTHER_N=0)")
-    if not libvirt_oracle.available():
-        pytest.skip(f"no libvirt daemon to compare with ({libvirt_oracle.unavailable_reason()}); "
-                    "run scripts/setup-libvirt.sh as root to enable the differential test")
+    oracle, plan, plan_error = _oracle_and_planner(OTHER_N, "other-machine differential test",
+                                                   "PCIPLAN_DIFF_OTHER_N")
     from support import randomdomain
 
-    oracle = libvirt_oracle.Oracle()
-    plan, plan_error = difftest.load_planner(PLANNER, oracle)
     doms = [randomdomain.generate_other_machine(SEED, i, SPREAD) for i in range(OTHER_N)]
     results = difftest.run_many(doms, oracle, plan, plan_error, jobs=JOBS, roundtrip=0)
     return results, tmp_path_factory.mktemp("difftest-other-machine-failures")
