@@ -200,6 +200,10 @@ VERSATILEPB_ARMV6L = Machine("arm-versatilepb", root="pci-root", chipset=None, d
                              usb_model="piix3-uhci", nic_model="scm91c111", video_model="cirrus",
                              scsi_model="lsilogic", memballoon=False, video_models=_VIDEO_NO_QXL)
 VERSATILEPB = VERSATILEPB_ARMV6L._replace(root=None)
+#: the same boards on aarch64, where a USB controller written without a model is qemu-xhci
+#: (libvirt's default USB model is by arch: qemu-xhci on every aarch64 machine)
+AARCH64_VERSATILEPB, AARCH64_VEXPRESS, AARCH64_BOARD = (
+    row._replace(usb_model="qemu-xhci") for row in (VERSATILEPB, ARM_VEXPRESS, ARM_BOARD))
 #: armv6l 'virt' has PCI to libvirt, which adds no pcie-root for it: virtio-mmio then
 ARMV6L_VIRT = ARM_VIRT._replace(root=None)
 RISCV_VIRT = Machine("riscv-virt", root="pcie-root", chipset=None, default_usb=None,
@@ -315,12 +319,11 @@ _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
     (frozenset({"armv6l"}), _VIRT, ARMV6L_VIRT),
     (frozenset({"armv7l"}), _VIRT, ARM_VIRT),
     (frozenset({"armv6l"}), Names(("versatilepb",)), VERSATILEPB_ARMV6L),
-    # (a USB controller written without a model is qemu-xhci on every aarch64 machine)
-    (frozenset({"aarch64"}), Names(("versatilepb",)), VERSATILEPB._replace(usb_model="qemu-xhci")),
+    (frozenset({"aarch64"}), Names(("versatilepb",)), AARCH64_VERSATILEPB),
     (ARM, Names(("versatilepb",)), VERSATILEPB),
-    (frozenset({"aarch64"}), Names(prefixes=("vexpress-",)), ARM_VEXPRESS._replace(usb_model="qemu-xhci")),
+    (frozenset({"aarch64"}), Names(prefixes=("vexpress-",)), AARCH64_VEXPRESS),
     (ARM, Names(prefixes=("vexpress-",)), ARM_VEXPRESS),
-    (frozenset({"aarch64"}), Names(prefixes=("",)), ARM_BOARD._replace(usb_model="qemu-xhci")),
+    (frozenset({"aarch64"}), Names(prefixes=("",)), AARCH64_BOARD),
     (ARM, Names(prefixes=("",)), ARM_BOARD),  # integratorcp, realview-*, versatile*, any other board
     (RISCV, _VIRT, RISCV_VIRT),
     (RISCV, Names(prefixes=("",)), RISCV_BOARD),  # spike, sifive_u, ...
