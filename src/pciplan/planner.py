@@ -465,8 +465,7 @@ class Assigner:
                     names = [n for n in row.model_names if n not in self.machine.lacks]
                     c.set("model_name", names[0] if names else row.model_names[-1])
             # (an address of another kind is read as a PCI one: its C union's numbers)
-            addr = c.pci_address or (transports.union_as_pci(c.address) if c.address is not None
-                                     else PciAddress())
+            addr = transports.union_as_pci(c.address) if c.address is not None else PciAddress()
             target = {k: v for k, v in c.target.items() if k in TARGET_ATTRIBUTES}
             if c.model == "pci-bridge":
                 target.setdefault("chassisNr", str(c.index))
@@ -492,8 +491,7 @@ class Assigner:
                                         kind="unsupported")
                     target["index"] = str(ti)
             c.set("target", target)
-            # (an address of another kind is read as a PCI one here: its C union's bus)
-            bus = transports.union_pci_bus(c.address) if c.address is not None else 0
+            bus = addr.bus
             if c.model == "pci-bridge" and c.index is not None and c.index <= bus:
                 raise PlanError(f"PCI controller at index {c.index} (0x{c.index:02x}) has "
                                 f"bus='0x{bus:02x}', but index must be larger than bus",

@@ -120,11 +120,12 @@ _UNION_WORDS: dict[str, tuple[tuple[str, int] | None, ...]] = {
 
 
 def union_as_pci(a: Address) -> PciAddress:
-    """The PCI address libvirt reads when it takes an address of another kind for a PCI one:
-    its last check of the PCI controllers (the bus) and the default port of a PCIe root or
-    downstream port (slot and function) do, whatever the address's kind.  A USB address is
-    its bus and first three ports, a spapr-vio one its 64-bit register (low, high) and
-    whether it has one, a DIMM its slot, a padding word and its 64-bit base."""
+    """The PCI address libvirt reads from an address of any kind (a PCI one is itself): its
+    last check of the PCI controllers (the bus) and the default port of a PCIe root or
+    downstream port (slot and function) take another kind for a PCI one, its C union's
+    numbers.  A USB address is its bus and first three ports, a spapr-vio one its 64-bit
+    register (low, high) and whether it has one, a DIMM its slot, a padding word and its
+    64-bit base."""
     if a.is_pci:
         return a.pci
     if a.type == "usb":
@@ -142,12 +143,6 @@ def union_as_pci(a: Address) -> PciAddress:
                  for f in _UNION_WORDS.get(a.type, ())]
     words += [0, 0, 0, 0]
     return PciAddress(*words[:4])
-
-
-def union_pci_bus(a: Address) -> int:
-    """The bus libvirt reads when it takes an address of another kind for a PCI one (its
-    last check of the PCI controllers does, whatever their address's kind)."""
-    return union_as_pci(a).bus
 
 
 def check_user_transport_addresses(guest: Guest) -> None:
