@@ -11,6 +11,7 @@ if the caller is killed outright, the kernel kills QEMU as well.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import signal
@@ -84,6 +85,25 @@ def pdeathsig_prefix() -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--"]
 
 
+#: errors of fork/exec that say the host was short of something for a moment, not that
+#: the program cannot run: EAGAIN and ENOMEM (process or memory limits), EFAULT (seen
+#: from execve under a sandboxing kernel while many guests were starting)
+_TRANSIENT_SPAWN_ERRORS = frozenset({errno.EAGAIN, errno.ENOMEM, errno.EFAULT})
+SPAWN_ATTEMPTS = 4
+
+
+def _spawn(args: list[str], out) -> subprocess.Popen:
+    """Popen ``args`` with stdout and stderr to ``out``, retrying a transient fork/exec failure."""
+    for attempt in range(1, SPAWN_ATTEMPTS + 1):
+        try:
+            return subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, close_fds=True)
+        except OSError as e:
+            if e.errno not in _TRANSIENT_SPAWN_ERRORS or attempt == SPAWN_ATTEMPTS:
+                raise
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
 def run(argv: list[str], timeout: float) -> Boot:
     """Boot ``argv`` (without console options: they are added here) for at most ``timeout`` s."""
     with tempfile.TemporaryDirectory(prefix="pciplan-guest-") as tmp:
@@ -93,8 +113,7 @@ def run(argv: list[str], timeout: float) -> Boot:
         start = time.monotonic()
         timed_out = False
         with open(errfile, "wb") as err:
-            proc = subprocess.Popen(pdeathsig_prefix() + full, stdin=subprocess.DEVNULL, stdout=err,
-                                    stderr=err, close_fds=True)
+            proc = _spawn(pdeathsig_prefix() + full, err)
             try:
                 try:
                     proc.wait(timeout=timeout)
