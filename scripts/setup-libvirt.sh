@@ -49,6 +49,18 @@ else
     say "packages already installed"
 fi
 
+# -- what the packages' maintainer scripts make, on images where they did not -----
+# libvirtd resolves its built-in QEMU user and group at start even when qemu.conf
+# names root, and refuses to start if 'libvirt-qemu' does not exist.
+getent group kvm >/dev/null || groupadd --system kvm
+getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+if ! getent passwd libvirt-qemu >/dev/null; then
+    useradd --system --gid libvirt-qemu --groups kvm --home-dir /var/lib/libvirt \
+        --no-create-home --shell /usr/sbin/nologin libvirt-qemu
+    say "created system user libvirt-qemu"
+fi
+mkdir -p /var/log/libvirt/qemu /run/libvirt /var/lib/libvirt /var/cache/libvirt
+
 # -- qemu.conf: QEMU as root, no security driver -------------------------------
 set_conf() {  # key value: only when the key is not set (uncommented) yet
     local key=$1 value=$2
@@ -78,7 +90,6 @@ if pgrep -x libvirtd >/dev/null; then
     fi
 else
     say "starting libvirtd"
-    mkdir -p /run/libvirt
     /usr/sbin/libvirtd --daemon
 fi
 
