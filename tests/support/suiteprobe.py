@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tarfile
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,10 @@ if str(TESTS_DIR) not in sys.path:
 
 from support import difftest, libvirt_oracle  # noqa: E402
 
-MIRROR = "http://deb.debian.org/debian/pool/main/libv/libvirt"
+#: where libvirt's upstream tarballs are kept, tried in turn: Debian keeps the releases its
+#: suites ship (9.0.0, 11.3.0), Ubuntu's archive some others (10.0.0 of noble)
+MIRRORS = ("http://deb.debian.org/debian/pool/main/libv/libvirt",
+           "http://archive.ubuntu.com/ubuntu/pool/main/libv/libvirt")
 #: where the command-line probes keep the downloaded sources
 DEFAULT_CACHE = Path.home() / ".cache" / "pciplan-suiteprobe"
 #: guest arch -> the suffix of its QEMU binary
@@ -84,7 +88,7 @@ def sources_for_tests(cache: Path, version: str = "9.0.0") -> tuple[Path | None,
     try:
         return fetch(version, cache), ""
     except OSError as err:
-        return None, f"libvirt {version}'s test inputs cannot be downloaded from Debian: {err}"
+        return None, f"libvirt {version}'s test inputs cannot be downloaded: {err}"
 
 
 def fetch(version: str, cache: Path) -> Path:
@@ -95,12 +99,18 @@ def fetch(version: str, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     tarball = cache / f"libvirt_{version}.orig.tar.xz"
     if not tarball.exists():
-        url = f"{MIRROR}/libvirt_{version}.orig.tar.xz"
-        print(f"suiteprobe: downloading {url}", file=sys.stderr)
         part = tarball.with_suffix(".part")
-        with urllib.request.urlopen(url, timeout=300) as r, open(part, "wb") as f:
-            while chunk := r.read(1 << 20):
-                f.write(chunk)
+        for n, mirror in enumerate(MIRRORS, 1):
+            url = f"{mirror}/libvirt_{version}.orig.tar.xz"
+            print(f"suiteprobe: downloading {url}", file=sys.stderr)
+            try:
+                with urllib.request.urlopen(url, timeout=300) as r, open(part, "wb") as f:
+                    while chunk := r.read(1 << 20):
+                        f.write(chunk)
+                break
+            except urllib.error.HTTPError as err:
+                if err.code != 404 or n == len(MIRRORS):
+                    raise
         part.rename(tarball)
     with tarfile.open(tarball) as tar:
         members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".xml")
