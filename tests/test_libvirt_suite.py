@@ -1,12 +1,14 @@
-"""libvirt 9.0's own test inputs (and the conformance corpus' q35/aarch64 variants of them)
-through the local libvirt daemon and through pciplan: the same PCI layout when both accept,
-never a refusal of what libvirt accepts.
+"""libvirt's own test inputs (and the conformance corpus' q35/aarch64/address-less variants of
+them) through the local libvirt 9.0 daemon and through pciplan: the same PCI layout when both
+accept, never a refusal of what libvirt accepts, and libvirt's first message when both refuse.
 
-The inputs come from Debian's source package of libvirt 9.0.0 (downloaded once, about 9 MB,
-into ``tests/.suite-cache``; see support/suiteprobe.py, which also runs all of them).  Each run
-takes a sample of them, a different one each time (``PCIPLAN_SUITE_SEED`` repeats one):
+The inputs come from Debian's source packages of libvirt 9.0.0 and 11.3.0 (downloaded once,
+about 9 and 11 MB, into ``tests/.suite-cache``; see support/suiteprobe.py, which also runs all
+of them).  11.3's tests are the ones libvirt's users write against a newer libvirt's documents;
+the daemon is still 9.0.  Each run takes a sample of them, a different one each time
+(``PCIPLAN_SUITE_SEED`` repeats one):
 
-  PCIPLAN_SUITE_SHARE   the share of the ~2,650 cases each run takes (default 0.12; 0 skips)
+  PCIPLAN_SUITE_SHARE   the share of the ~2,700 + ~2,950 cases each run takes (default 0.12; 0 skips)
   PCIPLAN_SUITE_SEED    which sample (default: random; printed on failure)
 """
 
@@ -25,11 +27,14 @@ SEED = os.environ.get("PCIPLAN_SUITE_SEED") or str(random.randrange(10**9))
 CACHE = Path(__file__).resolve().parent / ".suite-cache"
 
 
-@pytest.fixture(scope="module")
-def suite_results():
+VERSIONS = ("9.0.0", "11.3.0")
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def suite_results(request):
     if SHARE <= 0:
         pytest.skip("libvirt test-suite sample disabled (PCIPLAN_SUITE_SHARE=0)")
-    root, why = suiteprobe.sources_for_tests(CACHE)
+    root, why = suiteprobe.sources_for_tests(CACHE, request.param)
     if root is None:
         pytest.skip(why)
     cases = suiteprobe.all_cases(root)
@@ -49,6 +54,14 @@ def test_same_layout_as_libvirt_and_no_false_refusal(suite_results):
     bad = suiteprobe.failures(results)
     assert not bad, f"seed {SEED} (PCIPLAN_SUITE_SEED={SEED} repeats it):\n" + "\n".join(
         f"{r.dom.name}: {r.status}: {r.first_line}" for r in bad[:20])
+
+
+def test_a_shared_refusal_is_libvirts_first_message(suite_results):
+    _, results = suite_results
+    other = [r for r in results if r.status == "both-reject" and not r.message_match]
+    assert not other, f"seed {SEED}:\n" + "\n".join(
+        f"{r.dom.name}: libvirt: {r.libvirt_text.strip()[:160]}\n   pciplan: {r.plan_reason[:160]}"
+        for r in other[:20])
 
 
 def test_libvirt_was_asked(suite_results):

@@ -65,6 +65,9 @@ MACHINE_ALIASES = (("pc-q35", "q35"), ("pc-i440fx", "pc"), ("pc-", "pc"), ("virt
                    ("s390-ccw", "s390-ccw-virtio"), ("pseries", "pseries"))
 #: test folders holding domain inputs, newest layout first
 INPUT_DIRS = ("tests/qemuxmlconfdata", "tests/qemuxml2argvdata", "tests/qemuxml2xmloutdata")
+#: inputs the libvirt 9.0 daemon dies on (virsh: "End of file while reading data"), left out:
+#: each takes the daemon down for every case asked at the same time
+LIBVIRTD_DIES_ON = frozenset({"hostdev-scsi-vhost-rawio-invalid"})
 #: output files of qemuxmlconfdata: CASE.ARCH-VERSION.xml
 _OUTPUT_NAME = re.compile(r"\.[a-z0-9_]+-(latest|\d[\d.]*)(\.[a-z-]+)?$")
 
@@ -172,7 +175,7 @@ def inputs(root: Path, machines: dict[str, set[str]]) -> list[Case]:
     for f in sorted(folder.glob("*.xml")):
         if folder.name != "qemuxml2argvdata" and _OUTPUT_NAME.search(f.stem):
             continue
-        if f.is_symlink() and not f.exists():
+        if (f.is_symlink() and not f.exists()) or f.stem in LIBVIRTD_DIES_ON:
             continue
         text = rewrite(f.stem, f.read_text(errors="replace"), machines)
         if text is not None:
