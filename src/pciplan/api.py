@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from . import defaults, guestconf, hostpci, machines, transports, validate, xmlio
 from . import chardevs  # (after defaults)
-from .errors import CapacityError, PlanError
+from .errors import UNKNOWN_CAUSE, CapacityError, PlanError
 from .planner import Options, Plan, assign
 from .records import Value
 
@@ -46,6 +46,8 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     emulator = machines.emulator_path(dom.arch, _emulator(doc))
     if emulator is None:
         raise PlanError(f"No emulator found for arch '{dom.arch}'", "os/type", kind="unsupported")
+    if emulator in machines.UNPROBED_EMULATORS:
+        raise PlanError(UNKNOWN_CAUSE, "devices/emulator", kind="internal")
     dom.emulator = emulator
     refusal = machines.unsupported(dom.arch, dom.machine, emulator)
     machine = machines.find(dom.arch, dom.machine)

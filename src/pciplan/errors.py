@@ -15,6 +15,11 @@ from typing import Callable, Union
 Element = Union[str, None, Callable[[], str]]
 
 
+#: what libvirt's client says of a failure its daemon gave no reason for (a lease without a
+#: lockspace, an NVRAM file its firmware cannot hold, an emulator it cannot read)
+UNKNOWN_CAUSE = "An error occurred, but the cause is unknown"
+
+
 class PciplanError(Exception):
     """Base class of every error pciplan raises on purpose."""
 

@@ -10,10 +10,7 @@ from __future__ import annotations
 from lxml import etree
 
 from . import parsecheck
-from .errors import PlanError
-
-#: what libvirt says when its parser fails without saying why (a lease without lockspace)
-UNKNOWN_CAUSE = "An error occurred, but the cause is unknown"
+from .errors import UNKNOWN_CAUSE, PlanError
 
 
 def _text(el: etree._Element | None) -> str:

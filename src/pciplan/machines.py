@@ -389,6 +389,14 @@ NO_EMULATOR_ARCHES = frozenset("""
     sparc sparc64 unicore32""".split())
 
 
+#: the QEMU 7.2 system emulators of Debian 12 whose capabilities libvirt 9.0 cannot read (their
+#: target is none of libvirt's arches: hppa, or1k, avr, ...): a guest that names one is
+#: refused when libvirt looks its capabilities up, right after the XML is read, whatever its
+#: arch, and with no message of libvirt's own ("An error occurred, but the cause is unknown")
+UNPROBED_EMULATORS = frozenset("/usr/bin/qemu-system-" + target for target in
+                               ("avr", "hppa", "loongarch64", "nios2", "or1k", "rx", "tricore"))
+
+
 #: TABLE: the machine names (aliases included) each QEMU 7.2 system emulator of Debian 12
 #: offers, as libvirt 9.0 lists them (``virsh capabilities``: ``qemu-system-* -machine help``
 #: less ``none``, which libvirt never lists).  libvirt refuses any other name, with

@@ -20,7 +20,7 @@ from lxml import etree
 from . import (audios, chardevs, controllers, devices, filesystems, graphics, guestconf, hostdevs,
                interfaces, leases, machines, memdevs, redirfilter, rng, shmems, sounds, sources,
                tpm, video)
-from .errors import PlanError
+from .errors import UNKNOWN_CAUSE, PlanError
 
 #: what an error is about: a description, or a function making one (only called on error)
 What = Union[str, None, Callable[[], str]]
@@ -321,10 +321,6 @@ def check_boot_options(os_el: etree._Element) -> None:
     timeout = bios.get("rebootTimeout") if bios is not None else None
     if timeout is not None and c_int(timeout, 10) is None:
         raise _invalid(bios, "rebootTimeout", timeout, "os", "integer value")
-
-
-#: what libvirt's client says of a failure its daemon gave no reason for
-UNKNOWN_CAUSE = "An error occurred, but the cause is unknown"
 
 
 def check_nvram(nvram: etree._Element, src: etree._Element | None) -> None:

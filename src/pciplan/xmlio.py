@@ -17,7 +17,7 @@ from lxml import etree
 
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
-from .errors import InputError, PlanError
+from .errors import UNKNOWN_CAUSE, InputError, PlanError
 from . import (audios, chardevs, defaults, devices, disks, filesystems, graphics, guestconf,
                hostdevs, interfaces, machines, memdevs, parsecheck, sounds, sources, tpm, video)
 from .records import Value
@@ -810,6 +810,8 @@ def read_domain(root: etree._Element) -> Domain:
         # (one with no emulator here is refused as libvirt does, when the emulator is looked
         # for; one with the emulator of another arch once laid out, as the emulator's arch)
         emulator = root.xpath("string(devices/emulator[1])")
+        if emulator in machines.UNPROBED_EMULATORS:
+            raise PlanError(UNKNOWN_CAUSE, "devices/emulator", kind="internal")
         if not (arch in machines.NO_EMULATOR_ARCHES and (not emulator or emulator in machines.EMULATOR_MACHINES)):
             raise PlanError(f"unsupported architecture '{arch}'", "os/type",
                             ostype.sourceline if ostype is not None else None, kind="unsupported")
