@@ -312,8 +312,10 @@ def reject_message_stats(results: list[CaseResult]) -> str:
     return f"both reject: {same}/{len(both)} with libvirt's message (numbers and quoted names aside)"
 
 
-def message_differences(results: list[CaseResult]) -> str:
-    """Both reject, but with different messages: grouped, one example each."""
+def message_differences(results: list[CaseResult],
+                        example=lambda r: f"--seed {r.dom.seed} --index {r.dom.index}") -> str:
+    """Both reject, but with different messages: grouped, one example each (named by
+    ``example``: how to run it again)."""
     groups: dict[str, list[CaseResult]] = collections.defaultdict(list)
     for r in results:
         if r.status == OK_REJECT and not r.message_match:
@@ -322,7 +324,7 @@ def message_differences(results: list[CaseResult]) -> str:
     for key, rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         r = rs[0]
         out.append(f"{len(rs):4d}x libvirt: {_strip_error(r.libvirt_text)}")
-        out.append(f"      pciplan: {r.plan_reason}  (--seed {r.dom.seed} --index {r.dom.index})")
+        out.append(f"      pciplan: {r.plan_reason}  ({example(r)})")
     return "\n".join(out)
 
 

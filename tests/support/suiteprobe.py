@@ -379,10 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL {r.dom.name}: {r.status}: {r.first_line}")
     if stats := difftest.reject_message_stats(results):
         print(stats)
-    for r in results:
-        if r.status == difftest.OK_REJECT and not r.message_match:
-            print(f"  other message {r.dom.name}:\n    libvirt: {difftest.message_core(r.libvirt_text)[:200]}"
-                  f"\n    pciplan: {r.plan_reason[:200]}")
+    if other := difftest.message_differences(results, example=lambda r: f"-k {r.dom.name}"):
+        print(other)
     missed = [r for r in results if r.status == difftest.FALSE_ACCEPT]
     if missed:
         print(f"refused by libvirt, accepted by pciplan ({len(missed)}; not counted):")
