@@ -9,18 +9,18 @@ fits.  *Which* devices get placed, in which order, is the planner's policy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from . import controllers
 from .address import FUNCTIONS_PER_SLOT, SLOTS_PER_BUS, PciAddress
 from .connect import ENDPOINTS, KINDS, Connect, kind_name
 from .errors import CapacityError, Element, PlanError
+from .records import Record
 
 ALL_FUNCTIONS = (1 << FUNCTIONS_PER_SLOT) - 1
 
 
-@dataclass
-class Bus:
+class Bus(Record):
+    """One PCI bus of the address set: what it accepts, and which of its functions are used."""
+
     index: int
     #: controller model providing the bus (None until known)
     model: str | None = None
@@ -29,13 +29,23 @@ class Bus:
     min_slot: int = 0
     max_slot: int = -1
     #: per slot, bit f set when function f is used
-    used: list[int] = field(default_factory=lambda: [0] * SLOTS_PER_BUS)
+    used: list[int]
     #: per slot, True when the slot packs several functions of AGGREGATE_SLOT devices
-    aggregate: list[bool] = field(default_factory=lambda: [False] * SLOTS_PER_BUS)
+    aggregate: list[bool]
     #: search cursors of ``AddressSet.next_free``: per query, the first slot that
     #: may still answer it (> max_slot: none will).  Valid because slots only
     #: ever fill up: a slot that cannot take a device never can again.
-    cursors: dict = field(default_factory=dict, repr=False, compare=False)
+    cursors: dict
+
+    def __init__(self, index, model=None, accepts=Connect.NONE, min_slot=0, max_slot=-1) -> None:
+        self.index = index
+        self.model = model
+        self.accepts = accepts
+        self.min_slot = min_slot
+        self.max_slot = max_slot
+        self.used = [0] * SLOTS_PER_BUS
+        self.aggregate = [False] * SLOTS_PER_BUS
+        self.cursors = {}
 
     @property
     def is_empty(self) -> bool:

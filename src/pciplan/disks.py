@@ -16,7 +16,6 @@ the libvirt 9.0 daemon with pairs of mistakes.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from lxml import etree
@@ -31,8 +30,7 @@ if TYPE_CHECKING:
     from .domain import Device
 
 
-@dataclass(frozen=True)
-class Storage:
+class Storage(Value):
     """One layer of a disk's storage chain: its ``<source>``, then each ``<backingStore>``."""
 
     type: str | None
@@ -57,6 +55,21 @@ class Storage:
     #: ``<metadata_cache><max_size>`` is set (not 0): the disk's ``<driver>``'s, a backing
     #: store's ``<format>``'s
     metadata_cache: bool = False
+
+    def __init__(self, type, format=None, readonly=False, encryption=None, cipher=False, engine=None,
+                 protocol=None, auth_secret=None, hosts=(), tls_hostname=False,
+                 metadata_cache=False) -> None:
+        self.type = type
+        self.format = format
+        self.readonly = readonly
+        self.encryption = encryption
+        self.cipher = cipher
+        self.engine = engine
+        self.protocol = protocol
+        self.auth_secret = auth_secret
+        self.hosts = hosts
+        self.tls_hostname = tls_hostname
+        self.metadata_cache = metadata_cache
 
 
 def storage_layer(type_: str | None, fmt: str | None, readonly: bool, holder: etree._Element | None,

@@ -16,15 +16,14 @@ PCI address: pciplan reads nothing else of them.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lxml import etree
 
 from . import audios, parsecheck
 from .errors import PlanError
+from .records import Value
 
-@dataclass(frozen=True)
-class GraphicsFacts:
+
+class GraphicsFacts(Value):
     """What validation needs of one ``<graphics>``."""
 
     type: str | None
@@ -36,6 +35,13 @@ class GraphicsFacts:
     attrs: tuple[tuple[str, str], ...] = ()
     #: the id of the audio a VNC or D-Bus display names (0: none)
     audio: int = 0
+
+    def __init__(self, type, listens=(), gl=False, attrs=(), audio=0) -> None:
+        self.type = type
+        self.listens = listens
+        self.gl = gl
+        self.attrs = attrs
+        self.audio = audio
 
 
 def read(el: etree._Element) -> GraphicsFacts:

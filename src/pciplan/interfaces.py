@@ -15,7 +15,6 @@ the libvirt 9.0 daemon.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
@@ -94,13 +93,17 @@ USER_IPV4_PREFIXES = range(4, 28)
 USER_IPV6_PREFIX = 64
 
 
-@dataclass(frozen=True)
-class GuestIP:
+class GuestIP(Value):
     """One ``<ip>`` of an interface (the guest's side)."""
 
     version: int
     prefix: int = 0
     peer: bool = False
+
+    def __init__(self, version, prefix=0, peer=False) -> None:
+        self.version = version
+        self.prefix = prefix
+        self.peer = peer
 
 
 class NetFacts(Value):
