@@ -60,7 +60,7 @@ def test_pciplan_rows(smoke: str) -> None:
         devices, endpoints, cli, api = row[1], row[2], row[5], row[6]
         assert devices.isdigit() and endpoints.isdigit()
         assert NUMBER.match(cli) and NUMBER.match(api), row
-    for label in ("python -c pass", "python -c 'import pciplan'", "pciplan plan (typical q35)",
+    for label in ("python -c pass", "python -c 'import pciplan.api'", "pciplan plan (typical q35)",
                   "pciplan --version (click)"):
         row = cells(smoke, label)
         assert all(NUMBER.match(c) for c in row[1:]), row
