@@ -1,18 +1,26 @@
 """Before/after: time pciplan at another git revision against the working tree, interleaved.
 
-    .venv/bin/python bench/versus.py REV [--rounds N]
+    .venv/bin/python bench/versus.py REV [--rounds N] [--instructions]
 
 ``git archive REV src`` is unpacked in a temporary folder (the repository is not
 touched) and both trees run the same inputs, alternately: the in-process
 ``pciplan.plan`` (CPU time, best of several calls, in a fresh interpreter per
 tree) and the cold ``pciplan plan FILE`` (the console script with the tree
 first on PYTHONPATH; wall time, median).  Prints one row per input.
+
+On a VM whose speed moves by tens of percent from minute to minute, a few
+milliseconds of start-up are lost in the noise of wall time.  ``--instructions``
+adds what does not move: the instructions a cold ``pciplan plan FILE`` executes,
+counted by valgrind's callgrind (with ``PYTHONHASHSEED=0``, the same count on
+every run), for the same interpreter, lxml and input.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -53,11 +61,25 @@ print(json.dumps(out))
 """
 
 
+def instructions(command: list[str], env: dict[str, str]) -> int:
+    """Instructions ``command`` executes, by callgrind."""
+    p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+                       capture_output=True, text=True, env={**env, "PYTHONHASHSEED": "0"})
+    m = re.search(r"Collected : (\d+)", p.stderr)
+    if m is None:
+        raise RuntimeError(f"callgrind gave no count for {command}: {p.stderr[-300:]}")
+    return int(m.group(1))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("rev")
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count the instructions of each cold run (valgrind's callgrind)")
     args = ap.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        ap.error("--instructions needs valgrind (apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="pciplan-versus-") as d:
         tmp = Path(d)
         old = tmp / "old"
@@ -93,6 +115,14 @@ def main() -> int:
                     t = time.perf_counter()
                     subprocess.run(script + ["plan", path], capture_output=True, env=env)
                     cli[name][label].append((time.perf_counter() - t) * 1000)
+        counts: dict[str, dict[str, int]] = {k: {} for k in trees}
+        if args.instructions:
+            for label, path in files:
+                for name, src in trees.items():
+                    env = bench.cli_env(cache)
+                    env["PYTHONPATH"] = src
+                    counts[name][label] = instructions(script + ["plan", path], env)
+            floor = instructions([sys.executable, "-c", "import lxml.etree"], bench.cli_env(cache))
     rows = []
     for label, _ in files:
         b, a = api["before"][label], api["after"][label]
@@ -103,6 +133,17 @@ def main() -> int:
                        "speed-up"], rows))
     print("API: CPU time of pciplan.plan, best of 30 (5 for the big ones); CLI: wall time of a cold "
           f"`pciplan plan FILE`, median of {args.rounds} interleaved runs, bytecode cached.")
+    if args.instructions:
+        rows = []
+        for label, _ in files:
+            b, a = counts["before"][label], counts["after"][label]
+            rows.append([label, f"{b / 1e6:.1f}", f"{a / 1e6:.1f}", f"{b / a:.3f}x",
+                         f"{(b - floor) / 1e6:.1f}", f"{(a - floor) / 1e6:.1f}", f"{(b - floor) / (a - floor):.3f}x"])
+        print()
+        print(bench.table(["input", "CLI before Minstr", "CLI after Minstr", "fewer", "beyond lxml before",
+                           "beyond lxml after", "fewer"], rows))
+        print(f"Instructions of a cold `pciplan plan FILE` (callgrind, PYTHONHASHSEED=0); \"beyond lxml\": "
+              f"less the {floor / 1e6:.1f} M that `python -c 'import lxml.etree'` takes (the interpreter and lxml).")
     return 0
 
 
