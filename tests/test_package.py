@@ -1,0 +1,49 @@
+"""The ``pciplan`` package as a library user imports it: any module, or any public name,
+first thing in a fresh interpreter.  (The test process has long imported everything, so
+only a new interpreter shows an import that works only after another one.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pciplan
+
+SRC = Path(pciplan.__file__).resolve().parent
+MODULES = sorted(
+    ".".join(("pciplan", *p.relative_to(SRC).with_suffix("").parts)).removesuffix(".__init__")
+    for p in SRC.rglob("*.py") if p.name != "__main__.py")
+
+
+def _fresh(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter():
+    # one interpreter per module (their imports would otherwise help one another),
+    # started together to keep the test short
+    procs = {m: subprocess.Popen([sys.executable, "-c", f"import {m}"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for m in MODULES}
+    failed = {}
+    for m, p in procs.items():
+        _, err = p.communicate(timeout=120)
+        if p.returncode != 0:
+            failed[m] = (err.strip().splitlines() or ["?"])[-1]
+    assert not failed, failed
+    assert "pciplan.xmlio" in MODULES and "pciplan.cli.fastplan" in MODULES
+
+
+@pytest.mark.parametrize("name", [n for n in pciplan.__all__ if n != "__version__"])
+def test_every_public_name_imports_first_in_a_fresh_interpreter(name):
+    p = _fresh(f"from pciplan import {name}; import pciplan; assert {name} is pciplan.{name}")
+    assert p.returncode == 0, p.stderr
+
+
+def test_star_import_gives_the_public_names():
+    ns: dict = {}
+    exec("from pciplan import *", ns)
+    assert {n for n in ns if not n.startswith("__")} | {"__version__"} == set(pciplan.__all__)
+    assert ns["plan"] is pciplan.plan
