@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, NamedTuple
 from lxml import etree
 
 from . import clock, machines, parsecheck, sources
-from .clock import ClockFacts
 from .errors import PlanError
 from .records import Value
 
@@ -88,6 +87,12 @@ class VcpuState(NamedTuple):
 VCPU_UNNAMED = VcpuState(False, None, 0)
 
 
+def _no_clock() -> clock.ClockFacts:
+    """The clock facts of a guest without ``<clock>`` (in ``GuestFacts.__init__`` its
+    ``clock`` argument hides the module)."""
+    return clock.ClockFacts()
+
+
 class GuestFacts(Value):
     """What the later stages need of the settings outside ``<devices>``."""
 
@@ -153,7 +158,7 @@ class GuestFacts(Value):
     thread_pools: list[tuple[int, int]]
 
     def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None, thread_pools=...) -> None:
-        self.clock = ClockFacts() if clock is ... else clock
+        self.clock = _no_clock() if clock is ... else clock
         self.os_type = os_type
         self.lifecycle = {} if lifecycle is ... else lifecycle
         self.bootloader = bootloader

@@ -481,22 +481,29 @@ SINGLE_DEVICES = {"watchdog": ("only a single watchdog device is supported", "in
 DEVICE_LIMITS = {"tpm": 2}
 
 
-#: TABLE: the parser checks of a kind of device kept in its own module
-KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {
-    "video": video.check_parse,
-    "filesystem": filesystems.check_parse,
-    "memory": memdevs.check_parse,
-    "graphics": graphics.check_parse,
-    "tpm": tpm.check_parse,
-    "sound": sounds.check_parse,
-    "audio": audios.check_parse,
-    "lease": leases.check_parse,
-    "redirfilter": redirfilter.check_parse,
-    **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
-    "shmem": shmems.check_parse,
-    "smartcard": chardevs.check_device_source_parse,
-    "redirdev": chardevs.check_device_source_parse,
-}
+#: TABLE: the parser checks of a kind of device kept in its own module.  Filled on first
+#: use: those modules import this one's helpers, and may still be loading when it loads.
+KIND_PARSE_CHECKS: dict[str, Callable[[etree._Element, What, dict], None]] = {}
+
+
+def kind_parse_checks() -> dict[str, Callable[[etree._Element, What, dict], None]]:
+    if not KIND_PARSE_CHECKS:
+        KIND_PARSE_CHECKS.update({
+            "video": video.check_parse,
+            "filesystem": filesystems.check_parse,
+            "memory": memdevs.check_parse,
+            "graphics": graphics.check_parse,
+            "tpm": tpm.check_parse,
+            "sound": sounds.check_parse,
+            "audio": audios.check_parse,
+            "lease": leases.check_parse,
+            "redirfilter": redirfilter.check_parse,
+            **{tag: chardevs.check_parse for tag in chardevs.CHR_TAGS},
+            "shmem": shmems.check_parse,
+            "smartcard": chardevs.check_device_source_parse,
+            "redirdev": chardevs.check_device_source_parse,
+        })
+    return KIND_PARSE_CHECKS
 
 
 def parse_rank(tag: str, position: int) -> tuple[int, int]:
@@ -977,7 +984,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         a = src.find("address")
         if a is not None:
             check_host_pci_address(a, what)
-    kind_check = KIND_PARSE_CHECKS.get(tag)
+    kind_check = (KIND_PARSE_CHECKS or kind_parse_checks()).get(tag)
     if kind_check is not None:
         kind_check(el, what, kids)
     addr = kids.get("address")
