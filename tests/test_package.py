@@ -1,6 +1,8 @@
 """The ``pciplan`` package as a library user imports it: any module, or any public name,
 first thing in a fresh interpreter.  (The test process has long imported everything, so
-only a new interpreter shows an import that works only after another one.)"""
+only a new interpreter shows an import that works only after another one.)  ``import
+pciplan`` loads its public names on first use, so the command can set its process up
+before lxml and the planner load."""
 
 from __future__ import annotations
 
@@ -44,3 +46,24 @@ def test_star_import_gives_the_public_names():
     exec("from pciplan import *", ns)
     assert {n for n in ns if not n.startswith("__")} | {"__version__"} == set(pciplan.__all__)
     assert ns["plan"] is pciplan.plan
+
+
+def test_all_lists_exactly_the_exported_names_and_dir_shows_them():
+    assert set(pciplan.__all__) == set(pciplan._EXPORTS) | {"__version__"}
+    assert set(pciplan.__all__) <= set(dir(pciplan))
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'plann'"):
+        pciplan.plann  # noqa: B018
+    with pytest.raises(ImportError):
+        exec("from pciplan import plann", {})
+
+
+def test_the_command_loads_neither_lxml_nor_the_planner_nor_click_before_it_runs():
+    """What the console script imports before ``main()``: ``pciplan.cli``, which leaves
+    lxml, the planner and click until the command has looked at its arguments (and,
+    for a plain ``pciplan plan``, turned the garbage collector off: ``cli.fastplan``)."""
+    p = _fresh("import sys, pciplan.cli; print(' '.join(sorted(m for m in sys.modules "
+               "if m.split('.')[0] in ('lxml', 'click', 'pciplan'))))")
+    assert p.stdout.split() == ["pciplan", "pciplan.cli", "pciplan.errors"], p.stderr
