@@ -70,7 +70,7 @@ def run(argv: list[str], exit_now: bool = False) -> None:
     Such a process also runs without the cyclic garbage collector: it plans one
     document and ends, and the collections that importing lxml and pciplan set off
     (``import pciplan`` loads neither, so this comes first) freed nothing and cost
-    4% of the run.
+    3% of the run's instructions.
     """
     parsed = parse(argv)
     if parsed is None or _handled_by_click():
