@@ -25,8 +25,7 @@ _EXPORTS = {
     "Document": "xmlio", "load": "xmlio",
 }
 
-__all__ = ["plan", "plan_text", "plan_document", "load", "Options", "Plan", "Result",
-           "Document", "PciplanError", "InputError", "PlanError", "CapacityError", "__version__"]
+__all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
     from .api import Result, plan, plan_document, plan_text
