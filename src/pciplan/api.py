@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from . import defaults, guestconf, hostpci, machines, transports, validate, xmlio
 from . import chardevs  # (after defaults)
 from .errors import UNKNOWN_CAUSE, CapacityError, PlanError
@@ -27,7 +25,7 @@ class Result(Value):
 def _with_host(options: Options | None) -> Options:
     options = options if options is not None else Options()
     if options.host_probe is None and options.probe_host:
-        options = replace(options, host_probe=hostpci.is_conventional)
+        options = options.replace(host_probe=hostpci.is_conventional)
     return options
 
 
@@ -78,7 +76,7 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
     guest = defaults.prepare(dom, machine)  # (post-parse: its refusals all come first)
     # libvirt's own plan: pciplan's policies (hot-plug ports, capacity, placement) add
     # nothing to a guest that is refused, nor any refusal of their own
-    libvirt_only = replace(options, hotplug_ports=None, placement="libvirt", capacity="libvirt")
+    libvirt_only = options.replace(hotplug_ports=None, placement="libvirt", capacity="libvirt")
     _assign(dom, machine, libvirt_only, validation=False, guest=guest)
     # validation checks the os type first, then the emulator's arch, the domain type, the name
     facts = dom.conf or guestconf.GuestFacts()

@@ -20,7 +20,6 @@ This is libvirt 9.0's algorithm, step for step, so that the answer is the one
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterator
 
 from . import budget, devices, hotplug, machines, transports
@@ -51,21 +50,36 @@ ZPCI_UID_MAX = 0xFFFF
 ZPCI_FID_MAX = 0xFFFFFFFF
 
 
-@dataclass
-class Options:
+class Options(Value):
     """Knobs of the planner.  The defaults reproduce libvirt 9.0."""
 
     #: tells whether a host PCI device is conventional PCI, as libvirt learns from
     #: sysfs; ``api`` fills in the sysfs probe unless ``probe_host`` is False
-    host_probe: HostProbe | None = None
-    probe_host: bool = True
+    host_probe: HostProbe | None
+    probe_host: bool
     #: leave at least this many empty hot-pluggable slots (None: libvirt's single spare)
-    hotplug_ports: int | None = None
+    hotplug_ports: int | None
     #: "libvirt": its placement; "flat": every endpoint integrated on the root bus
-    placement: str = "libvirt"
+    placement: str
     #: "libvirt": refuse where libvirt does; "max": grow with switches and nested
     #: bridges up to the 256-bus limit (see ``capacity``)
-    capacity: str = "libvirt"
+    capacity: str
+
+    def __init__(self, host_probe: HostProbe | None = None, probe_host: bool = True,
+                 hotplug_ports: int | None = None, placement: str = "libvirt",
+                 capacity: str = "libvirt") -> None:
+        self.host_probe = host_probe
+        self.probe_host = probe_host
+        self.hotplug_ports = hotplug_ports
+        self.placement = placement
+        self.capacity = capacity
+
+    def replace(self, **changes) -> Options:
+        """A copy with ``changes`` made."""
+        unknown = sorted(set(changes) - set(self._fields))
+        if unknown:
+            raise TypeError(f"Options has no field {unknown[0]!r}")
+        return Options(**{**{n: getattr(self, n) for n in self._fields}, **changes})
 
 
 class Plan(Value):
