@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from .records import Row
 
 DOMAIN_LAST = 0xFFFF
 BUS_LAST = 0xFF
@@ -12,7 +12,7 @@ SLOTS_PER_BUS = SLOT_LAST + 1
 FUNCTIONS_PER_SLOT = FUNCTION_LAST + 1
 
 
-class PciAddress(NamedTuple):
+class PciAddress(Row):
     """domain:bus:slot.function of one PCI function (ordered as that tuple)."""
 
     domain: int = 0

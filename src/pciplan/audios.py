@@ -21,12 +21,12 @@ else of it.
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
 from lxml import etree
 
 from . import parsecheck
 from .errors import PlanError
+from .records import Row
 
 #: the sample formats of ``<settings format>``
 FORMATS = frozenset({"u8", "s8", "u16", "s16", "u32", "s32", "f32"})
@@ -46,7 +46,7 @@ BACKEND_ATTRS: dict[str, tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str
 }
 
 
-class AudioFacts(NamedTuple):
+class AudioFacts(Row):
     """What validation needs of one ``<audio>``."""
 
     id: int

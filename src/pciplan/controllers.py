@@ -6,12 +6,12 @@ and ``planner``; this module only describes the hardware and libvirt's names.
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
 from .connect import Connect as C
+from .records import Row
 
 
-class ControllerModel(NamedTuple):
+class ControllerModel(Row):
     #: libvirt's model name
     name: str
     #: what it is, as seen by the bus it plugs into (None: never plugged: a root)

@@ -11,13 +11,13 @@ device) read the ``GuestFacts`` the parser left.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from . import clock, machines, parsecheck, sources
 from .errors import PlanError
-from .records import Value
+from .records import Row, Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
@@ -74,7 +74,7 @@ _UNIT_BYTES = {"b": 1, "bytes": 1, "k": 1024, "kb": 1000, "kib": 1024, "m": 1024
 _SIZE_UNITS = frozenset(_UNIT_BYTES)
 
 
-class VcpuState(NamedTuple):
+class VcpuState(Row):
     """One vCPU of ``<vcpus>``: online, hotpluggable ('yes', 'no', None: not said), its order
     (0: none)."""
 

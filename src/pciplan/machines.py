@@ -7,9 +7,9 @@ its row; the planner never tests machine names itself.
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
 from .address import PciAddress
+from .records import Row
 
 X86 = frozenset({"x86_64", "i686"})
 ARM = frozenset({"aarch64", "armv7l", "armv6l"})
@@ -26,7 +26,7 @@ CRIS = frozenset({"cris"})
 MICROBLAZE = frozenset({"microblaze", "microblazeel"})
 
 
-class ChipsetFunction(NamedTuple):
+class ChipsetFunction(Row):
     """A function of the chipset on the root bus that the XML never lists."""
 
     address: PciAddress
@@ -36,7 +36,7 @@ class ChipsetFunction(NamedTuple):
     element: str
 
 
-class FixedController(NamedTuple):
+class FixedController(Row):
     """A controller of the XML that the chipset puts at a fixed address."""
 
     address: PciAddress
@@ -44,7 +44,7 @@ class FixedController(NamedTuple):
     error: str
 
 
-class ChipsetSlots(NamedTuple):
+class ChipsetSlots(Row):
     """The root-bus slots an x86 chipset fixes, given or reserved by the planner
     (``Planner.chipset_*``), counted by ``--capacity max`` and shown by ``tree``."""
 
@@ -106,7 +106,7 @@ Q35_SLOTS = ChipsetSlots(
 )
 
 
-class Machine(NamedTuple):
+class Machine(Row):
     #: family name: i440fx, q35, arm-virt, riscv-virt, pseries, s390-ccw, arm-board
     family: str
     #: model of the PCI controller index 0 libvirt adds (None: the machine has none)
@@ -295,7 +295,7 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
 S390_OTHER = S390_CCW._replace(family="s390-other", ccw=False)
 
 
-class Names(NamedTuple):
+class Names(Row):
     """Machine names: one of ``exact``, or one starting with a prefix (QEMU's versioned
     names such as ``pc-q35-7.2``), as libvirt tests them (a line break is one more
     character: 'pc-i440fx-2.12\n' is an i440fx name QEMU does not have)."""
@@ -461,7 +461,7 @@ _XTENSA_NAMES = frozenset("""
 _MICROBLAZE_NAMES = frozenset("petalogix-ml605 petalogix-s3adsp1800 xlnx-zynqmp-pmu".split())
 
 
-class Emulator(NamedTuple):
+class Emulator(Row):
     """A QEMU 7.2 system emulator as libvirt 9.0 sees it (``virsh capabilities``)."""
 
     #: guest arches it runs (libvirt's ``virQEMUCapsIsArchSupported``)

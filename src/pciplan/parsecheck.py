@@ -13,7 +13,7 @@ blanks and a ``+`` are allowed, trailing characters are not, base 0 means
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Union
+from typing import Callable, Union
 
 from lxml import etree
 
@@ -21,6 +21,7 @@ from . import (audios, chardevs, controllers, devices, filesystems, graphics, gu
                interfaces, leases, machines, memdevs, redirfilter, rng, shmems, sounds, sources,
                tpm, video)
 from .errors import UNKNOWN_CAUSE, PlanError
+from .records import Row
 
 #: what an error is about: a description, or a function making one (only called on error)
 What = Union[str, None, Callable[[], str]]
@@ -227,7 +228,7 @@ def size_bytes(el: etree._Element | None, text: str | None = None, unit: str | N
     return (n or 0) * _UNITS.get((unit or "KiB").lower(), 1024)
 
 
-class MemorySizes(NamedTuple):
+class MemorySizes(Row):
     """The sizes libvirt's post-parse weighs, in bytes."""
 
     numa: int          # the NUMA cells' memory (0: none)
