@@ -1,10 +1,13 @@
-"""The base of pciplan's record classes (a device, an address, the facts read of a device...).
+"""The base of pciplan's record classes (a device, the facts read of a device, a table row...).
 
 They were dataclasses; ``@dataclass`` compiles its generated methods at every import, which
 cost a cold ``pciplan plan`` 9 ms.  Each record now writes its own ``__init__`` (on the hot
 path, and from the bytecode cache) and takes ``__repr__`` and, for value records, ``__eq__``
 from here, over its fields: the annotated names of the class and its bases, in order, as
 dataclasses counts them.
+
+The knowledge tables' rows (a machine, a controller model, a PCI address) are ``Row`` classes:
+named tuples written like ``typing.NamedTuple``, made without compiling their annotations.
 """
 
 from __future__ import annotations
