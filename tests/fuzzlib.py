@@ -484,10 +484,12 @@ _OLD: list[str] = []
 
 def _old_file() -> str:
     if not _OLD:
+        import atexit
         import tempfile
         fd, path = tempfile.mkstemp(prefix="pciplan-fuzz-", suffix=".xml")
         os.write(fd, small_seed("q35"))
         os.close(fd)
+        atexit.register(os.unlink, path)  # (the tests left one in /tmp at every run)
         _OLD.append(path)
     return _OLD[0]
 
