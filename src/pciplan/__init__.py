@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "plan": "api", "plan_text": "api", "plan_document": "api", "Result": "api",
     "PciplanError": "errors", "InputError": "errors", "PlanError": "errors", "CapacityError": "errors",
+    "HostError": "errors",
     "Options": "planner", "Plan": "planner",
     "Document": "xmlio", "load": "xmlio",
 }
@@ -29,7 +30,7 @@ __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
     from .api import Result, plan, plan_document, plan_text
-    from .errors import CapacityError, InputError, PciplanError, PlanError
+    from .errors import CapacityError, HostError, InputError, PciplanError, PlanError
     from .planner import Options, Plan
     from .xmlio import Document, load
 

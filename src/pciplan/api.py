@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import defaults, guestconf, hostpci, machines, transports, validate, xmlio
+from . import defaults, guestconf, hostcaps, hostpci, machines, transports, validate, xmlio
 from . import chardevs  # (after defaults)
 from .errors import UNKNOWN_CAUSE, CapacityError, PlanError
 from .planner import Options, Plan, assign
@@ -26,6 +26,8 @@ def _with_host(options: Options | None) -> Options:
     options = options if options is not None else Options()
     if options.host_probe is None and options.probe_host:
         options = options.replace(host_probe=hostpci.is_conventional)
+    if options.host is None:
+        options = options.replace(host=hostcaps.this_host() if options.probe_host else hostcaps.ANY_HOST)
     return options
 
 
@@ -82,7 +84,7 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
     facts = dom.conf or guestconf.GuestFacts()
     guestconf.validate_os_type(dom, facts)
     if not refusal.endswith(f"does not support arch '{dom.arch}'"):
-        guestconf.validate_virt_type(dom)
+        guestconf.validate_virt_type(dom, options.host)
     raise PlanError(refusal, "os/type", kind="unsupported")
 
 
@@ -101,7 +103,7 @@ def _assign(dom, machine, options: Options, margin: int | None = None,
     transports.check_usb_addresses(guest)
     transports.check_memory_slots(guest)
     if validation:
-        validate.validate_late(guest)
+        validate.validate_late(guest, options.host)
     chardevs.write_serial_into_console(guest)
     return plan
 

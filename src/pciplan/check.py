@@ -35,9 +35,9 @@ from . import api, budget, devices, topology, xmlio
 from .address import PciAddress
 from .connect import Connect
 from .domain import Controller, Device
-from .errors import CapacityError, PlanError
+from .errors import CapacityError, HostError, PlanError
 from .machines import X86
-from .planner import Plan
+from .planner import Options, Plan
 from .tree import label
 
 FORMAT = "pciplan-check"
@@ -85,6 +85,12 @@ _PLAN_ERRORS: dict[str, tuple[str, str]] = {
                "fix the address the message names, or remove it and let libvirt choose"),
 }
 
+#: an UNSUPPORTED error for what the host lacks (errors.HostError)
+_HOST_ERROR = ("libvirt 9.0 refuses it on this host, which lacks what it needs (KVM for the guest's "
+               "architecture, swtpm, SEV)",
+               "define it on a host that has it (or install swtpm here); `--no-host-probe` checks "
+               "the domain as for such a host")
+
 
 @dataclass
 class Finding:
@@ -127,8 +133,9 @@ class Report:
 
 
 # ---- entry point ------------------------------------------------------------------------------
-def check(data: str | bytes) -> Report:
-    """Check a domain document.  Raises ``InputError`` when it is not one."""
+def check(data: str | bytes, options: Options | None = None) -> Report:
+    """Check a domain document (planned with ``options``).  Raises ``InputError`` when it
+    is not one."""
     try:
         doc = xmlio.load(data)  # InputError propagates
     except PlanError as err:  # a value refused while reading (negative index, arch...)
@@ -137,7 +144,7 @@ def check(data: str | bytes) -> Report:
     report = Report(name=name.strip() if name else None)
     try:
         written = xmlio.load(data).domain  # what the user wrote, before planning
-        plan = api.plan_document(doc)
+        plan = api.plan_document(doc, options)
     except PlanError as err:
         report.findings.append(_plan_error(err))
         return report
@@ -157,7 +164,7 @@ def _plan_error(err: PlanError) -> Finding:
         code = "NO-ROOM"
     else:
         code = {"xml": "INVALID-XML", "unsupported": "UNSUPPORTED"}.get(err.kind, "LAYOUT")
-    why, fix = _PLAN_ERRORS[code]
+    why, fix = _HOST_ERROR if isinstance(err, HostError) else _PLAN_ERRORS[code]
     return Finding(code, ERROR, err.element, err.reason, why, fix, line=err.line)
 
 

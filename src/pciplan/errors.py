@@ -66,6 +66,15 @@ class CapacityError(PlanError):
         super().__init__(reason, element, line, kind="internal")
 
 
+class HostError(PlanError):
+    """libvirt 9.0 would refuse the configuration on the host pciplan asked (``Options.host``:
+    by default the machine it runs on), for what that host lacks: KVM for the guest's
+    arch, swtpm, SEV.  On a host that has it, the domain may be fine."""
+
+    def __init__(self, reason: str, element: Element = None, line: int | None = None) -> None:
+        super().__init__(reason, element, line, kind="unsupported")
+
+
 class OutputError(PciplanError):
     """The result cannot be written (unwritable folder, disk full, ...); the input is untouched."""
 

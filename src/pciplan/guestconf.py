@@ -16,13 +16,14 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from . import clock, machines, parsecheck, sources
-from .errors import PlanError
+from .errors import HostError, PlanError
 from .records import Row, Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
     from .disks import Storage
     from .domain import Domain
+    from .hostcaps import Host
 
 #: the actions libvirt knows for on_poweroff, on_reboot and on_crash
 LIFECYCLE_ACTIONS = frozenset({"destroy", "restart", "rename-restart", "preserve",
@@ -157,7 +158,10 @@ class GuestFacts(Value):
     #: <defaultiothread> (when it gives one)
     thread_pools: list[tuple[int, int]]
 
-    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None, thread_pools=...) -> None:
+    #: <launchSecurity>'s type (None: none)
+    launch_security: str | None = None
+
+    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None, thread_pools=..., launch_security=None) -> None:
         self.clock = _no_clock() if clock is ... else clock
         self.os_type = os_type
         self.lifecycle = {} if lifecycle is ... else lifecycle
@@ -196,6 +200,7 @@ class GuestFacts(Value):
         self.nvram = nvram
         self.nvram_storage = nvram_storage
         self.thread_pools = [] if thread_pools is ... else thread_pools
+        self.launch_security = launch_security
 
 
 def _text(el: etree._Element | None) -> str | None:
@@ -1246,6 +1251,7 @@ def read(root: etree._Element, facts: GuestFacts) -> GuestFacts:
     facts.min_guarantee = root.find("memtune/min_guarantee") is not None
     facts.genid = root.find("genid") is not None
     facts.os_type = root.findtext("os/type") or "hvm"
+    facts.launch_security = root.xpath("string(launchSecurity/@type)") or None
     topology = root.find("cpu/topology")
     if topology is not None:
         facts.topology = 1
@@ -1381,19 +1387,22 @@ def validate_os_type(dom: Domain, facts: GuestFacts) -> None:
                         kind="unsupported")
 
 
-def validate_virt_type(dom: Domain) -> None:
-    """QEMU's check of the domain type (after the emulator's arch, before its machine name)."""
+def validate_virt_type(dom: Domain, host: Host) -> None:
+    """QEMU's check of the domain type (after the emulator's arch, before its machine name):
+    one QEMU has, and KVM only for an arch the host runs natively."""
+    emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
     if dom.virt_type not in QEMU_VIRT_TYPES:
-        emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
         raise PlanError(f"Emulator '{emulator}' does not support virt type '{dom.virt_type}'", "domain",
                         kind="unsupported")
+    if dom.virt_type == "kvm" and not host.kvm_runs(dom.arch):
+        raise HostError(f"Emulator '{emulator}' does not support virt type 'kvm'", "domain")
 
 
-def validate_first(dom: Domain, facts: GuestFacts) -> None:
+def validate_first(dom: Domain, facts: GuestFacts, host: Host) -> None:
     """QEMU's first domain checks: the os type (QEMU's guests are all hvm), the domain type,
     min_guarantee."""
     validate_os_type(dom, facts)
-    validate_virt_type(dom)
+    validate_virt_type(dom, host)
     if facts.min_guarantee:
         raise PlanError("Parameter 'min_guarantee' not supported by QEMU.", "memtune",
                         kind="unsupported")

@@ -31,6 +31,7 @@ from .defaults import Guest
 from .devices import HostProbe
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import PlanError
+from .hostcaps import Host
 from .machines import PIIX3_IDE, PIIX3_SLOT, PIIX3_USB, ChipsetSlots
 from .records import Value
 
@@ -56,6 +57,8 @@ class Options(Value):
     #: tells whether a host PCI device is conventional PCI, as libvirt learns from
     #: sysfs; ``api`` fills in the sysfs probe unless ``probe_host`` is False
     host_probe: HostProbe | None
+    #: ask the host pciplan runs on, as libvirt asks the host it runs on (False: plan
+    #: every host PCI device as PCIe and the domain as on ``hostcaps.ANY_HOST``)
     probe_host: bool
     #: leave at least this many empty hot-pluggable slots (None: libvirt's single spare)
     hotplug_ports: int | None
@@ -64,15 +67,20 @@ class Options(Value):
     #: "libvirt": refuse where libvirt does; "max": grow with switches and nested
     #: bridges up to the 256-bus limit (see ``capacity``)
     capacity: str
+    #: the host libvirt would run on, for the refusals that depend on it (KVM for the
+    #: guest's arch, swtpm for an emulated TPM); ``api`` fills in this host
+    #: (``hostcaps.this_host``) unless ``probe_host`` is False (``hostcaps.ANY_HOST``)
+    host: Host | None
 
     def __init__(self, host_probe: HostProbe | None = None, probe_host: bool = True,
                  hotplug_ports: int | None = None, placement: str = "libvirt",
-                 capacity: str = "libvirt") -> None:
+                 capacity: str = "libvirt", host: Host | None = None) -> None:
         self.host_probe = host_probe
         self.probe_host = probe_host
         self.hotplug_ports = hotplug_ports
         self.placement = placement
         self.capacity = capacity
+        self.host = host
 
     def replace(self, **changes) -> Options:
         """A copy with ``changes`` made."""

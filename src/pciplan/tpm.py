@@ -1,7 +1,8 @@
 """What libvirt 9.0's parser refuses of a ``<tpm>``'s back end, in its order: one back
 end, an emulator's version, encryption secret, persistent state and PCR banks, an
 external one's source type (:func:`check_parse`).  Checked against the libvirt 9.0
-daemon with pairs of mistakes.  (What depends on swtpm being installed is not judged.)
+daemon with pairs of mistakes; then, in validation, what the host's swtpm can emulate
+(:func:`check_swtpm`, on a host without swtpm checked against the daemon).
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from . import parsecheck, sources
-from .errors import PlanError
+from .errors import HostError, PlanError
 from .records import Value
 
 if TYPE_CHECKING:
+    from typing import Callable
+
     from .domain import Device
+    from .hostcaps import Swtpm
 
 VERSIONS = frozenset({"1.2", "2.0"})
 PCR_BANKS = frozenset({"sha1", "sha256", "sha384", "sha512"})
@@ -85,14 +89,25 @@ def read(el: etree._Element, kids: dict) -> TpmFacts:
 
 #: the TPM models whose emulator defaults to TPM 2.0 (the others, but on ARM virt: 1.2)
 VERSION_2_MODELS = frozenset({"tpm-spapr", "tpm-crb"})
+#: the back ends libvirt runs through swtpm (QEMU's ``tpm-emulator``)
+SWTPM_BACKENDS = frozenset({"emulator", "external"})
+
+
+def _facts(tpm: Device) -> TpmFacts:
+    return tpm.facts if isinstance(tpm.facts, TpmFacts) else TpmFacts()
+
+
+def emulated_version(f: TpmFacts, model: str | None, arm_virt: bool) -> str:
+    """The TPM version an emulator back end gets: as written, or the model's default."""
+    return f.version or ("2.0" if model in VERSION_2_MODELS or arm_virt else "1.2")
 
 
 def check_generic(tpm: Device, model: str | None, arm_virt: bool) -> None:
     """libvirt's own checks of a TPM's back end (before its address's and QEMU's), with
     ``model`` the TPM's model after post-parse."""
-    f = tpm.facts if isinstance(tpm.facts, TpmFacts) else TpmFacts()
+    f = _facts(tpm)
     if f.backend == "emulator" and f.pcr_banks:
-        version = f.version or ("2.0" if model in VERSION_2_MODELS or arm_virt else "1.2")
+        version = emulated_version(f, model, arm_virt)
         if version != "2.0":
             raise PlanError("<active_pcr_banks/> requires TPM version '2.0'", tpm.describe())
     if f.backend == "external":
@@ -104,3 +119,13 @@ def check_generic(tpm: Device, model: str | None, arm_virt: bool) -> None:
             raise PlanError("only 'client' mode is supported for external TPM device", tpm.describe())
         if not src.get("path"):
             raise PlanError("missing socket path for external TPM device", tpm.describe())
+
+
+def check_swtpm(tpm: Device, model: str | None, arm_virt: bool, swtpm: Callable[[], Swtpm]) -> None:
+    """QEMU's first check of an emulated TPM: the host's swtpm can set up its version
+    (``swtpm``: asked only for an emulator back end)."""
+    f = _facts(tpm)
+    if f.backend == "emulator":
+        version = emulated_version(f, model, arm_virt)
+        if version not in swtpm().versions:
+            raise HostError(f"TPM version '{version}' is not supported", tpm.describe())

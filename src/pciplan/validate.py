@@ -23,10 +23,11 @@ from . import (audios, chardevs, clock, controllers, devices, disks, filesystems
 from . import tpm as tpm_mod
 from .defaults import MAX_PLANNED_INDEX, number
 from .domain import Controller, Device, Domain
-from .errors import PlanError
+from .errors import HostError, PlanError
 
 if TYPE_CHECKING:
     from .defaults import Guest
+    from .hostcaps import Host
 
 
 def post_parse_memory(domain: Domain) -> None:
@@ -130,8 +131,9 @@ def _no_scsi_model(c: Controller) -> None:
                     kind="internal")
 
 
-def validate_late(guest: Guest) -> None:
-    """Checks libvirt makes after addresses are assigned (so an address error wins)."""
+def validate_late(guest: Guest, host: Host) -> None:
+    """Checks libvirt makes after addresses are assigned (so an address error wins), on
+    ``host`` (the refusals that depend on it: KVM for the arch, swtpm)."""
     dom = guest.domain
     by_tag: dict[str, list[Device]] = {}
     for d in dom.devices:
@@ -155,7 +157,7 @@ def validate_late(guest: Guest) -> None:
             _validate_unassigned(d)
             yield d
     conf = dom.conf or guestconf.GuestFacts()
-    guestconf.validate_first(dom, conf)  # the os type, min_guarantee
+    guestconf.validate_first(dom, conf, host)  # the os type, KVM, min_guarantee
     if dom.uefi and not dom.acpi and dom.arch in machines.X86:
         raise PlanError("UEFI requires ACPI on this architecture", "os", kind="unsupported")
     if dom.acpi and not dom.uefi and dom.arch == "aarch64":
@@ -225,6 +227,16 @@ def validate_late(guest: Guest) -> None:
                 raise PlanError("only a single TPM non-proxy device is supported", tpm.describe(),
                                 kind="unsupported")
             seen_tpm = True
+    # the launch security, QEMU's last domain check: AMD SEV needs x86 and a host that runs
+    # it; s390x's protected virtualization a QEMU built with KVM, on an s390x host
+    for kind, name, arches, runs in (("sev", "SEV", machines.X86, host.sev_runs),
+                                     ("s390-pv", "S390 PV", machines.S390, lambda: host.kvm_runs(dom.arch))):
+        if conf.launch_security == kind:
+            message = f"{name} launch security is not supported with this QEMU binary"
+            if dom.arch not in arches:
+                raise PlanError(message, "launchSecurity", kind="unsupported")
+            if not runs():
+                raise HostError(message, "launchSecurity")
     watchdogs = of("watchdog")
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
@@ -476,13 +488,19 @@ def validate_late(guest: Guest) -> None:
         _validate_address(guest, shm)
         shmems.check_qemu(guest, shm)
     for tpm in generic_first(of("tpm")):
-        tpm_mod.check_generic(tpm, tpm.model or ("tpm-spapr" if dom.arch in machines.PPC64 else "tpm-tis"),
-                              guest.machine.family == "arm-virt")
+        model = tpm.model or ("tpm-spapr" if dom.arch in machines.PPC64 else "tpm-tis")
+        arm_virt = guest.machine.family == "arm-virt"
+        tpm_mod.check_generic(tpm, model, arm_virt)
         _validate_address(guest, tpm)
+        tpm_mod.check_swtpm(tpm, model, arm_virt, host.tpm)  # (before QEMU's back ends)
         emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
-        if dom.arch in NO_TPM_ARCHES:  # no TPM at all: its backend is refused first
-            raise PlanError(f"The QEMU executable {emulator} does not support TPM backend type "
-                            f"{tpm.attrs.get('backend', '')}", tpm.describe(), kind="unsupported")
+        backend = tpm.attrs.get("backend", "")
+        # no TPM at all, or no swtpm for the back ends that run it: the back end is refused first
+        message = f"The QEMU executable {emulator} does not support TPM backend type {backend}"
+        if dom.arch in NO_TPM_ARCHES:
+            raise PlanError(message, tpm.describe(), kind="unsupported")
+        if backend in tpm_mod.SWTPM_BACKENDS and not host.tpm().installed:
+            raise HostError(message, tpm.describe())
         archs = TPM_MODEL_ARCHES.get(tpm.model or "")
         if archs is not None and dom.arch not in archs:
             raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",

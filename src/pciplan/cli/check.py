@@ -13,7 +13,9 @@ from . import each_file, guarded
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("--strict", is_flag=True, help="Warnings make the exit status 1 too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (schema check-v1).")
-def command(files: tuple[str, ...], strict: bool, as_json: bool) -> None:
+@click.option("--no-host-probe", "no_host_probe", is_flag=True,
+              help="Do not ask this host (its PCI devices in sysfs, its CPU, swtpm, SEV) as libvirt asks the host it runs on: plan host PCI devices as PCI Express, and as if KVM, swtpm and SEV were there for the guest.")
+def command(files: tuple[str, ...], strict: bool, as_json: bool, no_host_probe: bool) -> None:
     """Check the PCI layout of domain XML files (none or - for stdin); changes nothing.
 
     Errors are what libvirt 9.0 would refuse (what `pciplan plan` refuses).
@@ -32,12 +34,15 @@ def command(files: tuple[str, ...], strict: bool, as_json: bool) -> None:
     document (the highest of all files).
     """
     from .. import check, fileio
+    from ..planner import Options
+
+    options = Options(probe_host=not no_host_probe)
 
     if len(files) <= 1:
         file = files[0] if files else "-"
 
         def run() -> int:
-            report = check.check(fileio.read_input(file))
+            report = check.check(fileio.read_input(file), options)
             if as_json:
                 import json
                 click.echo(json.dumps(check.to_data(report, strict), indent=2))
@@ -53,7 +58,7 @@ def command(files: tuple[str, ...], strict: bool, as_json: bool) -> None:
 
         def check_one(file: str) -> int:
             nonlocal errors, warnings
-            report = check.check(fileio.read_input(file))
+            report = check.check(fileio.read_input(file), options)
             errors += len(report.errors)
             warnings += len(report.warnings)
             if as_json:

@@ -20,8 +20,10 @@ from . import each_file, guarded, plan_file
 @click.option("--capacity", type=click.Choice(["libvirt", "max"]), default="libvirt", show_default=True,
               help="max: where libvirt runs out of slots, add PCIe switches and nested bridges "
                    "up to the 256-bus limit.")
+@click.option("--no-host-probe", "no_host_probe", is_flag=True,
+              help="Do not ask this host (its PCI devices in sysfs, its CPU, swtpm, SEV) as libvirt asks the host it runs on: plan host PCI devices as PCI Express, and as if KVM, swtpm and SEV were there for the guest.")
 def command(files: tuple[str, ...], output: str | None, in_place: bool, hotplug_ports: int | None,
-            placement: str, capacity: str) -> None:
+            placement: str, capacity: str, no_host_probe: bool) -> None:
     """Fill in every PCI controller and address of a domain XML (FILE, or - for stdin).
 
     With --in-place, several FILEs may be given: each is replaced by its plan
@@ -41,7 +43,8 @@ def command(files: tuple[str, ...], output: str | None, in_place: bool, hotplug_
         raise click.UsageError("--in-place needs a FILE")
     if len(files) > 1 and not in_place:
         raise click.UsageError("several FILEs need --in-place (each file is replaced by its plan)")
-    options = Options(hotplug_ports=hotplug_ports, placement=placement, capacity=capacity)
+    options = Options(hotplug_ports=hotplug_ports, placement=placement, capacity=capacity,
+                      probe_host=not no_host_probe)
 
     if len(files) <= 1:
         guarded(lambda: plan_file(file, file if in_place else output, options))

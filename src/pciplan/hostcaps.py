@@ -1,0 +1,133 @@
+"""Ask the host what libvirt asks of it before it accepts a domain: whether KVM can run
+the guest's architecture here, what the installed swtpm can emulate, whether KVM runs
+AMD SEV guests.
+
+libvirt 9.0 refuses, on the host it runs on, ``<domain type='kvm'>`` for a guest arch
+the host's CPU cannot run natively ("Emulator '...' does not support virt type 'kvm'"),
+an emulated TPM when ``swtpm`` is not installed or cannot set up the TPM version
+("TPM version '2.0' is not supported"; an ``external`` TPM back end needs swtpm too),
+``<launchSecurity type='sev'>`` where KVM cannot run SEV guests, and s390x's
+``type='s390-pv'`` off an s390x host (its QEMU has no protected virtualization without
+KVM; whether the host's firmware offers it is not asked).
+pciplan makes these refusals when it probes the host (``Options.probe_host``, the
+default); ``ANY_HOST`` plans as on a host that has whatever the domain names.
+
+Whether ``/dev/kvm`` is usable right now is not asked: a host whose CPU runs the guest's
+arch is taken to have KVM (a container or a CI runner without the device still plans
+the domains its hosts will run).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from .records import Value
+
+#: what swtpm_setup must print among its ``--print-capabilities`` features for each version
+TPM_VERSIONS = {"1.2": "tpm-1.2", "2.0": "tpm-2.0"}
+#: the programs libvirt needs before it offers the emulator and external back ends
+SWTPM_PROGRAMS = ("swtpm", "swtpm_setup", "swtpm_ioctl")
+#: where libvirtd, started by systemd or by hand as root, finds them besides its PATH
+DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin"
+#: where KVM says whether it runs AMD SEV guests
+SEV_PARAMETER = "/sys/module/kvm_amd/parameters/sev"
+#: guest arches KVM runs on a host of each arch (libvirt's native guests)
+KVM_GUESTS = {
+    "x86_64": frozenset({"x86_64", "i686"}),
+    "aarch64": frozenset({"aarch64", "armv7l"}),
+    "ppc64": frozenset({"ppc64", "ppc64le"}),
+    "ppc64le": frozenset({"ppc64", "ppc64le"}),
+    "s390x": frozenset({"s390x"}),
+}
+#: ``uname -m`` spellings of the host arches above
+_UNAME = {"amd64": "x86_64", "arm64": "aarch64", "i386": "i686", "i486": "i686", "i586": "i686"}
+
+
+class Swtpm(Value):
+    """What the host's swtpm offers libvirt."""
+
+    #: swtpm, swtpm_setup and swtpm_ioctl are installed
+    installed: bool
+    #: the TPM versions swtpm_setup can set up ("1.2", "2.0")
+    versions: frozenset[str]
+
+    def __init__(self, installed: bool, versions: frozenset[str]) -> None:
+        self.installed = installed
+        self.versions = versions
+
+
+class Host(Value):
+    """The host a domain is planned for."""
+
+    #: its architecture, as libvirt names it (None: KVM runs every guest arch)
+    arch: str | None
+    #: its swtpm (None: ask the installed one, when a TPM needs it)
+    swtpm: Swtpm | None
+    #: KVM runs AMD SEV guests (None: ask this host, when a domain asks for SEV)
+    sev: bool | None
+
+    def __init__(self, arch: str | None = None, swtpm: Swtpm | None = None, sev: bool | None = None) -> None:
+        self.arch = arch
+        self.swtpm = swtpm
+        self.sev = sev
+
+    def kvm_runs(self, guest_arch: str) -> bool:
+        """KVM can run a guest of this arch here."""
+        if self.arch is None:
+            return True
+        return guest_arch in KVM_GUESTS.get(self.arch, frozenset({self.arch}))
+
+    def tpm(self) -> Swtpm:
+        return self.swtpm if self.swtpm is not None else installed_swtpm()
+
+    def sev_runs(self) -> bool:
+        return self.sev if self.sev is not None else kvm_sev()
+
+
+#: a host with every arch's KVM, a swtpm that sets up both TPM versions, and AMD SEV
+ANY_HOST = Host(None, Swtpm(True, frozenset(TPM_VERSIONS)), True)
+
+
+def this_host() -> Host:
+    """The host pciplan runs on (its swtpm asked only when a TPM needs it)."""
+    machine = os.uname().machine
+    return Host(_UNAME.get(machine, machine))
+
+
+@functools.lru_cache(maxsize=1)
+def installed_swtpm() -> Swtpm:
+    """What this host's swtpm offers, asked once per process."""
+    import shutil  # (here: a plan without a TPM does not load it)
+
+    path = os.pathsep.join(p for p in (os.environ.get("PATH", ""), DAEMON_PATH) if p)
+    programs = [shutil.which(name, path=path) for name in SWTPM_PROGRAMS]
+    if None in programs:
+        return Swtpm(False, frozenset())
+    return Swtpm(True, _versions(programs[1]))
+
+
+def _versions(swtpm_setup: str) -> frozenset[str]:
+    """The TPM versions ``swtpm_setup --print-capabilities`` names (none when it fails)."""
+    import json
+    import subprocess
+
+    try:
+        out = subprocess.run([swtpm_setup, "--print-capabilities"], capture_output=True,
+                             timeout=10, check=True).stdout
+        features = json.loads(out).get("features", [])
+    except (OSError, subprocess.SubprocessError, ValueError, AttributeError):
+        return frozenset()
+    return frozenset(v for v, feature in TPM_VERSIONS.items() if feature in features)
+
+
+@functools.lru_cache(maxsize=1)
+def kvm_sev() -> bool:
+    """KVM runs SEV guests here, as QEMU's ``query-sev-capabilities`` needs: ``kvm_amd``'s
+    ``sev`` parameter is on and ``/dev/sev`` exists."""
+    try:
+        with open(SEV_PARAMETER) as f:
+            on = f.read().strip() in ("Y", "1")
+    except OSError:
+        return False
+    return on and os.path.exists("/dev/sev")

@@ -1,0 +1,186 @@
+"""Refusals that depend on the host libvirt runs on: KVM for the guest's arch, swtpm for an
+emulated TPM, SEV.  What libvirt 9.0 says on a host without swtpm or SEV is pinned by the
+``host-*`` golden cases (made with the real daemon); here, the same domains on other hosts,
+and how pciplan learns what this host has."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pciplan
+from pciplan import hostcaps
+from pciplan.hostcaps import ANY_HOST, Host, Swtpm
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+WIN11 = (GOLDEN / "host-q35-win11-tpm-crb-emulator.in.xml").read_text()
+NO_SWTPM = Swtpm(False, frozenset())
+X86_BARE = Host("x86_64", NO_SWTPM, sev=False)
+
+
+def plan(xml: str, host: Host | None = None, **options) -> str:
+    return pciplan.plan(xml, pciplan.Options(host=host, **options))
+
+
+def refusal(xml: str, host: Host, for_the_host: bool = True) -> str:
+    """libvirt's message; the error says whether it is for what the host lacks."""
+    with pytest.raises(pciplan.PlanError) as raised:
+        plan(xml, host)
+    assert isinstance(raised.value, pciplan.HostError) == for_the_host, raised.value
+    return raised.value.reason
+
+
+def domain(arch: str, machine: str, devices: str = "", virt: str = "kvm", extra: str = "") -> str:
+    return (f"<domain type='{virt}'><name>t</name><memory>524288</memory>"
+            f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>"
+            f"<devices>{devices}</devices>{extra}</domain>")
+
+
+def tpm(model: str | None, backend: str = "<backend type='emulator'/>") -> str:
+    return f"<tpm{f' model={chr(39)}{model}{chr(39)}' if model else ''}>{backend}</tpm>"
+
+
+# ---- swtpm -------------------------------------------------------------------------------
+def test_an_emulated_tpm_needs_swtpm_for_its_version():
+    assert refusal(WIN11, X86_BARE) == "TPM version '2.0' is not supported"
+    assert "<tpm model='tpm-crb'>" in plan(WIN11, ANY_HOST)
+    only_2 = Host("x86_64", Swtpm(True, frozenset({"2.0"})), sev=False)
+    assert "<tpm model='tpm-crb'>" in plan(WIN11, only_2)
+    # tpm-tis, the x86 default model, defaults to TPM 1.2
+    assert refusal(domain("x86_64", "q35", tpm(None)), only_2) == "TPM version '1.2' is not supported"
+
+
+def test_passthrough_needs_no_swtpm_and_external_needs_it_installed():
+    passthrough = domain("x86_64", "q35", tpm("tpm-tis", "<backend type='passthrough'><device path='/dev/tpm0'/>"
+                                                         "</backend>"))
+    assert "type='passthrough'" in plan(passthrough, X86_BARE)
+    external = domain("x86_64", "q35", tpm("tpm-crb", "<backend type='external'><source type='unix' "
+                                                      "mode='connect' path='/run/s.sock'/></backend>"))
+    assert refusal(external, X86_BARE) == ("The QEMU executable /usr/bin/qemu-system-x86_64 does not "
+                                           "support TPM backend type external")
+    assert "type='external'" in plan(external, Host("x86_64", Swtpm(True, frozenset()), sev=False))
+
+
+def test_on_a_host_with_swtpm_the_front_end_checks_follow():
+    # (a tpm-crb on aarch64: with swtpm, QEMU's lack of the model is what is left)
+    arm = domain("aarch64", "virt", tpm("tpm-crb"), virt="qemu")
+    assert refusal(arm, ANY_HOST, for_the_host=False) == \
+        "The QEMU executable /usr/bin/qemu-system-aarch64 does not support TPM model tpm-crb"
+    assert refusal(arm, Host("x86_64", NO_SWTPM)) == "TPM version '2.0' is not supported"
+
+
+# ---- KVM ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("host_arch, guest_arch, machine, runs", [
+    ("x86_64", "x86_64", "q35", True), ("x86_64", "i686", "pc", True),
+    ("x86_64", "aarch64", "virt", False), ("x86_64", "s390x", "s390-ccw-virtio", False),
+    ("aarch64", "aarch64", "virt", True), ("aarch64", "armv7l", "virt", True),
+    ("aarch64", "x86_64", "q35", False), ("ppc64le", "ppc64", "pseries", True),
+    ("ppc64le", "ppc64le", "pseries", True), ("s390x", "s390x", "s390-ccw-virtio", True),
+])
+def test_kvm_runs_the_host_arch_and_its_native_companions(host_arch, guest_arch, machine, runs):
+    xml = domain(guest_arch, machine)
+    host = Host(host_arch, NO_SWTPM, sev=False)
+    if runs:
+        assert plan(xml, host).startswith("<domain type='kvm'>")
+    else:
+        assert refusal(xml, host).endswith("does not support virt type 'kvm'")
+    assert plan(domain(guest_arch, machine, virt="qemu"), host)  # TCG runs anywhere
+    assert refusal(domain(guest_arch, machine, virt="xen"), host, for_the_host=False) \
+        .endswith("does not support virt type 'xen'")  # (and no host runs Xen under QEMU)
+
+
+# ---- SEV ---------------------------------------------------------------------------------
+SEV = "<launchSecurity type='sev'><policy>0x0003</policy></launchSecurity>"
+
+
+def test_sev_needs_an_x86_guest_on_a_host_that_runs_it():
+    q35 = domain("x86_64", "q35", extra=SEV)
+    assert refusal(q35, X86_BARE) == "SEV launch security is not supported with this QEMU binary"
+    assert "<launchSecurity type='sev'>" in plan(q35, Host("x86_64", NO_SWTPM, sev=True))
+    # (no QEMU but x86's has SEV: refused on any host)
+    assert refusal(domain("aarch64", "virt", virt="qemu", extra=SEV), ANY_HOST, for_the_host=False) == \
+        "SEV launch security is not supported with this QEMU binary"
+
+
+def test_s390_protected_virtualization_needs_an_s390x_host():
+    pv = domain("s390x", "s390-ccw-virtio", virt="qemu", extra="<launchSecurity type='s390-pv'/>")
+    assert refusal(pv, X86_BARE) == "S390 PV launch security is not supported with this QEMU binary"
+    assert plan(pv, Host("s390x", NO_SWTPM, sev=False))
+    x86 = domain("x86_64", "q35", extra="<launchSecurity type='s390-pv'/>")
+    assert refusal(x86, ANY_HOST, for_the_host=False) == \
+        "S390 PV launch security is not supported with this QEMU binary"
+
+
+# ---- what the default asks -----------------------------------------------------------------
+def test_without_probing_the_host_pciplan_plans_as_on_a_host_that_has_everything():
+    assert "<tpm model='tpm-crb'>" in pciplan.plan(WIN11, pciplan.Options(probe_host=False))
+    arm = domain("aarch64", "virt", "<controller type='usb' model='qemu-xhci'/>")
+    assert pciplan.plan(arm, pciplan.Options(probe_host=False)).startswith("<domain type='kvm'>")
+    sev = domain("x86_64", "q35", extra=SEV)
+    assert "<launchSecurity type='sev'>" in pciplan.plan(sev, pciplan.Options(probe_host=False))
+
+
+def test_this_host_is_the_machine_the_planner_runs_on():
+    host = hostcaps.this_host()
+    assert host.arch == hostcaps._UNAME.get(os.uname().machine, os.uname().machine)
+    assert host.swtpm is None and host.sev is None  # (asked only when a domain needs them)
+    assert host.kvm_runs(host.arch)
+
+
+def _fake_programs(tmp_path: Path, setup_script: str | None) -> str:
+    for name in hostcaps.SWTPM_PROGRAMS:
+        if name == "swtpm_setup" and setup_script is None:
+            continue
+        p = tmp_path / name
+        p.write_text(setup_script if name == "swtpm_setup" else "#!/bin/sh\nexit 0\n")
+        p.chmod(p.stat().st_mode | stat.S_IEXEC)
+    return str(tmp_path)
+
+
+@pytest.mark.parametrize("script, expected", [
+    ('#!/bin/sh\necho \'{ "type": "swtpm_setup", "features": [ "tpm-1.2", "tpm-2.0", '
+     '"cmdarg-keyfile-fd" ], "version": "0.7.1" }\'\n', Swtpm(True, frozenset({"1.2", "2.0"}))),
+    ('#!/bin/sh\necho \'{ "type": "swtpm_setup", "features": [ "tpm-2.0" ] }\'\n',
+     Swtpm(True, frozenset({"2.0"}))),
+    ("#!/bin/sh\nexit 3\n", Swtpm(True, frozenset())),
+    ("#!/bin/sh\necho not json\n", Swtpm(True, frozenset())),
+    (None, NO_SWTPM),
+])
+def test_the_installed_swtpm_is_asked_as_libvirt_asks_it(tmp_path, monkeypatch, script, expected):
+    monkeypatch.setenv("PATH", _fake_programs(tmp_path, script))
+    monkeypatch.setattr(hostcaps, "DAEMON_PATH", "")
+    hostcaps.installed_swtpm.cache_clear()
+    try:
+        assert hostcaps.installed_swtpm() == expected
+    finally:
+        hostcaps.installed_swtpm.cache_clear()
+
+
+@pytest.mark.parametrize("value", ["N\n", "0\n"])
+def test_kvm_without_sev_turned_on_runs_no_sev_guest(tmp_path, monkeypatch, value):
+    param = tmp_path / "sev"
+    param.write_text(value)
+    monkeypatch.setattr(hostcaps, "SEV_PARAMETER", str(param))
+    hostcaps.kvm_sev.cache_clear()
+    try:
+        assert hostcaps.kvm_sev() is False
+    finally:
+        hostcaps.kvm_sev.cache_clear()
+
+
+# ---- the command ---------------------------------------------------------------------------
+def _cli(*args: str, stdin: str) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).parent / "pciplan"
+    return subprocess.run([str(script), *args], input=stdin, capture_output=True, text=True)
+
+
+def test_the_commands_plan_for_another_host_with_no_host_probe():
+    p = _cli("plan", "--no-host-probe", "-", stdin=WIN11)
+    assert p.returncode == 0 and "<tpm model='tpm-crb'>" in p.stdout, p.stderr
+    c = _cli("check", "--no-host-probe", "-", stdin=WIN11)
+    assert c.returncode == 0, c.stdout + c.stderr
