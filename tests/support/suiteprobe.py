@@ -22,8 +22,9 @@ and pciplan about it:
 
 A case counts as a failure when both accept it with different PCI layouts
 (tests/support/layout.py), or when pciplan refuses what libvirt accepts, or crashes.
-libvirt refusals pciplan does not make are listed, not counted: many depend on the host
-(swtpm, SEV, qemu.conf's spice TLS) or lie outside the PCI layout.
+libvirt refusals pciplan does not make are listed, not counted: some depend on the host
+in ways pciplan does not ask (qemu.conf's spice TLS, files that are missing) or lie
+outside the PCI layout.
 
 Exit status: 0 no failure, 1 some failure, 2 libvirt or the sources cannot be had.
 """

@@ -31,8 +31,9 @@ seed, so a rerun asks the daemon nothing (the oracle cache).
 The printed XML is asked of libvirt and pciplan (tests/support/difftest.py's run_case):
 a failure is a different PCI layout, a refusal by pciplan of what libvirt accepts, or a
 crash.  Command lines virt-install refuses are counted apart (they test virt-install).
-libvirt refusals pciplan does not make are listed, not counted (some are the host's: no
-swtpm for an emulated TPM); refusals with another first message are listed too.
+libvirt refusals pciplan does not make are listed, not counted; refusals with another
+first message are listed too.  (The host's own refusals, such as an emulated TPM without
+swtpm, pciplan makes too: it asks the same host.)
 
 Exit status: 0 no failure, 1 some failure, 2 libvirt or virt-install cannot be used.
 """
@@ -72,11 +73,6 @@ ISOS = ["cd0.iso", "cd1.iso", "cd2.iso"]
 #: addresses are refused by virt-install
 HOST_PCI = ("00:02.0", "00:03.0", "00:04.0", "00:05.0")
 MISSING_PCI = ("03:00.0", "0000:81:00.1")
-#: libvirt refusals that depend on the host, not on the domain (normalized as
-#: difftest.message_core): without swtpm (and swtpm_setup's TPM 2.0), libvirt refuses
-#: every emulated TPM with this, before it looks whether QEMU has an emulator back end
-HOST_MESSAGES = {"TPM version '…' is not supported": "no swtpm on this host",
-                 "SEV launch security is not supported with this QEMU binary": "no SEV on this host"}
 
 
 @dataclass
@@ -887,27 +883,13 @@ def report(cases: list[Case], results: list[difftest.CaseResult], out=sys.stdout
     why = collections.Counter(difftest.normalize_message(c.vi_err) for c in refused)
     for msg, n in why.most_common(examples * 4):
         print(f"  {n}x {msg}", file=out)
-    host = [r for r in results if r.libvirt_ok is False and host_reason(r)]
-    editprobe.report([r for r in results if not (r in host and r.status != difftest.OK_SAME)],
-                     out, examples, what="virt-install domains", label="options")
-    if host:
-        print(f"refused by libvirt for the host's sake ({len(host)}; pciplan answers as on a host "
-              f"that has it):", file=out)
-        reasons = collections.Counter(f"{host_reason(r)}: {difftest.message_core(r.libvirt_text)} "
-                                      f"(pciplan: {'accepts' if r.plan_ok else 'refuses'})" for r in host)
-        for msg, n in reasons.most_common():
-            print(f"  {n}x {msg}", file=out)
+    editprobe.report(results, out, examples, what="virt-install domains", label="options")
     refusals = collections.Counter(difftest.message_core(r.libvirt_text) for r in results
                                    if r.libvirt_ok is False)
     if refusals:
         print(f"libvirt refused {sum(refusals.values())}:", file=out)
         for msg, n in refusals.most_common(examples * 8):
             print(f"  {n}x {msg}", file=out)
-
-
-def host_reason(r: difftest.CaseResult) -> str:
-    """Why libvirt refused the case on this host only ('' when not for the host's sake)."""
-    return HOST_MESSAGES.get(difftest.message_core(r.libvirt_text), "") if r.libvirt_ok is False else ""
 
 
 def main(argv: list[str] | None = None) -> int:
