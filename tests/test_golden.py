@@ -32,11 +32,15 @@ def pciplan():
 
 def _options():
     """The host the expected files were made on (regenerate.py's daemon): x86_64 with KVM,
-    no swtpm, no SEV; so that its host-dependent refusals (``host-*`` cases) hold on any
-    machine the tests run on."""
+    no swtpm, no SEV, SPICE TLS off in qemu.conf, no SGX, Debian 12's QEMU emulators; so
+    that its host-dependent refusals (``host-*`` cases) hold on any machine the tests run on."""
+    from pciplan import machines
     from pciplan.hostcaps import Host, Swtpm
     from pciplan.planner import Options
-    return Options(host=Host("x86_64", Swtpm(False, frozenset()), sev=False))
+    emulators = {*machines.EMULATOR_MACHINES, *machines.DEFAULT_EMULATORS.values(), *machines.UNPROBED_EMULATORS,
+                 "/usr/bin/kvm", "/usr/bin/qemu-system-x86_64-microvm"}
+    return Options(host=Host("x86_64", Swtpm(False, frozenset()), sev=False, spice_tls=False, sgx=False,
+                             installed=emulators.__contains__))
 
 
 def test_every_input_has_an_expectation():

@@ -20,7 +20,7 @@ from pciplan.hostcaps import ANY_HOST, Host, Swtpm
 GOLDEN = Path(__file__).resolve().parent / "golden"
 WIN11 = (GOLDEN / "host-q35-win11-tpm-crb-emulator.in.xml").read_text()
 NO_SWTPM = Swtpm(False, frozenset())
-X86_BARE = Host("x86_64", NO_SWTPM, sev=False)
+X86_BARE = Host("x86_64", NO_SWTPM, sev=False, spice_tls=False, sgx=False)
 
 
 def plan(xml: str, host: Host | None = None, **options) -> str:
@@ -116,6 +116,53 @@ def test_s390_protected_virtualization_needs_an_s390x_host():
         "S390 PV launch security is not supported with this QEMU binary"
 
 
+# ---- SPICE TLS ---------------------------------------------------------------------------
+def test_a_spice_tls_port_needs_tls_turned_on_in_qemu_conf():
+    xml = domain("x86_64", "q35", "<graphics type='spice' port='5900' tlsPort='5901' autoport='no'/>")
+    assert refusal(xml, X86_BARE) == "spice TLS port set in XML configuration, but TLS is disabled in qemu.conf"
+    assert "tlsPort='5901'" in plan(xml, Host("x86_64", NO_SWTPM, sev=False, spice_tls=True))
+    assert "tlsPort='5901'" in plan(xml, ANY_HOST)
+
+
+@pytest.mark.parametrize("conf, on", [
+    ("spice_tls = 1\n", True), ("#spice_tls = 1\n", False), ("spice_tls = 0\n", False),
+    ("spice_tls=1\nspice_tls = 0\n", False), ("vnc_tls = 1\n", False), (None, False),
+])
+def test_qemu_conf_is_read_as_libvirt_reads_spice_tls(tmp_path, monkeypatch, conf, on):
+    path = tmp_path / "qemu.conf"
+    if conf is not None:
+        path.write_text(conf)
+    monkeypatch.setattr(hostcaps, "QEMU_CONF", str(path))
+    hostcaps.qemu_conf_spice_tls.cache_clear()
+    try:
+        assert hostcaps.qemu_conf_spice_tls() is on
+    finally:
+        hostcaps.qemu_conf_spice_tls.cache_clear()
+
+
+# ---- SGX ---------------------------------------------------------------------------------
+def test_an_sgx_epc_needs_a_cpu_that_offers_sgx_to_guests():
+    xml = (GOLDEN / "host-q35-sgx-epc.in.xml").read_text()
+    assert refusal(xml, X86_BARE) == "sgx epc isn't supported by this QEMU binary"
+    assert "<memory model='sgx-epc'>" in plan(xml, Host("x86_64", NO_SWTPM, sgx=True))
+    arm = (GOLDEN / "host-aarch64-sgx-epc.in.xml").read_text()  # (no QEMU but x86's has SGX)
+    assert refusal(arm, ANY_HOST, for_the_host=False) == "sgx epc isn't supported by this QEMU binary"
+
+
+# ---- the emulator ------------------------------------------------------------------------
+def test_an_emulator_that_is_not_installed_is_refused_where_the_arch_has_its_own():
+    rhel = (GOLDEN / "host-q35-emulator-rhel-qemu-kvm.in.xml").read_text()
+    debian = Host("x86_64", NO_SWTPM, installed={"/usr/bin/qemu-system-x86_64"}.__contains__)
+    assert refusal(rhel, debian) == "Cannot check QEMU binary /usr/libexec/qemu-kvm: No such file or directory"
+    rhel_host = Host("x86_64", NO_SWTPM, installed={"/usr/libexec/qemu-kvm"}.__contains__)
+    assert refusal(rhel, rhel_host, for_the_host=False).startswith("Emulator '/usr/libexec/qemu-kvm' does not "
+                                                                    "support machine type")  # (QEMU 7.2's names)
+    no_qemu = Host("x86_64", NO_SWTPM, installed=set().__contains__)  # (a machine that cannot tell)
+    assert refusal(rhel, no_qemu, for_the_host=False).startswith("Emulator '/usr/libexec/qemu-kvm'")
+    q35 = rhel.replace("pc-q35-rhel9.2.0", "q35")
+    assert plan(q35, ANY_HOST) and plan(q35, no_qemu) and plan(q35, rhel_host)
+
+
 # ---- what the default asks -----------------------------------------------------------------
 def test_without_probing_the_host_pciplan_plans_as_on_a_host_that_has_everything():
     assert "<tpm model='tpm-crb'>" in pciplan.plan(WIN11, pciplan.Options(probe_host=False))
@@ -128,7 +175,8 @@ def test_without_probing_the_host_pciplan_plans_as_on_a_host_that_has_everything
 def test_this_host_is_the_machine_the_planner_runs_on():
     host = hostcaps.this_host()
     assert host.arch == hostcaps._UNAME.get(os.uname().machine, os.uname().machine)
-    assert host.swtpm is None and host.sev is None  # (asked only when a domain needs them)
+    # (each asked when a domain needs it)
+    assert host.swtpm is None and host.sev is None and host.spice_tls is None and host.sgx is None
     assert host.kvm_runs(host.arch)
 
 

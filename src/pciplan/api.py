@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import defaults, guestconf, hostcaps, hostpci, machines, transports, validate, xmlio
 from . import chardevs  # (after defaults)
-from .errors import UNKNOWN_CAUSE, CapacityError, PlanError
+from .errors import UNKNOWN_CAUSE, CapacityError, HostError, PlanError
 from .planner import Options, Plan, assign
 from .records import Value
 
@@ -43,9 +43,13 @@ def _emulator(doc: xmlio.Document) -> str | None:
 def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     """Plan a parsed document in place (its tree is updated)."""
     dom = doc.domain
+    options = _with_host(options)
     emulator = machines.emulator_path(dom.arch, _emulator(doc))
     if emulator is None:
         raise PlanError(f"No emulator found for arch '{dom.arch}'", "os/type", kind="unsupported")
+    # (libvirt looks the emulator's capabilities up right after the parse)
+    if not options.host.has_emulator(emulator, machines.DEFAULT_EMULATORS.get(dom.arch)):
+        raise HostError(f"Cannot check QEMU binary {emulator}: No such file or directory", "devices/emulator")
     if emulator in machines.UNPROBED_EMULATORS:
         raise PlanError(UNKNOWN_CAUSE, "devices/emulator", kind="internal")
     dom.emulator = emulator
@@ -54,7 +58,6 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
     if machine is None:
         raise PlanError(refusal or f"Emulator for arch '{dom.arch}' does not support machine type "
                         f"'{dom.machine}'", "os/type", kind="unsupported")
-    options = _with_host(options)
     if refusal is not None:
         _refuse(dom, machine, options, refusal)
     try:

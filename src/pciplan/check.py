@@ -87,9 +87,9 @@ _PLAN_ERRORS: dict[str, tuple[str, str]] = {
 
 #: an UNSUPPORTED error for what the host lacks (errors.HostError)
 _HOST_ERROR = ("libvirt 9.0 refuses it on this host, which lacks what it needs (KVM for the guest's "
-               "architecture, swtpm, SEV)",
-               "define it on a host that has it (or install swtpm here); `--no-host-probe` checks "
-               "the domain as for such a host")
+               "architecture, its emulator, swtpm, SEV, SGX, SPICE TLS turned on in qemu.conf)",
+               "define it on a host that has it (or install swtpm, or set spice_tls = 1 in "
+               "/etc/libvirt/qemu.conf); `--no-host-probe` checks the domain as for such a host")
 
 
 @dataclass

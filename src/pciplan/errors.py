@@ -69,7 +69,8 @@ class CapacityError(PlanError):
 class HostError(PlanError):
     """libvirt 9.0 would refuse the configuration on the host pciplan asked (``Options.host``:
     by default the machine it runs on), for what that host lacks: KVM for the guest's
-    arch, swtpm, SEV.  On a host that has it, the domain may be fine."""
+    arch, the emulator, swtpm, SEV, SGX, SPICE's TLS in qemu.conf.  On a host that has it,
+    the domain may be fine."""
 
     def __init__(self, reason: str, element: Element = None, line: int | None = None) -> None:
         super().__init__(reason, element, line, kind="unsupported")

@@ -8,7 +8,8 @@
   last, before what spans devices), each graphics in document order: libvirt's own
   checks (a network listen names its network, VNC's audio is there, D-Bus p2p takes no
   address), then QEMU's (the types QEMU 7.2 has, what egl-headless pairs with, one
-  OpenGL display, D-Bus's audio is a D-Bus one, VNC's password length).
+  OpenGL display, a SPICE TLS port where qemu.conf has TLS off, D-Bus's audio is a D-Bus
+  one, VNC's password length).
 
 Checked against the libvirt 9.0 daemon with pairs of mistakes.  (Graphics take no
 PCI address: pciplan reads nothing else of them.)
@@ -16,10 +17,12 @@ PCI address: pciplan reads nothing else of them.)
 
 from __future__ import annotations
 
+from typing import Callable
+
 from lxml import etree
 
 from . import audios, parsecheck
-from .errors import PlanError
+from .errors import HostError, PlanError
 from .records import Value
 
 
@@ -35,13 +38,16 @@ class GraphicsFacts(Value):
     attrs: tuple[tuple[str, str], ...] = ()
     #: the id of the audio a VNC or D-Bus display names (0: none)
     audio: int = 0
+    #: SPICE keeps a TLS port after the parse (``tlsPort`` > 0, no ``autoport``)
+    tls_port: bool = False
 
-    def __init__(self, type, listens=(), gl=False, attrs=(), audio=0) -> None:
+    def __init__(self, type, listens=(), gl=False, attrs=(), audio=0, tls_port=False) -> None:
         self.type = type
         self.listens = listens
         self.gl = gl
         self.attrs = attrs
         self.audio = audio
+        self.tls_port = tls_port
 
 
 def read(el: etree._Element) -> GraphicsFacts:
@@ -51,7 +57,9 @@ def read(el: etree._Element) -> GraphicsFacts:
         tuple((c.get("type"), c.get("network")) for c in el.iterfind("listen")),
         gl is not None and gl.get("enable") == "yes",
         tuple((k, v) for k, v in el.attrib.items() if k in CHECKED_ATTRS),
-        _audio_id(el) if el.get("type") in AUDIO_TYPES else 0)
+        _audio_id(el) if el.get("type") in AUDIO_TYPES else 0,
+        el.get("type") == "spice" and el.get("autoport") != "yes"
+        and (parsecheck.c_int(el.get("tlsPort") or "") or 0) > 0)
 
 
 def _audio_id(el: etree._Element) -> int:
@@ -70,13 +78,17 @@ QEMU_LACKS = frozenset({"rdp", "desktop"})
 #: graphics types whose listens are checked, and those egl-headless may go with
 LISTENING_TYPES = frozenset({"vnc", "spice", "rdp"})
 EGL_PARTNERS = frozenset({"egl-headless", "vnc", "spice"})
+#: the listen types a SPICE TLS port is refused on when qemu.conf has TLS off
+TLS_LISTENS = frozenset({"address", "network"})
 #: the longest VNC password QEMU takes
 VNC_PASSWD_LEN = 8
 
 
-def validate(facts: list[GraphicsFacts], audio: list[audios.AudioFacts]) -> None:
+def validate(facts: list[GraphicsFacts], audio: list[audios.AudioFacts],
+             spice_tls: Callable[[], bool]) -> None:
     """libvirt's checks of each graphics (its own, then its QEMU driver's), in order;
-    ``audio``: the audio back ends after post-parse."""
+    ``audio``: the audio back ends after post-parse; ``spice_tls``: whether the host's
+    qemu.conf turns SPICE's TLS on (asked only for a TLS port)."""
     egl = any(g.type == "egl-headless" for g in facts)
     for i, g in enumerate(facts, 1):
         what = f"graphics #{i}"
@@ -96,6 +108,10 @@ def validate(facts: list[GraphicsFacts], audio: list[audios.AudioFacts]) -> None
         if egl and g.type == "spice" and g.gl:
             raise PlanError("multiple OpenGL displays are not supported by QEMU", what,
                             kind="unsupported")
+        # (a TLS port listens on an address: the first listen's, or the default one)
+        if g.tls_port and (not g.listens or g.listens[0][0] in TLS_LISTENS) and not spice_tls():
+            raise HostError("spice TLS port set in XML configuration, but TLS is disabled in qemu.conf",
+                            what)
         if g.type == "dbus":
             audios.check_dbus_display(g.audio, audio, what)
         passwd = attrs.get("passwd")

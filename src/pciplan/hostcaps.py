@@ -1,14 +1,19 @@
 """Ask the host what libvirt asks of it before it accepts a domain: whether KVM can run
 the guest's architecture here, what the installed swtpm can emulate, whether KVM runs
-AMD SEV guests.
+AMD SEV guests, whether the daemon's qemu.conf turns SPICE's TLS on, whether the CPU
+offers SGX to guests, whether the emulator is installed.
 
 libvirt 9.0 refuses, on the host it runs on, ``<domain type='kvm'>`` for a guest arch
 the host's CPU cannot run natively ("Emulator '...' does not support virt type 'kvm'"),
 an emulated TPM when ``swtpm`` is not installed or cannot set up the TPM version
 ("TPM version '2.0' is not supported"; an ``external`` TPM back end needs swtpm too),
-``<launchSecurity type='sev'>`` where KVM cannot run SEV guests, and s390x's
+``<launchSecurity type='sev'>`` where KVM cannot run SEV guests, s390x's
 ``type='s390-pv'`` off an s390x host (its QEMU has no protected virtualization without
-KVM; whether the host's firmware offers it is not asked).
+KVM; whether the host's firmware offers it is not asked), a SPICE TLS port where the
+daemon's qemu.conf leaves TLS off (its default), an SGX EPC memory device where the
+host's CPU offers no SGX to guests (no ``/dev/sgx_vepc``), and an ``<emulator>`` that is
+not installed ("Cannot check QEMU binary ...", when the arch's own QEMU is: a machine
+without it cannot tell).
 pciplan makes these refusals when it probes the host (``Options.probe_host``, the
 default); ``ANY_HOST`` plans as on a host that has whatever the domain names.
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import os
+from typing import Callable
 
 from .records import Value
 
@@ -30,6 +36,10 @@ TPM_VERSIONS = {"1.2": "tpm-1.2", "2.0": "tpm-2.0"}
 SWTPM_PROGRAMS = ("swtpm", "swtpm_setup", "swtpm_ioctl")
 #: where libvirtd, started by systemd or by hand as root, finds them besides its PATH
 DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin"
+#: the system daemon's QEMU settings (SPICE's TLS is off unless it says ``spice_tls = 1``)
+QEMU_CONF = "/etc/libvirt/qemu.conf"
+#: the device QEMU gives a guest's SGX EPC from (QEMU's SGX capabilities need it)
+SGX_DEVICE = "/dev/sgx_vepc"
 #: where KVM says whether it runs AMD SEV guests
 SEV_PARAMETER = "/sys/module/kvm_amd/parameters/sev"
 #: guest arches KVM runs on a host of each arch (libvirt's native guests)
@@ -58,19 +68,31 @@ class Swtpm(Value):
 
 
 class Host(Value):
-    """The host a domain is planned for."""
+    """The host a domain is planned for.  A fact left None is asked of the machine pciplan
+    runs on, and only when a domain needs it (``this_host`` leaves them all None)."""
 
     #: its architecture, as libvirt names it (None: KVM runs every guest arch)
     arch: str | None
-    #: its swtpm (None: ask the installed one, when a TPM needs it)
+    #: its swtpm
     swtpm: Swtpm | None
-    #: KVM runs AMD SEV guests (None: ask this host, when a domain asks for SEV)
+    #: KVM runs AMD SEV guests
     sev: bool | None
+    #: libvirt's qemu.conf turns SPICE's TLS on
+    spice_tls: bool | None
+    #: the CPU offers SGX enclaves to guests
+    sgx: bool | None
+    #: tells whether a file (an ``<emulator>``) is installed (None: not asked)
+    installed: Callable[[str], bool] | None
 
-    def __init__(self, arch: str | None = None, swtpm: Swtpm | None = None, sev: bool | None = None) -> None:
+    def __init__(self, arch: str | None = None, swtpm: Swtpm | None = None, sev: bool | None = None,
+                 spice_tls: bool | None = None, sgx: bool | None = None,
+                 installed: Callable[[str], bool] | None = None) -> None:
         self.arch = arch
         self.swtpm = swtpm
         self.sev = sev
+        self.spice_tls = spice_tls
+        self.sgx = sgx
+        self.installed = installed
 
     def kvm_runs(self, guest_arch: str) -> bool:
         """KVM can run a guest of this arch here."""
@@ -84,15 +106,29 @@ class Host(Value):
     def sev_runs(self) -> bool:
         return self.sev if self.sev is not None else kvm_sev()
 
+    def spice_tls_on(self) -> bool:
+        return self.spice_tls if self.spice_tls is not None else qemu_conf_spice_tls()
 
-#: a host with every arch's KVM, a swtpm that sets up both TPM versions, and AMD SEV
-ANY_HOST = Host(None, Swtpm(True, frozenset(TPM_VERSIONS)), True)
+    def sgx_runs(self) -> bool:
+        return self.sgx if self.sgx is not None else os.path.exists(SGX_DEVICE)
+
+    def has_emulator(self, path: str, default: str | None) -> bool:
+        """The emulator at ``path`` is installed, as far as the host can tell: one without
+        the arch's ``default`` emulator has no QEMU for it to judge by."""
+        if self.installed is None:
+            return True
+        return self.installed(path) or default is None or not self.installed(default)
+
+
+#: a host with every arch's KVM, a swtpm that sets up both TPM versions, AMD SEV, SPICE's
+#: TLS turned on, and SGX
+ANY_HOST = Host(None, Swtpm(True, frozenset(TPM_VERSIONS)), True, True, True)
 
 
 def this_host() -> Host:
-    """The host pciplan runs on (its swtpm asked only when a TPM needs it)."""
+    """The machine pciplan runs on."""
     machine = os.uname().machine
-    return Host(_UNAME.get(machine, machine))
+    return Host(_UNAME.get(machine, machine), installed=os.path.exists)
 
 
 @functools.lru_cache(maxsize=1)
@@ -131,3 +167,18 @@ def kvm_sev() -> bool:
     except OSError:
         return False
     return on and os.path.exists("/dev/sev")
+
+
+@functools.lru_cache(maxsize=1)
+def qemu_conf_spice_tls() -> bool:
+    """``spice_tls`` of the host's qemu.conf (libvirt's default, off, when it is not set or
+    the file cannot be read)."""
+    import re
+
+    try:
+        with open(QEMU_CONF, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return False
+    values = re.findall(r"^[ \t]*spice_tls[ \t]*=[ \t]*(\d+)", text, re.MULTILINE)
+    return bool(values) and int(values[-1]) != 0

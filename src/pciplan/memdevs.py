@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from . import machines, parsecheck
-from .errors import PlanError
+from .errors import HostError, PlanError
 from .records import Value
 
 if TYPE_CHECKING:
     from .defaults import Guest
     from .domain import Device
+    from .hostcaps import Host
 
 KIB = 1024
 
@@ -72,12 +73,14 @@ def read(el: etree._Element, kids: dict) -> MemFacts:
 #: QEMU 7.2 binary has each (asked of the libvirt 9.0 daemon for every arch pciplan
 #: knows: RISC-V and s390x have none, pSeries no virtio ones, ARM no virtio-pmem), and
 #: libvirt's words for the others
+SGX_LACKING = "sgx epc isn't supported by this QEMU binary"
 EMULATOR_MEMORY_MODELS: dict[str, tuple[frozenset[str], str]] = {
     "dimm": (machines.X86 | machines.ARM | machines.PPC64,
              "memory hotplug isn't supported by this QEMU binary"),
     "nvdimm": (machines.X86 | machines.ARM | machines.PPC64, "nvdimm isn't supported by this QEMU binary"),
     "virtio-pmem": (machines.X86, "virtio-pmem isn't supported by this QEMU binary"),
     "virtio-mem": (machines.X86 | machines.ARM, "virtio-mem isn't supported by this QEMU binary"),
+    "sgx-epc": (machines.X86, SGX_LACKING),
 }
 #: the smallest NVDIMM label (KiB)
 LABEL_MIN = 128
@@ -133,9 +136,9 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
             raise refuse("label size must be smaller than NVDIMM size")
 
 
-def check(guest: Guest, mem: Device) -> None:
+def check(guest: Guest, mem: Device, host: Host) -> None:
     """libvirt's validation of one memory device: its generic checks, then QEMU's (the
-    emulator has the model)."""
+    emulator has the model; for SGX's EPC, ``host``'s CPU has SGX)."""
     f = mem.facts if isinstance(mem.facts, MemFacts) else MemFacts()
     what = mem.describe()
     model = mem.model
@@ -177,3 +180,5 @@ def check(guest: Guest, mem: Device) -> None:
     having = EMULATOR_MEMORY_MODELS.get(model or "")
     if having is not None and arch in machines.ARCHES and arch not in having[0]:
         raise refuse(having[1])
+    if model == "sgx-epc" and not host.sgx_runs():  # (QEMU asks the host's CPU)
+        raise HostError(SGX_LACKING, mem.describe())

@@ -506,7 +506,7 @@ def validate_late(guest: Guest, host: Host) -> None:
             raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
                             tpm.describe(), kind="unsupported")
     for mem in each(of("memory")):  # (after the TPMs, as libvirt walks the devices)
-        memdevs.check(guest, mem)
+        memdevs.check(guest, mem, host)
     for rd in generic_first(of("redirdev")):
         chardevs.check_generic(guest, rd)
         _validate_address(guest, rd)
@@ -527,7 +527,7 @@ def validate_late(guest: Guest, host: Host) -> None:
     for d in dom.devices:  # (the kinds without checks of their own above)
         _validate_unassigned(d)
         _validate_rom(guest, d)
-    graphics.validate(dom.graphics_facts, audio)
+    graphics.validate(dom.graphics_facts, audio, host.spice_tls_on)
     audios.validate(audio, dom.spice)
     # what spans devices, after every device is validated
     twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))

@@ -13,8 +13,9 @@ instead.  The stale file of the other kind is removed.  The oracle cache is not
 used: this always asks the daemon.
 
 The daemon's host matters to a few refusals (``host-*`` cases: KVM for another arch,
-swtpm, SEV): tests/test_golden.py plans with the host they were made on, an x86_64
-machine with KVM and without swtpm or SEV (``pciplan.hostcaps``).
+swtpm, SEV, SPICE TLS, SGX): tests/test_golden.py plans with the host they were made on,
+an x86_64 machine with KVM, without swtpm, SEV or SGX, SPICE TLS off in qemu.conf
+(``pciplan.hostcaps``).
 
 Exit status: 0 when done (or, with --check, when every file is up to date),
 1 when --check found a difference, 2 when no daemon answers.

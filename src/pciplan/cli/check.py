@@ -14,7 +14,7 @@ from . import each_file, guarded
 @click.option("--strict", is_flag=True, help="Warnings make the exit status 1 too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (schema check-v1).")
 @click.option("--no-host-probe", "no_host_probe", is_flag=True,
-              help="Do not ask this host (its PCI devices in sysfs, its CPU, swtpm, SEV) as libvirt asks the host it runs on: plan host PCI devices as PCI Express, and as if KVM, swtpm and SEV were there for the guest.")
+              help="Do not ask this host (its PCI devices in sysfs, its CPU, its emulators, swtpm, SEV, SGX, qemu.conf's SPICE TLS) as libvirt asks the host it runs on: plan host PCI devices as PCI Express, and as if the rest were there for the guest.")
 def command(files: tuple[str, ...], strict: bool, as_json: bool, no_host_probe: bool) -> None:
     """Check the PCI layout of domain XML files (none or - for stdin); changes nothing.
 

@@ -21,7 +21,7 @@ from . import each_file, guarded, plan_file
               help="max: where libvirt runs out of slots, add PCIe switches and nested bridges "
                    "up to the 256-bus limit.")
 @click.option("--no-host-probe", "no_host_probe", is_flag=True,
-              help="Do not ask this host (its PCI devices in sysfs, its CPU, swtpm, SEV) as libvirt asks the host it runs on: plan host PCI devices as PCI Express, and as if KVM, swtpm and SEV were there for the guest.")
+              help="Do not ask this host (its PCI devices in sysfs, its CPU, its emulators, swtpm, SEV, SGX, qemu.conf's SPICE TLS) as libvirt asks the host it runs on: plan host PCI devices as PCI Express, and as if the rest were there for the guest.")
 def command(files: tuple[str, ...], output: str | None, in_place: bool, hotplug_ports: int | None,
             placement: str, capacity: str, no_host_probe: bool) -> None:
     """Fill in every PCI controller and address of a domain XML (FILE, or - for stdin).
