@@ -230,5 +230,7 @@ def _cli(*args: str, stdin: str) -> subprocess.CompletedProcess:
 def test_the_commands_plan_for_another_host_with_no_host_probe():
     p = _cli("plan", "--no-host-probe", "-", stdin=WIN11)
     assert p.returncode == 0 and "<tpm model='tpm-crb'>" in p.stdout, p.stderr
-    c = _cli("check", "--no-host-probe", "-", stdin=WIN11)
-    assert c.returncode == 0, c.stdout + c.stderr
+    win11 = str(GOLDEN / "host-q35-win11-tpm-crb-emulator.in.xml")
+    for command in (["check"], ["tree"], ["qemu-args"], ["diff", win11]):
+        c = _cli(*command, "--no-host-probe", "-", stdin=WIN11)
+        assert c.returncode == 0, (command, c.stdout + c.stderr)

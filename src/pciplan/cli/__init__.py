@@ -29,6 +29,18 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+NO_HOST_PROBE_HELP = ("Do not ask this host (its PCI devices in sysfs, its CPU, its emulators, swtpm, SEV, "
+                      "SGX, qemu.conf's SPICE TLS) as libvirt asks the host it runs on: plan host PCI "
+                      "devices as PCI Express, and as if the rest were there for the guest.")
+
+
+def no_host_probe(fn: Callable[..., T]) -> Callable[..., T]:
+    """The ``--no-host-probe`` flag of the commands that plan (click is imported here, when a
+    subcommand's module is loaded, never by the fast path)."""
+    import click
+
+    return click.option("--no-host-probe", "no_host_probe", is_flag=True, help=NO_HOST_PROBE_HELP)(fn)
+
 #: subcommand -> "module:attribute" of its click command
 COMMANDS: dict[str, str] = {
     "plan": "pciplan.cli.plan:command",

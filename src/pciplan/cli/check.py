@@ -6,15 +6,14 @@ import sys
 
 import click
 
-from . import each_file, guarded
+from . import each_file, guarded, no_host_probe
 
 
 @click.command("check")
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 @click.option("--strict", is_flag=True, help="Warnings make the exit status 1 too.")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (schema check-v1).")
-@click.option("--no-host-probe", "no_host_probe", is_flag=True,
-              help="Do not ask this host (its PCI devices in sysfs, its CPU, its emulators, swtpm, SEV, SGX, qemu.conf's SPICE TLS) as libvirt asks the host it runs on: plan host PCI devices as PCI Express, and as if the rest were there for the guest.")
+@no_host_probe
 def command(files: tuple[str, ...], strict: bool, as_json: bool, no_host_probe: bool) -> None:
     """Check the PCI layout of domain XML files (none or - for stdin); changes nothing.
 

@@ -6,14 +6,15 @@ import sys
 
 import click
 
-from . import error
+from . import error, no_host_probe
 
 
 @click.command("diff")
 @click.argument("old")
 @click.argument("new")
 @click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON (schema diff-v1).")
-def command(old: str, new: str, as_json: bool) -> None:
+@no_host_probe
+def command(old: str, new: str, as_json: bool, no_host_probe: bool) -> None:
     """List the guest-visible PCI changes from OLD to NEW (domain XML files; one may be -).
 
     Both documents are planned in memory first, so an unplanned NEW is compared
@@ -26,6 +27,7 @@ def command(old: str, new: str, as_json: bool) -> None:
     """
     from .. import api, diff, fileio, xmlio
     from ..errors import PciplanError
+    from ..planner import Options
 
     if old == "-" and new == "-":
         raise click.UsageError("only one of OLD and NEW can be standard input")
@@ -34,7 +36,7 @@ def command(old: str, new: str, as_json: bool) -> None:
         where = "<stdin>" if path == "-" else path
         try:
             doc = xmlio.load(fileio.read_input(path))
-            plan = api.plan_document(doc)
+            plan = api.plan_document(doc, Options(probe_host=not no_host_probe))
         except PciplanError as err:
             # read errors already name the file
             error(str(err) if err.element == path else f"{where}: {err}", 2)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import each_file, guarded, plan_file
+from . import each_file, guarded, no_host_probe, plan_file
 
 
 @click.command("plan")
@@ -20,8 +20,7 @@ from . import each_file, guarded, plan_file
 @click.option("--capacity", type=click.Choice(["libvirt", "max"]), default="libvirt", show_default=True,
               help="max: where libvirt runs out of slots, add PCIe switches and nested bridges "
                    "up to the 256-bus limit.")
-@click.option("--no-host-probe", "no_host_probe", is_flag=True,
-              help="Do not ask this host (its PCI devices in sysfs, its CPU, its emulators, swtpm, SEV, SGX, qemu.conf's SPICE TLS) as libvirt asks the host it runs on: plan host PCI devices as PCI Express, and as if the rest were there for the guest.")
+@no_host_probe
 def command(files: tuple[str, ...], output: str | None, in_place: bool, hotplug_ports: int | None,
             placement: str, capacity: str, no_host_probe: bool) -> None:
     """Fill in every PCI controller and address of a domain XML (FILE, or - for stdin).

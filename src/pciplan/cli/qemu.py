@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from . import guarded
+from . import guarded, no_host_probe
 
 try:  # ``--guest`` (boot Linux on the plan) lives in cli/guest.py when installed
     from .guest import guest_options, pop_guest_options, run_guest, wants_guest
@@ -26,18 +26,18 @@ _PLAN_OPTIONS = [
 
 
 def _plan_options(fn):
-    for opt in reversed(_PLAN_OPTIONS):
+    for opt in reversed([*_PLAN_OPTIONS, no_host_probe]):
         fn = opt(fn)
     return fn
 
 
-def _topology(file: str, hotplug_ports: int | None, placement: str, capacity: str):
+def _topology(file: str, hotplug_ports: int | None, placement: str, capacity: str, no_host_probe: bool):
     from .. import api, fileio, topology, xmlio
     from ..planner import Options
 
     doc = xmlio.load(fileio.read_input(file))
     plan = api.plan_document(doc, Options(hotplug_ports=hotplug_ports, placement=placement,
-                                          capacity=capacity))
+                                          capacity=capacity, probe_host=not no_host_probe))
     for w in plan.warnings:
         click.echo(f"warning: {w}", err=True)
     return topology.build(plan)
@@ -49,7 +49,8 @@ def _topology(file: str, hotplug_ports: int | None, placement: str, capacity: st
               show_default=True,
               help="lines: one option per line; shell: a runnable command line; json: see docs/qemu-args.md.")
 @_plan_options
-def qemu_args(file: str, fmt: str, hotplug_ports: int | None, placement: str, capacity: str) -> None:
+def qemu_args(file: str, fmt: str, hotplug_ports: int | None, placement: str, capacity: str,
+              no_host_probe: bool) -> None:
     """The QEMU 7.2 -device arguments that realise the planned PCI topology of FILE.
 
     Controllers get id=pci.<index>; every endpoint is placed with bus= and addr=.
@@ -59,7 +60,7 @@ def qemu_args(file: str, fmt: str, hotplug_ports: int | None, placement: str, ca
     from .. import qemuargs
 
     def run() -> None:
-        cfg = qemuargs.build(_topology(file, hotplug_ports, placement, capacity))
+        cfg = qemuargs.build(_topology(file, hotplug_ports, placement, capacity, no_host_probe))
         if fmt == "json":
             click.echo(json.dumps(cfg.to_json(), indent=2))
         elif fmt == "shell":
@@ -90,7 +91,7 @@ def _sigterm(signum, frame):  # pragma: no cover - signal path
 @(guest_options if guest_options is not None else (lambda f: f))
 def verify(file: str, qemu: str | None, timeout: float, no_hotplug: bool, hotplug_limit: int,
            hotplug_all: bool, verbose: bool, hotplug_ports: int | None, placement: str, capacity: str,
-           **guest_kwargs) -> None:
+           no_host_probe: bool, **guest_kwargs) -> None:
     """Start QEMU (TCG, paused) with the plan of FILE and check its PCI tree and hot-plug.
 
     Prints OK, or one line per difference between the plan and QEMU.
@@ -102,7 +103,7 @@ def verify(file: str, qemu: str | None, timeout: float, no_hotplug: bool, hotplu
     guest = pop_guest_options(guest_kwargs) if guest_options is not None else {}
 
     def run() -> int:
-        topo = _topology(file, hotplug_ports, placement, capacity)
+        topo = _topology(file, hotplug_ports, placement, capacity, no_host_probe)
         status = qmp_check(topo)
         if guest_options is not None and wants_guest(guest):
             status = max(status, run_guest(topo, qemu=qemu, verbose=verbose, **guest))

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import guarded
+from . import guarded, no_host_probe
 
 
 @click.command("tree")
@@ -17,7 +17,8 @@ from . import guarded
 @click.option("--ascii", "ascii_only", is_flag=True, help="Draw the text tree with ASCII characters only.")
 @click.option("--color/--no-color", default=None,
               help="Colour the text tree (default: only on a terminal, and not when NO_COLOR is set).")
-def command(file: str, fmt: str, ascii_only: bool, color: bool | None) -> None:
+@no_host_probe
+def command(file: str, fmt: str, ascii_only: bool, color: bool | None, no_host_probe: bool) -> None:
     """Show the PCI tree of a domain XML (FILE, or - for stdin) as the guest will see it.
 
     Root bus(es), then every bridge/port and device with its address, whether
@@ -31,11 +32,12 @@ def command(file: str, fmt: str, ascii_only: bool, color: bool | None) -> None:
     """
     from .. import api, fileio, topology, tree, xmlio
     from ..errors import InputError, PciplanError
+    from ..planner import Options
 
     def run() -> None:
         data = fileio.read_input(file)
         doc = xmlio.load(data)
-        plan = api.plan_document(doc)
+        plan = api.plan_document(doc, Options(probe_host=not no_host_probe))
         name = doc.tree.getroot().findtext("name")
         view = tree.to_data(topology.build(plan), name=name.strip() if name else None)
         if fmt == "json":
