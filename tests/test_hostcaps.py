@@ -234,3 +234,11 @@ def test_the_commands_plan_for_another_host_with_no_host_probe():
     for command in (["check"], ["tree"], ["qemu-args"], ["diff", win11]):
         c = _cli(*command, "--no-host-probe", "-", stdin=WIN11)
         assert c.returncode == 0, (command, c.stdout + c.stderr)
+
+
+def test_hotplug_takes_the_running_guest_as_its_host_accepted_it(tmp_path):
+    # (a running guest's host has what it names: no refusal of this machine's applies)
+    nic = tmp_path / "nic.xml"
+    nic.write_text("<interface type='network'><source network='default'/><model type='virtio'/></interface>")
+    h = _cli("hotplug", str(GOLDEN / "host-q35-win11-tpm-crb-emulator.in.xml"), str(nic), stdin="")
+    assert h.returncode == 0 and "<address type='pci'" in h.stdout, h.stderr

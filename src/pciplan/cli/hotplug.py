@@ -32,6 +32,7 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
     """
     from .. import api, attach as hot, fileio, hostpci, xmlio
     from ..errors import CapacityError
+    from ..hostcaps import ANY_HOST
     from ..planner import Options
 
     if name is None and uri is not None:
@@ -58,7 +59,8 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
             else:
                 domain_text = fileio.read_input(files[0])
             device = xmlio.load_device(fileio.read_input(device_file))
-            options = Options(host_probe=hostpci.is_conventional)
+            # (the guest runs: its host has whatever it names, swtpm, KVM for its arch...)
+            options = Options(host_probe=hostpci.is_conventional, host=ANY_HOST)
             plan = api.plan_text(domain_text, options).plan
             try:
                 placement = hot.place(plan, device.device, options)
