@@ -1387,8 +1387,26 @@ class _Builder:
         for g in groups:
             for el in g:
                 devs.append(el)
+        self.host_dependent(devs)
         ET.indent(dom, "  ")
         return ET.tostring(dom, encoding="unicode") + "\n"
+
+    def host_dependent(self, devs: ET.Element) -> None:
+        """What libvirt refuses or takes by what its host has (swtpm, qemu.conf's SPICE TLS),
+        as users write it: an emulated TPM (Windows 11), a SPICE TLS port.  Drawn last, so
+        that the rest of every domain of a stream stays what it was."""
+        for t in devs.iter("tpm"):
+            if self.chance(0.4):
+                backend = t.find("backend")
+                t.remove(backend)
+                ET.SubElement(t, "backend", type="emulator", **({"version": "2.0"} if self.chance(0.5) else {}))
+                self.notes.append("emulated TPM")
+        for g in devs.iter("graphics"):
+            if g.get("type") == "spice" and self.chance(0.15):
+                g.set("autoport", "no")
+                g.set("port", "5900")
+                g.set("tlsPort", "5901")
+                self.notes.append("SPICE TLS port")
 
 
 #: devices with an address kind of their own (or none): a PCI address written on them
