@@ -133,7 +133,7 @@ def _no_scsi_model(c: Controller) -> None:
 
 def validate_late(guest: Guest, host: Host) -> None:
     """Checks libvirt makes after addresses are assigned (so an address error wins), on
-    ``host`` (the refusals that depend on it: KVM for the arch, swtpm)."""
+    ``host`` (the refusals that depend on it, each where libvirt makes it: see ``hostcaps``)."""
     dom = guest.domain
     by_tag: dict[str, list[Device]] = {}
     for d in dom.devices:
