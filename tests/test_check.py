@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pciplan import check, schemas
+from pciplan import check, hostcaps, schemas
 from pciplan.cli import main
 from support.paths import CORPUS_ABSENT, corpus_dir
 
@@ -31,7 +31,7 @@ ERROR_CODES = {"INVALID-XML", "UNSUPPORTED", "NO-ROOM", "LAYOUT"}
 
 def domain(devices: str, arch: str = "x86_64", machine: str = "q35", defaults: bool = True) -> str:
     extra = "<controller type='usb' model='none'/><memballoon model='none'/>" if defaults else ""
-    virt = "kvm" if arch in ("x86_64", "i686") else "qemu"  # (KVM runs x86 guests on the test hosts)
+    virt = "kvm" if hostcaps.this_host().kvm_runs(arch) else "qemu"  # (as the host takes it)
     return (f"<domain type='{virt}'><name>t</name><memory>1048576</memory>"
             f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>"
             f"<devices>{devices}{extra}</devices></domain>")

@@ -41,6 +41,15 @@ def domain(arch: str, machine: str, devices: str = "", virt: str = "kvm", extra:
             f"<devices>{devices}</devices>{extra}</domain>")
 
 
+def _asked_afresh(probe):
+    """A cached probe's answer, asked again now (and forgotten after, for the other tests)."""
+    probe.cache_clear()
+    try:
+        return probe()
+    finally:
+        probe.cache_clear()
+
+
 def tpm(model: str | None, backend: str = "<backend type='emulator'/>") -> str:
     return f"<tpm{f' model={chr(39)}{model}{chr(39)}' if model else ''}>{backend}</tpm>"
 
@@ -133,11 +142,7 @@ def test_qemu_conf_is_read_as_libvirt_reads_spice_tls(tmp_path, monkeypatch, con
     if conf is not None:
         path.write_text(conf)
     monkeypatch.setattr(hostcaps, "QEMU_CONF", str(path))
-    hostcaps.qemu_conf_spice_tls.cache_clear()
-    try:
-        assert hostcaps.qemu_conf_spice_tls() is on
-    finally:
-        hostcaps.qemu_conf_spice_tls.cache_clear()
+    assert _asked_afresh(hostcaps.qemu_conf_spice_tls) is on
 
 
 # ---- SGX ---------------------------------------------------------------------------------
@@ -202,11 +207,7 @@ def _fake_programs(tmp_path: Path, setup_script: str | None) -> str:
 def test_the_installed_swtpm_is_asked_as_libvirt_asks_it(tmp_path, monkeypatch, script, expected):
     monkeypatch.setenv("PATH", _fake_programs(tmp_path, script))
     monkeypatch.setattr(hostcaps, "DAEMON_PATH", "")
-    hostcaps.installed_swtpm.cache_clear()
-    try:
-        assert hostcaps.installed_swtpm() == expected
-    finally:
-        hostcaps.installed_swtpm.cache_clear()
+    assert _asked_afresh(hostcaps.installed_swtpm) == expected
 
 
 @pytest.mark.parametrize("value", ["N\n", "0\n"])
@@ -214,11 +215,7 @@ def test_kvm_without_sev_turned_on_runs_no_sev_guest(tmp_path, monkeypatch, valu
     param = tmp_path / "sev"
     param.write_text(value)
     monkeypatch.setattr(hostcaps, "SEV_PARAMETER", str(param))
-    hostcaps.kvm_sev.cache_clear()
-    try:
-        assert hostcaps.kvm_sev() is False
-    finally:
-        hostcaps.kvm_sev.cache_clear()
+    assert _asked_afresh(hostcaps.kvm_sev) is False
 
 
 # ---- the command ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 import pciplan
-from pciplan import schemas, topology, tree
+from pciplan import hostcaps, schemas, topology, tree
 from pciplan.cli import main
 from support.paths import CORPUS_ABSENT, corpus_dir
 
@@ -30,7 +30,7 @@ NO_DOT = "Graphviz `dot` is not installed (apt-get install graphviz)"
 
 
 def domain(devices: str, arch: str = "x86_64", machine: str = "q35", name: str = "t") -> str:
-    virt = "kvm" if arch in ("x86_64", "i686") else "qemu"  # (KVM runs x86 guests on the test hosts)
+    virt = "kvm" if hostcaps.this_host().kvm_runs(arch) else "qemu"  # (as the host takes it)
     return (f"<domain type='{virt}'><name>{name}</name><memory>1048576</memory>"
             f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>"
             f"<devices>{devices}</devices></domain>")

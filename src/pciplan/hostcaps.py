@@ -103,8 +103,12 @@ class Host(Value):
     def tpm(self) -> Swtpm:
         return self.swtpm if self.swtpm is not None else installed_swtpm()
 
-    def sev_runs(self) -> bool:
-        return self.sev if self.sev is not None else kvm_sev()
+    def launch_security_runs(self, kind: str, guest_arch: str) -> bool:
+        """The host runs guests of this ``<launchSecurity>`` type: AMD SEV where KVM runs it,
+        s390x's protected virtualization on an s390x host (its QEMU has it only with KVM)."""
+        if kind == "sev":
+            return self.sev if self.sev is not None else kvm_sev()
+        return self.kvm_runs(guest_arch)
 
     def spice_tls_on(self) -> bool:
         return self.spice_tls if self.spice_tls is not None else qemu_conf_spice_tls()

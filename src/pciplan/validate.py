@@ -227,16 +227,14 @@ def validate_late(guest: Guest, host: Host) -> None:
                 raise PlanError("only a single TPM non-proxy device is supported", tpm.describe(),
                                 kind="unsupported")
             seen_tpm = True
-    # the launch security, QEMU's last domain check: AMD SEV needs x86 and a host that runs
-    # it; s390x's protected virtualization a QEMU built with KVM, on an s390x host
-    for kind, name, arches, runs in (("sev", "SEV", machines.X86, host.sev_runs),
-                                     ("s390-pv", "S390 PV", machines.S390, lambda: host.kvm_runs(dom.arch))):
-        if conf.launch_security == kind:
-            message = f"{name} launch security is not supported with this QEMU binary"
-            if dom.arch not in arches:
-                raise PlanError(message, "launchSecurity", kind="unsupported")
-            if not runs():
-                raise HostError(message, "launchSecurity")
+    # the launch security, QEMU's last domain check: the guest arch's QEMU has it, the host runs it
+    launch = LAUNCH_SECURITY.get(conf.launch_security or "")
+    if launch is not None:
+        message = f"{launch[0]} launch security is not supported with this QEMU binary"
+        if dom.arch not in launch[1]:
+            raise PlanError(message, "launchSecurity", kind="unsupported")
+        if not host.launch_security_runs(conf.launch_security, dom.arch):
+            raise HostError(message, "launchSecurity")
     watchdogs = of("watchdog")
     # libvirt validates devices kind by kind: disks, (nets,) sounds, hostdevs, videos,
     # controllers, smartcards, serials, ..., inputs, watchdogs; the checks of its QEMU
@@ -587,6 +585,9 @@ VMPORT_FAMILIES = frozenset({"i440fx", "q35", "isapc"})
 VMCOREINFO_LACKING = machines.PPC64 | machines.S390 | machines.MISC
 #: the guest arches whose QEMU 7.2 has no TPM front end at all
 NO_TPM_ARCHES = machines.S390 | machines.MISC
+#: TABLE: <launchSecurity> types: how libvirt names each in its refusal, and the guest arches
+#: whose QEMU 7.2 has it (whether the host runs it is ``hostcaps.Host.launch_security_runs``)
+LAUNCH_SECURITY = {"sev": ("SEV", machines.X86), "s390-pv": ("S390 PV", machines.S390)}
 MIB = 1024 * 1024
 
 
