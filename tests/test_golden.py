@@ -72,9 +72,24 @@ def test_golden(case, pciplan):
     assert not diffs, "PCI layout differs from libvirt's:\n" + "\n".join(str(d) for d in diffs)
     # NIC models as libvirt spells them (it matches known ones in any case, writes its own)
     assert _nic_models(out) == _nic_models(expected.read_text())
+    # and a controller model pciplan writes (where the XML has none, or 'auto') is libvirt's
+    written = _controller_models(expected.read_text())
+    assert {k: m for k, m in _controller_models(out).items() if m and k in written} == \
+        {k: written[k] for k, m in _controller_models(out).items() if m and k in written}
 
 
 def _nic_models(text: str) -> list[str | None]:
     from lxml import etree
     root = etree.fromstring(text.encode())
     return [m.get("type") for m in root.iterfind("devices/interface/model")]
+
+
+def _controller_models(text: str) -> dict[tuple, str | None]:
+    """Each controller's model by (type, index, n-th of them: USB companions share an index)."""
+    from lxml import etree
+    out: dict[tuple, str | None] = {}
+    for c in etree.fromstring(text.encode()).iterfind("devices/controller"):
+        key = (c.get("type"), c.get("index"))
+        n = sum(1 for k in out if k[:2] == key)
+        out[(*key, n)] = c.get("model")
+    return out

@@ -357,6 +357,8 @@ def fill_models(guest: Guest) -> None:
             dev.set("model", m.video_model)  # ('default' where the emulator has no cirrus or VGA)
         elif dev.tag == "disk" and dev.bus is None:
             dev.bus = _disk_bus(dev)
+        elif isinstance(dev, Controller) and dev.type == "scsi" and dev.model in (None, "auto"):
+            dev.set("model", m.scsi_model)  # ('auto' is no model: libvirt chooses one for both)
         elif isinstance(dev, Controller) and dev.model is None:
             if dev.type == "usb":
                 if m.zpci:
@@ -367,8 +369,6 @@ def fill_models(guest: Guest) -> None:
                         dev.set("model", "none")
                 elif m.usb_model:
                     dev.set("model", m.usb_model)
-            elif dev.type == "scsi":
-                dev.set("model", m.scsi_model)
 
 
 def _disk_bus(disk: Device) -> str:
