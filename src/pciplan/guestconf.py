@@ -1191,11 +1191,6 @@ def check_after_devices(root: etree._Element) -> None:
         ciphers.add(name)
 
 
-def _uuid_hex(text: str) -> str:
-    """A UUID's 32 hex digits (its blanks and dashes left out), in lower case."""
-    return "".join(c for c in text if c in "0123456789abcdefABCDEF").lower()
-
-
 #: the kinds of <sysinfo>
 SYSINFO_TYPES = frozenset({"smbios", "fwcfg"})
 
@@ -1218,7 +1213,7 @@ def _check_sysinfo(root: etree._Element) -> None:
             if not sources.uuid_ok(uuid.text):
                 raise PlanError("malformed <sysinfo> uuid element", "sysinfo", uuid.sourceline)
             domain_uuid = _string(root.find("uuid"))
-            if domain_uuid and _uuid_hex(domain_uuid) != _uuid_hex(uuid.text):
+            if domain_uuid and sources.uuid_text(domain_uuid) != sources.uuid_text(uuid.text):
                 raise PlanError("UUID mismatch between <uuid> and <sysinfo>", "sysinfo", uuid.sourceline)
 
 

@@ -46,9 +46,6 @@ SGIO_WORDS = frozenset({"filtered", "unfiltered"})
 #: rawio and writeFiltering
 RAWIO_WORDS = frozenset({"yes", "no"})
 SECRET_TYPES = frozenset({"none", "volume", "ceph", "iscsi", "tls", "vtpm"})
-#: a mediated device's UUID: 32 hex digits, optionally in dashed groups (libvirt skips
-#: dashes and blanks between digits)
-_UUID_SKIP = re.compile(r"[-\s]")
 #: the mediated device models QEMU 7.2 has on each architecture family it is not s390
 S390_MDEV_MODELS = {"vfio-ap": "VFIO AP", "vfio-ccw": "VFIO CCW"}
 
@@ -284,7 +281,7 @@ def _identity(el: etree._Element, src: etree._Element | None) -> tuple | None:
     if htype == "mdev":
         uuid = address.get("uuid") if address is not None else None
         # (libvirt compares the UUIDs as it writes them: '53764D0E...' is '53764d0e...')
-        return ("mdev", _UUID_SKIP.sub("", uuid.strip()).lower() if uuid else uuid)
+        return ("mdev", sources.uuid_text(uuid) if uuid else uuid)
     return None
 
 

@@ -91,6 +91,15 @@ def uuid_ok(text: str) -> bool:
     return not s[i:].strip(_SPACE)
 
 
+def uuid_text(text: str) -> str:
+    """A UUID as libvirt writes it back (lower case, dashed 8-4-4-4-12), so that two
+    spellings of one UUID compare equal; text that is no UUID comes back as it is."""
+    if not uuid_ok(text):
+        return text
+    h = "".join(c for c in text if c in _HEX).lower()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def check_secret_lookup(secret: etree._Element, what: What) -> None:
     """A ``<secret>``'s uuid or usage (one of them, a readable uuid)."""
     uuid, usage = secret.get("uuid"), secret.get("usage")

@@ -603,6 +603,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
         if spelled != dev.source:
             dev.source = spelled
             dev.changed.add("source")  # written back as libvirt does: bus='012' is 0x0a
+    elif tag == "hostdev" and dev.type == "mdev" and dev.source.get("uuid"):
+        spelled = {"uuid": sources.uuid_text(dev.source["uuid"])}
+        if spelled != dev.source:
+            dev.source = spelled
+            dev.changed.add("source")  # written back as libvirt does: lower case, dashed
     if "acpi" in kids and kids["acpi"].get("index") is not None and tag in parsecheck.DEVICE_INFO_TAGS:
         # (read just before the address)
         parsecheck.nonzero_uint(kids["acpi"], "index", dev.describe)
