@@ -14,10 +14,13 @@ Identity (never the position in the file):
 * controllers: type + index;
 * disks: target dev;
 * interfaces: MAC address when present, else model + ordinal among those without one;
+  an interface one side writes without a MAC address (libvirt generates one on define)
+  is, in order, the unmatched interface of its model on the other side;
 * hostdevs: the host source (PCI address, mdev UUID...), else type + ordinal;
 * anything else: element + kind (model or type) + ordinal.
 
-Devices with no PCI address on either side are not PCI-visible and never listed.
+Devices with no PCI address on either side (or only libvirt's "empty" one, which a
+device off PCI keeps) are not PCI-visible and never listed.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 from .address import PciAddress, parse_number
 from .domain import Controller, Device
 from .planner import Plan
-from .tree import _pci_source, label
+from .tree import label, mac_name, source_name
 
 FORMAT = "pciplan-diff"
 VERSION = 1
@@ -119,13 +122,13 @@ def keys(devices: list[Device]) -> list[str]:
         elif d.tag == "disk" and d.target.get("dev"):
             key = f"disk {d.target['dev']}"
         elif d.tag == "interface" and d.attrs.get("mac"):
-            key = f"interface mac {d.attrs['mac'].lower()}"
+            key = f"interface mac {mac_name(d)}"
         elif d.tag == "interface" and d.type == "hostdev" and d.source:
-            key = f"interface host {_pci_source(d.source)}"
+            key = f"interface host {source_name(d.source)}"
         elif d.tag == "interface":
             key = f"interface {d.model or 'default'} #{nth('interface', d.model or '')}"
         elif d.tag == "hostdev" and d.source:
-            key = f"hostdev {_pci_source(d.source)}"
+            key = f"hostdev {source_name(d.source)}"
         else:
             k = _kind(d)
             key = f"{d.tag} {k} #{nth(d.tag, k)}" if k else f"{d.tag} #{nth(d.tag, '')}"
@@ -138,6 +141,8 @@ _DEFAULT_MODELS = {"vsock": "virtio", "memballoon": "virtio"}
 
 
 def _model(d: Device, plan: Plan) -> str | None:
+    if d.tag == "disk" and d.model == "default":
+        return None  # (which libvirt writes as no model)
     if d.model is not None or isinstance(d, Controller):
         return d.model
     if d.tag == "interface" and d.type != "hostdev":
@@ -154,6 +159,8 @@ def entries(plan: Plan) -> dict[str, Entry]:
     for key, d in zip(keys(devs), devs):
         a = d.address
         pci = d.pci_address
+        if pci is not None and pci.is_empty:
+            pci = None  # (what a device off PCI keeps: libvirt writes <address type='pci'/>)
         fields: dict[str, Any] = {"model": _model(d, plan)}
         if isinstance(d, Controller):
             fields["model_name"] = d.model_name
@@ -177,13 +184,15 @@ def entries(plan: Plan) -> dict[str, Entry]:
 def compare(old: Plan, new: Plan) -> list[Change]:
     """The guest-visible PCI changes from ``old`` to ``new`` (empty: same layout)."""
     a, b = entries(old), entries(new)
+    pairs = _pairs(a, b)
     changes: list[Change] = []
     for key, e in a.items():
-        f = b.get(key)
+        f = pairs.get(key)
         if f is None:
             if _visible(e):
                 changes.append(Change("removed", key, e.device.tag, _label(e.device), e, None))
             continue
+        key = f.key if f.device.attrs.get("mac") else key  # (the key that names a MAC)
         if not (_visible(e) or _visible(f)):
             continue
         fields: dict[str, tuple[Any, Any]] = {}
@@ -200,11 +209,29 @@ def compare(old: Plan, new: Plan) -> list[Change]:
             changes.append(Change("moved", key, f.device.tag, _label(f.device), e, f, fields))
         elif fields:
             changes.append(Change("changed", key, f.device.tag, _label(f.device), e, f, fields))
+    paired = {id(f) for f in pairs.values()}
     for key, f in b.items():
-        if key not in a and _visible(f):
+        if id(f) not in paired and _visible(f):
             changes.append(Change("added", key, f.device.tag, _label(f.device), None, f))
     changes.sort(key=_order)
     return changes
+
+
+def _pairs(a: dict[str, Entry], b: dict[str, Entry]) -> dict[str, Entry]:
+    """Each old entry's new entry: the one of its key; and an interface without a MAC address
+    on one side (libvirt generates one) is, in document order, the next interface of its model
+    the keys left unmatched on the other side."""
+    pairs = {k: b[k] for k in a if k in b}
+    left_a = [e for k, e in a.items() if k not in b and e.device.tag == "interface"]
+    left_b = [f for k, f in b.items() if k not in a and f.device.tag == "interface"]
+    for e in left_a:
+        for f in left_b:
+            if (not e.device.attrs.get("mac") or not f.device.attrs.get("mac")) \
+                    and e.fields["model"] == f.fields["model"]:
+                pairs[e.key] = f
+                left_b.remove(f)
+                break
+    return pairs
 
 
 def _visible(e: Entry) -> bool:

@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 #: the characters a NIC model name may have
 NIC_MODEL = re.compile(r"[A-Za-z0-9_-]+")
-#: a MAC address as libvirt reads it: six hex octets of one or two digits, colons between
-MAC = re.compile(r"[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}")
 #: TABLE: the interface types that need a ``<source>``, and the attributes it must have
 #: (in the parser's order)
 SOURCE_ATTRS: dict[str, tuple[str, ...]] = {

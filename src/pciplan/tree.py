@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .address import PciAddress
+from .address import PciAddress, parse_number
 from .controllers import MODELS
 from .budget import IO_LEGACY, IO_SPACE, IO_WINDOW, IO_WINDOWS
 from .domain import Controller, Device
+from .interfaces import parse_mac
+from .sources import uuid_text
 from .topology import BUS_NUMBERS, Bus, Function, Topology
 
 FORMAT = "pciplan-tree"
@@ -49,16 +51,26 @@ STYLES: dict[str, str] = {
 
 
 # ---- what identifies a device ------------------------------------------------------
-def _pci_source(src: dict[str, str]) -> str | None:
+def source_name(src: dict[str, str]) -> str | None:
+    """A host device's source in one normal form, whatever its spelling: a PCI address
+    as ``dddd:bb:ss.f``, an mdev UUID as libvirt writes it back."""
     if not src:
         return None
     if "uuid" in src:
-        return src["uuid"]
+        return uuid_text(src["uuid"])
     try:
-        return "%04x:%02x:%02x.%x" % tuple(int(src.get(k, "0"), 0)
+        return "%04x:%02x:%02x.%x" % tuple(parse_number(src.get(k, "0"))
                                            for k in ("domain", "bus", "slot", "function"))
     except ValueError:
         return ",".join(f"{k}={v}" for k, v in sorted(src.items()))
+
+
+def mac_name(dev: Device) -> str | None:
+    """An interface's MAC address as libvirt writes it back (``52:54:00:0a:0b:0c``, whatever
+    the case and number of digits it was written with)."""
+    mac = dev.attrs.get("mac")
+    octets = parse_mac(mac) if mac else None
+    return ":".join(f"{o:02x}" for o in octets) if octets else mac
 
 
 def identity(dev: Device) -> dict[str, Any]:
@@ -73,11 +85,11 @@ def identity(dev: Device) -> dict[str, Any]:
         if dev.model:
             out["model"] = dev.model
     elif dev.tag == "interface":
-        out = {"type": dev.type, "model": dev.model, "mac": dev.attrs.get("mac")}
+        out = {"type": dev.type, "model": dev.model, "mac": mac_name(dev)}
         if dev.type == "hostdev":
-            out["source"] = _pci_source(dev.source)
+            out["source"] = source_name(dev.source)
     elif dev.tag == "hostdev":
-        out = {"type": dev.type, "source": _pci_source(dev.source)}
+        out = {"type": dev.type, "source": source_name(dev.source)}
         if dev.model:
             out["model"] = dev.model
     else:
@@ -115,12 +127,12 @@ def label(dev: Device, primary_video: bool = False) -> str:
     if tag == "interface":
         bits = ["interface", dev.model or ("hostdev" if dev.type == "hostdev" else "default")]
         if dev.type == "hostdev" and dev.source:
-            bits.append(f"host {_pci_source(dev.source)}")
+            bits.append(f"host {source_name(dev.source)}")
         if dev.attrs.get("mac"):
-            bits.append(dev.attrs["mac"])
+            bits.append(mac_name(dev))
         return " ".join(bits)
     if tag == "hostdev":
-        src = _pci_source(dev.source)
+        src = source_name(dev.source)
         bits = ["hostdev", dev.type or "pci"]
         if dev.model:
             bits.append(dev.model)
