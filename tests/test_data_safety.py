@@ -275,6 +275,9 @@ def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
                 src.getparent().remove(src)
         for el in (inp, out):
             src = el.find("source/address")
+            if src is not None and el.get("type") == "mdev" and src.get("uuid"):
+                # (an mdev's UUID too: lower case, dashed)
+                src.set("uuid", "".join(c for c in src.get("uuid", "") if c not in "- \t\n\r").lower())
             if src is not None and el.get("type") == "pci":
                 numbers = {k: str(_c_number(src.get(k) or "0")) for k in ("domain", "bus", "slot", "function")}
                 src.attrib.clear()
@@ -283,6 +286,11 @@ def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
     if inp.tag == "disk" and ti is not None and to is not None and \
             (ti.get("dev") or "").startswith("ioemu:") and to.get("dev") == ti.get("dev")[6:]:
         ti.set("dev", to.get("dev"))  # (libvirt drops an old Xen driver's prefix of the name)
+    if inp.tag not in ("interface", "video", "shmem", "controller"):
+        for m in inp.findall("model"):  # (read by libvirt only there: elsewhere it drops it)
+            inp.remove(m)
+    if inp.tag in ("panic", "vsock") and inp.get("model") == "default":
+        del inp.attrib["model"]  # (libvirt writes the machine's default one)
     for attr in ("model", "type"):  # libvirt's default model, filesystem type='mount'...
         if inp.get(attr) is None and attr in out.attrib:
             del out.attrib[attr]

@@ -24,12 +24,14 @@ pytestmark = pytest.mark.skipif(not SCHEMA.exists(),
 #: (element, attribute): words the parser and the schema disagree on, checked against
 #: the 9.0 daemon: the schema's <interface type> choice also lists the pci/usb source
 #: addresses of hostdev interfaces; the parser takes input bus 'none' and 'parallels',
-#: filesystem type 'volume' and an empty filesystem accessmode, which the schema leaves out
+#: filesystem type 'volume' and an empty filesystem accessmode, and vsock model 'default'
+#: (its enum's first value, which the parser does not refuse), which the schema leaves out
 KNOWN_DIFFERENCES = {
     ("interface", "type"): {"pci", "usb"},
     ("input", "bus"): {"none", "parallels"},
     ("filesystem", "type"): {"volume"},
     ("filesystem", "accessmode"): {""},  # (an empty accessmode is the default)
+    ("vsock", "model"): {"default"},
 }
 
 

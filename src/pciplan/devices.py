@@ -223,8 +223,6 @@ def classify(dev: Device, host_is_conventional: HostProbe | None = None) -> str 
     if tag in ("memballoon", "rng", "vsock"):
         if tag == "memballoon" and model == "none":
             return None
-        if tag == "vsock" and model is None:
-            return VIRTIO
         return VIRTIO_MODEL_CLASS.get(model or "virtio")
     if tag == "input":
         if dev.bus != "virtio":

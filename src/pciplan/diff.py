@@ -141,7 +141,7 @@ _DEFAULT_MODELS = {"vsock": "virtio", "memballoon": "virtio"}
 
 
 def _model(d: Device, plan: Plan) -> str | None:
-    if d.tag == "disk" and d.model == "default":
+    if d.tag in ("disk", "hostdev") and d.model == "default":
         return None  # (which libvirt writes as no model)
     if d.model is not None or isinstance(d, Controller):
         return d.model

@@ -527,8 +527,9 @@ CONTROLLER_MODELS = {
                       "qemu-xhci", "none"}),
     "ide": frozenset({"piix3", "piix4", "ich6"}),
     "virtio-serial": VIRTIO_MODELS,
-    "isa": frozenset(),
     "pci": frozenset(controllers.MODELS),
+    # (no model at all: libvirt knows none for these, and refuses any, even model='')
+    "isa": frozenset(), "sata": frozenset(), "ccid": frozenset(), "fdc": frozenset(), "xenbus": frozenset(),
 }
 #: the <model name> of a controller (whatever its model: checked against that later)
 CONTROLLER_MODEL_NAMES = frozenset({"pci-bridge", "i82801b11-bridge", "ioh3420", "x3130-upstream",
@@ -543,7 +544,7 @@ ENUM_ATTRIBUTES: tuple[tuple[str, str, frozenset[str], str | None], ...] = (
     ("input", "type", frozenset({"mouse", "tablet", "keyboard", "passthrough", "evdev"}),
      "unknown input device type '{}'"),
     ("iommu", "model", frozenset({"intel", "smmuv3", "virtio"}), None),
-    ("vsock", "model", VIRTIO_MODELS, None),
+    ("vsock", "model", VIRTIO_MODELS | {"default"}, None),
     ("memory", "model", frozenset({"dimm", "nvdimm", "virtio-pmem", "virtio-mem", "sgx-epc"}), None),
     ("filesystem", "type", frozenset({"mount", "block", "file", "template", "ram", "bind", "volume"}),
      None),
@@ -611,7 +612,7 @@ CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
 VIRTIO_DRIVER_SWITCHES = ("iommu", "ats", "packed", "page_per_vq")
 #: the models of the host devices that have one: mediated devices and vhost-scsi hosts
 HOSTDEV_MODELS = {"mdev": frozenset({"vfio-pci", "vfio-ccw", "vfio-ap"}),
-                  "scsi_host": VIRTIO_MODELS}
+                  "scsi_host": VIRTIO_MODELS | {"default"}}
 _CHILD_ENUMS_BY_TAG: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
 for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
     _CHILD_ENUMS_BY_TAG.setdefault(_tag, []).append((_child, _attr, _words))

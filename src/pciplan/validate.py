@@ -771,8 +771,6 @@ TPM_MODEL_ARCHES = {"tpm-crb": machines.X86,
                     "tpm-tis": machines.X86 | {"aarch64", "armv7l", "riscv64"},
                     "tpm-spapr": machines.PPC64,
                     "spapr-tpm-proxy": machines.PPC64}
-#: the panic model a machine family implies when none is given
-PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
 
 
 def _check_duplicate_drives(drives: list[Device]) -> None:
@@ -822,9 +820,7 @@ def _validate_spicevmc(guest: Guest, dev: Device) -> None:
 def _validate_panic(guest: Guest, panic: Device) -> None:
     dom = guest.domain
     what = panic.describe()
-    model = panic.model
-    if model is None:
-        model = PANIC_DEFAULT_MODELS.get(guest.machine.family, "isa")
+    model = panic.model  # (libvirt's default for the machine where none was given: defaults)
     if model == "pseries" and guest.machine.family != "pseries":
         raise PlanError("only pSeries guests support panic device of model 'pseries'", what,
                         kind="unsupported")

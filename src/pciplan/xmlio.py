@@ -594,6 +594,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
         if "address" in kids:
             dev.changed.add("address")
         kids = {k: v for k, v in kids.items() if k not in ("address", "acpi")}
+    if "model" in kids and tag not in _MODEL_CHILD_READ:
+        # libvirt reads no <model> child here (the model is an attribute): dropped unread
+        for m in el.findall("model"):
+            _remove(m)
+        kids = {k: v for k, v in kids.items() if k != "model"}
     parsecheck.check_device(el, dev.describe, kids)
     reader = FACT_READERS.get(tag)
     if reader is not None:
@@ -675,6 +680,10 @@ def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.Disk
         bs = bs.find("backingStore")
     f.chain = tuple(chain)
     return f
+
+
+#: the devices whose <model> child libvirt reads (of a controller: the pci <model name>)
+_MODEL_CHILD_READ = frozenset({"interface", "video", "shmem", "controller"})
 
 
 def _canonical_source(source: dict[str, str]) -> dict[str, str]:
@@ -1021,7 +1030,7 @@ def _sub(parent: etree._Element, tag: str, before: tuple[str, ...] = ("address",
 
 
 def _write_model(dev: Device, el: etree._Element) -> None:
-    if isinstance(dev, Controller) or dev.tag in ("memballoon", "rng", "sound", "watchdog"):
+    if isinstance(dev, Controller) or dev.tag in ("memballoon", "rng", "sound", "watchdog", "vsock", "panic"):
         if dev.model is not None:
             el.set("model", dev.model)
         return
@@ -1213,7 +1222,7 @@ def _new_element(dev: Device) -> etree._Element:
     model: dict[str, str] | None = None
     target: dict[str, str] | None = None
     if "model" in changed:
-        if is_controller or dev.tag in ("memballoon", "rng", "sound", "watchdog"):
+        if is_controller or dev.tag in ("memballoon", "rng", "sound", "watchdog", "vsock", "panic"):
             if dev.model is not None:
                 attrs["model"] = dev.model
         else:
