@@ -203,6 +203,14 @@ def _console_to_serial(guest: Guest, console: Device) -> None:
     console.facts = ChrFacts("null")
 
 
+def stands_for_serial(guest: Guest, console: Device) -> bool:
+    """Is this the first console, of type serial, beside serial ports?  libvirt then gives it
+    the first port's host side (a copy, or a stub in its place), so its own is never checked."""
+    consoles = guest.devices("console")
+    return console is consoles[0] and console.target.get("type") in devices.SERIAL_CONSOLE_TARGETS \
+        and bool(guest.devices("serial"))
+
+
 def write_serial_into_console(guest: Guest) -> None:
     """A first console standing for the first serial port is written with that port's
     address, or none (libvirt does not keep what the console itself had: it is validated,

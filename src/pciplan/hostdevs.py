@@ -45,7 +45,16 @@ GUEST_RESET_LACKING_ARCHES = frozenset({"s390x"})
 SGIO_WORDS = frozenset({"filtered", "unfiltered"})
 #: rawio and writeFiltering
 RAWIO_WORDS = frozenset({"yes", "no"})
+ON_OFF = frozenset({"on", "off"})
 SECRET_TYPES = frozenset({"none", "volume", "ceph", "iscsi", "tls", "vtpm"})
+#: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
+SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
+#: the models of the host devices that have one: mediated devices (which must have one) and
+#: vhost-scsi hosts ('default' is none)
+MODELS = {"mdev": frozenset({"vfio-pci", "vfio-ccw", "vfio-ap"}),
+          "scsi_host": frozenset({"default", "virtio", "virtio-transitional", "virtio-non-transitional"})}
+#: a USB host device's <source startupPolicy> ('default' is refused)
+STARTUP_POLICIES = frozenset({"mandatory", "requisite", "optional"})
 #: the mediated device models QEMU 7.2 has on each architecture family it is not s390
 S390_MDEV_MODELS = {"vfio-ap": "VFIO AP", "vfio-ccw": "VFIO CCW"}
 
@@ -108,8 +117,10 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
             from . import interfaces  # (at call time: interfaces imports parsecheck, which imports this)
             interfaces.check_ip_info(el, "Domain hostdev device", what)
         return
-    if mode != "subsystem":
-        return
+    if mode != "subsystem" or htype not in SUBSYSTEM_TYPES:
+        return  # (an unknown type is refused first, with its own words)
+    if src is None:
+        raise PlanError("Missing <source> element in hostdev device", what, el.sourceline)
     if src is not None and src.get("startupPolicy") is not None and htype != "usb":
         raise PlanError("Setting startupPolicy is only allowed for USB devices", what, src.sourceline,
                         kind="unsupported")
@@ -127,6 +138,7 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
             raise PlanError(f"{attr} is only supported for scsi host device", what, el.sourceline)
     if src is None:
         return
+    _check_model(el, htype, what)
     if htype == "usb":
         _check_usb(src, what)
     elif htype == "mdev":
@@ -156,7 +168,31 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
             raise PlanError("malformed 'wwpn' value", what, src.sourceline)
 
 
+def _check_model(el: etree._Element, htype: str | None, what: Callable[[], str]) -> None:
+    """The model (only of the types in ``MODELS``; a mediated device's must be there), then a
+    mediated device's display and ramfb switches, which no other type reads."""
+    model = el.get("model")
+    words = MODELS.get(htype or "")
+    if model is not None and words is None:  # (libvirt's words, type and all)
+        raise PlanError(f"'model' attribute in <hostdev> is only supported when type='{htype}'",
+                        what, el.sourceline)
+    if model is None and htype == "mdev":
+        raise PlanError("Missing required attribute 'model' in element 'hostdev'", what, el.sourceline)
+    checks = (("model", words),) if model is not None else ()
+    if htype == "mdev":
+        checks += (("display", ON_OFF), ("ramfb", ON_OFF))
+    for attr, allowed in checks:
+        value = el.get(attr)
+        if value is not None and value not in allowed:
+            raise PlanError(f"Invalid value for attribute '{attr}' in element 'hostdev': '{value}'.",
+                            what, el.sourceline)
+
+
 def _check_usb(src: etree._Element, what: Callable[[], str]) -> None:
+    policy = src.get("startupPolicy")
+    if policy is not None and policy not in STARTUP_POLICIES:
+        raise PlanError(f"Invalid value for attribute 'startupPolicy' in element 'source': '{policy}'.",
+                        what, src.sourceline)
     vendor, product = src.find("vendor"), src.find("product")
     for el in (vendor, product):
         if el is None:

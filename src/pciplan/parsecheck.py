@@ -589,10 +589,10 @@ TPM_BACKENDS = frozenset({"passthrough", "emulator", "external"})
 #: TABLE: character devices: what the host side may be, and the target types and models
 CHARDEV_TYPES = frozenset({"null", "vc", "pty", "dev", "file", "pipe", "stdio", "udp", "tcp", "unix",
                            "spicevmc", "spiceport", "nmdm", "qemu-vdagent", "dbus"})
-CHARDEV_TARGET_TYPES = {
-    "serial": frozenset(devices.SERIAL_MODEL_TARGETS.values()),
-    "channel": frozenset({"guestfwd", "virtio", "xen"}),
-    "console": frozenset({"serial", "xen", "uml", "virtio", "lxc", "openvz", "sclp", "sclplm"}),
+CHARDEV_TARGET_TYPES = {  # ('none' is each enum's first word: no type, which libvirt takes)
+    "serial": frozenset(devices.SERIAL_MODEL_TARGETS.values()) | {"none"},
+    "channel": frozenset({"none", "guestfwd", "virtio", "xen"}),
+    "console": frozenset({"none", "serial", "xen", "uml", "virtio", "lxc", "openvz", "sclp", "sclplm"}),
 }
 #: TABLE: attributes of a device's child elements the parser reads as one of a few words
 #: (device, child, attribute, words); "Invalid value for attribute ..." when not one (and
@@ -610,9 +610,6 @@ CHILD_ENUM_ATTRIBUTES: tuple[tuple[str, str, str, frozenset[str]], ...] = (
 )
 #: devices whose <driver> takes the virtio options (each on or off)
 VIRTIO_DRIVER_SWITCHES = ("iommu", "ats", "packed", "page_per_vq")
-#: the models of the host devices that have one: mediated devices and vhost-scsi hosts
-HOSTDEV_MODELS = {"mdev": frozenset({"vfio-pci", "vfio-ccw", "vfio-ap"}),
-                  "scsi_host": VIRTIO_MODELS | {"default"}}
 _CHILD_ENUMS_BY_TAG: dict[str, list[tuple[str, str, frozenset[str]]]] = {}
 for _tag, _child, _attr, _words in CHILD_ENUM_ATTRIBUTES:
     _CHILD_ENUMS_BY_TAG.setdefault(_tag, []).append((_child, _attr, _words))
@@ -623,8 +620,6 @@ DEVICE_INFO_TAGS = frozenset({"disk", "controller", "filesystem", "interface", "
                               "serial", "parallel", "channel", "console"})
 #: the devices whose <boot order> libvirt reads (the others' <boot> is ignored)
 BOOTABLE = frozenset({"disk", "interface", "hostdev", "redirdev", "filesystem"})
-#: the kinds of PCI, USB, SCSI... host device (``<hostdev mode='subsystem' type=...>``)
-HOSTDEV_SUBSYSTEM_TYPES = frozenset({"usb", "pci", "scsi", "scsi_host", "mdev"})
 #: per tag, each child's attributes of ``_CHILD_ENUMS_BY_TAG``; the switches' names
 _CHILD_ENUM_NAMES = {_tag: [(_child, frozenset(a for c, a, _ in _rows if c == _child))
                             for _child in dict.fromkeys(c for c, _, _ in _rows)]
@@ -909,16 +904,6 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
     boot = kids.get("boot") if tag in BOOTABLE else None
     if boot is not None and tag != "disk":  # (a disk's with its address, after the rest)
         _check_boot(boot, what)
-    if tag == "hostdev" and el.get("mode", "subsystem") == "subsystem":
-        htype, model = el.get("type"), el.get("model")
-        if model is not None and htype in HOSTDEV_SUBSYSTEM_TYPES:  # (an unknown type is refused first)
-            words = HOSTDEV_MODELS.get(htype or "")
-            if words is None:  # (libvirt's words, type and all)
-                raise PlanError(f"'model' attribute in <hostdev> is only supported when type='{htype}'",
-                                _what(what), _line(el))
-            _word(el, "model", words, what)
-        for attr in ("display", "ramfb"):
-            _word(el, attr, ON_OFF, what)
     if tag == "hostdev":
         hostdevs.check_parse(el, what, kids)
     if tag == "rng":  # (all read before its ACPI index and address)
@@ -950,7 +935,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if el.get("mode", "subsystem") == "subsystem":
             if htype is None:
                 raise PlanError("missing source address type", _what(what), _line(el))
-            known = htype in HOSTDEV_SUBSYSTEM_TYPES
+            known = htype in hostdevs.SUBSYSTEM_TYPES
         else:
             known = htype in (None, "storage", "misc", "net")
         if not known:
@@ -980,9 +965,7 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         if mtype and mtype not in VIDEO_MODELS:
             raise PlanError(f"unknown video model '{mtype}'", _what(what), _line(m), kind="unsupported")
     elif tag == "hostdev" and el.get("mode", "subsystem") == "subsystem" and el.get("type") == "pci":
-        src = kids.get("source")
-        if src is None:
-            raise PlanError("Missing <source> element in hostdev device", _what(what), _line(el))
+        src = kids.get("source")  # (there is one: hostdevs.check_parse)
         a = src.find("address")
         if a is not None:
             check_host_pci_address(a, what)

@@ -410,9 +410,12 @@ def validate_late(guest: Guest, host: Host) -> None:
         _validate_address(guest, ch)
         chardevs.check_qemu(guest, ch)
     for console in generic_first(of("console")):
-        chardevs.check_generic(guest, console)
+        serial_stub = chardevs.stands_for_serial(guest, console)
+        if not serial_stub:
+            chardevs.check_generic(guest, console)
         _validate_address(guest, console)
-        chardevs.check_qemu(guest, console)
+        if not serial_stub:
+            chardevs.check_qemu(guest, console)
     for inp in generic_first(of("input")):
         # libvirt's generic checks (for a hvm guest), then its address's and QEMU's
         if inp.bus == "ps2" and inp.type not in ("mouse", "keyboard"):

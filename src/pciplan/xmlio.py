@@ -483,6 +483,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         elif tag in ("serial", "console", "channel"):
             t = kids.get("target")
             dev.target = dict(t.attrib) if t is not None else {}
+            if tag != "channel" and dev.target.get("type") == "none":
+                del dev.target["type"]  # (the enum's 'none' is no type: libvirt chooses one)
             model = t.find("model") if t is not None else None
             if model is not None and model.get("name"):
                 dev.attrs["target_model"] = model.get("name", "")

@@ -1,0 +1,142 @@
+"""Probe the words libvirt reads: one attribute of one device set to an odd value, through
+libvirt and through pciplan.
+
+    .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2
+
+Each case takes an accepted golden input (tests/golden, made with the daemon), picks one
+device and one of the words libvirt reads from it (``model``, ``type``, ``bus`` attributes;
+a ``<model type>``, ``<target type>``, ``<driver name>`` ...), and sets it to a value users
+write by mistake or by habit: ``default``, ``auto``, ``none``, the empty string, the same
+word in upper case, or another word of the same place taken from another golden input.
+libvirt's answer (define + dumpxml, or its refusal) is compared with pciplan's: both accept
+with the same PCI layout (``support.layout``, the notion of the corpus' pcicompare), or
+both refuse, with the same message core.  A disagreement is printed with the file, the
+device and the value; ``--save DIR`` writes the domains.
+
+It found libvirt's 'auto' SCSI model, the models of sata/ccid/fdc controllers, vsock and
+vhost-scsi 'default', the panic default and the <model> children libvirt does not read.
+Exit status: 0 all agree, 1 some disagree, 2 no daemon.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lxml import etree
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from support import layout, libvirt_oracle  # noqa: E402
+from support.difftest import message_core  # noqa: E402
+
+GOLDEN = HERE.parent / "golden"
+#: (child path or None for the element itself, attribute) of the words probed
+PLACES = ((None, "model"), (None, "type"), (None, "bus"), ("model", "type"), ("target", "type"),
+          ("driver", "name"), ("backend", "model"), ("backend", "type"), ("target", "bus"))
+ODD = ("default", "auto", "none", "", "UPPER", "other")
+
+
+def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    inputs = sorted(p for p in GOLDEN.glob("*.in.xml")
+                    if p.with_name(p.name.replace(".in.xml", ".libvirt.xml")).exists())
+    words: dict[tuple[str, str | None, str], set[str]] = {}
+    docs = []
+    for p in inputs:
+        try:
+            root = etree.parse(str(p)).getroot()
+        except etree.XMLSyntaxError:  # (the golden cases of broken XML)
+            continue
+        devs = root.find("devices")
+        if devs is None:
+            continue
+        for el in devs:
+            if not isinstance(el.tag, str):
+                continue
+            for child, attr in PLACES:
+                holder = el if child is None else el.find(child)
+                if holder is not None and holder.get(attr) is not None:
+                    words.setdefault((el.tag, child, attr), set()).add(holder.get(attr))
+                    docs.append((p, devs.index(el), child, attr))
+    out = []
+    for _ in range(n):
+        p, i, child, attr = rng.choice(docs)
+        tree = etree.parse(str(p))
+        el = tree.getroot().find("devices")[i]
+        holder = el if child is None else el.find(child)
+        old = holder.get(attr)
+        odd = rng.choice(ODD)
+        if odd == "UPPER":
+            value = old.upper()
+        elif odd == "other":
+            value = rng.choice(sorted(words[(el.tag, child, attr)]))
+        else:
+            value = odd
+        if value == old:
+            continue
+        holder.set(attr, value)
+        where = f"<{el.tag}{'/' + child if child else ''} {attr}='{value}'> (was '{old}')"
+        out.append((p.name, where, etree.tostring(tree, encoding="unicode")))
+    return out
+
+
+def _pciplan(xml: str) -> tuple[bool, str]:
+    import pciplan
+    try:
+        return True, pciplan.plan(xml)
+    except pciplan.PlanError as err:
+        return False, err.reason
+    except pciplan.InputError as err:
+        return False, f"input error: {err}"
+
+
+def judge(oracle, case) -> str | None:
+    name, where, xml = case
+    ok, text = oracle.run(xml)
+    mine_ok, mine = _pciplan(xml)
+    if ok and mine_ok:
+        diffs = layout.compare_xml(text, mine)
+        return None if not diffs else f"layout: {'; '.join(str(d) for d in diffs[:3])}"
+    if not ok and not mine_ok:
+        if message_core(text) == message_core(mine):
+            return None
+        return f"other message:\n      libvirt: {text.strip()}\n      pciplan: {mine}"
+    if ok:
+        return f"pciplan refuses: {mine}"
+    return f"libvirt refuses: {text.strip()}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("-n", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("-j", "--jobs", type=int, default=2)
+    ap.add_argument("--save", type=Path)
+    args = ap.parse_args(argv)
+    if not libvirt_oracle.available():
+        print(f"valueprobe: {libvirt_oracle.unavailable_reason()}", file=sys.stderr)
+        return 2
+    oracle = libvirt_oracle.Oracle()
+    cases = make_cases(args.seed, args.n)
+    with ThreadPoolExecutor(args.jobs) as pool:
+        verdicts = list(pool.map(lambda c: judge(oracle, c), cases))
+    bad = 0
+    for (name, where, xml), v in zip(cases, verdicts):
+        if v is None:
+            continue
+        bad += 1
+        print(f"{name}: {where}\n    {v}")
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            (args.save / f"{bad:04d}-{name}").write_text(xml)
+    print(f"valueprobe: seed {args.seed}, {len(cases)} cases, {bad} disagree")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
