@@ -532,7 +532,7 @@ CONTROLLER_MODELS = {
     "isa": frozenset(), "sata": frozenset(), "ccid": frozenset(), "fdc": frozenset(), "xenbus": frozenset(),
 }
 #: the <model name> of a controller (whatever its model: checked against that later)
-CONTROLLER_MODEL_NAMES = frozenset({"pci-bridge", "i82801b11-bridge", "ioh3420", "x3130-upstream",
+CONTROLLER_MODEL_NAMES = frozenset({"none", "pci-bridge", "i82801b11-bridge", "ioh3420", "x3130-upstream",
                                     "xio3130-downstream", "pxb", "pxb-pcie", "pcie-root-port",
                                     "spapr-pci-host-bridge", "pcie-pci-bridge"})
 #: TABLE: attributes the parser reads as one of a few words, case and all

@@ -274,7 +274,7 @@ def check_usb_addresses(guest: Guest) -> None:
 
     def find(d: Device, bus: int, path: tuple[int, ...], text: str) -> None:
         """Walk a port path from its bus through its hubs to the port (libvirt's FindPort)."""
-        if bus not in buses:
+        if not buses.get(bus):  # (a controller of no ports makes no bus)
             raise PlanError(f"Missing USB bus {bus}", d.describe())
         ports = buses[bus]
         for i, port in enumerate(path[:-1]):

@@ -403,8 +403,9 @@ def _device(el: etree._Element, position: int) -> Device | None:
     get = el.get
     if tag == "controller":
         # a controller without a type is an IDE controller to libvirt
+        name = _attr_of(kids.get("model"), "name")
         dev: Device = Controller(tag=tag, type=get("type") or "ide", model=get("model"),
-                                 model_name=_attr_of(kids.get("model"), "name"))
+                                 model_name=None if name == "none" else name)  # ('none' is none)
         assert isinstance(dev, Controller)
         parsecheck.check_controller(el, dev.describe)
         idx = get("index")

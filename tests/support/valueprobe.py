@@ -37,8 +37,14 @@ from support.difftest import message_core  # noqa: E402
 GOLDEN = HERE.parent / "golden"
 #: (child path or None for the element itself, attribute) of the words probed
 PLACES = ((None, "model"), (None, "type"), (None, "bus"), ("model", "type"), ("target", "type"),
-          ("driver", "name"), ("backend", "model"), ("backend", "type"), ("target", "bus"))
+          ("driver", "name"), ("backend", "model"), ("backend", "type"), ("target", "bus"),
+          (None, "device"), (None, "mode"), (None, "managed"), (None, "index"), (None, "ports"),
+          ("model", "name"), ("driver", "iommu"), ("driver", "queues"), ("driver", "ats"),
+          ("target", "chassis"), ("target", "port"), ("target", "busNr"), ("model", "heads"),
+          ("model", "vram"), ("model", "primary"), ("source", "mode"), ("rom", "bar"))
 ODD = ("default", "auto", "none", "", "UPPER", "other")
+#: for a number: other spellings of it (libvirt reads most as C does: base 0 or 10), and others
+ODD_NUMBERS = (" {n}", "+{n}", "{n} ", "0x{n:x}", "0{n:o}", "-1", "0", "4294967296", "{n}.0", "other")
 
 
 def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
@@ -70,8 +76,11 @@ def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
         el = tree.getroot().find("devices")[i]
         holder = el if child is None else el.find(child)
         old = holder.get(attr)
-        odd = rng.choice(ODD)
-        if odd == "UPPER":
+        number = _number(old)
+        odd = rng.choice(ODD if number is None else ODD_NUMBERS)
+        if number is not None and odd != "other":
+            value = odd.format(n=number)
+        elif odd == "UPPER":
             value = old.upper()
         elif odd == "other":
             value = rng.choice(sorted(words[(el.tag, child, attr)]))
@@ -83,6 +92,13 @@ def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
         where = f"<{el.tag}{'/' + child if child else ''} {attr}='{value}'> (was '{old}')"
         out.append((p.name, where, etree.tostring(tree, encoding="unicode")))
     return out
+
+
+def _number(text: str) -> int | None:
+    try:
+        return int(text, 0) if text[:2].lower() == "0x" else int(text, 10)
+    except ValueError:
+        return None
 
 
 def _pciplan(xml: str) -> tuple[bool, str]:
