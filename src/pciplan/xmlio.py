@@ -407,6 +407,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev: Device = Controller(tag=tag, type=get("type") or "ide", model=get("model"),
                                  model_name=None if name == "none" else name)  # ('none' is none)
         assert isinstance(dev, Controller)
+        if not get("type"):
+            dev.changed.add("type")  # (written, as libvirt writes it)
         parsecheck.check_controller(el, dev.describe)
         idx = get("index")
         if idx is not None:
@@ -1063,7 +1065,12 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
     if "model" in dev.changed:
         _write_model(dev, el)
     if "type" in dev.changed and dev.type is not None:
-        el.set("type", dev.type)
+        if el.get("type") is None and len(el.attrib):  # (first, where libvirt writes it)
+            items = list(el.attrib.items())
+            el.attrib.clear()
+            el.attrib.update([("type", dev.type), *items])
+        else:
+            el.set("type", dev.type)
     if isinstance(dev, Controller):
         if "model_name" in dev.changed and dev.model_name is not None:
             m = el.find("model")

@@ -7,14 +7,18 @@ Each case takes an accepted golden input (tests/golden, made with the daemon), p
 device and one of the words libvirt reads from it (``model``, ``type``, ``bus`` attributes;
 a ``<model type>``, ``<target type>``, ``<driver name>`` ...), and sets it to a value users
 write by mistake or by habit: ``default``, ``auto``, ``none``, the empty string, the same
-word in upper case, or another word of the same place taken from another golden input.
+word in upper case, another word of the same place taken from another golden input, or
+nothing (the attribute left out); a number is also spelled otherwise (blanks, sign, hex,
+octal) or out of range.
 libvirt's answer (define + dumpxml, or its refusal) is compared with pciplan's: both accept
 with the same PCI layout (``support.layout``, the notion of the corpus' pcicompare), or
 both refuse, with the same message core.  A disagreement is printed with the file, the
 device and the value; ``--save DIR`` writes the domains.
 
 It found libvirt's 'auto' SCSI model, the models of sata/ccid/fdc controllers, vsock and
-vhost-scsi 'default', the panic default and the <model> children libvirt does not read.
+vhost-scsi 'default', the panic default, the <model> children libvirt does not read, the
+order of a host device's checks, chardev target type 'none', <model name='none'>, a USB
+controller of no ports, and the type libvirt writes for a chardev or controller without one.
 Exit status: 0 all agree, 1 some disagree, 2 no daemon.
 """
 
@@ -42,9 +46,10 @@ PLACES = ((None, "model"), (None, "type"), (None, "bus"), ("model", "type"), ("t
           ("model", "name"), ("driver", "iommu"), ("driver", "queues"), ("driver", "ats"),
           ("target", "chassis"), ("target", "port"), ("target", "busNr"), ("model", "heads"),
           ("model", "vram"), ("model", "primary"), ("source", "mode"), ("rom", "bar"))
-ODD = ("default", "auto", "none", "", "UPPER", "other")
+ODD = ("default", "auto", "none", "", "UPPER", "other", "OMIT")
 #: for a number: other spellings of it (libvirt reads most as C does: base 0 or 10), and others
-ODD_NUMBERS = (" {n}", "+{n}", "{n} ", "0x{n:x}", "0{n:o}", "-1", "0", "4294967296", "{n}.0", "other")
+ODD_NUMBERS = (" {n}", "+{n}", "{n} ", "0x{n:x}", "0{n:o}", "-1", "0", "4294967296", "{n}.0", "other",
+               "OMIT")
 
 
 def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
@@ -78,7 +83,9 @@ def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
         old = holder.get(attr)
         number = _number(old)
         odd = rng.choice(ODD if number is None else ODD_NUMBERS)
-        if number is not None and odd != "other":
+        if odd == "OMIT":
+            value = None
+        elif number is not None and odd != "other":
             value = odd.format(n=number)
         elif odd == "UPPER":
             value = old.upper()
@@ -88,8 +95,12 @@ def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
             value = odd
         if value == old:
             continue
-        holder.set(attr, value)
-        where = f"<{el.tag}{'/' + child if child else ''} {attr}='{value}'> (was '{old}')"
+        if value is None:
+            del holder.attrib[attr]
+        else:
+            holder.set(attr, value)
+        spelled = "(none)" if value is None else f"'{value}'"
+        where = f"<{el.tag}{'/' + child if child else ''} {attr}={spelled}> (was '{old}')"
         out.append((p.name, where, etree.tostring(tree, encoding="unicode")))
     return out
 
