@@ -153,6 +153,13 @@ def check_reconnect_parse(rec: etree._Element, what: parsecheck.What) -> None:
 def check_device_source_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
     """The parser's checks of the chardev of a smartcard or a USB redirector."""
     ctype = el.get("type")
+    if el.tag == "smartcard" and el.get("mode") == "passthrough":
+        if ctype is None:
+            raise PlanError("passthrough mode requires a character device type attribute", what,
+                            el.sourceline)
+        if ctype not in parsecheck.CHARDEV_TYPES:
+            raise PlanError(f"unknown type presented to host for character device: {ctype}", what,
+                            el.sourceline, kind="unsupported")
     if ctype in MODE_TYPES and (el.tag != "smartcard" or el.get("mode") == "passthrough"):
         for src in el.iterfind("source"):
             check_source_parse(src, ctype, what)
