@@ -121,10 +121,10 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         return  # (an unknown type is refused first, with its own words)
     if src is None:
         raise PlanError("Missing <source> element in hostdev device", what, el.sourceline)
-    if src is not None and src.get("startupPolicy") is not None and htype != "usb":
+    if src.get("startupPolicy") is not None and htype != "usb":
         raise PlanError("Setting startupPolicy is only allowed for USB devices", what, src.sourceline,
                         kind="unsupported")
-    filtering = src.get("writeFiltering") if src is not None and htype == "pci" else None
+    filtering = src.get("writeFiltering") if htype == "pci" else None
     if filtering is not None and filtering not in RAWIO_WORDS:
         raise PlanError(f"Invalid value for attribute 'writeFiltering' in element 'source': '{filtering}'.",
                         what, src.sourceline)
@@ -136,8 +136,6 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     for attr in ("sgio", "rawio"):
         if el.get(attr) is not None and htype != "scsi":
             raise PlanError(f"{attr} is only supported for scsi host device", what, el.sourceline)
-    if src is None:
-        return
     _check_model(el, htype, what)
     if htype == "usb":
         _check_usb(src, what)

@@ -689,6 +689,8 @@ def _disk_facts(el: etree._Element, kids: dict, dtype: str | None) -> disks.Disk
 
 #: the devices whose <model> child libvirt reads (of a controller: the pci <model name>)
 _MODEL_CHILD_READ = frozenset({"interface", "video", "shmem", "controller"})
+#: the devices pciplan may give a model, written as their ``model`` attribute
+_MODEL_ATTRIBUTE = frozenset({"memballoon", "rng", "sound", "watchdog", "vsock", "panic"})
 
 
 def _canonical_source(source: dict[str, str]) -> dict[str, str]:
@@ -1035,7 +1037,7 @@ def _sub(parent: etree._Element, tag: str, before: tuple[str, ...] = ("address",
 
 
 def _write_model(dev: Device, el: etree._Element) -> None:
-    if isinstance(dev, Controller) or dev.tag in ("memballoon", "rng", "sound", "watchdog", "vsock", "panic"):
+    if isinstance(dev, Controller) or dev.tag in _MODEL_ATTRIBUTE:
         if dev.model is not None:
             el.set("model", dev.model)
         return
@@ -1232,7 +1234,7 @@ def _new_element(dev: Device) -> etree._Element:
     model: dict[str, str] | None = None
     target: dict[str, str] | None = None
     if "model" in changed:
-        if is_controller or dev.tag in ("memballoon", "rng", "sound", "watchdog", "vsock", "panic"):
+        if is_controller or dev.tag in _MODEL_ATTRIBUTE:
             if dev.model is not None:
                 attrs["model"] = dev.model
         else:
