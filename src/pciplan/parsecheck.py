@@ -889,6 +889,12 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
             if message is None:
                 raise _invalid(el, attr, value, what)
             raise PlanError(message.format(value), _what(what), _line(el), kind="unsupported")
+    if tag == "redirdev":  # (its host side, read right after its bus)
+        if el.get("type") is None:
+            raise PlanError("missing type in redirdev", _what(what), _line(el), kind="internal")
+        if el.get("type") not in CHARDEV_TYPES:
+            raise PlanError(f"unknown redirdev character device type '{el.get('type')}'", _what(what),
+                            _line(el), kind="unsupported")
     if tag == "interface":
         interfaces.check_source(el, what, kids)  # (the rest after its address: ``xmlio``)
     # (each loop runs only when an attribute it checks is there: most devices have none)
@@ -915,9 +921,6 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         _word(backend, "type", TPM_BACKENDS, what)
     if tag in CHARDEV_TARGET_TYPES or tag == "parallel":
         _check_chardev(el, what, kids)
-    if tag == "redirdev" and el.get("type") is not None and el.get("type") not in CHARDEV_TYPES:
-        raise PlanError(f"unknown redirdev character device type '{el.get('type')}'", _what(what),
-                        _line(el), kind="unsupported")
     if tag == "vsock" and "cid" in kids:
         _uint_attrs(kids["cid"], ("address",), 10, what)
     rom = kids.get("rom")
