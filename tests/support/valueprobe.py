@@ -45,7 +45,11 @@ PLACES = ((None, "model"), (None, "type"), (None, "bus"), ("model", "type"), ("t
           (None, "device"), (None, "mode"), (None, "managed"), (None, "index"), (None, "ports"),
           ("model", "name"), ("driver", "iommu"), ("driver", "queues"), ("driver", "ats"),
           ("target", "chassis"), ("target", "port"), ("target", "busNr"), ("model", "heads"),
-          ("model", "vram"), ("model", "primary"), ("source", "mode"), ("rom", "bar"))
+          ("model", "vram"), ("model", "primary"), ("source", "mode"), ("rom", "bar"),
+          ("target/model", "name"), ("target", "hotplug"), ("target", "chassisNr"), ("rom", "enabled"),
+          ("model", "vgamem"), ("model", "ram"), ("driver", "rx_queue_size"), ("boot", "order"),
+          ("acpi", "index"), ("target", "index"), (None, "multifunction"), ("address", "multifunction"),
+          ("address", "type"), ("address", "function"), ("address", "slot"), ("address", "bus"))
 ODD = ("default", "auto", "none", "", "UPPER", "other", "OMIT")
 #: for a number: other spellings of it (libvirt reads most as C does: base 0 or 10), and others
 ODD_NUMBERS = (" {n}", "+{n}", "{n} ", "0x{n:x}", "0{n:o}", "-1", "0", "4294967296", "{n}.0", "other",
