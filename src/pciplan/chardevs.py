@@ -94,15 +94,20 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         address = target.get("address")
         if not address:
             raise refuse("guestfwd channel does not define a target address", target.sourceline)
-        import ipaddress  # (only for a guestfwd channel: it costs the CLI's start-up otherwise)
+        import socket  # (only for a guestfwd channel)
 
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            ip = None
-        if ip is not None and ip.version != 4:
+        try:  # (a numeric address, as libvirt parses it: '10.0.2' is 10.0.0.2)
+            family = socket.getaddrinfo(address, None, flags=socket.AI_NUMERICHOST)[0][0]
+        except (socket.gaierror, UnicodeError) as err:
+            reason = err.strerror if isinstance(err, socket.gaierror) else "Name or service not known"
+            raise refuse(f"Cannot parse socket address '{address}': {reason}", target.sourceline) from None
+        if family != socket.AF_INET:
             raise refuse("guestfwd channel only supports IPv4 addresses", target.sourceline,
                          kind="unsupported")
+        port = target.get("port")
+        if port is None:
+            raise refuse("Missing required attribute 'port' in element 'target'", target.sourceline)
+        parsecheck._uint_attrs(target, ("port",), 10, what)
     counts = {"source": 0, "log": 0, "protocol": 0}
     for child in el:
         if child.tag in counts:

@@ -918,6 +918,9 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         backend = kids.get("backend")
         if backend is None:
             raise PlanError("missing TPM device backend", _what(what), _line(el))
+        if backend.get("type") is None:
+            raise PlanError("Missing required attribute 'type' in element 'backend'", _what(what),
+                            _line(backend))
         _word(backend, "type", TPM_BACKENDS, what)
     if tag in CHARDEV_TARGET_TYPES or tag == "parallel":
         _check_chardev(el, what, kids)

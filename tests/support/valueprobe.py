@@ -2,8 +2,10 @@
 libvirt and through pciplan.
 
     .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2
+    .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2 --suite 9.0.0
 
-Each case takes an accepted golden input (tests/golden, made with the daemon), picks one
+Each case takes an accepted golden input (tests/golden, made with the daemon; with
+``--suite 9.0.0``, one of libvirt's own test inputs it accepts), picks one
 device and one of the words libvirt reads from it (``model``, ``type``, ``bus`` attributes;
 a ``<model type>``, ``<target type>``, ``<driver name>`` ...), and sets it to a value users
 write by mistake or by habit: ``default``, ``auto``, ``none``, the empty string, the same
@@ -56,15 +58,32 @@ ODD_NUMBERS = (" {n}", "+{n}", "{n} ", "0x{n:x}", "0{n:o}", "-1", "0", "42949672
                "OMIT")
 
 
-def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
+def golden_inputs() -> list[tuple[str, str]]:
+    """(name, text) of the golden inputs libvirt accepts."""
+    return [(p.name, p.read_text()) for p in sorted(GOLDEN.glob("*.in.xml"))
+            if p.with_name(p.name.replace(".in.xml", ".libvirt.xml")).exists()]
+
+
+def suite_inputs(version: str, oracle, jobs: int) -> list[tuple[str, str]]:
+    """(name, text) of libvirt's own test inputs of ``version`` (and their variants) that the
+    daemon accepts (downloaded and asked once: both are cached)."""
+    from support import suiteprobe
+    root, why = suiteprobe.sources_for_tests(HERE.parent / ".suite-cache", version)
+    if root is None:
+        raise SystemExit(f"valueprobe: {why}")
+    cases = suiteprobe.all_cases(root)
+    with ThreadPoolExecutor(jobs) as pool:
+        accepted = list(pool.map(lambda c: oracle.run(c.xml)[0], cases))
+    return [(c.name, c.xml) for c, ok in zip(cases, accepted) if ok]
+
+
+def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None) -> list[tuple[str, str, str]]:
     rng = random.Random(seed)
-    inputs = sorted(p for p in GOLDEN.glob("*.in.xml")
-                    if p.with_name(p.name.replace(".in.xml", ".libvirt.xml")).exists())
     words: dict[tuple[str, str | None, str], set[str]] = {}
     docs = []
-    for p in inputs:
+    for name, text in golden_inputs() if inputs is None else inputs:
         try:
-            root = etree.parse(str(p)).getroot()
+            root = etree.fromstring(text.encode())
         except etree.XMLSyntaxError:  # (the golden cases of broken XML)
             continue
         devs = root.find("devices")
@@ -77,11 +96,11 @@ def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
                 holder = el if child is None else el.find(child)
                 if holder is not None and holder.get(attr) is not None:
                     words.setdefault((el.tag, child, attr), set()).add(holder.get(attr))
-                    docs.append((p, devs.index(el), child, attr))
+                    docs.append((name, text, devs.index(el), child, attr))
     out = []
     for _ in range(n):
-        p, i, child, attr = rng.choice(docs)
-        tree = etree.parse(str(p))
+        name, text, i, child, attr = rng.choice(docs)
+        tree = etree.ElementTree(etree.fromstring(text.encode()))
         el = tree.getroot().find("devices")[i]
         holder = el if child is None else el.find(child)
         old = holder.get(attr)
@@ -105,7 +124,7 @@ def make_cases(seed: int, n: int) -> list[tuple[str, str, str]]:
             holder.set(attr, value)
         spelled = "(none)" if value is None else f"'{value}'"
         where = f"<{el.tag}{'/' + child if child else ''} {attr}={spelled}> (was '{old}')"
-        out.append((p.name, where, etree.tostring(tree, encoding="unicode")))
+        out.append((name, where, etree.tostring(tree, encoding="unicode")))
     return out
 
 
@@ -148,12 +167,15 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--save", type=Path)
+    ap.add_argument("--suite", metavar="VERSION",
+                    help="edit libvirt VERSION's own test inputs (e.g. 9.0.0) instead of the golden ones")
     args = ap.parse_args(argv)
     if not libvirt_oracle.available():
         print(f"valueprobe: {libvirt_oracle.unavailable_reason()}", file=sys.stderr)
         return 2
     oracle = libvirt_oracle.Oracle()
-    cases = make_cases(args.seed, args.n)
+    inputs = suite_inputs(args.suite, oracle, args.jobs) if args.suite else None
+    cases = make_cases(args.seed, args.n, inputs)
     with ThreadPoolExecutor(args.jobs) as pool:
         verdicts = list(pool.map(lambda c: judge(oracle, c), cases))
     bad = 0
