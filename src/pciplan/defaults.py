@@ -426,11 +426,10 @@ def _drive_controller(dev: Device) -> int | None:
     return 0
 
 
-def _maybe_add(guest: Guest, ctype: str, index: int) -> None:
-    if guest.find_controller(ctype, index) is None:
-        c = guest.add_controller(ctype, index, None, "implicit")
-        if ctype == "scsi":
-            c.set("model", guest.machine.scsi_model)
+def _add_implicit(guest: Guest, ctype: str, index: int) -> None:
+    c = guest.add_controller(ctype, index, None, "implicit")
+    if ctype == "scsi":
+        c.set("model", guest.machine.scsi_model)
 
 
 def add_implicit(guest: Guest) -> None:
@@ -449,8 +448,8 @@ def add_implicit(guest: Guest) -> None:
         # (a floppy on a second fdc controller is refused when its address is validated)
         have = {c.index for c in guest.controllers if c.type == ctype}
         for i in range(top + 1):
-            if i not in have:
-                _maybe_add(guest, ctype, i)
+            if i not in have:  # (a set: thousands of implicit fdc controllers are no quadratic walk)
+                _add_implicit(guest, ctype, i)
     for tag in ("channel", "console"):
         for chr_ in guest.devices(tag):
             if chr_.target.get("type") != "virtio":
@@ -459,7 +458,8 @@ def add_implicit(guest: Guest) -> None:
             a = chr_.address
             if a is not None and a.type == "virtio-serial":
                 idx = number(a.attrs.get("controller"), 0)
-            _maybe_add(guest, "virtio-serial", idx)
+            if guest.find_controller("virtio-serial", idx) is None:
+                _add_implicit(guest, "virtio-serial", idx)
     add_hostdev_scsi_controllers(guest, {id(c) for c in guest.controllers} - before)
     if guest.domain.graphics and not guest.devices("video"):
         guest.add(Device(tag="video", model=guest.machine.video_model, origin="implicit",
