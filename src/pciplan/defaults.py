@@ -126,6 +126,10 @@ class Guest(Value):
                 return c
         return None
 
+    def controller_indexes(self, ctype: str) -> set[int | None]:
+        """The indexes of the controllers of a type (a set: a guest may have thousands)."""
+        return {c.index for c in self.controllers if c.type == ctype}
+
     def add(self, dev: Device) -> Device:
         self.domain.devices.append(dev)
         self.added.append(dev)
@@ -446,9 +450,9 @@ def add_implicit(guest: Guest) -> None:
             raise PlanError(f"a {bus} disk needs {ctype} controller {top}: its {top + 1} implicit "
                             "controllers cannot all get a PCI slot", "devices", kind="internal")
         # (a floppy on a second fdc controller is refused when its address is validated)
-        have = {c.index for c in guest.controllers if c.type == ctype}
+        have = guest.controller_indexes(ctype)
         for i in range(top + 1):
-            if i not in have:  # (a set: thousands of implicit fdc controllers are no quadratic walk)
+            if i not in have:
                 _add_implicit(guest, ctype, i)
     for tag in ("channel", "console"):
         for chr_ in guest.devices(tag):
@@ -486,8 +490,9 @@ def add_parse_time(guest: Guest) -> None:
         cont = guest.find_controller("scsi", c)
         if cont is not None and cont.model is not None:
             model = cont.model
+        have = guest.controller_indexes("scsi")
         for i in range(c + 1):
-            if guest.find_controller("scsi", i) is None:
+            if i not in have:
                 guest.add_controller("scsi", i, model, "implicit")
     guest.scsi_hostdev_controllers = scsi_hostdev_controllers(guest, hostdevs)
 
@@ -557,8 +562,9 @@ def add_hostdev_scsi_controllers(guest: Guest, unresolved: set[int]) -> None:
         cont = guest.find_controller("scsi", c)
         if cont is not None and cont.model is not None and id(cont) not in unresolved:
             model = cont.model
+    have = guest.controller_indexes("scsi")
     for i in range(top + 1):
-        if guest.find_controller("scsi", i) is None:
+        if i not in have:
             guest.add_controller("scsi", i, model or guest.machine.scsi_model, "implicit")
 
 
