@@ -322,7 +322,7 @@ def check_generic(guest: Guest, dev: Device) -> None:
     if f.type == "udp" and not any(s.get("service") for s in f.sources
                                    if s.get("mode", "connect") == "connect"):
         raise missing("service")
-    if f.type == "spiceport":
+    if f.type in ("spiceport", "dbus"):
         channel = src.get("channel")
         if not channel:
             raise missing("channel", "unsupported")

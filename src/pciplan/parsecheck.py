@@ -184,6 +184,8 @@ def check_address(el: etree._Element, what: What) -> None:
     elif atype == "isa":
         _uint_attrs(el, ("iobase", "irq"), 16, what)
     elif atype == "dimm":
+        if el.get("slot") is None:
+            raise PlanError("Missing required attribute 'slot' in element 'address'", _what(what), _line(el))
         _uint_attrs(el, ("slot",), 10, what)
         _uint_attrs(el, ("base",), 16, what, ULLONG_MAX)
 
