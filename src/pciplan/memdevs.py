@@ -165,8 +165,8 @@ def check(guest: Guest, mem: Device, host: Host) -> None:
             raise refuse("shared access mode required for virtio-pmem device")
         if f.node is not None:
             raise refuse("virtio-pmem does not support NUMA nodes")
-    if model == "virtio-mem" and f.block is not None:
-        if f.block & (f.block - 1):
+    if model == "virtio-mem":
+        if not f.block or f.block & (f.block - 1):  # (none, or 0, is no power of two either)
             raise refuse("block size must be a power of two", kind="xml")
         if f.block < VIRTIO_MEM_BLOCK_MIN:
             raise refuse(f"block size too small, must be at least {VIRTIO_MEM_BLOCK_MIN}KiB", kind="xml")

@@ -1092,7 +1092,7 @@ def _check_chardev(el: etree._Element, what: What, kids: dict) -> None:
                         _what(what), _line(target), kind="unsupported")
     model = target.find("model")
     name = model.get("name") if model is not None else None
-    if el.tag == "serial" and name and name not in devices.SERIAL_MODEL_TARGETS:
+    if el.tag == "serial" and name and name != "none" and name not in devices.SERIAL_MODEL_TARGETS:
         raise PlanError(f"unknown target model '{name}' specified for character device",
                         _what(what), _line(model), kind="unsupported")
 

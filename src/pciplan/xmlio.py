@@ -489,7 +489,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
             if tag != "channel" and dev.target.get("type") == "none":
                 del dev.target["type"]  # (the enum's 'none' is no type: libvirt chooses one)
             model = t.find("model") if t is not None else None
-            if model is not None and model.get("name"):
+            if model is not None and model.get("name") not in (None, "", "none"):  # ('none': none)
                 dev.attrs["target_model"] = model.get("name", "")
         elif tag == "filesystem":
             dev.model = get("model")
