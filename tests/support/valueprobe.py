@@ -122,6 +122,8 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None) -
             del holder.attrib[attr]
         else:
             holder.set(attr, value)
+        for uuid in tree.getroot().findall("uuid"):  # (two cases of one input may be asked at
+            tree.getroot().remove(uuid)             # once: libvirt refuses a UUID defined twice)
         spelled = "(none)" if value is None else f"'{value}'"
         where = f"<{el.tag}{'/' + child if child else ''} {attr}={spelled}> (was '{old}')"
         out.append((name, where, etree.tostring(tree, encoding="unicode")))
