@@ -325,8 +325,9 @@ def check_generic(guest: Guest, dev: Device) -> None:
     if f.type in ("spiceport", "dbus"):
         channel = src.get("channel")
         if not channel:
-            raise missing("channel", "unsupported")
-        if any(c not in CHANNEL_NAME_CHARS for c in channel):
+            if not (f.type == "dbus" and dev.tag == "redirdev"):  # (a D-Bus redirector needs none)
+                raise missing("channel", "unsupported")
+        elif any(c not in CHANNEL_NAME_CHARS for c in channel):
             raise PlanError("Invalid character in source channel for char device", what)
     # (a <reconnect enabled='no'> counts too: libvirt tests that the switch is set)
     if f.type in RECONNECT_TYPES and "enabled" in (f.reconnect or {}) and _listens(dev, f, src):
