@@ -458,6 +458,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
                 dev.changed.add("target")  # (written back without it, as libvirt does)
             dev.disk = _disk_facts(el, kids, dev.type)
         elif tag == "interface":
+            if dev.type is None:
+                dev.set("type", "user")  # (libvirt's reading of no type, written as it writes it)
             dev.model = _attr_of(kids.get("model"), "type") or None  # (type='' is no model)
             if dev.model is not None:
                 known = devices.NIC_MODEL_SPELLING.get(dev.model.lower(), dev.model)
