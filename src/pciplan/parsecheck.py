@@ -928,6 +928,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         _check_chardev(el, what, kids)
     if tag == "vsock" and "cid" in kids:
         _uint_attrs(kids["cid"], ("address",), 10, what)
+    if tag == "memballoon":  # (before its ROM and ACPI index: the rest of the device info)
+        _check_memballoon(el, what, kids)
     rom = kids.get("rom")
     if rom is not None:
         bar = rom.get("bar")
@@ -961,8 +963,6 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         check_disk(el, what, kids)
         if boot is not None:
             _check_boot(boot, what)
-    elif tag == "memballoon":
-        _check_memballoon(el, what, kids)
     elif tag == "panic":
         model = el.get("model")
         if model is not None and model not in PANIC_MODELS:
