@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from . import devices, guestconf, machines, parsecheck, video
+from . import chardevs, devices, guestconf, machines, parsecheck, video
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 from .machines import Machine
@@ -32,8 +32,6 @@ DISK_BUS_CONTROLLER = {"scsi": ("scsi", devices.SCSI_NARROW_UNITS), "fdc": ("fdc
                        "ide": ("ide", 4), "sata": ("sata", 6)}
 #: the order libvirt adds implicit disk controllers in
 IMPLICIT_DISK_BUSES = ("scsi", "fdc", "ide", "sata")
-#: the character devices (their ``type`` is the host side)
-CHARDEV_TAGS = frozenset({"serial", "parallel", "console", "channel"})
 #: the panic model a machine family implies when none is given (or 'default'); else 'isa'
 PANIC_DEFAULT_MODELS = {"pseries": "pseries", "s390-ccw": "s390"}
 USB2_MODELS = frozenset(devices.USB2_COMPANION_FUNCTION)
@@ -363,7 +361,7 @@ def fill_models(guest: Guest) -> None:
             dev.set("type", "mount")
         elif dev.tag == "video" and dev.model in (None, "default"):
             dev.set("model", m.video_model)  # ('default' where the emulator has no cirrus or VGA)
-        elif dev.tag in CHARDEV_TAGS and dev.type is None:
+        elif dev.tag in chardevs.CHR_TAGS and dev.type is None:
             dev.set("type", "pty")  # (a chardev's host side, when none is written)
         elif dev.tag == "panic" and dev.model in (None, "default"):
             dev.set("model", PANIC_DEFAULT_MODELS.get(m.family, "isa"))

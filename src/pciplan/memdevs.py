@@ -174,7 +174,7 @@ def check(guest: Guest, mem: Device, host: Host) -> None:
             if f.requested > f.size:
                 raise refuse(f"requested size must be smaller than or equal to @size ({f.size}KiB)",
                              kind="xml")
-            if f.block and f.requested % f.block:
+            if f.requested % f.block:
                 raise refuse("requested size must be an integer multiple of block size", kind="xml")
     arch = guest.domain.arch
     having = EMULATOR_MEMORY_MODELS.get(model or "")

@@ -610,16 +610,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
     reader = FACT_READERS.get(tag)
     if reader is not None:
         dev.facts = reader(el, kids)
-    if tag == "hostdev" and dev.source and dev.type == "pci":
-        spelled = _canonical_source(dev.source)
-        if spelled != dev.source:
+    if tag == "hostdev" and dev.source:
+        spelled = _canonical_source(dev.type, dev.source)
+        if spelled is not None and spelled != dev.source:
             dev.source = spelled
-            dev.changed.add("source")  # written back as libvirt does: bus='012' is 0x0a
-    elif tag == "hostdev" and dev.type == "mdev" and dev.source.get("uuid"):
-        spelled = {"uuid": sources.uuid_text(dev.source["uuid"])}
-        if spelled != dev.source:
-            dev.source = spelled
-            dev.changed.add("source")  # written back as libvirt does: lower case, dashed
+            dev.changed.add("source")  # (written back as libvirt writes it)
     if "acpi" in kids and kids["acpi"].get("index") is not None and tag in parsecheck.DEVICE_INFO_TAGS:
         # (read just before the address)
         parsecheck.nonzero_uint(kids["acpi"], "index", dev.describe)
@@ -695,11 +690,16 @@ _MODEL_CHILD_READ = frozenset({"interface", "video", "shmem", "controller"})
 _MODEL_ATTRIBUTE = frozenset({"memballoon", "rng", "sound", "watchdog", "vsock", "panic"})
 
 
-def _canonical_source(source: dict[str, str]) -> dict[str, str]:
-    """A host PCI address as libvirt writes it back: the four numbers (C unsigned, base 0:
-    '012' is 10), nothing else."""
-    n = [parsecheck.c_uint(source.get(k) or "0", 0) or 0 for k in ("domain", "bus", "slot", "function")]
-    return _pci_spelling(PciAddress(*n))
+def _canonical_source(htype: str | None, source: dict[str, str]) -> dict[str, str] | None:
+    """A host device's source address as libvirt writes it back, None where pciplan keeps
+    it as written: of a PCI device the four numbers (C unsigned, base 0: '012' is 10),
+    of a mediated device its UUID (lower case, dashed); nothing else."""
+    if htype == "pci":
+        n = [parsecheck.c_uint(source.get(k) or "0", 0) or 0 for k in ("domain", "bus", "slot", "function")]
+        return _pci_spelling(PciAddress(*n))
+    if htype == "mdev" and source.get("uuid"):
+        return {"uuid": sources.uuid_text(source["uuid"])}
+    return None
 
 
 def _pci_spelling(p: PciAddress) -> dict[str, str]:
