@@ -92,20 +92,35 @@ def test_user_address_rules():
         place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='1'/></interface>")
 
 
-def test_pc_root_bus_and_the_acpi_warning():
-    plan = planned(domain("pc"))
-    p = place(plan, E1000)
-    assert p.address is not None and p.address.bus == 0
-    assert p.warnings and "acpi" in p.warnings[0]
-    assert not place(planned(domain("pc", features="<features><acpi/></features>")), E1000).warnings
+def test_pc_root_bus_needs_acpi():
+    # libvirt picks a root-bus slot, and QEMU refuses it without ACPI ("Bus 'pci.0' does
+    # not support hotplugging"): pciplan takes a pci-bridge slot, or says what to do
+    with pytest.raises(CapacityError, match="through ACPI only.*<features><acpi/>"):
+        place(planned(domain("pc")), E1000)
+    assert "<features><acpi/>" in attach.remedy(planned(domain("pc")), Connect.PCI_DEVICE)
+    bridge = planned(domain("pc", "<controller type='pci' index='1' model='pci-bridge'/>"))
+    bridge_slot = place(bridge, E1000).address
+    assert bridge_slot is not None and bridge_slot.bus == 1
+    p = place(planned(domain("pc", "<controller type='pci' index='1' model='pci-bridge'/>",
+                             features="<features><acpi/></features>")), E1000)
+    assert p.address is not None and p.address.bus == 0 and not p.warnings
+
+
+def test_pseries_spapr_vio_devices_are_refused():
+    # libvirt 9.0 puts them on PCI (its spapr-vio pass runs at define only) or on a bus
+    # that takes no hot-plug; QEMU 7.2 refuses with these words
+    plan = planned(domain("pseries", arch="ppc64"))
+    with pytest.raises(PlanError, match="Device 'spapr-vlan' can't go on PCI bus"):
+        place(plan, "<interface type='user'><model type='spapr-vlan'/></interface>")
+    with pytest.raises(PlanError, match="Device 'spapr-vscsi' can't go on PCI bus"):
+        place(plan, "<controller type='scsi' index='1'/>")
+    with pytest.raises(PlanError, match="Bus 'spapr-vio' does not support hotplugging"):
+        place(plan, "<serial type='pty'><target type='spapr-vio-serial' port='1'/></serial>")
 
 
 def test_pseries_and_aarch64_virt():
     p = place(planned(domain("pseries", arch="ppc64")), VIRTIO_NIC)
     assert p.address is not None and p.address.bus == 0
-    vio = place(planned(domain("pseries", arch="ppc64")),
-                "<interface type='user'><model type='spapr-vlan'/></interface>")
-    assert vio.address is None and vio.transport == "spapr-vio"
     arm = planned(domain("virt", VIRTIO_NIC, arch="aarch64"), hotplug_ports=1)
     p = place(arm, "<disk type='file' device='disk'><source file='/x'/><target dev='vdb' bus='virtio'/></disk>")
     assert p.address is not None and p.address.bus > 0  # PCI (not virtio-mmio) on a root port
@@ -194,3 +209,61 @@ def test_cli_usage_errors(files):
     assert r.returncode == 2 and "a DOMAIN was given where a DEVICE was expected" in r.stderr
     r = run(str(dom), str(dom))
     assert r.returncode == 2 and "not a device element" in r.stderr
+
+
+def test_clashes_with_the_running_guest():
+    # libvirt 9.0's refusals, in its words (checked on a running q35 guest)
+    plan = planned(domain("q35", "<disk type='file' device='disk'><source file='/a.img'/>"
+                                 "<target dev='vdb' bus='virtio'/></disk>"
+                                 "<disk type='file' device='cdrom'><target dev='sda' bus='sata'/></disk>"
+                                 "<controller type='scsi' index='0' model='virtio-scsi'/>"
+                                 "<watchdog model='i6300esb'/>", features="<features><acpi/></features>"),
+                   hotplug_ports=2)
+    with pytest.raises(PlanError, match="target 'vdb' duplicated for disk sources '/a.img' and '/b.img'"):
+        place(plan, "<disk type='file' device='disk'><source file='/b.img'/><target dev='vdb' bus='virtio'/></disk>")
+    with pytest.raises(PlanError, match="target scsi:0 already exists$"):
+        place(plan, "<controller type='scsi' index='0' model='virtio-scsi'/>")
+    with pytest.raises(PlanError, match="domain already has a watchdog"):
+        place(plan, "<watchdog model='i6300esb'/>")
+    # a cdrom at a cdrom's target is a medium change: no new device, no slot
+    p = place(plan, "<disk type='file' device='cdrom'><source file='/x.iso'/><target dev='sda' bus='sata'/></disk>")
+    assert p.address is None and "medium" in p.transport
+    with pytest.raises(PlanError, match="not removable"):
+        place(plan, "<disk type='file' device='cdrom'><target dev='vdb' bus='sata'/></disk>")
+    # a MAC, an RNG or a controller index the guest does not have yet: no clash
+    assert place(plan, "<controller type='scsi' index='1' model='virtio-scsi'/>").address is not None
+    assert place(plan, "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>").address is not None
+
+
+def test_scsi_disk_brings_its_controllers():
+    # libvirt hot-plugs every missing SCSI controller from 0 to the disk's before the disk,
+    # of the model of the guest's last SCSI controller, else the machine's default
+    # (checked on running guests, and by liveprobe)
+    acpi = "<features><acpi/></features>"
+    sdb = "<disk type='file' device='disk'><source file='/a.img'/><target dev='sdb' bus='scsi'/></disk>"
+    p = place(planned(domain("pc", features=acpi)), sdb)
+    assert [(c.device.index, c.device.model) for c in p.first] == [(0, "lsilogic")]
+    plan = planned(domain("pc", "<controller type='scsi' index='1' model='virtio-scsi'/>", features=acpi))
+    p = place(plan, "<disk type='file' device='disk'><source file='/a.img'/><target dev='sdp' bus='scsi'/>"
+                    "<address type='drive' controller='2' bus='0' target='0' unit='0'/></disk>")
+    assert p.address is None
+    assert [(c.device.index, c.device.model) for c in p.first] == [(0, "virtio-scsi"), (2, "virtio-scsi")]
+    slots = [c.address for c in p.first]
+    assert all(a is not None and a.bus == 0 for a in slots) and len(set(slots)) == 2
+    # controller 1 is there, 0 is not: libvirt adds it all the same
+    p = place(plan, "<disk type='file' device='disk'><source file='/b.img'/><target dev='sdb' bus='scsi'/>"
+                    "<address type='drive' controller='1'/></disk>")
+    assert [c.device.index for c in p.first] == [0]
+    with pytest.raises(PlanError, match="Invalid address type 'pci' for the disk 'sdc' with the bus type 'scsi'"):
+        place(plan, "<disk type='file' device='disk'><target dev='sdc' bus='scsi'/><address type='pci'/></disk>")
+
+
+def test_disk_buses_libvirt_does_not_hot_plug():
+    # (libvirt's words, checked on running guests)
+    plan = planned(domain("q35", features="<features><acpi/></features>"))
+    for machine, dst, bus in (("q35", "sdb", "sata"), ("pc", "hdc", "ide")):
+        with pytest.raises(PlanError, match="Bus 'ide.N' does not support hotplugging"):
+            place(planned(domain(machine, features="<features><acpi/></features>")),
+                  f"<disk type='file' device='disk'><source file='/a.img'/><target dev='{dst}' bus='{bus}'/></disk>")
+    with pytest.raises(PlanError, match="floppy device hotplug isn't supported"):
+        place(plan, "<disk type='file' device='floppy'><source file='/a.img'/><target dev='fdb' bus='fdc'/></disk>")

@@ -83,11 +83,14 @@ def used_slots(root: ET.Element) -> set[tuple[int, int]]:
     for a in root.iter("address"):
         if a.get("type") == "pci" and _num(a.get("domain")) == 0:
             used.add((_num(a.get("bus")), _num(a.get("slot"))))
-    machine = root.find("os/type").get("machine", "")
-    if machine == "pc" or machine.startswith("pc-i440fx") or machine.startswith("pc-1") \
-            or machine.startswith("pc-0"):
+    if is_pc(root):
         used.add((0, 1))                      # PIIX3: ISA bridge, IDE, USB, ACPI
     return used
+
+
+def is_pc(root: ET.Element) -> bool:
+    machine = root.find("os/type").get("machine", "")
+    return machine == "pc" or machine.startswith(("pc-i440fx", "pc-1", "pc-0"))
 
 
 def empty_hotplug_slots(text: str) -> int:
@@ -105,6 +108,8 @@ def empty_hotplug_slots(text: str) -> int:
         if model not in slots or (t is not None and t.get("hotplug") == "off"):
             continue
         index = _num(c.get("index"))
+        if index == 0 and is_pc(root) and root.find("features/acpi") is None:
+            continue                          # QEMU hot-plugs into pc's pci.0 through ACPI only
         n += sum(1 for s in slots[model] if (index, s) not in used)
     return n
 

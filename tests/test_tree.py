@@ -29,10 +29,10 @@ OUTPUTS = [p for p in ACCEPT if p.name.endswith(".out.xml")]
 NO_DOT = "Graphviz `dot` is not installed (apt-get install graphviz)"
 
 
-def domain(devices: str, arch: str = "x86_64", machine: str = "q35", name: str = "t") -> str:
+def domain(devices: str, arch: str = "x86_64", machine: str = "q35", name: str = "t", features: str = "") -> str:
     virt = "kvm" if hostcaps.this_host().kvm_runs(arch) else "qemu"  # (as the host takes it)
     return (f"<domain type='{virt}'><name>{name}</name><memory>1048576</memory>"
-            f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>"
+            f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>{features}"
             f"<devices>{devices}</devices></domain>")
 
 
@@ -107,10 +107,9 @@ LEGACY_Q35 = domain(
     f"<interface type='user'><mac address='52:54:00:00:00:03'/><model type='virtio'/>{addr(0, 5)}</interface>"
     "<controller type='usb' model='none'/><memballoon model='none'/>")
 
-PC = domain(
-    "<interface type='user'><mac address='52:54:00:00:00:01'/><model type='e1000'/></interface>"
-    "<disk type='file' device='disk'><source file='/a.img'/><target dev='vda' bus='virtio'/></disk>",
-    machine="pc")
+PC_DEVICES = ("<interface type='user'><mac address='52:54:00:00:00:01'/><model type='e1000'/></interface>"
+              "<disk type='file' device='disk'><source file='/a.img'/><target dev='vda' bus='virtio'/></disk>")
+PC = domain(PC_DEVICES, machine="pc", features="<features><acpi/></features>")
 
 
 def test_q35_virtio_devices_get_root_ports(validator):
@@ -170,6 +169,17 @@ def test_pc_is_conventional_pci_with_hotplug_on_the_root():
     assert 1 not in root["free_slots"]  # the ISA bridge holds slot 1
     assert data["summary"]["io_windows"]["used"] == 0
     assert data["summary"]["hotplug_free_slots"] == len(root["free_slots"])
+
+
+def test_pc_without_acpi_has_no_hotplug_on_the_root():
+    # QEMU hot-plugs into pc's pci.0 through ACPI only ("Bus 'pci.0' does not support
+    # hotplugging" without it): its devices cannot be unplugged, a pci-bridge's can
+    data = view(domain(PC_DEVICES + "<controller type='pci' index='1' model='pci-bridge'/>", machine="pc"))
+    root, bridge = buses(data)
+    assert root["index"] == 0 and not root["hotplug"]
+    assert bridge["model"] == "pci-bridge" and bridge["hotplug"]
+    assert not by_label(data, "interface e1000")["hotpluggable"]
+    assert data["summary"]["hotplug_free_slots"] == len(bridge["free_slots"])
 
 
 def test_hotplug_off_port_is_not_hot_pluggable():

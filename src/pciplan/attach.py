@@ -21,9 +21,9 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import defaults, transports
+from . import defaults, disks, hotplug, transports
+from .addrset import AddressSet
 from .address import PciAddress
-from .controllers import MODELS
 from .connect import Connect, kind_name
 from .defaults import Guest
 from .domain import Address, Controller, Device, Domain
@@ -56,6 +56,8 @@ class Placement:
     room: int = 0
     #: things that will go wrong beyond libvirt's choice (QEMU's own limits)
     warnings: list[str] = field(default_factory=list)
+    #: the devices libvirt hot-plugs first for this one (the SCSI controllers of a SCSI disk)
+    first: list["Placement"] = field(default_factory=list)
 
 
 def check_attachable(dev: Device) -> None:
@@ -67,6 +69,39 @@ def check_attachable(dev: Device) -> None:
     if isinstance(dev, Controller) and dev.type not in LIVE_CONTROLLER_TYPES:
         raise PlanError(f"'{dev.type}' controller cannot be hot plugged.", dev.describe(),
                         kind="unsupported")
+
+
+def _disk_device(disk: Device) -> str:
+    return disk.disk.device if disk.disk is not None else "disk"
+
+
+def check_conflicts(plan: Plan, dev: Device) -> Device | None:
+    """libvirt's refusals of a device that clashes with one the running guest has: a disk
+    target (``virDomainDefCompatibleDevice``), a controller's type and index, a second
+    watchdog (``qemuDomainAttachControllerLive``, ``qemuDomainAttachWatchdog``).  A MAC,
+    an ivshmem name or an RNG the guest already has are no clash to libvirt.
+
+    A cdrom or floppy at the target of one the guest has is no new device: libvirt
+    changes that drive's medium.  Returns that drive."""
+    dom = plan.domain
+    if dev.tag == "disk":
+        dst = dev.target.get("dev")
+        old = next((d for d in dom.devices if d.tag == "disk" and dst and d.target.get("dev") == dst), None)
+        if old is not None and _disk_device(dev) in ("cdrom", "floppy"):
+            if _disk_device(old) not in ("cdrom", "floppy"):
+                raise PlanError(f"a {_disk_device(dev)} at the target of {old.describe()} changes that "
+                                "drive's medium (libvirt's hot-plug of a cdrom or floppy), and QEMU "
+                                "refuses it: the drive is not removable", dev.describe(), kind="internal")
+            return old
+        if old is not None:
+            raise PlanError(f"target '{dst}' duplicated for disk sources '{old.attrs.get('source', '<null>')}' "
+                            f"and '{dev.attrs.get('source', '<null>')}'", dev.describe())
+    elif isinstance(dev, Controller):
+        if dev.index is not None and plan.guest.find_controller(dev.type, dev.index) is not None:
+            raise PlanError(f"target {dev.type}:{dev.index} already exists", dev.describe(), kind="internal")
+    elif dev.tag == "watchdog" and any(d.tag == "watchdog" for d in dom.devices):
+        raise PlanError("domain already has a watchdog", dev.describe(), kind="unsupported")
+    return None
 
 
 def prepare(plan: Plan, dev: Device) -> Device:
@@ -90,20 +125,71 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
     check_attachable(dev)
+    if dev.tag == "disk":
+        check_disk(plan, dev)
+    if check_conflicts(plan, dev) is not None:
+        return Placement(dev, None, transport="a medium change of the drive the guest has")
+    if dev.tag == "disk":
+        if _disk_device(dev) == "floppy":
+            raise PlanError("floppy device hotplug isn't supported", dev.describe(), kind="unsupported")
+        if dev.bus in ("ide", "sata"):
+            raise PlanError(f"unable to execute QEMU command 'device_add': Bus 'ide.N' does not support "
+                            f"hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and QEMU's "
+                            "IDE and AHCI buses take none)", dev.describe(), kind="internal")
+    s = hotplug_set(plan)
+    first = []
+    for c in implicit_scsi_controllers(plan, dev):
+        # libvirt hot-plugs the SCSI controllers a SCSI disk needs before the disk
+        first.append(_place_in(plan, s, c, options))
+    p = _place_in(plan, s, dev, options)
+    p.first = first
+    return p
+
+
+def check_disk(plan: Plan, disk: Device) -> None:
+    """libvirt validates a hot-plugged disk as a defined one (its generic checks, its
+    QEMU driver's: a PCI address on a SCSI disk, ...)."""
+    facts = disk.disk if disk.disk is not None else disks.DiskFacts()
+    disks.check_generic(plan.guest, disk, facts)
+    disks.check_qemu(plan.guest, disk, facts)
+
+
+def implicit_scsi_controllers(plan: Plan, dev: Device) -> list[Controller]:
+    """The SCSI controllers libvirt hot-plugs for a SCSI disk: each one missing from 0 to
+    the disk's (``qemuDomainFindOrCreateSCSIDiskController``), of the model of the last
+    SCSI controller the guest has, or of the machine's default when it has none."""
+    if dev.tag != "disk" or dev.bus != "scsi":
+        return []
+    top = defaults.drive_controller(dev)
+    have = [c for c in plan.guest.controllers if c.type == "scsi"]
+    model = have[-1].model if have and have[-1].model else plan.machine.scsi_model
+    indexes = {c.index for c in have}
+    return [Controller(tag="controller", type="scsi", index=i, model=model, origin="implicit")
+            for i in range(0 if top is None else top + 1) if i not in indexes]
+
+
+def hotplug_set(plan: Plan) -> AddressSet:
+    """A copy of the running guest's address set, less the buses QEMU refuses to hot-plug
+    into though libvirt would pick them."""
+    s = copy.deepcopy(plan.addresses)
+    no_root = root_without_hotplug(plan)
+    for bus in s.buses:
+        if not hotplug.qemu_hotplug(bus.model, bus.index, no_root):
+            bus.accepts &= ~Connect.HOTPLUGGABLE
+    return s
+
+
+def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -> Placement:
     prepare(plan, dev)
     a = dev.address
+    if a is not None and a.type == "spapr-vio":
+        check_spapr_vio(dev)
     if a is not None and not a.is_pci:
         return Placement(dev, None, transport=a.type)
     flags = Assigner(plan.guest, options or Options()).flags(dev)
     if not flags:
         return Placement(dev, None, transport="not PCI")
     flags |= Connect.HOTPLUGGABLE
-    s = copy.deepcopy(plan.addresses)
-    for bus in s.buses:
-        row = MODELS.get(bus.model or "")
-        if row is not None and not row.qemu_hotplug:
-            # libvirt would pick it, but QEMU refuses to hot-plug into this bus
-            bus.accepts &= ~Connect.HOTPLUGGABLE
     element = dev.describe()
     if not s.buses:
         raise PlanError("No PCI buses available", element)
@@ -118,21 +204,34 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         except CapacityError as err:
             raise CapacityError(f"{err.reason}: no empty hot-pluggable slot takes a "
                                 f"{kind_name(flags)} ({needed(plan, flags)})", element) from None
-    p = Placement(dev, addr, flags, room=room(plan, flags))
-    if addr.bus == 0 and plan.machine.chipset == "i440fx" and not plan.domain.acpi:
-        p.warnings.append("QEMU hot-plugs into the root bus (pci.0) of a pc guest through ACPI only, "
-                          "and the domain has no <features><acpi/>: the attach will fail (give the "
-                          "device a pci-bridge slot, or enable ACPI and restart)")
-    return p
+    return Placement(dev, addr, flags, room=room(plan, flags))
+
+
+def root_without_hotplug(plan: Plan) -> bool:
+    return hotplug.root_needs_acpi(plan.machine.chipset, plan.domain.acpi)
+
+
+def check_spapr_vio(dev: Device) -> None:
+    """libvirt 9.0 hot-plugs no spapr-vio device: it gives a spapr-vlan NIC or an
+    ibmvscsi controller a PCI address (its spapr-vio pass runs at define only), and
+    asks QEMU for a spapr-vty on a bus that takes no hot-plug; QEMU refuses both."""
+    if dev.tag in ("interface", "controller"):
+        name = "spapr-vlan" if dev.tag == "interface" else "spapr-vscsi"
+        raise PlanError(f"unable to execute QEMU command 'device_add': Device '{name}' can't go "
+                        "on PCI bus (libvirt 9.0 hot-plugs it onto PCI; add it to the domain's "
+                        "XML and restart the guest)", dev.describe(), kind="internal")
+    else:
+        raise PlanError("unable to execute QEMU command 'device_add': Bus 'spapr-vio' does not "
+                        "support hotplugging", dev.describe(), kind="internal")
 
 
 def room(plan: Plan, flags: Connect) -> int:
     """How many empty slots of the plan a device with ``flags`` could be hot-plugged into."""
     n = 0
+    no_root = root_without_hotplug(plan)
     for bus in plan.addresses.buses:
         probe = PciAddress(0, bus.index, 0, 0)
-        row = MODELS.get(bus.model or "")
-        if row is not None and not row.qemu_hotplug:
+        if not hotplug.qemu_hotplug(bus.model, bus.index, no_root):
             continue
         if plan.addresses.fits(probe, bus.accepts, flags | Connect.HOTPLUGGABLE, from_config=False):
             n += len(bus.free_slots())
@@ -148,6 +247,9 @@ def needed(plan: Plan, flags: Connect) -> str:
     root = plan.guest.find_controller("pci", 0)
     if root is not None and root.model == "pcie-root":
         return "a free slot on a pcie-to-pci-bridge or pci-bridge"
+    if root_without_hotplug(plan):
+        return ("a free slot on a pci-bridge: QEMU hot-plugs into the root bus of a pc guest "
+                "through ACPI only, and the domain has no <features><acpi/>")
     return "a free slot on the root bus or a pci-bridge"
 
 
@@ -158,6 +260,9 @@ def remedy(plan: Plan, flags: Connect) -> str:
     if pcie_root and not flags & Connect.PCIE_DEVICE:
         return ("add <controller type='pci' model='pcie-to-pci-bridge'/> to the domain, re-plan it "
                 "with `pciplan plan` and restart it")
+    if root_without_hotplug(plan):
+        return ("add <features><acpi/></features> to the domain, or re-plan it with `pciplan plan "
+                "--hotplug-ports N` (which adds pci-bridges), and restart it")
     return "re-plan the domain with `pciplan plan --hotplug-ports N` and restart it"
 
 

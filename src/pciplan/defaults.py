@@ -405,7 +405,9 @@ def disk_index(name: str) -> int | None:
 
 
 # ---- 5. implicit devices ----------------------------------------------------------------
-def _drive_controller(dev: Device) -> int | None:
+def drive_controller(dev: Device) -> int | None:
+    """The index of the controller a disk or SCSI host device names or implies (its
+    drive address, else its target name), None when it names none."""
     a = dev.address
     if a is not None and a.type == "drive":
         n = parsecheck.c_uint(a.attrs.get("controller", "0"), 10)
@@ -441,7 +443,7 @@ def add_implicit(guest: Guest) -> None:
         top = -1
         for disk in guest.devices("disk"):
             if disk.bus == bus:
-                c = _drive_controller(disk)
+                c = drive_controller(disk)
                 if c is not None:
                     top = max(top, c)
         if top >= MAX_IMPLICIT_CONTROLLERS:
@@ -480,7 +482,7 @@ def add_parse_time(guest: Guest) -> None:
         return
     top, model = -1, None
     for hd in hostdevs:
-        c = _drive_controller(hd)
+        c = drive_controller(hd)
         if c is None or c <= top:
             continue
         _check_implicit_scsi(hd, c)
@@ -523,7 +525,7 @@ def scsi_hostdev_controllers(guest: Guest, hostdevs: list[Device]) -> list[int]:
     result = []
     for hd in hostdevs:
         if hd.address is not None:
-            result.append(_drive_controller(hd))
+            result.append(drive_controller(hd))
             continue
         controller = 0
         while True:

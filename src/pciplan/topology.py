@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import budget, controllers
+from . import budget, controllers, hotplug
 from .address import PciAddress
 from .connect import Connect, is_pcie
 from .domain import Controller, Device
@@ -156,13 +156,14 @@ def build(plan: Plan) -> Topology:
     added = {id(d) for d in plan.added}
     ctrls = {c.index: c for c in plan.guest.controllers if c.type == "pci" and c.index is not None}
     buses: dict[int, Bus] = {}
+    no_root = hotplug.root_needs_acpi(plan.machine.chipset, dom.acpi)
     for idx in sorted(ctrls):
         c = ctrls[idx]
         row = controllers.MODELS.get(c.model or "")
         if row is None:
             continue
-        hotplug = row.hotplug and row.qemu_hotplug and c.target.get("hotplug") != "off"
-        buses[idx] = Bus(idx, c, row, None, hotplug)
+        takes = row.hotplug and hotplug.qemu_hotplug(c.model, idx, no_root) and c.target.get("hotplug") != "off"
+        buses[idx] = Bus(idx, c, row, None, takes)
     assigned = {id(d) for d in plan.assigned}
     functions: list[Function] = []
     for d in dom.devices:

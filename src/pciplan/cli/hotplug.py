@@ -72,13 +72,15 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
             if not out.endswith("\n"):
                 out += "\n"
             fileio.write_output(out.encode("utf-8"), output)
+            for c in placement.first:
+                where = describe_slot(plan, c.address) if c.address is not None else f"no PCI address ({c.transport})"
+                click.echo(f"{c.device.describe()}: {where} (libvirt hot-plugs it first, for the "
+                           f"{placement.device.describe()})", err=True)
             dev = placement.device.describe()
             if placement.address is None:
                 click.echo(f"note: {dev}: no PCI address needed ({placement.transport})", err=True)
             else:
-                bus = plan.guest.find_controller("pci", placement.address.bus)
-                on = f"{bus.model} index='{bus.index}'" if bus is not None else f"bus {placement.address.bus}"
-                click.echo(f"{dev}: {placement.address} on {on} "
+                click.echo(f"{dev}: {describe_slot(plan, placement.address)} "
                            f"({placement.room} empty hot-pluggable slot{'s' if placement.room != 1 else ''} "
                            "could take it)", err=True)
             for w in placement.warnings:
@@ -91,6 +93,12 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
                 live.close()
 
     guarded(run)
+
+
+def describe_slot(plan, address) -> str:
+    bus = plan.guest.find_controller("pci", address.bus)
+    on = f"{bus.model} index='{bus.index}'" if bus is not None else f"bus {address.bus}"
+    return f"{address} on {on}"
 
 
 def plan_flags(plan, dev, options):
