@@ -225,6 +225,8 @@ def test_clashes_with_the_running_guest():
         place(plan, "<controller type='scsi' index='0' model='virtio-scsi'/>")
     with pytest.raises(PlanError, match="domain already has a watchdog"):
         place(plan, "<watchdog model='i6300esb'/>")
+    with pytest.raises(PlanError, match="hotplug of watchdog of model ib700 is not supported"):
+        place(planned(domain("q35")), "<watchdog model='ib700'/>")
     # a cdrom at a cdrom's target is a medium change: no new device, no slot
     p = place(plan, "<disk type='file' device='cdrom'><source file='/x.iso'/><target dev='sda' bus='sata'/></disk>")
     assert p.address is None and "medium" in p.transport
@@ -267,3 +269,21 @@ def test_disk_buses_libvirt_does_not_hot_plug():
                   f"<disk type='file' device='disk'><source file='/a.img'/><target dev='{dst}' bus='{bus}'/></disk>")
     with pytest.raises(PlanError, match="floppy device hotplug isn't supported"):
         place(plan, "<disk type='file' device='floppy'><source file='/a.img'/><target dev='fdb' bus='fdc'/></disk>")
+
+
+def test_buses_the_guest_lacks():
+    # libvirt's words on a running q35 guest with <controller type='usb' model='none'/>
+    plan = planned(domain("q35", "<controller type='usb' model='none'/>", features="<features><acpi/></features>"))
+    for dev in ("<input type='tablet' bus='usb'/>",
+                "<disk type='file' device='disk'><source file='/a.img'/><target dev='sdb' bus='usb'/></disk>"):
+        with pytest.raises(PlanError, match="Device configuration is not compatible: Domain has no USB bus support"):
+            place(plan, dev)
+    with pytest.raises(PlanError, match="cannot add redirected USB device: USB is disabled for this domain"):
+        place(plan, "<redirdev bus='usb' type='pty'/>")
+    # no virtio-serial controller: libvirt adds none on hot-plug
+    for dev in ("<channel type='pty'><target type='virtio' name='a.b'/></channel>",
+                "<console type='pty'><target type='virtio'/></console>"):
+        with pytest.raises(PlanError, match="no virtio-serial controllers are available"):
+            place(plan, dev)
+    with_serial = planned(domain("q35", "<controller type='virtio-serial' index='0'/>"))
+    assert place(with_serial, "<channel type='pty'><target type='virtio' name='a.b'/></channel>").address is None

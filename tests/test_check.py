@@ -29,11 +29,14 @@ WARNING_CODES = {"PCIE-ON-LEGACY", "VIRTIO-ON-LEGACY", "X86-ONLY-CONTROLLER", "E
 ERROR_CODES = {"INVALID-XML", "UNSUPPORTED", "NO-ROOM", "LAYOUT"}
 
 
-def domain(devices: str, arch: str = "x86_64", machine: str = "q35", defaults: bool = True) -> str:
+def domain(devices: str, arch: str = "x86_64", machine: str = "q35", defaults: bool = True,
+           acpi: bool = True) -> str:
     extra = "<controller type='usb' model='none'/><memballoon model='none'/>" if defaults else ""
     virt = "kvm" if hostcaps.this_host().kvm_runs(arch) else "qemu"  # (as the host takes it)
+    # (a pc guest hot-plugs into its root bus through ACPI only: as virt-install writes it)
+    features = "<features><acpi/></features>" if acpi and machine == "pc" else ""
     return (f"<domain type='{virt}'><name>t</name><memory>1048576</memory>"
-            f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>"
+            f"<os><type arch='{arch}' machine='{machine}'>hvm</type></os>{features}"
             f"<devices>{devices}{extra}</devices></domain>")
 
 
@@ -163,8 +166,12 @@ def test_no_hotplug_slot_left():
     # one empty root port is enough
     spare = full.replace("</devices>", port(2, addr(0, 3)) + "</devices>")
     assert findings(spare, "NO-HOTPLUG-SLOT") == []
-    # on pc the root bus itself takes hot-plugged devices
+    # on pc the root bus itself takes hot-plugged devices, through ACPI only
     assert findings(domain(disk("vda"), machine="pc"), "NO-HOTPLUG-SLOT") == []
+    [f] = findings(domain(disk("vda"), machine="pc", acpi=False), "NO-HOTPLUG-SLOT")
+    assert "<features><acpi/>" in f.fix
+    bridge = "<controller type='pci' index='1' model='pci-bridge'/>"
+    assert findings(domain(disk("vda") + bridge, machine="pc", acpi=False), "NO-HOTPLUG-SLOT") == []
 
 
 def test_io_space():

@@ -10,6 +10,13 @@ hot-pluggable.  So a PCI Express device needs an empty ``pcie-root-port`` or
 nor does a port with ``<target hotplug='off'/>``.  Only function 0 of an
 empty slot is used.
 
+Where libvirt would pick a bus QEMU then refuses to hot-plug into (a
+``pci-expander-bus``; pc's root bus without ACPI), pciplan takes the next slot
+that works (``hotplug_set``).  A SCSI disk brings the SCSI controllers libvirt
+hot-plugs first (``Placement.first``); what libvirt or QEMU refuse outright (a
+clash with the guest's devices, a spapr-vio device, an IDE or SATA disk, a
+floppy) is refused in their words.
+
 ``place(plan, device)`` answers with the planner's own knowledge: the
 device's class (``devices.classify`` via ``Assigner.flags``) and the final
 address set of the plan of the running domain (``Plan.addresses``).  It is
@@ -104,6 +111,31 @@ def check_conflicts(plan: Plan, dev: Device) -> Device | None:
     return None
 
 
+def _is_usb(dev: Device) -> bool:
+    """A device on the guest's USB bus, as libvirt's compatibility check sees one."""
+    return ((dev.tag in ("disk", "input") and dev.bus == "usb") or (dev.tag == "hub" and dev.type == "usb")
+            or (dev.tag == "hostdev" and dev.type == "usb"))
+
+
+def check_buses(plan: Plan, dev: Device) -> None:
+    """libvirt's refusals of a device whose bus the running guest lacks: USB (no USB
+    controller, or model 'none'), virtio-serial (no such controller: libvirt adds none
+    on hot-plug)."""
+    usb = any(c.type == "usb" and c.model != "none" for c in plan.guest.controllers)
+    if not usb:
+        if _is_usb(dev):
+            raise PlanError("Device configuration is not compatible: Domain has no USB bus support",
+                            dev.describe(), kind="unsupported")
+        if dev.tag == "redirdev" and (dev.bus or "usb") == "usb":
+            raise PlanError("cannot add redirected USB device: USB is disabled for this domain",
+                            dev.describe(), kind="unsupported")
+        if dev.tag == "serial" and dev.target.get("type") == "usb-serial":
+            raise PlanError("No free USB ports", dev.describe(), kind="internal")
+    if dev.tag in ("channel", "console") and dev.target.get("type") == "virtio" and \
+            not any(c.type == "virtio-serial" for c in plan.guest.controllers):
+        raise PlanError("no virtio-serial controllers are available", dev.describe(), kind="internal")
+
+
 def prepare(plan: Plan, dev: Device) -> Device:
     """The device as libvirt sees it after parsing: default models and the
     transports that take it off PCI (CCW on s390x, spapr-vio on pSeries).
@@ -124,6 +156,8 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     Raises ``PlanError`` when libvirt refuses the attach for another reason and
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
+    if _is_usb(dev) or dev.tag == "redirdev":
+        check_buses(plan, dev)  # (libvirt's compatibility checks come first)
     check_attachable(dev)
     if dev.tag == "disk":
         check_disk(plan, dev)
@@ -136,6 +170,10 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
             raise PlanError(f"unable to execute QEMU command 'device_add': Bus 'ide.N' does not support "
                             f"hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and QEMU's "
                             "IDE and AHCI buses take none)", dev.describe(), kind="internal")
+    if dev.tag == "watchdog" and dev.model != "i6300esb":
+        raise PlanError(f"hotplug of watchdog of model {dev.model} is not supported", dev.describe(),
+                        kind="unsupported")
+    check_buses(plan, dev)
     s = hotplug_set(plan)
     first = []
     for c in implicit_scsi_controllers(plan, dev):

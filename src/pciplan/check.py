@@ -18,7 +18,7 @@ Warnings (exit status 0, 1 with ``--strict``):
 * ``VIRTIO-ON-LEGACY``        a virtio device on a conventional PCI bus of a PCIe machine (stays transitional),
 * ``X86-ONLY-CONTROLLER``     i82801b11-bridge, ioh3420, x3130-upstream, xio3130-downstream on a non-x86 guest,
 * ``ENDPOINT-ON-ROOT``        a device directly on pcie-root (integrated: never hot-pluggable),
-* ``NO-HOTPLUG-SLOT``         no empty hot-pluggable slot or port is left,
+* ``NO-HOTPLUG-SLOT``         no empty hot-pluggable slot or port is left (pc: root-bus slots count with ACPI only),
 * ``IO-SPACE``                more bridges/ports need a 4 KiB IO window than the 64 KiB IO space holds,
 * ``BUS-NUMBERS``             close to the 256 PCI bus numbers,
 * ``MULTIFUNCTION-NO-FUNCTION0``  functions in a slot without function 0,
@@ -284,6 +284,9 @@ def hotplug(topo: topology.Topology) -> list[Finding]:
     elif m.multiple_roots:
         fix = ("add a <controller type='pci' model='pci-root'/> (another PHB with 31 hot-pluggable "
                "slots), or run `pciplan plan --hotplug-ports N`")
+    elif topo.roots[0].index == 0 and not topo.roots[0].hotplug and m.chipset == "i440fx":
+        fix = ("add <features><acpi/></features> (QEMU hot-plugs into a pc guest's root bus through "
+               "ACPI only), or a <controller type='pci' model='pci-bridge'/> (31 hot-pluggable slots)")
     else:
         fix = ("add a <controller type='pci' model='pci-bridge'/> (31 hot-pluggable slots), or run "
                "`pciplan plan --hotplug-ports N`")

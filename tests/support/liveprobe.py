@@ -15,9 +15,10 @@ Each case draws a small guest that QEMU can start with TCG and nothing on the ho
 topology of root ports, some with ``hotplug='off'``, switches, PCI bridges, expander
 buses or pSeries PHBs; user-mode NICs, disks on fresh image files, an RNG...), defines it
 on the daemon, starts it paused and attaches up to ``--steps`` devices one after the
-other (NICs of several models, disks, RNGs, a virtio-scsi controller, virtio inputs, an
-ivshmem, a watchdog; no vsock: it needs the host's /dev/vhost-vsock), each without an address, with ``<address type='pci'/>``,
-or at a drawn address (a free or a used slot, of a bus the guest has, sometimes a
+other (NICs of several models, virtio, SCSI, USB, SATA and IDE disks, RNGs, a
+virtio-scsi controller, virtio inputs, virtio channels, PCI serial ports, an ivshmem,
+a watchdog; no vsock: it needs the host's /dev/vhost-vsock), each without an address,
+with ``<address type='pci'/>``, or at a drawn address (a free or a used slot, of a bus the guest has, sometimes a
 function other than 0).  Before each attach pciplan is asked with the live XML
 (``virsh dumpxml``) of that moment; after it the new device's address is read from the
 live XML.  The guest is destroyed and undefined, whatever happens.
@@ -245,7 +246,7 @@ class GuestDraw:
     def attachable(self) -> tuple[str, str]:
         r = self.rng
         kinds = [("nic", 30), ("disk", 15), ("rng", 8), ("scsi", 6), ("input", 6), ("watchdog", 2),
-                 ("scsi-disk", 5)]
+                 ("scsi-disk", 5), ("channel", 3), ("pci-serial", 3), ("usb-disk", 2)]
         if self.arch == "x86_64":
             kinds += [("shmem", 3), ("sata-disk", 2)]
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
@@ -253,6 +254,16 @@ class GuestDraw:
             return kind, self.nic()
         if kind == "disk":
             return kind, self.disk()
+        if kind == "channel":
+            return kind, (f"<channel type='pty'><target type='virtio' name='org.example.{r.randrange(1000)}'/>"
+                          "</channel>")
+        if kind == "pci-serial":
+            target = "sclp-serial" if self.family == "s390x" else "pci-serial"  # (s390x has no pci-serial)
+            return kind, f"<serial type='pty'><target type='{target}' port='3'/></serial>"
+        if kind == "usb-disk":
+            self.disks += 1
+            return kind, (f"<disk type='file' device='disk'><source file='{self.image()}'/>"
+                          f"<target dev='sd{'abcdefghijklmnop'[self.disks]}' bus='usb'/></disk>")
         if kind == "sata-disk":
             # (libvirt 9.0 asks QEMU, which hot-plugs no IDE or AHCI disk)
             bus, dst = ("sata", "sdb") if self.family == "q35" else ("ide", "hdc")
@@ -275,8 +286,8 @@ class GuestDraw:
         if kind == "input":
             return kind, f"<input type='{r.choice(('keyboard', 'tablet', 'mouse'))}' bus='virtio'/>"
         if kind == "watchdog":
-            return kind, "<watchdog model='i6300esb' action='reset'/>" if self.arch == "x86_64" else \
-                "<watchdog model='i6300esb'/>"
+            return kind, ("<watchdog model='diag288'/>" if self.family == "s390x" else
+                          f"<watchdog model='i6300esb' action='{r.choice(('reset', 'poweroff'))}'/>")
         return kind, (f"<shmem name='shm{r.randrange(1000)}'><model type='ivshmem-plain'/>"
                       "<size unit='M'>1</size></shmem>")
 
@@ -333,7 +344,8 @@ def _new_pci_addresses(before: ET.Element, after: ET.Element) -> str | None:
         al = el.find("alias")
         if al is not None and al.get("name") not in old and _pci(el) is not None:
             found.append(_pci(el))
-    return " ".join(sorted(found)) or None
+    # (a serial port standing for the console is listed twice)
+    return " ".join(sorted(set(found))) or None
 
 
 #: pciplan's note of a device libvirt hot-plugs before the one asked for
