@@ -287,3 +287,13 @@ def test_buses_the_guest_lacks():
             place(plan, dev)
     with_serial = planned(domain("q35", "<controller type='virtio-serial' index='0'/>"))
     assert place(with_serial, "<channel type='pty'><target type='virtio' name='a.b'/></channel>").address is None
+
+
+def test_a_serial_port_is_validated_as_a_defined_one():
+    plan = planned(domain("s390-ccw-virtio", arch="s390x"))
+    with pytest.raises(PlanError, match="Target type 'sclp-serial' cannot have an associated address"):
+        place(plan, "<serial type='pty'><target type='sclp-serial' port='3'/>"
+                    "<address type='pci' domain='0x0000' bus='0x00' slot='0x03' function='0x0'/></serial>")
+    p = place(planned(domain("pc", features="<features><acpi/></features>")),
+              "<serial type='pty'><target type='pci-serial' port='3'/></serial>")
+    assert p.address is not None and p.address.bus == 0

@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import defaults, disks, hotplug, transports
+from . import defaults, disks, hotplug, transports, validate
 from .addrset import AddressSet
 from .address import PciAddress
 from .connect import Connect, kind_name
@@ -161,6 +161,8 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     check_attachable(dev)
     if dev.tag == "disk":
         check_disk(plan, dev)
+    elif dev.tag == "serial":
+        validate.check_serial(plan.guest, dev)  # (libvirt validates it as a defined one)
     if check_conflicts(plan, dev) is not None:
         return Placement(dev, None, transport="a medium change of the drive the guest has")
     if dev.tag == "disk":

@@ -371,34 +371,7 @@ def validate_late(guest: Guest, host: Host) -> None:
         _check_emulator_has(guest, SMARTCARD_DEVICES.get(card.attrs.get("mode") or "", ""), card)
         _validate_spicevmc(guest, card)
     for ser in generic_first(of("serial")):
-        chardevs.check_generic(guest, ser)
-        _validate_address(guest, ser)
-        chardevs.check_qemu(guest, ser)
-        target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
-        if target == "spapr-vio-serial" and guest.machine.family != "pseries":
-            # (found with the daemon: this one comes before the address checks)
-            raise PlanError(f"Serial device with target type '{target}' and target model "
-                            f"'{ser.attrs.get('target_model') or 'spapr-vty'}' not compatible with "
-                            "guest architecture or machine type", ser.describe(), kind="unsupported")
-        need = SERIAL_ADDRESS_TYPES.get(target or "")
-        if need is not None and ser.address is not None and ser.address.type != need:
-            raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
-                            kind="unsupported")
-        if target in devices.SERIAL_TARGETS_WITHOUT_ADDRESS and ser.address is not None:
-            raise PlanError(f"Target type '{target}' cannot have an associated address", ser.describe(),
-                            kind="unsupported")
-        model = ser.attrs.get("target_model")
-        wanted = devices.SERIAL_MODEL_TARGETS.get(model or "")
-        if wanted is not None and wanted != target:
-            raise PlanError(f"Target model '{model}' requires target type '{wanted}'", ser.describe(),
-                            kind="unsupported")
-        model = model or devices.SERIAL_TARGET_MODELS.get((target or "", guest.machine.family)) or \
-            devices.SERIAL_TARGET_MODELS.get((target or "", ""))
-        home = devices.SERIAL_MODEL_MACHINES.get(model or "")
-        if home is not None and guest.machine.family not in home:
-            raise PlanError(f"Serial device with target type '{target}' and target model '{model}' not "
-                            "compatible with guest architecture or machine type", ser.describe(),
-                            kind="unsupported")
+        check_serial(guest, ser)
     for par in generic_first(of("parallel")):
         chardevs.check_generic(guest, par)
         _validate_address(guest, par)
@@ -639,6 +612,40 @@ def _validate_unassigned(d: Device) -> None:
             and d.parent is None:
         raise PlanError("address of type 'unassigned' is supported only for hostdevs",
                         d.describe(), kind="unsupported")
+
+
+def check_serial(guest: Guest, ser: Device) -> None:
+    """libvirt's checks of a ``<serial>``: its generic ones, its address, its QEMU driver's,
+    its target type and model against the machine (also of a hot-plugged one)."""
+    dom = guest.domain
+    chardevs.check_generic(guest, ser)
+    _validate_address(guest, ser)
+    chardevs.check_qemu(guest, ser)
+    target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
+    if target == "spapr-vio-serial" and guest.machine.family != "pseries":
+        # (found with the daemon: this one comes before the address checks)
+        raise PlanError(f"Serial device with target type '{target}' and target model "
+                        f"'{ser.attrs.get('target_model') or 'spapr-vty'}' not compatible with "
+                        "guest architecture or machine type", ser.describe(), kind="unsupported")
+    need = SERIAL_ADDRESS_TYPES.get(target or "")
+    if need is not None and ser.address is not None and ser.address.type != need:
+        raise PlanError(f"Target type '{target}' requires address type '{need}'", ser.describe(),
+                        kind="unsupported")
+    if target in devices.SERIAL_TARGETS_WITHOUT_ADDRESS and ser.address is not None:
+        raise PlanError(f"Target type '{target}' cannot have an associated address", ser.describe(),
+                        kind="unsupported")
+    model = ser.attrs.get("target_model")
+    wanted = devices.SERIAL_MODEL_TARGETS.get(model or "")
+    if wanted is not None and wanted != target:
+        raise PlanError(f"Target model '{model}' requires target type '{wanted}'", ser.describe(),
+                        kind="unsupported")
+    model = model or devices.SERIAL_TARGET_MODELS.get((target or "", guest.machine.family)) or \
+        devices.SERIAL_TARGET_MODELS.get((target or "", ""))
+    home = devices.SERIAL_MODEL_MACHINES.get(model or "")
+    if home is not None and guest.machine.family not in home:
+        raise PlanError(f"Serial device with target type '{target}' and target model '{model}' not "
+                        "compatible with guest architecture or machine type", ser.describe(),
+                        kind="unsupported")
 
 
 def _validate_address(guest: Guest, d: Device) -> None:
