@@ -297,3 +297,19 @@ def test_a_serial_port_is_validated_as_a_defined_one():
     p = place(planned(domain("pc", features="<features><acpi/></features>")),
               "<serial type='pty'><target type='pci-serial' port='3'/></serial>")
     assert p.address is not None and p.address.bus == 0
+
+
+def test_chardevs_on_buses_without_hotplug():
+    # QEMU's words, through libvirt, on running q35 and s390x guests
+    q35 = planned(domain("q35"))
+    for dev in ("<serial type='pty'/>", "<serial type='pty'><target type='isa-serial' port='1'/></serial>",
+                "<parallel type='pty'/>"):
+        with pytest.raises(PlanError, match="Bus 'isa.0' does not support hotplugging"):
+            place(q35, dev)
+    with pytest.raises(PlanError, match="unsupported console target type serial"):
+        place(q35, "<console type='pty'><target type='serial'/></console>")
+    with pytest.raises(PlanError, match="Bus 's390-sclp-events-bus.0' does not support hotplugging"):
+        place(planned(domain("s390-ccw-virtio", arch="s390x")),
+              "<serial type='pty'><target type='sclp-serial' port='3'/></serial>")
+    # a USB or PCI serial port is hot-plugged
+    assert place(q35, "<serial type='pty'><target type='usb-serial' port='2'/></serial>").address is None

@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import defaults, disks, hotplug, transports, validate
+from . import defaults, devices, disks, hotplug, machines, transports, validate
 from .addrset import AddressSet
 from .address import PciAddress
 from .connect import Connect, kind_name
@@ -163,6 +163,14 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         check_disk(plan, dev)
     elif dev.tag == "serial":
         validate.check_serial(plan.guest, dev)  # (libvirt validates it as a defined one)
+        target = devices.serial_target_type(dev, plan.domain.arch in machines.X86, plan.machine.family)
+        check_fixed_bus(dev, CHARDEV_BUSES.get(target or ""))
+    elif dev.tag == "parallel":
+        check_fixed_bus(dev, "isa.0")
+    elif dev.tag == "console" and (dev.target.get("type") or
+                                   ("sclp" if plan.domain.arch in machines.S390 else "serial")) == "serial":
+        # (libvirt hot-plugs a console standing for no serial port only)
+        raise PlanError("unsupported console target type serial", dev.describe(), kind="unsupported")
     if check_conflicts(plan, dev) is not None:
         return Placement(dev, None, transport="a medium change of the drive the guest has")
     if dev.tag == "disk":
@@ -251,6 +259,19 @@ def root_without_hotplug(plan: Plan) -> bool:
     return hotplug.root_needs_acpi(plan.machine.chipset, plan.domain.acpi)
 
 
+#: the QEMU buses of serial ports that take no hot-plug, by target type
+CHARDEV_BUSES = {"isa-serial": "isa.0", "sclp-serial": "s390-sclp-events-bus.0",
+                 "spapr-vio-serial": "spapr-vio"}
+
+
+def check_fixed_bus(dev: Device, bus: str | None) -> None:
+    """libvirt 9.0 asks QEMU to hot-plug an ISA serial or parallel port, an s390x SCLP or a
+    pSeries VIO console; QEMU's buses for them take none."""
+    if bus is not None:
+        raise PlanError(f"unable to execute QEMU command 'device_add': Bus '{bus}' does not support "
+                        "hotplugging", dev.describe(), kind="internal")
+
+
 def check_spapr_vio(dev: Device) -> None:
     """libvirt 9.0 hot-plugs no spapr-vio device: it gives a spapr-vlan NIC or an
     ibmvscsi controller a PCI address (its spapr-vio pass runs at define only), and
@@ -261,8 +282,7 @@ def check_spapr_vio(dev: Device) -> None:
                         "on PCI bus (libvirt 9.0 hot-plugs it onto PCI; add it to the domain's "
                         "XML and restart the guest)", dev.describe(), kind="internal")
     else:
-        raise PlanError("unable to execute QEMU command 'device_add': Bus 'spapr-vio' does not "
-                        "support hotplugging", dev.describe(), kind="internal")
+        check_fixed_bus(dev, "spapr-vio")
 
 
 def room(plan: Plan, flags: Connect) -> int:

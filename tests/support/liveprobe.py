@@ -16,12 +16,12 @@ topology of root ports, some with ``hotplug='off'``, switches, PCI bridges, expa
 buses or pSeries PHBs; user-mode NICs, disks on fresh image files, an RNG...), defines it
 on the daemon, starts it paused and attaches up to ``--steps`` devices one after the
 other (NICs of several models, virtio, SCSI, USB, SATA and IDE disks, RNGs, a
-virtio-scsi controller, virtio inputs, virtio channels, PCI serial ports, an ivshmem,
-a watchdog; no vsock: it needs the host's /dev/vhost-vsock), each without an address,
-with ``<address type='pci'/>``, or at a drawn address (a free or a used slot, of a bus the guest has, sometimes a
-function other than 0).  Before each attach pciplan is asked with the live XML
-(``virsh dumpxml``) of that moment; after it the new device's address is read from the
-live XML.  The guest is destroyed and undefined, whatever happens.
+virtio-scsi controller, virtio inputs, virtio channels, PCI, USB, ISA and SCLP serial
+ports, an ivshmem, a watchdog; no vsock: it needs the host's /dev/vhost-vsock), each
+without an address, with ``<address type='pci'/>``, or at a drawn address (a free or a
+used slot, of a bus the guest has, sometimes a function other than 0).  Before each
+attach pciplan is asked with the live XML (``virsh dumpxml``) of that moment; after it
+the new devices' addresses are read from the live XML.  The guest is destroyed and undefined, whatever happens.
 
 Statuses:
 
@@ -258,7 +258,12 @@ class GuestDraw:
             return kind, (f"<channel type='pty'><target type='virtio' name='org.example.{r.randrange(1000)}'/>"
                           "</channel>")
         if kind == "pci-serial":
-            target = "sclp-serial" if self.family == "s390x" else "pci-serial"  # (s390x has no pci-serial)
+            if self.family == "s390x":  # (no pci-serial there)
+                target = "sclp-serial"
+            elif self.arch == "x86_64":
+                target = r.choice(("pci-serial", "pci-serial", "isa-serial", "usb-serial"))
+            else:
+                target = r.choice(("pci-serial", "usb-serial"))
             return kind, f"<serial type='pty'><target type='{target}' port='3'/></serial>"
         if kind == "usb-disk":
             self.disks += 1
