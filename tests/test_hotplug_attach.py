@@ -105,13 +105,13 @@ def workdir():
 @pytest.fixture
 def guest(workdir, request):
     """Start a guest planned with --hotplug-ports 2; yields (name, planned xml)."""
-    arch, machine, emulator = request.param
+    arch, machine, emulator, *acpi = request.param
     if shutil.which(emulator) is None:
         pytest.skip(f"{emulator} is not installed")
     name = f"pciplan-hotplug-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     src = workdir / "guest.xml"
     # QEMU hot-plugs into pc's pci.0 through ACPI only
-    features = "\n  <features><acpi/></features>" if arch == "x86_64" else ""
+    features = "\n  <features><acpi/></features>" if (acpi[0] if acpi else arch == "x86_64") else ""
     src.write_text(GUEST.format(name=name, arch=arch, machine=machine, features=features))
     planned = pciplan("plan", "--hotplug-ports", "2", str(src), check=True).stdout
     (workdir / "planned.xml").write_text(planned)
@@ -146,6 +146,7 @@ Q35 = ("x86_64", "q35", "qemu-system-x86_64")
 PC = ("x86_64", "pc", "qemu-system-x86_64")
 VIRT = ("aarch64", "virt", "qemu-system-aarch64")
 PSERIES = ("ppc64", "pseries", "qemu-system-ppc64")
+PC_WITHOUT_ACPI = ("x86_64", "pc", "qemu-system-x86_64", False)
 
 
 @pytest.mark.parametrize("guest", [Q35, VIRT], ids=["q35", "aarch64-virt"], indirect=True)
@@ -225,6 +226,24 @@ def test_predictions_follow_libvirt(guest, workdir):
         outcomes.append((what, predicted))
     placed = [w for w, p in outcomes if p is not None]
     assert len(placed) >= 2, outcomes
+
+
+@pytest.mark.parametrize("guest", [PC_WITHOUT_ACPI], ids=["pc-without-acpi"], indirect=True)
+def test_pc_without_acpi_takes_bridge_slots(guest, workdir):
+    """QEMU hot-plugs into pc's root bus through ACPI only: --hotplug-ports adds a
+    pci-bridge, and pciplan puts the NIC there, where QEMU takes it; libvirt left to
+    choose picks the root bus, and QEMU refuses."""
+    name, planned = guest
+    assert "model='pci-bridge'" in planned
+    nic = write(workdir, "nic.xml", NIC.format(mac="52:54:00:60:00:01", model="e1000"))
+    r = hotplug(name, nic, "--attach")
+    assert r.returncode == 0, r.stderr
+    predicted = pci_of(r.stdout)
+    assert predicted is not None and predicted[1] != 0, r.stdout
+    assert live_address(name, by_mac("52:54:00:60:00:01")) == predicted
+    nic2 = write(workdir, "nic2.xml", NIC.format(mac="52:54:00:60:00:02", model="e1000"))
+    a = virsh("attach-device", name, nic2, "--live")
+    assert a.returncode != 0 and "Bus 'pci.0' does not support hotplugging" in a.stderr, a.stderr
 
 
 def test_a_shut_off_domain_is_refused(workdir):
