@@ -43,6 +43,10 @@ LIVE_ATTACHABLE = frozenset({"disk", "controller", "lease", "interface", "hostde
                              "watchdog", "input", "vsock", "filesystem"})
 #: the only controller type libvirt hot-plugs
 LIVE_CONTROLLER_TYPES = frozenset({"scsi"})
+#: the disk buses QEMU hot-plugs no disk onto (libvirt 9.0 asks it all the same)
+NO_HOTPLUG_DISK_BUSES = frozenset({"ide", "sata"})
+#: the only watchdog model libvirt 9.0 hot-plugs (qemuDomainAttachWatchdog)
+HOTPLUG_WATCHDOG_MODELS = frozenset({"i6300esb"})
 #: libvirt's names for device kinds in "live attach of device '...'" (virDomainDeviceType)
 DEVICE_TYPE_NAMES = {"interface": "net", "filesystem": "fs", "serial": "chr", "parallel": "chr",
                      "channel": "chr", "console": "chr"}
@@ -117,20 +121,30 @@ def _is_usb(dev: Device) -> bool:
             or (dev.tag == "hostdev" and dev.type == "usb"))
 
 
-def check_buses(plan: Plan, dev: Device) -> None:
-    """libvirt's refusals of a device whose bus the running guest lacks: USB (no USB
-    controller, or model 'none'), virtio-serial (no such controller: libvirt adds none
-    on hot-plug)."""
-    usb = any(c.type == "usb" and c.model != "none" for c in plan.guest.controllers)
-    if not usb:
-        if _is_usb(dev):
-            raise PlanError("Device configuration is not compatible: Domain has no USB bus support",
-                            dev.describe(), kind="unsupported")
-        if dev.tag == "redirdev" and (dev.bus or "usb") == "usb":
-            raise PlanError("cannot add redirected USB device: USB is disabled for this domain",
-                            dev.describe(), kind="unsupported")
-        if dev.tag == "serial" and dev.target.get("type") == "usb-serial":
-            raise PlanError("No free USB ports", dev.describe(), kind="internal")
+def _has_usb(plan: Plan) -> bool:
+    """A USB bus: a USB controller of a model other than 'none'."""
+    return any(c.type == "usb" and c.model != "none" for c in plan.guest.controllers)
+
+
+def check_usb(plan: Plan, dev: Device) -> None:
+    """libvirt's compatibility check of a USB device (or USB redirector), before any other:
+    the running guest must have a USB bus."""
+    if _has_usb(plan):
+        return
+    if _is_usb(dev):
+        raise PlanError("Device configuration is not compatible: Domain has no USB bus support",
+                        dev.describe(), kind="unsupported")
+    if dev.tag == "redirdev" and (dev.bus or "usb") == "usb":
+        raise PlanError("cannot add redirected USB device: USB is disabled for this domain",
+                        dev.describe(), kind="unsupported")
+
+
+def check_ports(plan: Plan, dev: Device) -> None:
+    """libvirt's refusals of a character device whose port the running guest lacks: a
+    USB serial port without USB, a virtio one without a virtio-serial controller
+    (libvirt adds none on hot-plug)."""
+    if dev.tag == "serial" and dev.target.get("type") == "usb-serial" and not _has_usb(plan):
+        raise PlanError("No free USB ports", dev.describe(), kind="internal")
     if dev.tag in ("channel", "console") and dev.target.get("type") == "virtio" and \
             not any(c.type == "virtio-serial" for c in plan.guest.controllers):
         raise PlanError("no virtio-serial controllers are available", dev.describe(), kind="internal")
@@ -156,17 +170,16 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     Raises ``PlanError`` when libvirt refuses the attach for another reason and
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
-    if _is_usb(dev) or dev.tag == "redirdev":
-        check_buses(plan, dev)  # (libvirt's compatibility checks come first)
+    check_usb(plan, dev)  # (libvirt's compatibility checks come first)
     check_attachable(dev)
     if dev.tag == "disk":
         check_disk(plan, dev)
     elif dev.tag == "serial":
         validate.check_serial(plan.guest, dev)  # (libvirt validates it as a defined one)
         target = devices.serial_target_type(dev, plan.domain.arch in machines.X86, plan.machine.family)
-        check_fixed_bus(dev, CHARDEV_BUSES.get(target or ""))
+        check_fixed_bus(dev, NO_HOTPLUG_BUSES.get(target or ""))
     elif dev.tag == "parallel":
-        check_fixed_bus(dev, "isa.0")
+        check_fixed_bus(dev, NO_HOTPLUG_BUSES["parallel"])
     elif dev.tag == "console" and (dev.target.get("type") or
                                    ("sclp" if plan.domain.arch in machines.S390 else "serial")) == "serial":
         # (libvirt hot-plugs a console standing for no serial port only)
@@ -176,14 +189,14 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     if dev.tag == "disk":
         if _disk_device(dev) == "floppy":
             raise PlanError("floppy device hotplug isn't supported", dev.describe(), kind="unsupported")
-        if dev.bus in ("ide", "sata"):
+        if dev.bus in NO_HOTPLUG_DISK_BUSES:
             raise PlanError(f"unable to execute QEMU command 'device_add': Bus 'ide.N' does not support "
                             f"hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and QEMU's "
                             "IDE and AHCI buses take none)", dev.describe(), kind="internal")
-    if dev.tag == "watchdog" and dev.model != "i6300esb":
+    if dev.tag == "watchdog" and dev.model not in HOTPLUG_WATCHDOG_MODELS:
         raise PlanError(f"hotplug of watchdog of model {dev.model} is not supported", dev.describe(),
                         kind="unsupported")
-    check_buses(plan, dev)
+    check_ports(plan, dev)
     s = hotplug_set(plan)
     first = []
     for c in implicit_scsi_controllers(plan, dev):
@@ -259,9 +272,11 @@ def root_without_hotplug(plan: Plan) -> bool:
     return hotplug.root_needs_acpi(plan.machine.chipset, plan.domain.acpi)
 
 
-#: the QEMU buses of serial ports that take no hot-plug, by target type
-CHARDEV_BUSES = {"isa-serial": "isa.0", "sclp-serial": "s390-sclp-events-bus.0",
-                 "spapr-vio-serial": "spapr-vio"}
+#: the QEMU buses that take no hot-plug, of serial ports by target type, and of parallel ports
+NO_HOTPLUG_BUSES = {"isa-serial": "isa.0", "sclp-serial": "s390-sclp-events-bus.0",
+                    "spapr-vio-serial": "spapr-vio", "parallel": "isa.0"}
+#: the QEMU devices libvirt 9.0 hot-plugs onto PCI though they are spapr-vio ones
+SPAPR_VIO_DEVICES = {"interface": "spapr-vlan", "controller": "spapr-vscsi"}
 
 
 def check_fixed_bus(dev: Device, bus: str | None) -> None:
@@ -276,13 +291,12 @@ def check_spapr_vio(dev: Device) -> None:
     """libvirt 9.0 hot-plugs no spapr-vio device: it gives a spapr-vlan NIC or an
     ibmvscsi controller a PCI address (its spapr-vio pass runs at define only), and
     asks QEMU for a spapr-vty on a bus that takes no hot-plug; QEMU refuses both."""
-    if dev.tag in ("interface", "controller"):
-        name = "spapr-vlan" if dev.tag == "interface" else "spapr-vscsi"
+    name = SPAPR_VIO_DEVICES.get(dev.tag)
+    if name is not None:
         raise PlanError(f"unable to execute QEMU command 'device_add': Device '{name}' can't go "
                         "on PCI bus (libvirt 9.0 hot-plugs it onto PCI; add it to the domain's "
                         "XML and restart the guest)", dev.describe(), kind="internal")
-    else:
-        check_fixed_bus(dev, "spapr-vio")
+    check_fixed_bus(dev, NO_HOTPLUG_BUSES["spapr-vio-serial"])
 
 
 def room(plan: Plan, flags: Connect) -> int:
