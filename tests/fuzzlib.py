@@ -165,6 +165,7 @@ TEMPLATES = [
 BYTE_TRICKS = [
     b"<!DOCTYPE domain [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>",
     b"<!DOCTYPE domain SYSTEM 'http://127.0.0.1:1/x.dtd'>",
+    b"<!DOCTYPE domain [<!ATTLIST domain x CDATA ']>'><!-- <!ENTITY y 'z'> -->]>", b"<!DOCTYPE domain>",
     b"&x;", b"&amp;", b"&#0;", b"&#x1F600;", b"<![CDATA[<a>]]>", b"<!-- -- -->", b"<?pi ?>",
     b"\xef\xbb\xbf", b"\xff\xfe", b"\x00", b"\xc3", b"\xff", b"]]>", b"</domain>", b"<domain>", b"'", b'"',
     b"<xi:include xmlns:xi='http://www.w3.org/2001/XInclude' href='/etc/passwd' parse='text'/>",

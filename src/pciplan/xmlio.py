@@ -1,8 +1,8 @@
 """The only module that touches XML: read a domain document into the model, write plans back.
 
 Parsing is safe against entity tricks: no DTD is loaded, no entity is
-resolved, nothing is fetched from the network, and a document that declares a
-DTD at all is refused.  Writing edits the *original* tree: only what the
+resolved, nothing is fetched from the network, and a document that declares or
+references an entity is refused (a plain <!DOCTYPE>, which libvirt reads, is kept).  Writing edits the *original* tree: only what the
 planner changed is touched, so comments, unknown elements, namespaces and
 element order survive.
 """
@@ -160,13 +160,51 @@ def _sniff(raw: bytes, default: str | None = None) -> _Source:
                 return src
             pos = end + 2
         elif sample.startswith("<!DOCTYPE", pos):
-            raise InputError("documents with a DTD (<!DOCTYPE ...>) are not accepted",
-                             line=sample.count("\n", 0, pos) + 1)
+            pos = _doctype_end(sample, pos)
         else:
             break
     if pos < n and sample[pos] == "<" and "\ufffd" not in sample[start:pos]:
         src.prolog = sample[start:pos]
     return src
+
+
+def _doctype_end(sample: str, pos: int) -> int:
+    """The end of the <!DOCTYPE ...> at ``pos``, checked before the parser sees it.
+
+    libvirt reads a document type declaration (and expands internal entities); pciplan
+    takes one too, but none that declares or references an entity: nothing is ever
+    expanded, fetched or loaded.  A declaration that does not end within the sample
+    is refused as well, so that the check is never skipped."""
+    line = sample.count("\n", 0, pos) + 1
+    i, n = pos + len("<!DOCTYPE"), len(sample)
+    in_subset = False
+    while i < n:
+        c = sample[i]
+        if c in "'\"":
+            end = sample.find(c, i + 1)
+            if end < 0:
+                break
+            i = end + 1
+        elif in_subset and sample.startswith("<!--", i):
+            end = sample.find("-->", i + 4)
+            if end < 0:
+                break
+            i = end + 3
+        elif in_subset and (sample.startswith("<!ENTITY", i) or
+                            (c == "%" and i + 1 < n and (sample[i + 1].isalpha() or sample[i + 1] in "_:"))):
+            raise InputError("<!DOCTYPE>: entity declarations (<!ENTITY ...>) and parameter "
+                             "entity references are not accepted (pciplan expands no entity)",
+                             line=sample.count("\n", 0, i) + 1)
+        elif c == "[" and not in_subset:
+            in_subset, i = True, i + 1
+        elif c == "]" and in_subset:
+            in_subset, i = False, i + 1
+        elif c == ">" and not in_subset:
+            return i + 1
+        else:
+            i += 1
+    raise InputError(f"a <!DOCTYPE> that does not end in the first {_SAMPLE // 1024} KiB is "
+                     "not accepted", line=line)
 
 
 def _parser(encoding: str | None = None, recover: bool = False) -> etree.XMLParser:
@@ -176,7 +214,7 @@ def _parser(encoding: str | None = None, recover: bool = False) -> etree.XMLPars
 
 
 def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
-    """Parse XML text safely (no DTD, no entities, bounded size): the tree and what the
+    """Parse XML text safely (no DTD loaded, no entities, bounded size): the tree and what the
     parser does not keep (byte-order mark, declaration, prolog, quote style)."""
     if isinstance(data, str):
         if len(data) > MAX_INPUT:
@@ -224,9 +262,10 @@ def _parse(data: str | bytes) -> tuple[etree._ElementTree, _Source]:
         raise InputError(f"not well-formed XML: {msg}", line=line) from None
     except (ValueError, LookupError) as err:  # e.g. an encoding lxml cannot name
         raise InputError(f"not well-formed XML: {err}") from None
-    docinfo = tree.docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
-        raise InputError("documents with a DTD (<!DOCTYPE ...>) are not accepted")
+    dtd = tree.docinfo.internalDTD
+    if dtd is not None and next(dtd.iterentities(), None) is not None:
+        # (a DOCTYPE the sample did not show: after a prolog longer than the sample)
+        raise InputError("entity declarations (<!ENTITY ...>) are not accepted")
     if _entity_refs(tree.getroot()):
         raise InputError("entity references are not accepted")
     devices = _merge_devices(tree.getroot())
@@ -1371,7 +1410,9 @@ def tostring(doc: Document) -> str:
         out = doc.prolog + out
     else:
         before = reversed(list(root.itersiblings(preceding=True)))
-        out = "".join(etree.tostring(n, encoding="unicode", with_tail=False) + "\n" for n in before) + out
+        doctype = doc.tree.docinfo.doctype
+        out = "".join(etree.tostring(n, encoding="unicode", with_tail=False) + "\n" for n in before) + \
+            (doctype + "\n" if doctype else "") + out
     out += "".join("\n" + etree.tostring(n, encoding="unicode", with_tail=False) for n in root.itersiblings())
     if doc.declaration is not None:
         decl = doc.declaration
