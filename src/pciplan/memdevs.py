@@ -101,20 +101,25 @@ def post_parse(guest: Guest) -> None:
         return
     mems = guest.devices("memory")
     for mem in mems:
-        f = mem.facts if isinstance(mem.facts, MemFacts) else None
-        if f is None:
-            continue
-        if mem.model == "nvdimm":
-            area = f.size - (f.label or 0)
-            if area < PPC64_MODULE_ALIGN:
-                raise PlanError("minimum target size for the NVDIMM must be 256MB plus the label size",
-                                mem.describe())
-            f.size = area // PPC64_MODULE_ALIGN * PPC64_MODULE_ALIGN + (f.label or 0)
-        else:
-            f.size = -(-f.size // PPC64_MODULE_ALIGN) * PPC64_MODULE_ALIGN
+        align_ppc64(mem)
     if dom.memory is not None and mems:
         dom.memory = dom.memory._replace(devices=sum(
             m.facts.size * KIB for m in mems if isinstance(m.facts, MemFacts)))
+
+
+def align_ppc64(mem: Device) -> None:
+    """One pSeries memory module's size as QEMU's post-parse aligns it (see post_parse)."""
+    f = mem.facts if isinstance(mem.facts, MemFacts) else None
+    if f is None:
+        return
+    if mem.model == "nvdimm":
+        area = f.size - (f.label or 0)
+        if area < PPC64_MODULE_ALIGN:
+            raise PlanError("minimum target size for the NVDIMM must be 256MB plus the label size",
+                            mem.describe())
+        f.size = area // PPC64_MODULE_ALIGN * PPC64_MODULE_ALIGN + (f.label or 0)
+    else:
+        f.size = -(-f.size // PPC64_MODULE_ALIGN) * PPC64_MODULE_ALIGN
 
 
 def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
@@ -146,6 +151,8 @@ def check(guest: Guest, mem: Device, host: Host) -> None:
     def refuse(message: str, kind: str = "unsupported") -> PlanError:
         return PlanError(message, what, kind=kind)
     cells = guest.domain.numa_cells
+    if f.node is not None and not cells:
+        raise refuse("can't add memory backend as guest has no NUMA nodes configured", kind="xml")
     if f.node is not None and f.node >= cells:
         raise refuse(f"can't add memory backend for guest node '{f.node}' as the guest has only "
                      f"'{cells}' NUMA nodes configured", kind="xml")
@@ -182,3 +189,58 @@ def check(guest: Guest, mem: Device, host: Host) -> None:
         raise refuse(having[1])
     if model == "sgx-epc" and not host.sgx_runs():  # (QEMU asks the host's CPU)
         raise HostError(SGX_LACKING, mem.describe())
+
+
+#: TABLE: the 64-bit CPU models of QEMU 7.2's aarch64 binary (``-cpu help``; the others are
+#: 32-bit ARM cores), and the CPU modes that give the guest a 64-bit CPU
+AARCH64_CPU_MODELS = frozenset({"a64fx", "cortex-a35", "cortex-a53", "cortex-a57", "cortex-a72",
+                                "cortex-a76", "neoverse-n1", "max", "host"})
+AARCH64_CPU_MODES = frozenset({"host-passthrough", "host-model", "maximum"})
+#: TABLE: QEMU 7.2's words when a DIMM or NVDIMM is hot-plugged into a machine that cannot take
+#: it, by machine kind: (no memory hot-plug at all, no NVDIMM enabled)
+QEMU_MEMORY_HOTPLUG_REFUSALS = {
+    "x86": ("memory hotplug is not enabled: missing acpi device or acpi disabled",
+            "nvdimm is not enabled: missing 'nvdimm' in '-M'"),
+    "arm-virt": ("memory hotplug is not enabled: missing acpi-ged device",
+                 "nvdimm is not enabled: add 'nvdimm=on' to '-M'"),
+}
+
+
+def _arm_cpu_is_64bit(guest: Guest) -> bool:
+    dom = guest.domain
+    conf = dom.conf
+    if dom.arch != "aarch64":
+        return False
+    if conf is None:
+        return dom.virt_type == "kvm"
+    if conf.cpu_mode in AARCH64_CPU_MODES or conf.cpu_model in AARCH64_CPU_MODELS:
+        return True
+    # without a model QEMU's virt board takes a 32-bit Cortex-A15 under TCG; a KVM guest
+    # that runs has the host's
+    return not conf.cpu_model and dom.virt_type == "kvm"
+
+
+def check_hotplug(guest: Guest, mem: Device) -> None:
+    """QEMU's refusals of a DIMM or NVDIMM hot-plugged into the running guest.
+
+    A PC plugs memory through its ACPI device, ARM's virt board through the ACPI generic
+    event device, which QEMU 7.2 makes only for a 64-bit CPU with ACPI (and the firmware
+    libvirt requires with it on aarch64).  An NVDIMM also needs the machine's NVDIMM
+    support, which libvirt turns on only for a guest started with one.  pSeries takes both.
+    Checked against guests started by the libvirt 9.0 daemon (tests/test_attach.py)."""
+    if mem.model not in ("dimm", "nvdimm"):
+        return
+    dom = guest.domain
+    kind = "x86" if dom.arch in machines.X86 else guest.machine.family
+    refusals = QEMU_MEMORY_HOTPLUG_REFUSALS.get(kind)
+    if refusals is None:
+        return
+    able = dom.acpi if kind == "x86" else dom.acpi and _arm_cpu_is_64bit(guest)
+    message = None
+    if not able:
+        message = refusals[0]
+    elif mem.model == "nvdimm" and not any(m.model == "nvdimm" for m in guest.devices("memory")):
+        message = refusals[1]
+    if message is not None:
+        raise PlanError(f"unable to execute QEMU command 'device_add': {message}", mem.describe(),
+                        kind="internal")
