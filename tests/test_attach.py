@@ -313,3 +313,138 @@ def test_chardevs_on_buses_without_hotplug():
               "<serial type='pty'><target type='sclp-serial' port='3'/></serial>")
     # a USB or PCI serial port is hot-plugged
     assert place(q35, "<serial type='pty'><target type='usb-serial' port='2'/></serial>").address is None
+
+
+# ---- memory devices (each refusal as the libvirt 9.0 daemon gave it on a running guest) -----
+ACPI = "<features><acpi/></features>"
+
+
+def memory_guest(machine: str, arch: str = "x86_64", slots: int = 4, numa: bool = True,
+                 features: str = ACPI, cpu: str = "", devices: str = "", os_extra: str = "",
+                 unit: int = 128) -> str:
+    max_memory = f"<maxMemory slots='{slots}' unit='MiB'>{8 * unit}</maxMemory>" if slots else ""
+    cells = f"<numa><cell id='0' cpus='0' memory='{unit}' unit='MiB'/></numa>" if numa else ""
+    return (f"<domain type='qemu'><name>t</name>{max_memory}<memory unit='MiB'>{unit}</memory>"
+            f"<vcpu>1</vcpu><os><type arch='{arch}' machine='{machine}'>hvm</type>{os_extra}</os>{features}"
+            f"<cpu mode='custom' match='exact'>{cpu}{cells}</cpu><devices>{devices}</devices></domain>")
+
+
+def dimm(size: int = 128, node: str = "<node>0</node>", model: str = "dimm", extra: str = "") -> str:
+    source = "<source><path>/tmp/nv.img</path></source>" if model == "nvdimm" else ""
+    return (f"<memory model='{model}'>{source}<target><size unit='MiB'>{size}</size>{node}</target>"
+            f"{extra}</memory>")
+
+
+VIRTIO_MEM = ("<memory model='virtio-mem'><target><size unit='MiB'>128</size><node>0</node>"
+              "<block unit='MiB'>2</block><requested unit='MiB'>0</requested></target></memory>")
+VIRTIO_PMEM = ("<memory model='virtio-pmem' access='shared'><source><path>/tmp/p.img</path></source>"
+               "<target><size unit='MiB'>16</size></target></memory>")
+
+
+def test_memory_devices_go_where_libvirt_and_qemu_take_them():
+    q35 = planned(memory_guest("q35"), hotplug_ports=1)
+    assert place(q35, dimm()).address is None  # (DIMM slots are not PCI)
+    p = place(q35, VIRTIO_MEM)
+    assert p.address is not None and p.flags & Connect.PCIE_DEVICE
+    pc = planned(memory_guest("pc"))
+    p = place(pc, VIRTIO_PMEM)
+    assert p.address is not None and p.address.bus == 0
+    # a guest started with an NVDIMM takes another one
+    with_nvdimm = planned(memory_guest("q35", devices=dimm(16, model="nvdimm")))
+    assert place(with_nvdimm, dimm(16, model="nvdimm")).address is None
+
+
+def test_memory_device_is_validated_as_a_defined_one():
+    # the device's own checks first: its NUMA node, the emulator's models
+    no_numa = planned(memory_guest("q35", slots=0, numa=False))
+    with pytest.raises(PlanError, match="can't add memory backend as guest has no NUMA nodes configured"):
+        place(no_numa, dimm())
+    pseries = planned(memory_guest("pseries", arch="ppc64", unit=256))
+    with pytest.raises(PlanError, match="virtio-mem isn't supported by this QEMU binary"):
+        place(pseries, VIRTIO_MEM)
+    arm = planned(memory_guest("virt", arch="aarch64", features=""))
+    with pytest.raises(PlanError, match="virtio-pmem isn't supported by this QEMU binary"):
+        place(arm, VIRTIO_PMEM)
+    # (pSeries aligns the module first: an NVDIMM of 256 MiB and a label is too small)
+    nvdimm = ("<memory model='nvdimm'><uuid>49545eb3-75e1-2d0a-acdd-f0294406c99e</uuid><source><path>/x</path>"
+              "</source><target><size unit='MiB'>256</size><node>0</node><label><size unit='KiB'>128</size>"
+              "</label></target></memory>")
+    with pytest.raises(PlanError, match="minimum target size for the NVDIMM must be 256MB plus the label size"):
+        place(pseries, nvdimm)
+    assert place(pseries, nvdimm.replace("'MiB'>256<", "'MiB'>512<")).address is None
+
+
+def test_memory_device_against_max_memory():
+    # virtio-pmem needs no NUMA node: the guest's missing <maxMemory> is what is refused
+    with pytest.raises(PlanError, match="cannot use/hotplug a memory device when domain 'maxMemory' is not defined"):
+        place(planned(memory_guest("q35", slots=0, numa=False)), VIRTIO_PMEM)
+    # ...and it comes before the device's NUMA node and address
+    no_max = planned(memory_guest("q35", slots=0))
+    for dev in (dimm(node=""), dimm(extra="<address type='pci'/>")):
+        with pytest.raises(PlanError, match="'maxMemory' is not defined"):
+            place(no_max, dev)
+    # a guest of 256 MiB (a DIMM of 128 in) that may grow to 512, with one slot
+    full = planned(memory_guest("q35", slots=1, devices=dimm()).replace("<memory unit='MiB'>128</memory>",
+                                                                       "<memory unit='MiB'>256</memory>")
+                   .replace(f"{8 * 128}</maxMemory>", "512</maxMemory>"))
+    with pytest.raises(PlanError, match="Attaching memory device with size '393216' would exceed domain's "
+                                        "maxMemory config size '524288'"):
+        place(full, dimm(384))
+    with pytest.raises(PlanError, match="target NUMA node needs to be specified for memory device"):
+        place(full, dimm(node=""))
+    with pytest.raises(PlanError, match="only 'dimm' addresses are supported for the pc-dimm device"):
+        place(full, dimm(extra="<address type='pci' bus='0' slot='9'/>"))
+    with pytest.raises(PlanError, match="memory device slot '3' exceeds slots count '1'"):
+        place(full, dimm(extra="<address type='dimm' slot='3'/>"))
+    with pytest.raises(PlanError, match="memory device count '2' exceeds slots count '1'"):
+        place(full, dimm())
+
+
+GED = "memory hotplug is not enabled: missing acpi-ged device"
+
+
+@pytest.mark.parametrize("machine,arch,features,cpu,firmware,refusal", [
+    # QEMU plugs a PC's memory through ACPI
+    ("q35", "x86_64", "", "", "", "memory hotplug is not enabled: missing acpi device or acpi disabled"),
+    ("pc", "x86_64", "", "", "", "memory hotplug is not enabled: missing acpi device or acpi disabled"),
+    # ARM's virt board through the ACPI GED, made for a 64-bit CPU with ACPI and firmware
+    ("virt", "aarch64", "", "<model>cortex-a57</model>", False, GED),
+    ("virt", "aarch64", ACPI, "", True, GED),  # (TCG's default CPU: a 32-bit Cortex-A15)
+    ("virt", "aarch64", ACPI, "<model>cortex-a15</model>", True, GED),
+    ("virt", "aarch64", ACPI, "<model>cortex-a57</model>", True, None),
+    ("virt", "aarch64", ACPI, "<model>max</model>", True, None),
+    ("q35", "x86_64", ACPI, "", "", None),
+    ("pseries", "ppc64", "", "", "", None),
+])
+def test_qemu_plugs_dimms_through_acpi(machine, arch, features, cpu, firmware, refusal):
+    loader = ("<loader readonly='yes' type='pflash'>/usr/share/AAVMF/AAVMF_CODE.fd</loader>"
+              if firmware else "")
+    unit = 256 if arch == "ppc64" else 128
+    plan = planned(memory_guest(machine, arch, features=features, cpu=cpu, os_extra=loader, unit=unit),
+                   probe_host=False)
+    if refusal is None:
+        assert place(plan, dimm(unit)).address is None
+    else:
+        with pytest.raises(PlanError, match=f"unable to execute QEMU command 'device_add': {refusal}"):
+            place(plan, dimm(unit))
+
+
+def test_nvdimm_needs_the_machine_started_with_one():
+    with pytest.raises(PlanError, match="nvdimm is not enabled: missing 'nvdimm' in '-M'"):
+        place(planned(memory_guest("q35")), dimm(16, model="nvdimm"))
+    arm = planned(memory_guest("virt", "aarch64", cpu="<model>cortex-a57</model>",
+                               os_extra="<loader readonly='yes' type='pflash'>/usr/share/AAVMF/AAVMF_CODE.fd</loader>"),
+                  probe_host=False)
+    with pytest.raises(PlanError, match="nvdimm is not enabled: add 'nvdimm=on' to '-M'"):
+        place(arm, dimm(16, model="nvdimm"))
+
+
+def test_an_address_on_a_bus_qemu_refuses_gets_qemus_words():
+    # pc without ACPI: libvirt takes a root-bus address the user gives, QEMU refuses it
+    plan = planned(domain("pc", "<controller type='pci' index='1' model='pci-bridge'/>"))
+    with pytest.raises(PlanError, match="unable to execute QEMU command 'device_add': Bus 'pci.0' does not "
+                                        "support hotplugging"):
+        place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='9'/></interface>")
+    # ...after libvirt's own checks of the address
+    with pytest.raises(PlanError, match="Attempted double use of PCI Address 0000:00:01.0"):
+        place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='1'/></interface>")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import defaults, devices, disks, hotplug, machines, transports, validate
+from . import defaults, devices, disks, hostcaps, hotplug, machines, memdevs, transports, validate
 from .addrset import AddressSet
 from .address import PciAddress
 from .connect import Connect, kind_name
@@ -174,6 +174,8 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     check_attachable(dev)
     if dev.tag == "disk":
         check_disk(plan, dev)
+    elif dev.tag == "memory":
+        check_memory(plan, dev, options)
     elif dev.tag == "serial":
         validate.check_serial(plan.guest, dev)  # (libvirt validates it as a defined one)
         target = devices.serial_target_type(dev, plan.domain.arch in machines.X86, plan.machine.family)
@@ -213,6 +215,18 @@ def check_disk(plan: Plan, disk: Device) -> None:
     facts = disk.disk if disk.disk is not None else disks.DiskFacts()
     disks.check_generic(plan.guest, disk, facts)
     disks.check_qemu(plan.guest, disk, facts)
+
+
+def check_memory(plan: Plan, mem: Device, options: Options | None) -> None:
+    """libvirt validates a hot-plugged memory device as a defined one (QEMU's post-parse
+    alignment on pSeries, its generic and QEMU checks), then against ``<maxMemory>`` with
+    the device counted in; QEMU refuses a DIMM or NVDIMM the machine cannot take."""
+    guest = plan.guest
+    if plan.domain.arch in machines.PPC64:
+        memdevs.align_ppc64(mem)
+    memdevs.check(guest, mem, (options or Options()).host or hostcaps.ANY_HOST)
+    validate.check_memory_attach(guest, mem)
+    memdevs.check_hotplug(guest, mem)
 
 
 def implicit_scsi_controllers(plan: Plan, dev: Device) -> list[Controller]:
@@ -258,6 +272,11 @@ def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -
         if a.pci.function != 0:
             raise PlanError("Only PCI device addresses with function=0 are supported", element,
                             kind="internal")
+        if qemu_refuses_bus(plan, s, a.pci):
+            # libvirt takes the address (it validates it as hot-pluggable), QEMU refuses it
+            copy.deepcopy(plan.addresses).reserve(a.pci, flags, from_config=True, element=element)
+            raise PlanError(f"unable to execute QEMU command 'device_add': Bus 'pci.{a.pci.bus}' does "
+                            "not support hotplugging", element, kind="internal")
         addr = s.reserve(a.pci, flags, from_config=True, element=element)
     else:
         try:
@@ -266,6 +285,15 @@ def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -
             raise CapacityError(f"{err.reason}: no empty hot-pluggable slot takes a "
                                 f"{kind_name(flags)} ({needed(plan, flags)})", element) from None
     return Placement(dev, addr, flags, room=room(plan, flags))
+
+
+def qemu_refuses_bus(plan: Plan, s: AddressSet, addr: PciAddress) -> bool:
+    """Whether ``addr`` is on a bus libvirt hot-plugs into and QEMU does not (those
+    ``hotplug_set`` leaves out): a pci-expander-bus, pc's root bus without ACPI."""
+    ours = next((b for b in s.buses if b.index == addr.bus), None)
+    theirs = next((b for b in plan.addresses.buses if b.index == addr.bus), None)
+    return (ours is not None and theirs is not None and bool(theirs.accepts & Connect.HOTPLUGGABLE)
+            and not ours.accepts & Connect.HOTPLUGGABLE)
 
 
 def root_without_hotplug(plan: Plan) -> bool:

@@ -120,6 +120,8 @@ class GuestFacts(Value):
     cpu_mode: str = "custom"
     #: <cpu migratable> as written (None: not given)
     cpu_migratable: str | None = None
+    #: the <cpu><model> name ('' when none)
+    cpu_model: str = ""
     #: <cpu>'s features: name -> policy
     cpu_features: dict[str, str]
     #: SMM's TSEG size in bytes, when SMM is on and a size is given
@@ -161,7 +163,7 @@ class GuestFacts(Value):
     #: <launchSecurity>'s type (None: none)
     launch_security: str | None = None
 
-    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None, thread_pools=..., launch_security=None) -> None:
+    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_model='', cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None, thread_pools=..., launch_security=None) -> None:
         self.clock = _no_clock() if clock is ... else clock
         self.os_type = os_type
         self.lifecycle = {} if lifecycle is ... else lifecycle
@@ -179,6 +181,7 @@ class GuestFacts(Value):
         self.reboot_timeout = reboot_timeout
         self.cpu_mode = cpu_mode
         self.cpu_migratable = cpu_migratable
+        self.cpu_model = cpu_model
         self.cpu_features = {} if cpu_features is ... else cpu_features
         self.tseg = tseg
         self.cpu_cache = cpu_cache
@@ -912,6 +915,7 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         if vendor_id is not None and len(vendor_id) != 12:
             raise PlanError("vendor_id must be exactly 12 characters long", "cpu", model.sourceline)
     has_model = model is not None and bool((model.text or "").strip())
+    facts.cpu_model = (model.text or "").strip() if has_model and model is not None else ""
     if cpu.find("vendor") is not None and not has_model:
         raise PlanError("CPU vendor specified without CPU model", "cpu", cpu.sourceline)
     topology = cpu.find("topology")

@@ -864,8 +864,7 @@ MEMORY_ADDRESS_TYPES = {
 
 def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
     """libvirt's limits of ``<maxMemory>``: its slots and the space above the initial memory;
-    of each memory device, in turn: a virtio one's address kind, its NUMA node (needed when
-    the guest has NUMA cells, but by virtio-pmem), its DIMM slot (before any device's own
+    of each memory device, in turn, :func:`check_memory_device` (before any device's own
     checks)."""
     sizes = dom.memory
     if sizes is None:
@@ -874,34 +873,73 @@ def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
         raise PlanError(f"memory device count '{len(mems)}' exceeds slots count '{sizes.slots}'",
                         "maxMemory", kind="unsupported")
     for mem in mems:
-        a = mem.address
-        if mem.model not in HOTPLUG_MEMORY_MODELS:
-            continue
-        rule = MEMORY_ADDRESS_TYPES.get(mem.model or "")
-        if rule is not None and a is not None and a.type != rule[0]:
-            raise PlanError(rule[1], mem.describe(), kind="unsupported")
-        node = mem.facts.node if isinstance(mem.facts, memdevs.MemFacts) else None
-        if node is None and dom.numa_cells and mem.model != "virtio-pmem":
-            raise PlanError("target NUMA node needs to be specified for memory device",
-                            mem.describe(), kind="unsupported")
-        if mem.model in ("dimm", "nvdimm") and a is not None and a.type == "dimm":
-            slot = parsecheck.c_uint(a.attrs.get("slot") or "0", 10) or 0
-            if slot >= sizes.slots:
-                raise PlanError(f"memory device slot '{slot}' exceeds slots count '{sizes.slots}'",
-                                mem.describe(), kind="unsupported")
-            base = parsecheck.c_uint(a.attrs.get("base") or "0", 16, parsecheck.ULLONG_MAX) or 0
-            for other in mems:
-                b = other.address
-                if other is mem or b is None or b.type != "dimm":
-                    continue
-                if parsecheck.c_uint(b.attrs.get("slot") or "0", 10) == slot:
-                    raise PlanError(f"memory device slot '{slot}' is already being used by another "
-                                    "memory device", mem.describe(), kind="unsupported")
-                if base and parsecheck.c_uint(b.attrs.get("base") or "0", 16, parsecheck.ULLONG_MAX) == base:
-                    raise PlanError(f"memory device base '{base:#x}' is already being used by "
-                                    "another memory device", mem.describe(), kind="unsupported")
+        check_memory_device(dom, mem, mems)
     initial = sizes.numa or sizes.memory - sizes.devices
     if sizes.devices > sizes.maximum - initial:
+        raise PlanError("memory device total size exceeds hotplug space", "maxMemory",
+                        kind="unsupported")
+
+
+def check_memory_device(dom: Domain, mem: Device, mems: list[Device]) -> None:
+    """libvirt's hot-plug checks of one memory device among ``mems``: a virtio one's address
+    kind, its NUMA node (needed when the guest has NUMA cells, but by virtio-pmem), its DIMM
+    slot (within ``<maxMemory slots>``, and not another device's)."""
+    a = mem.address
+    if mem.model not in HOTPLUG_MEMORY_MODELS:
+        return
+    slots = dom.memory.slots if dom.memory is not None and dom.max_memory else 0
+    rule = MEMORY_ADDRESS_TYPES.get(mem.model or "")
+    if rule is not None and a is not None and a.type != rule[0]:
+        raise PlanError(rule[1], mem.describe(), kind="unsupported")
+    node = mem.facts.node if isinstance(mem.facts, memdevs.MemFacts) else None
+    if node is None and dom.numa_cells and mem.model != "virtio-pmem":
+        raise PlanError("target NUMA node needs to be specified for memory device",
+                        mem.describe(), kind="unsupported")
+    if mem.model in ("dimm", "nvdimm") and a is not None and a.type == "dimm":
+        slot = parsecheck.c_uint(a.attrs.get("slot") or "0", 10) or 0
+        if slot >= slots:
+            raise PlanError(f"memory device slot '{slot}' exceeds slots count '{slots}'",
+                            mem.describe(), kind="unsupported")
+        base = parsecheck.c_uint(a.attrs.get("base") or "0", 16, parsecheck.ULLONG_MAX) or 0
+        for other in mems:
+            b = other.address
+            if other is mem or b is None or b.type != "dimm":
+                continue
+            if parsecheck.c_uint(b.attrs.get("slot") or "0", 10) == slot:
+                raise PlanError(f"memory device slot '{slot}' is already being used by another "
+                                "memory device", mem.describe(), kind="unsupported")
+            if base and parsecheck.c_uint(b.attrs.get("base") or "0", 16, parsecheck.ULLONG_MAX) == base:
+                raise PlanError(f"memory device base '{base:#x}' is already being used by "
+                                "another memory device", mem.describe(), kind="unsupported")
+
+
+def check_memory_attach(guest: Guest, mem: Device) -> None:
+    """libvirt's checks of a memory device hot-plugged into the running guest, after the
+    device's own: its compatibility with the guest (``<maxMemory>`` defined and not
+    exceeded), then ``qemuDomainDefValidateMemoryHotplug`` with the new device (its address,
+    NUMA node and DIMM slot, then the slots and the space with the device counted in)."""
+    dom = guest.domain
+    mems = guest.devices("memory")
+    if not dom.max_memory or dom.memory is None:
+        raise PlanError("cannot use/hotplug a memory device when domain 'maxMemory' is not defined",
+                        mem.describe(), kind="unsupported")
+    sizes = dom.memory
+    size = mem.facts.size if isinstance(mem.facts, memdevs.MemFacts) else 0
+    # (the guest's memory, its devices' included, with the new one: in KiB, unaligned)
+    if sizes.memory // memdevs.KIB + size > sizes.maximum // memdevs.KIB:
+        raise PlanError(f"Attaching memory device with size '{size}' would exceed domain's maxMemory "
+                        f"config size '{sizes.maximum // memdevs.KIB}'", mem.describe(), kind="unsupported")
+    a = mem.address
+    if mem.model in ("dimm", "nvdimm") and a is not None and a.type != "dimm":
+        # (a defined one's is replaced by a DIMM slot)
+        raise PlanError("only 'dimm' addresses are supported for the pc-dimm device", mem.describe(),
+                        kind="unsupported")
+    check_memory_device(dom, mem, [*mems, mem])
+    if len(mems) + 1 > sizes.slots:
+        raise PlanError(f"memory device count '{len(mems) + 1}' exceeds slots count '{sizes.slots}'",
+                        "maxMemory", kind="unsupported")
+    initial = sizes.numa or sizes.memory - sizes.devices
+    if sizes.devices + size * memdevs.KIB > sizes.maximum - initial:
         raise PlanError("memory device total size exceeds hotplug space", "maxMemory",
                         kind="unsupported")
 

@@ -17,7 +17,9 @@ buses or pSeries PHBs; user-mode NICs, disks on fresh image files, an RNG...), d
 on the daemon, starts it paused and attaches up to ``--steps`` devices one after the
 other (NICs of several models, virtio, SCSI, USB, SATA and IDE disks, RNGs, a
 virtio-scsi controller, virtio inputs, virtio channels, PCI, USB, ISA and SCLP serial
-ports, an ivshmem, a watchdog; no vsock: it needs the host's /dev/vhost-vsock), each
+ports, an ivshmem, a watchdog, DIMMs, NVDIMMs, virtio-mem and virtio-pmem, into guests
+with memory slots and into guests without; no vsock: it needs the host's
+/dev/vhost-vsock), each
 without an address, with ``<address type='pci'/>``, or at a drawn address (a free or a
 used slot, of a bus the guest has, sometimes a function other than 0).  Before each
 attach pciplan is asked with the live XML (``virsh dumpxml``) of that moment; after it
@@ -108,23 +110,29 @@ def _hex(v: int, width: int = 2) -> str:
 
 
 class GuestDraw:
-    def __init__(self, rng: random.Random, family: str, workdir: Path):
+    def __init__(self, rng: random.Random, family: str, workdir: Path, only: frozenset[str] = frozenset()):
         self.rng, self.family, self.workdir = rng, family, workdir
+        #: the kinds of device attached (all when empty)
+        self.only = only
         self.arch, machines, self.emulator = FAMILIES[family]
         self.machine = rng.choice(machines)
         self.macs = 0
         self.disks = 0
         self.images = 0
+        #: the guest takes memory devices (<maxMemory slots>, one NUMA node)
+        self.memory_slots = family in ("q35", "pc", "aarch64-virt", "pseries") and rng.random() < 0.35
+        #: pSeries places memory in blocks of 256 MiB
+        self.mem_unit = 256 if family == "pseries" else 128
 
     def mac(self) -> str:
         self.macs += 1
         return f"52:54:00:{self.rng.randrange(256):02x}:{self.macs // 256:02x}:{self.macs % 256:02x}"
 
-    def image(self) -> str:
+    def image(self, mib: int = 1) -> str:
         self.images += 1
         p = self.workdir / f"disk{self.images}.img"
         with open(p, "wb") as f:
-            f.truncate(1024 * 1024)
+            f.truncate(mib * 1024 * 1024)
         return str(p)
 
     def disk_target(self) -> str:
@@ -237,9 +245,25 @@ class GuestDraw:
         features = "<features><acpi/></features>" if self.arch == "x86_64" and self.rng.random() < 0.9 else ""
         devices = "\n    ".join([f"<emulator>{self.emulator}</emulator>", *self.controllers(),
                                  *self.endpoints()])
-        return (f"<domain type='qemu'>\n  <name>{name}</name>\n  <memory unit='MiB'>128</memory>\n"
-                f"  <vcpu>1</vcpu>\n  <os><type arch='{self.arch}' machine='{self.machine}'>hvm</type></os>\n"
-                f"  {features}\n  <devices>\n    {devices}\n  </devices>\n</domain>\n")
+        unit = self.mem_unit
+        memory = f"  <memory unit='MiB'>{unit}</memory>\n"
+        cpu, loader = "", ""
+        if self.memory_slots:
+            memory += f"  <maxMemory slots='4' unit='MiB'>{8 * unit}</maxMemory>\n"
+            model = ""
+            if self.family == "aarch64-virt":
+                # (QEMU plugs memory into ARM's virt board through ACPI, for a 64-bit CPU:
+                # without a model TCG gives it a 32-bit Cortex-A15)
+                model = self.rng.choice(("", "<model>cortex-a57</model>", "<model>max</model>",
+                                         "<model>cortex-a15</model>"))
+                if self.rng.random() < 0.6:
+                    features = "<features><acpi/></features>"
+                    loader = "<loader readonly='yes' type='pflash'>/usr/share/AAVMF/AAVMF_CODE.fd</loader>"
+            cpu = (f"  <cpu mode='custom' match='exact'>{model}<numa><cell id='0' cpus='0' memory='{unit}' "
+                   "unit='MiB'/></numa></cpu>\n")
+        return (f"<domain type='qemu'>\n  <name>{name}</name>\n{memory}"
+                f"  <vcpu>1</vcpu>\n  <os><type arch='{self.arch}' machine='{self.machine}'>hvm</type>{loader}</os>\n"
+                f"  {features}\n{cpu}  <devices>\n    {devices}\n  </devices>\n</domain>\n")
 
     # -- the devices attached ------------------------------------------------------------
 
@@ -249,7 +273,12 @@ class GuestDraw:
                  ("scsi-disk", 5), ("channel", 3), ("pci-serial", 3), ("usb-disk", 2)]
         if self.arch == "x86_64":
             kinds += [("shmem", 3), ("sata-disk", 2)]
+        if self.family != "s390x":
+            kinds.append(("memory", 8 if self.memory_slots else 2))
+        kinds = [(k, w) for k, w in kinds if not self.only or k in self.only] or kinds
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
+        if kind == "memory":
+            return kind, self.memory_device()
         if kind == "nic":
             return kind, self.nic()
         if kind == "disk":
@@ -295,6 +324,27 @@ class GuestDraw:
                           f"<watchdog model='i6300esb' action='{r.choice(('reset', 'poweroff'))}'/>")
         return kind, (f"<shmem name='shm{r.randrange(1000)}'><model type='ivshmem-plain'/>"
                       "<size unit='M'>1</size></shmem>")
+
+    def memory_device(self) -> str:
+        """A DIMM, NVDIMM, virtio-mem or virtio-pmem (the last two are PCI devices)."""
+        r, unit = self.rng, self.mem_unit
+        node = "<node>0</node>" if self.memory_slots and r.random() < 0.9 else ""
+        model = r.choice(("dimm", "virtio-mem", "virtio-mem", "virtio-pmem", "virtio-pmem", "nvdimm"))
+        if model == "dimm":
+            return f"<memory model='dimm'><target><size unit='MiB'>{unit}</size>{node}</target></memory>"
+        if model == "virtio-mem":
+            return (f"<memory model='virtio-mem'><target><size unit='MiB'>{unit}</size>{node}"
+                    "<block unit='MiB'>2</block><requested unit='MiB'>0</requested></target></memory>")
+        if model == "virtio-pmem":
+            return (f"<memory model='virtio-pmem' access='shared'><source><path>{self.image(16)}</path>"
+                    "</source><target><size unit='MiB'>16</size></target></memory>")
+        if self.family == "pseries":
+            # (a pSeries NVDIMM has a UUID and a label, and 256 MiB besides the label)
+            return (f"<memory model='nvdimm'><uuid>{uuid.UUID(int=r.getrandbits(128))}</uuid>"
+                    f"<source><path>{self.image(512)}</path></source><target><size unit='MiB'>512</size>"
+                    f"{node}<label><size unit='KiB'>128</size></label></target></memory>")
+        return (f"<memory model='nvdimm'><source><path>{self.image(16)}</path></source>"
+                f"<target><size unit='MiB'>16</size>{node}</target></memory>")
 
     def with_address(self, device: str, live: ET.Element) -> str:
         """The device without an address, with an empty PCI one, or at a drawn address."""
@@ -375,12 +425,13 @@ def pciplan_cmd() -> list[str]:
     return [sys.executable, "-m", "pciplan"]
 
 
-def run_case(seed: str, index: int, family: str | None, steps: int, uri: str, keep: Path | None) -> Case:
+def run_case(seed: str, index: int, family: str | None, steps: int, uri: str, keep: Path | None,
+             only: frozenset[str] = frozenset()) -> Case:
     rng = random.Random(f"{seed}:{index}")
     fam = family or rng.choices(list(SPREAD), list(SPREAD.values()))[0]
     work = Path(tempfile.mkdtemp(prefix=PREFIX))
     name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:10]}"
-    g = GuestDraw(rng, fam, work)
+    g = GuestDraw(rng, fam, work, only)
     text = g.xml(name)
     case = Case(index, fam, text)
     defined = False
@@ -466,6 +517,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", default=None, help="default: random, printed")
     ap.add_argument("--family", choices=sorted(FAMILIES), default=None)
     ap.add_argument("--index", type=int, action="append", help="run only case INDEX (repeatable)")
+    ap.add_argument("--only", action="append", default=[], metavar="KIND",
+                    help="attach only devices of this kind (nic, disk, memory, ...; repeatable)")
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--save", type=Path, help="copy each failing case's files into this folder")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every step")
@@ -482,7 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     indexes = args.index or list(range(args.n))
     t0 = time.monotonic()
     with cf.ThreadPoolExecutor(args.jobs) as ex:
-        cases = list(ex.map(lambda i: run_case(seed, i, args.family, args.steps, args.uri, args.save), indexes))
+        cases = list(ex.map(lambda i: run_case(seed, i, args.family, args.steps, args.uri, args.save,
+                                                   frozenset(args.only)), indexes))
     counts = collections.Counter(c.status for c in cases)
     steps = collections.Counter(s.status for c in cases for s in c.steps)
     for c in cases:
