@@ -448,3 +448,20 @@ def test_an_address_on_a_bus_qemu_refuses_gets_qemus_words():
     # ...after libvirt's own checks of the address
     with pytest.raises(PlanError, match="Attempted double use of PCI Address 0000:00:01.0"):
         place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='1'/></interface>")
+
+
+def test_devices_are_validated_as_defined_ones_first():
+    # libvirt validates the device as it parses it, before anything else (the libvirt 9.0
+    # daemon's words on a running q35 guest without SPICE, shared memory or virtio-serial)
+    plan = planned(domain("q35", features=ACPI), hotplug_ports=2)
+    with pytest.raises(PlanError, match="chardev 'spicevmc' not supported without spice graphics"):
+        place(plan, "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>")
+    with pytest.raises(PlanError, match="'virtiofs' requires shared memory"):
+        place(plan, "<filesystem type='mount'><driver type='virtiofs'/><source dir='/s'/><target dir='t'/></filesystem>")
+    # ...then whether it can be hot-plugged at all: a 9p share cannot
+    with pytest.raises(PlanError, match="only virtiofs filesystems can be hotplugged"):
+        place(plan, "<filesystem type='mount' accessmode='mapped'><source dir='/s'/><target dir='t'/></filesystem>")
+    shared = planned(domain("q35", features=ACPI).replace(
+        "<os>", "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking><os>"), hotplug_ports=2)
+    p = place(shared, "<filesystem type='mount'><driver type='virtiofs'/><source dir='/s'/><target dir='t'/></filesystem>")
+    assert p.address is not None and p.flags & Connect.PCIE_DEVICE

@@ -28,7 +28,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import defaults, devices, disks, hostcaps, hotplug, machines, memdevs, transports, validate
+from . import (defaults, devices, disks, filesystems, hostcaps, hotplug, machines, memdevs,
+               transports, validate)
 from .addrset import AddressSet
 from .address import PciAddress
 from .connect import Connect, kind_name
@@ -170,7 +171,9 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     Raises ``PlanError`` when libvirt refuses the attach for another reason and
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
-    check_usb(plan, dev)  # (libvirt's compatibility checks come first)
+    prepare(plan, dev)
+    validate.check_device(plan.guest, dev)  # (libvirt validates the device as it parses it)
+    check_usb(plan, dev)  # (then come its compatibility checks)
     check_attachable(dev)
     if dev.tag == "disk":
         check_disk(plan, dev)
@@ -195,6 +198,9 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
             raise PlanError(f"unable to execute QEMU command 'device_add': Bus 'ide.N' does not support "
                             f"hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and QEMU's "
                             "IDE and AHCI buses take none)", dev.describe(), kind="internal")
+    if dev.tag == "filesystem" and (dev.facts.driver if isinstance(dev.facts, filesystems.FsFacts)
+                                    else {}).get("type") != "virtiofs":
+        raise PlanError("only virtiofs filesystems can be hotplugged", dev.describe(), kind="unsupported")
     if dev.tag == "watchdog" and dev.model not in HOTPLUG_WATCHDOG_MODELS:
         raise PlanError(f"hotplug of watchdog of model {dev.model} is not supported", dev.describe(),
                         kind="unsupported")

@@ -219,7 +219,8 @@ def stands_for_serial(guest: Guest, console: Device) -> bool:
     """Is this the first console, of type serial, beside serial ports?  libvirt then gives it
     the first port's host side (a copy, or a stub in its place), so its own is never checked."""
     consoles = guest.devices("console")
-    return console is consoles[0] and console.target.get("type") in devices.SERIAL_CONSOLE_TARGETS \
+    return bool(consoles) and console is consoles[0] and \
+        console.target.get("type") in devices.SERIAL_CONSOLE_TARGETS \
         and bool(guest.devices("serial"))
 
 

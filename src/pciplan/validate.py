@@ -246,14 +246,8 @@ def validate_late(guest: Guest, host: Host) -> None:
         _validate_address(guest, disk)
         disks.check_qemu(guest, disk, facts)
     for net in of("interface"):
-        # libvirt 9.0 makes its generic checks of a NIC before its address's and QEMU's
         _validate_unassigned(net)
-        interfaces.check_generic(net, net.net or interfaces.NetFacts())
-        _validate_address(guest, net)
-        if net.type == "vdpa" and net.model != "virtio":  # (not even its transitional variants)
-            raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
-                            net.describe(), kind="unsupported")
-        interfaces.check_qemu(net, net.net or interfaces.NetFacts())
+        _check_interface(guest, net)
     audio = audios.default_audio([a.facts for a in of("audio") if isinstance(a.facts, audios.AudioFacts)],
                                  [g.type for g in dom.graphics_facts])  # (after post-parse)
     for snd in each(of("sound")):
@@ -269,18 +263,9 @@ def validate_late(guest: Guest, host: Host) -> None:
                             kind="internal")
         sounds.check_qemu(guest, snd, sound)
     for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
-        if net.type == "hostdev":
-            usb = (net.source or {}).get("type") == "usb"
-            _check_hostdev_address(net, "usb" if usb else "pci")
-            if not usb and (net.net or interfaces.NetFacts()).driver.get("name") == "vfio":
-                hostdevs.check_vfio_backend(guest, net.describe())
+        _check_interface_hostdev(guest, net)
     for h in generic_first(of("hostdev")):
-        # (a PCI one's rule is that of subsystem mode)
-        _check_hostdev_address(h, None if h.type == "pci" and h.attrs.get("mode") != "subsys"
-                               else h.type)
-        hostdevs.check_generic(h, h.hostdev or hostdevs.HostdevFacts())
-        _validate_address(guest, h)
-        hostdevs.check_qemu(guest, h, h.hostdev or hostdevs.HostdevFacts())
+        _check_hostdev(guest, h)
     videos = guest.videos()
     if len(videos) > 1:
         none = next((v for v in videos if v.model == "none"), None)
@@ -379,66 +364,15 @@ def validate_late(guest: Guest, host: Host) -> None:
         if guest.machine.family == "pseries" or dom.arch in machines.S390:
             raise PlanError("parallel ports are not supported", par.describe(), kind="unsupported")
     for ch in generic_first(of("channel")):
-        chardevs.check_generic(guest, ch)
-        _validate_address(guest, ch)
-        chardevs.check_qemu(guest, ch)
+        _check_channel(guest, ch)
     for console in generic_first(of("console")):
-        serial_stub = chardevs.stands_for_serial(guest, console)
-        if not serial_stub:
-            chardevs.check_generic(guest, console)
-        _validate_address(guest, console)
-        if not serial_stub:
-            chardevs.check_qemu(guest, console)
+        _check_console(guest, console)
     for inp in generic_first(of("input")):
-        # libvirt's generic checks (for a hvm guest), then its address's and QEMU's
-        if inp.bus == "ps2" and inp.type not in ("mouse", "keyboard"):
-            raise PlanError(f"ps2 bus does not support {inp.type} input device", inp.describe(),
-                            kind="internal")
-        if inp.bus == "xen":
-            raise PlanError("unsupported input bus xen", inp.describe(), kind="internal")
-        if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
-            raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
-                            inp.describe(), kind="unsupported")
-        if inp.type == "evdev" and inp.bus not in (None, "none"):
-            raise PlanError("input evdev doesn't support bus element", inp.describe(),
-                            kind="unsupported")
-        if inp.model in devices.VIRTIO_INPUT_MODELS and inp.bus != "virtio" and \
-                not (inp.bus is None and inp.type == "passthrough"):
-            raise PlanError(f"only bus 'virtio' is supported for input model '{inp.model}'",
-                            inp.describe(), kind="unsupported")
-        _validate_address(guest, inp)
-        if inp.bus == "ps2" and dom.arch not in devices.PS2_ARCHES:
-            raise PlanError("ps2 is not supported by this QEMU binary", inp.describe(),
-                            kind="unsupported")
-        if inp.bus == "usb" and inp.type == "keyboard":
-            _check_emulator_has(guest, "usb-kbd", inp)
-        if (inp.bus == "virtio" or (inp.bus is None and inp.type == "passthrough")) and \
-                inp.model in ("virtio-transitional", "virtio-non-transitional"):
-            raise PlanError("virtio (non-)transitional models are not supported for "
-                            f"input type={inp.type}", inp.describe(), kind="unsupported")
-        device = VIRTIO_INPUT_DEVICES.get(inp.type or "")
-        if (inp.bus == "virtio" or inp.type == "passthrough") and device in guest.machine.lacks:
-            raise PlanError(f"{device} is not supported by this QEMU binary", inp.describe(),
-                            kind="unsupported")
+        _check_input(guest, inp)
     for fs in generic_first(of("filesystem")):
-        filesystems.check_generic(fs)
-        _validate_address(guest, fs)
-        filesystems.check_qemu(guest, fs)
+        _check_filesystem(guest, fs)
     for w in each(watchdogs):
-        # (QEMU's checks alone: the address a model may have, then diag288's arch)
-        if w.address is not None:
-            if w.model == "ib700":
-                raise PlanError("ib700 model of watchdog does not support configuring the address",
-                                w.describe(), kind="unsupported")
-            if w.model == "diag288":
-                raise PlanError("diag288 model of watchdog is virtual and cannot go on any bus.",
-                                w.describe(), kind="unsupported")
-            if w.model == "i6300esb" and w.address.type != "pci":
-                raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
-                                kind="unsupported")
-        if w.model == "diag288" and dom.arch not in machines.S390:
-            raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
-                            kind="unsupported")
+        _check_watchdog(guest, w)
     for balloon in each(of("memballoon")):
         if balloon.model == "xen":
             raise PlanError("Memory balloon device type 'xen' is not supported by this version of qemu",
@@ -448,9 +382,7 @@ def validate_late(guest: Guest, host: Host) -> None:
                 raise PlanError(f"{name} is not supported by this QEMU binary", balloon.describe(),
                                 kind="unsupported")
     for r in generic_first(of("rng")):
-        rng.check_generic(guest, r)
-        _validate_address(guest, r)
-        rng.check_qemu(guest, r)
+        _check_rng(guest, r)
     for nvram in each(of("nvram")):
         if dom.arch not in machines.PPC64:
             raise PlanError("nvram device is only supported for PPC64", nvram.describe(),
@@ -458,9 +390,7 @@ def validate_late(guest: Guest, host: Host) -> None:
     for hub in each(of("hub")):
         _check_emulator_has(guest, "usb-hub", hub)
     for shm in generic_first(of("shmem")):
-        shmems.check_generic(shm)
-        _validate_address(guest, shm)
-        shmems.check_qemu(guest, shm)
+        _check_shmem(guest, shm)
     for tpm in generic_first(of("tpm")):
         model = tpm.model or ("tpm-spapr" if dom.arch in machines.PPC64 else "tpm-tis")
         arm_virt = guest.machine.family == "arm-virt"
@@ -482,22 +412,13 @@ def validate_late(guest: Guest, host: Host) -> None:
     for mem in each(of("memory")):  # (after the TPMs, as libvirt walks the devices)
         memdevs.check(guest, mem, host)
     for rd in generic_first(of("redirdev")):
-        chardevs.check_generic(guest, rd)
-        _validate_address(guest, rd)
-        _validate_spicevmc(guest, rd)
-        _check_emulator_has(guest, "usb-redir", rd)
+        _check_redirdev(guest, rd)
     for iommu in generic_first(of("iommu")):
         _validate_iommu_generic(iommu)
         _validate_address(guest, iommu)
         _validate_iommu(guest, iommu)
     for vsock in generic_first(of("vsock")):
-        cid = vsock.attrs.get("cid")
-        if cid is not None and number(cid, 3) < 3:
-            raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
-        _validate_address(guest, vsock)
-        if "vhost-vsock" in guest.machine.lacks:
-            raise PlanError("vsock device is not supported with this QEMU binary", vsock.describe(),
-                            kind="unsupported")
+        _check_vsock(guest, vsock)
     for d in dom.devices:  # (the kinds without checks of their own above)
         _validate_unassigned(d)
         _validate_rom(guest, d)
@@ -540,6 +461,170 @@ def validate_late(guest: Guest, host: Host) -> None:
     guestconf.validate_tunables(conf)  # blkiotune devices, ID maps, NUMA
     filesystems.validate_domain(of("filesystem"))
     guestconf.validate_iothreads(conf)
+
+
+def _check_interface(guest: Guest, net: Device) -> None:
+    """A NIC: libvirt 9.0's generic checks, its address's, then QEMU's."""
+    interfaces.check_generic(net, net.net or interfaces.NetFacts())
+    _validate_address(guest, net)
+    if net.type == "vdpa" and net.model != "virtio":  # (not even its transitional variants)
+        raise PlanError(f"invalid model for interface of type 'vdpa': '{net.model or ''}'",
+                        net.describe(), kind="unsupported")
+    interfaces.check_qemu(net, net.net or interfaces.NetFacts())
+
+
+def _check_interface_hostdev(guest: Guest, net: Device) -> None:
+    """The host device of an ``<interface type='hostdev'>``."""
+    if net.type == "hostdev":
+        usb = (net.source or {}).get("type") == "usb"
+        _check_hostdev_address(net, "usb" if usb else "pci")
+        if not usb and (net.net or interfaces.NetFacts()).driver.get("name") == "vfio":
+            hostdevs.check_vfio_backend(guest, net.describe())
+
+
+def _check_hostdev(guest: Guest, h: Device) -> None:
+    """A host device: its address kind, libvirt's generic checks, its address's, QEMU's."""
+    # (a PCI one's rule is that of subsystem mode)
+    _check_hostdev_address(h, None if h.type == "pci" and h.attrs.get("mode") != "subsys"
+                           else h.type)
+    hostdevs.check_generic(h, h.hostdev or hostdevs.HostdevFacts())
+    _validate_address(guest, h)
+    hostdevs.check_qemu(guest, h, h.hostdev or hostdevs.HostdevFacts())
+
+
+def _check_channel(guest: Guest, ch: Device) -> None:
+    """A channel."""
+    chardevs.check_generic(guest, ch)
+    _validate_address(guest, ch)
+    chardevs.check_qemu(guest, ch)
+
+
+def _check_console(guest: Guest, console: Device) -> None:
+    """A console (one standing for a serial port is that port's)."""
+    serial_stub = chardevs.stands_for_serial(guest, console)
+    if not serial_stub:
+        chardevs.check_generic(guest, console)
+    _validate_address(guest, console)
+    if not serial_stub:
+        chardevs.check_qemu(guest, console)
+
+
+def _check_input(guest: Guest, inp: Device) -> None:
+    """An input device: libvirt's generic checks (for a hvm guest), its address's, QEMU's."""
+    if inp.bus == "ps2" and inp.type not in ("mouse", "keyboard"):
+        raise PlanError(f"ps2 bus does not support {inp.type} input device", inp.describe(),
+                        kind="internal")
+    if inp.bus == "xen":
+        raise PlanError("unsupported input bus xen", inp.describe(), kind="internal")
+    if inp.type == "passthrough" and inp.bus not in (None, "virtio"):
+        raise PlanError("only bus 'virtio' is supported for 'passthrough' input devices",
+                        inp.describe(), kind="unsupported")
+    if inp.type == "evdev" and inp.bus not in (None, "none"):
+        raise PlanError("input evdev doesn't support bus element", inp.describe(),
+                        kind="unsupported")
+    if inp.model in devices.VIRTIO_INPUT_MODELS and inp.bus != "virtio" and \
+            not (inp.bus is None and inp.type == "passthrough"):
+        raise PlanError(f"only bus 'virtio' is supported for input model '{inp.model}'",
+                        inp.describe(), kind="unsupported")
+    _validate_address(guest, inp)
+    if inp.bus == "ps2" and guest.domain.arch not in devices.PS2_ARCHES:
+        raise PlanError("ps2 is not supported by this QEMU binary", inp.describe(),
+                        kind="unsupported")
+    if inp.bus == "usb" and inp.type == "keyboard":
+        _check_emulator_has(guest, "usb-kbd", inp)
+    if (inp.bus == "virtio" or (inp.bus is None and inp.type == "passthrough")) and \
+            inp.model in ("virtio-transitional", "virtio-non-transitional"):
+        raise PlanError("virtio (non-)transitional models are not supported for "
+                        f"input type={inp.type}", inp.describe(), kind="unsupported")
+    device = VIRTIO_INPUT_DEVICES.get(inp.type or "")
+    if (inp.bus == "virtio" or inp.type == "passthrough") and device in guest.machine.lacks:
+        raise PlanError(f"{device} is not supported by this QEMU binary", inp.describe(),
+                        kind="unsupported")
+
+
+def _check_filesystem(guest: Guest, fs: Device) -> None:
+    """A filesystem."""
+    filesystems.check_generic(fs)
+    _validate_address(guest, fs)
+    filesystems.check_qemu(guest, fs)
+
+
+def _check_watchdog(guest: Guest, w: Device) -> None:
+    """A watchdog: QEMU's checks alone (the address a model may have, then diag288's arch)."""
+    if w.address is not None:
+        if w.model == "ib700":
+            raise PlanError("ib700 model of watchdog does not support configuring the address",
+                            w.describe(), kind="unsupported")
+        if w.model == "diag288":
+            raise PlanError("diag288 model of watchdog is virtual and cannot go on any bus.",
+                            w.describe(), kind="unsupported")
+        if w.model == "i6300esb" and w.address.type != "pci":
+            raise PlanError("i6300esb model of watchdog can go only on PCI bus", w.describe(),
+                            kind="unsupported")
+    if w.model == "diag288" and guest.domain.arch not in machines.S390:
+        raise PlanError("diag288 model of watchdog is allowed for s390 and s390x only", w.describe(),
+                        kind="unsupported")
+
+
+def _check_rng(guest: Guest, r: Device) -> None:
+    """An RNG."""
+    rng.check_generic(guest, r)
+    _validate_address(guest, r)
+    rng.check_qemu(guest, r)
+
+
+def _check_shmem(guest: Guest, shm: Device) -> None:
+    """A shared memory device."""
+    shmems.check_generic(shm)
+    _validate_address(guest, shm)
+    shmems.check_qemu(guest, shm)
+
+
+def _check_redirdev(guest: Guest, rd: Device) -> None:
+    """A USB redirector."""
+    chardevs.check_generic(guest, rd)
+    _validate_address(guest, rd)
+    _validate_spicevmc(guest, rd)
+    _check_emulator_has(guest, "usb-redir", rd)
+
+
+def _check_vsock(guest: Guest, vsock: Device) -> None:
+    """A vsock."""
+    cid = vsock.attrs.get("cid")
+    if cid is not None and number(cid, 3) < 3:
+        raise PlanError("guest CIDs must be >= 3", vsock.describe(), kind="unsupported")
+    _validate_address(guest, vsock)
+    if "vhost-vsock" in guest.machine.lacks:
+        raise PlanError("vsock device is not supported with this QEMU binary", vsock.describe(),
+                        kind="unsupported")
+
+
+#: TABLE: the device checks of libvirt's validation of one device, by element, and whether
+#: its address is validated before them (the kinds without generic checks of their own)
+DEVICE_CHECKS: dict[str, tuple[Callable[[Guest, Device], None], bool]] = {
+    "interface": (_check_interface, False), "hostdev": (_check_hostdev, False),
+    "channel": (_check_channel, False), "console": (_check_console, False),
+    "input": (_check_input, False), "filesystem": (_check_filesystem, False),
+    "watchdog": (_check_watchdog, True), "rng": (_check_rng, False),
+    "shmem": (_check_shmem, False), "redirdev": (_check_redirdev, False),
+    "vsock": (_check_vsock, False),
+}
+
+
+def check_device(guest: Guest, dev: Device) -> None:
+    """libvirt's validation of one device of ``guest`` as ``validate_late`` makes it (for a
+    device attached to a running guest, which libvirt validates before anything else).
+    Disks, serial ports and memory devices have checks of their own (``disks``,
+    :func:`check_serial`, ``memdevs``)."""
+    checks = DEVICE_CHECKS.get(dev.tag)
+    if checks is None:
+        return
+    _validate_unassigned(dev)
+    if checks[1]:
+        _validate_address(guest, dev)
+    checks[0](guest, dev)
+    if dev.tag == "interface":
+        _check_interface_hostdev(guest, dev)
 
 
 #: console target types of other hypervisors

@@ -18,8 +18,8 @@ on the daemon, starts it paused and attaches up to ``--steps`` devices one after
 other (NICs of several models, virtio, SCSI, USB, SATA and IDE disks, RNGs, a
 virtio-scsi controller, virtio inputs, virtio channels, PCI, USB, ISA and SCLP serial
 ports, an ivshmem, a watchdog, DIMMs, NVDIMMs, virtio-mem and virtio-pmem, into guests
-with memory slots and into guests without; no vsock: it needs the host's
-/dev/vhost-vsock), each
+with memory slots and into guests without, virtiofs and 9p filesystems, into guests with
+shared memory and without; no vsock: it needs the host's /dev/vhost-vsock), each
 without an address, with ``<address type='pci'/>``, or at a drawn address (a free or a
 used slot, of a bus the guest has, sometimes a function other than 0).  Before each
 attach pciplan is asked with the live XML (``virsh dumpxml``) of that moment; after it
@@ -123,6 +123,9 @@ class GuestDraw:
         self.memory_slots = family in ("q35", "pc", "aarch64-virt", "pseries") and rng.random() < 0.35
         #: pSeries places memory in blocks of 256 MiB
         self.mem_unit = 256 if family == "pseries" else 128
+        #: the guest's memory is shared (virtiofs needs it)
+        self.shared_memory = rng.random() < 0.3
+        self.shares = 0
 
     def mac(self) -> str:
         self.macs += 1
@@ -239,6 +242,8 @@ class GuestDraw:
             out.append("<controller type='scsi' index='0' model='virtio-scsi'/>")
         if r.random() < 0.2:
             out.append("<memballoon model='none'/>")
+        if r.random() < 0.3:
+            out.append("<controller type='virtio-serial' index='0'/>")
         return out
 
     def xml(self, name: str) -> str:
@@ -261,6 +266,8 @@ class GuestDraw:
                     loader = "<loader readonly='yes' type='pflash'>/usr/share/AAVMF/AAVMF_CODE.fd</loader>"
             cpu = (f"  <cpu mode='custom' match='exact'>{model}<numa><cell id='0' cpus='0' memory='{unit}' "
                    "unit='MiB'/></numa></cpu>\n")
+        if self.shared_memory:
+            memory += "  <memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>\n"
         return (f"<domain type='qemu'>\n  <name>{name}</name>\n{memory}"
                 f"  <vcpu>1</vcpu>\n  <os><type arch='{self.arch}' machine='{self.machine}'>hvm</type>{loader}</os>\n"
                 f"  {features}\n{cpu}  <devices>\n    {devices}\n  </devices>\n</domain>\n")
@@ -275,6 +282,7 @@ class GuestDraw:
             kinds += [("shmem", 3), ("sata-disk", 2)]
         if self.family != "s390x":
             kinds.append(("memory", 8 if self.memory_slots else 2))
+        kinds.append(("filesystem", 4 if self.shared_memory else 1))
         kinds = [(k, w) for k, w in kinds if not self.only or k in self.only] or kinds
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         if kind == "memory":
@@ -284,8 +292,17 @@ class GuestDraw:
         if kind == "disk":
             return kind, self.disk()
         if kind == "channel":
+            if r.random() < 0.15:  # (SPICE's, in a guest without SPICE graphics)
+                return kind, "<channel type='spicevmc'><target type='virtio' name='com.redhat.spice.0'/></channel>"
             return kind, (f"<channel type='pty'><target type='virtio' name='org.example.{r.randrange(1000)}'/>"
                           "</channel>")
+        if kind == "filesystem":
+            self.shares += 1
+            share = self.workdir / f"share{self.shares}"
+            share.mkdir(exist_ok=True)
+            driver = "<driver type='virtiofs'/>" if r.random() < 0.75 else ""
+            return kind, (f"<filesystem type='mount' accessmode='{'passthrough' if driver else 'mapped'}'>"
+                          f"{driver}<source dir='{share}'/><target dir='tag{self.shares}'/></filesystem>")
         if kind == "pci-serial":
             if self.family == "s390x":  # (no pci-serial there)
                 target = "sclp-serial"
