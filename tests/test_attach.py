@@ -465,3 +465,12 @@ def test_devices_are_validated_as_defined_ones_first():
         "<os>", "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking><os>"), hotplug_ports=2)
     p = place(shared, "<filesystem type='mount'><driver type='virtiofs'/><source dir='/s'/><target dir='t'/></filesystem>")
     assert p.address is not None and p.flags & Connect.PCIE_DEVICE
+
+
+def test_a_tpm_is_validated_then_refused():
+    # libvirt 9.0 hot-plugs no TPM; its own checks of the device come first
+    plan = planned(domain("q35", features=ACPI))
+    with pytest.raises(PlanError, match="live attach of device 'tpm' is not supported"):
+        place(plan, "<tpm model='tpm-crb'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>")
+    with pytest.raises(PlanError, match="does not support TPM model tpm-spapr"):
+        place(plan, "<tpm model='tpm-spapr'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>")

@@ -172,7 +172,8 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
     prepare(plan, dev)
-    validate.check_device(plan.guest, dev)  # (libvirt validates the device as it parses it)
+    # (libvirt validates the device as it parses it)
+    validate.check_device(plan.guest, dev, _host(options))
     check_usb(plan, dev)  # (then come its compatibility checks)
     check_attachable(dev)
     if dev.tag == "disk":
@@ -223,6 +224,11 @@ def check_disk(plan: Plan, disk: Device) -> None:
     disks.check_qemu(plan.guest, disk, facts)
 
 
+def _host(options: Options | None) -> hostcaps.Host:
+    """The host the answer is for (``api`` fills it in; any host when not given)."""
+    return (options or Options()).host or hostcaps.ANY_HOST
+
+
 def check_memory(plan: Plan, mem: Device, options: Options | None) -> None:
     """libvirt validates a hot-plugged memory device as a defined one (QEMU's post-parse
     alignment on pSeries, its generic and QEMU checks), then against ``<maxMemory>`` with
@@ -230,7 +236,7 @@ def check_memory(plan: Plan, mem: Device, options: Options | None) -> None:
     guest = plan.guest
     if plan.domain.arch in machines.PPC64:
         memdevs.align_ppc64(mem)
-    memdevs.check(guest, mem, (options or Options()).host or hostcaps.ANY_HOST)
+    memdevs.check(guest, mem, _host(options))
     validate.check_memory_attach(guest, mem)
     memdevs.check_hotplug(guest, mem)
 

@@ -392,23 +392,7 @@ def validate_late(guest: Guest, host: Host) -> None:
     for shm in generic_first(of("shmem")):
         _check_shmem(guest, shm)
     for tpm in generic_first(of("tpm")):
-        model = tpm.model or ("tpm-spapr" if dom.arch in machines.PPC64 else "tpm-tis")
-        arm_virt = guest.machine.family == "arm-virt"
-        tpm_mod.check_generic(tpm, model, arm_virt)
-        _validate_address(guest, tpm)
-        tpm_mod.check_swtpm(tpm, model, arm_virt, host.tpm)  # (before QEMU's back ends)
-        emulator = dom.emulator or machines.DEFAULT_EMULATORS.get(dom.arch, "")
-        backend = tpm.attrs.get("backend", "")
-        # no TPM at all, or no swtpm for the back ends that run it: the back end is refused first
-        message = f"The QEMU executable {emulator} does not support TPM backend type {backend}"
-        if dom.arch in NO_TPM_ARCHES:
-            raise PlanError(message, tpm.describe(), kind="unsupported")
-        if backend in tpm_mod.SWTPM_BACKENDS and not host.tpm().installed:
-            raise HostError(message, tpm.describe())
-        archs = TPM_MODEL_ARCHES.get(tpm.model or "")
-        if archs is not None and dom.arch not in archs:
-            raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
-                            tpm.describe(), kind="unsupported")
+        _check_tpm(guest, tpm, host)
     for mem in each(of("memory")):  # (after the TPMs, as libvirt walks the devices)
         memdevs.check(guest, mem, host)
     for rd in generic_first(of("redirdev")):
@@ -588,6 +572,27 @@ def _check_redirdev(guest: Guest, rd: Device) -> None:
     _check_emulator_has(guest, "usb-redir", rd)
 
 
+def _check_tpm(guest: Guest, tpm: Device, host: Host) -> None:
+    """A TPM: libvirt's generic checks, its address's, swtpm on ``host``, QEMU's."""
+    model = tpm.model or ("tpm-spapr" if guest.domain.arch in machines.PPC64 else "tpm-tis")
+    arm_virt = guest.machine.family == "arm-virt"
+    tpm_mod.check_generic(tpm, model, arm_virt)
+    _validate_address(guest, tpm)
+    tpm_mod.check_swtpm(tpm, model, arm_virt, host.tpm)  # (before QEMU's back ends)
+    emulator = guest.domain.emulator or machines.DEFAULT_EMULATORS.get(guest.domain.arch, "")
+    backend = tpm.attrs.get("backend", "")
+    # no TPM at all, or no swtpm for the back ends that run it: the back end is refused first
+    message = f"The QEMU executable {emulator} does not support TPM backend type {backend}"
+    if guest.domain.arch in NO_TPM_ARCHES:
+        raise PlanError(message, tpm.describe(), kind="unsupported")
+    if backend in tpm_mod.SWTPM_BACKENDS and not host.tpm().installed:
+        raise HostError(message, tpm.describe())
+    archs = TPM_MODEL_ARCHES.get(tpm.model or "")
+    if archs is not None and guest.domain.arch not in archs:
+        raise PlanError(f"The QEMU executable {emulator} does not support TPM model {tpm.model}",
+                        tpm.describe(), kind="unsupported")
+
+
 def _check_vsock(guest: Guest, vsock: Device) -> None:
     """A vsock."""
     cid = vsock.attrs.get("cid")
@@ -611,11 +616,15 @@ DEVICE_CHECKS: dict[str, tuple[Callable[[Guest, Device], None], bool]] = {
 }
 
 
-def check_device(guest: Guest, dev: Device) -> None:
+def check_device(guest: Guest, dev: Device, host: Host) -> None:
     """libvirt's validation of one device of ``guest`` as ``validate_late`` makes it (for a
-    device attached to a running guest, which libvirt validates before anything else).
-    Disks, serial ports and memory devices have checks of their own (``disks``,
+    device attached to a running guest, which libvirt validates before anything else), on
+    ``host``.  Disks, serial ports and memory devices have checks of their own (``disks``,
     :func:`check_serial`, ``memdevs``)."""
+    if dev.tag == "tpm":
+        _validate_unassigned(dev)
+        _check_tpm(guest, dev, host)
+        return
     checks = DEVICE_CHECKS.get(dev.tag)
     if checks is None:
         return
