@@ -7,6 +7,7 @@ refusals, and which transports are not PCI at all.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -474,3 +475,21 @@ def test_a_tpm_is_validated_then_refused():
         place(plan, "<tpm model='tpm-crb'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>")
     with pytest.raises(PlanError, match="does not support TPM model tpm-spapr"):
         place(plan, "<tpm model='tpm-spapr'><backend type='passthrough'><device path='/dev/tpm0'/></backend></tpm>")
+
+
+def test_kinds_libvirt_does_not_hot_plug():
+    # the libvirt 9.0 daemon's words on a running q35 guest
+    plan = planned(domain("q35", features=ACPI))
+    for dev, words in (("<crypto model='virtio' type='qemu'><backend model='builtin' queues='1'/></crypto>",
+                        "unknown device type 'crypto'"),
+                       ("<pstore backend='acpi-erst'><path>/x</path><size unit='KiB'>8</size></pstore>",
+                        "unknown device type 'pstore'"),
+                       ("<redirfilter><usbdev allow='yes'/></redirfilter>", "unknown device type 'redirfilter'"),
+                       ("<nvram><address type='spapr-vio' reg='0x3000'/></nvram>",
+                        "nvram device is only supported for PPC64"),
+                       ("<memballoon model='virtio'/>", "live attach of device 'memballoon' is not supported"),
+                       ("<controller type='usb' index='1' model='qemu-xhci'/>",
+                        "'usb' controller cannot be hot plugged."),
+                       ("<input type='tablet' bus='ps2'/>", "ps2 bus does not support tablet input device")):
+        with pytest.raises(PlanError, match=re.escape(words)):
+            place(plan, dev)

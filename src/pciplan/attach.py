@@ -48,6 +48,8 @@ LIVE_CONTROLLER_TYPES = frozenset({"scsi"})
 NO_HOTPLUG_DISK_BUSES = frozenset({"ide", "sata"})
 #: the only watchdog model libvirt 9.0 hot-plugs (qemuDomainAttachWatchdog)
 HOTPLUG_WATCHDOG_MODELS = frozenset({"i6300esb"})
+#: the device kinds libvirt 9.0's hot-plug does not know at all ("unknown device type")
+UNKNOWN_DEVICE_TYPES = frozenset({"crypto", "pstore", "redirfilter"})
 #: libvirt's names for device kinds in "live attach of device '...'" (virDomainDeviceType)
 DEVICE_TYPE_NAMES = {"interface": "net", "filesystem": "fs", "serial": "chr", "parallel": "chr",
                      "channel": "chr", "console": "chr"}
@@ -74,6 +76,8 @@ class Placement:
 
 def check_attachable(dev: Device) -> None:
     """libvirt's refusals of a live attach that have nothing to do with free slots."""
+    if dev.tag in UNKNOWN_DEVICE_TYPES:
+        raise PlanError(f"unknown device type '{dev.tag}'", dev.describe(), kind="unsupported")
     if dev.tag not in LIVE_ATTACHABLE:
         name = DEVICE_TYPE_NAMES.get(dev.tag, dev.tag)
         raise PlanError(f"live attach of device '{name}' is not supported", dev.describe(),

@@ -384,9 +384,7 @@ def validate_late(guest: Guest, host: Host) -> None:
     for r in generic_first(of("rng")):
         _check_rng(guest, r)
     for nvram in each(of("nvram")):
-        if dom.arch not in machines.PPC64:
-            raise PlanError("nvram device is only supported for PPC64", nvram.describe(),
-                            kind="unsupported")
+        _check_nvram(guest, nvram)
     for hub in each(of("hub")):
         _check_emulator_has(guest, "usb-hub", hub)
     for shm in generic_first(of("shmem")):
@@ -593,6 +591,12 @@ def _check_tpm(guest: Guest, tpm: Device, host: Host) -> None:
                         tpm.describe(), kind="unsupported")
 
 
+def _check_nvram(guest: Guest, nvram: Device) -> None:
+    """A pSeries NVRAM device."""
+    if guest.domain.arch not in machines.PPC64:
+        raise PlanError("nvram device is only supported for PPC64", nvram.describe(), kind="unsupported")
+
+
 def _check_vsock(guest: Guest, vsock: Device) -> None:
     """A vsock."""
     cid = vsock.attrs.get("cid")
@@ -612,7 +616,7 @@ DEVICE_CHECKS: dict[str, tuple[Callable[[Guest, Device], None], bool]] = {
     "input": (_check_input, False), "filesystem": (_check_filesystem, False),
     "watchdog": (_check_watchdog, True), "rng": (_check_rng, False),
     "shmem": (_check_shmem, False), "redirdev": (_check_redirdev, False),
-    "vsock": (_check_vsock, False),
+    "vsock": (_check_vsock, False), "nvram": (_check_nvram, True),
 }
 
 

@@ -954,7 +954,7 @@ def load_device(data: str | bytes) -> DeviceDocument:
     if name == "domain":
         raise InputError("the root element is <domain>, not a device element (a DOMAIN was given "
                          "where a DEVICE was expected?)")
-    if name not in _RANK or name == "emulator" or "}" in str(root.tag):
+    if (name not in _RANK and name != "nvram") or name == "emulator" or "}" in str(root.tag):
         raise InputError(f"the root element is <{name}>, not a device element (<interface>, <disk>, "
                          "<hostdev>, ...)")
     dev = _device(root, 1)
