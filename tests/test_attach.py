@@ -493,3 +493,22 @@ def test_kinds_libvirt_does_not_hot_plug():
                        ("<input type='tablet' bus='ps2'/>", "ps2 bus does not support tablet input device")):
         with pytest.raises(PlanError, match=re.escape(words)):
             place(plan, dev)
+
+
+def test_qemu_refuses_a_nic_model_it_has_no_device_for():
+    # libvirt 9.0 passes a model it does not name itself on to QEMU as the device's name
+    # (QEMU 7.2's words, on running q35 and s390x guests)
+    plan = planned(domain("q35", "<controller type='pci' index='1' model='pcie-root-port'/>"
+                                 "<controller type='pci' index='2' model='pcie-to-pci-bridge'/>", features=ACPI),
+                   hotplug_ports=2)
+    for model in ("vlance", "bogus", "82540EM"):
+        with pytest.raises(PlanError, match=f"'device_add': '{model}' is not a valid device model name"):
+            place(plan, f"<interface type='user'><model type='{model}'/></interface>")
+    for model in ("ne2k_isa", "virtio-net-device"):
+        with pytest.raises(PlanError, match=f"Device '{model}' can't go on PCIE bus"):
+            place(plan, f"<interface type='user'><model type='{model}'/></interface>")
+    for model in ("virtio-net", "virtio-net-pci", "e1000-82540em", "tulip", "i82559er", "E1000"):
+        assert place(plan, f"<interface type='user'><model type='{model}'/></interface>").address is not None
+    s390 = planned(domain("s390-ccw-virtio", arch="s390x"))
+    with pytest.raises(PlanError, match="'e1000' is not a valid device model name"):
+        place(s390, "<interface type='user'><model type='e1000'/></interface>")
