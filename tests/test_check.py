@@ -23,7 +23,7 @@ CORPUS = corpus_dir()
 ACCEPT = sorted((CORPUS / "accept").glob("*.xml")) if CORPUS else []
 REJECT = sorted((CORPUS / "reject").glob("*.in.xml")) if CORPUS else []
 
-WARNING_CODES = {"PCIE-ON-LEGACY", "VIRTIO-ON-LEGACY", "X86-ONLY-CONTROLLER", "ENDPOINT-ON-ROOT",
+WARNING_CODES = {"PCIE-ON-LEGACY", "VIRTIO-ON-LEGACY", "X86-ONLY-CONTROLLER", "NIC-MODEL", "ENDPOINT-ON-ROOT",
                  "NO-HOTPLUG-SLOT", "IO-SPACE", "BUS-NUMBERS", "MULTIFUNCTION-NO-FUNCTION0",
                  "MULTIFUNCTION-OFF", "MULTIFUNCTION-IMPLICIT"}
 ERROR_CODES = {"INVALID-XML", "UNSUPPORTED", "NO-ROOM", "LAYOUT"}
@@ -138,6 +138,25 @@ def test_x86_only_controllers_on_aarch64():
     # the same controllers on x86 are what they were made for
     x86 = xml.replace("arch='aarch64' machine='virt'", "arch='x86_64' machine='q35'")
     assert findings(x86, "X86-ONLY-CONTROLLER") == []
+
+
+def test_nic_models_qemu_has_no_device_for():
+    # the libvirt 9.0 daemon defines these guests, and QEMU 7.2 does not start them
+    # ("'vlance' is not a valid device model name", "Device 'ne2k_isa' can't go on PCI bus")
+    for model, words in (("vlance", "QEMU 7.2 has no NIC device named 'vlance'"),
+                         ("e1000-82545EM", "no NIC device named 'e1000-82545EM'"),
+                         ("ne2k_isa", "'ne2k_isa' is no PCI device")):
+        [f] = findings(domain(nic(model, "52:54:00:00:00:01")), "NIC-MODEL")
+        assert words in f.message and f.severity == "warning" and "virtio" in f.fix
+    # models libvirt names itself, and QEMU's own names and aliases, start
+    for model in ("virtio", "e1000", "E1000", "e1000e", "rtl8139", "e1000-82545em", "e1000-82540em",
+                  "virtio-net-pci", "tulip", "vmxnet3"):
+        assert findings(domain(nic(model, "52:54:00:00:00:01")), "NIC-MODEL") == [], model
+    assert findings(domain(nic("sungem", "52:54:00:00:00:01"), arch="ppc64", machine="pseries"),
+                    "NIC-MODEL") == []
+    [f] = findings(domain(nic("e1000", "52:54:00:00:00:01"), arch="s390x", machine="s390-ccw-virtio"),
+                   "NIC-MODEL")
+    assert "'e1000'" in f.message
 
 
 def test_dmi_to_pci_bridge_on_aarch64():

@@ -222,40 +222,19 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     return p
 
 
-#: TABLE: the NIC devices of QEMU 7.2 (``-device help``, "Network devices", with their
-#: aliases) by guest arch, as libvirt 9.0 names them by the model as written (all models
-#: but virtio's): (PCI devices, devices of another bus)
-_VIRTIO_NET_PCI = frozenset({"virtio-net", "virtio-net-pci", "virtio-net-pci-transitional",
-                             "virtio-net-pci-non-transitional"})
-_QEMU_PCI_NICS = _VIRTIO_NET_PCI | {
-    "e1000", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "e1000e", "i82550", "i82551",
-    "i82557a", "i82557b", "i82557c", "i82558a", "i82558b", "i82559a", "i82559b", "i82559c",
-    "i82559er", "i82562", "i82801", "ne2k_pci", "pcnet", "pvrdma", "rocker", "rtl8139", "tulip",
-    "vmxnet3"}
-QEMU_NICS_BY_ARCH: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    **{a: (_QEMU_PCI_NICS, frozenset({"ne2k_isa", "virtio-net-device"})) for a in machines.X86},
-    **{a: (_QEMU_PCI_NICS | {"sungem"}, frozenset({"ne2k_isa", "virtio-net-device"}))
-       for a in machines.PPC64},
-    **{a: (_QEMU_PCI_NICS, frozenset({"virtio-net-device"})) for a in machines.ARM | machines.RISCV},
-    # (s390x's QEMU has virtio NICs alone; its CCW and virtio-bus ones are left to QEMU)
-    **{a: (_VIRTIO_NET_PCI, frozenset({"virtio-net-ccw", "virtio-net-device"})) for a in machines.S390},
-}
-
-
 def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress) -> None:
     """QEMU's refusal of a NIC model it has no device for (libvirt 9.0 passes any model it
     does not name itself on to QEMU as the device's name), or of one of another bus on PCI."""
     model = nic.model
     arch = plan.domain.arch
-    known = QEMU_NICS_BY_ARCH.get(arch)
-    if known is None or model is None or model in devices.VIRTIO_NIC_MODELS or nic.type == "hostdev":
+    problem = devices.qemu_nic_problem(nic, arch)
+    if problem is None:
         return
-    pci, other = known
     prefix = "unable to execute QEMU command 'device_add': "
-    if model not in pci | other:
+    if problem == "unknown":
         raise PlanError(f"{prefix}'{model}' is not a valid device model name", nic.describe(),
                         kind="internal")
-    if model in other and arch not in machines.S390:
+    if problem == "not-pci" and arch not in machines.S390:
         bus = next((b for b in plan.addresses.buses if b.index == address.bus), None)
         kind = "PCIE" if bus is not None and bus.accepts & Connect.PCIE_DEVICE else "PCI"
         raise PlanError(f"{prefix}Device '{model}' can't go on {kind} bus", nic.describe(),

@@ -17,6 +17,7 @@ Warnings (exit status 0, 1 with ``--strict``):
 * ``PCIE-ON-LEGACY``          a PCI Express endpoint on a conventional PCI bus of a PCIe machine,
 * ``VIRTIO-ON-LEGACY``        a virtio device on a conventional PCI bus of a PCIe machine (stays transitional),
 * ``X86-ONLY-CONTROLLER``     i82801b11-bridge, ioh3420, x3130-upstream, xio3130-downstream on a non-x86 guest,
+* ``NIC-MODEL``               a NIC model QEMU has no PCI device for (the guest does not start),
 * ``ENDPOINT-ON-ROOT``        a device directly on pcie-root (integrated: never hot-pluggable),
 * ``NO-HOTPLUG-SLOT``         no empty hot-pluggable slot or port is left (pc: root-bus slots count with ACPI only),
 * ``IO-SPACE``                more bridges/ports need a 4 KiB IO window than the 64 KiB IO space holds,
@@ -152,6 +153,7 @@ def check(data: str | bytes, options: Options | None = None) -> Report:
     topo = topology.build(plan)
     report.findings += legacy_buses(topo)
     report.findings += x86_only(plan)
+    report.findings += nic_models(topo)
     report.findings += integrated(topo)
     report.findings += hotplug(topo)
     report.findings += budgets(topo)
@@ -232,6 +234,30 @@ def x86_only(plan: Plan) -> list[Finding]:
                            f"{c.model} ({name}) is an x86 chipset device on this {arch} guest",
                            why, fix, line=c.line if c.ref is not None else None,
                            address=str(c.pci_address) if c.pci_address else None))
+    return out
+
+
+# ---- NIC models QEMU has no device for -----------------------------------------------------------------
+def nic_models(topo: topology.Topology) -> list[Finding]:
+    """NICs libvirt defines but QEMU cannot start: libvirt 9.0 passes a model it does not
+    name itself on to QEMU as the device's name."""
+    arch = topo.arch
+    out: list[Finding] = []
+    for fn in topo.functions:
+        d = fn.device
+        if d.tag != "interface":
+            continue
+        problem = devices.qemu_nic_problem(d, arch)
+        if problem is None:
+            continue
+        message = (f"QEMU 7.2 has no NIC device named '{d.model}'" if problem == "unknown"
+                   else f"QEMU 7.2's NIC device '{d.model}' is no PCI device")
+        out.append(_at(
+            fn, "NIC-MODEL", WARNING, message,
+            "libvirt defines the guest, but passes the model on to QEMU as the name of the "
+            "device, and QEMU refuses to start the guest (or to hot-plug the NIC)",
+            "use a model QEMU has: virtio (fastest), e1000e or e1000 for guests without "
+            "virtio drivers, rtl8139 for very old ones"))
     return out
 
 

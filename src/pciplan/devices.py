@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Callable, Optional
 
 from .domain import Controller, Device
+from .machines import ARM, PPC64, RISCV, S390, X86
 
 #: libvirt's device iteration order (virDomainDeviceInfoIterate): it decides
 #: which of two clashing user addresses is reported, and multifunction marking
@@ -140,6 +141,39 @@ NIC_MODELS: dict[str, str | None] = {
     "Am79C973": PCI, "82540EM": PCI, "82545EM": PCI, "82543GC": PCI,
 }
 NIC_UNKNOWN_MODEL = PCIE
+
+#: TABLE: the NIC devices of QEMU 7.2 (``-device help``, "Network devices", with their
+#: aliases) by guest arch, as libvirt 9.0 names them by the model as written (all models
+#: but virtio's): (PCI devices, devices of another bus)
+_VIRTIO_NET_PCI = frozenset({"virtio-net", "virtio-net-pci", "virtio-net-pci-transitional",
+                             "virtio-net-pci-non-transitional"})
+_QEMU_PCI_NICS = _VIRTIO_NET_PCI | {
+    "e1000", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "e1000e", "i82550", "i82551",
+    "i82557a", "i82557b", "i82557c", "i82558a", "i82558b", "i82559a", "i82559b", "i82559c",
+    "i82559er", "i82562", "i82801", "ne2k_pci", "pcnet", "pvrdma", "rocker", "rtl8139", "tulip",
+    "vmxnet3"}
+QEMU_NICS_BY_ARCH: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    **{a: (_QEMU_PCI_NICS, frozenset({"ne2k_isa", "virtio-net-device"})) for a in X86},
+    **{a: (_QEMU_PCI_NICS | {"sungem"}, frozenset({"ne2k_isa", "virtio-net-device"}))
+       for a in PPC64},
+    **{a: (_QEMU_PCI_NICS, frozenset({"virtio-net-device"})) for a in ARM | RISCV},
+    # (s390x's QEMU has virtio NICs alone; its CCW and virtio-bus ones are left to QEMU)
+    **{a: (_VIRTIO_NET_PCI, frozenset({"virtio-net-ccw", "virtio-net-device"})) for a in S390},
+}
+
+
+def qemu_nic_problem(nic: Device, arch: str) -> str | None:
+    """Why QEMU 7.2 takes no device for a NIC's model, which libvirt 9.0 passes on as the
+    device's name when it does not name the device itself (all models but virtio's):
+    "unknown" (no such device), "not-pci" (a device of another bus), or None."""
+    known = QEMU_NICS_BY_ARCH.get(arch)
+    model = nic.model
+    if known is None or model is None or model in VIRTIO_NIC_MODELS or nic.type == "hostdev":
+        return None
+    pci, other = known
+    if model in other:
+        return "not-pci"
+    return None if model in pci else "unknown"
 #: libvirt matches a NIC model against the ones it knows without regard to case, and
 #: writes the known spelling back ('E1000' -> 'e1000', 'am79c973' -> 'Am79C973')
 NIC_MODEL_SPELLING = {m.lower(): m for m in NIC_MODELS}
