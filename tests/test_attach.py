@@ -512,3 +512,15 @@ def test_qemu_refuses_a_nic_model_it_has_no_device_for():
     s390 = planned(domain("s390-ccw-virtio", arch="s390x"))
     with pytest.raises(PlanError, match="'e1000' is not a valid device model name"):
         place(s390, "<interface type='user'><model type='e1000'/></interface>")
+
+
+def test_a_virtio_channel_gets_a_port_in_place_of_a_pci_address(tmp_path):
+    # libvirt 9.0 attaches it on a virtio-serial port, as it defines one (liveprobe seed 13)
+    dom = tmp_path / "dom.xml"
+    dom.write_text(domain("q35", "<controller type='virtio-serial' index='0'/>", features=ACPI))
+    dev = tmp_path / "ch.xml"
+    dev.write_text("<channel type='pty'><target type='virtio' name='org.example.1'/><address type='pci'/></channel>")
+    r = subprocess.run([sys.executable, "-m", "pciplan", "hotplug", str(dom), str(dev)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "<address" not in r.stdout and "virtio-serial port" in r.stderr

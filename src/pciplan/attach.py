@@ -294,6 +294,11 @@ def hotplug_set(plan: Plan) -> AddressSet:
 def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -> Placement:
     prepare(plan, dev)
     a = dev.address
+    if dev.tag == "channel" and dev.target.get("type") == "virtio" and a is not None and \
+            a.type != "virtio-serial":
+        # libvirt gives a virtio channel a port in place of any other address written
+        dev.set("address", None)
+        return Placement(dev, None, transport="a virtio-serial port, in place of the address written")
     if a is not None and a.type == "spapr-vio":
         check_spapr_vio(dev)
     if a is not None and not a.is_pci:
