@@ -524,3 +524,18 @@ def test_a_virtio_channel_gets_a_port_in_place_of_a_pci_address(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "<address" not in r.stdout and "virtio-serial port" in r.stderr
+
+
+def test_a_controller_is_validated_before_the_hot_plug():
+    # the libvirt 9.0 daemon's words on a running q35 guest
+    plan = planned(domain("q35", features=ACPI), hotplug_ports=2)
+    for dev, words in (("<controller type='scsi' index='2' model='buslogic'/>",
+                        "Unsupported controller model: buslogic"),
+                       ("<controller type='scsi' index='2' model='ncr53c90'/>",
+                        "ncr53c90 can only be used as first SCSI controller"),
+                       ("<controller type='ide' index='0'/>",
+                        "IDE controllers are unsupported for this QEMU binary or machine type"),
+                       ("<controller type='virtio-serial' index='1'/>",
+                        "'virtio-serial' controller cannot be hot plugged.")):
+        with pytest.raises(PlanError, match=re.escape(words)):
+            place(plan, dev)

@@ -279,69 +279,7 @@ def validate_late(guest: Guest, host: Host) -> None:
         _validate_address(guest, v)
         video.check_qemu(guest, v, primary=not i or v.attrs.get("primary") == "yes")
     for c in generic_first(guest.controllers):
-        # libvirt's generic checks of a PCI controller first, then its address's and its
-        # QEMU driver's: the models this QEMU has, the driver options only virtio-scsi
-        # takes, the machine's buses
-        if c.type == "pci":
-            # (a root's address was collected with the others: an invalid one is refused there)
-            if c.address is not None and c.model in ("pci-root", "pcie-root"):
-                raise PlanError("pci-root and pcie-root controllers should not have an address",
-                                c.describe(), kind="unsupported")
-            if c.index is not None and c.index > 255:
-                # planned first (even the buses up to it), refused now, as libvirt does
-                raise PlanError(f"PCI controller index {c.index} too high, maximum is 255",
-                                c.describe(), kind="unsupported")
-            if guest.machine.pci:
-                _validate_pci_ranges(c)
-        _validate_address(guest, c)
-        if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
-            raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
-        if c.type == "scsi" and c.model in devices.SCSI_MODEL_DEVICES:
-            qemu_device, name = devices.SCSI_MODEL_DEVICES[c.model]
-            if qemu_device in guest.machine.lacks:
-                raise PlanError(f"This QEMU doesn't support {name}", c.describe(), kind="unsupported")
-        if not (c.type == "scsi" and c.model in devices.VIRTIO_SCSI_MODELS):
-            for opt in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
-                value = c.attrs.get("driver_" + opt)
-                if value is None or (opt != "ioeventfd" and not parsecheck.c_uint(value, 10)):
-                    continue  # (a number 0 is none)
-                if opt == "iothread":
-                    raise PlanError("'iothread' is only supported for virtio-scsi controller",
-                                    c.describe(), kind="unsupported")
-                raise PlanError(f"'{opt}' is only supported by virtio-scsi controller",
-                                c.describe(), kind="unsupported")
-        if c.type == "sata" and not guest.machine.sata_capable:
-            raise PlanError("SATA is not supported with this QEMU binary", c.describe(),
-                            kind="unsupported")
-        if c.type == "ide" and not guest.machine.ide:
-            raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
-                            c.describe(), kind="unsupported")
-        disks.check_iothread(guest, c, "controller")
-        if c.type == "pci" and "pcihole64" in c.attrs and dom.arch not in machines.X86:
-            raise PlanError("Setting the 64-bit PCI hole size is not supported for machine "
-                            f"'{machines.canonical(dom.arch, dom.machine)}'", c.describe(),
-                            kind="unsupported")
-        if c.type == "scsi" and c.model == "ncr53c90":
-            if c.index:
-                raise PlanError("ncr53c90 can only be used as first SCSI controller", c.describe(),
-                                kind="unsupported")
-            if not guest.machine.builtin_esp:
-                raise PlanError("ncr53c90 SCSI controller is not a built-in for this machine",
-                                c.describe(), kind="unsupported")
-        if c.type == "ide" and c.index:
-            raise PlanError("Only a single IDE controller is supported for this machine type",
-                            c.describe(), kind="unsupported")
-        if c.type == "pci" and c.model == "pcie-root-port" and \
-                (c.model_name is None or "model_name" in c.changed) and not guest.machine.pci:
-            # (libvirt names the device of a root port only on machines it lays PCI out
-            # for: not the ARM and RISC-V boards, but versatilepb)
-            raise PlanError(f"Required option 'modelName' is not set for PCI controller with index "
-                            f"'{c.index}', model '{c.model}' and modelName 'none'", c.describe(),
-                            kind="internal")
-        if c.type == "pci" and guest.machine.pci:
-            _validate_pci_options(guest, c)
-        elif c.type == "pci":
-            _validate_unplanned_pci_options(c)
+        _check_controller(guest, c)
     cards = of("smartcard")
     if len(cards) > 1:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
@@ -597,6 +535,72 @@ def _check_nvram(guest: Guest, nvram: Device) -> None:
         raise PlanError("nvram device is only supported for PPC64", nvram.describe(), kind="unsupported")
 
 
+def _check_controller(guest: Guest, c: Controller) -> None:
+    """A controller: libvirt's generic checks of a PCI controller first, then its address's
+    and its QEMU driver's (the models this QEMU has, the driver options only virtio-scsi
+    takes, the machine's buses)."""
+    if c.type == "pci":
+        # (a root's address was collected with the others: an invalid one is refused there)
+        if c.address is not None and c.model in ("pci-root", "pcie-root"):
+            raise PlanError("pci-root and pcie-root controllers should not have an address",
+                            c.describe(), kind="unsupported")
+        if c.index is not None and c.index > 255:
+            # planned first (even the buses up to it), refused now, as libvirt does
+            raise PlanError(f"PCI controller index {c.index} too high, maximum is 255",
+                            c.describe(), kind="unsupported")
+        if guest.machine.pci:
+            _validate_pci_ranges(c)
+    _validate_address(guest, c)
+    if c.type == "scsi" and c.model in devices.SCSI_MODELS_QEMU_LACKS:
+        raise PlanError(f"Unsupported controller model: {c.model}", c.describe(), kind="unsupported")
+    if c.type == "scsi" and c.model in devices.SCSI_MODEL_DEVICES:
+        qemu_device, name = devices.SCSI_MODEL_DEVICES[c.model]
+        if qemu_device in guest.machine.lacks:
+            raise PlanError(f"This QEMU doesn't support {name}", c.describe(), kind="unsupported")
+    if not (c.type == "scsi" and c.model in devices.VIRTIO_SCSI_MODELS):
+        for opt in devices.VIRTIO_SCSI_DRIVER_OPTIONS:
+            value = c.attrs.get("driver_" + opt)
+            if value is None or (opt != "ioeventfd" and not parsecheck.c_uint(value, 10)):
+                continue  # (a number 0 is none)
+            if opt == "iothread":
+                raise PlanError("'iothread' is only supported for virtio-scsi controller",
+                                c.describe(), kind="unsupported")
+            raise PlanError(f"'{opt}' is only supported by virtio-scsi controller",
+                            c.describe(), kind="unsupported")
+    if c.type == "sata" and not guest.machine.sata_capable:
+        raise PlanError("SATA is not supported with this QEMU binary", c.describe(),
+                        kind="unsupported")
+    if c.type == "ide" and not guest.machine.ide:
+        raise PlanError("IDE controllers are unsupported for this QEMU binary or machine type",
+                        c.describe(), kind="unsupported")
+    disks.check_iothread(guest, c, "controller")
+    if c.type == "pci" and "pcihole64" in c.attrs and guest.domain.arch not in machines.X86:
+        raise PlanError("Setting the 64-bit PCI hole size is not supported for machine "
+                        f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'", c.describe(),
+                        kind="unsupported")
+    if c.type == "scsi" and c.model == "ncr53c90":
+        if c.index:
+            raise PlanError("ncr53c90 can only be used as first SCSI controller", c.describe(),
+                            kind="unsupported")
+        if not guest.machine.builtin_esp:
+            raise PlanError("ncr53c90 SCSI controller is not a built-in for this machine",
+                            c.describe(), kind="unsupported")
+    if c.type == "ide" and c.index:
+        raise PlanError("Only a single IDE controller is supported for this machine type",
+                        c.describe(), kind="unsupported")
+    if c.type == "pci" and c.model == "pcie-root-port" and \
+            (c.model_name is None or "model_name" in c.changed) and not guest.machine.pci:
+        # (libvirt names the device of a root port only on machines it lays PCI out
+        # for: not the ARM and RISC-V boards, but versatilepb)
+        raise PlanError(f"Required option 'modelName' is not set for PCI controller with index "
+                        f"'{c.index}', model '{c.model}' and modelName 'none'", c.describe(),
+                        kind="internal")
+    if c.type == "pci" and guest.machine.pci:
+        _validate_pci_options(guest, c)
+    elif c.type == "pci":
+        _validate_unplanned_pci_options(c)
+
+
 def _check_vsock(guest: Guest, vsock: Device) -> None:
     """A vsock."""
     cid = vsock.attrs.get("cid")
@@ -617,6 +621,7 @@ DEVICE_CHECKS: dict[str, tuple[Callable[[Guest, Device], None], bool]] = {
     "watchdog": (_check_watchdog, True), "rng": (_check_rng, False),
     "shmem": (_check_shmem, False), "redirdev": (_check_redirdev, False),
     "vsock": (_check_vsock, False), "nvram": (_check_nvram, True),
+    "controller": (_check_controller, False),
 }
 
 
@@ -630,8 +635,8 @@ def check_device(guest: Guest, dev: Device, host: Host) -> None:
         _check_tpm(guest, dev, host)
         return
     checks = DEVICE_CHECKS.get(dev.tag)
-    if checks is None:
-        return
+    if checks is None or isinstance(dev, Controller) and dev.type == "pci":
+        return  # (a PCI controller's options are the planner's: libvirt cannot hot-plug one)
     _validate_unassigned(dev)
     if checks[1]:
         _validate_address(guest, dev)
