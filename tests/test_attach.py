@@ -539,3 +539,13 @@ def test_a_controller_is_validated_before_the_hot_plug():
                         "'virtio-serial' controller cannot be hot plugged.")):
         with pytest.raises(PlanError, match=re.escape(words)):
             place(plan, dev)
+
+
+def test_a_user_alias_the_guest_has_is_refused():
+    # libvirt 9.0's compatibility check, on a running q35 guest (only ua- aliases are kept)
+    plan = planned(domain("q35", "<interface type='user'><alias name='ua-net0'/><model type='virtio'/></interface>",
+                          features=ACPI), hotplug_ports=2)
+    with pytest.raises(PlanError, match="non unique alias detected: ua-net0"):
+        place(plan, "<rng model='virtio'><alias name='ua-net0'/><backend model='random'>/dev/urandom</backend></rng>")
+    assert place(plan, "<interface type='user'><alias name='ua-net1'/><model type='virtio'/></interface>").address
+    assert place(plan, "<interface type='user'><alias name='net0'/><model type='virtio'/></interface>").address

@@ -144,6 +144,14 @@ def check_usb(plan: Plan, dev: Device) -> None:
                         dev.describe(), kind="unsupported")
 
 
+def check_alias(plan: Plan, dev: Device) -> None:
+    """libvirt's compatibility check of a user alias (``ua-``): no device of the running
+    guest may have it."""
+    alias = dev.attrs.get("alias")
+    if alias and any(d.attrs.get("alias") == alias for d in plan.domain.devices):
+        raise PlanError(f"non unique alias detected: {alias}", dev.describe(), kind="unsupported")
+
+
 def check_ports(plan: Plan, dev: Device) -> None:
     """libvirt's refusals of a character device whose port the running guest lacks: a
     USB serial port without USB, a virtio one without a virtio-serial controller
@@ -179,6 +187,7 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     # (libvirt validates the device as it parses it)
     validate.check_device(plan.guest, dev, _host(options))
     check_usb(plan, dev)  # (then come its compatibility checks)
+    check_alias(plan, dev)
     check_attachable(dev)
     if dev.tag == "disk":
         check_disk(plan, dev)
