@@ -145,8 +145,9 @@ class GuestDraw:
 
     def nic(self, model: str | None = None) -> str:
         model = model or self.rng.choice(self.nic_models())
+        alias = f"<alias name='ua-nic{self.macs + 1}'/>" if self.rng.random() < 0.2 else ""
         return (f"<interface type='user'><mac address='{self.mac()}'/>"
-                f"<model type='{model}'/></interface>")
+                f"<model type='{model}'/>{alias}</interface>")
 
     def nic_models(self) -> tuple[str, ...]:
         if self.arch == "x86_64":
@@ -369,8 +370,15 @@ class GuestDraw:
                 f"<target><size unit='MiB'>16</size>{node}</target></memory>")
 
     def with_address(self, device: str, live: ET.Element) -> str:
-        """The device without an address, with an empty PCI one, or at a drawn address."""
+        """The device without an address, with an empty PCI one, or at a drawn address
+        (and now and then a user alias, one of the guest's or a new one)."""
         r = self.rng
+        if r.random() < 0.08 and "<alias" not in device:
+            taken = [a.get("name") for a in live.iter("alias") if (a.get("name") or "").startswith("ua-")]
+            name = r.choice(taken) if taken and r.random() < 0.6 else f"ua-new{r.randrange(100)}"
+            el = ET.fromstring(device)
+            el.append(ET.fromstring(f"<alias name='{name}'/>"))
+            device = ET.tostring(el, encoding="unicode")
         x = r.random()
         if x < 0.55 or "<address" in device:
             return device
