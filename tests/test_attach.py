@@ -549,3 +549,13 @@ def test_a_user_alias_the_guest_has_is_refused():
         place(plan, "<rng model='virtio'><alias name='ua-net0'/><backend model='random'>/dev/urandom</backend></rng>")
     assert place(plan, "<interface type='user'><alias name='ua-net1'/><model type='virtio'/></interface>").address
     assert place(plan, "<interface type='user'><alias name='net0'/><model type='virtio'/></interface>").address
+
+
+def test_an_s390_nic_gets_a_ccw_address_whatever_its_model():
+    # libvirt 9.0's hot-plug (its define gives a model it does not know as virtio PCI)
+    s390 = planned(domain("s390-ccw-virtio", arch="s390x"))
+    p = place(s390, "<interface type='user'><model type='virtio-net'/></interface>")
+    assert p.address is None and p.transport == "ccw"
+    # (with a PCI address asked for, a zPCI one)
+    p = place(s390, "<interface type='user'><model type='virtio'/><address type='pci'/></interface>")
+    assert p.address is not None

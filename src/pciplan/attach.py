@@ -226,12 +226,12 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         first.append(_place_in(plan, s, c, options))
     p = _place_in(plan, s, dev, options)
     p.first = first
-    if p.address is not None and dev.tag == "interface":
+    if dev.tag == "interface" and (p.address is not None or p.transport == "ccw"):
         check_qemu_nic(plan, dev, p.address)
     return p
 
 
-def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress) -> None:
+def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:
     """QEMU's refusal of a NIC model it has no device for (libvirt 9.0 passes any model it
     does not name itself on to QEMU as the device's name), or of one of another bus on PCI."""
     model = nic.model
@@ -243,7 +243,7 @@ def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress) -> None:
     if problem == "unknown":
         raise PlanError(f"{prefix}'{model}' is not a valid device model name", nic.describe(),
                         kind="internal")
-    if problem == "not-pci" and arch not in machines.S390:
+    if problem == "not-pci" and address is not None and arch not in machines.S390:
         bus = next((b for b in plan.addresses.buses if b.index == address.bus), None)
         kind = "PCIE" if bus is not None and bus.accepts & Connect.PCIE_DEVICE else "PCI"
         raise PlanError(f"{prefix}Device '{model}' can't go on {kind} bus", nic.describe(),
@@ -308,6 +308,10 @@ def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -
         # libvirt gives a virtio channel a port in place of any other address written
         dev.set("address", None)
         return Placement(dev, None, transport="a virtio-serial port, in place of the address written")
+    if a is None and plan.machine.ccw and dev.tag == "interface" and dev.type != "hostdev":
+        # libvirt's hot-plug gives an s390-ccw guest's NIC a CCW address whatever its model
+        # (its define, a PCI one to a model it does not know as virtio)
+        return Placement(dev, None, transport="ccw")
     if a is not None and a.type == "spapr-vio":
         check_spapr_vio(dev)
     if a is not None and not a.is_pci:
