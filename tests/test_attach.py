@@ -262,10 +262,11 @@ def test_scsi_disk_brings_its_controllers():
 
 
 def test_disk_buses_libvirt_does_not_hot_plug():
-    # (libvirt's words, checked on running guests)
+    # (libvirt's and QEMU's words, checked on running guests: QEMU names the IDE bus or AHCI port)
     plan = planned(domain("q35", features="<features><acpi/></features>"))
-    for machine, dst, bus in (("q35", "sdb", "sata"), ("pc", "hdc", "ide")):
-        with pytest.raises(PlanError, match="Bus 'ide.N' does not support hotplugging"):
+    for machine, dst, bus, qemu_bus in (("q35", "sdb", "sata", "ide.1"), ("q35", "sdf", "sata", "ide.5"),
+                                        ("pc", "hdb", "ide", "ide.0"), ("pc", "hdc", "ide", "ide.1")):
+        with pytest.raises(PlanError, match=f"Bus '{qemu_bus}' does not support hotplugging"):
             place(planned(domain(machine, features="<features><acpi/></features>")),
                   f"<disk type='file' device='disk'><source file='/a.img'/><target dev='{dst}' bus='{bus}'/></disk>")
     with pytest.raises(PlanError, match="floppy device hotplug isn't supported"):
@@ -559,3 +560,22 @@ def test_an_s390_nic_gets_a_ccw_address_whatever_its_model():
     # (with a PCI address asked for, a zPCI one)
     p = place(s390, "<interface type='user'><model type='virtio'/><address type='pci'/></interface>")
     assert p.address is not None
+
+
+def test_a_device_is_validated_before_the_guest_is_asked():
+    # libvirt validates the device while parsing it, before its compatibility checks (the
+    # libvirt 9.0 daemon's words on running guests: liveprobe seed 14)
+    s390 = planned(domain("s390-ccw-virtio", arch="s390x"))
+    with pytest.raises(PlanError, match="This QEMU doesn't support '-device usb-storage'"):
+        place(s390, "<disk type='file' device='disk'><source file='/a.img'/><target dev='sdb' bus='usb'/></disk>")
+    no_usb = planned(domain("q35", "<controller type='usb' model='none'/>", features=ACPI))
+    with pytest.raises(PlanError, match="usb-serial requires address of usb type"):
+        place(no_usb, "<serial type='pty'><target type='usb-serial' port='1'/><address type='pci'/></serial>")
+
+
+def test_a_spapr_vio_device_at_a_pci_function_other_than_0():
+    # libvirt 9.0 hot-plugs it onto PCI at the address written: the function is refused first
+    plan = planned(domain("pseries", arch="ppc64"))
+    with pytest.raises(PlanError, match="Only PCI device addresses with function=0 are supported"):
+        place(plan, "<interface type='user'><model type='spapr-vlan'/>"
+                    "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x3'/></interface>")

@@ -29,7 +29,7 @@ import copy
 from dataclasses import dataclass, field
 
 from . import (defaults, devices, disks, filesystems, hostcaps, hotplug, machines, memdevs,
-               transports, validate)
+               parsecheck, transports, validate)
 from .addrset import AddressSet
 from .address import PciAddress
 from .connect import Connect, kind_name
@@ -183,18 +183,21 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     Raises ``PlanError`` when libvirt refuses the attach for another reason and
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
+    written = dev.address
     prepare(plan, dev)
-    # (libvirt validates the device as it parses it)
+    # libvirt validates the device as it parses it, as a defined one
     validate.check_device(plan.guest, dev, _host(options))
+    if dev.tag == "disk":
+        check_disk(plan, dev)
+    elif dev.tag == "serial":
+        validate.post_parse_serial(dev)
+        validate.check_serial(plan.guest, dev)
     check_usb(plan, dev)  # (then come its compatibility checks)
     check_alias(plan, dev)
     check_attachable(dev)
-    if dev.tag == "disk":
-        check_disk(plan, dev)
-    elif dev.tag == "memory":
+    if dev.tag == "memory":
         check_memory(plan, dev, options)
     elif dev.tag == "serial":
-        validate.check_serial(plan.guest, dev)  # (libvirt validates it as a defined one)
         target = devices.serial_target_type(dev, plan.domain.arch in machines.X86, plan.machine.family)
         check_fixed_bus(dev, NO_HOTPLUG_BUSES.get(target or ""))
     elif dev.tag == "parallel":
@@ -209,9 +212,9 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         if _disk_device(dev) == "floppy":
             raise PlanError("floppy device hotplug isn't supported", dev.describe(), kind="unsupported")
         if dev.bus in NO_HOTPLUG_DISK_BUSES:
-            raise PlanError(f"unable to execute QEMU command 'device_add': Bus 'ide.N' does not support "
-                            f"hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and QEMU's "
-                            "IDE and AHCI buses take none)", dev.describe(), kind="internal")
+            raise PlanError(f"unable to execute QEMU command 'device_add': Bus '{drive_bus(dev)}' does not "
+                            f"support hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and "
+                            "QEMU's IDE and AHCI buses take none)", dev.describe(), kind="internal")
     if dev.tag == "filesystem" and (dev.facts.driver if isinstance(dev.facts, filesystems.FsFacts)
                                     else {}).get("type") != "virtiofs":
         raise PlanError("only virtiofs filesystems can be hotplugged", dev.describe(), kind="unsupported")
@@ -219,6 +222,11 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         raise PlanError(f"hotplug of watchdog of model {dev.model} is not supported", dev.describe(),
                         kind="unsupported")
     check_ports(plan, dev)
+    if written is not None and written.is_pci and written.pci.function != 0 and \
+            dev.address is not None and dev.address.type == "spapr-vio":
+        # (libvirt 9.0 hot-plugs a spapr-vio device onto PCI: at the address written)
+        raise PlanError("Only PCI device addresses with function=0 are supported", dev.describe(),
+                        kind="internal")
     s = hotplug_set(plan)
     first = []
     for c in implicit_scsi_controllers(plan, dev):
@@ -248,6 +256,22 @@ def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:
         kind = "PCIE" if bus is not None and bus.accepts & Connect.PCIE_DEVICE else "PCI"
         raise PlanError(f"{prefix}Device '{model}' can't go on {kind} bus", nic.describe(),
                         kind="internal")
+
+
+def drive_bus(disk: Device) -> str:
+    """QEMU's name of the IDE or AHCI bus an IDE or SATA disk goes on: an IDE controller's
+    bus, or one of an AHCI controller's ports (the first is q35's built-in 'ide')."""
+    a = disk.address
+    if a is not None and a.type == "drive":
+        ctrl, bus, unit = (parsecheck.c_uint(a.attrs.get(k) or "0", 10) or 0
+                           for k in ("controller", "bus", "unit"))
+    else:
+        index = parsecheck.disk_name_index(disk.target.get("dev") or "") or 0
+        ctrl, bus, unit = (index // 4, index // 2 % 2, index % 2) if disk.bus == "ide" else \
+            (index // 6, 0, index % 6)
+    if disk.bus == "ide":
+        return f"ide.{bus}"
+    return f"ide.{unit}" if ctrl == 0 else f"sata{ctrl}.{unit}"
 
 
 def check_disk(plan: Plan, disk: Device) -> None:

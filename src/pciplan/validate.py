@@ -83,9 +83,7 @@ def validate(guest: Guest) -> None:
             raise PlanError("'iothread' attribute only supported for virtio scsi controllers",
                             c.describe())
     for ser in guest.devices("serial"):
-        a = ser.address
-        if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
-            raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
+        post_parse_serial(ser)
     chardevs.post_parse_serials(guest)
     shmems.post_parse(guest)
     memdevs.post_parse(guest)  # (the last kind of device with checks of its own)
@@ -113,6 +111,13 @@ def validate(guest: Guest) -> None:
     for c in guest.controllers:  # (the implicit ones libvirt adds after these checks)
         if c.type == "scsi" and c.model is None:
             _no_scsi_model(c)
+
+
+def post_parse_serial(ser: Device) -> None:
+    """libvirt's post-parse check of a serial port: a USB one takes a USB address."""
+    a = ser.address
+    if ser.target.get("type") == "usb-serial" and a is not None and a.type != "usb":
+        raise PlanError("usb-serial requires address of usb type", ser.describe(), kind="unsupported")
 
 
 #: TABLE: a balloon's switches, the QEMU property each needs (``Machine.lacks``) and libvirt's
