@@ -560,6 +560,9 @@ def test_an_s390_nic_gets_a_ccw_address_whatever_its_model():
     # (with a PCI address asked for, a zPCI one)
     p = place(s390, "<interface type='user'><model type='virtio'/><address type='pci'/></interface>")
     assert p.address is not None
+    # QEMU's virtio-net-pci takes no CCW address (liveprobe seed 15)
+    with pytest.raises(PlanError, match=re.escape("Property 'virtio-net-pci.devno' not found")):
+        place(s390, "<interface type='user'><model type='virtio-net-pci'/></interface>")
 
 
 def test_a_device_is_validated_before_the_guest_is_asked():
@@ -573,9 +576,18 @@ def test_a_device_is_validated_before_the_guest_is_asked():
         place(no_usb, "<serial type='pty'><target type='usb-serial' port='1'/><address type='pci'/></serial>")
 
 
-def test_a_spapr_vio_device_at_a_pci_function_other_than_0():
-    # libvirt 9.0 hot-plugs it onto PCI at the address written: the function is refused first
+def test_a_spapr_vio_device_at_a_pci_address():
+    # libvirt 9.0 hot-plugs it onto PCI at the address written (its spapr-vio pass runs at
+    # define only): the address is checked first, then QEMU refuses (on a running pSeries guest)
     plan = planned(domain("pseries", arch="ppc64"))
+
+    def vlan(bus: int, slot: int, function: int) -> str:
+        return (f"<interface type='user'><model type='spapr-vlan'/><address type='pci' domain='0x0000' "
+                f"bus='{bus:#04x}' slot='{slot:#04x}' function='{function:#x}'/></interface>")
     with pytest.raises(PlanError, match="Only PCI device addresses with function=0 are supported"):
-        place(plan, "<interface type='user'><model type='spapr-vlan'/>"
-                    "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x3'/></interface>")
+        place(plan, vlan(0, 5, 3))
+    with pytest.raises(PlanError, match=re.escape("Invalid PCI address 0000:02:15.0. Only PCI buses up to 0 "
+                                                  "are available")):
+        place(plan, vlan(2, 0x15, 0))
+    with pytest.raises(PlanError, match="Device 'spapr-vlan' can't go on PCI bus"):
+        place(plan, vlan(0, 0x15, 0))

@@ -165,15 +165,20 @@ def check_ports(plan: Plan, dev: Device) -> None:
 
 def prepare(plan: Plan, dev: Device) -> Device:
     """The device as libvirt sees it after parsing: default models and the
-    transports that take it off PCI (CCW on s390x, spapr-vio on pSeries).
+    transports that take it off PCI (CCW on s390x, spapr-vio on pSeries, but over a PCI
+    address written).
 
     Hot-plug never picks virtio-mmio: an ARM/RISC-V guest with a PCIe root gets
     the device on PCI."""
     dom = plan.domain
     machine = plan.machine._replace(virtio_mmio=False)
     scratch = Guest(Domain(dom.arch, dom.machine, dom.virt_type, devices=[dev]), machine)
+    written = dev.address
     defaults.fill_models(scratch)
     transports.mark_non_pci_transports(scratch)
+    if written is not None and written.is_pci and dev.address is not None and dev.address.type == "spapr-vio":
+        # libvirt's hot-plug keeps the PCI address written (its spapr-vio pass runs at define only)
+        dev.address = written
     return dev
 
 
@@ -183,7 +188,6 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     Raises ``PlanError`` when libvirt refuses the attach for another reason and
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
-    written = dev.address
     prepare(plan, dev)
     # libvirt validates the device as it parses it, as a defined one
     validate.check_device(plan.guest, dev, _host(options))
@@ -222,11 +226,6 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         raise PlanError(f"hotplug of watchdog of model {dev.model} is not supported", dev.describe(),
                         kind="unsupported")
     check_ports(plan, dev)
-    if written is not None and written.is_pci and written.pci.function != 0 and \
-            dev.address is not None and dev.address.type == "spapr-vio":
-        # (libvirt 9.0 hot-plugs a spapr-vio device onto PCI: at the address written)
-        raise PlanError("Only PCI device addresses with function=0 are supported", dev.describe(),
-                        kind="internal")
     s = hotplug_set(plan)
     first = []
     for c in implicit_scsi_controllers(plan, dev):
@@ -239,15 +238,24 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     return p
 
 
+#: the virtio NIC devices QEMU has for PCI alone
+QEMU_PCI_NIC_NAMES = frozenset({"virtio-net-pci", "virtio-net-pci-transitional",
+                                "virtio-net-pci-non-transitional"})
+
+
 def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:
     """QEMU's refusal of a NIC model it has no device for (libvirt 9.0 passes any model it
-    does not name itself on to QEMU as the device's name), or of one of another bus on PCI."""
+    does not name itself on to QEMU as the device's name), of one of another bus on PCI,
+    or of a PCI one at a CCW address (``address`` None: s390x's hot-plug gives one)."""
     model = nic.model
     arch = plan.domain.arch
     problem = devices.qemu_nic_problem(nic, arch)
+    prefix = "unable to execute QEMU command 'device_add': "
+    if address is None and model in QEMU_PCI_NIC_NAMES:
+        # a CCW address (s390x) on a device QEMU has for PCI alone
+        raise PlanError(f"{prefix}Property '{model}.devno' not found", nic.describe(), kind="internal")
     if problem is None:
         return
-    prefix = "unable to execute QEMU command 'device_add': "
     if problem == "unknown":
         raise PlanError(f"{prefix}'{model}' is not a valid device model name", nic.describe(),
                         kind="internal")
@@ -336,6 +344,15 @@ def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -
         # libvirt's hot-plug gives an s390-ccw guest's NIC a CCW address whatever its model
         # (its define, a PCI one to a model it does not know as virtio)
         return Placement(dev, None, transport="ccw")
+    if a is not None and a.is_pci and _is_spapr_vio_device(dev):
+        # libvirt 9.0 takes the address written (a conventional PCI device's), QEMU refuses it
+        if not a.pci.is_empty:
+            if a.pci.function != 0:
+                raise PlanError("Only PCI device addresses with function=0 are supported",
+                                dev.describe(), kind="internal")
+            s.reserve(a.pci, Connect.PCI_DEVICE | Connect.HOTPLUGGABLE, from_config=True,
+                      element=dev.describe())
+        check_spapr_vio(dev)
     if a is not None and a.type == "spapr-vio":
         check_spapr_vio(dev)
     if a is not None and not a.is_pci:
@@ -392,6 +409,12 @@ def check_fixed_bus(dev: Device, bus: str | None) -> None:
     if bus is not None:
         raise PlanError(f"unable to execute QEMU command 'device_add': Bus '{bus}' does not support "
                         "hotplugging", dev.describe(), kind="internal")
+
+
+def _is_spapr_vio_device(dev: Device) -> bool:
+    """A spapr-vlan NIC or an ibmvscsi controller (spapr-vio devices on every machine)."""
+    return (dev.tag == "interface" and dev.model == "spapr-vlan") or \
+        (isinstance(dev, Controller) and dev.type == "scsi" and dev.model == "ibmvscsi")
 
 
 def check_spapr_vio(dev: Device) -> None:

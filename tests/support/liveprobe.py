@@ -33,6 +33,7 @@ Statuses:
 * planner-accepts: libvirt refuses what pciplan places: fails, except where pciplan
   knowingly chooses better than libvirt, another bus than the one libvirt takes and QEMU
   then refuses (a ``pci-expander-bus``, pc's ``pci.0`` without ACPI: ``qemu-refuses``);
+* qemu-crash: QEMU died on the attach (the case ends there; not counted);
 * no-start: the drawn guest was not defined or did not start (not counted).
 
 Exit status: 0 no failure, 1 some failure, 2 libvirt cannot be asked.
@@ -436,6 +437,8 @@ def _new_pci_addresses(before: ET.Element, after: ET.Element) -> str | None:
 #: pciplan's note of a device libvirt hot-plugs before the one asked for
 FIRST_RE = re.compile(r"^[^\n]*: ([0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]) on [^\n]*libvirt hot-plugs it first",
                       re.M)
+#: libvirt's words when QEMU died during the attach
+QEMU_CRASH_RE = re.compile(r"Unable to read from monitor|domain is not running")
 #: QEMU's refusal of a bus libvirt picked (an expander bus, pc's pci.0 without ACPI)
 QEMU_BUS_REFUSAL_RE = re.compile(r"Bus '([^']+)' does not support hotplugging")
 
@@ -504,6 +507,12 @@ def run_case(seed: str, index: int, family: str | None, steps: int, uri: str, ke
             else:
                 l_err = (a.stderr or a.stdout).strip().replace("error: Failed to attach device", "").strip(": \n")
             st = Step(dev, p.returncode, p_addr, p.stderr.strip(), a.returncode == 0, l_addr, l_err)
+            if QEMU_CRASH_RE.search(l_err):
+                # QEMU died on the attach (TCG s390x, with some models): nothing to compare, and
+                # no guest left to attach to
+                st.status = "qemu-crash"
+                case.steps.append(st)
+                break
             if p.returncode == 2 or (p.returncode != 0 and "Traceback" in p.stderr):
                 st.status = "planner-error"
             elif p.returncode == 0 and st.libvirt_ok:
