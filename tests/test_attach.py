@@ -361,9 +361,13 @@ def test_memory_device_is_validated_as_a_defined_one():
     no_numa = planned(memory_guest("q35", slots=0, numa=False))
     with pytest.raises(PlanError, match="can't add memory backend as guest has no NUMA nodes configured"):
         place(no_numa, dimm())
-    pseries = planned(memory_guest("pseries", arch="ppc64", unit=256))
+    pseries = planned(memory_guest("pseries", arch="ppc64", unit=256,
+                                   devices="<interface type='user'><alias name='ua-nic1'/></interface>"))
     with pytest.raises(PlanError, match="virtio-mem isn't supported by this QEMU binary"):
         place(pseries, VIRTIO_MEM)
+    # (before the compatibility checks: an alias the guest has, liveprobe seed m7)
+    with pytest.raises(PlanError, match="virtio-mem isn't supported by this QEMU binary"):
+        place(pseries, VIRTIO_MEM.replace("</memory>", "<alias name='ua-nic1'/></memory>"))
     arm = planned(memory_guest("virt", arch="aarch64", features=""))
     with pytest.raises(PlanError, match="virtio-pmem isn't supported by this QEMU binary"):
         place(arm, VIRTIO_PMEM)

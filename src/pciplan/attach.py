@@ -196,11 +196,17 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     elif dev.tag == "serial":
         validate.post_parse_serial(dev)
         validate.check_serial(plan.guest, dev)
+    elif dev.tag == "memory":
+        if plan.domain.arch in machines.PPC64:
+            memdevs.align_ppc64(dev)
+        memdevs.check(plan.guest, dev, _host(options))
     check_usb(plan, dev)  # (then come its compatibility checks)
     check_alias(plan, dev)
     check_attachable(dev)
     if dev.tag == "memory":
-        check_memory(plan, dev, options)
+        # (then <maxMemory>, and what QEMU plugs)
+        validate.check_memory_attach(plan.guest, dev)
+        memdevs.check_hotplug(plan.guest, dev)
     elif dev.tag == "serial":
         target = devices.serial_target_type(dev, plan.domain.arch in machines.X86, plan.machine.family)
         check_fixed_bus(dev, NO_HOTPLUG_BUSES.get(target or ""))
@@ -293,18 +299,6 @@ def check_disk(plan: Plan, disk: Device) -> None:
 def _host(options: Options | None) -> hostcaps.Host:
     """The host the answer is for (``api`` fills it in; any host when not given)."""
     return (options or Options()).host or hostcaps.ANY_HOST
-
-
-def check_memory(plan: Plan, mem: Device, options: Options | None) -> None:
-    """libvirt validates a hot-plugged memory device as a defined one (QEMU's post-parse
-    alignment on pSeries, its generic and QEMU checks), then against ``<maxMemory>`` with
-    the device counted in; QEMU refuses a DIMM or NVDIMM the machine cannot take."""
-    guest = plan.guest
-    if plan.domain.arch in machines.PPC64:
-        memdevs.align_ppc64(mem)
-    memdevs.check(guest, mem, _host(options))
-    validate.check_memory_attach(guest, mem)
-    memdevs.check_hotplug(guest, mem)
 
 
 def implicit_scsi_controllers(plan: Plan, dev: Device) -> list[Controller]:
