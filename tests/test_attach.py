@@ -451,7 +451,10 @@ def test_an_address_on_a_bus_qemu_refuses_gets_qemus_words():
     with pytest.raises(PlanError, match="unable to execute QEMU command 'device_add': Bus 'pci.0' does not "
                                         "support hotplugging"):
         place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='9'/></interface>")
-    # ...after libvirt's own checks of the address
+    # ...after QEMU looks the device up (liveprobe seed 17)
+    with pytest.raises(PlanError, match="'vlance' is not a valid device model name"):
+        place(plan, "<interface type='user'><model type='vlance'/><address type='pci' bus='0' slot='9'/></interface>")
+    # ...and after libvirt's own checks of the address
     with pytest.raises(PlanError, match="Attempted double use of PCI Address 0000:00:01.0"):
         place(plan, "<interface type='user'><model type='e1000'/><address type='pci' bus='0' slot='1'/></interface>")
 

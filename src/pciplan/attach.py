@@ -365,6 +365,8 @@ def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -
         if qemu_refuses_bus(plan, s, a.pci):
             # libvirt takes the address (it validates it as hot-pluggable), QEMU refuses it
             copy.deepcopy(plan.addresses).reserve(a.pci, flags, from_config=True, element=element)
+            if dev.tag == "interface":
+                check_qemu_nic(plan, dev, a.pci)  # (QEMU looks the device up before the bus)
             raise PlanError(f"unable to execute QEMU command 'device_add': Bus 'pci.{a.pci.bus}' does "
                             "not support hotplugging", element, kind="internal")
         addr = s.reserve(a.pci, flags, from_config=True, element=element)
