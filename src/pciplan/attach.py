@@ -13,9 +13,12 @@ empty slot is used.
 Where libvirt would pick a bus QEMU then refuses to hot-plug into (a
 ``pci-expander-bus``; pc's root bus without ACPI), pciplan takes the next slot
 that works (``hotplug_set``).  A SCSI disk brings the SCSI controllers libvirt
-hot-plugs first (``Placement.first``); what libvirt or QEMU refuse outright (a
-clash with the guest's devices, a spapr-vio device, an IDE or SATA disk, a
-floppy) is refused in their words.
+hot-plugs first (``Placement.first``).  What libvirt or QEMU refuse is refused
+in their words and in libvirt's order (``place``): the device's own validation
+as libvirt parses it, its compatibility with the running guest (USB bus, user
+alias, memory room), the kinds and buses that take no hot-plug, then the slot,
+then QEMU's view of the device (its NIC models, a PCI-only device at a CCW
+address).
 
 ``place(plan, device)`` answers with the planner's own knowledge: the
 device's class (``devices.classify`` via ``Assigner.flags``) and the final
@@ -185,53 +188,19 @@ def prepare(plan: Plan, dev: Device) -> Device:
 def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     """Where libvirt 9.0 would hot-plug ``dev`` into the running guest of ``plan``.
 
+    libvirt's order: it parses and validates the device (:func:`check_parsed`), checks it
+    against the running guest (:func:`check_compatible`), refuses what it or QEMU cannot
+    hot-plug (:func:`check_live`), then looks for a slot (and QEMU for the device).
+
     Raises ``PlanError`` when libvirt refuses the attach for another reason and
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
     prepare(plan, dev)
-    # libvirt validates the device as it parses it, as a defined one
-    validate.check_device(plan.guest, dev, _host(options))
-    if dev.tag == "disk":
-        check_disk(plan, dev)
-    elif dev.tag == "serial":
-        validate.post_parse_serial(dev)
-        validate.check_serial(plan.guest, dev)
-    elif dev.tag == "memory":
-        if plan.domain.arch in machines.PPC64:
-            memdevs.align_ppc64(dev)
-        memdevs.check(plan.guest, dev, _host(options))
-    check_usb(plan, dev)  # (then come its compatibility checks)
-    check_alias(plan, dev)
-    check_attachable(dev)
-    if dev.tag == "memory":
-        # (then <maxMemory>, and what QEMU plugs)
-        validate.check_memory_attach(plan.guest, dev)
-        memdevs.check_hotplug(plan.guest, dev)
-    elif dev.tag == "serial":
-        target = devices.serial_target_type(dev, plan.domain.arch in machines.X86, plan.machine.family)
-        check_fixed_bus(dev, NO_HOTPLUG_BUSES.get(target or ""))
-    elif dev.tag == "parallel":
-        check_fixed_bus(dev, NO_HOTPLUG_BUSES["parallel"])
-    elif dev.tag == "console" and (dev.target.get("type") or
-                                   ("sclp" if plan.domain.arch in machines.S390 else "serial")) == "serial":
-        # (libvirt hot-plugs a console standing for no serial port only)
-        raise PlanError("unsupported console target type serial", dev.describe(), kind="unsupported")
+    check_parsed(plan, dev, options)
+    check_compatible(plan, dev)
     if check_conflicts(plan, dev) is not None:
         return Placement(dev, None, transport="a medium change of the drive the guest has")
-    if dev.tag == "disk":
-        if _disk_device(dev) == "floppy":
-            raise PlanError("floppy device hotplug isn't supported", dev.describe(), kind="unsupported")
-        if dev.bus in NO_HOTPLUG_DISK_BUSES:
-            raise PlanError(f"unable to execute QEMU command 'device_add': Bus '{drive_bus(dev)}' does not "
-                            f"support hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and "
-                            "QEMU's IDE and AHCI buses take none)", dev.describe(), kind="internal")
-    if dev.tag == "filesystem" and (dev.facts.driver if isinstance(dev.facts, filesystems.FsFacts)
-                                    else {}).get("type") != "virtiofs":
-        raise PlanError("only virtiofs filesystems can be hotplugged", dev.describe(), kind="unsupported")
-    if dev.tag == "watchdog" and dev.model not in HOTPLUG_WATCHDOG_MODELS:
-        raise PlanError(f"hotplug of watchdog of model {dev.model} is not supported", dev.describe(),
-                        kind="unsupported")
-    check_ports(plan, dev)
+    check_live(plan, dev)
     s = hotplug_set(plan)
     first = []
     for c in implicit_scsi_controllers(plan, dev):
@@ -242,6 +211,64 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     if dev.tag == "interface" and (p.address is not None or p.transport == "ccw"):
         check_qemu_nic(plan, dev, p.address)
     return p
+
+
+def check_parsed(plan: Plan, dev: Device, options: Options | None) -> None:
+    """libvirt validates a hot-plugged device as it parses it, as a defined one: the
+    checks of ``validate_late`` for its kind, a disk's, a serial port's (its post-parse
+    one first), a memory device's (pSeries aligned first)."""
+    validate.check_device(plan.guest, dev, _host(options))
+    if dev.tag == "disk":
+        check_disk(plan, dev)
+    elif dev.tag == "serial":
+        validate.post_parse_serial(dev)
+        validate.check_serial(plan.guest, dev)
+    elif dev.tag == "memory":
+        if plan.domain.arch in machines.PPC64:
+            memdevs.align_ppc64(dev)
+        memdevs.check(plan.guest, dev, _host(options))
+
+
+def check_compatible(plan: Plan, dev: Device) -> None:
+    """libvirt's checks of the device against the running guest: its USB bus, a user
+    alias, whether the kind can be live-attached at all, a memory device's room
+    (``<maxMemory>``, then libvirt's hot-plug checks and QEMU's)."""
+    check_usb(plan, dev)
+    check_alias(plan, dev)
+    check_attachable(dev)
+    if dev.tag == "memory":
+        validate.check_memory_attach(plan.guest, dev)
+        memdevs.check_hotplug(plan.guest, dev)
+
+
+def check_live(plan: Plan, dev: Device) -> None:
+    """What libvirt or QEMU refuse to hot-plug of a kind they attach: serial and parallel
+    ports on buses without hot-plug, a console standing for a serial port, floppies, IDE
+    and SATA disks, 9p shares, watchdogs other than i6300esb, a character device whose
+    port the guest lacks."""
+    if dev.tag == "serial":
+        target = devices.serial_target_type(dev, plan.domain.arch in machines.X86, plan.machine.family)
+        check_fixed_bus(dev, NO_HOTPLUG_BUSES.get(target or ""))
+    elif dev.tag == "parallel":
+        check_fixed_bus(dev, NO_HOTPLUG_BUSES["parallel"])
+    elif dev.tag == "console" and (dev.target.get("type") or
+                                   ("sclp" if plan.domain.arch in machines.S390 else "serial")) == "serial":
+        # (libvirt hot-plugs a console standing for no serial port only)
+        raise PlanError("unsupported console target type serial", dev.describe(), kind="unsupported")
+    elif dev.tag == "disk":
+        if _disk_device(dev) == "floppy":
+            raise PlanError("floppy device hotplug isn't supported", dev.describe(), kind="unsupported")
+        if dev.bus in NO_HOTPLUG_DISK_BUSES:
+            raise PlanError(f"unable to execute QEMU command 'device_add': Bus '{drive_bus(dev)}' does not "
+                            f"support hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and "
+                            "QEMU's IDE and AHCI buses take none)", dev.describe(), kind="internal")
+    elif dev.tag == "filesystem" and (dev.facts.driver if isinstance(dev.facts, filesystems.FsFacts)
+                                      else {}).get("type") != "virtiofs":
+        raise PlanError("only virtiofs filesystems can be hotplugged", dev.describe(), kind="unsupported")
+    elif dev.tag == "watchdog" and dev.model not in HOTPLUG_WATCHDOG_MODELS:
+        raise PlanError(f"hotplug of watchdog of model {dev.model} is not supported", dev.describe(),
+                        kind="unsupported")
+    check_ports(plan, dev)
 
 
 #: the virtio NIC devices QEMU has for PCI alone
