@@ -32,7 +32,7 @@ import copy
 from dataclasses import dataclass, field
 
 from . import (defaults, devices, disks, filesystems, hostcaps, hotplug, machines, memdevs,
-               parsecheck, transports, validate)
+               transports, validate)
 from .addrset import AddressSet
 from .address import PciAddress
 from .connect import Connect, kind_name
@@ -205,7 +205,7 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     first = []
     for c in implicit_scsi_controllers(plan, dev):
         # libvirt hot-plugs the SCSI controllers a SCSI disk needs before the disk
-        first.append(_place_in(plan, s, c, options))
+        first.append(_place_in(plan, s, prepare(plan, c), options))
     p = _place_in(plan, s, dev, options)
     p.first = first
     if dev.tag == "interface" and (p.address is not None or p.transport == "ccw"):
@@ -271,11 +271,6 @@ def check_live(plan: Plan, dev: Device) -> None:
     check_ports(plan, dev)
 
 
-#: the virtio NIC devices QEMU has for PCI alone
-QEMU_PCI_NIC_NAMES = frozenset({"virtio-net-pci", "virtio-net-pci-transitional",
-                                "virtio-net-pci-non-transitional"})
-
-
 def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:
     """QEMU's refusal of a NIC model it has no device for (libvirt 9.0 passes any model it
     does not name itself on to QEMU as the device's name), of one of another bus on PCI,
@@ -284,7 +279,7 @@ def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:
     arch = plan.domain.arch
     problem = devices.qemu_nic_problem(nic, arch)
     prefix = "unable to execute QEMU command 'device_add': "
-    if address is None and model in QEMU_PCI_NIC_NAMES:
+    if address is None and model in devices.QEMU_PCI_ONLY_VIRTIO_NICS:
         # a CCW address (s390x) on a device QEMU has for PCI alone
         raise PlanError(f"{prefix}Property '{model}.devno' not found", nic.describe(), kind="internal")
     if problem is None:
@@ -300,16 +295,10 @@ def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:
 
 
 def drive_bus(disk: Device) -> str:
-    """QEMU's name of the IDE or AHCI bus an IDE or SATA disk goes on: an IDE controller's
-    bus, or one of an AHCI controller's ports (the first is q35's built-in 'ide')."""
-    a = disk.address
-    if a is not None and a.type == "drive":
-        ctrl, bus, unit = (parsecheck.c_uint(a.attrs.get(k) or "0", 10) or 0
-                           for k in ("controller", "bus", "unit"))
-    else:
-        index = parsecheck.disk_name_index(disk.target.get("dev") or "") or 0
-        ctrl, bus, unit = (index // 4, index // 2 % 2, index % 2) if disk.bus == "ide" else \
-            (index // 6, 0, index % 6)
+    """QEMU's name of the IDE or AHCI bus an IDE or SATA disk goes on (its drive address,
+    ``disks.drive_numbers``): an IDE controller's bus, or one of an AHCI controller's ports
+    (the first controller is q35's built-in 'ide')."""
+    ctrl, bus, _, unit = disks.drive_numbers(disk) or (0, 0, 0, 0)
     if disk.bus == "ide":
         return f"ide.{bus}"
     return f"ide.{unit}" if ctrl == 0 else f"sata{ctrl}.{unit}"
@@ -354,7 +343,7 @@ def hotplug_set(plan: Plan) -> AddressSet:
 
 
 def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -> Placement:
-    prepare(plan, dev)
+    """The slot of a device ``prepare`` has made ready, in the hot-plug address set ``s``."""
     a = dev.address
     if dev.tag == "channel" and dev.target.get("type") == "virtio" and a is not None and \
             a.type != "virtio-serial":
@@ -365,7 +354,7 @@ def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -
         # libvirt's hot-plug gives an s390-ccw guest's NIC a CCW address whatever its model
         # (its define, a PCI one to a model it does not know as virtio)
         return Placement(dev, None, transport="ccw")
-    if a is not None and a.is_pci and _is_spapr_vio_device(dev):
+    if a is not None and a.is_pci and transports.is_spapr_vio_device(dev):
         # libvirt 9.0 takes the address written (a conventional PCI device's), QEMU refuses it
         if not a.pci.is_empty:
             if a.pci.function != 0:
@@ -432,12 +421,6 @@ def check_fixed_bus(dev: Device, bus: str | None) -> None:
     if bus is not None:
         raise PlanError(f"unable to execute QEMU command 'device_add': Bus '{bus}' does not support "
                         "hotplugging", dev.describe(), kind="internal")
-
-
-def _is_spapr_vio_device(dev: Device) -> bool:
-    """A spapr-vlan NIC or an ibmvscsi controller (spapr-vio devices on every machine)."""
-    return (dev.tag == "interface" and dev.model == "spapr-vlan") or \
-        (isinstance(dev, Controller) and dev.type == "scsi" and dev.model == "ibmvscsi")
 
 
 def check_spapr_vio(dev: Device) -> None:

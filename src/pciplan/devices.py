@@ -145,8 +145,10 @@ NIC_UNKNOWN_MODEL = PCIE
 #: TABLE: the NIC devices of QEMU 7.2 (``-device help``, "Network devices", with their
 #: aliases) by guest arch, as libvirt 9.0 names them by the model as written (all models
 #: but virtio's): (PCI devices, devices of another bus)
-_VIRTIO_NET_PCI = frozenset({"virtio-net", "virtio-net-pci", "virtio-net-pci-transitional",
-                             "virtio-net-pci-non-transitional"})
+#: (the virtio NICs QEMU has for PCI alone; its alias 'virtio-net' is the bus's own)
+QEMU_PCI_ONLY_VIRTIO_NICS = frozenset({"virtio-net-pci", "virtio-net-pci-transitional",
+                                       "virtio-net-pci-non-transitional"})
+_VIRTIO_NET_PCI = QEMU_PCI_ONLY_VIRTIO_NICS | {"virtio-net"}
 _QEMU_PCI_NICS = _VIRTIO_NET_PCI | {
     "e1000", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "e1000e", "i82550", "i82551",
     "i82557a", "i82557b", "i82557c", "i82558a", "i82558b", "i82559a", "i82559b", "i82559c",

@@ -53,8 +53,7 @@ def mark_non_pci_transports(guest: Guest) -> None:
     for d in guest.domain.devices:
         # spapr-vlan NICs and ibmvscsi controllers are spapr-vio devices on every machine:
         # libvirt gives them a spapr-vio address even over a PCI one the user wrote
-        if (d.tag == "interface" and d.model == "spapr-vlan") or \
-           (isinstance(d, Controller) and d.type == "scsi" and d.model == "ibmvscsi"):
+        if is_spapr_vio_device(d):
             if d.address is None:
                 d.address = Address("spapr-vio")
             elif d.address.type != "spapr-vio":
@@ -66,6 +65,17 @@ def mark_non_pci_transports(guest: Guest) -> None:
                 d.address = Address("spapr-vio")
             elif d.address.type != "spapr-vio":
                 d.set("address", _as_spapr_vio(d.address))
+
+
+#: TABLE: the spapr-vio devices of every machine, by element: (attribute, value) pairs
+SPAPR_VIO_DEVICES = {"interface": (("model", "spapr-vlan"),),
+                     "controller": (("type", "scsi"), ("model", "ibmvscsi"))}
+
+
+def is_spapr_vio_device(d: Device) -> bool:
+    """A spapr-vlan NIC or an ibmvscsi controller: spapr-vio devices on every machine."""
+    wanted = SPAPR_VIO_DEVICES.get(d.tag)
+    return wanted is not None and all(getattr(d, k) == v for k, v in wanted)
 
 
 #: libvirt keeps every kind of address in one C union and turns another kind into a

@@ -969,6 +969,11 @@ MEMORY_ADDRESS_TYPES = {
     "virtio-mem": ("pci", "only 'pci' addresses are supported for the virtio-mem device"),
 }
 
+#: ...and a DIMM's or NVDIMM's when hot-plugged (a defined one's is replaced by a DIMM slot)
+ATTACHED_DIMM_ADDRESS_TYPES = {
+    model: ("dimm", "only 'dimm' addresses are supported for the pc-dimm device")
+    for model in ("dimm", "nvdimm")}
+
 
 def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
     """libvirt's limits of ``<maxMemory>``: its slots and the space above the initial memory;
@@ -977,13 +982,22 @@ def _validate_memory_hotplug(dom: Domain, mems: list[Device]) -> None:
     sizes = dom.memory
     if sizes is None:
         return
-    if len(mems) > sizes.slots:
-        raise PlanError(f"memory device count '{len(mems)}' exceeds slots count '{sizes.slots}'",
-                        "maxMemory", kind="unsupported")
+    _check_memory_slots(sizes, len(mems))
     for mem in mems:
         check_memory_device(dom, mem, mems)
+    _check_hotplug_space(sizes, sizes.devices)
+
+
+def _check_memory_slots(sizes: parsecheck.MemorySizes, count: int) -> None:
+    if count > sizes.slots:
+        raise PlanError(f"memory device count '{count}' exceeds slots count '{sizes.slots}'",
+                        "maxMemory", kind="unsupported")
+
+
+def _check_hotplug_space(sizes: parsecheck.MemorySizes, devices_size: int) -> None:
+    """The memory devices (``devices_size`` bytes) fit above the initial memory."""
     initial = sizes.numa or sizes.memory - sizes.devices
-    if sizes.devices > sizes.maximum - initial:
+    if devices_size > sizes.maximum - initial:
         raise PlanError("memory device total size exceeds hotplug space", "maxMemory",
                         kind="unsupported")
 
@@ -1038,18 +1052,12 @@ def check_memory_attach(guest: Guest, mem: Device) -> None:
         raise PlanError(f"Attaching memory device with size '{size}' would exceed domain's maxMemory "
                         f"config size '{sizes.maximum // memdevs.KIB}'", mem.describe(), kind="unsupported")
     a = mem.address
-    if mem.model in ("dimm", "nvdimm") and a is not None and a.type != "dimm":
-        # (a defined one's is replaced by a DIMM slot)
-        raise PlanError("only 'dimm' addresses are supported for the pc-dimm device", mem.describe(),
-                        kind="unsupported")
+    rule = ATTACHED_DIMM_ADDRESS_TYPES.get(mem.model or "")
+    if rule is not None and a is not None and a.type != rule[0]:
+        raise PlanError(rule[1], mem.describe(), kind="unsupported")
     check_memory_device(dom, mem, [*mems, mem])
-    if len(mems) + 1 > sizes.slots:
-        raise PlanError(f"memory device count '{len(mems) + 1}' exceeds slots count '{sizes.slots}'",
-                        "maxMemory", kind="unsupported")
-    initial = sizes.numa or sizes.memory - sizes.devices
-    if sizes.devices + size * memdevs.KIB > sizes.maximum - initial:
-        raise PlanError("memory device total size exceeds hotplug space", "maxMemory",
-                        kind="unsupported")
+    _check_memory_slots(sizes, len(mems) + 1)
+    _check_hotplug_space(sizes, sizes.devices + size * memdevs.KIB)
 
 
 #: machine families each IOMMU model works with (libvirt 9.0's words for them)
