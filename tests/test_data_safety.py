@@ -3,7 +3,8 @@ file half-written.
 
 * ``--in-place`` replaces the file atomically (temporary file in the same folder,
   fsync, rename), keeps its permissions, follows a symlink, and leaves the file
-  untouched (and no temporary file behind) when planning or writing fails;
+  untouched (and no temporary file behind) when planning or writing fails or when
+  the file already holds the plan;
 * ``-o`` may name the input file; standard input and output work;
 * every corpus input keeps all its non-PCI content: the canonical XML (C14N) of the
   output, without PCI addresses, PCI controllers and the fields the planner fills
@@ -112,6 +113,32 @@ def test_in_place_follows_a_symlink(tmp_path):
     assert cli("plan", "--in-place", str(link)).returncode == 0
     assert link.is_symlink()
     assert b"<address type='pci'" in real.read_bytes()
+
+
+def test_replanning_a_planned_file_in_place_does_not_touch_it(tmp_path):
+    # same bytes: no new inode, no new mtime (make, file watchers, config managers see no change)
+    f = tmp_path / "guest.xml"
+    f.write_bytes(GUEST)
+    assert cli("plan", "--in-place", str(f)).returncode == 0
+    planned = f.read_bytes()
+    assert planned != GUEST
+    os.utime(f, (1_000_000_000, 1_000_000_000))
+    inode = f.stat().st_ino
+    p = cli("plan", "--in-place", str(f))
+    assert p.returncode == 0, p.stderr
+    assert f.read_bytes() == planned
+    assert f.stat().st_mtime == 1_000_000_000 and f.stat().st_ino == inode
+    assert leftovers(tmp_path) == []
+
+
+def test_an_output_file_that_differs_only_in_its_last_byte_is_rewritten(tmp_path):
+    f = tmp_path / "guest.xml"
+    fileio.write_atomic(str(f), b"<a/>\n")
+    os.utime(f, (1_000_000_000, 1_000_000_000))
+    fileio.write_atomic(str(f), b"<a/>\n")
+    assert f.stat().st_mtime == 1_000_000_000
+    fileio.write_atomic(str(f), b"<a/>\r")
+    assert f.read_bytes() == b"<a/>\r" and f.stat().st_mtime != 1_000_000_000
 
 
 def test_in_place_leaves_the_file_alone_when_planning_fails(tmp_path):

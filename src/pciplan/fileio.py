@@ -5,7 +5,10 @@ in the same folder, is flushed to disk, and is renamed over the target in one
 step.  The target keeps its permissions (and owner, when we may set it); a new
 file gets the usual mode for the umask.  A symlink is followed, so the file it
 points to is replaced and the link stays a link.  On any error the temporary
-file is removed and the target is left as it was.
+file is removed and the target is left as it was.  A file that already holds
+exactly the bytes to write is not touched at all (same inode, same mtime), so
+re-planning a planned file changes nothing a build tool, a file watcher or a
+configuration manager could see.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ def _write_atomic(path: str, data: bytes) -> None:
         with open(path, "wb") as f:
             f.write(data)
         return
+    if st is not None and st.st_size == len(data) and _holds(target, data):
+        return
     import tempfile  # only here: it costs the CLI's start-up time
 
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=folder)
@@ -94,6 +99,15 @@ def _write_atomic(path: str, data: bytes) -> None:
             os.close(dfd)
     except OSError:
         pass
+
+
+def _holds(path: str, data: bytes) -> bool:
+    """Whether the file ``path`` holds exactly ``data`` (False when it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(data) + 1) == data
+    except OSError:
+        return False
 
 
 def write_output(data: bytes, out: str | None) -> None:
