@@ -138,7 +138,8 @@ def test_not_pci_at_all():
 def test_refusals():
     plan = planned(domain("q35"))
     with pytest.raises(PlanError, match="'pci' controller cannot be hot plugged."):
-        place(plan, "<controller type='pci' model='pcie-root-port'/>")
+        place(plan, "<controller type='pci' model='pcie-root-port'><model name='pcie-root-port'/>"
+                    "<target chassis='9' port='0x20'/></controller>")
     with pytest.raises(PlanError, match="live attach of device 'sound' is not supported"):
         place(plan, "<sound model='ich9'/>")
     with pytest.raises(PlanError, match="live attach of device 'video' is not supported"):
@@ -547,6 +548,64 @@ def test_a_controller_is_validated_before_the_hot_plug():
                         "'virtio-serial' controller cannot be hot plugged.")):
         with pytest.raises(PlanError, match=re.escape(words)):
             place(plan, dev)
+
+
+#: a PCI controller attached to a running guest: libvirt 9.0's words (daemon, running guests);
+#: nothing fills in its index (-1), model name or options, so validation refuses what it lacks
+PCI_CONTROLLER_ATTACHES = [
+    ("q35", "<controller type='pci' model='pcie-root-port'/>",
+     "Required option 'modelName' is not set for PCI controller with index '-1', model "
+     "'pcie-root-port' and modelName 'none'"),
+    ("q35", "<controller type='pci' index='0' model='pcie-root-port'/>",
+     "Required option 'modelName' is not set for PCI controller with index '0', model "
+     "'pcie-root-port' and modelName 'none'"),
+    ("q35", "<controller type='pci' model='pcie-root-port'><model name='pcie-root-port'/></controller>",
+     "Required option 'chassis' is not set for PCI controller with index '-1'"),
+    ("q35", "<controller type='pci' model='pcie-root-port'><model name='pcie-root-port'/>"
+            "<target chassis='9'/></controller>", "Required option 'port' is not set"),
+    ("q35", "<controller type='pci' model='pcie-root-port'><model name='pcie-root-port'/>"
+            "<target chassis='9' port='0x20' busNr='5'/></controller>",
+     "Option 'busNr' is not valid for PCI controller with index '-1', model 'pcie-root-port' and "
+     "modelName 'pcie-root-port'"),
+    ("q35", "<controller type='pci' model='pcie-root-port'><model name='pci-bridge'/></controller>",
+     "Option 'modelName' has invalid value for PCI controller with index '-1', model "
+     "'pcie-root-port' and modelName 'pci-bridge'"),
+    ("q35", "<controller type='pci' model='pcie-root'/>",
+     "pci-root and pcie-root controllers should have index 0"),
+    ("q35", "<controller type='pci'/>", "Unexpected enum value -1 for virDomainControllerModelPCI"),
+    ("q35", "<controller type='pci' model='pci-expander-bus'/>",
+     "pci-expander-bus controllers are only supported on 440fx-based machinetypes"),
+    ("q35", "<controller type='pci' model='pci-bridge'><model name='pci-bridge'/></controller>",
+     "Required option 'chassisNr' is not set for PCI controller with index '-1'"),
+    ("pc", "<controller type='pci' model='pci-expander-bus'><model name='pxb'/><target busNr='100'>"
+           "<node>1</node></target></controller>",
+     "pci-expander-bus with index -1 is configured for a NUMA node (1) not present in the "
+     "domain's <cpu><numa> array (0)"),
+    ("pc", "<controller type='pci' model='pcie-expander-bus'><model name='pxb-pcie'/>"
+           "<target busNr='100'/></controller>",
+     "pcie-expander-bus controllers are not supported with this machine type"),
+    ("pc", "<controller type='pci' model='pci-bridge'><model name='pci-bridge'/>"
+           "<target chassisNr='5' hotplug='off'/></controller>", "Option 'hotplug' is not valid"),
+    ("pc", "<controller type='pci' index='0' model='pci-root'><model name='spapr-pci-host-bridge'/>"
+           "</controller>",
+     "Option 'modelName' is not valid for PCI controller with index '0', model 'pci-root' and "
+     "modelName 'spapr-pci-host-bridge'"),
+    # complete ones get as far as the hot-plug itself
+    ("q35", "<controller type='pci' model='pcie-root-port'><model name='pcie-root-port'/>"
+            "<target chassis='9' port='0x20'/></controller>", "'pci' controller cannot be hot plugged."),
+    ("q35", "<controller type='pci' index='0' model='pcie-root'/>", "'pci' controller cannot be hot plugged."),
+    ("q35", "<controller type='pci' model='pcie-expander-bus'><model name='pxb-pcie'/>"
+            "<target busNr='100'/></controller>", "'pci' controller cannot be hot plugged."),
+    ("pc", "<controller type='pci' model='pci-expander-bus'><model name='pxb'/><target busNr='100'/>"
+           "</controller>", "'pci' controller cannot be hot plugged."),
+]
+
+
+@pytest.mark.parametrize("machine, dev, words", PCI_CONTROLLER_ATTACHES)
+def test_a_pci_controller_is_validated_as_libvirt_parses_it_then_refused(machine, dev, words):
+    plan = planned(domain(machine, "<graphics type='vnc'/>", features=ACPI))
+    with pytest.raises(PlanError, match=re.escape(words)):
+        place(plan, dev)
 
 
 def test_a_user_alias_the_guest_has_is_refused():

@@ -288,7 +288,8 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
                    lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
                                     "virtio-input-host", "lsi53c895a", "mptsas1068", "megasas",
                                     "pvscsi", "hda-duplex", "hda-micro", "hda-output",
-                                    "virtio-mmio", *USB_DEVICES}))
+                                    "virtio-mmio", "i82801b11-bridge", "pxb", "pxb-pcie",
+                                    *_PCIE_PORT_DEVICES, *USB_DEVICES}))
 
 #: an s390x machine name other than s390-ccw*: libvirt lays the guest out on PCI (zPCI),
 #: without the channel subsystem, until it refuses the name

@@ -540,19 +540,24 @@ def _check_nvram(guest: Guest, nvram: Device) -> None:
         raise PlanError("nvram device is only supported for PPC64", nvram.describe(), kind="unsupported")
 
 
+def _check_pci_controller(c: Controller) -> None:
+    """libvirt's generic checks of a PCI controller."""
+    # (a root's address was collected with the others: an invalid one is refused there)
+    if c.address is not None and c.model in ("pci-root", "pcie-root"):
+        raise PlanError("pci-root and pcie-root controllers should not have an address",
+                        c.describe(), kind="unsupported")
+    if c.index is not None and c.index > 255:
+        # planned first (even the buses up to it), refused now, as libvirt does
+        raise PlanError(f"PCI controller index {c.index} too high, maximum is 255",
+                        c.describe(), kind="unsupported")
+
+
 def _check_controller(guest: Guest, c: Controller) -> None:
     """A controller: libvirt's generic checks of a PCI controller first, then its address's
     and its QEMU driver's (the models this QEMU has, the driver options only virtio-scsi
     takes, the machine's buses)."""
     if c.type == "pci":
-        # (a root's address was collected with the others: an invalid one is refused there)
-        if c.address is not None and c.model in ("pci-root", "pcie-root"):
-            raise PlanError("pci-root and pcie-root controllers should not have an address",
-                            c.describe(), kind="unsupported")
-        if c.index is not None and c.index > 255:
-            # planned first (even the buses up to it), refused now, as libvirt does
-            raise PlanError(f"PCI controller index {c.index} too high, maximum is 255",
-                            c.describe(), kind="unsupported")
+        _check_pci_controller(c)
         if guest.machine.pci:
             _validate_pci_ranges(c)
     _validate_address(guest, c)
@@ -584,13 +589,13 @@ def _check_controller(guest: Guest, c: Controller) -> None:
                         f"'{machines.canonical(guest.domain.arch, guest.domain.machine)}'", c.describe(),
                         kind="unsupported")
     if c.type == "scsi" and c.model == "ncr53c90":
-        if c.index:
+        if c.index != 0:  # (None: one attached to a running guest, libvirt's -1)
             raise PlanError("ncr53c90 can only be used as first SCSI controller", c.describe(),
                             kind="unsupported")
         if not guest.machine.builtin_esp:
             raise PlanError("ncr53c90 SCSI controller is not a built-in for this machine",
                             c.describe(), kind="unsupported")
-    if c.type == "ide" and c.index:
+    if c.type == "ide" and c.index != 0:  # (None: as above)
         raise PlanError("Only a single IDE controller is supported for this machine type",
                         c.describe(), kind="unsupported")
     if c.type == "pci" and c.model == "pcie-root-port" and \
@@ -603,7 +608,7 @@ def _check_controller(guest: Guest, c: Controller) -> None:
     if c.type == "pci" and guest.machine.pci:
         _validate_pci_options(guest, c)
     elif c.type == "pci":
-        _validate_unplanned_pci_options(c)
+        _validate_unplanned_pci_options(guest, c)
 
 
 def _check_vsock(guest: Guest, vsock: Device) -> None:
@@ -639,9 +644,12 @@ def check_device(guest: Guest, dev: Device, host: Host) -> None:
         _validate_unassigned(dev)
         _check_tpm(guest, dev, host)
         return
+    if isinstance(dev, Controller) and dev.type == "pci":
+        check_hotplugged_pci_controller(guest, dev)
+        return
     checks = DEVICE_CHECKS.get(dev.tag)
-    if checks is None or isinstance(dev, Controller) and dev.type == "pci":
-        return  # (a PCI controller's options are the planner's: libvirt cannot hot-plug one)
+    if checks is None:
+        return
     _validate_unassigned(dev)
     if checks[1]:
         _validate_address(guest, dev)
@@ -1160,32 +1168,69 @@ _REQUIRED_PCI_OPTIONS = {
 }
 
 
-def _validate_unplanned_pci_options(c: Controller) -> None:
+def _validate_unplanned_pci_options(guest: Guest, c: Controller) -> None:
     """On a machine without PCI to libvirt nothing fills in a PCI controller's model name
-    and options: its QEMU driver refuses a controller without those it needs (a
-    pci-bridge that reached validation without a slot, on an ARM board)."""
+    and options (nor for one attached to a running guest: its index is -1 too): its QEMU
+    driver refuses a controller without those it needs (a pci-bridge that reached
+    validation without a slot, on an ARM board), in its order: the model name, the index,
+    the options, the hot-plug switch, the device."""
     row = controllers.MODELS.get(c.model or "")
-    if row is None or row.is_root:
+    if row is None:
         return
-    label = f"for PCI controller with index '{c.index}', model '{c.model}' and modelName " \
-            f"'{c.model_name or 'none'}'"
-    if c.model_name is None:
-        raise PlanError(f"Required option 'modelName' is not set {label}", c.describe(),
-                        kind="internal")
-    if c.model_name not in row.model_names:
-        raise PlanError(f"Option 'modelName' has invalid value {label}", c.describe(),
-                        kind="unsupported")
-    if c.index == 0:  # (the first free index, for one written without: no root took it)
-        raise PlanError(f"Index for '{c.model}' controllers must be > 0", c.describe(),
-                        kind="unsupported")
-    required = _REQUIRED_PCI_OPTIONS.get(row.name, ())
+    pseries = guest.machine.family == "pseries"
+    phb = pseries and c.model == "pci-root"  # (a PHB, with a model name or missing it)
+    label = f"for PCI controller with index '{-1 if c.index is None else c.index}', model " \
+            f"'{c.model}' and modelName '{c.model_name or 'none'}'"
+    if (not row.is_root or phb) and c.model_name is None:
+        raise PlanError(f"Required option 'modelName' is not set {label}", c.describe(), kind="internal")
+    if row.is_root and not phb and c.model_name is not None:
+        raise PlanError(f"Option 'modelName' is not valid {label}", c.describe(), kind="unsupported")
+    names = (controllers.PSERIES_PHB_MODEL_NAME,) if phb else row.model_names
+    if c.model_name is not None and c.model_name not in names:
+        raise PlanError(f"Option 'modelName' has invalid value {label}", c.describe(), kind="unsupported")
+    if not row.is_root and c.index == 0:  # (the first free index, for one written without: no root took it)
+        raise PlanError(f"Index for '{c.model}' controllers must be > 0", c.describe(), kind="unsupported")
+    if row.is_root and not phb and c.index != 0:
+        raise PlanError(f"Index for '{c.model}' controllers must be 0", c.describe(), kind="unsupported")
+    required = ("index",) if phb else _REQUIRED_PCI_OPTIONS.get(row.name, ())
+    allowed = controllers.PSERIES_PHB_OPTIONS if phb else row.options
     for option in _PCI_OPTION_ORDER:
         if option in required and option not in c.target:
-            raise PlanError(f"Required option '{option}' is not set {label}", c.describe(),
-                            kind="internal")
-        if option in c.target and option not in row.options:
+            raise PlanError(f"Required option '{controllers.OPTION_LABELS[option]}' is not set {label}",
+                            c.describe(), kind="internal")
+        if option in c.target and option not in allowed:
             raise PlanError(f"Option '{controllers.OPTION_LABELS[option]}' is not valid {label}",
                             c.describe(), kind="unsupported")
+    if "hotplug" in c.target:
+        if c.model == "pci-root" and guest.domain.arch not in PIIX4_ROOT_HOTPLUG_ARCHES:
+            raise PlanError("setting the 'hotplug' property on a 'pci-root' device is not supported "
+                            "by this QEMU binary", c.describe(), kind="unsupported")
+        if row.name in PCIE_PORT_MODELS and PCIE_PORT_HOTPLUG_DEVICE in guest.machine.lacks:
+            raise PlanError(f"setting the 'hotplug' property on a '{c.model_name}' device is not "
+                            "supported by this QEMU binary", c.describe(), kind="unsupported")
+    if c.model_name is not None and c.model_name in guest.machine.lacks:
+        raise PlanError(f"The '{c.model_name}' device is not supported by this QEMU binary", c.describe(),
+                        kind="unsupported")
+
+
+#: the PCI controller models whose <target hotplug> QEMU's pcie-root-port device property is
+#: (libvirt asks the emulator for the property on that device, whichever the model)
+PCIE_PORT_MODELS = frozenset({"pcie-root-port", "pcie-switch-downstream-port"})
+PCIE_PORT_HOTPLUG_DEVICE = "pcie-root-port"
+
+
+def check_hotplugged_pci_controller(guest: Guest, c: Controller) -> None:
+    """A PCI controller attached to a running guest, as libvirt 9.0 parses and validates
+    it (before it says that no PCI controller can be hot-plugged): nothing fills in its
+    index, model name or options, which define's address pass does, so its QEMU driver
+    refuses one without those it needs."""
+    _pci_controller_post_parse(guest, c)
+    _check_pci_controller(c)
+    _validate_address(guest, c)
+    if c.model is None:
+        raise PlanError("Unexpected enum value -1 for virDomainControllerModelPCI", c.describe(),
+                        kind="internal")
+    _validate_unplanned_pci_options(guest, c)
 
 
 def _pci_controller_post_parse(guest: Guest, c: Controller) -> None:
@@ -1212,7 +1257,8 @@ def _pci_controller_post_parse(guest: Guest, c: Controller) -> None:
         except ValueError:
             raise PlanError(f"Invalid NUMA node '{node}'", what) from None
         if n >= guest.domain.numa_cells:
-            raise PlanError(f"{c.model} with index {c.index} is configured for a NUMA node ({n}) not "
+            index = -1 if c.index is None else c.index  # (-1: attached to a running guest)
+            raise PlanError(f"{c.model} with index {index} is configured for a NUMA node ({n}) not "
                             f"present in the domain's <cpu><numa> array ({guest.domain.numa_cells})",
                             what)
 

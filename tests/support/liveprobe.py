@@ -16,7 +16,8 @@ topology of root ports, some with ``hotplug='off'``, switches, PCI bridges, expa
 buses or pSeries PHBs; user-mode NICs, disks on fresh image files, an RNG...), defines it
 on the daemon, starts it paused and attaches up to ``--steps`` devices one after the
 other (NICs of several models, virtio, SCSI, USB, SATA and IDE disks, RNGs, a
-virtio-scsi controller, virtio inputs, virtio channels, PCI, USB, ISA and SCLP serial
+virtio-scsi controller, controllers libvirt cannot hot-plug (PCI ones complete or not:
+libvirt validates them first), virtio inputs, virtio channels, PCI, USB, ISA and SCLP serial
 ports, an ivshmem, a watchdog, DIMMs, NVDIMMs, virtio-mem and virtio-pmem, into guests
 with memory slots and into guests without, virtiofs and 9p filesystems, into guests with
 shared memory and without; no vsock: it needs the host's /dev/vhost-vsock), each
@@ -285,6 +286,7 @@ class GuestDraw:
         if self.family != "s390x":
             kinds.append(("memory", 8 if self.memory_slots else 2))
         kinds.append(("filesystem", 4 if self.shared_memory else 1))
+        kinds.append(("controller", 2))
         kinds = [(k, w) for k, w in kinds if not self.only or k in self.only] or kinds
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         if kind == "memory":
@@ -337,6 +339,8 @@ class GuestDraw:
             return kind, (f"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
                           f"<source file='{self.image()}'/><target dev='sd{'abcdefghijklmnop'[self.disks]}' "
                           f"bus='scsi'/>{drive}</disk>")
+        if kind == "controller":
+            return kind, self.controller()
         if kind == "rng":
             return kind, "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"
         if kind == "scsi":
@@ -348,6 +352,43 @@ class GuestDraw:
                           f"<watchdog model='i6300esb' action='{r.choice(('reset', 'poweroff'))}'/>")
         return kind, (f"<shmem name='shm{r.randrange(1000)}'><model type='ivshmem-plain'/>"
                       "<size unit='M'>1</size></shmem>")
+
+    #: PCI controller models, their QEMU device names and the <target> options each may have
+    PCI_CONTROLLERS = {
+        "pcie-root-port": ("pcie-root-port", "chassis", "port", "hotplug"),
+        "pcie-switch-downstream-port": ("xio3130-downstream", "chassis", "port", "hotplug"),
+        "pcie-switch-upstream-port": ("x3130-upstream",),
+        "pci-bridge": ("pci-bridge", "chassisNr"),
+        "pcie-to-pci-bridge": ("pcie-pci-bridge",),
+        "dmi-to-pci-bridge": ("i82801b11-bridge",),
+        "pci-expander-bus": ("pxb", "busNr"),
+        "pcie-expander-bus": ("pxb-pcie", "busNr"),
+        "pci-root": ("spapr-pci-host-bridge",),
+        "pcie-root": ("",),
+    }
+
+    def controller(self) -> str:
+        """A controller libvirt cannot hot-plug (only SCSI ones are), complete or not: a PCI
+        controller is validated first, without the index, model name and options define fills in."""
+        r = self.rng
+        if r.random() < 0.3:
+            kind = r.choice(("usb' model='qemu-xhci", "virtio-serial", "sata", "ide", "usb' model='ich9-ehci1",
+                             "ccid", "xenbus"))
+            return f"<controller type='{kind}'/>"
+        model = r.choice([*self.PCI_CONTROLLERS, None])
+        if model is None:
+            return "<controller type='pci'/>"
+        name, *options = self.PCI_CONTROLLERS[model]
+        index = f" index='{r.choice((0, 1, 9, 40))}'" if r.random() < 0.3 else ""
+        inner = ""
+        if r.random() < 0.6:
+            inner += f"<model name='{name if r.random() < 0.85 else r.choice(('pci-bridge', 'ioh3420', 'pxb'))}'/>"
+        values = {"chassis": "9", "port": "0x28", "hotplug": "off", "chassisNr": "7", "busNr": "120"}
+        extra = [o for o in ("busNr", "chassisNr", "port") if o not in options]
+        chosen = [o for o in options if r.random() < 0.7] + ([r.choice(extra)] if extra and r.random() < 0.15 else [])
+        if chosen:
+            inner += "<target " + " ".join(f"{o}='{values[o]}'" for o in chosen) + "/>"
+        return f"<controller type='pci'{index} model='{model}'>{inner}</controller>"
 
     def memory_device(self) -> str:
         """A DIMM, NVDIMM, virtio-mem or virtio-pmem (the last two are PCI devices)."""
