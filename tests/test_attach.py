@@ -504,6 +504,94 @@ def test_kinds_libvirt_does_not_hot_plug():
             place(plan, dev)
 
 
+#: devices of kinds libvirt validates against the running guest before it says it cannot
+#: hot-plug them, or refuses as it plugs them: the libvirt 9.0 daemon's words on running guests
+#: (pc: VNC graphics, so an audio backend id 1; q35: no free root port, a pcie-to-pci-bridge)
+VALIDATED_ATTACHES = [
+    ("pc", "<audio id='1' type='none'/>", "audio ID 1 is used multiple times"),
+    ("pc", "<audio id='2' type='spice'/>", "Spice audio is not supported without spice graphics"),
+    ("pc", "<audio id='2' type='none'/>", "live attach of device 'audio' is not supported"),
+    ("pc", "<sound model='ich9'><audio id='5'/></sound>", "no audio device with ID 5"),
+    ("pc", "<sound model='ich9'><audio id='1'/></sound>", "live attach of device 'sound' is not supported"),
+    ("pc", "<smartcard mode='host'/>", "this QEMU binary lacks multiple smartcard support"),
+    ("pc", "<smartcard mode='host'><address type='ccid' controller='0' slot='1'/></smartcard>",
+     "this QEMU binary lacks multiple smartcard support"),
+    ("pc", "<smartcard mode='host'><address type='usb' bus='0' port='3'/></smartcard>",
+     "Controllers must use the 'ccid' address type"),
+    ("pc", "<smartcard mode='host'><address type='ccid' controller='0' slot='0'/></smartcard>",
+     "live attach of device 'smartcard' is not supported"),
+    ("pc", "<iommu model='intel'/>", "IOMMU device: 'intel' is only supported with Q35 machines"),
+    ("pc", "<iommu model='virtio'/>", "IOMMU device: 'virtio' is only supported with Q35 and ARM Virt machines"),
+    ("q35-noacpi", "<iommu model='virtio'/>", "IOMMU device: 'virtio' requires ACPI"),
+    ("pc", "<input type='mouse' bus='ps2'/>", "input device on bus 'ps2' cannot be hot plugged."),
+    ("pc", "<input type='keyboard'/>", "input device on bus 'ps2' cannot be hot plugged."),
+    ("pc", "<input type='evdev'><source dev='/dev/input/event7'/></input>",
+     "input device on bus 'none' cannot be hot plugged."),
+    ("pc", "<interface type='mcast'><source address='230.0.0.1' port='5558'/><model type='rtl8139'/></interface>",
+     "hotplug of interface type of mcast is not implemented yet"),
+    ("q35-full", "<interface type='mcast'><source address='230.0.0.1' port='5558'/><model type='virtio'/></interface>",
+     "No more available PCI slots"),  # (the NIC's address first)
+    ("q35-full", "<interface type='mcast'><source address='230.0.0.1' port='5558'/><model type='rtl8139'/></interface>",
+     "hotplug of interface type of mcast is not implemented yet"),
+    ("q35-full", "<disk type='file' device='cdrom'><source file='/tmp/c.iso'/><target dev='sdz' bus='sata'/></disk>",
+     "Could not find sata controller with index 4 required for device"),
+    ("q35-full", "<disk type='file' device='cdrom'><source file='/tmp/c.iso'/><target dev='sdb' bus='sata'/></disk>",
+     "unable to execute QEMU command 'device_add': Bus 'ide.1' does not support hotplugging"),
+    ("pc", "<disk type='file' device='disk'><source file='/tmp/c.iso'/><target dev='hdd' bus='ide'/></disk>",
+     "unable to execute QEMU command 'device_add': Bus 'ide.1' does not support hotplugging"),
+]
+GUESTS = {
+    "pc": domain("pc", "<graphics type='vnc'/>", features=ACPI),
+    "q35-noacpi": domain("q35", "<graphics type='vnc'/>"),
+    "q35-full": domain("q35", "<controller type='pci' index='1' model='pcie-root-port'/>"
+                              "<controller type='pci' index='2' model='pcie-root-port'/>"
+                              "<controller type='pci' index='3' model='pcie-to-pci-bridge'/><graphics type='vnc'/>",
+                       features=ACPI),
+}
+
+
+@pytest.mark.parametrize("guest, dev, words", VALIDATED_ATTACHES)
+def test_devices_are_checked_against_the_running_guest(guest, dev, words):
+    plan = planned(GUESTS[guest])
+    with pytest.raises(PlanError, match=re.escape(words)):
+        place(plan, dev)
+
+
+@pytest.mark.parametrize("dev", ["<input type='tablet'/>", "<input type='tablet' bus='usb'/>",
+                                 "<lease><lockspace>ls</lockspace><key>k</key><target path='/tmp/l'/></lease>"])
+def test_devices_libvirt_attaches_without_a_pci_address(dev):
+    # (a tablet without a bus is a USB one on x86, as in a domain)
+    p = place(planned(GUESTS["pc"]), dev)
+    assert p.address is None
+
+
+def test_files_a_device_needs_are_asked_of_the_guests_host():
+    from pciplan import hostcaps
+
+    plan = planned(GUESTS["pc"])
+    bare = hostcaps.Host(installed=lambda path: False)
+    vsock = "<vsock model='virtio'><cid auto='yes'/></vsock>"
+    evdev = "<input type='passthrough' bus='virtio'><source evdev='/dev/input/event1'/></input>"
+    with pytest.raises(PlanError, match="unable to open vhost-vsock device"):
+        attach.place(plan, xmlio.load_device(vsock).device, pciplan.Options(host=bare))
+    with pytest.raises(PlanError, match=re.escape("Path '/dev/input/event1' is not accessible: "
+                                                  "No such file or directory")):
+        attach.place(plan, xmlio.load_device(evdev).device, pciplan.Options(host=bare))
+    # any host (a guest on another machine): placed
+    for dev in (vsock, evdev):
+        assert place(plan, dev).address is not None
+    # with no free slot the address fails first, as libvirt's does
+    with pytest.raises(CapacityError):
+        attach.place(planned(GUESTS["q35-full"]), xmlio.load_device(vsock).device, pciplan.Options(host=bare))
+
+
+def test_only_a_local_daemons_guests_run_here():
+    from pciplan.cli.hotplug import is_local
+
+    assert is_local("qemu:///system") and is_local("qemu+unix:///system") and is_local("qemu://localhost/system")
+    assert not is_local("qemu+ssh://root@kvm7/system") and not is_local("qemu+tls://host.example/system")
+
+
 def test_qemu_refuses_a_nic_model_it_has_no_device_for():
     # libvirt 9.0 passes a model it does not name itself on to QEMU as the device's name
     # (QEMU 7.2's words, on running q35 and s390x guests)

@@ -38,7 +38,7 @@ from .address import PciAddress
 from .connect import Connect, kind_name
 from .defaults import Guest
 from .domain import Address, Controller, Device, Domain
-from .errors import CapacityError, PlanError
+from .errors import CapacityError, HostError, PlanError
 from .planner import Assigner, Options, Plan
 
 #: device elements libvirt 9.0 can attach to a running QEMU guest (qemuDomainAttachDeviceLive)
@@ -49,6 +49,11 @@ LIVE_ATTACHABLE = frozenset({"disk", "controller", "lease", "interface", "hostde
 LIVE_CONTROLLER_TYPES = frozenset({"scsi"})
 #: the disk buses QEMU hot-plugs no disk onto (libvirt 9.0 asks it all the same)
 NO_HOTPLUG_DISK_BUSES = frozenset({"ide", "sata"})
+#: the input buses libvirt 9.0 hot-plugs onto (qemuDomainAttachInputDevice)
+HOTPLUG_INPUT_BUSES = frozenset({"usb", "virtio"})
+#: the <interface> types libvirt 9.0 cannot hot-plug, refused once the NIC has its address
+#: ("hotplug of interface type of mcast is not implemented yet")
+NO_HOTPLUG_INTERFACE_TYPES = frozenset({"server", "client", "mcast", "udp", "null", "vds", "internal"})
 #: the only watchdog model libvirt 9.0 hot-plugs (qemuDomainAttachWatchdog)
 HOTPLUG_WATCHDOG_MODELS = frozenset({"i6300esb"})
 #: the device kinds libvirt 9.0's hot-plug does not know at all ("unknown device type")
@@ -174,6 +179,9 @@ def prepare(plan: Plan, dev: Device) -> Device:
     Hot-plug never picks virtio-mmio: an ARM/RISC-V guest with a PCIe root gets
     the device on PCI."""
     dom = plan.domain
+    if dev.tag == "input" and dev.ref is not None and dev.ref.get("bus") is None:
+        # (the device's own document has no <os>: its bus is the running guest's default)
+        dev.bus = devices.default_input_bus(dev.type, dom.arch, dom.conf.os_type if dom.conf else "hvm")
     machine = plan.machine._replace(virtio_mmio=False)
     scratch = Guest(Domain(dom.arch, dom.machine, dom.virt_type, devices=[dev]), machine)
     written = dev.address
@@ -208,6 +216,10 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         first.append(_place_in(plan, s, prepare(plan, c), options))
     p = _place_in(plan, s, dev, options)
     p.first = first
+    check_host(dev, _host(options))
+    if dev.tag == "interface" and dev.type in NO_HOTPLUG_INTERFACE_TYPES:
+        raise PlanError(f"hotplug of interface type of {dev.type} is not implemented yet", dev.describe(),
+                        kind="unsupported")
     if dev.tag == "interface" and (p.address is not None or p.transport == "ccw"):
         check_qemu_nic(plan, dev, p.address)
     return p
@@ -259,16 +271,36 @@ def check_live(plan: Plan, dev: Device) -> None:
         if _disk_device(dev) == "floppy":
             raise PlanError("floppy device hotplug isn't supported", dev.describe(), kind="unsupported")
         if dev.bus in NO_HOTPLUG_DISK_BUSES:
+            ctrl = (disks.drive_numbers(dev) or (0,))[0]
+            builtin = plan.machine.ide if dev.bus == "ide" else plan.machine.family == "q35" and ctrl == 0
+            if not builtin and plan.guest.find_controller(dev.bus, ctrl) is None:
+                # (libvirt names the drive's controller as it builds QEMU's device: none; the
+                # machine's built-in one, pc's IDE or q35's first AHCI, needs no name)
+                raise PlanError(f"Could not find {dev.bus} controller with index {ctrl} required for device",
+                                dev.describe(), kind="internal")
             raise PlanError(f"unable to execute QEMU command 'device_add': Bus '{drive_bus(dev)}' does not "
                             f"support hotplugging (libvirt 9.0 asks QEMU to hot-plug the {dev.bus} disk, and "
                             "QEMU's IDE and AHCI buses take none)", dev.describe(), kind="internal")
     elif dev.tag == "filesystem" and (dev.facts.driver if isinstance(dev.facts, filesystems.FsFacts)
                                       else {}).get("type") != "virtiofs":
         raise PlanError("only virtiofs filesystems can be hotplugged", dev.describe(), kind="unsupported")
+    elif dev.tag == "input" and dev.bus not in HOTPLUG_INPUT_BUSES:
+        raise PlanError(f"input device on bus '{dev.bus or 'none'}' cannot be hot plugged.", dev.describe(),
+                        kind="unsupported")
     elif dev.tag == "watchdog" and dev.model not in HOTPLUG_WATCHDOG_MODELS:
         raise PlanError(f"hotplug of watchdog of model {dev.model} is not supported", dev.describe(),
                         kind="unsupported")
     check_ports(plan, dev)
+
+
+def check_host(dev: Device, host: hostcaps.Host) -> None:
+    """What libvirt opens on the host for the device once it has its address: a vsock's
+    vhost device, a passthrough input's event device."""
+    if dev.tag == "vsock" and not host.has_file(hostcaps.VHOST_VSOCK_DEVICE):
+        raise HostError("unable to open vhost-vsock device", dev.describe())
+    path = dev.source.get("evdev") if dev.tag == "input" and dev.type == "passthrough" else None
+    if path and not host.has_file(path):
+        raise HostError(f"Path '{path}' is not accessible: No such file or directory", dev.describe())
 
 
 def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:

@@ -40,6 +40,8 @@ DAEMON_PATH = "/usr/sbin:/usr/bin:/sbin:/bin:/usr/local/sbin:/usr/local/bin"
 QEMU_CONF = "/etc/libvirt/qemu.conf"
 #: the device QEMU gives a guest's SGX EPC from (QEMU's SGX capabilities need it)
 SGX_DEVICE = "/dev/sgx_vepc"
+#: the device QEMU gets a vsock's vhost from (libvirt opens it as it starts or hot-plugs one)
+VHOST_VSOCK_DEVICE = "/dev/vhost-vsock"
 #: where KVM says whether it runs AMD SEV guests
 SEV_PARAMETER = "/sys/module/kvm_amd/parameters/sev"
 #: guest arches KVM runs on a host of each arch (libvirt's native guests)
@@ -116,6 +118,10 @@ class Host(Value):
     def sgx_runs(self) -> bool:
         return self.sgx if self.sgx is not None else os.path.exists(SGX_DEVICE)
 
+    def has_file(self, path: str) -> bool:
+        """The file (a device node) is there, as far as the host can tell."""
+        return self.installed is None or self.installed(path)
+
     def has_emulator(self, path: str, default: str | None) -> bool:
         """The emulator at ``path`` is installed, as far as the host can tell: one without
         the arch's ``default`` emulator has no QEMU for it to judge by."""
@@ -127,6 +133,13 @@ class Host(Value):
 #: a host with every arch's KVM, a swtpm that sets up both TPM versions, AMD SEV, SPICE's
 #: TLS turned on, and SGX
 ANY_HOST = Host(None, Swtpm(True, frozenset(TPM_VERSIONS)), True, True, True)
+
+
+def running_guest_host(here: bool) -> Host:
+    """The host of a running guest: it has whatever the guest names (it runs there); the
+    files a device attached to it needs (a vsock's vhost device, an input's event device)
+    are asked of this machine when the guest runs ``here``, else taken to be there."""
+    return Host(None, ANY_HOST.swtpm, True, True, True, installed=os.path.exists if here else None)
 
 
 def this_host() -> Host:

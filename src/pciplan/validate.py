@@ -253,20 +253,9 @@ def validate_late(guest: Guest, host: Host) -> None:
     for net in of("interface"):
         _validate_unassigned(net)
         _check_interface(guest, net)
-    audio = audios.default_audio([a.facts for a in of("audio") if isinstance(a.facts, audios.AudioFacts)],
-                                 [g.type for g in dom.graphics_facts])  # (after post-parse)
+    audio = guest_audios(guest)
     for snd in each(of("sound")):
-        sound = snd.facts if isinstance(snd.facts, sounds.SoundFacts) else sounds.SoundFacts()
-        audios.check_id(sound.audio_id, audio, snd.describe())
-        if snd.model == "usb":
-            _check_emulator_has(guest, "usb-audio", snd)
-        if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
-            raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
-                            snd.describe(), kind="unsupported")
-        if devices.wanted_without_flags(snd):
-            raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
-                            kind="internal")
-        sounds.check_qemu(guest, snd, sound)
+        _check_sound(guest, snd, audio)
     for net in of("interface"):  # (the host devices of <interface type='hostdev'> come first)
         _check_interface_hostdev(guest, net)
     for h in generic_first(of("hostdev")):
@@ -290,14 +279,7 @@ def validate_late(guest: Guest, host: Host) -> None:
         raise PlanError("this QEMU binary lacks multiple smartcard support", cards[1].describe(),
                         kind="unsupported")
     for card in generic_first(cards):
-        if card.address is not None and card.address.type != "ccid":
-            raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
-                            kind="unsupported")
-        if card.attrs.get("mode") == "passthrough":
-            chardevs.check_generic(guest, card)
-        _validate_address(guest, card)
-        _check_emulator_has(guest, SMARTCARD_DEVICES.get(card.attrs.get("mode") or "", ""), card)
-        _validate_spicevmc(guest, card)
+        _check_smartcard(guest, card)
     for ser in generic_first(of("serial")):
         check_serial(guest, ser)
     for par in generic_first(of("parallel")):
@@ -339,9 +321,7 @@ def validate_late(guest: Guest, host: Host) -> None:
     for rd in generic_first(of("redirdev")):
         _check_redirdev(guest, rd)
     for iommu in generic_first(of("iommu")):
-        _validate_iommu_generic(iommu)
-        _validate_address(guest, iommu)
-        _validate_iommu(guest, iommu)
+        _check_iommu(guest, iommu)
     for vsock in generic_first(of("vsock")):
         _check_vsock(guest, vsock)
     for d in dom.devices:  # (the kinds without checks of their own above)
@@ -611,6 +591,71 @@ def _check_controller(guest: Guest, c: Controller) -> None:
         _validate_unplanned_pci_options(guest, c)
 
 
+def guest_audios(guest: Guest) -> list[audios.AudioFacts]:
+    """The guest's audio backends after post-parse: those written, else the one libvirt adds."""
+    return audios.default_audio([a.facts for a in guest.devices("audio") if isinstance(a.facts, audios.AudioFacts)],
+                                [g.type for g in guest.domain.graphics_facts])
+
+
+def _check_sound(guest: Guest, snd: Device, audio: list[audios.AudioFacts]) -> None:
+    """A sound device (its address validated first): its audio backend, its model's QEMU devices."""
+    sound = snd.facts if isinstance(snd.facts, sounds.SoundFacts) else sounds.SoundFacts()
+    audios.check_id(sound.audio_id, audio, snd.describe())
+    if snd.model == "usb":
+        _check_emulator_has(guest, "usb-audio", snd)
+    if snd.model == "ich9" and "ich9-intel-hda" in guest.machine.lacks:
+        raise PlanError("The ich9-intel-hda audio controller is not supported in this QEMU binary",
+                        snd.describe(), kind="unsupported")
+    if devices.wanted_without_flags(snd):
+        raise PlanError(f"sound card model '{snd.model}' is not supported by qemu", snd.describe(),
+                        kind="internal")
+    sounds.check_qemu(guest, snd, sound)
+
+
+def _check_smartcard(guest: Guest, card: Device, attached: bool = False) -> None:
+    """A smartcard (libvirt's generic checks, its address, then its QEMU driver's).  QEMU's
+    driver takes one card, at CCID controller 0 slot 0: one ``attached`` to a running guest
+    has no address (post-parse gives it at define only) unless written."""
+    if card.address is not None and card.address.type != "ccid":
+        raise PlanError("Controllers must use the 'ccid' address type", card.describe(),
+                        kind="unsupported")
+    if card.attrs.get("mode") == "passthrough":
+        chardevs.check_generic(guest, card)
+    _validate_address(guest, card)
+    a = card.address
+    if attached and (a is None or number(a.attrs.get("controller"), 0) or number(a.attrs.get("slot"), 0)):
+        raise PlanError("this QEMU binary lacks multiple smartcard support", card.describe(),
+                        kind="unsupported")
+    _check_emulator_has(guest, SMARTCARD_DEVICES.get(card.attrs.get("mode") or "", ""), card)
+    _validate_spicevmc(guest, card)
+
+
+def _check_iommu(guest: Guest, iommu: Device) -> None:
+    """An IOMMU (libvirt's generic checks, its address, then its QEMU driver's)."""
+    _validate_iommu_generic(iommu)
+    _validate_address(guest, iommu)
+    _validate_iommu(guest, iommu)
+
+
+def _check_attached_sound(guest: Guest, snd: Device) -> None:
+    """A sound device attached to a running guest: its audio backend is one the guest has."""
+    _validate_address(guest, snd)
+    _check_sound(guest, snd, guest_audios(guest))
+
+
+def _check_attached_audio(guest: Guest, dev: Device) -> None:
+    """An audio backend attached to a running guest: its id, one the guest does not have,
+    then QEMU's checks."""
+    facts = dev.facts
+    if not isinstance(facts, audios.AudioFacts):
+        return
+    if any(a.id == facts.id for a in guest_audios(guest)):
+        raise PlanError(f"audio ID {facts.id} is used multiple times", dev.describe())
+    if facts.type == "spice" and not guest.domain.spice:
+        raise PlanError("Spice audio is not supported without spice graphics", dev.describe(),
+                        kind="unsupported")
+
+
 def _check_vsock(guest: Guest, vsock: Device) -> None:
     """A vsock."""
     cid = vsock.attrs.get("cid")
@@ -635,6 +680,16 @@ DEVICE_CHECKS: dict[str, tuple[Callable[[Guest, Device], None], bool]] = {
 }
 
 
+#: TABLE: the checks of a device of these kinds attached to a running guest, as libvirt
+#: validates it against the guest (the kinds libvirt then says it cannot hot-plug)
+ATTACHED_CHECKS: dict[str, Callable[[Guest, Device], None]] = {
+    "sound": _check_attached_sound,
+    "smartcard": lambda guest, card: _check_smartcard(guest, card, attached=True),
+    "iommu": _check_iommu,
+    "audio": _check_attached_audio,
+}
+
+
 def check_device(guest: Guest, dev: Device, host: Host) -> None:
     """libvirt's validation of one device of ``guest`` as ``validate_late`` makes it (for a
     device attached to a running guest, which libvirt validates before anything else), on
@@ -646,6 +701,10 @@ def check_device(guest: Guest, dev: Device, host: Host) -> None:
         return
     if isinstance(dev, Controller) and dev.type == "pci":
         check_hotplugged_pci_controller(guest, dev)
+        return
+    if dev.tag in ATTACHED_CHECKS:
+        _validate_unassigned(dev)
+        ATTACHED_CHECKS[dev.tag](guest, dev)
         return
     checks = DEVICE_CHECKS.get(dev.tag)
     if checks is None:

@@ -524,6 +524,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         elif tag == "input":
             dev.bus = parsecheck.input_bus(el)
             dev.model = get("model")
+            if "source" in kids:  # (an evdev or passthrough input's host device)
+                dev.source = dict(kids["source"].attrib)
         elif tag in ("serial", "console", "channel"):
             t = kids.get("target")
             dev.target = dict(t.attrib) if t is not None else {}

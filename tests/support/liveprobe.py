@@ -17,7 +17,9 @@ buses or pSeries PHBs; user-mode NICs, disks on fresh image files, an RNG...), d
 on the daemon, starts it paused and attaches up to ``--steps`` devices one after the
 other (NICs of several models, virtio, SCSI, USB, SATA and IDE disks, RNGs, a
 virtio-scsi controller, controllers libvirt cannot hot-plug (PCI ones complete or not:
-libvirt validates them first), virtio inputs, virtio channels, PCI, USB, ISA and SCLP serial
+libvirt validates them first), devices libvirt validates against the guest and then does
+not hot-plug (audio backends, sound cards, smartcards, IOMMUs, PS/2 inputs, multicast
+NICs, IDE/SATA cdroms), virtio inputs, virtio channels, PCI, USB, ISA and SCLP serial
 ports, an ivshmem, a watchdog, DIMMs, NVDIMMs, virtio-mem and virtio-pmem, into guests
 with memory slots and into guests without, virtiofs and 9p filesystems, into guests with
 shared memory and without; no vsock: it needs the host's /dev/vhost-vsock), each
@@ -287,6 +289,7 @@ class GuestDraw:
             kinds.append(("memory", 8 if self.memory_slots else 2))
         kinds.append(("filesystem", 4 if self.shared_memory else 1))
         kinds.append(("controller", 2))
+        kinds.append(("other", 3))
         kinds = [(k, w) for k, w in kinds if not self.only or k in self.only] or kinds
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         if kind == "memory":
@@ -341,6 +344,8 @@ class GuestDraw:
                           f"bus='scsi'/>{drive}</disk>")
         if kind == "controller":
             return kind, self.controller()
+        if kind == "other":
+            return kind, self.other()
         if kind == "rng":
             return kind, "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"
         if kind == "scsi":
@@ -389,6 +394,33 @@ class GuestDraw:
         if chosen:
             inner += "<target " + " ".join(f"{o}='{values[o]}'" for o in chosen) + "/>"
         return f"<controller type='pci'{index} model='{model}'>{inner}</controller>"
+
+    def other(self) -> str:
+        """A device libvirt validates against the running guest, then cannot hot-plug or
+        refuses as it plugs it (audio ids, smartcards, IOMMUs, PS/2 inputs, a NIC type it
+        does not hot-plug, an IDE/SATA disk of a controller the guest lacks)."""
+        r = self.rng
+        audio = f"<audio id='{r.choice((1, 1, 2, 5))}'/>" if r.random() < 0.5 else ""
+        ccid = (f"<address type='ccid' controller='0' slot='{r.choice((0, 0, 1))}'/>"
+                if r.random() < 0.4 else "")
+        disk_bus = "sata" if self.family == "q35" else "ide"
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        return r.choice((
+            f"<audio id='{r.choice((1, 2, 3))}' type='{r.choice(('none', 'spice', 'none'))}'/>",
+            f"<sound model='{r.choice(('ich9', 'ich6', 'usb', 'ac97', 'es1370'))}'>{audio}</sound>",
+            f"<smartcard mode='host'>{ccid}</smartcard>",
+            f"<smartcard mode='passthrough' type='spicevmc'>{ccid}</smartcard>",
+            f"<iommu model='{r.choice(('intel', 'virtio', 'smmuv3'))}'/>",
+            f"<input type='{r.choice(('mouse', 'keyboard', 'tablet'))}'{r.choice(('', '', " bus='ps2'"))}/>",
+            "<input type='evdev'><source dev='/dev/input/event7'/></input>",
+            f"<interface type='{r.choice(('mcast', 'udp', 'null'))}'><source address='230.0.0.1' port='5558'>"
+            f"<local address='127.0.0.1' port='5559'/></source><model type='{r.choice(self.nic_models())}'/>"
+            "</interface>",
+            f"<disk type='file' device='cdrom'><source file='{self.image()}'/>"
+            f"<target dev='{'sd' if disk_bus == 'sata' else 'hd'}{r.choice(letters)}' bus='{disk_bus}'/></disk>",
+            "<graphics type='spice'/>", "<video><model type='virtio'/></video>",
+            "<panic model='isa'/>", "<hub type='usb'/>", "<memballoon model='none'/>",
+        ))
 
     def memory_device(self) -> str:
         """A DIMM, NVDIMM, virtio-mem or virtio-pmem (the last two are PCI devices)."""

@@ -32,7 +32,7 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
     """
     from .. import api, attach as hot, fileio, hostpci, xmlio
     from ..errors import CapacityError
-    from ..hostcaps import ANY_HOST
+    from ..hostcaps import running_guest_host
     from ..planner import Options
 
     if name is None and uri is not None:
@@ -59,8 +59,10 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
             else:
                 domain_text = fileio.read_input(files[0])
             device = xmlio.load_device(fileio.read_input(device_file))
-            # (the guest runs: its host has whatever it names, swtpm, KVM for its arch...)
-            options = Options(host_probe=hostpci.is_conventional, host=ANY_HOST)
+            # (the guest runs: its host has whatever it names, swtpm, KVM for its arch...;
+            # a local daemon's guest runs here, where the files a new device needs are asked)
+            here = name is not None and is_local(uri)
+            options = Options(host_probe=hostpci.is_conventional, host=running_guest_host(here))
             plan = api.plan_text(domain_text, options).plan
             try:
                 placement = hot.place(plan, device.device, options)
@@ -105,3 +107,16 @@ def plan_flags(plan, dev, options):
     from ..planner import Assigner
 
     return Assigner(plan.guest, options).flags(dev)
+
+
+def is_local(uri: str | None) -> bool:
+    """Whether a libvirt URI names a daemon on this machine (no host part; None: the default,
+    which is local unless $LIBVIRT_DEFAULT_URI says otherwise)."""
+    import os
+    from urllib.parse import urlsplit
+
+    uri = uri or os.environ.get("LIBVIRT_DEFAULT_URI")
+    if not uri:
+        return True
+    host = urlsplit(uri).hostname
+    return host in (None, "", "localhost")
