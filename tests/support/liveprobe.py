@@ -404,6 +404,7 @@ class GuestDraw:
         ccid = (f"<address type='ccid' controller='0' slot='{r.choice((0, 0, 1))}'/>"
                 if r.random() < 0.4 else "")
         disk_bus = "sata" if self.family == "q35" else "ide"
+        ps2 = " bus='ps2'"
         letters = "abcdefghijklmnopqrstuvwxyz"
         return r.choice((
             f"<audio id='{r.choice((1, 2, 3))}' type='{r.choice(('none', 'spice', 'none'))}'/>",
@@ -411,7 +412,7 @@ class GuestDraw:
             f"<smartcard mode='host'>{ccid}</smartcard>",
             f"<smartcard mode='passthrough' type='spicevmc'>{ccid}</smartcard>",
             f"<iommu model='{r.choice(('intel', 'virtio', 'smmuv3'))}'/>",
-            f"<input type='{r.choice(('mouse', 'keyboard', 'tablet'))}'{r.choice(('', '', " bus='ps2'"))}/>",
+            f"<input type='{r.choice(('mouse', 'keyboard', 'tablet'))}'{r.choice(('', '', ps2))}/>",
             "<input type='evdev'><source dev='/dev/input/event7'/></input>",
             f"<interface type='{r.choice(('mcast', 'udp', 'null'))}'><source address='230.0.0.1' port='5558'>"
             f"<local address='127.0.0.1' port='5559'/></source><model type='{r.choice(self.nic_models())}'/>"
