@@ -550,6 +550,11 @@ GUESTS = {
 }
 
 
+VALIDATED_ATTACHES.append(("aarch64", "<input type='keyboard'><address type='pci'/></input>",
+                           "Invalid address for a USB device"))  # (USB by default there, then no USB bus)
+GUESTS["aarch64"] = domain("virt", "<controller type='usb' model='none'/>", arch="aarch64")
+
+
 @pytest.mark.parametrize("guest, dev, words", VALIDATED_ATTACHES)
 def test_devices_are_checked_against_the_running_guest(guest, dev, words):
     plan = planned(GUESTS[guest])

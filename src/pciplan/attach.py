@@ -182,6 +182,8 @@ def prepare(plan: Plan, dev: Device) -> Device:
     if dev.tag == "input" and dev.ref is not None and dev.ref.get("bus") is None:
         # (the device's own document has no <os>: its bus is the running guest's default)
         dev.bus = devices.default_input_bus(dev.type, dom.arch, dom.conf.os_type if dom.conf else "hvm")
+        if dev.bus == "usb" and dev.address is not None and dev.address.type != "usb":
+            raise PlanError("Invalid address for a USB device", dev.describe())  # (the parser's)
     machine = plan.machine._replace(virtio_mmio=False)
     scratch = Guest(Domain(dom.arch, dom.machine, dom.virt_type, devices=[dev]), machine)
     written = dev.address
