@@ -239,3 +239,20 @@ def test_hotplug_takes_the_running_guest_as_its_host_accepted_it(tmp_path):
     nic.write_text("<interface type='network'><source network='default'/><model type='virtio'/></interface>")
     h = _cli("hotplug", str(GOLDEN / "host-q35-win11-tpm-crb-emulator.in.xml"), str(nic), stdin="")
     assert h.returncode == 0 and "<address type='pci'" in h.stdout, h.stderr
+
+
+def test_vfio_needs_an_iommu_group_and_vfios_device(tmp_path, monkeypatch):
+    # libvirt's test before it passes a host PCI device through: /sys/kernel/iommu_groups not
+    # empty, and /dev/vfio/vfio there
+    groups, device = tmp_path / "iommu_groups", tmp_path / "vfio"
+    monkeypatch.setattr(hostcaps, "IOMMU_GROUPS", str(groups))
+    monkeypatch.setattr(hostcaps, "VFIO_DEVICE", str(device))
+    assert hostcaps.host_vfio() is False  # (no such folder)
+    groups.mkdir()
+    device.touch()
+    assert hostcaps.host_vfio() is False  # (no IOMMU group)
+    (groups / "0").mkdir()
+    assert hostcaps.host_vfio() is True
+    device.unlink()
+    assert hostcaps.host_vfio() is False
+    assert hostcaps.ANY_HOST.vfio_runs() and hostcaps.running_guest_host(here=False).vfio_runs()

@@ -31,8 +31,8 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from . import (defaults, devices, disks, filesystems, hostcaps, hotplug, machines, memdevs,
-               transports, validate)
+from . import (defaults, devices, disks, filesystems, hostcaps, hostpci, hotplug, machines,
+               memdevs, transports, validate)
 from .addrset import AddressSet
 from .address import PciAddress
 from .connect import Connect, kind_name
@@ -211,6 +211,7 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     if check_conflicts(plan, dev) is not None:
         return Placement(dev, None, transport="a medium change of the drive the guest has")
     check_live(plan, dev)
+    check_passthrough(dev, _host(options))
     s = hotplug_set(plan)
     first = []
     for c in implicit_scsi_controllers(plan, dev):
@@ -295,9 +296,35 @@ def check_live(plan: Plan, dev: Device) -> None:
     check_ports(plan, dev)
 
 
+def check_passthrough(dev: Device, host: hostcaps.Host) -> None:
+    """A host PCI device (or a NIC of one) is prepared before its slot is looked for: its
+    back end must run on the guest's host (legacy KVM assignment never does), a NIC's must
+    be an SR-IOV virtual function there, and QEMU plugs a VFIO one only (Xen's is refused)."""
+    if dev.tag == "hostdev" and dev.type == "pci" and dev.attrs.get("mode") != "capabilities":
+        backend = dev.hostdev.backend if dev.hostdev is not None else None
+    elif dev.tag == "interface" and dev.type == "hostdev" and dev.source.get("type", "pci") == "pci":
+        backend = (dev.net.driver if dev.net is not None else {}).get("name")
+    else:
+        return
+    if backend == "kvm":
+        raise PlanError("host doesn't support legacy PCI passthrough", dev.describe(), kind="unsupported")
+    if backend in (None, "vfio") and not host.vfio_runs():
+        words = "VFIO PCI passthrough" if backend else "passthrough of host PCI devices"
+        raise HostError(f"host doesn't support {words}", dev.describe())
+    vf = hostpci.virtual_function_path(dev.source) if dev.tag == "interface" else None
+    if vf is not None and not host.has_file(vf):
+        raise HostError("Interface type hostdev is currently supported on SR-IOV Virtual Functions only",
+                        dev.describe())
+    if backend not in (None, "vfio"):  # (prepared: then only VFIO is plugged)
+        raise PlanError(f"QEMU does not support device assignment mode '{backend}'", dev.describe(),
+                        kind="unsupported")
+
+
 def check_host(dev: Device, host: hostcaps.Host) -> None:
-    """What libvirt opens on the host for the device once it has its address: a vsock's
-    vhost device, a passthrough input's event device."""
+    """What libvirt opens on the host for the device once it has its address: VFIO for a
+    mediated device, a vsock's vhost device, a passthrough input's event device."""
+    if dev.tag == "hostdev" and dev.type == "mdev" and not host.vfio_runs():
+        raise HostError("Mediated host device assignment requires VFIO support", dev.describe())
     if dev.tag == "vsock" and not host.has_file(hostcaps.VHOST_VSOCK_DEVICE):
         raise HostError("unable to open vhost-vsock device", dev.describe())
     path = dev.source.get("evdev") if dev.tag == "input" and dev.type == "passthrough" else None

@@ -42,6 +42,9 @@ QEMU_CONF = "/etc/libvirt/qemu.conf"
 SGX_DEVICE = "/dev/sgx_vepc"
 #: the device QEMU gets a vsock's vhost from (libvirt opens it as it starts or hot-plugs one)
 VHOST_VSOCK_DEVICE = "/dev/vhost-vsock"
+#: VFIO's container device, and the IOMMU groups the kernel lists (an IOMMU: one at least)
+VFIO_DEVICE = "/dev/vfio/vfio"
+IOMMU_GROUPS = "/sys/kernel/iommu_groups"
 #: where KVM says whether it runs AMD SEV guests
 SEV_PARAMETER = "/sys/module/kvm_amd/parameters/sev"
 #: guest arches KVM runs on a host of each arch (libvirt's native guests)
@@ -85,16 +88,19 @@ class Host(Value):
     sgx: bool | None
     #: tells whether a file (an ``<emulator>``) is installed (None: not asked)
     installed: Callable[[str], bool] | None
+    #: an IOMMU and VFIO for passing host PCI devices through
+    vfio: bool | None
 
     def __init__(self, arch: str | None = None, swtpm: Swtpm | None = None, sev: bool | None = None,
                  spice_tls: bool | None = None, sgx: bool | None = None,
-                 installed: Callable[[str], bool] | None = None) -> None:
+                 installed: Callable[[str], bool] | None = None, vfio: bool | None = None) -> None:
         self.arch = arch
         self.swtpm = swtpm
         self.sev = sev
         self.spice_tls = spice_tls
         self.sgx = sgx
         self.installed = installed
+        self.vfio = vfio
 
     def kvm_runs(self, guest_arch: str) -> bool:
         """KVM can run a guest of this arch here."""
@@ -118,6 +124,10 @@ class Host(Value):
     def sgx_runs(self) -> bool:
         return self.sgx if self.sgx is not None else os.path.exists(SGX_DEVICE)
 
+    def vfio_runs(self) -> bool:
+        """Host PCI devices can be passed through (libvirt asks as it starts or hot-plugs one)."""
+        return self.vfio if self.vfio is not None else host_vfio()
+
     def has_file(self, path: str) -> bool:
         """The file (a device node) is there, as far as the host can tell."""
         return self.installed is None or self.installed(path)
@@ -132,14 +142,16 @@ class Host(Value):
 
 #: a host with every arch's KVM, a swtpm that sets up both TPM versions, AMD SEV, SPICE's
 #: TLS turned on, and SGX
-ANY_HOST = Host(None, Swtpm(True, frozenset(TPM_VERSIONS)), True, True, True)
+ANY_HOST = Host(None, Swtpm(True, frozenset(TPM_VERSIONS)), True, True, True, vfio=True)
 
 
 def running_guest_host(here: bool) -> Host:
     """The host of a running guest: it has whatever the guest names (it runs there); the
-    files a device attached to it needs (a vsock's vhost device, an input's event device)
-    are asked of this machine when the guest runs ``here``, else taken to be there."""
-    return Host(None, ANY_HOST.swtpm, True, True, True, installed=os.path.exists if here else None)
+    files a device attached to it needs (a vsock's vhost device, an input's event device,
+    VFIO for a host PCI device) are asked of this machine when the guest runs ``here``,
+    else taken to be there."""
+    return Host(None, ANY_HOST.swtpm, True, True, True, installed=os.path.exists if here else None,
+                vfio=None if here else True)
 
 
 def this_host() -> Host:
@@ -172,6 +184,15 @@ def _versions(swtpm_setup: str) -> frozenset[str]:
     except (OSError, subprocess.SubprocessError, ValueError, AttributeError):
         return frozenset()
     return frozenset(v for v, feature in TPM_VERSIONS.items() if feature in features)
+
+
+def host_vfio() -> bool:
+    """This machine has an IOMMU (an IOMMU group) and VFIO's device."""
+    try:
+        groups = os.listdir(IOMMU_GROUPS)
+    except OSError:
+        return False
+    return bool(groups) and os.path.exists(VFIO_DEVICE)
 
 
 @functools.lru_cache(maxsize=1)

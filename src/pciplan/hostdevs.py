@@ -76,11 +76,11 @@ class HostdevFacts(Value):
     #: what names the host device (its kind first), as libvirt compares two of them
     #: (:func:`same_source`); None for a PCI one (``Device.source``)
     identity: tuple | None = None
-    #: a PCI one's back end is written VFIO (``<driver name='vfio'>``: the default one is
-    #: chosen when the guest starts, so not checked before)
-    vfio: bool = False
+    #: a PCI one's back end as written (``<driver name='vfio'>``, ``kvm``, ``xen``; None:
+    #: the default one, chosen when the guest starts, so not checked before)
+    backend: str | None = None
 
-    def __init__(self, write_filtering=False, boot=False, teaming=None, ramfb=False, sgio_unfiltered=False, guest_reset=False, identity=None, vfio=False) -> None:
+    def __init__(self, write_filtering=False, boot=False, teaming=None, ramfb=False, sgio_unfiltered=False, guest_reset=False, identity=None, backend=None) -> None:
         self.write_filtering = write_filtering
         self.boot = boot
         self.teaming = teaming
@@ -88,7 +88,7 @@ class HostdevFacts(Value):
         self.sgio_unfiltered = sgio_unfiltered
         self.guest_reset = guest_reset
         self.identity = identity
-        self.vfio = vfio
+        self.backend = backend
 
 
 #: the ``<source>`` child naming a host device of each capabilities type
@@ -276,7 +276,7 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
     f.guest_reset = src is not None and bool(src.get("guestReset"))
     f.identity = _identity(el, src)
     driver = kids.get("driver")
-    f.vfio = driver is not None and driver.get("name") == "vfio"
+    f.backend = driver.get("name") if driver is not None else None
     return f
 
 
@@ -396,7 +396,7 @@ def check_qemu(guest: Guest, h: Device, f: HostdevFacts) -> None:
     if h.type == "usb" and f.guest_reset and guest.domain.arch in GUEST_RESET_LACKING_ARCHES:
         raise PlanError("guestReset is not supported with this version of QEMU", what,
                         kind="unsupported")
-    if h.type == "pci" and f.vfio:
+    if h.type == "pci" and f.backend == "vfio":
         check_vfio_backend(guest, what)
     if h.type == "pci" and f.write_filtering:
         raise PlanError("Write filtering of PCI device configuration space is not supported by qemu",

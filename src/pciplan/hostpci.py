@@ -26,6 +26,12 @@ def _addr(source: dict[str, str]) -> str | None:
     return "%04x:%02x:%02x.%x" % tuple(parts)
 
 
+def virtual_function_path(source: dict[str, str], sysfs: str = SYSFS) -> str | None:
+    """The sysfs link an SR-IOV virtual function has to its physical function."""
+    name = _addr(source)
+    return None if name is None else os.path.join(sysfs, name, "physfn")
+
+
 def is_conventional(source: dict[str, str], sysfs: "str | os.PathLike[str]" = SYSFS) -> bool | None:
     """True: exists and is conventional PCI; False: exists and is PCIe; None: unknown."""
     name = _addr(source)
