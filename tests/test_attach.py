@@ -637,6 +637,37 @@ def test_a_mediated_device_needs_vfio_once_it_has_a_slot():
         attach.place(planned(GUESTS["q35-full"]), mdev, pciplan.Options(host=bare))
 
 
+#: a NIC's host side on a host with no network, bridge or interface of these names (the
+#: daemon's words); pc has free slots, q35-full none for a virtio NIC
+HOST_NICS = [
+    ("pc", "<interface type='network'><source network='default'/><model type='e1000'/></interface>",
+     "Network not found: no network with matching name 'default'"),
+    ("q35-full", "<interface type='network'><source network='default'/><model type='virtio'/></interface>",
+     "Network not found: no network with matching name 'default'"),  # (looked up before the slot)
+    ("pc", "<interface type='network'><source network='idle'/><model type='virtio'/></interface>",
+     "network 'idle' is not active"),
+    ("pc", "<interface type='bridge'><source bridge='br0'/><model type='virtio'/></interface>",
+     "Cannot get interface MTU on 'br0': No such device"),
+    ("q35-full", "<interface type='bridge'><source bridge='br0'/><model type='virtio'/></interface>",
+     "No more available PCI slots"),  # (the bridge is asked once the NIC has its slot)
+    ("pc", "<interface type='ethernet'><target dev='tapx' managed='no'/><model type='e1000'/></interface>",
+     "target managed='no' but specified dev doesn't exist"),
+    ("pc", "<interface type='direct'><source dev='eth7' mode='bridge'/><model type='e1000'/></interface>",
+     "Unable to get index for interface eth7: No such device"),
+]
+
+
+@pytest.mark.parametrize("guest, dev, words", HOST_NICS)
+def test_a_nics_host_side_is_asked_of_the_guests_host(guest, dev, words):
+    from pciplan import hostcaps
+
+    bare = hostcaps.Host(installed=lambda path: False, networks={"idle": False})
+    with pytest.raises((PlanError, CapacityError), match=re.escape(words)):
+        attach.place(planned(GUESTS[guest]), xmlio.load_device(dev).device, pciplan.Options(host=bare))
+    if guest == "pc":  # (any host: placed)
+        assert place(planned(GUESTS[guest]), dev).address is not None
+
+
 def test_only_a_local_daemons_guests_run_here():
     from pciplan.cli.hotplug import is_local
 

@@ -211,6 +211,7 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     if check_conflicts(plan, dev) is not None:
         return Placement(dev, None, transport="a medium change of the drive the guest has")
     check_live(plan, dev)
+    check_network(dev, _host(options))
     check_passthrough(dev, _host(options))
     s = hotplug_set(plan)
     first = []
@@ -296,6 +297,14 @@ def check_live(plan: Plan, dev: Device) -> None:
     check_ports(plan, dev)
 
 
+def check_network(dev: Device, host: hostcaps.Host) -> None:
+    """A NIC's virtual network is looked up before its slot: it must be there and active."""
+    if dev.tag == "interface" and dev.type == "network" and dev.net is not None:
+        problem = host.network_problem(dev.net.source.get("network", ""))
+        if problem is not None:
+            raise HostError(problem, dev.describe())
+
+
 def check_passthrough(dev: Device, host: hostcaps.Host) -> None:
     """A host PCI device (or a NIC of one) is prepared before its slot is looked for: its
     back end must run on the guest's host (legacy KVM assignment never does), a NIC's must
@@ -322,14 +331,32 @@ def check_passthrough(dev: Device, host: hostcaps.Host) -> None:
 
 def check_host(dev: Device, host: hostcaps.Host) -> None:
     """What libvirt opens on the host for the device once it has its address: VFIO for a
-    mediated device, a vsock's vhost device, a passthrough input's event device."""
+    mediated device, a NIC's host side, a vsock's vhost device, a passthrough input's
+    event device."""
     if dev.tag == "hostdev" and dev.type == "mdev" and not host.vfio_runs():
         raise HostError("Mediated host device assignment requires VFIO support", dev.describe())
+    if dev.tag == "interface" and dev.net is not None:
+        check_host_nic(dev, host)
     if dev.tag == "vsock" and not host.has_file(hostcaps.VHOST_VSOCK_DEVICE):
         raise HostError("unable to open vhost-vsock device", dev.describe())
     path = dev.source.get("evdev") if dev.tag == "input" and dev.type == "passthrough" else None
     if path and not host.has_file(path):
         raise HostError(f"Path '{path}' is not accessible: No such file or directory", dev.describe())
+
+
+def check_host_nic(nic: Device, host: hostcaps.Host) -> None:
+    """The host side of a NIC, set up once it has its slot: a bridge or host interface
+    that is there, an unmanaged tap device that exists."""
+    net = nic.net
+    assert net is not None
+    if nic.type == "bridge" and net.source.get("bridge") and \
+            not host.has_file(hostcaps.net_device(net.source["bridge"])):
+        raise HostError(f"Cannot get interface MTU on '{net.source['bridge']}': No such device", nic.describe())
+    if nic.type == "direct" and net.source.get("dev") and not host.has_file(hostcaps.net_device(net.source["dev"])):
+        raise HostError(f"Unable to get index for interface {net.source['dev']}: No such device", nic.describe())
+    if nic.type == "ethernet" and net.managed == "no" and net.target_dev and \
+            not host.has_file(hostcaps.net_device(net.target_dev)):
+        raise HostError("target managed='no' but specified dev doesn't exist", nic.describe())
 
 
 def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:

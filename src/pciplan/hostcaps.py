@@ -42,6 +42,8 @@ QEMU_CONF = "/etc/libvirt/qemu.conf"
 SGX_DEVICE = "/dev/sgx_vepc"
 #: the device QEMU gets a vsock's vhost from (libvirt opens it as it starts or hot-plugs one)
 VHOST_VSOCK_DEVICE = "/dev/vhost-vsock"
+#: the host's network interfaces
+NET_DEVICES = "/sys/class/net"
 #: VFIO's container device, and the IOMMU groups the kernel lists (an IOMMU: one at least)
 VFIO_DEVICE = "/dev/vfio/vfio"
 IOMMU_GROUPS = "/sys/kernel/iommu_groups"
@@ -90,10 +92,13 @@ class Host(Value):
     installed: Callable[[str], bool] | None
     #: an IOMMU and VFIO for passing host PCI devices through
     vfio: bool | None
+    #: its libvirt virtual networks, name -> active (None: not asked, any is there and runs)
+    networks: dict[str, bool] | None
 
     def __init__(self, arch: str | None = None, swtpm: Swtpm | None = None, sev: bool | None = None,
                  spice_tls: bool | None = None, sgx: bool | None = None,
-                 installed: Callable[[str], bool] | None = None, vfio: bool | None = None) -> None:
+                 installed: Callable[[str], bool] | None = None, vfio: bool | None = None,
+                 networks: dict[str, bool] | None = None) -> None:
         self.arch = arch
         self.swtpm = swtpm
         self.sev = sev
@@ -101,6 +106,7 @@ class Host(Value):
         self.sgx = sgx
         self.installed = installed
         self.vfio = vfio
+        self.networks = networks
 
     def kvm_runs(self, guest_arch: str) -> bool:
         """KVM can run a guest of this arch here."""
@@ -128,6 +134,16 @@ class Host(Value):
         """Host PCI devices can be passed through (libvirt asks as it starts or hot-plugs one)."""
         return self.vfio if self.vfio is not None else host_vfio()
 
+    def network_problem(self, name: str) -> str | None:
+        """libvirt's refusal of a NIC on the virtual network ``name`` here, if any."""
+        if self.networks is None:
+            return None
+        if name not in self.networks:
+            return f"Network not found: no network with matching name '{name}'"
+        if not self.networks[name]:
+            return f"network '{name}' is not active"
+        return None
+
     def has_file(self, path: str) -> bool:
         """The file (a device node) is there, as far as the host can tell."""
         return self.installed is None or self.installed(path)
@@ -145,13 +161,14 @@ class Host(Value):
 ANY_HOST = Host(None, Swtpm(True, frozenset(TPM_VERSIONS)), True, True, True, vfio=True)
 
 
-def running_guest_host(here: bool) -> Host:
+def running_guest_host(here: bool, networks: dict[str, bool] | None = None) -> Host:
     """The host of a running guest: it has whatever the guest names (it runs there); the
     files a device attached to it needs (a vsock's vhost device, an input's event device,
-    VFIO for a host PCI device) are asked of this machine when the guest runs ``here``,
-    else taken to be there."""
+    VFIO for a host PCI device, a NIC's bridge or host interface) are asked of this
+    machine when the guest runs ``here``, else taken to be there; its virtual
+    ``networks`` are those its libvirt connection lists (None: any)."""
     return Host(None, ANY_HOST.swtpm, True, True, True, installed=os.path.exists if here else None,
-                vfio=None if here else True)
+                vfio=None if here else True, networks=networks)
 
 
 def this_host() -> Host:
@@ -184,6 +201,11 @@ def _versions(swtpm_setup: str) -> frozenset[str]:
     except (OSError, subprocess.SubprocessError, ValueError, AttributeError):
         return frozenset()
     return frozenset(v for v, feature in TPM_VERSIONS.items() if feature in features)
+
+
+def net_device(name: str) -> str:
+    """Where the host's network interface ``name`` (a bridge, a NIC, a tap) shows itself."""
+    return os.path.join(NET_DEVICES, name)
 
 
 def host_vfio() -> bool:

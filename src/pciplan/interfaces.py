@@ -128,8 +128,11 @@ class NetFacts(Value):
     #: ``<source mode>`` (vhost-user: client or server) and it has a ``<reconnect enabled='yes'>``
     mode: str | None = None
     reconnect: bool = False
+    #: ``<source>``'s attributes (the network, bridge or host interface); ``<target dev>``
+    source: dict[str, str]
+    target_dev: str | None = None
 
-    def __init__(self, driver=..., children=frozenset(), ips=(), routes=0, host_ips=False, teaming=None, mtu=False, coalesce=False, virtualport=None, isolated=False, managed=None, mode=None, reconnect=False) -> None:
+    def __init__(self, driver=..., children=frozenset(), ips=(), routes=0, host_ips=False, teaming=None, mtu=False, coalesce=False, virtualport=None, isolated=False, managed=None, mode=None, reconnect=False, source=..., target_dev=None) -> None:
         self.driver = {} if driver is ... else driver
         self.children = children
         self.ips = ips
@@ -143,6 +146,8 @@ class NetFacts(Value):
         self.managed = managed
         self.mode = mode
         self.reconnect = reconnect
+        self.source = {} if source is ... else source
+        self.target_dev = target_dev
 
 
 #: the largest 802.1Q VLAN id
@@ -562,6 +567,7 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
         nested = len(src) > 0  # (a childless source, the usual one, is not searched)
         f.host_ips = nested and (src.find("ip") is not None or src.find("route") is not None)
         f.mode = src.get("mode")
+        f.source = dict(src.items())
         rec = src.find("reconnect") if nested else None
         f.reconnect = rec is not None and rec.get("enabled") == "yes"
     team = kids.get("teaming")
@@ -577,6 +583,7 @@ def read_facts(el: etree._Element, kids: dict) -> NetFacts:
     f.isolated = port is not None and port.get("isolated") == "yes"
     target = kids.get("target")
     f.managed = target.get("managed") if target is not None else None
+    f.target_dev = target.get("dev") if target is not None else None
     return f
 
 

@@ -67,6 +67,13 @@ class LiveDomain:
     def is_active(self) -> bool:
         return bool(self.dom.isActive())
 
+    def networks(self) -> dict[str, bool] | None:
+        """The virtual networks of the domain's host: name -> active (None: not listable)."""
+        try:
+            return {n.name(): bool(n.isActive()) for n in self.conn.listAllNetworks()}
+        except self.libvirt.libvirtError:
+            return None
+
     def attach(self, device_xml: str) -> None:
         """Hot-plug a device into the running domain (live only, not the persistent config)."""
         try:

@@ -62,7 +62,8 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
             # (the guest runs: its host has whatever it names, swtpm, KVM for its arch...;
             # a local daemon's guest runs here, where the files a new device needs are asked)
             here = name is not None and is_local(uri)
-            options = Options(host_probe=hostpci.is_conventional, host=running_guest_host(here))
+            networks = live.networks() if live is not None else None
+            options = Options(host_probe=hostpci.is_conventional, host=running_guest_host(here, networks))
             plan = api.plan_text(domain_text, options).plan
             try:
                 placement = hot.place(plan, device.device, options)
