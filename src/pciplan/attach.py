@@ -210,7 +210,7 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     check_compatible(plan, dev)
     if check_conflicts(plan, dev) is not None:
         return Placement(dev, None, transport="a medium change of the drive the guest has")
-    check_live(plan, dev)
+    check_live(plan, dev, _host(options))
     check_network(dev, _host(options))
     check_passthrough(dev, _host(options))
     s = hotplug_set(plan)
@@ -220,6 +220,7 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         first.append(_place_in(plan, s, prepare(plan, c), options))
     p = _place_in(plan, s, dev, options)
     p.first = first
+    check_medium(dev)
     check_host(dev, _host(options))
     if dev.tag == "interface" and dev.type in NO_HOTPLUG_INTERFACE_TYPES:
         raise PlanError(f"hotplug of interface type of {dev.type} is not implemented yet", dev.describe(),
@@ -257,11 +258,11 @@ def check_compatible(plan: Plan, dev: Device) -> None:
         memdevs.check_hotplug(plan.guest, dev)
 
 
-def check_live(plan: Plan, dev: Device) -> None:
+def check_live(plan: Plan, dev: Device, host: hostcaps.Host = hostcaps.ANY_HOST) -> None:
     """What libvirt or QEMU refuse to hot-plug of a kind they attach: serial and parallel
-    ports on buses without hot-plug, a console standing for a serial port, floppies, IDE
-    and SATA disks, 9p shares, watchdogs other than i6300esb, a character device whose
-    port the guest lacks."""
+    ports on buses without hot-plug, a console standing for a serial port, floppies, a
+    disk whose file or block device ``host`` lacks, IDE and SATA disks, 9p shares,
+    watchdogs other than i6300esb, a character device whose port the guest lacks."""
     if dev.tag == "serial":
         target = devices.serial_target_type(dev, plan.domain.arch in machines.X86, plan.machine.family)
         check_fixed_bus(dev, NO_HOTPLUG_BUSES.get(target or ""))
@@ -274,6 +275,11 @@ def check_live(plan: Plan, dev: Device) -> None:
     elif dev.tag == "disk":
         if _disk_device(dev) == "floppy":
             raise PlanError("floppy device hotplug isn't supported", dev.describe(), kind="unsupported")
+        path = disks.local_path(dev)
+        if path is not None and dev.type in ("file", "block") and not host.has_file(path):
+            raise HostError(f"Cannot access storage file '{path}': No such file or directory", dev.describe())
+        if disks.empty_source(dev):
+            return  # (refused once its controllers and slot are found: ``check_medium``)
         if dev.bus in NO_HOTPLUG_DISK_BUSES:
             ctrl = (disks.drive_numbers(dev) or (0,))[0]
             builtin = plan.machine.ide if dev.bus == "ide" else plan.machine.family == "q35" and ctrl == 0
@@ -303,6 +309,13 @@ def check_network(dev: Device, host: hostcaps.Host) -> None:
         problem = host.network_problem(dev.net.source.get("network", ""))
         if problem is not None:
             raise HostError(problem, dev.describe())
+
+
+def check_medium(dev: Device) -> None:
+    """libvirt 9.0 cannot hot-plug a drive without a medium: it hands QEMU a block device
+    without a file name (after the drive's controllers and slot are found)."""
+    if dev.tag == "disk" and disks.empty_source(dev):
+        raise PlanError("argument key 'filename' must not have null value", dev.describe(), kind="internal")
 
 
 def check_passthrough(dev: Device, host: hostcaps.Host) -> None:

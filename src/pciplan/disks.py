@@ -384,6 +384,18 @@ def _check_auth(disk: Device, layer: Storage) -> None:
         raise PlanError(f"invalid secret type '{secret}'", what, kind="unsupported")
 
 
+def empty_source(disk: Device) -> bool:
+    """The disk has no medium (an empty cdrom or floppy drive)."""
+    return _empty_source(disk, disk.disk if disk.disk is not None else DiskFacts())
+
+
+def local_path(disk: Device) -> str | None:
+    """The host file or block device of a local disk (None: none, or not local)."""
+    attr = LOCAL_PATHS.get(disk.type or "file")
+    f = disk.disk
+    return (f.source or {}).get(attr) or None if attr is not None and f is not None else None
+
+
 def _empty_source(disk: Device, f: DiskFacts) -> bool:
     path_attr = LOCAL_PATHS.get(disk.type or "file")
     if path_attr is not None:
