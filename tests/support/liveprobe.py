@@ -419,6 +419,8 @@ class GuestDraw:
             "</interface>",
             f"<disk type='file' device='cdrom'><source file='{self.image()}'/>"
             f"<target dev='{'sd' if disk_bus == 'sata' else 'hd'}{r.choice(letters)}' bus='{disk_bus}'/></disk>",
+            f"<disk type='file' device='cdrom'><target dev='sd{r.choice(letters)}' "
+            f"bus='{r.choice(('scsi', 'usb', disk_bus))}'/></disk>",  # (no medium)
             "<graphics type='spice'/>", "<video><model type='virtio'/></video>",
             "<panic model='isa'/>", "<hub type='usb'/>", "<memballoon model='none'/>",
         ))
