@@ -16,9 +16,13 @@ that works (``hotplug_set``).  A SCSI disk brings the SCSI controllers libvirt
 hot-plugs first (``Placement.first``).  What libvirt or QEMU refuse is refused
 in their words and in libvirt's order (``place``): the device's own validation
 as libvirt parses it, its compatibility with the running guest (USB bus, user
-alias, memory room), the kinds and buses that take no hot-plug, then the slot,
-then QEMU's view of the device (its NIC models, a PCI-only device at a CCW
-address).
+alias, memory room), the kinds and buses that take no hot-plug, the host side
+libvirt sets up first (a NIC's virtual network, a host PCI device's back end),
+then the slot, then what fails once the device has it (a drive without a medium,
+a bridge or device file the host lacks, QEMU's view of the device: its NIC
+models, a PCI-only device at a CCW address).  What depends on the guest's host
+is asked of ``Options.host`` (``pciplan hotplug`` asks this machine only for a
+guest of a local daemon).
 
 ``place(plan, device)`` answers with the planner's own knowledge: the
 device's class (``devices.classify`` via ``Assigner.flags``) and the final
@@ -200,19 +204,21 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
 
     libvirt's order: it parses and validates the device (:func:`check_parsed`), checks it
     against the running guest (:func:`check_compatible`), refuses what it or QEMU cannot
-    hot-plug (:func:`check_live`), then looks for a slot (and QEMU for the device).
+    hot-plug (:func:`check_live`), sets up the host side it needs first (:func:`check_prepared`),
+    then looks for a slot, and fails on what it meets once the device has one
+    (:func:`check_plugged`: the medium, the host side, QEMU's view of the device).
 
     Raises ``PlanError`` when libvirt refuses the attach for another reason and
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
+    host = _host(options)
     prepare(plan, dev)
     check_parsed(plan, dev, options)
     check_compatible(plan, dev)
     if check_conflicts(plan, dev) is not None:
         return Placement(dev, None, transport="a medium change of the drive the guest has")
-    check_live(plan, dev, _host(options))
-    check_network(dev, _host(options))
-    check_passthrough(dev, _host(options))
+    check_live(plan, dev, host)
+    check_prepared(dev, host)
     s = hotplug_set(plan)
     first = []
     for c in implicit_scsi_controllers(plan, dev):
@@ -220,14 +226,28 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
         first.append(_place_in(plan, s, prepare(plan, c), options))
     p = _place_in(plan, s, dev, options)
     p.first = first
+    check_plugged(plan, p, host)
+    return p
+
+
+def check_prepared(dev: Device, host: hostcaps.Host) -> None:
+    """What libvirt sets up on the host before it looks for a slot: a NIC's virtual
+    network, a host PCI device's back end."""
+    check_network(dev, host)
+    check_passthrough(dev, host)
+
+
+def check_plugged(plan: Plan, p: Placement, host: hostcaps.Host) -> None:
+    """What fails once the device has its slot: a drive without a medium, the host side
+    (:func:`check_host`), a NIC type libvirt does not hot-plug, QEMU's NIC models."""
+    dev = p.device
     check_medium(dev)
-    check_host(dev, _host(options))
+    check_host(dev, host)
     if dev.tag == "interface" and dev.type in NO_HOTPLUG_INTERFACE_TYPES:
         raise PlanError(f"hotplug of interface type of {dev.type} is not implemented yet", dev.describe(),
                         kind="unsupported")
     if dev.tag == "interface" and (p.address is not None or p.transport == "ccw"):
         check_qemu_nic(plan, dev, p.address)
-    return p
 
 
 def check_parsed(plan: Plan, dev: Device, options: Options | None) -> None:
