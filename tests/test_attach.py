@@ -553,6 +553,18 @@ VALIDATED_ATTACHES = [
     ("q35-full", "<disk type='dir' device='disk'><source dir='/tmp/d'/><target dev='vdd' bus='virtio'/></disk>",
      "storage type 'dir' requires use of storage format 'fat'"),
 ]
+VALIDATED_ATTACHES += [
+    # libvirt's refusal of the NIC's type comes before QEMU's of its bus or device (liveprobe o2)
+    ("pc-pxb", "<interface type='udp'><source address='230.0.0.1' port='5558'><local address='127.0.0.1' "
+               "port='5559'/></source><model type='rtl8139'/><address type='pci' bus='1' slot='0x14'/></interface>",
+     "hotplug of interface type of udp is not implemented yet"),
+    ("pc-pxb", "<interface type='user'><model type='rtl8139'/><address type='pci' bus='1' slot='0x14'/></interface>",
+     "unable to execute QEMU command 'device_add': Bus 'pci.1' does not support hotplugging"),
+    ("pseries", "<interface type='null'><model type='spapr-vlan'/></interface>",
+     "hotplug of interface type of null is not implemented yet"),
+    ("pseries", "<interface type='user'><model type='spapr-vlan'/></interface>",
+     "unable to execute QEMU command 'device_add': Device 'spapr-vlan' can't go on PCI bus"),
+]
 GUESTS = {
     "pc": domain("pc", "<graphics type='vnc'/>", features=ACPI),
     "q35-noacpi": domain("q35", "<graphics type='vnc'/>"),
@@ -565,6 +577,9 @@ GUESTS = {
 
 VALIDATED_ATTACHES.append(("aarch64", "<input type='keyboard'><address type='pci'/></input>",
                            "Invalid address for a USB device"))  # (USB by default there, then no USB bus)
+GUESTS["pc-pxb"] = domain("pc", "<controller type='pci' index='1' model='pci-expander-bus'><target busNr='254'/>"
+                                "</controller>", features=ACPI)
+GUESTS["pseries"] = domain("pseries", arch="ppc64")
 GUESTS["aarch64"] = domain("virt", "<controller type='usb' model='none'/>", arch="aarch64")
 
 

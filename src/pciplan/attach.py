@@ -224,7 +224,14 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     for c in implicit_scsi_controllers(plan, dev):
         # libvirt hot-plugs the SCSI controllers a SCSI disk needs before the disk
         first.append(_place_in(plan, s, prepare(plan, c), options))
-    p = _place_in(plan, s, dev, options)
+    try:
+        p = _place_in(plan, s, dev, options)
+    except DeviceAddRefusal as refusal:
+        # QEMU refuses to plug the device where libvirt puts it: libvirt's own steps come first
+        check_plugged(plan, Placement(dev, refusal.address), host, qemu=False)
+        if dev.tag == "interface" and refusal.address is not None:
+            check_qemu_nic(plan, dev, refusal.address)  # (QEMU looks the device up before the bus)
+        raise
     p.first = first
     check_plugged(plan, p, host)
     return p
@@ -237,17 +244,27 @@ def check_prepared(dev: Device, host: hostcaps.Host) -> None:
     check_passthrough(dev, host)
 
 
-def check_plugged(plan: Plan, p: Placement, host: hostcaps.Host) -> None:
+def check_plugged(plan: Plan, p: Placement, host: hostcaps.Host, qemu: bool = True) -> None:
     """What fails once the device has its slot: a drive without a medium, the host side
-    (:func:`check_host`), a NIC type libvirt does not hot-plug, QEMU's NIC models."""
+    (:func:`check_host`), a NIC type libvirt does not hot-plug, then (``qemu``) QEMU's NIC
+    models."""
     dev = p.device
     check_medium(dev)
     check_host(dev, host)
     if dev.tag == "interface" and dev.type in NO_HOTPLUG_INTERFACE_TYPES:
         raise PlanError(f"hotplug of interface type of {dev.type} is not implemented yet", dev.describe(),
                         kind="unsupported")
-    if dev.tag == "interface" and (p.address is not None or p.transport == "ccw"):
+    if qemu and dev.tag == "interface" and (p.address is not None or p.transport == "ccw"):
         check_qemu_nic(plan, dev, p.address)
+
+
+class DeviceAddRefusal(PlanError):
+    """QEMU's refusal of the device libvirt hot-plugs (its ``device_add``), at ``address``
+    (None: not a PCI one QEMU looks up)."""
+
+    def __init__(self, reason: str, element: str, address: PciAddress | None = None) -> None:
+        super().__init__(reason, element, kind="internal")
+        self.address = address
 
 
 def check_parsed(plan: Plan, dev: Device, options: Options | None) -> None:
@@ -502,10 +519,8 @@ def _place_in(plan: Plan, s: AddressSet, dev: Device, options: Options | None) -
         if qemu_refuses_bus(plan, s, a.pci):
             # libvirt takes the address (it validates it as hot-pluggable), QEMU refuses it
             copy.deepcopy(plan.addresses).reserve(a.pci, flags, from_config=True, element=element)
-            if dev.tag == "interface":
-                check_qemu_nic(plan, dev, a.pci)  # (QEMU looks the device up before the bus)
-            raise PlanError(f"unable to execute QEMU command 'device_add': Bus 'pci.{a.pci.bus}' does "
-                            "not support hotplugging", element, kind="internal")
+            raise DeviceAddRefusal(f"unable to execute QEMU command 'device_add': Bus 'pci.{a.pci.bus}' "
+                                   "does not support hotplugging", element, a.pci)
         addr = s.reserve(a.pci, flags, from_config=True, element=element)
     else:
         try:
@@ -550,9 +565,9 @@ def check_spapr_vio(dev: Device) -> None:
     asks QEMU for a spapr-vty on a bus that takes no hot-plug; QEMU refuses both."""
     name = SPAPR_VIO_DEVICES.get(dev.tag)
     if name is not None:
-        raise PlanError(f"unable to execute QEMU command 'device_add': Device '{name}' can't go "
-                        "on PCI bus (libvirt 9.0 hot-plugs it onto PCI; add it to the domain's "
-                        "XML and restart the guest)", dev.describe(), kind="internal")
+        raise DeviceAddRefusal(f"unable to execute QEMU command 'device_add': Device '{name}' can't go "
+                               "on PCI bus (libvirt 9.0 hot-plugs it onto PCI; add it to the domain's "
+                               "XML and restart the guest)", dev.describe())
     check_fixed_bus(dev, NO_HOTPLUG_BUSES["spapr-vio-serial"])
 
 
