@@ -580,6 +580,8 @@ VALIDATED_ATTACHES.append(("aarch64", "<input type='keyboard'><address type='pci
 GUESTS["pc-pxb"] = domain("pc", "<controller type='pci' index='1' model='pci-expander-bus'><target busNr='254'/>"
                                 "</controller>", features=ACPI)
 GUESTS["pseries"] = domain("pseries", arch="ppc64")
+GUESTS["s390x"] = domain("s390-ccw-virtio", arch="s390x")
+VALIDATED_ATTACHES.append(("s390x", "<hub type='usb'/>", "usb-hub not supported by QEMU binary"))  # (liveprobe o3)
 GUESTS["aarch64"] = domain("virt", "<controller type='usb' model='none'/>", arch="aarch64")
 
 

@@ -311,7 +311,7 @@ def validate_late(guest: Guest, host: Host) -> None:
     for nvram in each(of("nvram")):
         _check_nvram(guest, nvram)
     for hub in each(of("hub")):
-        _check_emulator_has(guest, "usb-hub", hub)
+        _check_hub(guest, hub)
     for shm in generic_first(of("shmem")):
         _check_shmem(guest, shm)
     for tpm in generic_first(of("tpm")):
@@ -630,6 +630,11 @@ def _check_smartcard(guest: Guest, card: Device, attached: bool = False) -> None
     _validate_spicevmc(guest, card)
 
 
+def _check_hub(guest: Guest, hub: Device) -> None:
+    """A USB hub (its address validated first): the emulator's usb-hub."""
+    _check_emulator_has(guest, "usb-hub", hub)
+
+
 def _check_iommu(guest: Guest, iommu: Device) -> None:
     """An IOMMU (libvirt's generic checks, its address, then its QEMU driver's)."""
     _validate_iommu_generic(iommu)
@@ -676,7 +681,7 @@ DEVICE_CHECKS: dict[str, tuple[Callable[[Guest, Device], None], bool]] = {
     "watchdog": (_check_watchdog, True), "rng": (_check_rng, False),
     "shmem": (_check_shmem, False), "redirdev": (_check_redirdev, False),
     "vsock": (_check_vsock, False), "nvram": (_check_nvram, True),
-    "controller": (_check_controller, False),
+    "controller": (_check_controller, False), "hub": (_check_hub, True),
 }
 
 
