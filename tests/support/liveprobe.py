@@ -114,10 +114,13 @@ def _hex(v: int, width: int = 2) -> str:
 
 
 class GuestDraw:
-    def __init__(self, rng: random.Random, family: str, workdir: Path, only: frozenset[str] = frozenset()):
+    def __init__(self, rng: random.Random, family: str, workdir: Path, only: frozenset[str] = frozenset(),
+                 connect: bool = False):
         self.rng, self.family, self.workdir = rng, family, workdir
         #: the kinds of device attached (all when empty)
         self.only = only
+        #: pciplan is asked through the daemon (``--connect``): devices that need the host
+        self.connect = connect
         self.arch, machines, self.emulator = FAMILIES[family]
         self.machine = rng.choice(machines)
         self.macs = 0
@@ -290,6 +293,8 @@ class GuestDraw:
         kinds.append(("filesystem", 4 if self.shared_memory else 1))
         kinds.append(("controller", 2))
         kinds.append(("other", 3))
+        if self.connect:
+            kinds.append(("host", 4))
         kinds = [(k, w) for k, w in kinds if not self.only or k in self.only] or kinds
         kind = r.choices([k for k, _ in kinds], [w for _, w in kinds])[0]
         if kind == "memory":
@@ -346,6 +351,8 @@ class GuestDraw:
             return kind, self.controller()
         if kind == "other":
             return kind, self.other()
+        if kind == "host":
+            return kind, self.host_device()
         if kind == "rng":
             return kind, "<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"
         if kind == "scsi":
@@ -423,6 +430,33 @@ class GuestDraw:
             f"bus='{r.choice(('scsi', 'usb', disk_bus))}'/></disk>",  # (no medium)
             "<graphics type='spice'/>", "<video><model type='virtio'/></video>",
             "<panic model='isa'/>", "<hub type='usb'/>", "<memballoon model='none'/>",
+        ))
+
+    def host_device(self) -> str:
+        """A device whose attach depends on the host (``--connect``: pciplan asks the daemon's
+        host as libvirt does): host PCI and mediated devices, a vsock, an evdev input, NICs
+        on virtual networks, bridges, host interfaces and taps, disks on missing files."""
+        r = self.rng
+        pci = "domain='0' bus='6' slot='0x12' function='5'"
+        driver = r.choice(("", "", "<driver name='vfio'/>", "<driver name='kvm'/>", "<driver name='xen'/>"))
+        model = r.choice(self.nic_models())
+        existing = self.image()
+        return r.choice((
+            f"<hostdev mode='subsystem' type='pci' managed='yes'>{driver}<source><address {pci}/></source></hostdev>",
+            f"<interface type='hostdev' managed='yes'>{driver}<source><address type='pci' {pci}/></source>"
+            "</interface>",
+            "<hostdev mode='subsystem' type='mdev' model='vfio-pci'><source>"
+            "<address uuid='c2177883-f1bb-47f0-914d-32a22e3a8804'/></source></hostdev>",
+            "<vsock model='virtio'><cid auto='yes'/></vsock>",
+            "<input type='passthrough' bus='virtio'><source evdev='/dev/input/event9'/></input>",
+            f"<interface type='network'><source network='{r.choice(('default', 'nosuch'))}'/><model type='{model}'/></interface>",
+            f"<interface type='bridge'><source bridge='{r.choice(('br0', 'virbr9'))}'/><model type='{model}'/></interface>",
+            f"<interface type='direct'><source dev='eth7' mode='bridge'/><model type='{model}'/></interface>",
+            f"<interface type='ethernet'><target dev='tap9' managed='no'/><model type='{model}'/></interface>",
+            f"<interface type='ethernet'><model type='{model}'/></interface>",
+            f"<disk type='file' device='disk'><source file='{self.workdir}/missing.img'/>"
+            f"<target dev='vd{'wxyz'[r.randrange(4)]}' bus='virtio'/></disk>",
+            f"<disk type='file' device='disk'><source file='{existing}'/><target dev='vdv' bus='virtio'/></disk>",
         ))
 
     def memory_device(self) -> str:
@@ -535,12 +569,12 @@ def pciplan_cmd() -> list[str]:
 
 
 def run_case(seed: str, index: int, family: str | None, steps: int, uri: str, keep: Path | None,
-             only: frozenset[str] = frozenset()) -> Case:
+             only: frozenset[str] = frozenset(), connect: bool = False) -> Case:
     rng = random.Random(f"{seed}:{index}")
     fam = family or rng.choices(list(SPREAD), list(SPREAD.values()))[0]
     work = Path(tempfile.mkdtemp(prefix=PREFIX))
     name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:10]}"
-    g = GuestDraw(rng, fam, work, only)
+    g = GuestDraw(rng, fam, work, only, connect)
     text = g.xml(name)
     case = Case(index, fam, text)
     defined = False
@@ -567,7 +601,8 @@ def run_case(seed: str, index: int, family: str | None, steps: int, uri: str, ke
             _, dev = g.attachable()
             dev = g.with_address(dev, live)
             (work / f"dev{k}.xml").write_text(dev)
-            p = subprocess.run([*pciplan_cmd(), "hotplug", str(work / "live.xml"), str(work / f"dev{k}.xml")],
+            domain = ["-c", uri, "-d", name] if connect else [str(work / "live.xml")]
+            p = subprocess.run([*pciplan_cmd(), "hotplug", *domain, str(work / f"dev{k}.xml")],
                                capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
             p_addr = None
             if p.returncode == 0:
@@ -638,6 +673,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save", type=Path, help="copy each failing case's files into this folder")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every step")
     ap.add_argument("--uri", default=os.environ.get("LIBVIRT_DEFAULT_URI", "qemu:///system"))
+    ap.add_argument("--connect", action="store_true",
+                    help="ask pciplan through the daemon (hotplug -c URI -d NAME: this host is the guest's, "
+                         "so devices that need the host are drawn too)")
     args = ap.parse_args(argv)
 
     ok, why = libvirt_oracle.probe(args.uri)
@@ -651,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     with cf.ThreadPoolExecutor(args.jobs) as ex:
         cases = list(ex.map(lambda i: run_case(seed, i, args.family, args.steps, args.uri, args.save,
-                                                   frozenset(args.only)), indexes))
+                                                   frozenset(args.only), args.connect), indexes))
     counts = collections.Counter(c.status for c in cases)
     steps = collections.Counter(s.status for c in cases for s in c.steps)
     for c in cases:
