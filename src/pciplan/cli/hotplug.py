@@ -25,7 +25,9 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
     Controllers cannot be hot-plugged, so only empty hot-pluggable slots that
     already exist are used: an empty pcie-root-port or switch downstream port
     for a PCIe device, a free pci-root/pci-bridge/pcie-to-pci-bridge slot for a
-    conventional PCI device, function 0 only.
+    conventional PCI device, function 0 only.  With --connect, what libvirt
+    asks of the guest's host is asked too: its virtual networks, and for a
+    local daemon VFIO, bridges and host interfaces, disk and device files.
 
     Exit status: 0 placed (or the device needs no PCI address), 1 no room or
     libvirt would refuse the attach, 2 usage error or unreadable input.
