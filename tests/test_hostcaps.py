@@ -256,3 +256,18 @@ def test_vfio_needs_an_iommu_group_and_vfios_device(tmp_path, monkeypatch):
     device.unlink()
     assert hostcaps.host_vfio() is False
     assert hostcaps.ANY_HOST.vfio_runs() and hostcaps.running_guest_host(here=False).vfio_runs()
+
+
+def test_a_file_this_process_may_not_look_at_is_taken_to_be_there(tmp_path, monkeypatch):
+    # (pciplan may run as a user who cannot search the folder libvirt's root daemon reads)
+    missing, there = tmp_path / "missing.img", tmp_path / "there.img"
+    there.touch()
+    assert not hostcaps.present(str(missing)) and hostcaps.present(str(there))
+    assert not hostcaps.present(str(there / "below"))  # (not a folder)
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(hostcaps.os, "stat", denied)
+    assert hostcaps.present(str(missing))
+    assert hostcaps.running_guest_host(here=True).has_file(str(missing))

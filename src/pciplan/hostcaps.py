@@ -167,8 +167,21 @@ def running_guest_host(here: bool, networks: dict[str, bool] | None = None) -> H
     VFIO for a host PCI device, a NIC's bridge or host interface) are asked of this
     machine when the guest runs ``here``, else taken to be there; its virtual
     ``networks`` are those its libvirt connection lists (None: any)."""
-    return Host(None, ANY_HOST.swtpm, True, True, True, installed=os.path.exists if here else None,
+    return Host(None, ANY_HOST.swtpm, True, True, True, installed=present if here else None,
                 vfio=None if here else True, networks=networks)
+
+
+def present(path: str) -> bool:
+    """Whether ``path`` is there, as far as this process can tell: one it may not look
+    at (a folder it cannot search) is taken to be there, for libvirt's daemon, which
+    runs as root, may well see it."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def this_host() -> Host:
