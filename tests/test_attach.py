@@ -582,6 +582,21 @@ GUESTS["pc-pxb"] = domain("pc", "<controller type='pci' index='1' model='pci-exp
 GUESTS["pseries"] = domain("pseries", arch="ppc64")
 GUESTS["s390x"] = domain("s390-ccw-virtio", arch="s390x")
 VALIDATED_ATTACHES.append(("s390x", "<hub type='usb'/>", "usb-hub not supported by QEMU binary"))  # (liveprobe o3)
+
+
+def test_an_attached_device_is_validated_before_it_has_its_ccw_address():
+    # libvirt validates an attached passthrough input without an address (its CCW one comes
+    # later): s390x's QEMU has virtio-input-host, not virtio-input-host-ccw, so it passes
+    # there (and the host's event device is asked); a defined one is refused (liveprobe h2)
+    from pciplan import hostcaps
+
+    evdev = "<input type='passthrough' bus='virtio'><source evdev='/dev/input/event9'/></input>"
+    assert place(planned(GUESTS["s390x"]), evdev).transport == "ccw"
+    with pytest.raises(PlanError, match=re.escape("Path '/dev/input/event9' is not accessible")):
+        attach.place(planned(GUESTS["s390x"]), xmlio.load_device(evdev).device,
+                     pciplan.Options(host=hostcaps.Host(installed=lambda path: False)))
+    with pytest.raises(PlanError, match="virtio-input-host is not supported by this QEMU binary"):
+        planned(domain("s390-ccw-virtio", evdev, arch="s390x"))
 GUESTS["aarch64"] = domain("virt", "<controller type='usb' model='none'/>", arch="aarch64")
 
 

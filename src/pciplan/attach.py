@@ -212,8 +212,11 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     ``CapacityError`` when no empty hot-pluggable slot takes the device.
     """
     host = _host(options)
+    written = dev.address
     prepare(plan, dev)
-    check_parsed(plan, dev, options)
+    transport, dev.address = dev.address, written  # (libvirt validates the device as written:
+    check_parsed(plan, dev, options)               # CCW and spapr-vio addresses come later)
+    dev.address = transport
     check_compatible(plan, dev)
     if check_conflicts(plan, dev) is not None:
         return Placement(dev, None, transport="a medium change of the drive the guest has")

@@ -286,7 +286,7 @@ S390_CCW = Machine("s390-ccw", root="pci-root", chipset=None, default_usb=None, 
                    memballoon=True, zpci=True, ccw=True,
                    video_models=_VIDEO_S390, sata_capable=False,
                    lacks=frozenset({"ivshmem-plain", "ivshmem-doorbell", "ich9-intel-hda",
-                                    "virtio-input-host", "lsi53c895a", "mptsas1068", "megasas",
+                                    "virtio-input-host-ccw", "lsi53c895a", "mptsas1068", "megasas",
                                     "pvscsi", "hda-duplex", "hda-micro", "hda-output",
                                     "virtio-mmio", "i82801b11-bridge", "pxb", "pxb-pcie",
                                     *_PCIE_PORT_DEVICES, *USB_DEVICES}))
