@@ -582,6 +582,8 @@ GUESTS["pc-pxb"] = domain("pc", "<controller type='pci' index='1' model='pci-exp
 GUESTS["pseries"] = domain("pseries", arch="ppc64")
 GUESTS["s390x"] = domain("s390-ccw-virtio", arch="s390x")
 VALIDATED_ATTACHES.append(("s390x", "<hub type='usb'/>", "usb-hub not supported by QEMU binary"))  # (liveprobe o3)
+VALIDATED_ATTACHES.append(("s390x", "<interface type='user'><model type='e1000-82540em'/></interface>",
+                           "'e1000-82540em' (alias 'e1000') is not a valid device model name"))  # (s1)
 
 
 def test_an_attached_device_is_validated_before_it_has_its_ccw_address():

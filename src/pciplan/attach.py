@@ -426,8 +426,9 @@ def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:
     if problem is None:
         return
     if problem == "unknown":
-        raise PlanError(f"{prefix}'{model}' is not a valid device model name", nic.describe(),
-                        kind="internal")
+        alias = devices.QEMU_NIC_ALIASES.get(model or "")
+        name = f"'{model}' (alias '{alias}')" if alias else f"'{model}'"
+        raise PlanError(f"{prefix}{name} is not a valid device model name", nic.describe(), kind="internal")
     if problem == "not-pci" and address is not None and arch not in machines.S390:
         bus = next((b for b in plan.addresses.buses if b.index == address.bus), None)
         kind = "PCIE" if bus is not None and bus.accepts & Connect.PCIE_DEVICE else "PCI"
