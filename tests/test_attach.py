@@ -845,6 +845,15 @@ def test_a_pci_controller_is_validated_as_libvirt_parses_it_then_refused(machine
         place(plan, dev)
 
 
+def test_a_clashing_user_alias_comes_before_the_usb_bus():
+    # (liveprobe r1: a USB disk whose alias the guest has, on a guest without USB)
+    plan = planned(domain("q35", "<controller type='usb' model='none'/>"
+                                 "<interface type='user'><alias name='ua-x'/><model type='virtio'/></interface>"))
+    with pytest.raises(PlanError, match="non unique alias detected: ua-x"):
+        place(plan, "<disk type='file' device='disk'><source file='/tmp/d.img'/><target dev='sdd' bus='usb'/>"
+                    "<alias name='ua-x'/></disk>")
+
+
 def test_a_user_alias_the_guest_has_is_refused():
     # libvirt 9.0's compatibility check, on a running q35 guest (only ua- aliases are kept)
     plan = planned(domain("q35", "<interface type='user'><alias name='ua-net0'/><model type='virtio'/></interface>",

@@ -287,11 +287,11 @@ def check_parsed(plan: Plan, dev: Device, options: Options | None) -> None:
 
 
 def check_compatible(plan: Plan, dev: Device) -> None:
-    """libvirt's checks of the device against the running guest: its USB bus, a user
-    alias, whether the kind can be live-attached at all, a memory device's room
+    """libvirt's checks of the device against the running guest: a user alias, its USB
+    bus, whether the kind can be live-attached at all, a memory device's room
     (``<maxMemory>``, then libvirt's hot-plug checks and QEMU's)."""
+    check_alias(plan, dev)  # (libvirt's own check, before the compatibility ones)
     check_usb(plan, dev)
-    check_alias(plan, dev)
     check_attachable(dev)
     if dev.tag == "memory":
         validate.check_memory_attach(plan.guest, dev)
