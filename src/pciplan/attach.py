@@ -144,7 +144,7 @@ def _has_usb(plan: Plan) -> bool:
 
 
 def check_usb(plan: Plan, dev: Device) -> None:
-    """libvirt's compatibility check of a USB device (or USB redirector), before any other:
+    """libvirt's first compatibility check of a USB device (or USB redirector):
     the running guest must have a USB bus."""
     if _has_usb(plan):
         return
