@@ -58,6 +58,16 @@ HOTPLUG_INPUT_BUSES = frozenset({"usb", "virtio"})
 #: the <interface> types libvirt 9.0 cannot hot-plug, refused once the NIC has its address
 #: ("hotplug of interface type of mcast is not implemented yet")
 NO_HOTPLUG_INTERFACE_TYPES = frozenset({"server", "client", "mcast", "udp", "null", "vds", "internal"})
+#: the disk types whose file or block device libvirt opens before it looks for a slot
+OPENED_DISK_TYPES = frozenset({"file", "block"})
+#: TABLE: a NIC's host interface libvirt uses once the NIC has its slot, by NIC type: where
+#: the NIC names it (its NetFacts field, and the attribute there) and libvirt's words when
+#: the host has none of that name (an ethernet NIC's only when unmanaged)
+HOST_NIC_DEVICES = {
+    "bridge": ("source", "bridge", "Cannot get interface MTU on '{}': No such device"),
+    "direct": ("source", "dev", "Unable to get index for interface {}: No such device"),
+    "ethernet": ("target", "dev", "target managed='no' but specified dev doesn't exist"),
+}
 #: the only watchdog model libvirt 9.0 hot-plugs (qemuDomainAttachWatchdog)
 HOTPLUG_WATCHDOG_MODELS = frozenset({"i6300esb"})
 #: the device kinds libvirt 9.0's hot-plug does not know at all ("unknown device type")
@@ -315,14 +325,14 @@ def check_live(plan: Plan, dev: Device, host: hostcaps.Host = hostcaps.ANY_HOST)
     elif dev.tag == "disk":
         if _disk_device(dev) == "floppy":
             raise PlanError("floppy device hotplug isn't supported", dev.describe(), kind="unsupported")
-        path = disks.local_path(dev)
-        if path is not None and dev.type in ("file", "block") and not host.has_file(path):
+        path = disks.local_path(dev) if (dev.type or "file") in OPENED_DISK_TYPES else None
+        if path is not None and not host.has_file(path):
             raise HostError(f"Cannot access storage file '{path}': No such file or directory", dev.describe())
         if disks.empty_source(dev):
             return  # (refused once its controllers and slot are found: ``check_medium``)
         if dev.bus in NO_HOTPLUG_DISK_BUSES:
             ctrl = (disks.drive_numbers(dev) or (0,))[0]
-            builtin = plan.machine.ide if dev.bus == "ide" else plan.machine.family == "q35" and ctrl == 0
+            builtin = plan.machine.ide if dev.bus == "ide" else plan.machine.sata and ctrl == 0
             if not builtin and plan.guest.find_controller(dev.bus, ctrl) is None:
                 # (libvirt names the drive's controller as it builds QEMU's device: none; the
                 # machine's built-in one, pc's IDE or q35's first AHCI, needs no name)
@@ -388,7 +398,7 @@ def check_host(dev: Device, host: hostcaps.Host) -> None:
     event device."""
     if dev.tag == "hostdev" and dev.type == "mdev" and not host.vfio_runs():
         raise HostError("Mediated host device assignment requires VFIO support", dev.describe())
-    if dev.tag == "interface" and dev.net is not None:
+    if dev.tag == "interface":
         check_host_nic(dev, host)
     if dev.tag == "vsock" and not host.has_file(hostcaps.VHOST_VSOCK_DEVICE):
         raise HostError("unable to open vhost-vsock device", dev.describe())
@@ -399,17 +409,15 @@ def check_host(dev: Device, host: hostcaps.Host) -> None:
 
 def check_host_nic(nic: Device, host: hostcaps.Host) -> None:
     """The host side of a NIC, set up once it has its slot: a bridge or host interface
-    that is there, an unmanaged tap device that exists."""
+    that is there, an unmanaged tap device that exists (``HOST_NIC_DEVICES``)."""
+    row = HOST_NIC_DEVICES.get(nic.type or "")
     net = nic.net
-    assert net is not None
-    if nic.type == "bridge" and net.source.get("bridge") and \
-            not host.has_file(hostcaps.net_device(net.source["bridge"])):
-        raise HostError(f"Cannot get interface MTU on '{net.source['bridge']}': No such device", nic.describe())
-    if nic.type == "direct" and net.source.get("dev") and not host.has_file(hostcaps.net_device(net.source["dev"])):
-        raise HostError(f"Unable to get index for interface {net.source['dev']}: No such device", nic.describe())
-    if nic.type == "ethernet" and net.managed == "no" and net.target_dev and \
-            not host.has_file(hostcaps.net_device(net.target_dev)):
-        raise HostError("target managed='no' but specified dev doesn't exist", nic.describe())
+    if row is None or net is None or (nic.type == "ethernet" and net.managed != "no"):
+        return
+    where, attr, words = row
+    name = net.source.get(attr) if where == "source" else net.target_dev
+    if name and not host.has_file(hostcaps.net_device(name)):
+        raise HostError(words.format(name), nic.describe())
 
 
 def check_qemu_nic(plan: Plan, nic: Device, address: PciAddress | None) -> None:

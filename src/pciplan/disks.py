@@ -390,16 +390,18 @@ def empty_source(disk: Device) -> bool:
 
 
 def local_path(disk: Device) -> str | None:
-    """The host file or block device of a local disk (None: none, or not local)."""
-    attr = LOCAL_PATHS.get(disk.type or "file")
-    f = disk.disk
-    return (f.source or {}).get(attr) or None if attr is not None and f is not None else None
+    """The host file, block device or folder of a local disk (None: none, or not local)."""
+    return _local_path(disk, disk.disk if disk.disk is not None else DiskFacts())
+
+
+def _local_path(disk: Device, f: DiskFacts) -> str | None:
+    path_attr = LOCAL_PATHS.get(disk.type or "file")
+    return (f.source or {}).get(path_attr) or None if path_attr is not None else None
 
 
 def _empty_source(disk: Device, f: DiskFacts) -> bool:
-    path_attr = LOCAL_PATHS.get(disk.type or "file")
-    if path_attr is not None:
-        return not (f.source or {}).get(path_attr)
+    if (disk.type or "file") in LOCAL_PATHS:
+        return _local_path(disk, f) is None
     if disk.type == "network":  # (no <source>: no protocol either)
         return (f.source or {}).get("protocol", "none") == "none"
     return False

@@ -527,7 +527,8 @@ def _check_nvram(guest: Guest, nvram: Device) -> None:
 def _check_pci_controller(c: Controller) -> None:
     """libvirt's generic checks of a PCI controller."""
     # (a root's address was collected with the others: an invalid one is refused there)
-    if c.address is not None and c.model in ("pci-root", "pcie-root"):
+    row = controllers.lookup(c.model)
+    if c.address is not None and row is not None and row.is_root:
         raise PlanError("pci-root and pcie-root controllers should not have an address",
                         c.describe(), kind="unsupported")
     if c.index is not None and c.index > 255:
@@ -652,6 +653,11 @@ def _check_attached_sound(guest: Guest, snd: Device) -> None:
     _check_sound(guest, snd, guest_audios(guest))
 
 
+def _check_attached_smartcard(guest: Guest, card: Device) -> None:
+    """A smartcard attached to a running guest (no CCID address unless written)."""
+    _check_smartcard(guest, card, attached=True)
+
+
 def _check_attached_audio(guest: Guest, dev: Device) -> None:
     """An audio backend attached to a running guest: its id, one the guest does not have,
     then QEMU's checks."""
@@ -693,7 +699,7 @@ DEVICE_CHECKS: dict[str, tuple[Callable[[Guest, Device], None], bool]] = {
 #: validates it against the guest (the kinds libvirt then says it cannot hot-plug)
 ATTACHED_CHECKS: dict[str, Callable[[Guest, Device], None]] = {
     "sound": _check_attached_sound,
-    "smartcard": lambda guest, card: _check_smartcard(guest, card, attached=True),
+    "smartcard": _check_attached_smartcard,
     "iommu": _check_iommu,
     "audio": _check_attached_audio,
 }
