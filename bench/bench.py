@@ -399,8 +399,8 @@ def section_startup(rounds: int, cache: Path, tmp: Path, typical: Input, res: Re
         cums.setdefault(name, cum)
     if total:
         ours = sum(v for k, v in selfs.items() if k == "pciplan" or k.startswith("pciplan."))
-        parts = [("re", cums.get("re", 0)), ("lxml.etree (with typing, inspect, gzip)", cums.get("lxml.etree", 0)),
-                 ("dataclasses", cums.get("dataclasses", 0)), ("pciplan's own modules", ours)]
+        parts = [("re", cums.get("re", 0)), ("lxml.etree (with typing)", cums.get("lxml.etree", 0)),
+                 ("pciplan's own modules", ours)]
         other = total - sum(v for _, v in parts)
         say("imports of `pciplan plan` (-X importtime, one run): %.1f ms = %s, other %.1f" % (
             total / 1000, ", ".join(f"{n} {v / 1000:.1f}" for n, v in parts), other / 1000))

@@ -67,3 +67,88 @@ def test_the_command_loads_neither_lxml_nor_the_planner_nor_click_before_it_runs
     p = _fresh("import sys, pciplan.cli; print(' '.join(sorted(m for m in sys.modules "
                "if m.split('.')[0] in ('lxml', 'click', 'pciplan'))))")
     assert p.stdout.split() == ["pciplan", "pciplan.cli", "pciplan.errors"], p.stderr
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "q35-guest.xml"
+
+
+def _imported(argv: list[str]) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run ``python -m pciplan ARGV`` (the command as a program) and list what it imported."""
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "pciplan", *argv],
+                       capture_output=True, text=True, timeout=120)
+    names = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
+             if line.startswith("import time:") and line.count("|") == 2}
+    return p, names - {"package"}
+
+
+def test_a_plain_plan_imports_lxml_without_inspect_or_gzip():
+    """lxml.etree loads ``inspect`` (with ast, dis, tokenize) and ``gzip`` when it starts,
+    for extension functions and compressed output; ``pciplan plan FILE`` plans without
+    either (``cli.lxmlimport``) and its output is the library's."""
+    p, names = _imported(["plan", str(EXAMPLE)])
+    assert p.returncode == 0, p.stderr
+    assert "lxml.etree" in names and "pciplan.planner" in names
+    assert not names & {"inspect", "gzip", "ast", "dis", "tokenize"}, sorted(names)
+    assert p.stdout.rstrip("\n") == pciplan.plan(EXAMPLE.read_text()).rstrip("\n")
+
+
+def test_lxml_imported_lean_still_has_every_feature_and_the_real_modules_stay_importable():
+    code = r"""
+import io, sys
+from pciplan.cli.lxmlimport import import_etree
+etree = import_etree()
+assert "inspect" not in sys.modules and "gzip" not in sys.modules, "stand-ins left behind"
+root = etree.fromstring("<a><b>x</b></a>")
+out = io.BytesIO()
+etree.ElementTree(root).write(out, compression=9)
+import gzip
+assert isinstance(gzip.GzipFile, type) and gzip.decompress(out.getvalue()).endswith(b"<a><b>x</b></a>")
+def ext(ctx, a, b=1):
+    return "got " + str(a)
+assert etree.XPathEvaluator(root, extensions={(None, "f"): ext})("f(string(b))") == "got x"
+xsl = etree.XSLT(etree.fromstring('<xsl:stylesheet version="1.0" '
+    'xmlns:xsl="http://www.w3.org/1999/XSL/Transform" xmlns:e="urn:e">'
+    '<xsl:template match="/"><r><xsl:value-of select="e:g(\'y\')"/></r></xsl:template>'
+    '</xsl:stylesheet>'), extensions={("urn:e", "g"): ext})
+assert xsl(root).getroot().text == "got y"
+import inspect
+assert inspect.getfullargspec(ext).args == ["ctx", "a", "b"] and inspect.ismodule(inspect)
+print("ok")
+"""
+    p = _fresh(code)
+    assert p.stdout.strip() == "ok", p.stderr
+
+
+def test_lxml_imported_lean_leaves_modules_already_loaded_alone():
+    p = _fresh("import sys, inspect; from pciplan.cli.lxmlimport import import_etree; "
+               "import_etree(); assert sys.modules['inspect'] is inspect and 'gzip' not in sys.modules; "
+               "print('ok')")
+    assert p.stdout.strip() == "ok", p.stderr
+
+
+def test_a_name_lxml_takes_that_is_not_deferred_loads_the_real_module():
+    """Should a later lxml take more from a deferred module, it gets the real thing."""
+    p = _fresh("import sys; from pciplan.cli import lxmlimport; "
+               "stand_in = lxmlimport._StandIn('gzip', frozenset()); sys.modules['gzip'] = stand_in; "
+               "compress = stand_in.compress; import gzip; "
+               "assert gzip is not stand_in and compress is gzip.compress; print('ok')")
+    assert p.stdout.strip() == "ok", p.stderr
+
+
+def test_a_plain_plan_that_warns_or_fails_does_without_click(tmp_path):
+    """Warnings and errors of ``pciplan plan FILE`` are plain lines on stderr; printing
+    them does not load click (20 ms) after the plan."""
+    ports = "".join(f"<controller type='pci' index='{i}' model='pcie-root-port'/>" for i in range(30, 46))
+    warns = tmp_path / "ports.xml"
+    warns.write_text(EXAMPLE.read_text().replace("</devices>", ports + "</devices>"))
+    p, names = _imported(["plan", str(warns)])
+    assert p.returncode == 0 and "click" not in names, p.stderr
+    [line] = [x for x in p.stderr.splitlines() if not x.startswith("import time:")]
+    assert line.startswith("warning: ") and "bridges/ports need a 4 KiB IO window" in line
+    broken = tmp_path / "broken.xml"
+    broken.write_text(EXAMPLE.read_text().replace("</devices>", "<controller type='pci' index='0' "
+                                                  "model='pci-bridge'/></devices>"))
+    p, names = _imported(["plan", str(broken)])
+    [line] = [x for x in p.stderr.splitlines() if not x.startswith("import time:")]
+    assert p.returncode == 1 and "click" not in names, p.stderr
+    assert line.startswith("error: ") and "pci-bridge" in line

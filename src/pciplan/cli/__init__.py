@@ -13,7 +13,7 @@ Every path of the command (the click group's ``LazyGroup.invoke``, the
 subcommands' ``guarded``, and the click-free fast path of ``pciplan plan`` in
 ``fastplan``) turns exceptions into that line and status with ``exit_for``
 below, the one place where they are defined.  This module must not import
-click (the fast path starts without it): click is imported only to print.
+click: the fast path runs without it, warnings and errors included.
 """
 
 from __future__ import annotations
@@ -81,10 +81,12 @@ HANDLED = (Exception, KeyboardInterrupt)
 
 
 def echo_err(message: str) -> None:
-    """One line on stderr, printed through click (imported only now)."""
-    import click
-
-    click.echo(message, err=True)
+    """One line on stderr (plain text: ``one_line`` has escaped what a terminal would
+    take as a control sequence; Python's stderr backslash-escapes what it cannot encode)."""
+    stream = sys.stderr
+    if stream is not None:
+        stream.write(f"{message}\n")
+        stream.flush()
 
 
 def error(message: str, status: int) -> NoReturn:
@@ -130,7 +132,7 @@ def plan_file(path: str, target: str | None, options: Any, label: str = "") -> N
     plan = api.plan_document(doc, options)
     fileio.write_output(xmlio.dump(doc), target)
     for w in plan.warnings:
-        echo_err(f"warning: {label}{w}")
+        echo_err(f"warning: {one_line(f'{label}{w}')}")
 
 
 def each_file(files: tuple[str, ...], run: Callable[[str], int]) -> tuple[int, int]:
