@@ -8,8 +8,11 @@ that follow from the PCI rules: where a device sits, PCI vs PCIe, hot-plug.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -368,3 +371,27 @@ def test_machine_without_pci():
     assert data["roots"] == [] and data["summary"]["bus_numbers"]["used"] == 0
     assert "(no PCI bus on this machine)" in tree.to_text(data)
     assert tree.to_dot(data).startswith("digraph pci {")
+
+
+def _tree_process(path: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """``pciplan tree PATH`` as a program whose stdout is a pipe: its output and its imports."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR")}
+    p = subprocess.run([sys.executable, "-X", "importtime", "-m", "pciplan", "tree", str(path)],
+                       capture_output=True, text=True, env={**clean, **env}, timeout=120)
+    names = {line.rsplit("|", 1)[1].strip() for line in p.stderr.splitlines()
+             if line.startswith("import time:") and line.count("|") == 2}
+    return p, names
+
+
+def test_cli_piped_text_does_without_rich_unless_the_environment_forces_colour(tmp_path: Path):
+    """Piped, the tree is plain and rich is not even loaded; FORCE_COLOR (force-color.org)
+    and TTY_COMPATIBLE=1 still make rich colour it, as they make rich do everywhere."""
+    p = tmp_path / "g.xml"
+    p.write_text(LEGACY_Q35)
+    plain, names = _tree_process(p, {})
+    assert plain.returncode == 0 and plain.stdout == tree.to_text(view(LEGACY_Q35, name="t"))
+    assert not any(n == "rich" or n.startswith("rich.") for n in names)
+    for env in ({"FORCE_COLOR": "1"}, {"TTY_COMPATIBLE": "1"}):
+        coloured, _ = _tree_process(p, env)
+        assert coloured.returncode == 0 and "\x1b[" in coloured.stdout, env
+        assert re.sub(r"\x1b\[[0-9;]*m", "", coloured.stdout) == plain.stdout

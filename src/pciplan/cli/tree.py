@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -62,20 +63,42 @@ def command(file: str, fmt: str, ascii_only: bool, color: bool | None, no_host_p
 
 
 def _print_text(lines, color: bool | None) -> None:
+    """The text tree: coloured by rich on a terminal (or with ``--color``), plain otherwise."""
+    if color is False or (color is None and _plainly_no_terminal()):
+        _print_plain(lines)
+        return
     from rich.console import Console
     from rich.text import Text
 
     from ..tree import STYLES
 
-    console = Console(force_terminal=color if color else None, no_color=(color is False) or None,
-                      highlight=False, soft_wrap=True, emoji=False, markup=False)
-    if color is False or not (color or console.is_terminal):
-        out = "\n".join("".join(t for t, _ in line) for line in lines) + "\n"
-        sys.stdout.write(out)
-        sys.stdout.flush()
+    console = Console(force_terminal=color if color else None, highlight=False, soft_wrap=True,
+                      emoji=False, markup=False)
+    if not (color or console.is_terminal):
+        _print_plain(lines)
         return
     for line in lines:
         text = Text()
         for chunk, style in line:
             text.append(chunk, style=STYLES.get(style, "") or None)
         console.print(text)
+
+
+#: what tells rich to take an output that is no terminal for one (or the reverse)
+RICH_TERMINAL_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE")
+
+
+def _plainly_no_terminal() -> bool:
+    """stdout is no terminal and the environment does not tell rich otherwise: the tree is
+    plain text, and rich (20 ms to import) is not needed to find that out."""
+    if any(name in os.environ for name in RICH_TERMINAL_ENV):
+        return False
+    try:
+        return not sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return True
+
+
+def _print_plain(lines) -> None:
+    sys.stdout.write("\n".join("".join(t for t, _ in line) for line in lines) + "\n")
+    sys.stdout.flush()
