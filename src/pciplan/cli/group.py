@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from . import COMMANDS, HANDLED, exit_for
 
 
@@ -38,6 +39,6 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pciplan")
+@click.version_option(__version__, package_name="pciplan")
 def main() -> None:
     """Plan the PCI/PCIe topology of QEMU/KVM guests as libvirt 9.0 does."""
