@@ -6,6 +6,7 @@ before lxml and the planner load."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -163,3 +164,25 @@ def test_the_version_has_one_source_and_the_command_prints_it_without_package_me
     p, names = _imported(["--version"])
     assert p.returncode == 0 and p.stdout.endswith(f"pciplan, version {pciplan.__version__}\n"), p.stderr
     assert "importlib.metadata" not in names
+
+
+@pytest.mark.parametrize("argv", [["plan", str(EXAMPLE)], ["tree", str(EXAMPLE)]])
+def test_a_missing_dependency_is_one_line_that_says_so(tmp_path, argv):
+    """A broken installation (here an lxml that cannot import what it needs) is named as
+    such, in one line with status 2, on the fast path and through click alike."""
+    (tmp_path / "lxml").mkdir()
+    (tmp_path / "lxml" / "__init__.py").write_text("import _no_such_module_for_this_test\n")
+    p = subprocess.run([sys.executable, "-m", "pciplan", *argv], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": str(tmp_path)}, timeout=120)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr == ("error: a module pciplan needs is not installed: No module named "
+                        "'_no_such_module_for_this_test' (reinstall pciplan with its dependencies)\n")
+
+
+def test_a_missing_module_of_pciplan_itself_is_still_reported_as_a_bug(capsys):
+    from pciplan.cli import INTERNAL_ERROR, exit_for
+
+    with pytest.raises(SystemExit) as stop:
+        exit_for(ModuleNotFoundError("No module named 'pciplan.nothing'", name="pciplan.nothing"))
+    assert stop.value.code == INTERNAL_ERROR
+    assert "internal error: ModuleNotFoundError" in capsys.readouterr().err

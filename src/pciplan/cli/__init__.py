@@ -112,6 +112,9 @@ def exit_for(exc: BaseException) -> NoReturn:
     if isinstance(exc, KeyboardInterrupt):
         echo_err("error: interrupted")
         sys.exit(INTERRUPTED)
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "pciplan").split(".")[0] != "pciplan":
+        error(f"a module pciplan needs is not installed: {exc} (reinstall pciplan with its "
+              "dependencies)", INTERNAL_ERROR)
     _internal(exc)
 
 
