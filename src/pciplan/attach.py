@@ -224,8 +224,9 @@ def place(plan: Plan, dev: Device, options: Options | None = None) -> Placement:
     host = _host(options)
     written = dev.address
     prepare(plan, dev)
-    transport, dev.address = dev.address, written  # (libvirt validates the device as written:
-    check_parsed(plan, dev, options)               # CCW and spapr-vio addresses come later)
+    transport = dev.address
+    dev.address = written  # libvirt validates the device as written: CCW and spapr-vio come later
+    check_parsed(plan, dev, options)
     dev.address = transport
     check_compatible(plan, dev)
     if check_conflicts(plan, dev) is not None:

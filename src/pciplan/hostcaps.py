@@ -167,8 +167,8 @@ def running_guest_host(here: bool, networks: dict[str, bool] | None = None) -> H
     VFIO for a host PCI device, a NIC's bridge or host interface) are asked of this
     machine when the guest runs ``here``, else taken to be there; its virtual
     ``networks`` are those its libvirt connection lists (None: any)."""
-    return Host(**{**vars(ANY_HOST), "installed": present if here else None,
-                   "vfio": None if here else True, "networks": networks})
+    return ANY_HOST.replace(installed=present if here else None, vfio=None if here else True,
+                            networks=networks)
 
 
 def present(path: str) -> bool:

@@ -82,13 +82,6 @@ class Options(Value):
         self.capacity = capacity
         self.host = host
 
-    def replace(self, **changes) -> Options:
-        """A copy with ``changes`` made."""
-        unknown = sorted(set(changes) - set(self._fields))
-        if unknown:
-            raise TypeError(f"Options has no field {unknown[0]!r}")
-        return Options(**{**{n: getattr(self, n) for n in self._fields}, **changes})
-
 
 class Plan(Value):
     """The outcome of planning: the domain with every PCI address filled in."""

@@ -44,6 +44,13 @@ class Value(Record):
 
     __hash__ = None  # type: ignore[assignment]
 
+    def replace(self, **changes):
+        """A copy with ``changes`` made (its class's ``__init__`` takes every field by name)."""
+        unknown = sorted(set(changes) - set(self._fields))
+        if unknown:
+            raise TypeError(f"{type(self).__qualname__} has no field {unknown[0]!r}")
+        return type(self)(**{**{n: getattr(self, n) for n in self._fields}, **changes})
+
 
 class _RowMaker(type):
     """Makes each ``Row`` subclass a ``collections.namedtuple`` of its annotated fields."""
