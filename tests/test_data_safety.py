@@ -471,6 +471,29 @@ def test_declaration_prolog_and_epilog_survive():
     assert out.rstrip().endswith(b"</domain>\n<!-- after -->")
 
 
+def test_windows_line_endings_are_kept(tmp_path):
+    # a file saved with CRLF line endings is planned in place without turning every line
+    # into a change: the parser reads each "\r\n" as "\n", and writing puts them back
+    head = b"<?xml version='1.0' encoding='UTF-8'?>\n<!-- before -->\n"
+    described = GUEST.replace(b"<name>", b"<description>one\ntwo&#13;three</description><name>")
+    lf_doc = xmlio.load(head + described)
+    api.plan_document(lf_doc)
+    lf = xmlio.dump(lf_doc)
+    assert b"\r" not in lf and b"two&#13;three" in lf  # (a character reference stays one)
+    f = tmp_path / "guest.xml"
+    f.write_bytes((head + described).replace(b"\n", b"\r\n"))
+    p = cli("plan", "--in-place", str(f))
+    assert p.returncode == 0, p.stderr
+    assert f.read_bytes() == lf.replace(b"\n", b"\r\n")
+    # ...which is a plan already: planning it again leaves the file alone
+    os.utime(f, (1_000_000_000, 1_000_000_000))
+    assert cli("plan", "--in-place", str(f)).returncode == 0
+    assert f.stat().st_mtime == 1_000_000_000
+    # the library keeps them too, for text as for bytes
+    text = (head + described).decode().replace("\n", "\r\n")
+    assert api.plan(text) == api.plan(head + described).replace("\n", "\r\n")
+
+
 def test_planning_twice_changes_nothing_more():
     once = api.plan(GUEST)
     assert api.plan(once) == once

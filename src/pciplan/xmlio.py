@@ -59,8 +59,11 @@ class Document(Value):
     plain: bool = False
     #: elements the parser could not put in a namespace, left out as libvirt does
     dropped: list[str]
+    #: the input's line ending ("\r\n" when its first line ends so): the parser reads every
+    #: line ending as "\n", and writing puts the input's back
+    newline: str = "\n"
 
-    def __init__(self, tree, domain, xml_declaration, encoding, quote='"', bom=b'', declaration=None, prolog=None, plain=False, dropped=...) -> None:
+    def __init__(self, tree, domain, xml_declaration, encoding, quote='"', bom=b'', declaration=None, prolog=None, plain=False, dropped=..., newline="\n") -> None:
         self.tree = tree
         self.domain = domain
         self.xml_declaration = xml_declaration
@@ -71,6 +74,7 @@ class Document(Value):
         self.prolog = prolog
         self.plain = plain
         self.dropped = [] if dropped is ... else dropped
+        self.newline = newline
 
 
 class _Source(Value):
@@ -85,8 +89,9 @@ class _Source(Value):
     plain: bool = False
     #: elements left out because their namespace prefix is not declared
     dropped: list[str]
+    newline: str = "\n"
 
-    def __init__(self, sample, bom=b'', codec=None, declaration=None, prolog=None, plain=False, dropped=...) -> None:
+    def __init__(self, sample, bom=b'', codec=None, declaration=None, prolog=None, plain=False, dropped=..., newline="\n") -> None:
         self.sample = sample
         self.bom = bom
         self.codec = codec
@@ -94,6 +99,7 @@ class _Source(Value):
         self.prolog = prolog
         self.plain = plain
         self.dropped = [] if dropped is ... else dropped
+        self.newline = newline
 
 
 #: byte-order marks and their codecs (UTF-32 first: its LE mark starts like UTF-16's)
@@ -137,6 +143,9 @@ def _sniff(raw: bytes, default: str | None = None) -> _Source:
             reading = "latin-1"
     sample = body.decode(reading, errors="replace")
     src = _Source(sample, bom, codec if default is None else None)
+    eol = sample.find("\n")
+    if eol > 0 and sample[eol - 1] == "\r":
+        src.newline = "\r\n"
     pos = 0
     m = re.match(_DECL, sample) if sample.startswith("<?xml") else None
     if m:
@@ -342,7 +351,7 @@ def load(data: str | bytes) -> Document:
         if decl and named:
             src.declaration = None  # names an encoding Python cannot write: write a UTF-8 one
     return Document(tree, read_domain(root), decl, encoding, _quote_style(src), src.bom,
-                    src.declaration, src.prolog, src.plain, src.dropped)
+                    src.declaration, src.prolog, src.plain, src.dropped, src.newline)
 
 
 def _entity_refs(root: etree._Element) -> bool:
@@ -1422,14 +1431,19 @@ def tostring(doc: Document) -> str:
         out = decl + sep + out
     elif doc.xml_declaration:
         out = f"<?xml version='1.0' encoding='{doc.encoding}'?>\n" + out
+    if doc.newline != "\n":
+        # every line ending lxml writes is a "\n" the parser made of the input's (a "\r" in
+        # a value or text is written &#13;); the declaration and prolog are the input's own
+        out = out.replace("\r\n", "\n").replace("\n", doc.newline)
     return out
 
 
 def dump(doc: Document) -> bytes:
-    """The document as bytes in the input's encoding (and byte-order mark), ending in a newline."""
+    """The document as bytes in the input's encoding, byte-order mark and line endings,
+    ending in a newline."""
     text = tostring(doc)
     if not text.endswith("\n"):
-        text += "\n"
+        text += doc.newline
     return doc.bom + text.encode(doc.encoding, errors="xmlcharrefreplace")
 
 
