@@ -494,6 +494,32 @@ def test_windows_line_endings_are_kept(tmp_path):
     assert api.plan(text) == api.plan(head + described).replace("\n", "\r\n")
 
 
+def _reindent(text: str, unit: str) -> str:
+    """``text`` with each two spaces of every line's indentation made ``unit``."""
+    return re.sub(r"(?m)^((?:  )+)", lambda m: unit * (len(m.group(1)) // 2), text)
+
+
+def _two_space_inputs():
+    """The examples, and every 40th accepted golden input, indented two spaces a level."""
+    files = sorted((HERE.parent / "examples").glob("*.xml"))
+    accepted = [f for f in sorted((HERE / "golden").glob("*.in.xml"))
+                if f.with_name(f.name.replace(".in.xml", ".libvirt.xml")).exists()]
+    for f in accepted[::40]:
+        text = f.read_text()
+        if "\t" not in text and re.search(r"\n  <", text) and \
+                all(len(m) % 2 == 0 for m in re.findall(r"(?m)^ *", text)):
+            files.append(f)
+    return [pytest.param(f, id=f.name) for f in files]
+
+
+@pytest.mark.parametrize("unit", ["\t", "    ", " "], ids=["tab", "four-spaces", "one-space"])
+@pytest.mark.parametrize("path", _two_space_inputs())
+def test_new_elements_follow_the_documents_indentation(path, unit):
+    # what the planner adds is indented like the rest of the file, by tabs or spaces
+    text = path.read_text()
+    assert api.plan(_reindent(text, unit)) == _reindent(api.plan(text), unit)
+
+
 def test_planning_twice_changes_nothing_more():
     once = api.plan(GUEST)
     assert api.plan(once) == once

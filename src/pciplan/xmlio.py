@@ -1034,6 +1034,23 @@ def _indent_of(el: etree._Element) -> str:
     return ""
 
 
+def _indent_step(el: etree._Element) -> str:
+    """The document's indentation step: how much deeper than ``el`` its children sit, else
+    than the nearest ancestor with indented children (a tab, four spaces...); two spaces
+    when the document shows none."""
+    while el is not None:
+        up = el.getparent()
+        own = _indent_of(el) if up is not None else ""
+        for first in el:
+            if isinstance(first.tag, str):
+                inner = _indent_of(first)
+                if len(inner) > len(own) and inner.startswith(own):
+                    return inner[len(own):]
+                break
+        el = up
+    return "  "
+
+
 def _child_indent(parent: etree._Element) -> tuple[str, str]:
     """(indent of children, indent of the parent's closing tag)."""
     # only the first element child matters: no list of all of them (this runs for
@@ -1041,8 +1058,8 @@ def _child_indent(parent: etree._Element) -> tuple[str, str]:
     own = _indent_of(parent) if parent.getparent() is not None else ""
     for first in parent:
         if isinstance(first.tag, str):
-            return _indent_of(first) or own + "  ", own
-    return own + "  ", own
+            return _indent_of(first) or own + _indent_step(parent), own
+    return own + _indent_step(parent), own
 
 
 def _insert(parent: etree._Element, index: int, child: etree._Element) -> etree._Element:
@@ -1316,21 +1333,21 @@ def _new_element(dev: Device) -> etree._Element:
     return etree.fromstring("".join(parts), _parser())
 
 
-def _indent_new(el: etree._Element) -> None:
-    """Lay out a new element's children (and theirs) one per line, indented two
-    spaces more than the element, as :func:`_insert` does for each child."""
+def _indent_new(el: etree._Element, step: str) -> None:
+    """Lay out a new element's children (and theirs) one per line, each level indented
+    ``step`` (the document's) more than its parent, as :func:`_insert` does for each child."""
     if not len(el):
         return
     own = _indent_of(el)
-    inner = "\n" + own + "  "
+    inner = "\n" + own + step
     el.text = inner
     kids = list(el)
     for k in kids:
         k.tail = inner
         if len(k):
-            k.text = inner + "  "
+            k.text = inner + step
             for g in k:
-                g.tail = inner + "  "
+                g.tail = inner + step
             k[-1].tail = inner
     kids[-1].tail = "\n" + own
 
@@ -1358,6 +1375,7 @@ def apply(doc: Document) -> None:
         if k.tag == "controller":
             last_controller = k
     batch = _Batch()
+    step = _indent_step(devices)
     for dev in doc.domain.devices:
         if dev.ref is None:
             dev.changed.discard("index")
@@ -1366,7 +1384,7 @@ def apply(doc: Document) -> None:
             el = _new_element(dev)
             after = last_controller if dev.tag == "controller" else None
             _insert_device(devices, el, after)
-            _indent_new(el)
+            _indent_new(el, step)
             if dev.tag == "controller":
                 last_controller = el
             dev.ref = el
