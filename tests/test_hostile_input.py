@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from lxml import etree
 from click.testing import CliRunner
 
 from pciplan import api, xmlio
@@ -326,10 +327,16 @@ def test_iso_8859_1_declared():
     assert b"caf\xc3\xa9" not in out
 
 
-def test_iso_8859_1_output_escapes_what_it_cannot_encode():
+def test_iso_8859_1_output_keeps_what_it_cannot_encode_a_reference():
     data = ("<?xml version='1.0' encoding='ISO-8859-1'?>\n" + GUEST.replace(" \u2603", " &#x2603;")).encode("latin-1")
     out = _roundtrip(data)
-    assert b"&#9731;" in out
+    assert b"caf\xe9 &#x2603;" in out  # (as written: the plan does not change the description)
+    assert etree.fromstring(out).findtext("description") == "caf\u00e9 \u2603"
+    # a document lxml writes anew escapes it too
+    doc = xmlio.load(data)
+    doc.original = None
+    api.plan_document(doc)
+    assert b"caf\xe9 &#9731;" in xmlio.dump(doc)
 
 
 def test_an_unknown_encoding_is_not_xml():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from lxml import etree
 
@@ -21,6 +21,9 @@ from .errors import UNKNOWN_CAUSE, InputError, PlanError
 from . import (audios, chardevs, defaults, devices, disks, filesystems, graphics, guestconf,
                hostdevs, interfaces, machines, memdevs, parsecheck, sounds, sources, tpm, video)
 from .records import Value
+
+if TYPE_CHECKING:
+    from . import splice
 
 #: libvirt's element order inside <devices>; new elements go after their kind
 DEVICE_ORDER = ("emulator", "disk", "controller", "lease", "filesystem", "interface", "smartcard",
@@ -62,8 +65,11 @@ class Document(Value):
     #: the input's line ending ("\r\n" when its first line ends so): the parser reads every
     #: line ending as "\n", and writing puts the input's back
     newline: str = "\n"
+    #: the input's text and where each node lies in it, when lxml's writing of the tree
+    #: would change more than the plan does (``splice``); None otherwise
+    original: splice.Original | None = None
 
-    def __init__(self, tree, domain, xml_declaration, encoding, quote='"', bom=b'', declaration=None, prolog=None, plain=False, dropped=..., newline="\n") -> None:
+    def __init__(self, tree, domain, xml_declaration, encoding, quote='"', bom=b'', declaration=None, prolog=None, plain=False, dropped=..., newline="\n", original=None) -> None:
         self.tree = tree
         self.domain = domain
         self.xml_declaration = xml_declaration
@@ -75,6 +81,7 @@ class Document(Value):
         self.plain = plain
         self.dropped = [] if dropped is ... else dropped
         self.newline = newline
+        self.original = original
 
 
 class _Source(Value):
@@ -350,8 +357,47 @@ def load(data: str | bytes) -> Document:
         encoding = "UTF-8"
         if decl and named:
             src.declaration = None  # names an encoding Python cannot write: write a UTF-8 one
+    # (taken before reading the domain, which may change the tree)
+    original = None if decl and src.declaration is None else _original(data, src, tree, encoding)
     return Document(tree, read_domain(root), decl, encoding, _quote_style(src), src.bom,
-                    src.declaration, src.prolog, src.plain, src.dropped, src.newline)
+                    src.declaration, src.prolog, src.plain, src.dropped, src.newline, original)
+
+
+def rewritten_by_lxml(text: str, root: etree._Element) -> bool:
+    """Whether lxml's writing of the unchanged tree of ``root`` (parsed from ``text``)
+    differs from the text: then it would also change parts the planner leaves alone, and
+    the plan is written by ``splice`` instead."""
+    if "&" in text:
+        return True  # references: lxml resolves them, or spells them its own way
+    single = "'" in text
+    if single and '"' in text:
+        return True  # (lxml writes one quote style)
+    out = etree.tostring(root, encoding="unicode")
+    return (out.replace('"', "'") if single else out) not in text
+
+
+def _original(data: str | bytes, src: _Source, tree: etree._ElementTree,
+              encoding: str) -> splice.Original | None:
+    """The input's text and nodes, for a document that lxml would not write back as it was
+    (and that reads as it is written: no element left out, one <devices>)."""
+    if src.dropped:
+        return None
+    if isinstance(data, str):
+        text = data[1:] if data.startswith("\ufeff") else data
+    else:
+        try:
+            text = data[len(src.bom):].decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            return None
+    if text.count("<devices") > 1 or not rewritten_by_lxml(text, tree.getroot()):
+        return None  # (several <devices> are merged in one)
+    from . import splice  # (only here: most documents never need it)
+
+    # the root element starts after the prolog (<!DOCTYPE> included), when the sample showed it
+    start = None if src.prolog is None else len(src.declaration or "") + len(src.prolog)
+    if start is None and tree.docinfo.doctype:
+        return None
+    return splice.take(text, tree.getroot(), start)
 
 
 def _entity_refs(root: etree._Element) -> bool:
@@ -1431,6 +1477,28 @@ def _reorder(wanted_order: list[etree._Element]) -> None:
 
 def tostring(doc: Document) -> str:
     """The document as text: declaration, prolog and comments around the root kept."""
+    return _written(doc)[0]
+
+
+def _written(doc: Document) -> tuple[str, str]:
+    """The document as text, without the blanks that end it, and those blanks ("": dump
+    ends it with a line break)."""
+    root = doc.tree.getroot()
+    if doc.original is not None:
+        from . import splice
+
+        body = splice.write(doc.original, root, requote if doc.quote == "'" else None, doc.newline)
+        if body is not None:
+            # the declaration, prolog and epilog as they were
+            text, first = doc.original.text, doc.original.nodes[root]
+            epilog = text[first.end:]
+            kept = epilog.rstrip()
+            end = epilog[len(kept):]
+            return text[:first.start] + body + kept, end if "\n" in end else ""
+    return _lxml_written(doc), ""
+
+
+def _lxml_written(doc: Document) -> str:
     root = doc.tree.getroot()
     out = etree.tostring(root, encoding="unicode", with_tail=False)
     if doc.quote == "'":
@@ -1459,8 +1527,10 @@ def tostring(doc: Document) -> str:
 def dump(doc: Document) -> bytes:
     """The document as bytes in the input's encoding, byte-order mark and line endings,
     ending in a newline."""
-    text = tostring(doc)
-    if not text.endswith("\n"):
+    text, end = _written(doc)
+    if end:
+        text += end
+    elif not text.endswith("\n"):
         text += doc.newline
     return doc.bom + text.encode(doc.encoding, errors="xmlcharrefreplace")
 
