@@ -20,6 +20,7 @@ import re
 import stat
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -638,10 +639,11 @@ def _perturb(text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
 
     rnd = random.Random(seed)
     lines = text.split("\n")
+    once = {line for line, n in Counter(lines).items() if n == 1}  # (a line is found again)
     changed = []
     for i, line in enumerate(lines):
         m = _TAG_LINE.match(line)
-        if not m or rnd.random() < 0.5:
+        if not m or line not in once or rnd.random() < 0.5:
             continue
         indent, name, attrs, close = m.groups()
         parts = re.findall(r" [\w:.-]+='[^']*'", attrs)
@@ -663,8 +665,10 @@ def _perturb(text: str, seed: int) -> tuple[str, list[tuple[str, str]]]:
 
 
 def _perturbable_inputs():
-    return [p for p in _accepted_golden_inputs(15)
-            if _perturb(p.values[0].read_text(), sum(p.values[0].read_bytes()))[1]]
+    """Inputs with lines to write another way (and one <devices>: lxml writes a document with
+    several, merged in one)."""
+    return [p for p in _accepted_golden_inputs(15) if p.values[0].read_text().count("<devices") == 1
+            and _perturb(p.values[0].read_text(), sum(p.values[0].read_bytes()))[1]]
 
 
 @pytest.mark.parametrize("path", _perturbable_inputs())
