@@ -685,3 +685,13 @@ def test_lines_written_another_way_are_kept_where_the_plan_leaves_them(path):
     for line, new in changed:
         if line in kept:
             assert f"\n{new}\n" in f"\n{out}\n", f"{line!r} written {new!r} is not kept"
+
+
+def test_a_start_tag_the_plan_changes_keeps_its_own_quotes():
+    # in a document of single quotes, a controller written in double quotes gets its index
+    # in double quotes; what the plan adds is in the document's style
+    data = GUEST.replace(b"<devices>", b"<devices>\n    <controller type=\"usb\" model=\"qemu-xhci\"/>")
+    out = api.plan(data)
+    assert '<controller type="usb" index="0" model="qemu-xhci">' in out
+    assert "\n      <address type='pci' domain='0x0000' bus=" in out
+    assert '<address type="pci"' not in out

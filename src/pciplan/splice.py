@@ -215,12 +215,12 @@ def _emit(node: Any, original: Original, out: list[str], style: _Style) -> bool:
         # emptied, or its start tag changed: <x .../>, as lxml writes it
         start = text[rec.start:rec.tag_end]
         if not same_attrs:
-            out.append(_start_tag(node, style[0], True))
+            out.append(_start_tag(node, _own_quotes(start, style[0]), True))
         else:
             out.append(start if rec.empty_tag else start[:-1].rstrip() + "/>")
         return False
     if not same_attrs:
-        out.append(_start_tag(node, style[0], False))
+        out.append(_start_tag(node, _own_quotes(text[rec.start:rec.tag_end], style[0]), False))
     elif rec.empty_tag:  # <x .../> gets content
         out.append(text[rec.start:rec.tag_end - 2].rstrip() + ">")
     else:
@@ -247,6 +247,18 @@ def _emit(node: Any, original: Original, out: list[str], style: _Style) -> bool:
         del out[first:]
         out.append(text[rec.start:rec.end])
     return same
+
+
+def _own_quotes(start_tag: str, requote: Callable[[str], str] | None) -> Callable[[str], str] | None:
+    """How to quote a changed start tag: as it was (all ' or all "), else as the document."""
+    double, single = '="' in start_tag, "='" in start_tag
+    if double and not single:
+        return None
+    if single and not double:
+        from .xmlio import requote as single_quotes
+
+        return single_quotes
+    return requote
 
 
 def _name(tag: str) -> str:
