@@ -695,3 +695,18 @@ def test_a_start_tag_the_plan_changes_keeps_its_own_quotes():
     assert '<controller type="usb" index="0" model="qemu-xhci">' in out
     assert "\n      <address type='pci' domain='0x0000' bus=" in out
     assert '<address type="pci"' not in out
+
+
+def test_metadata_in_namespaces_is_copied_as_written():
+    # prefixed and default namespaces (libosinfo, KubeVirt): each element is found in the
+    # text, and the document is spliced, not written whole by lxml
+    metadata = (b'<metadata>\n    <libosinfo:libosinfo xmlns:libosinfo="http://libosinfo.org/xmlns/libvirt/domain/1.0">'
+                b'\n      <libosinfo:os id="http://fedoraproject.org/fedora/38"/>\n    </libosinfo:libosinfo>'
+                b'\n    <kubevirt xmlns="http://kubevirt.io"><uid>x</uid></kubevirt>\n  </metadata>\n  ')
+    data = GUEST.replace(b"<memory", metadata + b"<memory", 1)
+    doc = xmlio.load(data)
+    assert doc.original is not None
+    api.plan_document(doc)
+    out = xmlio.dump(doc)
+    assert metadata in out
+    assert _c14n_of(out) == _c14n_of(api.plan(data.replace(b'"', b"'")).encode())

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from lxml import etree
 
-from .records import Value
+from .records import Record
 
 # (patterns compiled on first use, re caches them: most documents never need them)
 _DECLARATION = r"""\s+xmlns(?::[\w.-]+)?=(?:"[^"]*"|'[^']*')"""
@@ -32,9 +32,11 @@ _DECLARATION = r"""\s+xmlns(?::[\w.-]+)?=(?:"[^"]*"|'[^']*')"""
 _MARKUP = r"""(?s)<(?:!--.*?-->|!\[CDATA\[.*?\]\]>|\?.*?\?>|/[^>]*>|[A-Za-z_](?:[^>"']|"[^"]*"|'[^']*')*>)"""
 
 
-class _Node(Value):
+class _Node(Record):
     """Where a node of the original tree lies in the text, and what it held there."""
 
+    __slots__ = ("start", "tag_end", "text_end", "close", "end", "empty_tag", "tail_end",
+                 "attrs", "text", "tail", "kids")
     start: int
     #: the end of the start tag (of the whole node for a comment or instruction)
     tag_end: int
@@ -43,30 +45,27 @@ class _Node(Value):
     #: the start and end of the end tag (both tag_end for <x/>)
     close: int
     end: int
-    #: written <x/>, without an end tag
+    #: written <x/>, without an end tag (so is a comment or instruction)
     empty_tag: bool
     #: the end of the node's tail
     tail_end: int
-    attrs: tuple
+    #: the attributes (an instruction's target), text, tail and children as read
+    attrs: list
     text: str | None
     tail: str | None
     kids: tuple
 
     def __init__(self, start, tag_end, attrs, text, tail, kids, empty_tag) -> None:
-        self.empty_tag = empty_tag
         self.start = start
-        self.tag_end = tag_end
-        self.text_end = tag_end
-        self.close = tag_end
-        self.end = tag_end
-        self.tail_end = tag_end
+        self.tag_end = self.text_end = self.close = self.end = self.tail_end = tag_end
         self.attrs = attrs
         self.text = text
         self.tail = tail
         self.kids = kids
+        self.empty_tag = empty_tag
 
 
-class Original(Value):
+class Original(Record):
     """The document's text and its root element's nodes as read, before any change."""
 
     text: str
@@ -91,18 +90,19 @@ def take(text: str, root: etree._Element, start: int | None = None) -> Original 
     last: _Node | None = None  # the node whose tail runs now (None: the open element's text)
     for m in re.compile(_MARKUP).finditer(text, start):
         s, e = m.span()
-        tok = text[s:e]
-        if tok.startswith("<![CDATA["):
-            continue  # part of a text
+        kind = text[s + 1]
+        if kind == "!" and text[s + 2] == "[":
+            continue  # a CDATA section: part of a text
         if last is not None:
             last.tail_end = s
         elif stack:
             stack[-1].text_end = s
-        if tok[1] == "/":
+        if kind == "/":
             if not stack:
                 return None
             last = stack.pop()
-            last.close, last.end, last.tail_end = s, e, e
+            last.close = s
+            last.end = last.tail_end = e
             if not stack:
                 return Original(text, nodes)
             continue
@@ -110,25 +110,21 @@ def take(text: str, root: etree._Element, start: int | None = None) -> Original 
         if node is None:
             return None
         tag = node.tag
-        if tok[1] == "!":
-            if tag is not etree.Comment:
+        if kind == "!" or kind == "?":
+            if tag is not (etree.Comment if kind == "!" else etree.PI):
                 return None
-        elif tok[1] == "?":
-            if tag is not etree.PI:
-                return None
-        elif not isinstance(tag, str) or not _names(tok, tag):
+            last = nodes[node] = _Node(s, e, [getattr(node, "target", None)], node.text,
+                                       node.tail, (), True)
+            continue
+        if tag.__class__ is not str or not _names(text, s, tag):
             return None
-        if isinstance(tag, str):
-            rec = _Node(s, e, tuple(node.attrib.items()), node.text, node.tail, tuple(node),
-                        tok.endswith("/>"))
+        rec = nodes[node] = _Node(s, e, node.attrib.items(), node.text, node.tail, tuple(node),
+                                  text[e - 2] == "/")
+        if rec.empty_tag:
+            last = rec
         else:
-            rec = _Node(s, e, (getattr(node, "target", None),), node.text, node.tail, (), True)
-        nodes[node] = rec
-        if not rec.empty_tag:
             stack.append(rec)
             last = None
-        else:
-            last = rec
     return None
 
 
@@ -143,20 +139,18 @@ def _root_start(text: str, root: etree._Element) -> int:
                 return -1
             pos = m.end()
             continue
-        if tok[1] == "/" or not _names(tok, root.tag):
+        if tok[1] == "/" or not _names(text, m.start(), root.tag):
             return -1
         return m.start()
     return -1
 
 
-def _names(tok: str, tag: str) -> bool:
-    """Whether the start tag ``tok`` is of the element named ``tag`` (lxml's name)."""
-    name = tag if tag[0] != "{" else tag.rpartition("}")[2]
-    n = len(name)
-    if tok[1:1 + n] == name and tok[1 + n] in " \t\r\n/>":
-        return True
-    # a prefixed name: <qemu:commandline> is {namespace}commandline
-    return tag[0] == "{" and re.match(r"<[\w.-]+:" + re.escape(name) + r"[\s/>]", tok) is not None
+def _names(text: str, at: int, tag: str) -> bool:
+    """Whether the start tag at ``text[at]`` is of the element named ``tag`` (lxml's name)."""
+    if tag[0] == "{":  # <qemu:commandline> (or <commandline xmlns=...>) is {namespace}commandline
+        name = re.escape(tag.rpartition("}")[2])
+        return re.compile(r"<(?:[\w.-]+:)?" + name + r"[\s/>]").match(text, at) is not None
+    return text.startswith(tag, at + 1) and text[at + 1 + len(tag)] in " \t\r\n/>"
 
 
 class _Unsplicable(Exception):
@@ -199,14 +193,14 @@ def _emit(node: Any, original: Original, out: list[str], style: _Style) -> bool:
         return False
     tag = node.tag
     if not isinstance(tag, str):  # a comment or processing instruction
-        if node.text == rec.text and (getattr(node, "target", None),) == rec.attrs:
+        if node.text == rec.text and [getattr(node, "target", None)] == rec.attrs:
             out.append(text[rec.start:rec.tag_end])
             return True
         out.append(_new(node, style))
         return False
     first = len(out)
     kids = tuple(node)
-    same_attrs = tuple(node.attrib.items()) == rec.attrs
+    same_attrs = node.attrib.items() == rec.attrs
     same = same_attrs and kids == rec.kids and node.text == rec.text
     if not kids and not node.text:
         if same:
