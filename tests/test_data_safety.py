@@ -710,3 +710,15 @@ def test_metadata_in_namespaces_is_copied_as_written():
     out = xmlio.dump(doc)
     assert metadata in out
     assert _c14n_of(out) == _c14n_of(api.plan(data.replace(b'"', b"'")).encode())
+
+
+def test_a_device_written_on_one_line_stays_on_one_line():
+    # <disk ...><source/><target/></disk>: its address goes at the end of the same line
+    # (a device written over several lines gets its address on a line of its own)
+    out = api.plan(GUEST.replace(b"<model type='virtio'/>", b"<model type='virtio'/><boot order='1'/>"))
+    lines = out.split("\n")
+    disk = next(line for line in lines if "<disk " in line)
+    assert re.fullmatch(r"    <disk type='file' device='disk'><source file='/var/lib/a.img'/>"
+                        r"<target dev='vda' bus='virtio'/><address type='pci' [^>]*/></disk>", disk)
+    nic = next(line for line in lines if "<interface " in line)
+    assert re.search(r"<boot order='1'/><address type='pci' [^>]*/></interface>$", nic)

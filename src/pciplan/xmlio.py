@@ -1108,7 +1108,18 @@ def _child_indent(parent: etree._Element) -> tuple[str, str]:
     return own + _indent_step(parent), own
 
 
+def _compact(parent: etree._Element) -> bool:
+    """Whether a device's children are written on its line, with nothing between them
+    (``<disk ...><driver .../><target .../></disk>``): a child added there goes the same way.
+    (Devices themselves go one per line.)"""
+    return len(parent) > 0 and parent[-1].tail is None and "\n" not in (parent.text or "") \
+        and parent.tag not in ("devices", "domain")
+
+
 def _insert(parent: etree._Element, index: int, child: etree._Element) -> etree._Element:
+    if _compact(parent):
+        parent.insert(index, child)
+        return child
     inner, outer = _child_indent(parent)
     count = len(parent)
     if not count:
@@ -1289,7 +1300,7 @@ class _Batch:
 
     def __init__(self) -> None:
         self.parents: list[etree._Element] = []
-        self.tails: list[str] = []
+        self.tails: list[str | None] = []
         self.texts: list[str] = []
 
     def append(self, parent: etree._Element, text: str) -> None:
@@ -1306,14 +1317,17 @@ class _Batch:
                         last.tail = "\n" + inner
                         return
                     break
-        inner, outer = _child_indent(parent)
-        if not len(parent):
-            parent.text = "\n" + inner
-            tail = "\n" + outer
+        if _compact(parent):
+            tail = None
         else:
-            last = parent[-1]
-            tail = last.tail if last.tail is not None else "\n" + outer
-            last.tail = "\n" + inner
+            inner, outer = _child_indent(parent)
+            if not len(parent):
+                parent.text = "\n" + inner
+                tail = "\n" + outer
+            else:
+                last = parent[-1]
+                tail = last.tail if last.tail is not None else "\n" + outer
+                last.tail = "\n" + inner
         self.parents.append(parent)
         self.tails.append(tail)
         self.texts.append(text)
