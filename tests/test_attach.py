@@ -903,3 +903,18 @@ def test_a_spapr_vio_device_at_a_pci_address():
         place(plan, vlan(2, 0x15, 0))
     with pytest.raises(PlanError, match="Device 'spapr-vlan' can't go on PCI bus"):
         place(plan, vlan(0, 0x15, 0))
+
+
+def test_the_device_printed_keeps_the_way_it_was_written():
+    # only the address is new: mixed quotes, a start tag over two lines, Windows line
+    # endings and an empty element written <x></x> stay as they were
+    plan = planned(pciplan.plan(domain("q35", VIRTIO_NIC), pciplan.Options(hotplug_ports=2)))
+    nic = ("<interface type=\"user\">\r\n  <mac address='52:54:00:00:00:07'\r\n       />\r\n"
+           "  <model type=\"virtio\"></model>\r\n</interface>\r\n")
+    doc = xmlio.load_device(nic)
+    placed = attach.place(plan, doc.device)
+    attach.apply(placed)
+    out = xmlio.device_tostring(doc)
+    assert placed.address is not None
+    assert out.startswith(nic[:-len("</interface>\r\n")] + "  <address type=\"pci\" domain=\"0x0000\" bus=")
+    assert out.endswith("/>\r\n</interface>")

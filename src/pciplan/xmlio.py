@@ -996,11 +996,16 @@ class DeviceDocument(Value):
     tree: etree._ElementTree
     device: Device
     quote: str = '"'
+    newline: str = "\n"
+    #: the input's text and nodes when lxml would rewrite them (as ``Document.original``)
+    original: splice.Original | None = None
 
-    def __init__(self, tree, device, quote='"') -> None:
+    def __init__(self, tree, device, quote='"', newline="\n", original=None) -> None:
         self.tree = tree
         self.device = device
         self.quote = quote
+        self.newline = newline
+        self.original = original
 
 
 def load_device(data: str | bytes) -> DeviceDocument:
@@ -1014,9 +1019,10 @@ def load_device(data: str | bytes) -> DeviceDocument:
     if (name not in _RANK and name != "nvram") or name == "emulator" or "}" in str(root.tag):
         raise InputError(f"the root element is <{name}>, not a device element (<interface>, <disk>, "
                          "<hostdev>, ...)")
+    original = _original(data, src, tree, tree.docinfo.encoding or "UTF-8")
     dev = _device(root, 1)
     assert dev is not None
-    return DeviceDocument(tree, dev, _quote_style(src))
+    return DeviceDocument(tree, dev, _quote_style(src), src.newline, original)
 
 
 def device_tostring(doc: DeviceDocument) -> str:
@@ -1030,8 +1036,15 @@ def device_tostring(doc: DeviceDocument) -> str:
             compact = not any("\n" in (t or "") for t in [root.text, *(k.tail for k in root)])
             a = etree.SubElement(root, "address") if compact else _sub(root, "address", before=())
         _fmt_address(a, dev.address)
+    if doc.original is not None:
+        from . import splice
+
+        body = splice.write(doc.original, root, requote if doc.quote == "'" else None, doc.newline)
+        if body is not None:
+            return body
     out = etree.tostring(root, encoding="unicode")
-    return requote(out) if doc.quote == "'" else out
+    out = requote(out) if doc.quote == "'" else out
+    return out.replace("\n", doc.newline) if doc.newline != "\n" else out
 
 
 # ---- writing -----------------------------------------------------------------------

@@ -75,7 +75,7 @@ def command(files: tuple[str, ...], uri: str | None, name: str | None, attach: b
             hot.apply(placement)
             out = xmlio.device_tostring(device)
             if not out.endswith("\n"):
-                out += "\n"
+                out += device.newline
             fileio.write_output(out.encode("utf-8"), output)
             for c in placement.first:
                 where = describe_slot(plan, c.address) if c.address is not None else f"no PCI address ({c.transport})"
