@@ -29,7 +29,7 @@ from .records import Record
 # (patterns compiled on first use, re caches them: most documents never need them)
 _DECLARATION = r"""\s+xmlns(?::[\w.-]+)?=(?:"[^"]*"|'[^']*')"""
 # markup, in document order
-_MARKUP = r"""(?s)<(?:!--.*?-->|!\[CDATA\[.*?\]\]>|\?.*?\?>|/[^>]*>|[A-Za-z_](?:[^>"']|"[^"]*"|'[^']*')*>)"""
+_MARKUP = r"""(?s)<(?:!--.*?-->|!\[CDATA\[.*?\]\]>|\?.*?\?>|/[^>]*>|[A-Za-z_][^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>)"""
 
 
 class _Node(Record):
