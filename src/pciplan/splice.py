@@ -8,10 +8,10 @@ of it differs only where the plan changed it.  A file written by hand often is n
 quotes, an attribute list over several lines, ``xmlns:qemu`` after ``type``.  Planned in
 place, lxml would rewrite every such line, and a reviewer would see changes the plan did not
 make.  For those files (``xmlio.rewritten_by_lxml``: lxml's writing of the tree as read is
-not the text), ``take`` records where each node of the root element lies in the text and what it held;
-``write`` then copies every node that still holds the same, and writes only the changed ones
-anew (new elements, changed start tags, changed whitespace between nodes) in the document's
-quote style and line ending.
+not the text), ``take`` records where each node of the root element lies in the text and
+what it held; ``write`` then copies every node that still holds the same, and writes only
+the changed ones anew (new elements, changed start tags, changed whitespace between nodes)
+in the document's quote style and line ending.  A changed start tag keeps its own quotes.
 
 ``write`` checks its own result: the text must parse to the very tree lxml would write.  When
 it cannot (a form this module does not know), it returns None and lxml writes the document.
