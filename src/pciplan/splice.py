@@ -20,11 +20,12 @@ it cannot (a form this module does not know), it returns None and lxml writes th
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any
 
 from lxml import etree
 
 from .records import Record
+from .xmlio import requote  # (splice is loaded only by xmlio's functions, once xmlio is)
 
 # (patterns compiled on first use, re caches them: most documents never need them)
 _DECLARATION = r"""\s+xmlns(?::[\w.-]+)?=(?:"[^"]*"|'[^']*')"""
@@ -157,19 +158,17 @@ class _Unsplicable(Exception):
     """A change this module does not write (a namespaced element...): lxml writes it all."""
 
 
-#: how changed parts are written: the quote style (a function that rewrites lxml's double
-#: quotes, or None) and the line ending
-_Style = tuple[Callable[[str], str] | None, str]
+#: how changed parts are written: the quote around attribute values, the line ending
+_Style = tuple[str, str]
 
 
-def write(original: Original, root: etree._Element, requote: Callable[[str], str] | None,
-          newline: str) -> str | None:
+def write(original: Original, root: etree._Element, quote: str, newline: str) -> str | None:
     """The root element as text: the original's characters wherever a node holds what it
-    held, the changed parts written anew (their attribute values through ``requote``, their
-    line breaks as ``newline``).  None when that cannot be done faithfully."""
+    held, the changed parts written anew (attribute values in ``quote``, line breaks as
+    ``newline``).  None when that cannot be done faithfully."""
     out: list[str] = []
     try:
-        _emit(root, original, out, (requote, newline))
+        _emit(root, original, out, (quote, newline))
     except _Unsplicable:
         return None
     text = "".join(out)
@@ -243,16 +242,10 @@ def _emit(node: Any, original: Original, out: list[str], style: _Style) -> bool:
     return same
 
 
-def _own_quotes(start_tag: str, requote: Callable[[str], str] | None) -> Callable[[str], str] | None:
-    """How to quote a changed start tag: as it was (all ' or all "), else as the document."""
+def _own_quotes(start_tag: str, quote: str) -> str:
+    """The quote of a changed start tag: its own (all ' or all "), else the document's."""
     double, single = '="' in start_tag, "='" in start_tag
-    if double and not single:
-        return None
-    if single and not double:
-        from .xmlio import requote as single_quotes
-
-        return single_quotes
-    return requote
+    return '"' if double and not single else "'" if single and not double else quote
 
 
 def _name(tag: str) -> str:
@@ -261,14 +254,14 @@ def _name(tag: str) -> str:
     return tag
 
 
-def _start_tag(node: etree._Element, requote: Callable[[str], str] | None, closed: bool) -> str:
+def _start_tag(node: etree._Element, quote: str, closed: bool) -> str:
     """``<tag a='v' ...>`` (``/>`` when ``closed``) of a changed element, as lxml writes it."""
     parent = node.getparent()
     if any(k[0] == "{" for k in node.attrib) or (parent is not None and node.nsmap != parent.nsmap):
         raise _Unsplicable(node.tag)  # (namespaces: lxml's writing puts them right)
     shallow = etree.Element(_name(node.tag), dict(node.attrib))
     tag = etree.tostring(shallow, encoding="unicode")  # <tag a="v"/>
-    if requote is not None:
+    if quote == "'":
         tag = requote(tag)
     return tag if closed else tag[:-2] + ">"
 
@@ -283,8 +276,8 @@ def _new(node: Any, style: _Style) -> str:
         # written there already (the planner's nodes declare none of their own)
         end = out.index(">")
         out = re.sub(_DECLARATION, "", out[:end]) + out[end:]
-    if style[0] is not None:
-        out = style[0](out)
+    if style[0] == "'":
+        out = requote(out)
     return out.replace("\n", style[1]) if style[1] != "\n" else out
 
 

@@ -1036,12 +1036,9 @@ def device_tostring(doc: DeviceDocument) -> str:
             compact = not any("\n" in (t or "") for t in [root.text, *(k.tail for k in root)])
             a = etree.SubElement(root, "address") if compact else _sub(root, "address", before=())
         _fmt_address(a, dev.address)
-    if doc.original is not None:
-        from . import splice
-
-        body = splice.write(doc.original, root, requote if doc.quote == "'" else None, doc.newline)
-        if body is not None:
-            return body
+    body = _spliced(doc.original, root, doc.quote, doc.newline)
+    if body is not None:
+        return body
     out = etree.tostring(root, encoding="unicode")
     out = requote(out) if doc.quote == "'" else out
     return out.replace("\n", doc.newline) if doc.newline != "\n" else out
@@ -1502,6 +1499,16 @@ def _reorder(wanted_order: list[etree._Element]) -> None:
         parent.insert(slot, el)
 
 
+def _spliced(original: splice.Original | None, root: etree._Element, quote: str,
+             newline: str) -> str | None:
+    """``root`` written into the input's text (``splice``), or None: lxml writes it."""
+    if original is None:
+        return None
+    from . import splice
+
+    return splice.write(original, root, quote, newline)
+
+
 def tostring(doc: Document) -> str:
     """The document as text: declaration, prolog and comments around the root kept."""
     return _written(doc)[0]
@@ -1511,18 +1518,16 @@ def _written(doc: Document) -> tuple[str, str]:
     """The document as text, without the blanks that end it, and those blanks ("": dump
     ends it with a line break)."""
     root = doc.tree.getroot()
-    if doc.original is not None:
-        from . import splice
-
-        body = splice.write(doc.original, root, requote if doc.quote == "'" else None, doc.newline)
-        if body is not None:
-            # the declaration, prolog and epilog as they were
-            text, first = doc.original.text, doc.original.nodes[root]
-            epilog = text[first.end:]
-            kept = epilog.rstrip()
-            end = epilog[len(kept):]
-            return text[:first.start] + body + kept, end if "\n" in end else ""
-    return _lxml_written(doc), ""
+    original = doc.original
+    body = _spliced(original, root, doc.quote, doc.newline)
+    if body is None or original is None:
+        return _lxml_written(doc), ""
+    # the declaration, prolog and epilog as they were
+    text, first = original.text, original.nodes[root]
+    epilog = text[first.end:]
+    kept = epilog.rstrip()
+    end = epilog[len(kept):]
+    return text[:first.start] + body + kept, end if "\n" in end else ""
 
 
 def _lxml_written(doc: Document) -> str:
