@@ -60,7 +60,7 @@ def test_a_shared_refusal_is_libvirts_first_message(suite_results):
     _, results = suite_results
     other = [r for r in results if r.status == "both-reject" and not r.message_match]
     assert not other, f"seed {SEED}:\n" + "\n".join(
-        f"{r.dom.name}: libvirt: {r.libvirt_text.strip()[:160]}\n   pciplan: {r.plan_reason[:160]}"
+        f"{r.dom.name}:\n   libvirt: {r.libvirt_text.strip()[:400]!r}\n   pciplan: {r.plan_reason[:400]!r}"
         for r in other[:20])
 
 

@@ -209,9 +209,10 @@ class Oracle:
                 self.misses += 1
 
     # -- the question --------------------------------------------------------
-    def run(self, text: str, use_cache: bool = True) -> tuple[bool, str]:
-        """(accepted, dumpxml --inactive output or libvirt's error message)."""
-        if use_cache:
+    def run(self, text: str, use_cache: bool = True, fresh: bool = False) -> tuple[bool, str]:
+        """(accepted, dumpxml --inactive output or libvirt's error message).  FRESH asks the
+        daemon even when the cache has an answer, and caches the new one."""
+        if use_cache and not fresh:
             hit = self._cache_get(text)
             if hit is not None:
                 self._count(True)
