@@ -78,7 +78,7 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
     before it checks the name, so any error of its post-parse (``defaults.prepare``) or of its
     address passes (PCI, USB, memory slots: ``_assign`` without validation) wins, of whatever
     kind; its validation, which starts with the name's check, is not made."""
-    guest = defaults.prepare(dom, machine)  # (post-parse: its refusals all come first)
+    guest = defaults.prepare(dom, machine, options.host)  # (post-parse: its refusals all come first)
     # libvirt's own plan: pciplan's policies (hot-plug ports, capacity, placement) add
     # nothing to a guest that is refused, nor any refusal of their own
     libvirt_only = options.replace(hotplug_ports=None, placement="libvirt", capacity="libvirt")
@@ -94,7 +94,7 @@ def _refuse(dom, machine, options: Options, refusal: str) -> None:
 def _assign(dom, machine, options: Options, margin: int | None = None,
             validation: bool = True, guest=None) -> Plan:
     if guest is None:
-        guest = defaults.prepare(dom, machine)
+        guest = defaults.prepare(dom, machine, options.host)
     transports.mark_non_pci_transports(guest)
     transports.check_user_transport_addresses(guest)
     if margin is not None:

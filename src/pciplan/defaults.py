@@ -17,12 +17,16 @@ The result is a ``Guest``: the domain plus libvirt's ordered device lists.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from . import chardevs, devices, guestconf, machines, parsecheck, video
 from .domain import Address, Controller, Device, Domain
 from .errors import PlanError
 from .machines import Machine
 from .records import Value
+
+if TYPE_CHECKING:
+    from .hostcaps import Host
 
 #: libvirt's disk-name prefixes and the bus they imply when ``bus=`` is missing
 DISK_PREFIX_BUS = (("hd", "ide"), ("fd", "fdc"), ("sd", "scsi"), ("vd", "virtio"),
@@ -159,7 +163,7 @@ MAX_PLANNED_INDEX = 4095
 VIRTIO_SERIAL_PORTS = 31
 
 
-def prepare(domain: Domain, machine: Machine) -> Guest:
+def prepare(domain: Domain, machine: Machine, host: Host | None = None) -> Guest:
     order_disks(domain)  # (in place: before the guest's index of devices is first made)
     guest = Guest(domain, machine)
     drop_unknown(guest)
@@ -168,6 +172,7 @@ def prepare(domain: Domain, machine: Machine) -> Guest:
     add_parse_time(guest)
     assign_indexes(guest)
     guestconf.post_parse_start(domain.conf)  # (QEMU's post-parse opens with the boot loader)
+    guestconf.post_parse_machine(domain, host)  # (then the machine, when none is named)
     add_machine_defaults(guest)
     fill_models(guest)
     add_implicit(guest)

@@ -156,6 +156,8 @@ class Domain(Value):
     arch: str
     machine: str
     virt_type: str = "qemu"
+    #: ``machine=`` is not given: QEMU's post-parse takes the emulator's preferred one
+    machine_omitted: bool = False
     devices: list[Device]
     #: NUMA cells declared in <cpu><numa>
     numa_cells: int = 0
@@ -208,10 +210,11 @@ class Domain(Value):
     #: document and matters (USB controllers sharing an index, videos)
     list_order: dict[str, list[Device]]
 
-    def __init__(self, arch, machine, virt_type='qemu', devices=..., numa_cells=0, shared_memory=False, emulator=None, pm=frozenset(), max_memory=False, memory=None, features=..., tb_cache=None, max_vcpus=1, topology_vcpus=None, secure_boot=False, smm=False, firmware_auto=False, loader=None, iothreads=frozenset(), graphics=0, spice=False, graphics_facts=..., uefi=False, acpi=False, ioapic=None, conf=None, os_boot=False, removed=..., list_order=...) -> None:
+    def __init__(self, arch, machine, virt_type='qemu', machine_omitted=False, devices=..., numa_cells=0, shared_memory=False, emulator=None, pm=frozenset(), max_memory=False, memory=None, features=..., tb_cache=None, max_vcpus=1, topology_vcpus=None, secure_boot=False, smm=False, firmware_auto=False, loader=None, iothreads=frozenset(), graphics=0, spice=False, graphics_facts=..., uefi=False, acpi=False, ioapic=None, conf=None, os_boot=False, removed=..., list_order=...) -> None:
         self.arch = arch
         self.machine = machine
         self.virt_type = virt_type
+        self.machine_omitted = machine_omitted
         self.devices = [] if devices is ... else devices
         self.numa_cells = numa_cells
         self.shared_memory = shared_memory

@@ -1317,6 +1317,19 @@ def post_parse_start(facts: GuestFacts | None) -> None:
         raise PlanError("bootloader is not supported by QEMU", "bootloader", kind="unsupported")
 
 
+def post_parse_machine(dom: Domain, host: Host | None) -> None:
+    """QEMU's post-parse gives a domain without ``machine=`` the emulator's preferred machine
+    among those of its accelerator: KVM's are none for an arch the host cannot run natively,
+    HVF's none on Linux (every other domain type takes TCG's)."""
+    if not dom.machine_omitted or dom.virt_type not in ("kvm", "hvf"):
+        return
+    reason = f"could not get preferred machine for {dom.emulator} type={dom.virt_type}"
+    if dom.virt_type == "hvf":
+        raise PlanError(reason, "os/type")
+    if host is not None and not host.kvm_runs(dom.arch):
+        raise HostError(reason, "os/type")
+
+
 def post_parse(facts: GuestFacts, family: str) -> None:
     """QEMU's post-parse of the domain, before any device's (after ``post_parse_start`` and
     the machine's default devices): the vCPUs, SVE's vector lengths, SMM's TSEG (q35's, in

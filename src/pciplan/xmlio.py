@@ -934,8 +934,8 @@ def read_domain(root: etree._Element) -> Domain:
         if not (arch in machines.NO_EMULATOR_ARCHES and (not emulator or emulator in machines.EMULATOR_MACHINES)):
             raise PlanError(f"unsupported architecture '{arch}'", "os/type",
                             ostype.sourceline if ostype is not None else None, kind="unsupported")
-    machine = machine or machines.default_machine(arch) or ""
-    dom = Domain(arch=arch, machine=machine, virt_type=root.get("type", "qemu"))
+    dom = Domain(arch=arch, machine=machine or machines.default_machine(arch) or "",
+                 virt_type=root.get("type", "qemu"), machine_omitted=not machine)
     dom.conf = conf
     dom.iothreads = _iothread_ids(root)
     dom.memory = parsecheck.memory_sizes(root)

@@ -1305,7 +1305,9 @@ class _Builder:
 
     def emit(self) -> str:
         r, fam, k = self.rng, self.fam, self.fam.kind
-        dom = ET.Element("domain", type="kvm" if self.kvm else "qemu")
+        # (KVM for an arch this host cannot run natively, now and then: libvirt refuses it)
+        kvm = self.kvm or (not fam.x86 and self.chance(0.03))
+        dom = ET.Element("domain", type="kvm" if kvm else "qemu")
         ET.SubElement(dom, "name").text = self.name
         if self.chance(0.7):
             ET.SubElement(dom, "uuid").text = str(uuidlib.UUID(int=r.getrandbits(128), version=4))
@@ -1315,8 +1317,12 @@ class _Builder:
             ET.SubElement(dom, "currentMemory", unit="KiB").text = str(mem)
         ET.SubElement(dom, "vcpu", placement="static").text = str(r.choice((1, 2, 4)))
         os_el = ET.SubElement(dom, "os")
-        t = ET.SubElement(os_el, "type", arch=self.arch, machine=self.machine)
+        # users leave machine= out, mostly where it names the arch's default machine
+        omit = self.chance(0.2 if self.machine in ("pc", "pseries", "s390-ccw-virtio") else 0.01)
+        t = ET.SubElement(os_el, "type", arch=self.arch, **({} if omit else {"machine": self.machine}))
         t.text = "hvm"
+        if omit:
+            self.notes.append("machine= left out")
         efi = False
         if k == "virt" and self.arch == "aarch64" and self.chance(0.35):
             os_el.set("firmware", "efi")
@@ -1476,6 +1482,8 @@ def generate_other_machine(seed, index: int = 0, spread=None, kvm: bool | None =
     rng = random.Random(f"pciplan-othermachine:{seed}:{index}")
     machine = _pick(rng, OTHER_MACHINES[FAMILIES[dom.family].kind])
     xml = re.sub(r"(<type\b[^>]*\bmachine=\")[^\"]*", lambda m: m.group(1) + machine, dom.xml, count=1)
+    if xml == dom.xml:  # (it was written without machine=)
+        xml = re.sub(r"(<type\b)", lambda m: f'{m.group(1)} machine="{machine}"', dom.xml, count=1)
     return replace(dom, xml=xml, machine=machine)
 
 
