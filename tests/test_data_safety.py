@@ -712,6 +712,18 @@ def test_metadata_in_namespaces_is_copied_as_written():
     assert _c14n_of(out) == _c14n_of(api.plan(data.replace(b'"', b"'")).encode())
 
 
+def test_metadata_in_a_relative_namespace_is_copied_as_written():
+    # Unraid writes <vmtemplate xmlns="unraid" .../>: a namespace URI that is no absolute
+    # URI, which canonical XML refuses; the document is still spliced, and planned as
+    # without it
+    metadata = b'<metadata>\n    <vmtemplate xmlns="unraid" name="Windows 10" icon="windows.png" os="windows10"/>\n  </metadata>\n  '
+    data = GUEST.replace(b"<memory", metadata + b"<memory", 1)
+    doc = xmlio.load(data)
+    assert doc.original is not None
+    out = api.plan(data)
+    assert out == api.plan(GUEST).replace("<memory", metadata.decode() + "<memory", 1)
+
+
 def test_a_device_written_on_one_line_stays_on_one_line():
     # <disk ...><source/><target/></disk>: its address goes at the end of the same line
     # (a device written over several lines gets its address on a line of its own)

@@ -178,9 +178,17 @@ def write(original: Original, root: etree._Element, quote: str, newline: str) ->
                                                        remove_comments=False, strip_cdata=False))
     except etree.XMLSyntaxError:
         return None
-    if etree.tostring(check, method="c14n") != etree.tostring(root, method="c14n"):
-        return None
-    return text
+    return text if _same_tree(check, root) else None
+
+
+def _same_tree(a: etree._Element, b: etree._Element) -> bool:
+    """The two trees are the same document: the same canonical XML, or where C14N cannot
+    be made (a relative namespace URI, like Unraid's ``xmlns="unraid"`` in metadata) the
+    same lxml serialization."""
+    try:
+        return etree.tostring(a, method="c14n") == etree.tostring(b, method="c14n")
+    except etree.C14NError:
+        return etree.tostring(a) == etree.tostring(b)
 
 
 def _emit(node: Any, original: Original, out: list[str], style: _Style) -> bool:
