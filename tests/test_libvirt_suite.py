@@ -58,7 +58,7 @@ def test_same_layout_as_libvirt_and_no_false_refusal(suite_results):
 
 def test_a_shared_refusal_is_libvirts_first_message(suite_results):
     _, results = suite_results
-    other = [r for r in results if r.status == "both-reject" and not r.message_match]
+    other = [r for r in results if r.status == "both-reject" and r.message_match is False]
     assert not other, f"seed {SEED}:\n" + "\n".join(
         f"{r.dom.name}:\n   libvirt: {r.libvirt_text.strip()[:400]!r}\n   pciplan: {r.plan_reason[:400]!r}"
         for r in other[:20])

@@ -309,7 +309,9 @@ def reject_message_stats(results: list[CaseResult]) -> str:
     if not both:
         return ""
     same = sum(1 for r in both if r.message_match)
-    return f"both reject: {same}/{len(both)} with libvirt's message (numbers and quoted names aside)"
+    unknown = sum(1 for r in both if r.message_match is None)
+    return (f"both reject: {same}/{len(both) - unknown} with libvirt's message (numbers and quoted names "
+            f"aside)" + (f"; {unknown} whose message libvirt does not give reliably" if unknown else ""))
 
 
 def message_differences(results: list[CaseResult],
@@ -318,7 +320,7 @@ def message_differences(results: list[CaseResult],
     ``example``: how to run it again)."""
     groups: dict[str, list[CaseResult]] = collections.defaultdict(list)
     for r in results:
-        if r.status == OK_REJECT and not r.message_match:
+        if r.status == OK_REJECT and r.message_match is False:
             groups[message_core(r.libvirt_text)].append(r)
     out = []
     for key, rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):

@@ -318,6 +318,15 @@ def failures(results: list[difftest.CaseResult]) -> list[difftest.CaseResult]:
     return [r for r in results if r.failed and r.status != difftest.FALSE_ACCEPT]
 
 
+#: inputs (and their variants) on which the 9.0 daemon misbehaves, a bug later releases fixed
+#: (11.3 has a test of the fix): it still refuses them, but its message is not to be trusted
+UNSTABLE_MESSAGE = {
+    # a <sibling id> past the last cell: 9.0 reads past its distance table; its refusal
+    # comes with the right message, an empty one, or a crash of the daemon
+    "cpu-numa-distance-nonexistent-sibling",
+}
+
+
 def run(cases: list[Case], oracle, jobs: int = 2, retries: int = 2) -> list[difftest.CaseResult]:
     """Each case through libvirt and pciplan.  A few inputs crash the 9.0 daemon (the setup's
     watchdog restarts it); the cases it could not answer meanwhile are asked again, one by one."""
@@ -334,7 +343,9 @@ def run(cases: list[Case], oracle, jobs: int = 2, retries: int = 2) -> list[diff
     # answer given while another case was crashing the daemon says nothing about this input.
     fresh = _Fresh(oracle)
     for i, r in enumerate(results):
-        if r.failed or (r.status == difftest.OK_REJECT and not r.message_match):
+        if r.status == difftest.OK_REJECT and cases[i].name.split(".")[0] in UNSTABLE_MESSAGE:
+            r.message_match = None  # (not compared)
+        elif r.failed or (r.status == difftest.OK_REJECT and r.message_match is False):
             if _wait_for_daemon(oracle):
                 results[i] = difftest.run_case(cases[i], fresh, plan, plan_error)
     return results
