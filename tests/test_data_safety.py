@@ -288,7 +288,12 @@ def _dropped(tag: str) -> bool:
 
 
 def _c14n(el: etree._Element) -> bytes:
-    return etree.tostring(el, method="c14n")
+    """Canonical XML, or lxml's serialization where there is none (a relative namespace URI,
+    like Unraid's ``xmlns="unraid"``, which C14N refuses)."""
+    try:
+        return etree.tostring(el, method="c14n")
+    except etree.C14NError:
+        return b"(no C14N) " + etree.tostring(el)
 
 
 def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
@@ -613,7 +618,7 @@ def _canonical(data: bytes) -> bool:
 
 
 def _c14n_of(data: bytes) -> bytes:
-    return etree.tostring(etree.fromstring(data), method="c14n")
+    return _c14n(etree.fromstring(data))
 
 
 @pytest.mark.parametrize("path", _accepted_golden_inputs(5))
@@ -678,8 +683,7 @@ def test_lines_written_another_way_are_kept_where_the_plan_leaves_them(path):
     plan = api.plan(text)
     out = api.plan(perturbed)
     # the same document...
-    assert etree.tostring(etree.fromstring(out.encode()), method="c14n") == \
-        etree.tostring(etree.fromstring(plan.encode()), method="c14n")
+    assert _c14n_of(out.encode()) == _c14n_of(plan.encode())
     # ...in which every line the plan did not change is as the input wrote it
     kept = set(plan.split("\n"))
     for line, new in changed:
