@@ -527,8 +527,20 @@ def _machine_choices(g: Guest) -> list[str]:
     return [m]
 
 
+#: the machine QEMU 7.2 takes for an arch when ``machine=`` is left out
+_DEFAULT_MACHINES = {"x86_64": "pc", "i686": "pc", "ppc64": "pseries", "ppc64le": "pseries",
+                     "s390x": "s390-ccw-virtio"}
+
+
 def edit_machine(g: Guest, rng: random.Random) -> str | None:
-    """Change the machine type (alias, an older version, or i440fx <-> q35 keeping addresses)."""
+    """Change the machine type (alias, an older version, or i440fx <-> q35 keeping addresses),
+    or leave ``machine=`` out (the arch's default machine: i440fx's ``pc`` on x86)."""
+    default = _DEFAULT_MACHINES.get(g.arch)
+    t = g.root.find("os/type")
+    if default is not None and "machine" in t.attrib and rng.random() < 0.15:
+        del t.attrib["machine"]
+        old, g.machine = g.machine, default
+        return f"machine({old}->omitted)"
     new = rng.choice([m for m in _machine_choices(g) if m != g.machine] or [g.machine])
     if new == g.machine:
         return None
