@@ -4,7 +4,8 @@ AMD SEV guests, whether the daemon's qemu.conf turns SPICE's TLS on, whether the
 offers SGX to guests, whether the emulator is installed.
 
 libvirt 9.0 refuses, on the host it runs on, ``<domain type='kvm'>`` for a guest arch
-the host's CPU cannot run natively ("Emulator '...' does not support virt type 'kvm'"),
+the host's CPU cannot run natively ("Emulator '...' does not support virt type 'kvm'";
+without ``machine=``, "could not get preferred machine for ... type=kvm"),
 an emulated TPM when ``swtpm`` is not installed or cannot set up the TPM version
 ("TPM version '2.0' is not supported"; an ``external`` TPM back end needs swtpm too),
 ``<launchSecurity type='sev'>`` where KVM cannot run SEV guests, s390x's
