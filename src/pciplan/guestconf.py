@@ -1319,9 +1319,9 @@ def post_parse_start(facts: GuestFacts | None) -> None:
 
 def post_parse_machine(dom: Domain, host: Host | None) -> None:
     """QEMU's post-parse gives a domain without ``machine=`` the emulator's preferred machine
-    among those of its accelerator: KVM's are none for an arch the host cannot run natively,
-    HVF's none on Linux (every other domain type takes TCG's)."""
-    if not dom.machine_omitted or dom.virt_type not in ("kvm", "hvf"):
+    among those of its accelerator (``ACCELERATED_VIRT_TYPES``): KVM's are none for an arch
+    the host cannot run natively."""
+    if not dom.machine_omitted or dom.virt_type not in ACCELERATED_VIRT_TYPES:
         return
     reason = f"could not get preferred machine for {dom.emulator} type={dom.virt_type}"
     if dom.virt_type == "hvf":
@@ -1389,6 +1389,9 @@ def _post_parse_vcpus(facts: GuestFacts) -> None:
 
 #: the domain types QEMU runs (libvirt reads the others, then refuses them)
 QEMU_VIRT_TYPES = frozenset({"qemu", "kvm"})
+#: the domain types with an accelerator of their own, and so a machine list of their own
+#: (every other domain type takes TCG's); HVF's is empty on Linux
+ACCELERATED_VIRT_TYPES = frozenset({"kvm", "hvf"})
 
 
 def validate_os_type(dom: Domain, facts: GuestFacts) -> None:

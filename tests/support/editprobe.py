@@ -47,7 +47,7 @@ if str(TESTS_DIR) not in sys.path:
 
 from lxml import etree  # noqa: E402
 
-from support import difftest, libvirt_oracle, suiteprobe  # noqa: E402
+from support import difftest, libvirt_oracle, randomdomain, suiteprobe  # noqa: E402
 
 GOLDEN_DIR = TESTS_DIR / "golden"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=True)
@@ -527,15 +527,10 @@ def _machine_choices(g: Guest) -> list[str]:
     return [m]
 
 
-#: the machine QEMU 7.2 takes for an arch when ``machine=`` is left out
-_DEFAULT_MACHINES = {"x86_64": "pc", "i686": "pc", "ppc64": "pseries", "ppc64le": "pseries",
-                     "s390x": "s390-ccw-virtio"}
-
-
 def edit_machine(g: Guest, rng: random.Random) -> str | None:
     """Change the machine type (alias, an older version, or i440fx <-> q35 keeping addresses),
     or leave ``machine=`` out (the arch's default machine: i440fx's ``pc`` on x86)."""
-    default = _DEFAULT_MACHINES.get(g.arch)
+    default = randomdomain.DEFAULT_MACHINES.get(g.arch)
     t = g.root.find("os/type")
     if default is not None and "machine" in t.attrib and rng.random() < 0.15:
         del t.attrib["machine"]

@@ -1318,7 +1318,7 @@ class _Builder:
         ET.SubElement(dom, "vcpu", placement="static").text = str(r.choice((1, 2, 4)))
         os_el = ET.SubElement(dom, "os")
         # users leave machine= out, mostly where it names the arch's default machine
-        omit = self.chance(0.2 if self.machine in ("pc", "pseries", "s390-ccw-virtio") else 0.01)
+        omit = self.chance(0.2 if self.machine == DEFAULT_MACHINES.get(self.arch) else 0.01)
         t = ET.SubElement(os_el, "type", arch=self.arch, **({} if omit else {"machine": self.machine}))
         t.text = "hvm"
         if omit:
@@ -1456,6 +1456,12 @@ def generate(seed, index: int = 0, spread=None, kvm: bool | None = None, family:
     xml = b.build()
     return GeneratedDomain(xml=xml, family=fam_name, style=st, arch=arch, machine=machine, seed=seed,
                            index=index, notes=b.notes)
+
+
+#: the machine QEMU 7.2 takes for an arch when ``machine=`` is left out, where it has PCI
+#: (users leave the attribute out for these; aarch64's default board has no PCI)
+DEFAULT_MACHINES = {"x86_64": "pc", "i686": "pc", "ppc64": "pseries", "ppc64le": "pseries",
+                    "s390x": "s390-ccw-virtio"}
 
 
 #: machines other than each family's own, as users name them: the arch's other boards and
