@@ -1,7 +1,7 @@
 """Fuzzing: mutated domain documents never crash or hang pciplan (see tests/fuzzlib.py).
 
 * ``test_fuzz_api``: hypothesis chooses a seed and its mutations and a target
-  (plan, check, tree, diff); only ``PciplanError`` may escape, within 2 s.
+  (plan, check, tree, diff); only ``PciplanError`` may escape, within ``fuzzlib.TIME_LIMIT`` (a hang).
   ``PCIPLAN_FUZZ_EXAMPLES`` sets the number of inputs (default 300); the run is
   derandomised (the same inputs every time, so CI does not flake) unless
   ``PCIPLAN_FUZZ_RANDOM=1``.
