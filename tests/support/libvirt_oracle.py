@@ -10,7 +10,8 @@
 libvirt accepted the domain (the XML carries the input's own ``<name>``
 again) or ``(False, message)`` with libvirt's error message when the define
 was refused.  Anything else (virsh missing, daemon gone, dumpxml failing)
-raises ``OracleError``: that says nothing about the input.
+raises ``OracleError``: that says nothing about the input.  A local system daemon
+found gone is started again first (``revive``: libvirt 9.0 crashes on a few inputs).
 
 ``Oracle.attach`` defines a domain the same way, then adds a device to its persistent
 definition with ``virsh attach-device --config`` (as management applications add hardware
@@ -39,6 +40,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import uuid as uuidlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,19 +68,60 @@ def _uri(uri: str | None) -> str:
 
 
 def _virsh(uri: str, *args: str, timeout: float = VIRSH_TIMEOUT) -> subprocess.CompletedProcess:
+    """``virsh -c URI ARGS``; a daemon found gone is started again (``revive``) and asked once
+    more."""
     if shutil.which("virsh") is None:
         raise OracleError("the virsh binary is not installed")
-    try:
-        return subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True,
-                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as err:
-        raise OracleError(f"virsh {' '.join(args[:1])} timed out after {timeout}s") from err
+    for attempt in (1, 2):
+        try:
+            r = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True,
+                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as err:
+            raise OracleError(f"virsh {' '.join(args[:1])} timed out after {timeout}s") from err
+        if attempt == 1 and r.returncode != 0 and _cannot_connect(r.stderr or r.stdout) and revive(uri):
+            continue
+        return r
+    return r
+
+
+def _cannot_connect(err: str) -> bool:
+    return "failed to connect" in err.lower() and "hypervisor" in err.lower()
+
+
+#: what virsh says when the daemon died while it answered (libvirt 9.0 crashes on a few inputs)
+_DIED_RE = re.compile(r"End of file while reading data|client socket is closed|"
+                      r"Cannot recv data|Cannot write data", re.I)
 
 
 def _raise_if_gone(err: str) -> None:
-    """A virsh error that says the daemon is gone, not that it refused something."""
-    if "failed to connect" in err.lower() and "hypervisor" in err.lower():
+    """A virsh error that says the daemon is gone (or died answering), not that it refused
+    something."""
+    if _cannot_connect(err) or _DIED_RE.search(err):
         raise OracleError(err)
+
+
+_revive_lock = threading.Lock()
+LIBVIRTD = "/usr/sbin/libvirtd"
+
+
+def revive(uri: str, wait: float = 30.0) -> bool:
+    """Start the local libvirtd again when it is gone: libvirt 9.0 crashes on a few inputs of
+    its own test suite, and a CI machine has no service manager to restart it.  Only for the
+    local system daemon, as root, when no libvirtd runs at all.  True once it answers."""
+    if uri != DEFAULT_URI or os.geteuid() != 0 or not os.access(LIBVIRTD, os.X_OK):
+        return False
+    with _revive_lock:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            r = subprocess.run(["virsh", "-q", "-c", uri, "version"], capture_output=True,
+                               text=True, stdin=subprocess.DEVNULL)
+            if r.returncode == 0:
+                return True
+            # (a daemon that is still dying is waited for)
+            if subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode != 0:
+                subprocess.run([LIBVIRTD, "--daemon"], capture_output=True, stdin=subprocess.DEVNULL)
+            time.sleep(0.5)
+    return False
 
 
 @dataclass

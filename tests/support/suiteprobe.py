@@ -328,8 +328,8 @@ UNSTABLE_MESSAGE = {
 
 
 def run(cases: list[Case], oracle, jobs: int = 2, retries: int = 2) -> list[difftest.CaseResult]:
-    """Each case through libvirt and pciplan.  A few inputs crash the 9.0 daemon (the setup's
-    watchdog restarts it); the cases it could not answer meanwhile are asked again, one by one."""
+    """Each case through libvirt and pciplan.  A few inputs crash the 9.0 daemon (the oracle
+    starts it again); the cases it could not answer meanwhile are asked again, one by one."""
     plan, plan_error = difftest.load_planner("pciplan")
     with cf.ThreadPoolExecutor(max_workers=max(1, jobs)) as ex:
         results = list(ex.map(lambda c: difftest.run_case(c, oracle, plan, plan_error), cases))
