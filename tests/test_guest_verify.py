@@ -18,8 +18,8 @@ minutes on 2 cores):
 
     PCIPLAN_GUEST_TESTS=0      skip every test that boots a guest
     PCIPLAN_GUEST_CORPUS=10    shared-corpus cases (skipped when the corpus is absent)
-    PCIPLAN_GUEST_Q35=20       random q35 domains
-    PCIPLAN_GUEST_VIRT=20      random aarch64 virt domains
+    PCIPLAN_GUEST_Q35=14       random q35 domains
+    PCIPLAN_GUEST_VIRT=14      random aarch64 virt domains
     PCIPLAN_GUEST_PC=6         random pc (i440fx) domains
     PCIPLAN_GUEST_ARMV7=3      random armv7l virt domains
     PCIPLAN_GUEST_SEED=8       seed of the random domains
@@ -69,8 +69,8 @@ def _env_int(name: str, default: int) -> int:
 
 BOOTS = os.environ.get("PCIPLAN_GUEST_TESTS", "1") != "0"
 N_CORPUS = _env_int("PCIPLAN_GUEST_CORPUS", 10)
-N_Q35 = _env_int("PCIPLAN_GUEST_Q35", 20)
-N_VIRT = _env_int("PCIPLAN_GUEST_VIRT", 20)
+N_Q35 = _env_int("PCIPLAN_GUEST_Q35", 14)
+N_VIRT = _env_int("PCIPLAN_GUEST_VIRT", 14)
 N_PC = _env_int("PCIPLAN_GUEST_PC", 6)
 N_ARMV7 = _env_int("PCIPLAN_GUEST_ARMV7", 3)
 SEED = _env_int("PCIPLAN_GUEST_SEED", 8)
