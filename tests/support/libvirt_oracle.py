@@ -107,8 +107,10 @@ LIBVIRTD = "/usr/sbin/libvirtd"
 def revive(uri: str, wait: float = 30.0) -> bool:
     """Start the local libvirtd again when it is gone: libvirt 9.0 crashes on a few inputs of
     its own test suite, and a CI machine has no service manager to restart it.  Only for the
-    local system daemon, as root, when no libvirtd runs at all.  True once it answers."""
-    if uri != DEFAULT_URI or os.geteuid() != 0 or not os.access(LIBVIRTD, os.X_OK):
+    local system daemon that answered before in this process, as root, when no libvirtd runs
+    at all.  True once it answers."""
+    if uri != DEFAULT_URI or os.geteuid() != 0 or not os.access(LIBVIRTD, os.X_OK) \
+            or not _available.get(uri, (False,))[0]:
         return False
     with _revive_lock:
         deadline = time.monotonic() + wait
