@@ -16,7 +16,6 @@ The result is a ``Guest``: the domain plus libvirt's ordered device lists.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from . import chardevs, devices, guestconf, machines, parsecheck, video
@@ -28,9 +27,9 @@ from .records import Value
 if TYPE_CHECKING:
     from .hostcaps import Host
 
-#: libvirt's disk-name prefixes and the bus they imply when ``bus=`` is missing
-DISK_PREFIX_BUS = (("hd", "ide"), ("fd", "fdc"), ("sd", "scsi"), ("vd", "virtio"),
-                   ("xvd", "xen"), ("ubd", "uml"))
+#: the disk-name prefixes that imply a bus when ``bus=`` is missing (a floppy's is 'fdc';
+#: any other name, 'fda' of a cdrom too, implies 'ide')
+DISK_PREFIX_BUS = (("hd", "ide"), ("sd", "scsi"), ("vd", "virtio"), ("xvd", "xen"), ("ubd", "uml"))
 #: disk bus -> (controller type, disks per controller) for implicit controllers
 DISK_BUS_CONTROLLER = {"scsi": ("scsi", devices.SCSI_NARROW_UNITS), "fdc": ("fdc", 2),
                        "ide": ("ide", 4), "sata": ("sata", 6)}
@@ -392,21 +391,17 @@ def _disk_bus(disk: Device) -> str:
     if disk.attrs.get("device") == "floppy":
         return "fdc"
     dst = disk.target.get("dev", "")
-    for prefix, bus in sorted(DISK_PREFIX_BUS, key=lambda p: -len(p[0])):
+    for prefix, bus in DISK_PREFIX_BUS:
         if dst.startswith(prefix):
             return bus
     return "ide"
 
 
 def disk_index(name: str) -> int | None:
-    """libvirt's virDiskNameToIndex: 'sda' -> 0, 'sdz' -> 25, 'sdaa' -> 26."""
-    m = re.fullmatch(r"(?:hd|fd|sd|vd|xvd|ubd)([a-z]+)\d*", name)
-    if not m:
-        return None
-    idx = 0
-    for ch in m.group(1):
-        idx = idx * 26 + (ord(ch) - ord("a") + 1)
-    return idx - 1
+    """The drive a disk name means ('sda' -> 0, 'sdz' -> 25, 'sdaa' -> 26), for its controller
+    and unit, as libvirt computes it (a name too long for a C int wraps around; a negative
+    index is none, and refused later: "Unknown disk name")."""
+    return parsecheck.disk_name_index(name)
 
 
 # ---- 5. implicit devices ----------------------------------------------------------------

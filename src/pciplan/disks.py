@@ -15,7 +15,6 @@ the libvirt 9.0 daemon with pairs of mistakes.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from lxml import etree
@@ -229,7 +228,6 @@ IOTUNE_SPLIT_LIMITS = ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max",
 #: the largest <iotune> limit QEMU takes (a burst's length is not checked)
 IOTUNE_MAX = 1_000_000_000_000_000
 #: a disk name: a known prefix, letters, and no partition number
-DISK_NAME = re.compile(r"(?:hd|sd|vd|xvd|ubd|fd)[a-z]+([0-9]*)")
 #: the characters QEMU takes in a disk's serial
 SERIAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. +")
 #: the buses whose transient disks may share their backing image (QEMU hotplugs them)
@@ -510,8 +508,10 @@ def check_qemu(guest: Guest, disk: Device, f: DiskFacts) -> None:
     name = f.driver.get("name", "qemu")
     if name != "qemu":
         raise PlanError(f"unsupported driver name '{name}' for disk '{dst}'", what, kind="unsupported")
-    parsed = DISK_NAME.fullmatch(dst)
-    if parsed is not None and parsed.group(1):
+    partition = parsecheck.disk_name_partition(dst)
+    if partition is None:
+        raise PlanError(f"invalid disk target '{dst}'", what, kind="unsupported")
+    if partition:
         raise PlanError(f"invalid disk target '{dst}', partitions can't appear in disk targets", what,
                         kind="unsupported")
     for layer in f.chain:

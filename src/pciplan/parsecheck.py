@@ -654,9 +654,15 @@ VIDEO_MODELS = frozenset({"default", "vga", "cirrus", "vmvga", "xen", "vbox", "q
                           "virtio", "gop", "none", "bochs", "ramfb"})
 
 
-def disk_name_index(name: str) -> int | None:
-    """libvirt's virDiskNameToIndex: 'sda' -> 0, 'hdz' -> 25, 'vdaa' -> 26; None when invalid."""
-    for prefix in ("fd", "hd", "vd", "sd", "xvd", "ubd"):
+#: the disk-name prefixes libvirt knows, in the order it tries them
+DISK_NAME_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
+
+
+def _scan_disk_name(name: str) -> tuple[int, str] | None:
+    """libvirt's virDiskNameParse: a known prefix, at least one lowercase letter, then only
+    digits; (the letters' index, the digits).  libvirt computes the index in a C int: a long
+    name wraps around."""
+    for prefix in DISK_NAME_PREFIXES:
         if name.startswith(prefix):
             rest = name[len(prefix):]
             break
@@ -665,13 +671,33 @@ def disk_name_index(name: str) -> int | None:
     idx = 0
     i = 0
     while i < len(rest) and "a" <= rest[i] <= "z":
-        # libvirt computes in a C int: a long name wraps around (and a negative one is refused)
         idx = _int32((idx + (1 if i else 0)) * 26 + ord(rest[i]) - ord("a"))
         i += 1
     digits = rest[i:]
-    if digits and not (digits.isascii() and digits.isdigit()):
+    if i == 0 or (digits and not (digits.isascii() and digits.isdigit())):
         return None
-    return idx if idx >= 0 else None
+    return idx, digits
+
+
+def disk_name_index(name: str) -> int | None:
+    """libvirt's virDiskNameToIndex: 'sda' -> 0, 'hdz' -> 25, 'vdaa' -> 26 (trailing digits
+    ignored); None when invalid (a name that wraps to a negative index too)."""
+    found = _scan_disk_name(name)
+    return found[0] if found is not None and found[0] >= 0 else None
+
+
+def disk_name_partition(name: str) -> int | None:
+    """The partition number a disk name ends in, as libvirt's virDiskNameParse reads it
+    ('vda1' -> 1; 'sda', and 'sda0', -> 0); None when libvirt cannot parse the name (no
+    letter after the prefix, digits that start with 0, a number past a C int)."""
+    found = _scan_disk_name(name)
+    if found is None:
+        return None
+    digits = found[1]
+    if len(digits) > 1 and digits[0] == "0":
+        return None
+    number = int(digits) if digits else 0
+    return number if number <= INT_MAX else None
 
 
 def _int32(value: int) -> int:

@@ -324,7 +324,9 @@ class _Builder:
         except StopIteration:
             return
         prefix = {"virtio": "vd", "ide": "hd"}.get(bus, "sd")
-        ET.SubElement(el, "target", dev=prefix + letter, bus=bus)
+        target = ET.SubElement(el, "target", dev=prefix + letter, bus=bus)
+        if self.style == "odd":
+            self.odd_disk_name(target, prefix, bus)
         if device == "cdrom":
             ET.SubElement(el, "readonly")
         if bus == "virtio":
@@ -1010,6 +1012,20 @@ class _Builder:
         a = {"type": "pci", "domain": "0x0000"}
         a.update(attrs)
         ET.SubElement(el, "address", a)
+
+    def odd_disk_name(self, target, prefix: str, bus: str) -> None:
+        """Disk names as users write them now and then: a trailing 0 (no partition to libvirt),
+        a digit for the letter (fog05's 'hd1': refused), no bus (the name's prefix says it).
+        Drawn from a generator of their own: the main stream, and so the rest of the domain,
+        stays as it was."""
+        side = random.Random(f"disk-name:{self.name}:{len(self.disks)}")
+        roll = side.random()
+        if roll < 0.04:
+            target.set("dev", target.get("dev") + "0")
+        elif roll < 0.05:
+            target.set("dev", prefix + str(side.randrange(1, 4)))
+        if side.random() < 0.2 and {"hd": "ide", "sd": "scsi", "vd": "virtio"}[prefix] == bus:
+            del target.attrib["bus"]
 
     def oddities(self):
         """Plausible-but-unusual things users write; some of them libvirt refuses."""
