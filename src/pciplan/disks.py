@@ -227,7 +227,6 @@ IOTUNE_SPLIT_LIMITS = ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max",
                        "bytes_sec_max_length", "iops_sec_max_length")
 #: the largest <iotune> limit QEMU takes (a burst's length is not checked)
 IOTUNE_MAX = 1_000_000_000_000_000
-#: a disk name: a known prefix, letters, and no partition number
 #: the characters QEMU takes in a disk's serial
 SERIAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_. +")
 #: the buses whose transient disks may share their backing image (QEMU hotplugs them)

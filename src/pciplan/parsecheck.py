@@ -654,15 +654,15 @@ VIDEO_MODELS = frozenset({"default", "vga", "cirrus", "vmvga", "xen", "vbox", "q
                           "virtio", "gop", "none", "bochs", "ramfb"})
 
 
-#: the disk-name prefixes libvirt knows, in the order it tries them
-DISK_NAME_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
+#: the prefixes of the disk names libvirt turns into a drive index, in the order it tries them
+DISK_INDEX_PREFIXES = ("fd", "hd", "vd", "sd", "xvd", "ubd")
 
 
 def _scan_disk_name(name: str) -> tuple[int, str] | None:
     """libvirt's virDiskNameParse: a known prefix, at least one lowercase letter, then only
     digits; (the letters' index, the digits).  libvirt computes the index in a C int: a long
     name wraps around."""
-    for prefix in DISK_NAME_PREFIXES:
+    for prefix in DISK_INDEX_PREFIXES:
         if name.startswith(prefix):
             rest = name[len(prefix):]
             break
