@@ -397,13 +397,6 @@ def _disk_bus(disk: Device) -> str:
     return "ide"
 
 
-def disk_index(name: str) -> int | None:
-    """The drive a disk name means ('sda' -> 0, 'sdz' -> 25, 'sdaa' -> 26), for its controller
-    and unit, as libvirt computes it (a name too long for a C int wraps around; a negative
-    index is none, and refused later: "Unknown disk name")."""
-    return parsecheck.disk_name_index(name)
-
-
 # ---- 5. implicit devices ----------------------------------------------------------------
 def drive_controller(dev: Device) -> int | None:
     """The index of the controller a disk or SCSI host device names or implies (its
@@ -422,7 +415,7 @@ def drive_controller(dev: Device) -> int | None:
         bus = dev.bus or ""
         if bus not in DISK_BUS_CONTROLLER:
             return None
-        idx = disk_index(dev.target.get("dev", ""))
+        idx = parsecheck.disk_name_index(dev.target.get("dev", ""))
         if idx is None:
             return None
         per = DISK_BUS_CONTROLLER[bus][1]
@@ -516,7 +509,7 @@ def scsi_hostdev_controllers(guest: Guest, hostdevs: list[Device]) -> list[int]:
             if a is not None and a.type == "drive":
                 used.add(_drive_tuple(a))
             elif a is None:
-                idx = disk_index(disk.target.get("dev", ""))
+                idx = parsecheck.disk_name_index(disk.target.get("dev", ""))
                 if idx is not None:
                     used.add((idx // devices.SCSI_NARROW_UNITS, 0, 0, idx % devices.SCSI_NARROW_UNITS))
     for hd in hostdevs:

@@ -72,15 +72,17 @@ def _virsh(uri: str, *args: str, timeout: float = VIRSH_TIMEOUT) -> subprocess.C
     more."""
     if shutil.which("virsh") is None:
         raise OracleError("the virsh binary is not installed")
-    for attempt in (1, 2):
+
+    def run() -> subprocess.CompletedProcess:
         try:
-            r = subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True,
-                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            return subprocess.run(["virsh", "-q", "-c", uri, *args], capture_output=True,
+                                  text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as err:
             raise OracleError(f"virsh {' '.join(args[:1])} timed out after {timeout}s") from err
-        if attempt == 1 and r.returncode != 0 and _cannot_connect(r.stderr or r.stdout) and revive(uri):
-            continue
-        return r
+
+    r = run()
+    if r.returncode != 0 and _cannot_connect(r.stderr or r.stdout) and revive(uri):
+        r = run()
     return r
 
 

@@ -1024,7 +1024,7 @@ class _Builder:
             target.set("dev", target.get("dev") + "0")
         elif roll < 0.05:
             target.set("dev", prefix + str(side.randrange(1, 4)))
-        if side.random() < 0.2 and {"hd": "ide", "sd": "scsi", "vd": "virtio"}[prefix] == bus:
+        if side.random() < 0.2 and bus in ("ide", "scsi", "virtio"):  # (the buses names imply)
             del target.attrib["bus"]
 
     def oddities(self):
