@@ -21,7 +21,6 @@ appended as a second cpio archive, which the kernel unpacks over the first.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -362,10 +361,14 @@ def image_for(arch: str, log: Log = _say, refresh: bool = False) -> GuestImage:
     kdir = fetch(spec, log, refresh)
     infos = {k: kmod.ModInfo.from_json(v) for k, v in json.loads((kdir / "modinfo.json").read_text()).items()}
     builtin = set((kdir / "builtin.txt").read_text().split())
-    initrd = kdir / f"initrd-{_initrd_hash()}.cpio.gz"
+    # uncompressed: the kernel copies it instead of inflating it, half a second less per boot
+    # under TCG, for 17 MB instead of 5 MB on the host's disk
+    initrd = kdir / f"initrd-{_initrd_hash()}.cpio"
     if not initrd.is_file():
         mods = {name: (kdir / "modules" / f"{name}.ko").read_bytes() for name in infos}
-        data = gzip.compress(build_initramfs((kdir / "busybox").read_bytes(), mods), 6, mtime=0)
+        data = build_initramfs((kdir / "busybox").read_bytes(), mods)
+        for old in kdir.glob("initrd-*.cpio.gz"):   # what earlier pciplans cached
+            old.unlink(missing_ok=True)
         tmp = initrd.with_name(initrd.name + f".{os.getpid()}.tmp")
         tmp.write_bytes(data)
         tmp.replace(initrd)
