@@ -23,7 +23,8 @@ minutes on 2 cores):
     PCIPLAN_GUEST_PC=6         random pc (i440fx) domains
     PCIPLAN_GUEST_ARMV7=3      random armv7l virt domains
     PCIPLAN_GUEST_SEED=8       seed of the random domains
-    PCIPLAN_GUEST_JOBS=2       guests booted in parallel
+    PCIPLAN_GUEST_JOBS=2       guests booted in parallel (one, beside the rest of the suite,
+                               until the booting tests, which run last, are reached)
     PCIPLAN_GUEST_TIMEOUT=300  seconds one guest may take
 
 The guest kernel and busybox come from Debian's packages (``apt-get
@@ -414,18 +415,45 @@ def guest_image(arch: str):
 
 
 class _Pool:
-    """Guests booted ``JOBS`` at a time; each case is submitted once and awaited by its test."""
+    """Guests booted ``JOBS`` at a time; each case is submitted once and awaited by its test.
+
+    While the rest of the suite runs (``start_boots``, called by conftest.py at collection),
+    only one guest boots, on the core the suite leaves free; ``widen`` lets ``JOBS`` boot once
+    the booting tests, which run last, are reached.
+    """
 
     def __init__(self) -> None:
         self.ex = ThreadPoolExecutor(JOBS, thread_name_prefix="guest")
         self.futures: dict[str, Future] = {}
         self.lock = threading.Lock()
+        self.gate = threading.Semaphore(JOBS)
+        self.held = 0
+
+    def narrow(self) -> None:
+        """One boot at a time (called before anything is submitted, so it never waits)."""
+        while self.held < JOBS - 1:
+            self.gate.acquire()
+            self.held += 1
+
+    def widen(self) -> None:
+        while self.held:
+            self.gate.release()
+            self.held -= 1
+
+    def _gated(self, fn, *args, **kwargs):
+        with self.gate:
+            return fn(*args, **kwargs)
 
     def submit(self, key: str, fn, *args, **kwargs) -> Future:
         with self.lock:
             if key not in self.futures:
-                self.futures[key] = self.ex.submit(fn, *args, **kwargs)
+                self.futures[key] = self.ex.submit(self._gated, fn, *args, **kwargs)
             return self.futures[key]
+
+    def stop(self) -> None:
+        """Drop the boots not started (a run cut short must not wait for them)."""
+        self.widen()
+        self.ex.shutdown(wait=False, cancel_futures=True)
 
 
 _pool = _Pool()
@@ -433,20 +461,15 @@ _pool = _Pool()
 _TIMES: dict[str, tuple[float, float]] = {}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _boot_time_summary(request):
-    yield
+def boot_summary() -> str | None:
+    """One line on the guests this run booted (conftest.py prints it at the end)."""
     if not _TIMES:
-        return
+        return None
     walls = sorted(w for w, _ in _TIMES.values())
     ups = sorted(u for _, u in _TIMES.values())
-    line = (f"guest boots: {len(walls)}, {JOBS} in parallel; wall per guest median {walls[len(walls) // 2]:.1f} s "
+    return (f"guest boots: {len(walls)}, up to {JOBS} at a time; wall per guest median {walls[len(walls) // 2]:.1f} s "
             f"(min {walls[0]:.1f}, max {walls[-1]:.1f}); guest uptime at report end median "
             f"{ups[len(ups) // 2]:.1f} s")
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("")
-        reporter.write_line(line)
 
 
 def _boot(topo, **kwargs):
@@ -497,13 +520,17 @@ CASES = dict(_cases()) if BOOTS else {}
 _topologies: dict[str, object] = {}
 
 
-def _submit_all() -> None:
-    """Queue every case, so that the pool stays busy while the tests wait in order."""
-    for key, load in CASES.items():
-        if key in _topologies:
+#: the proof cases this run selected (start_boots); empty when it was not called
+_selected: list[str] = []
+
+
+def _submit_all(keys) -> None:
+    """Queue the cases, so that the pool stays busy while the tests wait in order."""
+    for key in keys:
+        if key in _topologies or key not in CASES:
             continue
         try:
-            _topologies[key] = load()
+            _topologies[key] = CASES[key]()
         except BaseException as err:  # noqa: BLE001 - a skip, kept for its test
             _topologies[key] = err
             continue
@@ -514,33 +541,13 @@ def _submit_all() -> None:
         _pool.submit(key, _boot, _topologies[key])
 
 
-@pytest.mark.skipif(not BOOTS, reason="PCIPLAN_GUEST_TESTS=0")
-@pytest.mark.parametrize("key", list(CASES) or ["none"])
-def test_guest_proof(key):
-    if key == "none":
-        pytest.skip("no cases (PCIPLAN_GUEST_* counts are 0 or the random generator is missing)")
-    why = _why_no_boots()
-    if why:
-        pytest.skip(why)
-    _submit_all()
-    topo = _topologies[key]
-    if isinstance(topo, BaseException):
-        raise topo
-    guest_image(topo.arch)
-    v = _pool.submit(key, _boot, topo).result()
-    _TIMES[key] = (v.boot.elapsed, v.guest.ended or 0.0)
-    assert v.ok, format_report(v)
-    # the plan's every function is accounted for, and the guest reported in time
-    assert v.guest.complete
-    assert len(v.result.rows) == len(check.expectations(build(topo)))
-
-
 def _example(name: str):
     return _planned((EXAMPLES / name).read_text())
 
 
-def test_negative_control_moved_device_fails():
-    """The aarch64 example booted as planned, checked against a plan with its NIC moved."""
+def _moved_nic_boot() -> tuple[Future, int]:
+    """The aarch64 example booted as planned, to be checked against its plan with the NIC
+    moved to the last empty root port's bus: (the boot, that bus)."""
     topo = _example("aarch64-guest.xml")
     guest_image(topo.arch)
     doc = xmlio.load((EXAMPLES / "aarch64-guest.xml").read_text())
@@ -556,17 +563,88 @@ def test_negative_control_moved_device_fails():
     moved = _planned(planned.replace(pattern, pattern.replace(f"bus='0x{nic.address.bus:02x}'",
                                                               f"bus='0x{last:02x}'")))
     assert [f.address.bus for f in moved.functions if f.device.tag == "interface"] == [last]
-    v = _pool.submit("negative-moved", _boot, moved, boot_topology=topo).result()
+    return _pool.submit("negative-moved", _boot, moved, boot_topology=topo), last
+
+
+def _nomsi_boot() -> Future:
+    """The q35 example booted with pci=nomsi."""
+    topo = _example("q35-guest.xml")
+    guest_image(topo.arch)
+    return _pool.submit("negative-nomsi", _boot, topo, append="pci=nomsi")
+
+
+def start_boots(items, alone: bool) -> None:
+    """Start the guests of the selected booting tests (``items``) now, in the background.
+
+    conftest.py calls this once the run's tests are known, and runs the booting tests last:
+    the guests boot, one at a time, beside the rest of the suite (``alone``: nothing else
+    runs, so all ``JOBS`` at once).  A case that cannot be set up here is left to its test,
+    which then reports why.
+    """
+    if not BOOTS:
+        return
+    if not alone:
+        _pool.narrow()
+    names = {item.originalname for item in items}
+    _selected[:] = [item.callspec.params["key"] for item in items
+                    if item.originalname == "test_guest_proof" and hasattr(item, "callspec")]
+    _submit_all(_selected)
+    for name, start in (("test_negative_control_moved_device_fails", _moved_nic_boot),
+                        ("test_negative_control_pci_nomsi_fails", _nomsi_boot)):
+        if name in names:
+            try:
+                start()
+            except (Exception, pytest.skip.Exception):  # noqa: BLE001 - its test says why
+                pass
+
+
+def stop_boots() -> None:
+    """The run is over (or cut short): boots not started are dropped."""
+    _pool.stop()
+
+
+@pytest.fixture(autouse=True)
+def _all_jobs_once_boots_are_awaited(request):
+    if request.node.get_closest_marker("guest_boot"):
+        _pool.widen()
+
+
+@pytest.mark.guest_boot
+@pytest.mark.skipif(not BOOTS, reason="PCIPLAN_GUEST_TESTS=0")
+@pytest.mark.parametrize("key", list(CASES) or ["none"])
+def test_guest_proof(key):
+    if key == "none":
+        pytest.skip("no cases (PCIPLAN_GUEST_* counts are 0 or the random generator is missing)")
+    why = _why_no_boots()
+    if why:
+        pytest.skip(why)
+    _submit_all(_selected or list(CASES))
+    topo = _topologies[key]
+    if isinstance(topo, BaseException):
+        raise topo
+    guest_image(topo.arch)
+    v = _pool.submit(key, _boot, topo).result()
+    _TIMES[key] = (v.boot.elapsed, v.guest.ended or 0.0)
+    assert v.ok, format_report(v)
+    # the plan's every function is accounted for, and the guest reported in time
+    assert v.guest.complete
+    assert len(v.result.rows) == len(check.expectations(build(topo)))
+
+
+@pytest.mark.guest_boot
+def test_negative_control_moved_device_fails():
+    """The aarch64 example booted as planned, checked against a plan with its NIC moved."""
+    boot, last = _moved_nic_boot()
+    v = boot.result()
     assert not v.ok
     text = "\n".join(v.result.failures())
     assert f"planned at 0000:{last:02x}:00.0: nothing at guest address" in text, text
 
 
+@pytest.mark.guest_boot
 def test_negative_control_pci_nomsi_fails():
     """The q35 example booted with pci=nomsi: virtio and PCIe endpoints fall back to INTx."""
-    topo = _example("q35-guest.xml")
-    guest_image(topo.arch)
-    v = _pool.submit("negative-nomsi", _boot, topo, append="pci=nomsi").result()
+    v = _nomsi_boot().result()
     assert not v.ok
     bad = [r for r in v.result.rows if not r.ok]
     assert bad and all("INTx" in r.status for r in bad)
@@ -575,6 +653,7 @@ def test_negative_control_pci_nomsi_fails():
     assert all(r.seen is not None for r in v.result.rows)
 
 
+@pytest.mark.guest_boot
 def test_cli_verify_guest_reports_and_exits_0(tmp_path):
     from click.testing import CliRunner
     from pciplan.cli.guest import command
@@ -587,6 +666,7 @@ def test_cli_verify_guest_reports_and_exits_0(tmp_path):
     assert "PCIPLAN end" in log.read_text()
 
 
+@pytest.mark.guest_boot
 def test_cli_kernel_initrd_override(tmp_path):
     """--kernel/--initrd: a user kernel and initramfs (here Debian's, repacked) get pciplan's /init."""
     from click.testing import CliRunner
