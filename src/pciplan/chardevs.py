@@ -307,25 +307,26 @@ def check_generic(guest: Guest, dev: Device) -> None:
 
     def missing(name: str, kind: str = "internal") -> PlanError:
         return PlanError(f"Missing source {name} attribute for char device", what, kind=kind)
-    if f.type in PATH_TYPES and not src.get("path"):
+    # (libvirt tests that an attribute is there: an empty one, path='', passes)
+    if f.type in PATH_TYPES and src.get("path") is None:
         raise missing("path")
-    if f.type == "nmdm" and not (src.get("master") and src.get("slave")):
+    if f.type == "nmdm" and (src.get("master") is None or src.get("slave") is None):
         raise PlanError("Should define both master and slave path attributes for nmdm device", what,
                         kind="internal")
-    if f.type == "unix" and not src.get("path") and \
+    if f.type == "unix" and src.get("path") is None and \
             not (dev.tag == "channel" and dev.target.get("type") == "virtio"):
         raise missing("path")
     if f.type == "tcp":
-        if not src.get("host"):
+        if src.get("host") is None:
             raise missing("host")
-        if not src.get("service"):
+        if src.get("service") is None:
             raise missing("service")
-    if f.type == "udp" and not any(s.get("service") for s in f.sources
+    if f.type == "udp" and not any(s.get("service") is not None for s in f.sources
                                    if s.get("mode", "connect") == "connect"):
         raise missing("service")
     if f.type in ("spiceport", "dbus"):
         channel = src.get("channel")
-        if not channel:
+        if channel is None:
             if not (f.type == "dbus" and dev.tag == "redirdev"):  # (a D-Bus redirector needs none)
                 raise missing("channel", "unsupported")
         elif any(c not in CHANNEL_NAME_CHARS for c in channel):
