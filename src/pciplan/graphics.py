@@ -1,9 +1,13 @@
 """What libvirt 9.0 refuses of a ``<graphics>``, in its order.
 
-* the parser (:func:`check_parse`): the ports of VNC and RDP, the ``<listen>`` elements
-  (their type, the attributes each type takes, the first one against the element's own
-  ``listen``/``socket``), which listen types RDP takes, VNC's ``<audio>``, VNC's and
-  SPICE's ``connected``, SPICE's channel names, D-Bus's ``p2p``, ``<gl>`` and ``<audio>``;
+* the parser (:func:`check_parse`), each type's attributes in the order it reads them:
+  the ``<listen>`` elements of VNC, RDP and SPICE (the other types ignore them: their
+  type, required, whether the graphics type takes it, the first one against the element's
+  own ``listen``/``socket``, the attributes each listen type takes), the ports, VNC's
+  ``websocket``, ``sharePolicy``, ``powerControl`` and ``<audio>``, SPICE's ``autoport``,
+  ``defaultMode``, channels and the words of its children (``<image compression>``...),
+  the password's expiry time and ``connected``, SDL's and desktop's ``fullscreen``,
+  D-Bus's ``p2p``, ``<gl>`` and ``<audio>``;
 * validation (:func:`validate`), after every other device (libvirt validates graphics
   last, before what spans devices), each graphics in document order: libvirt's own
   checks (a network listen names its network, VNC's audio is there, D-Bus p2p takes no
@@ -17,6 +21,7 @@ PCI address: pciplan reads nothing else of them.)
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from lxml import etree
@@ -121,66 +126,123 @@ def validate(facts: list[GraphicsFacts], audio: list[audios.AudioFacts],
 
 
 LISTEN_TYPES = frozenset({"none", "address", "network", "socket"})
+#: graphics types whose parser reads the ``<listen>`` elements (the others ignore them)
+LISTEN_PARSED = frozenset({"vnc", "rdp", "spice"})
+#: graphics types that take the listen types 'socket' and 'none'
+SOCKET_TYPES = frozenset({"vnc", "spice"})
 #: graphics types that take a port, and how libvirt names them in its refusal
 PORT_TYPES = frozenset({"vnc", "rdp"})
-#: the listen types each graphics type takes (the others take any)
-LISTEN_TYPES_OF = {"rdp": frozenset({"address", "network"})}
 SPICE_CHANNELS = frozenset({"main", "display", "inputs", "cursor", "playback", "record",
                             "smartcard", "usbredir"})
 SPICE_CONNECTED = frozenset({"fail", "disconnect", "keep"})
+SPICE_MODES = frozenset({"any", "secure", "insecure"})
+VNC_SHARE_POLICIES = frozenset({"default", "allow-exclusive", "force-shared", "ignore"})
+_YES_NO = frozenset({"yes", "no"})    # (parsecheck's words: it imports this module)
+_ON_OFF = frozenset({"on", "off"})
+#: SPICE's children read as one word each, in the parser's order: (child, attribute, words);
+#: each is required once the child is there, and none takes 'default'
+SPICE_CHILD_WORDS = (
+    ("image", "compression", frozenset({"auto_glz", "auto_lz", "quic", "glz", "lz", "off"})),
+    ("jpeg", "compression", frozenset({"auto", "never", "always"})),
+    ("zlib", "compression", frozenset({"auto", "never", "always"})),
+    ("playback", "compression", _ON_OFF),
+    ("streaming", "mode", frozenset({"filter", "all", "off"})),
+    ("clipboard", "copypaste", _YES_NO),
+    ("filetransfer", "enable", _YES_NO),
+    ("gl", "enable", _YES_NO),
+    ("mouse", "mode", frozenset({"server", "client"})),
+)
+#: ``passwdValidTo``: YYYY-MM-DDTHH:MM:SS, each number as C's strtol reads it
+_VALID_TO = re.compile(r"\s*([+-]?\d+)-\s*([+-]?\d+)-\s*([+-]?\d+)T\s*([+-]?\d+):\s*([+-]?\d+):"
+                       r"\s*([+-]?\d+)", re.ASCII)
 
 
 def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
-    """The parser's checks of one graphics element (its type's word is checked before)."""
+    """The parser's checks of one graphics element, in its order (its type's word is
+    checked before)."""
     def refuse(message: str, kind: str = "xml", line: int | None = None) -> PlanError:
         return PlanError(message, parsecheck._what(what), line or el.sourceline, kind=kind)
     gtype = el.get("type")
-    listens = [c for c in el if c.tag == "listen"]
-    for listen in listens:
-        parsecheck._word(listen, "type", LISTEN_TYPES, what)
-        ltype = listen.get("type")
-        for attr in ("network", "socket"):
-            if listen.get(attr) is not None and ltype != attr:
-                raise refuse(f"'{attr}' attribute is valid only for listen type '{attr}'",
-                             line=listen.sourceline)
-    allowed = LISTEN_TYPES_OF.get(gtype or "")
-    if allowed is not None:
-        for listen in listens:
-            ltype = listen.get("type")
-            if ltype is not None and ltype not in allowed:
-                raise refuse(f"listen type '{ltype}' is not available for graphics type '{gtype}'",
-                             "unsupported")
-    if listens:
-        first = listens[0]
-        listen = el.get("listen")
-        if listen is not None and first.get("address") not in (None, listen):
-            raise refuse(f"graphics 'listen' attribute '{listen}' must match 'address' attribute of "
-                         f"first listen element (found '{first.get('address') or ''}')", "unsupported")
-        socket = el.get("socket")
-        if socket is not None and first.get("socket") not in (None, socket):
-            raise refuse(f"graphics 'socket' attribute '{socket}' must match 'socket' attribute of "
-                         f"first listen element (found '{first.get('socket') or ''}')", "unsupported")
-    port = el.get("port")
-    if port is not None and parsecheck.c_int(port, 10) is None:
-        if gtype in PORT_TYPES:
+    if gtype in LISTEN_PARSED:
+        _check_listens(el, gtype, what, refuse)
+    if gtype in PORT_TYPES:
+        port = el.get("port")
+        if port is not None and parsecheck.c_int(port, 10) is None:
             raise refuse(f"cannot parse {gtype} port {port}", "internal")
-        if gtype == "spice":
-            raise parsecheck._invalid(el, "port", port, what, "integer value")
-    if gtype == "vnc":  # (D-Bus's after its other attributes)
+    if gtype == "vnc":
+        _int_attr(el, "websocket", what)
+        parsecheck._word(el, "sharePolicy", VNC_SHARE_POLICIES, what)
+        parsecheck._word(el, "powerControl", _YES_NO, what)
         audios.check_reference(el.find("audio"), what)
-    connected = el.get("connected") if el.get("passwd") is not None else None
-    if gtype == "vnc" and connected is not None and connected != "keep":
-        raise refuse("VNC supports connected='keep' only", "unsupported")
-    if gtype == "spice":
-        if connected is not None and connected not in SPICE_CONNECTED:
-            raise refuse(f"unknown connected value {connected}", "unsupported")
+        _check_auth(el, gtype, refuse)
+    elif gtype == "spice":
+        _int_attr(el, "port", what)
+        _int_attr(el, "tlsPort", what)
+        parsecheck._word(el, "autoport", _YES_NO, what)
+        parsecheck._word(el, "defaultMode", SPICE_MODES, what)
+        _check_auth(el, gtype, refuse)
         for channel in el.iterfind("channel"):
-            parsecheck._word(channel, "name", SPICE_CHANNELS, what)
-    if gtype == "dbus":
-        parsecheck._word(el, "p2p", parsecheck.YES_NO, what)
+            parsecheck._word(channel, "name", SPICE_CHANNELS, what, required=True)
+            parsecheck._word(channel, "mode", SPICE_MODES, what, required=True)
+        for child, attr, words in SPICE_CHILD_WORDS:
+            kid = el.find(child)
+            if kid is not None:
+                parsecheck._word(kid, attr, words, what, required=True)
+    elif gtype in ("sdl", "desktop"):
+        parsecheck._word(el, "fullscreen", _YES_NO, what)
+        gl = el.find("gl")
+        if gtype == "sdl" and gl is not None:
+            parsecheck._word(gl, "enable", _YES_NO, what, required=True)
+    elif gtype == "dbus":
+        parsecheck._word(el, "p2p", _YES_NO, what)
         gl = el.find("gl")
         if gl is not None:
-            if gl.get("enable") is None:
-                raise refuse("Missing required attribute 'enable' in element 'gl'", line=gl.sourceline)
-            parsecheck._word(gl, "enable", parsecheck.YES_NO, what)
+            parsecheck._word(gl, "enable", _YES_NO, what, required=True)
         audios.check_reference(el.find("audio"), what)
+
+
+def _check_listens(el: etree._Element, gtype: str, what: parsecheck.What, refuse) -> None:
+    """Each ``<listen>`` in turn: its type, whether the graphics type takes it, the first one
+    against the element's own ``listen``/``socket``, the attributes the type takes (an
+    empty one counts as left out)."""
+    for i, listen in enumerate(c for c in el if c.tag == "listen"):
+        parsecheck._word(listen, "type", LISTEN_TYPES, what, required=True)
+        ltype = listen.get("type")
+        if ltype in ("socket", "none") and gtype not in SOCKET_TYPES:
+            raise refuse(f"listen type '{ltype}' is not available for graphics type '{gtype}'",
+                         "unsupported")
+        if i == 0:
+            for compat, attr, own in (("listen", "address", "address"), ("socket", "socket", "socket")):
+                mine, theirs = listen.get(attr), el.get(compat)
+                if ltype == own and mine is not None and theirs is not None and mine != theirs:
+                    raise refuse(f"graphics '{compat}' attribute '{theirs}' must match '{attr}' "
+                                 f"attribute of first listen element (found '{mine}')", "unsupported")
+        for attr in ("network", "socket"):
+            if listen.get(attr) and ltype != attr:
+                raise refuse(f"'{attr}' attribute is valid only for listen type '{attr}'",
+                             line=listen.sourceline)
+
+
+def _int_attr(el: etree._Element, attr: str, what: parsecheck.What) -> None:
+    value = el.get(attr)
+    if value is not None and parsecheck.c_int(value, 10) is None:
+        raise parsecheck._invalid(el, attr, value, what, "integer value")
+
+
+def _check_auth(el: etree._Element, gtype: str, refuse) -> None:
+    """VNC's and SPICE's password attributes (read only with a ``passwd``)."""
+    if el.get("passwd") is None:
+        return
+    valid_to = el.get("passwdValidTo")
+    if valid_to is not None:
+        m = _VALID_TO.fullmatch(valid_to)
+        if m is None or any(parsecheck.c_int(n, 10) is None for n in m.groups()):
+            raise refuse(f"cannot parse password validity time '{valid_to}', expect "
+                         f"YYYY-MM-DDTHH:MM:SS", "internal")
+    connected = el.get("connected")
+    if connected is None:
+        return
+    if connected not in SPICE_CONNECTED:
+        raise refuse(f"unknown connected value {connected}", "unsupported")
+    if gtype == "vnc" and connected != "keep":
+        raise refuse("VNC supports connected='keep' only", "unsupported")

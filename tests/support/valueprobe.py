@@ -3,6 +3,7 @@ libvirt and through pciplan.
 
     .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2
     .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2 --suite 9.0.0
+    .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2 --anywhere
 
 Each case takes an accepted golden input (tests/golden, made with the daemon; with
 ``--suite 9.0.0``, one of libvirt's own test inputs it accepts), picks one
@@ -17,10 +18,14 @@ with the same PCI layout (``support.layout``, the notion of the corpus' pcicompa
 both refuse, with the same message core.  A disagreement is printed with the file, the
 device and the value; ``--save DIR`` writes the domains.
 
+``--anywhere`` picks any attribute of any element of the device instead (a ``<source path>``,
+a ``<graphics autoport>``, an ``<image compression>``...).
+
 It found libvirt's 'auto' SCSI model, the models of sata/ccid/fdc controllers, vsock and
 vhost-scsi 'default', the panic default, the <model> children libvirt does not read, the
 order of a host device's checks, chardev target type 'none', <model name='none'>, a USB
-controller of no ports, and the type libvirt writes for a chardev or controller without one.
+controller of no ports, and the type libvirt writes for a chardev or controller without one;
+``--anywhere``, the SPICE and VNC attributes libvirt reads as words and numbers.
 Exit status: 0 all agree, 1 some disagree, 2 no daemon.
 """
 
@@ -77,7 +82,24 @@ def suite_inputs(version: str, oracle, jobs: int) -> list[tuple[str, str]]:
     return [(c.name, c.xml) for c, ok in zip(cases, accepted) if ok]
 
 
-def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None) -> list[tuple[str, str, str]]:
+def _elements(dev) -> list:
+    """A device element and every element inside it, in document order."""
+    return [e for e in dev.iter() if isinstance(e.tag, str)]
+
+
+def _relpath(dev, e) -> str | None:
+    """``e``'s path below ``dev`` (``source``, ``target/model``), None for ``dev`` itself."""
+    parts = []
+    while e is not dev:
+        parts.append(e.tag)
+        e = e.getparent()
+    return "/".join(reversed(parts)) or None
+
+
+def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
+               anywhere: bool = False) -> list[tuple[str, str, str]]:
+    """``n`` edited documents.  ``anywhere``: any attribute of any element of a device (a
+    source's ``path``, a driver's ``cache``...), not only the words of ``PLACES``."""
     rng = random.Random(seed)
     words: dict[tuple[str, str | None, str], set[str]] = {}
     docs = []
@@ -92,17 +114,21 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None) -
         for el in devs:
             if not isinstance(el.tag, str):
                 continue
-            for child, attr in PLACES:
-                holder = el if child is None else el.find(child)
-                if holder is not None and holder.get(attr) is not None:
-                    words.setdefault((el.tag, child, attr), set()).add(holder.get(attr))
-                    docs.append((name, text, devs.index(el), child, attr))
+            if anywhere:
+                places = [(k, _relpath(el, e), attr) for k, e in enumerate(_elements(el)) for attr in e.attrib]
+            else:
+                places = [(k, child, attr) for child, attr in PLACES
+                          for k, e in enumerate(_elements(el))
+                          if e is (el if child is None else el.find(child)) and e.get(attr) is not None]
+            for k, child, attr in places:
+                words.setdefault((el.tag, child, attr), set()).add(_elements(el)[k].get(attr))
+                docs.append((name, text, devs.index(el), k, child, attr))
     out = []
     for _ in range(n):
-        name, text, i, child, attr = rng.choice(docs)
+        name, text, i, k, child, attr = rng.choice(docs)
         tree = etree.ElementTree(etree.fromstring(text.encode()))
         el = tree.getroot().find("devices")[i]
-        holder = el if child is None else el.find(child)
+        holder = _elements(el)[k]
         old = holder.get(attr)
         number = _number(old)
         odd = rng.choice(ODD if number is None else ODD_NUMBERS)
@@ -169,6 +195,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("-j", "--jobs", type=int, default=2)
     ap.add_argument("--save", type=Path)
+    ap.add_argument("--anywhere", action="store_true",
+                    help="any attribute of any element of a device, not only the words of PLACES")
     ap.add_argument("--suite", metavar="VERSION",
                     help="edit libvirt VERSION's own test inputs (e.g. 9.0.0) instead of the golden ones")
     args = ap.parse_args(argv)
@@ -177,7 +205,7 @@ def main(argv=None) -> int:
         return 2
     oracle = libvirt_oracle.Oracle()
     inputs = suite_inputs(args.suite, oracle, args.jobs) if args.suite else None
-    cases = make_cases(args.seed, args.n, inputs)
+    cases = make_cases(args.seed, args.n, inputs, anywhere=args.anywhere)
     with ThreadPoolExecutor(args.jobs) as pool:
         verdicts = list(pool.map(lambda c: judge(oracle, c), cases))
     bad = 0
