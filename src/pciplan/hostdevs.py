@@ -55,6 +55,8 @@ MODELS = {"mdev": frozenset({"vfio-pci", "vfio-ccw", "vfio-ap"}),
           "scsi_host": frozenset({"default", "virtio", "virtio-transitional", "virtio-non-transitional"})}
 #: a USB host device's <source startupPolicy> ('default' is refused)
 STARTUP_POLICIES = frozenset({"mandatory", "requisite", "optional"})
+#: a USB host device's guestReset ('default' is refused)
+USB_GUEST_RESETS = frozenset({"off", "uninitialized", "on"})
 #: the mediated device models QEMU 7.2 has on each architecture family it is not s390
 S390_MDEV_MODELS = {"vfio-ap": "VFIO AP", "vfio-ccw": "VFIO CCW"}
 
@@ -95,13 +97,10 @@ class HostdevFacts(Value):
 CAPS_SOURCE_TAGS = {"storage": "block", "misc": "char", "net": "interface"}
 
 
-def _uint(text: str) -> bool:
-    s = text.lstrip(" \t\n\v\f\r")
-    if s.startswith("+"):
-        s = s[1:]
-    if s[:2].lower() == "0x":
-        return len(s) > 2 and all(c in "0123456789abcdefABCDEF" for c in s[2:])
-    return s.isascii() and s.isdigit()
+def _uint(text: str, top: int = 0xFFFFFFFF) -> bool:
+    """libvirt's virXMLPropUInt (base 0: 0x for hex, a leading 0 for octal) up to ``top``."""
+    from . import parsecheck   # (parsecheck imports this module)
+    return parsecheck.c_uint(text, 0, top) is not None
 
 
 def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
@@ -191,8 +190,12 @@ def _check_usb(src: etree._Element, what: Callable[[], str]) -> None:
     if policy is not None and policy not in STARTUP_POLICIES:
         raise PlanError(f"Invalid value for attribute 'startupPolicy' in element 'source': '{policy}'.",
                         what, src.sourceline)
+    from . import parsecheck   # (parsecheck imports this module)
+    parsecheck._word(src, "autoAddress", parsecheck.YES_NO, what)
+    parsecheck._word(src, "guestReset", USB_GUEST_RESETS, what)
+    # (each id in turn, then whether its partner is there: a vendor's id is not 0)
     vendor, product = src.find("vendor"), src.find("product")
-    for el in (vendor, product):
+    for el, partner, missing in ((vendor, product, "product"), (product, vendor, "vendor")):
         if el is None:
             continue
         value = el.get("id")
@@ -201,10 +204,11 @@ def _check_usb(src: etree._Element, what: Callable[[], str]) -> None:
         if not _uint(value):
             raise PlanError(f"Invalid value for attribute 'id' in element '{el.tag}': '{value}'. "
                             "Expected non-negative integer value", what, el.sourceline)
-    if vendor is not None and product is None:
-        raise PlanError("missing product", what, src.sourceline, kind="internal")
-    if product is not None and vendor is None:
-        raise PlanError("missing vendor", what, src.sourceline, kind="internal")
+        if el is vendor and parsecheck.c_uint(value, 0) == 0:
+            raise PlanError("Invalid value for attribute 'id' in element 'vendor': Zero is not permitted",
+                            what, el.sourceline)
+        if partner is None:
+            raise PlanError(f"missing {missing}", what, src.sourceline, kind="internal")
     addr = src.find("address")
     for attr in ("bus", "device"):
         value = addr.get(attr) if addr is not None else None
@@ -253,7 +257,7 @@ def _check_scsi(src: etree._Element, what: Callable[[], str]) -> None:
         if value is None:
             raise PlanError(f"Missing required attribute '{attr}' in element 'address'", what,
                             addr.sourceline)
-        if not _uint(value):
+        if not _uint(value, 0xFFFFFFFFFFFFFFFF if attr == "unit" else 0xFFFFFFFF):
             raise PlanError(f"Invalid value for attribute '{attr}' in element 'address': '{value}'. "
                             "Expected non-negative integer value", what, addr.sourceline)
     adapter = src.find("adapter")
