@@ -43,6 +43,16 @@ SOURCE_WORDS = {("direct", "mode"): frozenset({"vepa", "private", "bridge", "pas
 VIRTUALPORT_TYPES = frozenset({"network", "bridge", "direct", "hostdev"})
 #: the kinds of <virtualport>
 VIRTUALPORT_KINDS = frozenset({"802.1Qbg", "802.1Qbh", "openvswitch", "midonet"})
+#: a <virtualport>'s numeric <parameters>: (attribute, largest, how libvirt links the two
+#: words of its out-of-range refusal)
+VIRTUALPORT_NUMBERS = (("managerid", 0xFF, "of"), ("typeid", 0xFFFFFF, "for"), ("typeidversion", 0xFF, "of"))
+#: per virtualport kind: the parameters it needs (in the order they are asked for; an
+#: instanceid or interfaceid libvirt makes up is not asked for), and those it refuses
+VIRTUALPORT_NEEDS = {"802.1Qbg": ("managerid", "typeid", "typeidversion"), "802.1Qbh": ("profileid",),
+                     "openvswitch": (), "midonet": ("interfaceid",)}
+VIRTUALPORT_EXTRAS = {"802.1Qbg": ("profileid", "interfaceid"),
+                      "802.1Qbh": ("managerid", "typeid", "typeidversion", "instanceid", "interfaceid"),
+                      "openvswitch": ("managerid", "typeid", "typeidversion", "instanceid")}
 #: TABLE: numeric <source> attributes, per interface type: (test, what libvirt expected)
 SOURCE_NUMBERS: dict[tuple[str, str], tuple[Callable[[str], bool], str]] = {
     **{(t, "port"): (lambda v: parsecheck.c_int(v) is not None, "integer value")
@@ -380,6 +390,7 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
         if vtype is not None and vtype not in VIRTUALPORT_KINDS:
             raise PlanError(f"unknown virtualport type {vtype}", what, vport.sourceline,
                             kind="unsupported")
+        _check_virtualport(vport, vtype, ntype != "network", what)
     if "target" in kids:
         parsecheck._word(kids["target"], "managed", parsecheck.YES_NO, what)
     if "bandwidth" in kids:
@@ -471,6 +482,40 @@ def _check_vlan(vlan: etree._Element, what: Callable[[], str]) -> None:
         if trunk.lower() != "no":
             raise PlanError(f"invalid \"trunk='{trunk}'\" in <vlan> - must be yes or no", what,
                             vlan.sourceline)
+
+
+def _check_virtualport(vport: etree._Element, vtype: str | None, complete: bool,
+                       what: Callable[[], str]) -> None:
+    """libvirt's parse of a ``<virtualport>`` (after its type's word): a type is needed but
+    on a network's interface, which merges it with the network's; then its first
+    ``<parameters>``; then, but on a network's interface, the parameters the type needs;
+    then those it takes none of.  An empty profileid counts as none."""
+    def refuse(message: str) -> PlanError:
+        return PlanError(message, what, vport.sourceline)
+    if vtype is None and complete:
+        raise refuse("missing required virtualport type")
+    params = vport.find("parameters")
+    given = dict(params.attrib) if params is not None else {}
+    for name, top, link in VIRTUALPORT_NUMBERS:
+        if name in given:
+            n = parsecheck.c_ui(given[name])
+            if n is None:
+                raise refuse(f"cannot parse value of {name} parameter")
+            if n > top:
+                raise refuse(f"value {link} {name} out of range")
+    for name in ("instanceid", "interfaceid"):
+        if name in given and not sources.uuid_ok(given[name]):
+            raise refuse(f"cannot parse {name} parameter as a uuid")
+    if len(given.get("profileid", "").encode()) >= 40:
+        raise refuse("profileid parameter too long")
+    has = {k for k, v in given.items() if k != "profileid" or v}
+    if complete and vtype is not None:
+        missing = next((k for k in VIRTUALPORT_NEEDS[vtype] if k not in has), None)
+        if missing is not None:
+            raise refuse(f"missing {missing} in <virtualport type='{vtype}'>")
+    extra = next((k for k in VIRTUALPORT_EXTRAS.get(vtype or "", ()) if k in has), None)
+    if extra is not None:
+        raise refuse(f"extra {extra} unsupported in <virtualport type='{vtype}'>")
 
 
 def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:

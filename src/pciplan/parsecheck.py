@@ -90,6 +90,17 @@ def c_uint(text: str, base: int = 0, top: int = UINT_MAX) -> int | None:
     return r[1]
 
 
+def c_ui(text: str, base: int = 0) -> int | None:
+    """libvirt's virStrToLong_ui: an unsigned int, where '-N' stands for 2**32 - N."""
+    r = _c_parse(text, base)
+    if r is None or r[1] > ULLONG_MAX:
+        return None
+    neg, value = r
+    if neg:
+        return None if value > UINT_MAX else -value & UINT_MAX
+    return value if value <= UINT_MAX else None
+
+
 def c_int(text: str, base: int = 10) -> int | None:
     """libvirt's virStrToLong_i: a signed 32-bit number, else None."""
     r = _c_parse(text, base)
