@@ -118,6 +118,13 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         return
     if mode != "subsystem" or htype not in SUBSYSTEM_TYPES:
         return  # (an unknown type is refused first, with its own words)
+    check_subsys(el, htype, src, what)
+
+
+def check_subsys(el: etree._Element, htype: str, src: etree._Element | None,
+                 what: Callable[[], str]) -> None:
+    """The checks of a subsystem host device of a known type: a ``<hostdev>``'s, or a
+    type='hostdev' ``<interface>``'s (``el``), whose type is its source address's."""
     if src is None:
         raise PlanError("Missing <source> element in hostdev device", what, el.sourceline)
     if src.get("startupPolicy") is not None and htype != "usb":
@@ -174,14 +181,14 @@ def _check_model(el: etree._Element, htype: str | None, what: Callable[[], str])
         raise PlanError(f"'model' attribute in <hostdev> is only supported when type='{htype}'",
                         what, el.sourceline)
     if model is None and htype == "mdev":
-        raise PlanError("Missing required attribute 'model' in element 'hostdev'", what, el.sourceline)
+        raise PlanError(f"Missing required attribute 'model' in element '{el.tag}'", what, el.sourceline)
     checks = (("model", words),) if model is not None else ()
     if htype == "mdev":
         checks += (("display", ON_OFF), ("ramfb", ON_OFF))
     for attr, allowed in checks:
         value = el.get(attr)
         if value is not None and value not in allowed:
-            raise PlanError(f"Invalid value for attribute '{attr}' in element 'hostdev': '{value}'.",
+            raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{value}'.",
                             what, el.sourceline)
 
 

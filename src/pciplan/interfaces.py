@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 
 from lxml import etree
 
-from . import devices, parsecheck, sources
+from . import devices, hostdevs, parsecheck, sources
 from .errors import PlanError
 from .records import Value
 
@@ -376,11 +376,20 @@ def check_source(el: etree._Element, what: Callable[[], str], kids: dict) -> Non
         if parsecheck.c_int(local.get("port", "")) is None:
             raise parsecheck._invalid(local, "port", local.get("port", ""), what, "integer value")
     if ntype == "hostdev":
+        # (a host device's checks, of the type its source address has; a vendor is a USB one's)
         addr = src.find("address") if src is not None else None
-        vendor = src is not None and src.find("vendor") is not None  # (a USB device's)
-        if (addr is None or addr.get("type") is None) and not vendor:
+        htype = addr.get("type") if addr is not None else None
+        if htype is None and src is not None and src.find("vendor") is not None:
+            htype = "usb"
+        if htype is None:
             raise PlanError("missing source address type", what, el.sourceline if addr is None
                             else addr.sourceline)
+        if htype not in hostdevs.SUBSYSTEM_TYPES:
+            raise PlanError(f"unknown host device source address type '{htype}'", what,
+                            addr.sourceline if addr is not None else el.sourceline, kind="unsupported")
+        hostdevs.check_subsys(el, htype, src, what)
+        if htype == "pci" and addr is not None:
+            parsecheck.check_host_pci_address(addr, what)
     vport = kids.get("virtualport")
     if vport is not None:
         if ntype not in VIRTUALPORT_TYPES:
