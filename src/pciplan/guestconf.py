@@ -326,7 +326,7 @@ def check_hugepages(root: etree._Element, facts: GuestFacts) -> None:
         nodes = None
         nodeset = page.get("nodeset")
         if nodeset is not None:
-            nodes = _bitmap(nodeset)
+            nodes = bitmap(nodeset)
             if nodes is None:
                 raise PlanError(f"Failed to parse bitmap '{nodeset}'", "memoryBacking", page.sourceline)
             if not nodes:
@@ -371,7 +371,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
             online = n
         cpuset = vcpu.get("cpuset")
         if cpuset is not None:
-            ids = _bitmap(cpuset)
+            ids = bitmap(cpuset)
             if ids is None:
                 raise PlanError(f"Failed to parse bitmap '{cpuset}'", "vcpu", vcpu.sourceline)
             if not ids:
@@ -449,7 +449,7 @@ def _check_pins(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
 
 def _check_cpuset(el: etree._Element, cpuset: str) -> None:
     """A pinning's host CPUs: a list libvirt reads, of one CPU at least."""
-    ids = _bitmap(cpuset)
+    ids = bitmap(cpuset)
     if ids is None:
         raise PlanError(f"Failed to parse bitmap '{cpuset}'", "cputune", el.sourceline)
     if not ids:
@@ -550,7 +550,7 @@ def _resctrl_vcpus(el: etree._Element, vcpus: int) -> frozenset[int]:
     text = el.get("vcpus")
     if text is None:
         raise PlanError(f"Missing {el.tag} attribute 'vcpus'", "cputune", el.sourceline)
-    ids = _bitmap(text)
+    ids = bitmap(text)
     if ids is None or any(n >= CPUMASK_LEN for n in ids):
         raise PlanError(f"Invalid {el.tag} attribute 'vcpus' value '{text}'", "cputune", el.sourceline)
     return frozenset(n for n in ids if n < vcpus)
@@ -577,7 +577,7 @@ def _check_cache_alloc(cache: etree._Element, group: _ResctrlGroup) -> None:
     size = cache.get("size") or ""
     if not size:
         raise PlanError("missing element or attribute './@size'", "cputune", cache.sourceline)
-    _scaled_size(cache, "./@size", ULLONG_MAX, "cputune", size)
+    scaled_size(cache, "./@size", ULLONG_MAX, "cputune", size)
     taken = {t for lvl, t, i in group.caches if (lvl, i) == (level, cid)}
     if "both" in taken or ctype in taken or (ctype == "both" and taken):
         raise PlanError(f"Colliding cache allocations for cache level '{level}' id '{cid}', type "
@@ -633,7 +633,7 @@ def _check_scheds(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None
             if text is None:
                 raise PlanError(f"Missing attribute '{attr}' in element '{tag}'", "cputune",
                                 el.sourceline)
-            ids = _bitmap(text)
+            ids = bitmap(text)
             if ids is None:
                 raise PlanError(f"Failed to parse bitmap '{text}'", "cputune", el.sourceline)
             if not ids:
@@ -770,7 +770,7 @@ def _check_numatune(root: etree._Element) -> None:
 
 def _check_nodeset(nodeset: str, el: etree._Element) -> None:
     """A <numatune> nodeset: a list of host nodes, not empty."""
-    nodes = _bitmap(nodeset)
+    nodes = bitmap(nodeset)
     if nodes is None:
         raise PlanError(f"Failed to parse bitmap '{nodeset}'", "numatune", el.sourceline)
     if not nodes:
@@ -814,7 +814,7 @@ def _unit_scale(suffix: str) -> int | None:
     return base ** (power + 1) if power >= 0 else None
 
 
-def _scaled_size(el: etree._Element, path: str, limit: int, where: str,
+def scaled_size(el: etree._Element, path: str, limit: int, where: str,
                  text: str | None = None) -> int | None:
     """An element's size in bytes (its text, or ``text``; KiB unless its unit says otherwise)
     as libvirt's virParseScaledValue reads it, at most ``limit``; None when it is empty."""
@@ -841,7 +841,7 @@ def _check_memtune(root: etree._Element) -> None:
         if el is None:
             continue
         path = f"./memtune/{tag}[1]"
-        size = _scaled_size(el, path, MEMORY_PARAM_UNLIMITED << 10 if is_limit else LLONG_MAX,
+        size = scaled_size(el, path, MEMORY_PARAM_UNLIMITED << 10 if is_limit else LLONG_MAX,
                             "memtune")
         if not is_limit and size is not None and -(-size // 1024) >= -(-LLONG_MAX // 1024):
             raise PlanError("size value too large", "memtune", el.sourceline)
@@ -950,7 +950,7 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         facts.cpu_maxphysaddr = dict(addr.attrib)
 
 
-def _bitmap(text: str) -> set[int] | None:
+def bitmap(text: str) -> set[int] | None:
     """A libvirt CPU list ('0-3,^2,5'), or None when it cannot be read."""
     out: set[int] = set()
     for part in text.split(","):
@@ -998,7 +998,7 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
                             cell.sourceline)
         if cid in seen:
             raise PlanError(f"Duplicate NUMA cell info for cell id '{cid}'", "cpu/numa", cell.sourceline)
-        ids = _bitmap(cell.get("cpus") or "") if cell.get("cpus") else set()
+        ids = bitmap(cell.get("cpus") or "") if cell.get("cpus") else set()
         if ids is None:
             return
         for other, their in seen.items():

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from . import machines, parsecheck
+from . import machines, parsecheck, sources
 from .errors import HostError, PlanError
 from .records import Value
 
@@ -61,8 +61,8 @@ def read(el: etree._Element, kids: dict) -> MemFacts:
     src = kids.get("source")
     f = MemFacts(dict(el.attrib), path=src is not None and bool((src.findtext("path") or "").strip()))
     if t is not None:
-        node = t.findtext("node")
-        f.node = parsecheck.c_uint(node, 10) if node is not None else None
+        node = t.findtext("node")   # (-0 is node 0; the parser refused what is no node)
+        f.node = parsecheck.c_int(node, 10) if node else None
         f.size = _kib(t.find("size")) or 0
         f.block, f.requested = _kib(t.find("block")), _kib(t.find("requested"))
         f.label = _kib(t.find("label/size"))  # (the parser wants one of 128 KiB or more)
@@ -122,23 +122,82 @@ def align_ppc64(mem: Device) -> None:
         f.size = -(-f.size // PPC64_MODULE_ALIGN) * PPC64_MODULE_ALIGN
 
 
+#: a memory device's access modes ('default' is refused)
+ACCESS_MODES = frozenset({"shared", "private"})
+#: the <source> sizes and node masks each model's parser reads, in its order
+SOURCE_READS = {"dimm": ("pagesize", "nodemask"), "virtio-mem": ("pagesize", "nodemask"),
+                "nvdimm": ("alignsize",), "sgx-epc": ("nodemask",)}
+#: the <target> sizes each model's parser reads after <size>, in its order
+TARGET_SIZES = {"nvdimm": ("label/size",), "virtio-mem": ("block", "requested")}
+
+
 def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
-    """The parser's checks of a memory device."""
-    def refuse(message: str) -> PlanError:
-        return PlanError(message, parsecheck._what(what), el.sourceline)
+    """The parser's checks of a memory device, in its order: the access and discard words,
+    an NVDIMM's UUID, the source's sizes and node mask, the target (its node, then its sizes:
+    each a number with a known unit, as virDomainParseMemory reads it; the size is required),
+    an NVDIMM's label."""
+    def refuse(message: str, kind: str = "xml") -> PlanError:
+        return PlanError(message, parsecheck._what(what), el.sourceline, kind=kind)
+    model = el.get("model") or ""
+    parsecheck._word(el, "access", ACCESS_MODES, what)
+    parsecheck._word(el, "discard", parsecheck.YES_NO, what)
+    uuid = el.find("uuid")
+    text = "".join(uuid.itertext()) if model == "nvdimm" and uuid is not None else ""
+    if text and not sources.uuid_ok(text):
+        raise refuse("malformed uuid element", "internal")
+    src = kids.get("source")
+    for name in SOURCE_READS.get(model, ()) if src is not None else ():
+        if name == "nodemask":
+            _check_nodemask(src, refuse)
+        else:
+            _size_kib(src, name, what)
     t = kids.get("target")
     if t is None:
         raise refuse("missing <target> element for <memory> device")
-    node = t.findtext("node")
-    if node is not None and parsecheck.c_uint(node, 10) is None:
+    node = t.find("node")
+    text = "".join(node.itertext()) if node is not None else ""
+    if text and (parsecheck.c_int(text, 10) is None or parsecheck.c_int(text, 10) < 0):
         raise refuse("invalid value of memory device node")
-    label = t.find("label/size")
-    if el.get("model") == "nvdimm" and label is not None:
-        kib = parsecheck.size_bytes(label) // KIB
-        if kib < LABEL_MIN:
+    size = _size_kib(t, "size", what, required=True) or 0
+    sizes = {name: _size_kib(t, name, what) for name in TARGET_SIZES.get(model, ())}
+    if model == "nvdimm":
+        label = sizes["label/size"] or 0
+        if label and label < LABEL_MIN:
             raise refuse("nvdimm label must be at least 128KiB")
-        if kib >= (_kib(t.find("size")) or 0):
+        if label >= size:
             raise refuse("label size must be smaller than NVDIMM size")
+
+
+def _size_kib(parent: etree._Element, name: str, what: parsecheck.What,
+              required: bool = False) -> int | None:
+    """libvirt's virDomainParseMemory of ``./name``: KiB, rounded up; None when left out."""
+    from . import guestconf  # (at call time: guestconf's imports come back here)
+    el = parent.find(name)
+    path = f"./{name}"
+    size = guestconf.scaled_size(el, path, guestconf.LLONG_MAX, parsecheck._what(what)) \
+        if el is not None else None
+    if size is None:
+        if required:
+            raise PlanError(f"missing element or attribute '{path}'", parsecheck._what(what),
+                            parent.sourceline)
+        return None
+    kib = -(-size // KIB)
+    if kib >= -(-guestconf.LLONG_MAX // KIB):
+        raise PlanError("size value too large", parsecheck._what(what), el.sourceline, kind="internal")
+    return kib
+
+
+def _check_nodemask(src: etree._Element, refuse) -> None:
+    from . import guestconf
+    mask = src.find("nodemask")
+    text = "".join(mask.itertext()) if mask is not None else ""
+    if not text:
+        return
+    nodes = guestconf.bitmap(text)
+    if nodes is None:
+        raise refuse(f"Failed to parse bitmap '{text}'", "internal")
+    if not nodes:
+        raise refuse(f"Invalid value of 'nodemask': {text}", "unsupported")
 
 
 def check(guest: Guest, mem: Device, host: Host) -> None:

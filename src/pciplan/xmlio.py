@@ -647,8 +647,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
             value = drv.get(k)
             if value is not None:
                 dev.attrs[k] = value
-    elif tag == "memory" and "uuid" in kids:
-        dev.attrs["uuid"] = "yes"
+    elif tag == "memory" and "uuid" in kids and "".join(kids["uuid"].itertext()):
+        dev.attrs["uuid"] = "yes"   # (an empty <uuid/> is none)
     elif tag == "memballoon":
         for k in parsecheck.MEMBALLOON_SWITCHES:  # (checked against the emulator's properties)
             if get(k):
