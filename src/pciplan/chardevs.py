@@ -108,27 +108,59 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         if port is None:
             raise refuse("Missing required attribute 'port' in element 'target'", target.sourceline)
         parsecheck._uint_attrs(target, ("port",), 10, what)
-    counts = {"source": 0, "log": 0, "protocol": 0}
-    for child in el:
-        if child.tag in counts:
-            counts[child.tag] += 1
-    if counts["source"] > 1 and ctype != "udp":
-        raise refuse("only one source element is allowed for character device")
-    if counts["source"] > 2:
-        raise refuse("only two source elements are allowed for character device")
-    if ctype in MODE_TYPES:
-        for src in el.iterfind("source"):
-            check_source_parse(src, ctype, what)
-    first = el.find("source")
-    if first is not None:
-        sources.check_seclabels(first, what)
-    if counts["log"] > 1:
-        raise refuse("only one log element is allowed for character device")
-    if counts["protocol"] > 1:
-        raise refuse("only one protocol element is allowed for character device")
+    check_host_side(el, ctype, what, seclabels=True)
     if ctype == "spicevmc" and (el.tag != "channel" or target is None or
                                 target.get("type") not in ("virtio", None)):
         raise refuse("spicevmc device type only supports virtio", kind="unsupported")
+
+
+#: a TCP chardev's protocols
+TCP_PROTOCOLS = frozenset({"raw", "telnet", "telnets", "tls"})
+#: the words of a qemu-vdagent source's children: (child, attribute, words), each required
+VDAGENT_WORDS = (("clipboard", "copypaste", frozenset({"yes", "no"})),
+                 ("mouse", "mode", frozenset({"server", "client"})))
+
+
+def check_host_side(el: etree._Element, ctype: str, what: parsecheck.What,
+                    seclabels: bool = False) -> None:
+    """libvirt's parse of a chardev's host side (``el``: a serial, channel...; a smartcard's,
+    a redirector's, an RNG's or a TPM's back end), in its order: how many ``<source>``
+    (two only for UDP), the source of the type (a file's append switch; a socket's mode,
+    TLS and reconnect; qemu-vdagent's clipboard and mouse), its seclabels (``seclabels``:
+    only a port's), then one ``<log>`` (its append switch) and one ``<protocol>`` (a TCP
+    one's type)."""
+    def refuse(message: str, at: etree._Element, kind: str = "xml") -> PlanError:
+        return PlanError(message, parsecheck._what(what), at.sourceline, kind=kind)
+    found = [c for c in el if c.tag == "source"]
+    if len(found) > 1 and ctype != "udp":
+        raise refuse("only one source element is allowed for character device", el)
+    if len(found) > 2:
+        raise refuse("only two source elements are allowed for character device", el)
+    if found:
+        if ctype == "file":
+            parsecheck._word(found[0], "append", parsecheck.ON_OFF, what)
+        elif ctype in MODE_TYPES:
+            for src in found:
+                check_source_parse(src, ctype, what)
+        elif ctype == "qemu-vdagent":
+            for child, attr, words in VDAGENT_WORDS:
+                kid = found[0].find(child)
+                if kid is not None:
+                    parsecheck._word(kid, attr, words, what, required=True)
+        if seclabels:
+            sources.check_seclabels(found[0], what)
+    logs = [c for c in el if c.tag == "log"]
+    if len(logs) == 1:
+        parsecheck._word(logs[0], "append", parsecheck.ON_OFF, what)
+    elif len(logs) > 1:
+        raise refuse("only one log element is allowed for character device", el)
+    protocols = [c for c in el if c.tag == "protocol"]
+    if len(protocols) == 1 and ctype == "tcp":
+        ptype = protocols[0].get("type")
+        if ptype is not None and ptype not in TCP_PROTOCOLS:
+            raise refuse(f"Unknown protocol '{ptype}'", protocols[0], "unsupported")
+    elif len(protocols) > 1:
+        raise refuse("only one protocol element is allowed for character device", el)
 
 
 def check_source_parse(src: etree._Element, ctype: str, what: parsecheck.What) -> None:
@@ -165,9 +197,8 @@ def check_device_source_parse(el: etree._Element, what: parsecheck.What, kids: d
         if ctype not in parsecheck.CHARDEV_TYPES:
             raise PlanError(f"unknown type presented to host for character device: {ctype}", what,
                             el.sourceline, kind="unsupported")
-    if ctype in MODE_TYPES and (el.tag != "smartcard" or el.get("mode") == "passthrough"):
-        for src in el.iterfind("source"):
-            check_source_parse(src, ctype, what)
+    if ctype is not None and (el.tag != "smartcard" or el.get("mode") == "passthrough"):
+        check_host_side(el, ctype, what)
 
 
 def _listens(dev: Device, f: ChrFacts, src: dict[str, str]) -> bool:

@@ -48,6 +48,7 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
             raise refuse("missing EGD backend type")
         if btype not in parsecheck.CHARDEV_TYPES:
             raise refuse(f"unknown backend type '{btype}' for egd", kind="unsupported")
+        chardevs.check_host_side(backend, btype, what)
 
 
 def check_generic(guest: Guest, rng: Device) -> None:

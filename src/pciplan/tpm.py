@@ -52,10 +52,12 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
     elif btype == "external":
         src = backend.find("source")
         stype = src.get("type") if src is not None else None
-        if stype is None:
+        if not stype:   # (an empty type is none)
             raise refuse("missing external TPM backend type")
         if stype not in parsecheck.CHARDEV_TYPES:
             raise refuse(f"unknown backend type '{stype}' for external TPM", "unsupported")
+        from . import chardevs  # (at call time: chardevs' imports come back to parsecheck)
+        chardevs.check_host_side(backend, stype, what)
 
 
 class TpmFacts(Value):
