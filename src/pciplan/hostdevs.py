@@ -236,13 +236,13 @@ def _check_scsi(src: etree._Element, what: Callable[[], str]) -> None:
         if not src.get("name"):
             raise PlanError("missing iSCSI hostdev source path name", what, src.sourceline)
         hosts = src.findall("host")
+        for host in hosts:  # (each read as a network disk's, before they are counted)
+            sources.check_host(host, what)
         if not hosts:
             raise PlanError("missing the host address for the iSCSI hostdev", what, src.sourceline)
         if len(hosts) > 1:
             raise PlanError("only one source host address may be specified for the iSCSI hostdev",
                             what, src.sourceline)
-        if hosts[0].get("name") is None:
-            raise PlanError("missing name for host", what, hosts[0].sourceline)
         auth = src.find("auth")
         if auth is not None:
             sources.check_auth(auth, what)

@@ -967,6 +967,9 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         _uint_attrs(kids["cid"], ("address",), 10, what)
     if tag == "memballoon":  # (before its ROM and ACPI index: the rest of the device info)
         _check_memballoon(el, what, kids)
+    master = kids.get("master")  # (any device's, a USB companion's in practice)
+    if master is not None:
+        _uint_attrs(master, ("startport",), 10, what)
     rom = kids.get("rom")
     if rom is not None:
         bar = rom.get("bar")

@@ -220,7 +220,7 @@ def check_network_source(src: etree._Element, what: What) -> None:
         raise PlanError(f"can't split path '{name}' into pool name and image name", _w(what),
                         src.sourceline)
     for host in src.iterfind("host"):
-        _check_host(host, what)
+        check_host(host, what)
     ssl = src.find("ssl") if protocol in ("https", "ftps") else None
     verify = ssl.get("verify") if ssl is not None else None
     if verify is not None and verify not in ("yes", "no"):
@@ -262,7 +262,7 @@ def _check_cookies(cookies: etree._Element, what: What) -> None:
             raise PlanError(f"duplicate cookie '{name}'", _w(what), cookie.sourceline)
 
 
-def _check_host(host: etree._Element, what: What) -> None:
+def check_host(host: etree._Element, what: What) -> None:
     from . import parsecheck
 
     transport = host.get("transport")
