@@ -19,7 +19,8 @@ both refuse, with the same message core.  A disagreement is printed with the fil
 device and the value; ``--save DIR`` writes the domains.
 
 ``--anywhere`` picks any attribute of any element of the device instead (a ``<source path>``,
-a ``<graphics autoport>``, an ``<image compression>``...).
+a ``<graphics autoport>``, an ``<image compression>``...); ``--outside``, any attribute of the
+domain's own elements (``<os>``, ``<features>``, ``<cpu>``, ``<clock>``...).
 
 It found libvirt's 'auto' SCSI model, the models of sata/ccid/fdc controllers, vsock and
 vhost-scsi 'default', the panic default, the <model> children libvirt does not read, the
@@ -96,10 +97,25 @@ def _relpath(dev, e) -> str | None:
     return "/".join(reversed(parts)) or None
 
 
+#: the domain's own elements ``--outside`` leaves alone (names, free text, anyone's metadata)
+NOT_EDITED = frozenset({"devices", "name", "uuid", "title", "description", "metadata"})
+
+
+def _parts(root: etree._Element, outside: bool) -> tuple[etree._Element | None, list]:
+    """The element whose children are edited, and those children: the devices, or with
+    ``outside`` the domain's own elements (``<os>``, ``<features>``, ``<cpu>``...)."""
+    parent = root if outside else root.find("devices")
+    if parent is None:
+        return None, []
+    return parent, [el for el in parent if isinstance(el.tag, str) and not (outside and el.tag in NOT_EDITED)]
+
+
 def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
-               anywhere: bool = False) -> list[tuple[str, str, str]]:
+               anywhere: bool = False, outside: bool = False) -> list[tuple[str, str, str]]:
     """``n`` edited documents.  ``anywhere``: any attribute of any element of a device (a
-    source's ``path``, a driver's ``cache``...), not only the words of ``PLACES``."""
+    source's ``path``, a driver's ``cache``...), not only the words of ``PLACES``;
+    ``outside``: any attribute of the domain's own elements instead of its devices'."""
+    anywhere = anywhere or outside
     rng = random.Random(seed)
     words: dict[tuple[str, str | None, str], set[str]] = {}
     docs = []
@@ -108,12 +124,8 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
             root = etree.fromstring(text.encode())
         except etree.XMLSyntaxError:  # (the golden cases of broken XML)
             continue
-        devs = root.find("devices")
-        if devs is None:
-            continue
-        for el in devs:
-            if not isinstance(el.tag, str):
-                continue
+        devs, edited = _parts(root, outside)
+        for el in edited:
             if anywhere:
                 places = [(k, _relpath(el, e), attr) for k, e in enumerate(_elements(el)) for attr in e.attrib]
             else:
@@ -127,7 +139,7 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
     for _ in range(n):
         name, text, i, k, child, attr = rng.choice(docs)
         tree = etree.ElementTree(etree.fromstring(text.encode()))
-        el = tree.getroot().find("devices")[i]
+        el = _parts(tree.getroot(), outside)[0][i]
         holder = _elements(el)[k]
         old = holder.get(attr)
         number = _number(old)
@@ -197,6 +209,8 @@ def main(argv=None) -> int:
     ap.add_argument("--save", type=Path)
     ap.add_argument("--anywhere", action="store_true",
                     help="any attribute of any element of a device, not only the words of PLACES")
+    ap.add_argument("--outside", action="store_true",
+                    help="any attribute of the domain's own elements (os, features, cpu...), not its devices'")
     ap.add_argument("--suite", metavar="VERSION",
                     help="edit libvirt VERSION's own test inputs (e.g. 9.0.0) instead of the golden ones")
     args = ap.parse_args(argv)
@@ -205,7 +219,7 @@ def main(argv=None) -> int:
         return 2
     oracle = libvirt_oracle.Oracle()
     inputs = suite_inputs(args.suite, oracle, args.jobs) if args.suite else None
-    cases = make_cases(args.seed, args.n, inputs, anywhere=args.anywhere)
+    cases = make_cases(args.seed, args.n, inputs, anywhere=args.anywhere, outside=args.outside)
     with ThreadPoolExecutor(args.jobs) as pool:
         verdicts = list(pool.map(lambda c: judge(oracle, c), cases))
     bad = 0
