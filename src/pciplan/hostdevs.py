@@ -105,6 +105,7 @@ def _uint(text: str, top: int = 0xFFFFFFFF) -> bool:
 
 def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
     """libvirt's parser checks of a host device's source and kind-bound options."""
+    from . import interfaces  # (at call time: interfaces imports parsecheck, which imports this)
     src = kids.get("source")
     mode = el.get("mode", "subsystem")
     htype = el.get("type")
@@ -113,12 +114,12 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
         if need is not None and src is not None and src.find(need[0]) is None:
             raise PlanError(f"Missing <{need[0]}> element in {need[1]}", what, el.sourceline)
         if htype == "net" and src is not None:
-            from . import interfaces  # (at call time: interfaces imports parsecheck, which imports this)
             interfaces.check_ip_info(el, "Domain hostdev device", what)
-        return
-    if mode != "subsystem" or htype not in SUBSYSTEM_TYPES:
+    elif mode != "subsystem" or htype not in SUBSYSTEM_TYPES:
         return  # (an unknown type is refused first, with its own words)
-    check_subsys(el, htype, src, what)
+    else:
+        check_subsys(el, htype, src, what)
+    interfaces.check_teaming_parse(kids.get("teaming"), what)
 
 
 def check_subsys(el: etree._Element, htype: str, src: etree._Element | None,
@@ -233,7 +234,7 @@ def _check_scsi(src: etree._Element, what: Callable[[], str]) -> None:
         raise PlanError(f"Unknown SCSI subsystem protocol '{protocol}'", what, src.sourceline,
                         kind="unsupported")
     if protocol == "iscsi":
-        if not src.get("name"):
+        if src.get("name") is None:   # (name='' passes)
             raise PlanError("missing iSCSI hostdev source path name", what, src.sourceline)
         hosts = src.findall("host")
         for host in hosts:  # (each read as a network disk's, before they are counted)
@@ -280,8 +281,8 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
     f.write_filtering = src is not None and src.get("writeFiltering") is not None
     f.boot = "boot" in kids
     team = kids.get("teaming")
-    if team is not None:
-        f.teaming = dict(team.attrib)
+    if team is not None and (team.get("type") or team.get("persistent")):  # (empty ones: none)
+        f.teaming = {k: v for k, v in team.attrib.items() if v}
     f.ramfb = el.get("ramfb") == "on"
     f.sgio_unfiltered = el.get("sgio") == "unfiltered"
     f.guest_reset = src is not None and bool(src.get("guestReset"))

@@ -527,6 +527,15 @@ def _check_virtualport(vport: etree._Element, vtype: str | None, complete: bool,
         raise refuse(f"extra {extra} unsupported in <virtualport type='{vtype}'>")
 
 
+def check_teaming_parse(team: etree._Element | None, what: Callable[[], str]) -> None:
+    """A ``<teaming>`` (the first) of an interface or a host device: with a type or a
+    persistent interface named (empty ones are none), a known type."""
+    ttype = team.get("type") or None if team is not None else None
+    if team is not None and (ttype or team.get("persistent")) and ttype not in TEAMING_TYPES:
+        raise PlanError(f"unknown teaming type '{ttype or '(null)'}'", what, team.sourceline,
+                        kind="unsupported")
+
+
 def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
     """libvirt's parser checks of an interface after its address, in its order: guest IPs,
     port forwards, driver, backend, link, teaming, tuning, MTU, coalescing, port."""
@@ -559,11 +568,7 @@ def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None
     if state and state not in LINK_STATES:
         raise PlanError(f"unknown interface link state '{state}'", what, link.sourceline,
                         kind="unsupported")
-    team = kids.get("teaming")
-    ttype = team.get("type") or None if team is not None else None
-    if team is not None and (ttype or team.get("persistent")) and ttype not in TEAMING_TYPES:
-        raise PlanError(f"unknown teaming type '{ttype or '(null)'}'", what, team.sourceline,
-                        kind="unsupported")
+    check_teaming_parse(kids.get("teaming"), what)
     sndbuf = kids["tune"].find("sndbuf") if "tune" in kids else None
     if sndbuf is not None and sndbuf.text and _uint(sndbuf.text, (1 << 64) - 1) is None:
         raise PlanError("sndbuf must be a positive integer", what, sndbuf.sourceline)
