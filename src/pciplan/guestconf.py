@@ -33,7 +33,11 @@ LIFECYCLE_EVENTS = ("on_poweroff", "on_reboot", "on_crash")
 LOCKFAILURE_ACTIONS = frozenset({"default", "poweroff", "restart", "pause", "ignore"})
 CPU_MODES = frozenset({"custom", "host-model", "host-passthrough", "maximum"})
 CPU_MATCHES = frozenset({"minimum", "exact", "strict"})
-CPU_CHECKS = frozenset({"none", "partial", "full"})
+CPU_CHECKS = frozenset({"default", "none", "partial", "full"})
+#: <cpu><maxphysaddr mode>
+MAXPHYSADDR_MODES = frozenset({"emulate", "passthrough"})
+#: <vcpu placement> (and the default of <numatune>'s)
+VCPU_PLACEMENTS = frozenset({"static", "auto"})
 CPU_FALLBACKS = frozenset({"allow", "forbid"})
 CPU_FEATURE_POLICIES = frozenset({"force", "require", "optional", "disable", "forbid"})
 _PERIOD = (1000, 1000000)
@@ -286,6 +290,9 @@ def check_sizing(root: etree._Element) -> None:
         unit = el.get("unit")
         if unit and unit.lower() not in _SIZE_UNITS:  # ('' is KiB)
             raise PlanError(f"unknown suffix '{unit}'", tag, el.sourceline)
+        slots = el.get("slots") if tag == "maxMemory" else None
+        if slots and parsecheck.c_uint(slots, 10) is None:  # ('' is none)
+            raise PlanError("Failed to parse memory slot count", tag, el.sourceline)
     source = root.find("memoryBacking/source")
     stype = source.get("type") if source is not None else None
     if stype and stype not in MEMORY_SOURCES:
@@ -369,7 +376,11 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
                 raise PlanError(f"Invalid value for attribute 'current' in element 'vcpu': '{current}'. "
                                 "Expected non-negative integer value", "vcpu", vcpu.sourceline)
             online = n
-        cpuset = vcpu.get("cpuset")
+        placement = vcpu.get("placement")
+        if placement is not None and placement not in VCPU_PLACEMENTS:
+            raise PlanError(f"Invalid value for attribute 'placement' in element 'vcpu': '{placement}'.",
+                            "vcpu", vcpu.sourceline)
+        cpuset = vcpu.get("cpuset") if placement != "auto" else None  # (auto: not read)
         if cpuset is not None:
             ids = bitmap(cpuset)
             if ids is None:
@@ -726,7 +737,9 @@ def _check_numatune(root: etree._Element) -> None:
     placement = placement if placement in NUMATUNE_PLACEMENTS else "static"
     if mem is not None:
         mode, nodeset = mem.get("mode"), mem.get("nodeset")
-        placement = mem.get("placement") or ("static" if nodeset else placement)
+        written = mem.get("placement")
+        written = None if written == "default" else written  # ('default': as if not written)
+        placement = written or ("static" if nodeset else placement)
         if mode and mode not in NUMATUNE_MODES:
             raise PlanError(f"Unsupported NUMA memory tuning mode '{mode}'", "numatune", mem.sourceline,
                             kind="unsupported")
@@ -894,6 +907,13 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
     if mode is not None and mode not in CPU_MODES:
         raise PlanError(f"Invalid mode attribute '{mode}'", "cpu", cpu.sourceline, kind="unsupported")
     mode = facts.cpu_mode = mode or "custom"
+    facts.cpu_migratable = cpu.get("migratable")
+    if facts.cpu_migratable is not None and facts.cpu_migratable not in ("on", "off"):
+        raise PlanError(f"Invalid value for attribute 'migratable' in element 'cpu': "
+                        f"'{facts.cpu_migratable}'.", "cpu", cpu.sourceline)
+    if "migratable" in cpu.attrib and mode not in ("host-passthrough", "maximum"):
+        raise PlanError("Attribute migratable is only allowed for 'host-passthrough' / 'maximum' CPU mode",
+                        "cpu", cpu.sourceline, kind="unsupported")
     match = cpu.get("match")
     if match is not None and match not in CPU_MATCHES:
         raise PlanError(f"Invalid value for attribute 'match' in element 'cpu': '{match}'.", "cpu",
@@ -902,14 +922,10 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
     if check is not None and check not in CPU_CHECKS:
         raise PlanError(f"Invalid value for attribute 'check' in element 'cpu': '{check}'.", "cpu",
                         cpu.sourceline)
-    facts.cpu_migratable = cpu.get("migratable")
-    if "migratable" in cpu.attrib and mode not in ("host-passthrough", "maximum"):
-        raise PlanError("Attribute migratable is only allowed for 'host-passthrough' / 'maximum' CPU mode",
-                        "cpu", cpu.sourceline, kind="unsupported")
     model = cpu.find("model")
     if model is not None:
         fallback = model.get("fallback")
-        if fallback is not None and fallback not in CPU_FALLBACKS:
+        if fallback and fallback not in CPU_FALLBACKS:  # (an empty one is none)
             raise PlanError("Invalid fallback attribute", "cpu", model.sourceline, kind="unsupported")
         vendor_id = model.get("vendor_id")
         if vendor_id is not None and len(vendor_id) != 12:
@@ -947,23 +963,74 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         facts.cpu_cache = dict(caches[0].attrib)
     addr = cpu.find("maxphysaddr")
     if addr is not None:
+        mode_ = addr.get("mode")
+        if mode_ is None:
+            raise PlanError("Missing required attribute 'mode' in element 'maxphysaddr'", "cpu",
+                            addr.sourceline)
+        if mode_ not in MAXPHYSADDR_MODES:
+            raise PlanError(f"Invalid value for attribute 'mode' in element 'maxphysaddr': '{mode_}'.",
+                            "cpu", addr.sourceline)
+        bits = addr.get("bits")
+        n = _c_number(bits, True) if bits is not None else 0
+        if n is None or not -2 ** 31 <= n < 2 ** 31:
+            raise PlanError(f"Invalid value for attribute 'bits' in element 'maxphysaddr': '{bits}'. "
+                            "Expected integer value", "cpu", addr.sourceline)
+        if n < 0:
+            raise PlanError(f"Invalid value for attribute 'bits' in element 'maxphysaddr': '{bits}'. "
+                            "Expected non-negative value", "cpu", addr.sourceline)
         facts.cpu_maxphysaddr = dict(addr.attrib)
 
 
+_BLANKS = " \t\n\v\f\r"
+#: the widest range bitmap() spells out (a wider one counts by its two ends)
+_BITMAP_RANGE = 100000
+
+
 def bitmap(text: str) -> set[int] | None:
-    """A libvirt CPU list ('0-3,^2,5'), or None when it cannot be read."""
+    """A libvirt CPU or node list ('0-3,^2,5') as virBitmapParse reads it, or None when it
+    cannot be read: blanks around items and around '-', each item a C int written with a
+    digit first (a range's end may have a sign), a trailing ',' passes."""
     out: set[int] = set()
-    for part in text.split(","):
-        part = part.strip()
-        neg = part.startswith("^")
-        part = part[1:] if neg else part
-        m = re.fullmatch(r"([0-9]+)" if neg else r"([0-9]+)(?:-([0-9]+))?", part)
-        if m is None:
+    i, n = 0, len(text)
+
+    def blanks(j: int) -> int:
+        while j < n and text[j] in _BLANKS:
+            j += 1
+        return j
+
+    def number(j: int, signed: bool) -> tuple[int, int] | None:
+        k = blanks(j) if signed else j
+        m = re.compile(r"[+-]?[0-9]+" if signed else r"[0-9]+").match(text, k)
+        if m is None or not -2 ** 31 <= int(m.group()) < 2 ** 31:
             return None
-        low = int(m.group(1))
-        high = int(m.group(2)) if m.re.groups > 1 and m.group(2) else low
-        ids = set(range(low, high + 1)) if high - low < 100000 else set()
+        return int(m.group()), m.end()
+
+    i = blanks(i)
+    if i == n:
+        return None
+    while i < n:
+        neg = text[i] == "^"
+        i += neg
+        first = number(i, False)
+        if first is None:
+            return None
+        low, i = first
+        i = blanks(i)
+        high = low
+        if i < n and text[i] == "-":
+            if neg:
+                return None
+            last = number(blanks(i + 1), True)
+            if last is None or last[0] < low:
+                return None
+            high, i = last
+            i = blanks(i)
+        ids = set(range(low, high + 1)) if high - low < _BITMAP_RANGE else {low, high}
         out = out - ids if neg else out | ids
+        if i < n and text[i] == ",":
+            i = blanks(i + 1)
+        elif i < n:
+            return None
     return out
 
 
@@ -989,18 +1056,21 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
     count, top = 0, 0
     seen: dict[int, set[int]] = {}
     for i, cell in enumerate(cells):
-        cid = _c_number(cell.get("id"), False) if cell.get("id") is not None else i
+        text = cell.get("id")
+        cid = parsecheck.c_uint(text, 10) if text is not None else i
         if cid is None:
-            return  # (refused elsewhere, or not at all)
+            raise PlanError(f"Invalid value for attribute 'id' in element 'cell': '{text}'. Expected "
+                            "non-negative integer value", "cpu/numa", cell.sourceline)
         if cid >= len(cells):
             raise PlanError("Exactly one 'cell' element per guest NUMA cell allowed, non-contiguous "
                             "ranges or ranges not starting from 0 are not allowed", "cpu/numa",
                             cell.sourceline)
         if cid in seen:
             raise PlanError(f"Duplicate NUMA cell info for cell id '{cid}'", "cpu/numa", cell.sourceline)
-        ids = bitmap(cell.get("cpus") or "") if cell.get("cpus") else set()
+        cpus = cell.get("cpus")
+        ids = bitmap(cpus) if cpus is not None else set()
         if ids is None:
-            return
+            raise PlanError(f"Failed to parse bitmap '{cpus}'", "cpu/numa", cell.sourceline, kind="internal")
         for other, their in seen.items():
             if ids & their:
                 raise PlanError(f"NUMA cells {cid} and {other} have overlapping vCPU ids", "cpu/numa",
@@ -1185,6 +1255,11 @@ def check_after_devices(root: etree._Element) -> None:
     if ltype is not None and ltype not in LAUNCH_SECURITY_TYPES:
         raise PlanError(f"Invalid value for attribute 'type' in element 'launchSecurity': '{ltype}'.",
                         "launchSecurity", ls.sourceline)
+    for tag in ("uid", "gid"):  # (each map's three numbers, which must be there)
+        for m in root.iterfind(f"idmap/{tag}"):
+            if any(not m.get(a) or parsecheck.c_uint(m.get(a), 10) is None
+                   for a in ("start", "target", "count")):
+                raise PlanError("invalid idmap start/target/count settings", "idmap", m.sourceline)
     _check_sysinfo(root)
     ciphers: set[str] = set()
     for cipher in root.iterfind("keywrap/cipher"):

@@ -321,8 +321,8 @@ def check_boot_options(os_el: etree._Element) -> None:
                             ("stateless", YES_NO)):
             _word(loader, attr, words, "os")
     guestconf.check_acpi_tables(os_el)
-    for boot in os_el.iterfind("boot"):
-        _word(boot, "dev", BOOT_DEVICES, "os")
+    for boot in os_el.findall("boot")[:len(BOOT_DEVICES)]:  # (the parser reads as many as there are kinds)
+        _word(boot, "dev", BOOT_DEVICES, "os", required=True)
     menu = os_el.find("bootmenu")
     if menu is not None:
         _word(menu, "enable", YES_NO, "os")
@@ -429,12 +429,12 @@ def _check_tseg(features: etree._Element) -> None:
         raise PlanError(f"unknown suffix '{unit}'", "features", _line(tseg))
 
 
-def _required_uint(el: etree._Element, attr: str) -> int:
-    """A sub-feature's number (base 10), which must be there."""
+def _required_uint(el: etree._Element, attr: str, base: int = 10) -> int:
+    """A sub-feature's number, which must be there."""
     text = el.get(attr)
     if text is None:
         raise _missing(el, attr)
-    n = c_uint(text, 10)
+    n = c_uint(text, base)
     if n is None:
         raise _invalid(el, attr, text, "features", "non-negative integer value")
     return n
@@ -456,7 +456,7 @@ def _check_sub_features(parent: etree._Element) -> None:
         if state != "on":
             continue
         if el.tag == "spinlocks":
-            if _required_uint(el, "retries") < HYPERV_SPINLOCK_RETRIES_MIN:
+            if _required_uint(el, "retries", 0) < HYPERV_SPINLOCK_RETRIES_MIN:
                 raise PlanError(f"HyperV spinlock retry count must be at least "
                                 f"{HYPERV_SPINLOCK_RETRIES_MIN}", "features", _line(el))
         elif el.tag == "vendor_id":
@@ -468,7 +468,7 @@ def _check_sub_features(parent: etree._Element) -> None:
                 raise PlanError(f"HyperV vendor_id value must not be more than "
                                 f"{HYPERV_VENDOR_ID_MAX} characters.", "features", _line(el))
         elif el.tag == "dirty-ring":
-            n = _required_uint(el, "size")
+            n = _required_uint(el, "size", 0)
             if n & (n - 1) or not DIRTY_RING_MIN <= n <= DIRTY_RING_MAX:
                 raise PlanError(f"dirty ring must be power of 2 and ranges [{DIRTY_RING_MIN}, "
                                 f"{DIRTY_RING_MAX}]", "features", _line(el))
