@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from . import clock, machines, parsecheck, sources
+from . import clock, machines, parsecheck, qemuns, sources
 from .errors import HostError, PlanError
 from .records import Row, Value
 
@@ -725,60 +725,76 @@ def _check_vcpus(root: etree._Element, maximum: int, online: int, facts: GuestFa
 
 
 def _check_numatune(root: etree._Element) -> None:
-    """``<numatune>`` (read after the NUMA cells)."""
+    """``<numatune>`` (read after the NUMA cells): its first ``<memory>`` (mode, placement,
+    nodeset; a placement left out or 'default' is static with a nodeset or under a static
+    ``<vcpu>``, else auto), then the ``<memnode>`` elements."""
     tunes = root.findall("numatune")
     if len(tunes) > 1:
         raise PlanError("only one numatune is supported", "numatune", tunes[1].sourceline)
     if not tunes:
         return
     mem = tunes[0].find("memory")
-    vcpu = root.find("vcpu")  # (without a placement or a nodeset, <vcpu>'s placement)
-    mode, placement = None, vcpu.get("placement") if vcpu is not None else None
-    placement = placement if placement in NUMATUNE_PLACEMENTS else "static"
+    vcpu = root.find("vcpu")
+    vcpu_static = vcpu is None or vcpu.get("placement") != "auto"
+    mode = None
+    # (libvirt keeps a memory policy only when something is said: a <memory> attribute, or
+    # no <memory> under an auto <vcpu>)
+    placement = None if vcpu_static else "auto"
     if mem is not None:
-        mode, nodeset = mem.get("mode"), mem.get("nodeset")
-        written = mem.get("placement")
-        written = None if written == "default" else written  # ('default': as if not written)
-        placement = written or ("static" if nodeset else placement)
-        if mode and mode not in NUMATUNE_MODES:
+        mode, written, nodeset = mem.get("mode"), mem.get("placement"), mem.get("nodeset")
+        if mode is not None and mode not in NUMATUNE_MODES:
             raise PlanError(f"Unsupported NUMA memory tuning mode '{mode}'", "numatune", mem.sourceline,
                             kind="unsupported")
-        if placement not in NUMATUNE_PLACEMENTS:
-            raise PlanError(f"Unsupported NUMA memory placement mode '{placement}'", "numatune",
+        if written is not None and written not in NUMATUNE_PLACEMENTS and written != "default":
+            raise PlanError(f"Unsupported NUMA memory placement mode '{written}'", "numatune",
                             mem.sourceline, kind="unsupported")
         if nodeset is not None:
             _check_nodeset(nodeset, mem)
-        if placement == "static" and not nodeset:
+        placement = None
+        if mode is not None or written is not None or nodeset is not None:
+            placement = written if written in NUMATUNE_PLACEMENTS else \
+                "static" if nodeset is not None or vcpu_static else "auto"
+        if placement == "static" and nodeset is None:
             raise PlanError("nodeset for NUMA memory tuning must be set if 'placement' is 'static'",
                             "numatune", mem.sourceline, kind="unsupported")
     memnodes = tunes[0].findall("memnode")
     if not memnodes:
         return
+    if placement == "auto":
+        raise PlanError("Per-node binding is not compatible with automatic NUMA placement.", "numatune",
+                        kind="unsupported")
     cells = len(root.findall("cpu/numa[1]/cell"))
     if not cells:
         raise PlanError("Element 'memnode' is invalid without any guest NUMA cells", "numatune",
                         memnodes[0].sourceline)
     seen: set[int] = set()
     for node in memnodes:
-        cellid = _c_number(node.get("cellid"), False)
-        if cellid is not None and cellid >= cells:
+        text = node.get("cellid")
+        if text is None:
+            raise PlanError("Missing required attribute 'cellid' in element 'memnode'", "numatune",
+                            node.sourceline)
+        cellid = parsecheck.c_uint(text, 10)
+        if cellid is None:
+            raise PlanError(f"Invalid value for attribute 'cellid' in element 'memnode': '{text}'. "
+                            "Expected non-negative integer value", "numatune", node.sourceline)
+        if cellid >= cells:
             raise PlanError("Argument 'cellid' in memnode element must correspond to existing guest's "
                             "NUMA cell", "numatune", node.sourceline)
-        if cellid is not None and cellid in seen:
+        if cellid in seen:
             raise PlanError(f"Multiple memnode elements with cellid {cellid}", "numatune",
                             node.sourceline)
-        if cellid is not None:
-            seen.add(cellid)
-        if mode == "restrictive" and node.get("mode") != "restrictive":
+        seen.add(cellid)
+        node_mode = node.get("mode")
+        if node_mode is not None and node_mode not in NUMATUNE_MODES:
+            raise PlanError(f"Invalid value for attribute 'mode' in element 'memnode': '{node_mode}'.",
+                            "numatune", node.sourceline)
+        if mode == "restrictive" and (node_mode or "strict") != "restrictive":
             raise PlanError("'restrictive' mode is required in memnode element when mode is "
                             "'restrictive' in memory element", "numatune", node.sourceline)
         if node.get("nodeset") is None:
             raise PlanError("Missing required nodeset attribute in memnode element", "numatune",
                             node.sourceline)
         _check_nodeset(node.get("nodeset") or "", node)
-    if placement == "auto":
-        raise PlanError("Per-node binding is not compatible with automatic NUMA placement.", "numatune",
-                        kind="unsupported")
 
 
 def _check_nodeset(nodeset: str, el: etree._Element) -> None:
@@ -1249,7 +1265,8 @@ def check_after_features(root: etree._Element, facts: GuestFacts) -> None:
 
 
 def check_after_devices(root: etree._Element) -> None:
-    """What libvirt's parser reads after the devices: the launch security, the key wrapping."""
+    """What libvirt's parser reads after the devices: the launch security, the ID maps, the
+    sysinfo, the key wrapping, the QEMU namespace."""
     ls = root.find("launchSecurity")
     ltype = ls.get("type") if ls is not None else None
     if ltype is not None and ltype not in LAUNCH_SECURITY_TYPES:
@@ -1268,6 +1285,7 @@ def check_after_devices(root: etree._Element) -> None:
             raise PlanError("A domain definition can have no more than one cipher node with name "
                             f"{name}", "keywrap", cipher.sourceline, kind="internal")
         ciphers.add(name)
+    qemuns.check(root)  # (the QEMU driver's namespace: parsed last)
 
 
 #: the kinds of <sysinfo>
