@@ -34,6 +34,8 @@ LOCKFAILURE_ACTIONS = frozenset({"default", "poweroff", "restart", "pause", "ign
 CPU_MODES = frozenset({"custom", "host-model", "host-passthrough", "maximum"})
 CPU_MATCHES = frozenset({"minimum", "exact", "strict"})
 CPU_CHECKS = frozenset({"default", "none", "partial", "full"})
+#: <cpu><cache mode>
+CPU_CACHE_MODES = frozenset({"emulate", "passthrough", "disable"})
 #: <cpu><maxphysaddr mode>
 MAXPHYSADDR_MODES = frozenset({"emulate", "passthrough"})
 #: <vcpu placement> (and the default of <numatune>'s)
@@ -365,13 +367,13 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     vcpu = root.find("vcpu")
     maximum = online = 1
     if vcpu is not None:
-        maximum = _c_number(vcpu.text, False)
+        maximum = parsecheck.c_ui("".join(vcpu.itertext()), 10)  # (-1 is 4294967295)
         if maximum is None:
             raise PlanError("maximum vcpus count must be an integer", "vcpu", vcpu.sourceline)
         online = maximum
         current = vcpu.get("current")
         if current is not None:
-            n = _c_number(current, False)
+            n = parsecheck.c_uint(current, 10)
             if n is None:
                 raise PlanError(f"Invalid value for attribute 'current' in element 'vcpu': '{current}'. "
                                 "Expected non-negative integer value", "vcpu", vcpu.sourceline)
@@ -972,10 +974,11 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
     if len(caches) > 1:
         raise PlanError("at most one CPU cache element may be specified", "cpu", caches[1].sourceline)
     if caches:
-        level = caches[0].get("level")
-        if level is not None and _c_number(level, False) not in (1, 2, 3):
+        level = _nonnegative_int(caches[0], "level", "cpu")
+        if level is not None and level not in (1, 2, 3):
             raise PlanError("invalid CPU cache level, must be in range [1,3]", "cpu",
                             caches[0].sourceline)
+        parsecheck._word(caches[0], "mode", CPU_CACHE_MODES, "cpu", required=True)
         facts.cpu_cache = dict(caches[0].attrib)
     addr = cpu.find("maxphysaddr")
     if addr is not None:
@@ -986,15 +989,23 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         if mode_ not in MAXPHYSADDR_MODES:
             raise PlanError(f"Invalid value for attribute 'mode' in element 'maxphysaddr': '{mode_}'.",
                             "cpu", addr.sourceline)
-        bits = addr.get("bits")
-        n = _c_number(bits, True) if bits is not None else 0
-        if n is None or not -2 ** 31 <= n < 2 ** 31:
-            raise PlanError(f"Invalid value for attribute 'bits' in element 'maxphysaddr': '{bits}'. "
-                            "Expected integer value", "cpu", addr.sourceline)
-        if n < 0:
-            raise PlanError(f"Invalid value for attribute 'bits' in element 'maxphysaddr': '{bits}'. "
-                            "Expected non-negative value", "cpu", addr.sourceline)
+        _nonnegative_int(addr, "bits", "cpu")
         facts.cpu_maxphysaddr = dict(addr.attrib)
+
+
+def _nonnegative_int(el: etree._Element, attr: str, where: str) -> int | None:
+    """An attribute libvirt reads as a C int that is not negative (None: not there)."""
+    text = el.get(attr)
+    if text is None:
+        return None
+    n = _c_number(text, True)
+    if n is None or not -2 ** 31 <= n < 2 ** 31:
+        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                        "Expected integer value", where, el.sourceline)
+    if n < 0:
+        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
+                        "Expected non-negative value", where, el.sourceline)
+    return n
 
 
 _BLANKS = " \t\n\v\f\r"

@@ -326,7 +326,8 @@ def check_boot_options(os_el: etree._Element) -> None:
     menu = os_el.find("bootmenu")
     if menu is not None:
         _word(menu, "enable", YES_NO, "os")
-        _uint_attrs(menu, ("timeout",), 10, "os")
+        if menu.get("enable") == "yes":  # (a menu not enabled has its timeout unread)
+            _uint_attrs(menu, ("timeout",), 10, "os")
     smbios = os_el.find("smbios")
     smode = smbios.get("mode") if smbios is not None else None
     if smode and smode not in SMBIOS_MODES:  # ('' is no mode)
@@ -467,6 +468,14 @@ def _check_sub_features(parent: etree._Element) -> None:
             if len(value) > HYPERV_VENDOR_ID_MAX:
                 raise PlanError(f"HyperV vendor_id value must not be more than "
                                 f"{HYPERV_VENDOR_ID_MAX} characters.", "features", _line(el))
+        elif el.tag == "stimer" and parent.tag == "hyperv":
+            for child in el:
+                if not isinstance(child.tag, str):
+                    continue
+                if child.tag != "direct":
+                    raise PlanError(f"unsupported Hyper-V stimer feature: {child.tag}", "features",
+                                    _line(child), kind="unsupported")
+                _word(child, "state", ON_OFF, "features", required=True)
         elif el.tag == "dirty-ring":
             n = _required_uint(el, "size", 0)
             if n & (n - 1) or not DIRTY_RING_MIN <= n <= DIRTY_RING_MAX:
