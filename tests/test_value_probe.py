@@ -1,13 +1,16 @@
 """Odd values of the words libvirt reads (support/valueprobe.py): one attribute of one device of
 an accepted golden domain set to 'default', 'auto', 'none', '', upper case or another golden
 domain's word, through the local libvirt daemon and through pciplan: both accept with the same
-PCI layout, or both refuse with the same message.
+PCI layout, or both refuse with the same message.  Three samples: the words of the probe's
+table; any attribute of a device (``--anywhere``); any attribute of the domain's own elements
+(``--outside``).
 
-Each run takes a different sample (``PCIPLAN_VALUE_SEED`` repeats one); the script runs
+Each run takes different samples (``PCIPLAN_VALUE_SEED`` repeats them); the script runs
 thousands.
 
-  PCIPLAN_VALUE_N      cases per run (default 150; 0 skips)
-  PCIPLAN_VALUE_SEED   which sample (default: random; printed on failure)
+  PCIPLAN_VALUE_N      cases per sample (default 150 of the table's words, a third as many of
+                       the others; 0 skips)
+  PCIPLAN_VALUE_SEED   which samples (default: random; printed on failure)
 """
 
 from __future__ import annotations
@@ -39,10 +42,26 @@ def test_the_sample_sets_many_places_to_many_values():
     assert len({where.split("'")[1] for _, where, _ in cases}) >= 10
 
 
-def test_libvirt_and_pciplan_agree(oracle):
+#: the samples: (name, make_cases keywords, share of N)
+SAMPLES = {"words": ({}, 1.0), "anywhere": ({"anywhere": True}, 1 / 3), "outside": ({"outside": True}, 1 / 3)}
+
+
+def test_the_other_samples_reach_other_places():
+    anywhere = valueprobe.make_cases(SEED, 60, anywhere=True)
+    outside = valueprobe.make_cases(SEED, 60, outside=True)
+    tags = {where.split(" ")[0] for _, where, _ in outside}
+    assert tags and not tags & {"<disk", "<interface", "<controller"}, tags
+    places = {where.split(" ")[0] for _, where, _ in anywhere}
+    assert any("/" in p for p in places), places  # (attributes of a device's children)
+
+
+@pytest.mark.parametrize("sample", list(SAMPLES))
+def test_libvirt_and_pciplan_agree(oracle, sample):
     from concurrent.futures import ThreadPoolExecutor
-    cases = valueprobe.make_cases(SEED, N)
+    kwargs, share = SAMPLES[sample]
+    cases = valueprobe.make_cases(SEED, max(1, round(N * share)), **kwargs)
     with ThreadPoolExecutor(2) as pool:
         verdicts = list(pool.map(lambda c: valueprobe.judge(oracle, c), cases))
     bad = [f"{name}: {where}: {v}" for (name, where, _), v in zip(cases, verdicts) if v is not None]
-    assert not bad, f"seed {SEED} (PCIPLAN_VALUE_SEED={SEED} repeats it):\n" + "\n".join(bad[:20])
+    assert not bad, f"{sample} sample, seed {SEED} (PCIPLAN_VALUE_SEED={SEED} repeats it):\n" + \
+        "\n".join(bad[:20])

@@ -292,8 +292,12 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
     return f
 
 
-def _number(el: etree._Element | None, attr: str) -> int:
-    return defaults.number(el.get(attr), 0, base=0) if el is not None else 0
+def _number(el: etree._Element | None, attr: str, top: int = 0xFFFFFFFF) -> int:
+    """A number as the parser read it (base 0, at most ``top``; 0 when not one)."""
+    from . import parsecheck   # (parsecheck imports this module)
+    text = el.get(attr) if el is not None else None
+    n = parsecheck.c_uint(text, 0, top) if text is not None else None
+    return 0 if n is None else n
 
 
 def _text(src: etree._Element | None, tag: str | None) -> str | None:
@@ -320,7 +324,8 @@ def _identity(el: etree._Element, src: etree._Element | None) -> tuple | None:
                     _number(host, "port"), src.get("name") if src is not None else None)
         adapter = src.find("adapter") if src is not None else None
         return ("scsi", protocol, adapter.get("name") if adapter is not None else None,
-                _number(address, "bus"), _number(address, "target"), _number(address, "unit"))
+                _number(address, "bus"), _number(address, "target"),
+                _number(address, "unit", 0xFFFFFFFFFFFFFFFF))  # (a 64-bit unit)
     if htype == "scsi_host":
         return ("scsi_host", src.get("protocol") if src is not None else None,
                 src.get("wwpn") if src is not None else None)

@@ -126,14 +126,16 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
             continue
         devs, edited = _parts(root, outside)
         for el in edited:
+            elems = _elements(el)
             if anywhere:
-                places = [(k, _relpath(el, e), attr) for k, e in enumerate(_elements(el)) for attr in e.attrib]
+                places = [(k, _relpath(el, e), attr) for k, e in enumerate(elems) for attr in e.attrib]
             else:
-                places = [(k, child, attr) for child, attr in PLACES
-                          for k, e in enumerate(_elements(el))
-                          if e is (el if child is None else el.find(child)) and e.get(attr) is not None]
+                index = {e: k for k, e in enumerate(elems)}  # (the list keeps the proxies alive)
+                holders = ((el if child is None else el.find(child), child, attr) for child, attr in PLACES)
+                places = [(index[h], child, attr) for h, child, attr in holders
+                          if h is not None and h.get(attr) is not None]
             for k, child, attr in places:
-                words.setdefault((el.tag, child, attr), set()).add(_elements(el)[k].get(attr))
+                words.setdefault((el.tag, child, attr), set()).add(elems[k].get(attr))
                 docs.append((name, text, devs.index(el), k, child, attr))
     out = []
     for _ in range(n):
