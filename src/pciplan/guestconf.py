@@ -904,20 +904,8 @@ def _check_iothreads(root: etree._Element, facts: GuestFacts) -> set[int]:
 def _thread_pool(el: etree._Element, where: str) -> tuple[int, int]:
     """An I/O thread's (or the default one's) thread pool bounds: C ints, not negative
     (-1: not given)."""
-    bounds = []
-    for attr in ("thread_pool_min", "thread_pool_max"):
-        text = el.get(attr)
-        bounds.append(-1 if text is None else _c_number(text, True))
-        if text is None:
-            continue
-        n = _c_number(text, True)
-        if n is None or not -2 ** 31 <= n < 2 ** 31:
-            raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
-                            "Expected integer value", where, el.sourceline)
-        if n < 0:
-            raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
-                            "Expected non-negative value", where, el.sourceline)
-    return bounds[0], bounds[1]
+    low, high = (_nonnegative_int(el, attr, where) for attr in ("thread_pool_min", "thread_pool_max"))
+    return -1 if low is None else low, -1 if high is None else high
 
 
 def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
