@@ -162,8 +162,10 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
             del holder.attrib[attr]
         else:
             holder.set(attr, value)
-        for uuid in tree.getroot().findall("uuid"):  # (two cases of one input may be asked at
-            tree.getroot().remove(uuid)             # once: libvirt refuses a UUID defined twice)
+        # (two cases of one input may be asked at once: libvirt refuses a UUID defined twice,
+        # and takes a SMBIOS system UUID as the domain's when it has none)
+        for uuid in tree.getroot().findall("uuid") + tree.getroot().findall("sysinfo/system/entry[@name='uuid']"):
+            uuid.getparent().remove(uuid)
         spelled = "(none)" if value is None else f"'{value}'"
         where = f"<{el.tag}{'/' + child if child else ''} {attr}={spelled}> (was '{old}')"
         out.append((name, where, etree.tostring(tree, encoding="unicode")))
