@@ -20,7 +20,8 @@ device and the value; ``--save DIR`` writes the domains.
 
 ``--anywhere`` picks any attribute of any element of the device instead (a ``<source path>``,
 a ``<graphics autoport>``, an ``<image compression>``...); ``--outside``, any attribute of the
-domain's own elements (``<os>``, ``<features>``, ``<cpu>``, ``<clock>``...).
+domain's own elements (``<os>``, ``<features>``, ``<cpu>``, ``<clock>``...); ``--text``, the
+text of an element instead (with ``--outside``, of the domain's own: ``<vcpu>``, ``<on_reboot>``).
 
 It found libvirt's 'auto' SCSI model, the models of sata/ccid/fdc controllers, vsock and
 vhost-scsi 'default', the panic default, the <model> children libvirt does not read, the
@@ -110,11 +111,26 @@ def _parts(root: etree._Element, outside: bool) -> tuple[etree._Element | None, 
     return parent, [el for el in parent if isinstance(el.tag, str) and not (outside and el.tag in NOT_EDITED)]
 
 
+#: the pseudo-attribute of ``--text``: an element's text (left out: the element is)
+TEXT = "#text"
+
+
+def _texts(elems: list) -> list:
+    """The elements whose text ``--text`` edits: leaves with a word, a number... (not a path
+    or the emulator: those are the host's)."""
+    return [(k, e) for k, e in enumerate(elems)
+            if len(e) == 0 and (e.text or "").strip() and not e.text.strip().startswith("/")
+            and e.tag != "emulator"]
+
+
 def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
-               anywhere: bool = False, outside: bool = False) -> list[tuple[str, str, str]]:
+               anywhere: bool = False, outside: bool = False,
+               element_text: bool = False) -> list[tuple[str, str, str]]:
     """``n`` edited documents.  ``anywhere``: any attribute of any element of a device (a
     source's ``path``, a driver's ``cache``...), not only the words of ``PLACES``;
-    ``outside``: any attribute of the domain's own elements instead of its devices'."""
+    ``outside``: any attribute of the domain's own elements instead of its devices';
+    ``element_text``: the text of an element instead of an attribute (``<on_reboot>``, ``<vcpu>``,
+    a CPU ``<model>``...)."""
     anywhere = anywhere or outside
     rng = random.Random(seed)
     words: dict[tuple[str, str | None, str], set[str]] = {}
@@ -127,7 +143,9 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
         devs, edited = _parts(root, outside)
         for el in edited:
             elems = _elements(el)
-            if anywhere:
+            if element_text:
+                places = [(k, _relpath(el, e), TEXT) for k, e in _texts(elems)]
+            elif anywhere:
                 places = [(k, _relpath(el, e), attr) for k, e in enumerate(elems) for attr in e.attrib]
             else:
                 index = {e: k for k, e in enumerate(elems)}  # (the list keeps the proxies alive)
@@ -135,7 +153,7 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
                 places = [(index[h], child, attr) for h, child, attr in holders
                           if h is not None and h.get(attr) is not None]
             for k, child, attr in places:
-                words.setdefault((el.tag, child, attr), set()).add(elems[k].get(attr))
+                words.setdefault((el.tag, child, attr), set()).add(_get(elems[k], attr))
                 docs.append((name, text, devs.index(el), k, child, attr))
     out = []
     for _ in range(n):
@@ -143,7 +161,7 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
         tree = etree.ElementTree(etree.fromstring(text.encode()))
         el = _parts(tree.getroot(), outside)[0][i]
         holder = _elements(el)[k]
-        old = holder.get(attr)
+        old = _get(holder, attr)
         number = _number(old)
         odd = rng.choice(ODD if number is None else ODD_NUMBERS)
         if odd == "OMIT":
@@ -158,7 +176,11 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
             value = odd
         if value == old:
             continue
-        if value is None:
+        if attr == TEXT and value is None:
+            holder.getparent().remove(holder)
+        elif attr == TEXT:
+            holder.text = value
+        elif value is None:
             del holder.attrib[attr]
         else:
             holder.set(attr, value)
@@ -170,6 +192,10 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
         where = f"<{el.tag}{'/' + child if child else ''} {attr}={spelled}> (was '{old}')"
         out.append((name, where, etree.tostring(tree, encoding="unicode")))
     return out
+
+
+def _get(el: etree._Element, attr: str) -> str:
+    return el.text.strip() if attr == TEXT else el.get(attr)
 
 
 def _number(text: str) -> int | None:
@@ -215,6 +241,9 @@ def main(argv=None) -> int:
                     help="any attribute of any element of a device, not only the words of PLACES")
     ap.add_argument("--outside", action="store_true",
                     help="any attribute of the domain's own elements (os, features, cpu...), not its devices'")
+    ap.add_argument("--text", action="store_true",
+                    help="an element's text instead of an attribute (of a device; with --outside, "
+                         "of the domain's own elements)")
     ap.add_argument("--suite", metavar="VERSION",
                     help="edit libvirt VERSION's own test inputs (e.g. 9.0.0) instead of the golden ones")
     args = ap.parse_args(argv)
@@ -223,7 +252,8 @@ def main(argv=None) -> int:
         return 2
     oracle = libvirt_oracle.Oracle()
     inputs = suite_inputs(args.suite, oracle, args.jobs) if args.suite else None
-    cases = make_cases(args.seed, args.n, inputs, anywhere=args.anywhere, outside=args.outside)
+    cases = make_cases(args.seed, args.n, inputs, anywhere=args.anywhere, outside=args.outside,
+                       element_text=args.text)
     with ThreadPoolExecutor(args.jobs) as pool:
         verdicts = list(pool.map(lambda c: judge(oracle, c), cases))
     bad = 0
