@@ -188,8 +188,19 @@ def check_reconnect_parse(rec: etree._Element, what: parsecheck.What) -> None:
 
 
 def check_device_source_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
-    """The parser's checks of the chardev of a smartcard or a USB redirector."""
+    """The parser's checks of the chardev of a smartcard or a USB redirector (and a
+    host-certificates smartcard's certificates and database)."""
     ctype = el.get("type")
+    if el.tag == "smartcard" and el.get("mode") == "host-certificates":
+        if len(el.findall("certificate")) != 3:
+            raise PlanError("host-certificates mode needs exactly three certificates", what, el.sourceline)
+        database = el.find("database")
+        path = database.text if database is not None else None
+        if database is not None and not path:  # (libvirt fails there without saying why)
+            raise PlanError("An error occurred, but the cause is unknown", what, database.sourceline,
+                            kind="internal")
+        if database is not None and not path.startswith("/"):
+            raise PlanError(f"expecting absolute path: {path}", what, database.sourceline)
     if el.tag == "smartcard" and el.get("mode") == "passthrough":
         if ctype is None:
             raise PlanError("passthrough mode requires a character device type attribute", what,

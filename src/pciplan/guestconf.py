@@ -846,9 +846,10 @@ def _unit_scale(suffix: str) -> int | None:
 
 
 def scaled_size(el: etree._Element, path: str, limit: int, where: str,
-                 text: str | None = None) -> int | None:
-    """An element's size in bytes (its text, or ``text``; KiB unless its unit says otherwise)
-    as libvirt's virParseScaledValue reads it, at most ``limit``; None when it is empty."""
+                 text: str | None = None, default_scale: int = 1024) -> int | None:
+    """An element's size in bytes (its text, or ``text``; KiB, or ``default_scale``, unless its
+    unit says otherwise) as libvirt's virParseScaledValue reads it, at most ``limit``; None
+    when it is empty."""
     text = "".join(el.itertext()) if text is None else text
     if not text:
         return None
@@ -856,7 +857,7 @@ def scaled_size(el: etree._Element, path: str, limit: int, where: str,
     if n is None or n >= 1 << 64:
         raise PlanError(f"Invalid value '{text}' for element or attribute '{path}'", where, el.sourceline)
     suffix = el.get("unit") or ""
-    scale = _unit_scale(suffix) if suffix else 1024
+    scale = _unit_scale(suffix) if suffix else default_scale
     if scale is None:
         raise PlanError(f"unknown suffix '{suffix}'", where, el.sourceline)
     if n and n > limit // scale:

@@ -742,7 +742,8 @@ def check_controller(el: etree._Element, what: What) -> None:
             raise _invalid(el, "index", idx, what, "integer value")
         if n < 0:
             raise _invalid(el, "index", idx, what, "non-negative value")
-    for attr in ("ports", "vectors"):  # C ints, base 10
+    # C ints, base 10 (only a virtio-serial controller's vectors are read)
+    for attr in ("ports", "vectors") if ctype == "virtio-serial" else ("ports",):
         v = el.get(attr)
         if v is not None:
             n = c_int(v, 10)
@@ -750,6 +751,10 @@ def check_controller(el: etree._Element, what: What) -> None:
                 raise _invalid(el, attr, v, what, "integer value")
             if n < 0:
                 raise _invalid(el, attr, v, what, "non-negative value")
+    hole = el.find("pcihole64") if ctype == "pci" and model in ("pci-root", "pcie-root") else None
+    if hole is not None:  # (KiB unless a unit says otherwise, at most 1024 * ULONG_MAX in 64 bits)
+        from . import guestconf
+        guestconf.scaled_size(hole, "./pcihole64", (1024 * ULLONG_MAX) & ULLONG_MAX, _what(what))
     m = el.find("model")
     if m is not None:
         _word(m, "name", CONTROLLER_MODEL_NAMES, what)
@@ -898,6 +903,15 @@ def _check_disk_driver(drv: etree._Element, what: What) -> None:
     if fmt is not None and fmt not in DISK_FORMATS:
         raise PlanError(f"unknown driver format value '{fmt}'", _what(what), _line(drv),
                         kind="unsupported")
+    _check_metadata_cache(drv, "metadata_cache/max_size", what)
+
+
+def _check_metadata_cache(holder: etree._Element, path: str, what: What) -> None:
+    """A qcow2 metadata cache's size: bytes unless a unit says otherwise."""
+    el = holder.find(path)
+    if el is not None:
+        from . import guestconf
+        guestconf.scaled_size(el, "./" + path, ULLONG_MAX, _what(what), default_scale=1)
 
 
 def _check_backing_store(bs: etree._Element | None, what: What) -> None:
@@ -917,6 +931,7 @@ def _check_backing_store(bs: etree._Element | None, what: What) -> None:
             raise PlanError(f"unknown storage source type '{btype}'", _what(what), _line(bs))
         if fmt not in STORAGE_FORMATS:
             raise PlanError(f"unknown storage source format '{fmt}'", _what(what), _line(fmt_el))
+        _check_metadata_cache(bs, "format/metadata_cache/max_size", what)
         sources.check_storage_source(bs.find("source"), btype, what)
         bs = bs.find("backingStore")
 
