@@ -883,9 +883,10 @@ def _check_iothreads(root: etree._Element, facts: GuestFacts) -> set[int]:
     """``<iothreads>`` and ``<iothreadids>``: the I/O thread ids (those written, and as many
     more as the count asks, numbered from 1 where free); their thread pools go to ``facts``."""
     count = root.find("iothreads")
-    total = _c_number(count.text, False) if count is not None else 0
+    text = "".join(count.itertext()) if count is not None else ""
+    total = parsecheck.c_uint(text, 10) if text else 0  # (an empty one is none)
     if total is None:
-        raise PlanError(f"invalid iothreads count '{count.text or ''}'", "iothreads", count.sourceline)
+        raise PlanError(f"invalid iothreads count '{text}'", "iothreads", count.sourceline)
     default = root.find("defaultiothread")
     default_pool = _thread_pool(default, "defaultiothread") if default is not None else (-1, -1)
     seen: set[int] = set()
