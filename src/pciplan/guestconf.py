@@ -34,6 +34,8 @@ LOCKFAILURE_ACTIONS = frozenset({"default", "poweroff", "restart", "pause", "ign
 CPU_MODES = frozenset({"custom", "host-model", "host-passthrough", "maximum"})
 CPU_MATCHES = frozenset({"minimum", "exact", "strict"})
 CPU_CHECKS = frozenset({"default", "none", "partial", "full"})
+#: <keywrap><cipher name>
+KEYWRAP_CIPHERS = frozenset({"aes", "dea"})
 #: <cpu><cache mode>
 CPU_CACHE_MODES = frozenset({"emulate", "passthrough", "disable"})
 #: <cpu><maxphysaddr mode>
@@ -1280,7 +1282,9 @@ def check_after_devices(root: etree._Element) -> None:
                 raise PlanError("invalid idmap start/target/count settings", "idmap", m.sourceline)
     _check_sysinfo(root)
     ciphers: set[str] = set()
-    for cipher in root.iterfind("keywrap/cipher"):
+    for cipher in root.iterfind("keywrap/cipher"):  # (a name and a state each, one per name)
+        parsecheck._word(cipher, "name", KEYWRAP_CIPHERS, "keywrap", required=True)
+        parsecheck._word(cipher, "state", parsecheck.ON_OFF, "keywrap", required=True)
         name = cipher.get("name") or ""
         if name in ciphers:
             raise PlanError("A domain definition can have no more than one cipher node with name "
