@@ -987,8 +987,8 @@ def check_device(el: etree._Element, what: What, kids: dict) -> None:
         _word(backend, "type", TPM_BACKENDS, what)
     if tag in CHARDEV_TARGET_TYPES or tag == "parallel":
         _check_chardev(el, what, kids)
-    if tag == "vsock" and "cid" in kids:
-        _uint_attrs(kids["cid"], ("address",), 10, what)
+    if tag == "vsock" and "cid" in kids and kids["cid"].get("address") is not None:
+        nonzero_uint(kids["cid"], "address", what)
     if tag == "memballoon":  # (before its ROM and ACPI index: the rest of the device info)
         _check_memballoon(el, what, kids)
     master = kids.get("master")  # (any device's, a USB companion's in practice)

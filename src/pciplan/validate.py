@@ -812,8 +812,10 @@ def check_serial(guest: Guest, ser: Device) -> None:
     _validate_address(guest, ser)
     chardevs.check_qemu(guest, ser)
     target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
-    if target == "spapr-vio-serial" and guest.machine.family != "pseries":
-        # (found with the daemon: this one comes before the address checks)
+    written = devices.SERIAL_MODEL_TARGETS.get(ser.attrs.get("target_model") or "")
+    if target == "spapr-vio-serial" and guest.machine.family != "pseries" and written in (None, target):
+        # (found with the daemon: this one comes before the address checks, but after a
+        # written model's own target type)
         raise PlanError(f"Serial device with target type '{target}' and target model "
                         f"'{ser.attrs.get('target_model') or 'spapr-vty'}' not compatible with "
                         "guest architecture or machine type", ser.describe(), kind="unsupported")
