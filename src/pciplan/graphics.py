@@ -170,14 +170,14 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         if port is not None and parsecheck.c_int(port, 10) is None:
             raise refuse(f"cannot parse {gtype} port {port}", "internal")
     if gtype == "vnc":
-        _int_attr(el, "websocket", what)
+        parsecheck.int_attr(el, "websocket", what)
         parsecheck._word(el, "sharePolicy", VNC_SHARE_POLICIES, what)
         parsecheck._word(el, "powerControl", _YES_NO, what)
         audios.check_reference(el.find("audio"), what)
         _check_auth(el, gtype, refuse)
     elif gtype == "spice":
-        _int_attr(el, "port", what)
-        _int_attr(el, "tlsPort", what)
+        parsecheck.int_attr(el, "port", what)
+        parsecheck.int_attr(el, "tlsPort", what)
         parsecheck._word(el, "autoport", _YES_NO, what)
         parsecheck._word(el, "defaultMode", SPICE_MODES, what)
         _check_auth(el, gtype, refuse)
@@ -221,12 +221,6 @@ def _check_listens(el: etree._Element, gtype: str, what: parsecheck.What, refuse
             if listen.get(attr) and ltype != attr:
                 raise refuse(f"'{attr}' attribute is valid only for listen type '{attr}'",
                              line=listen.sourceline)
-
-
-def _int_attr(el: etree._Element, attr: str, what: parsecheck.What) -> None:
-    value = el.get(attr)
-    if value is not None and parsecheck.c_int(value, 10) is None:
-        raise parsecheck._invalid(el, attr, value, what, "integer value")
 
 
 def _check_auth(el: etree._Element, gtype: str, refuse) -> None:

@@ -908,7 +908,8 @@ def _check_iothreads(root: etree._Element, facts: GuestFacts) -> set[int]:
 def _thread_pool(el: etree._Element, where: str) -> tuple[int, int]:
     """An I/O thread's (or the default one's) thread pool bounds: C ints, not negative
     (-1: not given)."""
-    low, high = (_nonnegative_int(el, attr, where) for attr in ("thread_pool_min", "thread_pool_max"))
+    low, high = (parsecheck.int_attr(el, attr, where, nonnegative=True)
+                 for attr in ("thread_pool_min", "thread_pool_max"))
     return -1 if low is None else low, -1 if high is None else high
 
 
@@ -966,7 +967,7 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
     if len(caches) > 1:
         raise PlanError("at most one CPU cache element may be specified", "cpu", caches[1].sourceline)
     if caches:
-        level = _nonnegative_int(caches[0], "level", "cpu")
+        level = parsecheck.int_attr(caches[0], "level", "cpu", nonnegative=True)
         if level is not None and level not in (1, 2, 3):
             raise PlanError("invalid CPU cache level, must be in range [1,3]", "cpu",
                             caches[0].sourceline)
@@ -981,26 +982,13 @@ def _check_cpu(cpu: etree._Element, facts: GuestFacts) -> None:
         if mode_ not in MAXPHYSADDR_MODES:
             raise PlanError(f"Invalid value for attribute 'mode' in element 'maxphysaddr': '{mode_}'.",
                             "cpu", addr.sourceline)
-        _nonnegative_int(addr, "bits", "cpu")
+        parsecheck.int_attr(addr, "bits", "cpu", nonnegative=True)
         facts.cpu_maxphysaddr = dict(addr.attrib)
 
 
-def _nonnegative_int(el: etree._Element, attr: str, where: str) -> int | None:
-    """An attribute libvirt reads as a C int that is not negative (None: not there)."""
-    text = el.get(attr)
-    if text is None:
-        return None
-    n = _c_number(text, True)
-    if n is None or not -2 ** 31 <= n < 2 ** 31:
-        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
-                        "Expected integer value", where, el.sourceline)
-    if n < 0:
-        raise PlanError(f"Invalid value for attribute '{attr}' in element '{el.tag}': '{text}'. "
-                        "Expected non-negative value", where, el.sourceline)
-    return n
-
-
 _BLANKS = " \t\n\v\f\r"
+_DIGITS = re.compile(r"[0-9]+")
+_SIGNED_DIGITS = re.compile(r"[+-]?[0-9]+")
 #: the widest range bitmap() spells out (a wider one counts by its two ends)
 _BITMAP_RANGE = 100000
 
@@ -1019,7 +1007,7 @@ def bitmap(text: str) -> set[int] | None:
 
     def number(j: int, signed: bool) -> tuple[int, int] | None:
         k = blanks(j) if signed else j
-        m = re.compile(r"[+-]?[0-9]+" if signed else r"[0-9]+").match(text, k)
+        m = (_SIGNED_DIGITS if signed else _DIGITS).match(text, k)
         if m is None or not -2 ** 31 <= int(m.group()) < 2 ** 31:
             return None
         return int(m.group()), m.end()

@@ -97,10 +97,11 @@ class HostdevFacts(Value):
 CAPS_SOURCE_TAGS = {"storage": "block", "misc": "char", "net": "interface"}
 
 
-def _uint(text: str, top: int = 0xFFFFFFFF) -> bool:
-    """libvirt's virXMLPropUInt (base 0: 0x for hex, a leading 0 for octal) up to ``top``."""
+def _uint(text: str, top: int = 0xFFFFFFFF) -> int | None:
+    """A number as libvirt's virXMLPropUInt reads it (base 0: 0x for hex, a leading 0 for
+    octal), up to ``top``; None when it is not one."""
     from . import parsecheck   # (parsecheck imports this module)
-    return parsecheck.c_uint(text, 0, top) is not None
+    return parsecheck.c_uint(text, 0, top)
 
 
 def check_parse(el: etree._Element, what: Callable[[], str], kids: dict) -> None:
@@ -209,10 +210,11 @@ def _check_usb(src: etree._Element, what: Callable[[], str]) -> None:
         value = el.get("id")
         if value is None:
             raise PlanError(f"Missing required attribute 'id' in element '{el.tag}'", what, el.sourceline)
-        if not _uint(value):
+        n = _uint(value)
+        if n is None:
             raise PlanError(f"Invalid value for attribute 'id' in element '{el.tag}': '{value}'. "
                             "Expected non-negative integer value", what, el.sourceline)
-        if el is vendor and parsecheck.c_uint(value, 0) == 0:
+        if el is vendor and n == 0:
             raise PlanError("Invalid value for attribute 'id' in element 'vendor': Zero is not permitted",
                             what, el.sourceline)
         if partner is None:
@@ -223,7 +225,7 @@ def _check_usb(src: etree._Element, what: Callable[[], str]) -> None:
         if addr is not None and value is None:
             raise PlanError(f"Missing required attribute '{attr}' in element 'address'", what,
                             addr.sourceline)
-        if value is not None and not _uint(value):
+        if value is not None and _uint(value) is None:
             raise PlanError(f"Invalid value for attribute '{attr}' in element 'address': '{value}'. "
                             "Expected non-negative integer value", what, addr.sourceline)
 
@@ -265,7 +267,7 @@ def _check_scsi(src: etree._Element, what: Callable[[], str]) -> None:
         if value is None:
             raise PlanError(f"Missing required attribute '{attr}' in element 'address'", what,
                             addr.sourceline)
-        if not _uint(value, 0xFFFFFFFFFFFFFFFF if attr == "unit" else 0xFFFFFFFF):
+        if _uint(value, 0xFFFFFFFFFFFFFFFF if attr == "unit" else 0xFFFFFFFF) is None:
             raise PlanError(f"Invalid value for attribute '{attr}' in element 'address': '{value}'. "
                             "Expected non-negative integer value", what, addr.sourceline)
     adapter = src.find("adapter")
@@ -293,11 +295,9 @@ def read_facts(el: etree._Element, kids: dict) -> HostdevFacts:
 
 
 def _number(el: etree._Element | None, attr: str, top: int = 0xFFFFFFFF) -> int:
-    """A number as the parser read it (base 0, at most ``top``; 0 when not one)."""
-    from . import parsecheck   # (parsecheck imports this module)
+    """A number as the parser read it (:func:`_uint`; 0 when not there or not one)."""
     text = el.get(attr) if el is not None else None
-    n = parsecheck.c_uint(text, 0, top) if text is not None else None
-    return 0 if n is None else n
+    return (_uint(text, top) if text is not None else None) or 0
 
 
 def _text(src: etree._Element | None, tag: str | None) -> str | None:

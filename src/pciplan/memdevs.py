@@ -156,7 +156,8 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
         raise refuse("missing <target> element for <memory> device")
     node = t.find("node")
     text = "".join(node.itertext()) if node is not None else ""
-    if text and (parsecheck.c_int(text, 10) is None or parsecheck.c_int(text, 10) < 0):
+    n = parsecheck.c_int(text, 10) if text else 0
+    if n is None or n < 0:
         raise refuse("invalid value of memory device node")
     size = _size_kib(t, "size", what, required=True) or 0
     sizes = {name: _size_kib(t, name, what) for name in TARGET_SIZES.get(model, ())}

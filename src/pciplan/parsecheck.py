@@ -142,6 +142,20 @@ def _word(el: etree._Element, attr: str, words: frozenset[str], what: What,
         raise _invalid(el, attr, value, what)
 
 
+def int_attr(el: etree._Element, attr: str, what: What, nonnegative: bool = False) -> int | None:
+    """An attribute libvirt reads with virXMLPropInt (base 10): a C int, not negative when
+    ``nonnegative``; None when it is not there."""
+    value = el.get(attr)
+    if value is None:
+        return None
+    n = c_int(value, 10)
+    if n is None:
+        raise _invalid(el, attr, value, what, "integer value")
+    if nonnegative and n < 0:
+        raise _invalid(el, attr, value, what, "non-negative value")
+    return n
+
+
 def _uint_attrs(el: etree._Element, names: tuple[str, ...], base: int, what: What,
                 top: int = UINT_MAX) -> None:
     for name in names:
@@ -735,23 +749,11 @@ def check_controller(el: etree._Element, what: What) -> None:
     model = el.get("model")
     if model is not None and ctype in CONTROLLER_MODELS and model not in CONTROLLER_MODELS[ctype]:
         raise PlanError(f"Unknown model type '{model}'", _what(what), _line(el), kind="unsupported")
-    idx = el.get("index")
-    if idx is not None:
-        n = c_int(idx, 10)
-        if n is None:
-            raise _invalid(el, "index", idx, what, "integer value")
-        if n < 0:
-            raise _invalid(el, "index", idx, what, "non-negative value")
-    # C ints, base 10 (only a virtio-serial controller's vectors are read)
-    for attr in ("ports", "vectors") if ctype == "virtio-serial" else ("ports",):
-        v = el.get(attr)
-        if v is not None:
-            n = c_int(v, 10)
-            if n is None:
-                raise _invalid(el, attr, v, what, "integer value")
-            if n < 0:
-                raise _invalid(el, attr, v, what, "non-negative value")
-    hole = el.find("pcihole64") if ctype == "pci" and model in ("pci-root", "pcie-root") else None
+    # C ints, base 10, not negative (only a virtio-serial controller's vectors are read)
+    for attr in ("index", "ports", "vectors") if ctype == "virtio-serial" else ("index", "ports"):
+        int_attr(el, attr, what, nonnegative=True)
+    takes = controllers.MODELS.get(model or "") if ctype == "pci" else None
+    hole = el.find("pcihole64") if takes is not None and "pcihole64" in takes.options else None
     if hole is not None:  # (KiB unless a unit says otherwise, at most 1024 * ULONG_MAX in 64 bits)
         from . import guestconf
         guestconf.scaled_size(hole, "./pcihole64", (1024 * ULLONG_MAX) & ULLONG_MAX, _what(what))

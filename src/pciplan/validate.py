@@ -812,12 +812,13 @@ def check_serial(guest: Guest, ser: Device) -> None:
     _validate_address(guest, ser)
     chardevs.check_qemu(guest, ser)
     target = devices.serial_target_type(ser, dom.arch in machines.X86, guest.machine.family)
-    written = devices.SERIAL_MODEL_TARGETS.get(ser.attrs.get("target_model") or "")
-    if target == "spapr-vio-serial" and guest.machine.family != "pseries" and written in (None, target):
+    model = ser.attrs.get("target_model")
+    wanted = devices.SERIAL_MODEL_TARGETS.get(model or "")  # (the target type a written model wants)
+    if target == "spapr-vio-serial" and guest.machine.family != "pseries" and wanted in (None, target):
         # (found with the daemon: this one comes before the address checks, but after a
         # written model's own target type)
         raise PlanError(f"Serial device with target type '{target}' and target model "
-                        f"'{ser.attrs.get('target_model') or 'spapr-vty'}' not compatible with "
+                        f"'{model or 'spapr-vty'}' not compatible with "
                         "guest architecture or machine type", ser.describe(), kind="unsupported")
     need = SERIAL_ADDRESS_TYPES.get(target or "")
     if need is not None and ser.address is not None and ser.address.type != need:
@@ -826,8 +827,6 @@ def check_serial(guest: Guest, ser: Device) -> None:
     if target in devices.SERIAL_TARGETS_WITHOUT_ADDRESS and ser.address is not None:
         raise PlanError(f"Target type '{target}' cannot have an associated address", ser.describe(),
                         kind="unsupported")
-    model = ser.attrs.get("target_model")
-    wanted = devices.SERIAL_MODEL_TARGETS.get(model or "")
     if wanted is not None and wanted != target:
         raise PlanError(f"Target model '{model}' requires target type '{wanted}'", ser.describe(),
                         kind="unsupported")
