@@ -1,9 +1,11 @@
 """Odd values of the words libvirt reads (support/valueprobe.py): one attribute of one device of
 an accepted golden domain set to 'default', 'auto', 'none', '', upper case or another golden
 domain's word, through the local libvirt daemon and through pciplan: both accept with the same
-PCI layout, or both refuse with the same message.  Three samples: the words of the probe's
+PCI layout, or both refuse with the same message.  Five samples: the words of the probe's
 table; any attribute of a device (``--anywhere``); any attribute of the domain's own elements
-(``--outside``).
+(``--outside``); an element of a device, and one of the domain's own, written twice
+(``--twice``, ``--twice --outside``: libvirt reads the first of most, the last of some, all of a
+few, and refuses a second of others).
 
 Each run takes different samples (``PCIPLAN_VALUE_SEED`` repeats them); the script runs
 thousands.
@@ -20,12 +22,13 @@ import os
 import random
 
 import pytest
+from lxml import etree
 
 from support import libvirt_oracle, valueprobe
 
 N = int(os.environ.get("PCIPLAN_VALUE_N", "150"))
 SEED = int(os.environ.get("PCIPLAN_VALUE_SEED") or random.randrange(10**9))
-#: the seed of the two newer samples: fixed unless PCIPLAN_VALUE_SEED is set (their random runs,
+#: the seed of the newer samples: fixed unless PCIPLAN_VALUE_SEED is set (their random runs,
 #: with the script, still turn up a rare mistake; a CI run should not hinge on one)
 FIXED_SEED = int(os.environ.get("PCIPLAN_VALUE_SEED") or 2925)
 
@@ -48,7 +51,9 @@ def test_the_sample_sets_many_places_to_many_values():
 
 #: the samples: (name, make_cases keywords, share of N, seed)
 SAMPLES = {"words": ({}, 1.0, SEED), "anywhere": ({"anywhere": True}, 1 / 3, FIXED_SEED),
-           "outside": ({"outside": True}, 1 / 3, FIXED_SEED)}
+           "outside": ({"outside": True}, 1 / 3, FIXED_SEED),
+           "twice": ({"twice": True}, 1 / 3, FIXED_SEED),
+           "twice-outside": ({"twice": True, "outside": True}, 1 / 3, FIXED_SEED)}
 
 
 def test_the_other_samples_reach_other_places():
@@ -58,6 +63,11 @@ def test_the_other_samples_reach_other_places():
     assert tags and not tags & {"<disk", "<interface", "<controller"}, tags
     places = {where.split(" ")[0] for _, where, _ in anywhere}
     assert any("/" in p for p in places), places  # (attributes of a device's children)
+    inputs = dict(valueprobe.golden_inputs())
+    for name, where, xml in valueprobe.make_cases(SEED, 60, twice=True):
+        tag = where.split(">")[0].split("/")[-1].lstrip("<")  # ('<controller/target> twice...')
+        count = [sum(1 for _ in etree.fromstring(text.encode()).iter(tag)) for text in (inputs[name], xml)]
+        assert count[1] == count[0] + 1, (name, where)
 
 
 @pytest.mark.parametrize("sample", list(SAMPLES))

@@ -1056,10 +1056,12 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
                       facts: GuestFacts) -> None:
     """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows (without
     cells, the highest id is 0: no vCPU at all is refused so)."""
-    numa = cpu.find("numa") if cpu is not None else None  # (only the first <numa> is read)
-    cells = numa.findall("cell") if numa is not None else []
-    if numa is not None and not cells:
-        raise PlanError("NUMA topology defined without NUMA cells", "cpu/numa", numa.sourceline)
+    # (libvirt's XPath './cpu/numa[1]/cell': the cells of the first <numa> of every <cpu>)
+    root = cpu.getparent() if cpu is not None else None
+    numas = root.findall("cpu/numa[1]") if root is not None else []
+    cells = [cell for numa in numas for cell in numa.iterchildren("cell")]
+    if numas and not cells:
+        raise PlanError("NUMA topology defined without NUMA cells", "cpu/numa", numas[0].sourceline)
     count, top = 0, 0
     seen: dict[int, set[int]] = {}
     for i, cell in enumerate(cells):
@@ -1090,7 +1092,7 @@ def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
         count += len(ids)
         top = max([top, *ids])
     if cells:
-        facts.interconnects = _check_interconnects(numa)
+        facts.interconnects = _check_interconnects(numas)
     maximum = _c_number(vcpu.text, False) if vcpu is not None else 1
     maximum = 1 if maximum is None else maximum
     if count > maximum:
@@ -1190,12 +1192,13 @@ def _check_cell_caches(cell: etree._Element, cid: int) -> list[int]:
     return levels
 
 
-def _check_interconnects(numa: etree._Element) -> list[tuple[str, int, int, int, str]]:
-    """<numa><interconnects>' latencies and bandwidths (read after the cells): a value, an
-    initiator, a target, a cache level, an access type."""
+def _check_interconnects(numas: list[etree._Element]) -> list[tuple[str, int, int, int, str]]:
+    """<numa><interconnects>' latencies and bandwidths (read after the cells; those of the
+    first <interconnects> of each <cpu>'s first <numa>): a value, an initiator, a target, a
+    cache level, an access type."""
     links = []
-    group = numa.find("interconnects")
-    for el in group if group is not None else ():
+    groups = [g for g in (numa.find("interconnects") for numa in numas) if g is not None]
+    for el in (el for group in groups for el in group):
         if el.tag == "latency":
             text = el.get("value")
             if text is None:

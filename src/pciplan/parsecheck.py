@@ -743,31 +743,44 @@ def _int32(value: int) -> int:
 VIRTIO_SCSI_MODELS = frozenset({"virtio-scsi", "virtio-transitional", "virtio-non-transitional"})
 
 
-def check_controller(el: etree._Element, what: What) -> None:
+def check_controller(el: etree._Element, what: What) -> tuple[dict[str, str], bool] | None:
+    """A ``<controller>`` in the parser's order: type, model, index, ``<driver>``, one
+    ``<model>`` (its name), one ``<target>`` (only a PCI controller's attributes are read:
+    its numbers and hotplug, :func:`canonical_target`), ports, vectors, ``<pcihole64>``.
+    Returns a PCI controller's target attributes as libvirt writes them back and whether
+    that changed one, None for another controller or none written."""
+    read = None
     _word(el, "type", CONTROLLER_TYPES, what)
     ctype = el.get("type") or "ide"
     model = el.get("model")
     if model is not None and ctype in CONTROLLER_MODELS and model not in CONTROLLER_MODELS[ctype]:
         raise PlanError(f"Unknown model type '{model}'", _what(what), _line(el), kind="unsupported")
-    # C ints, base 10, not negative (only a virtio-serial controller's vectors are read)
-    for attr in ("index", "ports", "vectors") if ctype == "virtio-serial" else ("index", "ports"):
+    int_attr(el, "index", what, nonnegative=True)  # (a C int, base 10, not negative)
+    drv = el.find("driver")
+    if drv is not None:
+        _uint_attrs(drv, ("queues", "cmd_per_lun", "max_sectors"), 10, what)
+        _word(drv, "ioeventfd", ON_OFF, what)
+        _uint_attrs(drv, ("iothread",), 10, what)  # (0 is none; where it may be: post-parse)
+    for child in ("model", "target"):
+        found = el.findall(child)
+        if len(found) > 1:
+            raise PlanError(f"Multiple <{child}> elements in controller definition not allowed",
+                            _what(what), _line(found[1]))
+        if found and ctype == "pci":
+            if child == "model":
+                _word(found[0], "name", CONTROLLER_MODEL_NAMES, what)
+            else:
+                target = dict(found[0].attrib)
+                read = target, canonical_target(found[0], target, what)
+    # (ports, and vectors of a virtio-serial controller: C ints, base 10, not negative)
+    for attr in ("ports", "vectors") if ctype == "virtio-serial" else ("ports",):
         int_attr(el, attr, what, nonnegative=True)
     takes = controllers.MODELS.get(model or "") if ctype == "pci" else None
     hole = el.find("pcihole64") if takes is not None and "pcihole64" in takes.options else None
     if hole is not None:  # (KiB unless a unit says otherwise, at most 1024 * ULONG_MAX in 64 bits)
         from . import guestconf
         guestconf.scaled_size(hole, "./pcihole64", (1024 * ULLONG_MAX) & ULLONG_MAX, _what(what))
-    m = el.find("model")
-    if m is not None:
-        _word(m, "name", CONTROLLER_MODEL_NAMES, what)
-    t = el.find("target")
-    if t is not None:
-        _word(t, "hotplug", ON_OFF, what)
-    drv = el.find("driver")
-    if drv is not None:
-        _uint_attrs(drv, ("queues", "cmd_per_lun", "max_sectors"), 10, what)
-        _word(drv, "ioeventfd", ON_OFF, what)
-        _uint_attrs(drv, ("iothread",), 10, what)  # (0 is none; where it may be: post-parse)
+    return read
 
 
 #: a controller's <target> numbers, and how libvirt writes each back
@@ -777,9 +790,11 @@ TARGET_NUMBERS = {"chassisNr": "{}", "chassis": "{}", "port": "0x{:x}", "busNr":
 def canonical_target(t: etree._Element, target: dict[str, str], what: What) -> bool:
     """Read the numbers of a controller's <target> as libvirt's parser does (C ints, base
     0: '010' is 8, '+5' is 5, '5 ' is refused) and respell them as libvirt writes them;
-    True when one changed."""
+    True when one changed.  (``hotplug``, a switch, is read between ``busNr`` and ``index``.)"""
     changed = False
     for name, fmt in TARGET_NUMBERS.items():
+        if name == "index":
+            _word(t, "hotplug", ON_OFF, what)
         value = target.get(name)
         if value is None:
             continue

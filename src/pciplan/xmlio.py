@@ -437,7 +437,8 @@ def _read_address(el: etree._Element, what: str) -> Address:
         raise PlanError(f"Invalid PCI address function=0x{pci.function:x}, must be <= 7", what,
                         el.sourceline)
     zpci = None
-    z = el.find("zpci")
+    zs = el.findall("zpci")
+    z = zs[-1] if zs else None  # (libvirt reads the last one)
     if z is not None:
         uid = _attr_num(z, "uid", what)
         fid = _attr_num(z, "fid", what)
@@ -503,7 +504,7 @@ def _device(el: etree._Element, position: int) -> Device | None:
         assert isinstance(dev, Controller)
         if not get("type"):
             dev.changed.add("type")  # (written, as libvirt writes it)
-        parsecheck.check_controller(el, dev.describe)
+        pci_target = parsecheck.check_controller(el, dev.describe)
         idx = get("index")
         if idx is not None:
             n = parsecheck.c_int(idx, 10)
@@ -514,8 +515,9 @@ def _device(el: etree._Element, position: int) -> Device | None:
                                 el.sourceline)
         t = kids.get("target")
         if t is not None:
-            dev.target = dict(t.attrib)
-            if parsecheck.canonical_target(t, dev.target, dev.describe):
+            # (only a PCI controller's target attributes are read: another's are dropped)
+            dev.target = {} if pci_target is None else pci_target[0]
+            if pci_target is not None and pci_target[1]:
                 dev.changed.add("target")  # written back as libvirt does: chassis='010' is 8
             node = t.find("node")
             if node is not None and node.text:  # (an empty <node/> is none)
@@ -1074,7 +1076,10 @@ def _fmt_address(el: etree._Element, a: Address) -> None:
     for k, v in _address_attrs(a).items():
         el.set(k, v)
     if a.is_pci:
-        z = el.find("zpci")
+        zs = el.findall("zpci")
+        for extra in zs[:-1]:  # (libvirt reads the last one, and writes only it)
+            el.remove(extra)
+        z = zs[-1] if zs else None
         if a.zpci is not None:
             if z is None:
                 z = _sub(el, "zpci")

@@ -22,6 +22,10 @@ device and the value; ``--save DIR`` writes the domains.
 a ``<graphics autoport>``, an ``<image compression>``...); ``--outside``, any attribute of the
 domain's own elements (``<os>``, ``<features>``, ``<cpu>``, ``<clock>``...); ``--text``, the
 text of an element instead (with ``--outside``, of the domain's own: ``<vcpu>``, ``<on_reboot>``).
+``--twice`` writes an element twice instead: a copy of one element inside a device (with
+``--outside``, one of the domain's own elements or an element inside it) goes right before or
+after it, one attribute of the copy set to another word seen at that place (or left as it is).
+libvirt reads most elements with an XPath that takes the first one, and some as a list.
 
 It found libvirt's 'auto' SCSI model, the models of sata/ccid/fdc controllers, vsock and
 vhost-scsi 'default', the panic default, the <model> children libvirt does not read, the
@@ -36,6 +40,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from copy import deepcopy
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -84,6 +89,16 @@ def suite_inputs(version: str, oracle, jobs: int) -> list[tuple[str, str]]:
     return [(c.name, c.xml) for c, ok in zip(cases, accepted) if ok]
 
 
+def dir_inputs(folder: Path, oracle, jobs: int) -> list[tuple[str, str]]:
+    """(name, text) of the domain files in ``folder`` that the daemon accepts (real-world
+    domains gathered by hand, say)."""
+    files = sorted(folder.glob("*.xml"))
+    texts = [f.read_text(encoding="utf-8", errors="replace") for f in files]
+    with ThreadPoolExecutor(jobs) as pool:
+        accepted = list(pool.map(lambda t: oracle.run(t)[0], texts))
+    return [(f.name, t) for f, t, ok in zip(files, texts, accepted) if ok]
+
+
 def _elements(dev) -> list:
     """A device element and every element inside it, in document order."""
     return [e for e in dev.iter() if isinstance(e.tag, str)]
@@ -125,12 +140,14 @@ def _texts(elems: list) -> list:
 
 def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
                anywhere: bool = False, outside: bool = False,
-               element_text: bool = False) -> list[tuple[str, str, str]]:
+               element_text: bool = False, twice: bool = False) -> list[tuple[str, str, str]]:
     """``n`` edited documents.  ``anywhere``: any attribute of any element of a device (a
     source's ``path``, a driver's ``cache``...), not only the words of ``PLACES``;
     ``outside``: any attribute of the domain's own elements instead of its devices';
     ``element_text``: the text of an element instead of an attribute (``<on_reboot>``, ``<vcpu>``,
-    a CPU ``<model>``...)."""
+    a CPU ``<model>``...); ``twice``: an element written twice (see the module's text)."""
+    if twice:
+        return _twice_cases(seed, n, inputs, outside)
     anywhere = anywhere or outside
     rng = random.Random(seed)
     words: dict[tuple[str, str | None, str], set[str]] = {}
@@ -194,6 +211,48 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
     return out
 
 
+def _twice_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, str, str]]:
+    rng = random.Random(seed)
+    words: dict[tuple[str, str | None, str], set[str]] = {}
+    docs = []
+    for name, text in golden_inputs() if inputs is None else inputs:
+        try:
+            root = etree.fromstring(text.encode())
+        except etree.XMLSyntaxError:
+            continue
+        devs, edited = _parts(root, outside)
+        for el in edited:
+            elems = _elements(el)
+            for k, e in enumerate(elems):
+                for attr in e.attrib:
+                    words.setdefault((el.tag, _relpath(el, e), attr), set()).add(e.get(attr))
+                if k or outside:  # (a device written twice is two devices: not this probe's)
+                    docs.append((name, text, devs.index(el), k))
+    out = []
+    for _ in range(n):
+        name, text, i, k = rng.choice(docs)
+        tree = etree.ElementTree(etree.fromstring(text.encode()))
+        el = _parts(tree.getroot(), outside)[0][i]
+        holder = _elements(el)[k]
+        child = _relpath(el, holder)
+        twin = deepcopy(holder)
+        change = ""
+        if twin.attrib and rng.random() < 0.8:
+            attr = rng.choice(sorted(twin.attrib))
+            others = sorted(words.get((el.tag, child, attr), set()) - {twin.get(attr)})
+            if others:
+                twin.set(attr, rng.choice(others))
+                change = f" {attr}='{twin.get(attr)}' (was '{holder.get(attr)}')"
+        before = rng.random() < 0.5
+        twin.tail = holder.tail
+        holder.addprevious(twin) if before else holder.addnext(twin)
+        for uuid in tree.getroot().findall("uuid") + tree.getroot().findall("sysinfo/system/entry[@name='uuid']"):
+            uuid.getparent().remove(uuid)
+        where = f"<{el.tag}{'/' + child if child else ''}> twice, the copy{change} {'before' if before else 'after'}"
+        out.append((name, where, etree.tostring(tree, encoding="unicode")))
+    return out
+
+
 def _get(el: etree._Element, attr: str) -> str:
     return el.text.strip() if attr == TEXT else el.get(attr)
 
@@ -244,16 +303,22 @@ def main(argv=None) -> int:
     ap.add_argument("--text", action="store_true",
                     help="an element's text instead of an attribute (of a device; with --outside, "
                          "of the domain's own elements)")
+    ap.add_argument("--twice", action="store_true",
+                    help="an element written twice, the copy's attribute changed (inside a device; "
+                         "with --outside, the domain's own elements)")
     ap.add_argument("--suite", metavar="VERSION",
                     help="edit libvirt VERSION's own test inputs (e.g. 9.0.0) instead of the golden ones")
+    ap.add_argument("--inputs", metavar="DIR", type=Path,
+                    help="edit the domain files of DIR that the daemon accepts instead of the golden ones")
     args = ap.parse_args(argv)
     if not libvirt_oracle.available():
         print(f"valueprobe: {libvirt_oracle.unavailable_reason()}", file=sys.stderr)
         return 2
     oracle = libvirt_oracle.Oracle()
-    inputs = suite_inputs(args.suite, oracle, args.jobs) if args.suite else None
+    inputs = suite_inputs(args.suite, oracle, args.jobs) if args.suite else \
+        dir_inputs(args.inputs, oracle, args.jobs) if args.inputs else None
     cases = make_cases(args.seed, args.n, inputs, anywhere=args.anywhere, outside=args.outside,
-                       element_text=args.text)
+                       element_text=args.text, twice=args.twice)
     with ThreadPoolExecutor(args.jobs) as pool:
         verdicts = list(pool.map(lambda c: judge(oracle, c), cases))
     bad = 0
