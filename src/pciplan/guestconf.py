@@ -394,24 +394,24 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
                                 kind="unsupported")
     _check_vcpus(root, maximum, online, facts)
     iothreads = _check_iothreads(root, facts)
-    tune = root.find("cputune")
-    if tune is not None:
+    # (libvirt reads './cputune/X' over every <cputune>: a number from the first that has it)
+    if root.find("cputune") is not None:
         for tag, name, signed, _ in CPUTUNE_NUMBERS:
-            el = tune.find(tag)
+            el = root.find("cputune/" + tag)
             if el is None:
                 continue
             n = _c_number(el.text, signed)
             if n is None:
                 raise PlanError(f"can't parse cputune {name} value", "cputune", el.sourceline)
             facts.cputune[tag] = n
-        _check_pins(tune, maximum, iothreads)
-        _check_scheds(tune, maximum, iothreads)
-        scheds = tune.findall("emulatorsched")
+        _check_pins(root, maximum, iothreads)
+        _check_scheds(root, maximum, iothreads)
+        scheds = root.findall("cputune/emulatorsched")
         if len(scheds) > 1:
             raise PlanError("only one emulatorsched is supported", "cputune", scheds[1].sourceline)
         if scheds:
             _check_scheduler(scheds[0])
-        facts.resctrl = bool(_check_resctrl(tune, maximum))
+        facts.resctrl = bool(_check_resctrl(root, maximum))
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, facts)
@@ -421,12 +421,12 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
         raise PlanError("only one resource element is supported", "resource")
 
 
-def _check_pins(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
+def _check_pins(root: etree._Element, vcpus: int, iothreads: set[int]) -> None:
     """``<cputune>``'s pinnings (read after its numbers): the vCPUs' (one a vCPU the guest
     has; others are ignored), the emulator's (once), the I/O threads' (one a thread the
     guest has), each to a list of host CPUs that is not empty."""
     pinned: set[int] = set()
-    for pin in tune.iterfind("vcpupin"):
+    for pin in root.iterfind("cputune/vcpupin"):
         vid = _uint_attr(pin, "vcpu", "cputune", required=True)
         if vid >= vcpus:
             continue
@@ -438,7 +438,7 @@ def _check_pins(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
                             kind="internal")
         _check_cpuset(pin, cpuset)
         pinned.add(vid)
-    pins = tune.findall("emulatorpin")
+    pins = root.findall("cputune/emulatorpin")
     if len(pins) > 1:
         raise PlanError("only one emulatorpin is supported", "cputune", pins[1].sourceline)
     for pin in pins:
@@ -447,7 +447,7 @@ def _check_pins(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
             raise PlanError("missing cpuset for emulatorpin", "cputune", pin.sourceline, kind="internal")
         _check_cpuset(pin, cpuset)
     pinned.clear()
-    for pin in tune.iterfind("iothreadpin"):
+    for pin in root.iterfind("cputune/iothreadpin"):
         tid = _uint_attr(pin, "iothread", "cputune", required=True, nonzero=True)
         if tid not in iothreads:
             raise PlanError(f"Cannot find 'iothread' : {tid}", "cputune", pin.sourceline,
@@ -516,14 +516,14 @@ class _ResctrlGroup(Value):
         self.monitors = [] if monitors is ... else monitors
 
 
-def _check_resctrl(tune: etree._Element, vcpus: int) -> int:
+def _check_resctrl(root: etree._Element, vcpus: int) -> int:
     """``<cputune>``'s <cachetune>s then <memorytune>s (read last): each a group of vCPUs
     (those beyond <vcpu> dropped; a group left without any is ignored), apart from other
     groups' or the same; a cachetune's caches without collisions, a memorytune's nodes once
     each (a memorytune of a cachetune's vCPUs adds to its group); their monitors. The
     number of groups made."""
     groups: list[_ResctrlGroup] = []
-    for el in tune.iterfind("cachetune"):
+    for el in root.iterfind("cputune/cachetune"):
         ids = _resctrl_vcpus(el, vcpus)
         if not ids:
             continue
@@ -536,7 +536,7 @@ def _check_resctrl(tune: etree._Element, vcpus: int) -> int:
         _check_monitors(el, "cache", group, vcpus)
         if group.monitors or caches:
             groups.append(group)
-    for el in tune.iterfind("memorytune"):
+    for el in root.iterfind("cputune/memorytune"):
         ids = _resctrl_vcpus(el, vcpus)
         if not ids:
             continue
@@ -638,12 +638,12 @@ SCHEDULERS = frozenset({"batch", "idle", "fifo", "rr"})
 REALTIME_SCHEDULERS = frozenset({"fifo", "rr"})
 
 
-def _check_scheds(tune: etree._Element, vcpus: int, iothreads: set[int]) -> None:
+def _check_scheds(root: etree._Element, vcpus: int, iothreads: set[int]) -> None:
     """``<cputune>``'s schedulers (read after the pinnings): the vCPUs, then the I/O threads,
     each a thread the guest has, given one scheduler at most."""
     for tag, attr in (("vcpusched", "vcpus"), ("iothreadsched", "iothreads")):
         taken: set[int] = set()
-        for el in tune.iterfind(tag):
+        for el in root.iterfind("cputune/" + tag):
             text = el.get(attr)
             if text is None:
                 raise PlanError(f"Missing attribute '{attr}' in element '{tag}'", "cputune",
