@@ -4,6 +4,7 @@ libvirt and through pciplan.
     .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2
     .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2 --suite 9.0.0
     .venv/bin/python tests/support/valueprobe.py -n 600 --seed 1 -j 2 --anywhere
+    .venv/bin/python tests/support/valueprobe.py -n 400 --seed 1 -j 2 --twice --outside --inputs DIR
 
 Each case takes an accepted golden input (tests/golden, made with the daemon; with
 ``--suite 9.0.0``, one of libvirt's own test inputs it accepts), picks one
@@ -26,12 +27,16 @@ text of an element instead (with ``--outside``, of the domain's own: ``<vcpu>``,
 ``--outside``, one of the domain's own elements or an element inside it) goes right before or
 after it, one attribute of the copy set to another word seen at that place (or left as it is).
 libvirt reads most elements with an XPath that takes the first one, and some as a list.
+``--inputs DIR`` edits the domain files of a folder that the daemon accepts instead
+(real-world domains gathered by hand, say).
 
 It found libvirt's 'auto' SCSI model, the models of sata/ccid/fdc controllers, vsock and
 vhost-scsi 'default', the panic default, the <model> children libvirt does not read, the
 order of a host device's checks, chardev target type 'none', <model name='none'>, a USB
 controller of no ports, and the type libvirt writes for a chardev or controller without one;
-``--anywhere``, the SPICE and VNC attributes libvirt reads as words and numbers.
+``--anywhere``, the SPICE and VNC attributes libvirt reads as words and numbers; ``--twice``,
+a controller's second <model> or <target>, a PCI address's last <zpci>, <cputune> and NUMA
+cells read over every <cputune> and <cpu>.
 Exit status: 0 all agree, 1 some disagree, 2 no daemon.
 """
 
