@@ -11,7 +11,7 @@ Each case takes an accepted golden input (tests/golden, made with the daemon; wi
 device and one of the words libvirt reads from it (``model``, ``type``, ``bus`` attributes;
 a ``<model type>``, ``<target type>``, ``<driver name>`` ...), and sets it to a value users
 write by mistake or by habit: ``default``, ``auto``, ``none``, the empty string, the same
-word in upper case, another word of the same place taken from another golden input, or
+word in upper case or with a blank around it, another word of the same place taken from another golden input, or
 nothing (the attribute left out); a number is also spelled otherwise (blanks, sign, hex,
 octal) or out of range.
 libvirt's answer (define + dumpxml, or its refusal) is compared with pciplan's: both accept
@@ -69,7 +69,7 @@ PLACES = ((None, "model"), (None, "type"), (None, "bus"), ("model", "type"), ("t
           ("model", "vgamem"), ("model", "ram"), ("driver", "rx_queue_size"), ("boot", "order"),
           ("acpi", "index"), ("target", "index"), (None, "multifunction"), ("address", "multifunction"),
           ("address", "type"), ("address", "function"), ("address", "slot"), ("address", "bus"))
-ODD = ("default", "auto", "none", "", "UPPER", "other", "OMIT")
+ODD = ("default", "auto", "none", "", "UPPER", "other", "OMIT", "SPACED")
 #: for a number: other spellings of it (libvirt reads most as C does: base 0 or 10), and others
 ODD_NUMBERS = (" {n}", "+{n}", "{n} ", "0x{n:x}", "0{n:o}", "-1", "0", "4294967296", "{n}.0", "other",
                "OMIT")
@@ -192,6 +192,8 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
             value = odd.format(n=number)
         elif odd == "UPPER":
             value = old.upper()
+        elif odd == "SPACED":  # (a word as a template may write it: with a blank around it)
+            value = rng.choice((f" {old}", f"{old} ", f" {old} "))
         elif odd == "other":
             value = rng.choice(sorted(words[(el.tag, child, attr)]))
         else:
