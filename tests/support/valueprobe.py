@@ -157,26 +157,20 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
     rng = random.Random(seed)
     words: dict[tuple[str, str | None, str], set[str]] = {}
     docs = []
-    for name, text in golden_inputs() if inputs is None else inputs:
-        try:
-            root = etree.fromstring(text.encode())
-        except etree.XMLSyntaxError:  # (the golden cases of broken XML)
-            continue
-        devs, edited = _parts(root, outside)
-        for el in edited:
-            elems = _elements(el)
-            if element_text:
-                places = [(k, _relpath(el, e), TEXT) for k, e in _texts(elems)]
-            elif anywhere:
-                places = [(k, _relpath(el, e), attr) for k, e in enumerate(elems) for attr in e.attrib]
-            else:
-                index = {e: k for k, e in enumerate(elems)}  # (the list keeps the proxies alive)
-                holders = ((el if child is None else el.find(child), child, attr) for child, attr in PLACES)
-                places = [(index[h], child, attr) for h, child, attr in holders
-                          if h is not None and h.get(attr) is not None]
-            for k, child, attr in places:
-                words.setdefault((el.tag, child, attr), set()).add(_get(elems[k], attr))
-                docs.append((name, text, devs.index(el), k, child, attr))
+    for name, text, i, el in _edited(inputs, outside):
+        elems = _elements(el)
+        if element_text:
+            places = [(k, _relpath(el, e), TEXT) for k, e in _texts(elems)]
+        elif anywhere:
+            places = [(k, _relpath(el, e), attr) for k, e in enumerate(elems) for attr in e.attrib]
+        else:
+            index = {e: k for k, e in enumerate(elems)}  # (the list keeps the proxies alive)
+            holders = ((el if child is None else el.find(child), child, attr) for child, attr in PLACES)
+            places = [(index[h], child, attr) for h, child, attr in holders
+                      if h is not None and h.get(attr) is not None]
+        for k, child, attr in places:
+            words.setdefault((el.tag, child, attr), set()).add(_get(elems[k], attr))
+            docs.append((name, text, i, k, child, attr))
     out = []
     for _ in range(n):
         name, text, i, k, child, attr = rng.choice(docs)
@@ -208,33 +202,43 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
             del holder.attrib[attr]
         else:
             holder.set(attr, value)
-        # (two cases of one input may be asked at once: libvirt refuses a UUID defined twice,
-        # and takes a SMBIOS system UUID as the domain's when it has none)
-        for uuid in tree.getroot().findall("uuid") + tree.getroot().findall("sysinfo/system/entry[@name='uuid']"):
-            uuid.getparent().remove(uuid)
+        _drop_uuids(tree.getroot())
         spelled = "(none)" if value is None else f"'{value}'"
         where = f"<{el.tag}{'/' + child if child else ''} {attr}={spelled}> (was '{old}')"
         out.append((name, where, etree.tostring(tree, encoding="unicode")))
     return out
 
 
+def _edited(inputs, outside: bool):
+    """(input name, text, position in its parent, element) of each element an edit may start
+    from: every device, or with ``outside`` every element of the domain's own."""
+    for name, text in golden_inputs() if inputs is None else inputs:
+        try:
+            root = etree.fromstring(text.encode())
+        except etree.XMLSyntaxError:  # (the golden cases of broken XML)
+            continue
+        parent, edited = _parts(root, outside)
+        for el in edited:
+            yield name, text, parent.index(el), el
+
+
+def _drop_uuids(root: etree._Element) -> None:
+    """Two cases of one input may be asked at once: libvirt refuses a UUID defined twice, and
+    takes a SMBIOS system UUID as the domain's when it has none."""
+    for uuid in root.findall("uuid") + root.findall("sysinfo/system/entry[@name='uuid']"):
+        uuid.getparent().remove(uuid)
+
+
 def _twice_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, str, str]]:
     rng = random.Random(seed)
     words: dict[tuple[str, str | None, str], set[str]] = {}
     docs = []
-    for name, text in golden_inputs() if inputs is None else inputs:
-        try:
-            root = etree.fromstring(text.encode())
-        except etree.XMLSyntaxError:
-            continue
-        devs, edited = _parts(root, outside)
-        for el in edited:
-            elems = _elements(el)
-            for k, e in enumerate(elems):
-                for attr in e.attrib:
-                    words.setdefault((el.tag, _relpath(el, e), attr), set()).add(e.get(attr))
-                if k or outside:  # (a device written twice is two devices: not this probe's)
-                    docs.append((name, text, devs.index(el), k))
+    for name, text, i, el in _edited(inputs, outside):
+        for k, e in enumerate(_elements(el)):
+            for attr in e.attrib:
+                words.setdefault((el.tag, _relpath(el, e), attr), set()).add(e.get(attr))
+            if k or outside:  # (a device written twice is two devices: not this probe's)
+                docs.append((name, text, i, k))
     out = []
     for _ in range(n):
         name, text, i, k = rng.choice(docs)
@@ -253,8 +257,7 @@ def _twice_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, st
         before = rng.random() < 0.5
         twin.tail = holder.tail
         holder.addprevious(twin) if before else holder.addnext(twin)
-        for uuid in tree.getroot().findall("uuid") + tree.getroot().findall("sysinfo/system/entry[@name='uuid']"):
-            uuid.getparent().remove(uuid)
+        _drop_uuids(tree.getroot())
         where = f"<{el.tag}{'/' + child if child else ''}> twice, the copy{change} {'before' if before else 'after'}"
         out.append((name, where, etree.tostring(tree, encoding="unicode")))
     return out
