@@ -336,14 +336,17 @@ def _output_codec(name: str) -> str | None:
 
 
 def load(data: str | bytes) -> Document:
-    """Parse a domain XML document.  Raises InputError when it is not one."""
+    """Parse a domain XML document.  Raises InputError when it is not one (and PlanError
+    for a ``<domain>`` in a namespace, which libvirt refuses as a domain)."""
     tree, src = _parse(data)
     docinfo = tree.docinfo
     root = tree.getroot()
     if not isinstance(root.tag, str) or root.tag != "domain":
         if isinstance(root.tag, str) and etree.QName(root).localname == "domain":
-            raise InputError(f"the root element <domain> is in the namespace "
-                             f"'{etree.QName(root).namespace}': not a libvirt domain document")
+            # (libvirt takes it for a domain and reads none of its elements: a namespace's
+            # <name> is not its <name>, its first refusal)
+            raise PlanError("missing name information",
+                            f"domain in the namespace '{etree.QName(root).namespace}'", root.sourceline)
         raise InputError(f"the root element is <{etree.QName(root).localname if isinstance(root.tag, str) else '?'}>, "
                          "not <domain>")
     decl = src.declaration is not None
