@@ -286,16 +286,21 @@ Q35_SMALL = """<domain type='kvm'><name>g</name><memory>524288</memory>
 </devices></domain>"""
 
 
-def _fake_console(topo, moves: dict | None = None, mode: str = "MSI-X", secondary_shift: int = 0) -> str:
-    """What a guest would print for ``topo`` (bus numbers = plan indexes + shift)."""
+def _fake_console(topo, moves: dict | None = None, mode: str = "MSI-X", secondary_shift: int = 0,
+                  modes: dict | None = None, hide=()) -> str:
+    """What a guest would print for ``topo`` (bus numbers = plan indexes + shift); ``modes``:
+    another interrupt mode for some (bus, slot, function)s; ``hide``: (bus, slot, function)s
+    the guest does not show."""
     cfg = build(topo)
     lines = ["PCIPLAN begin fake 1.0"]
     for e in check.expectations(cfg):
         a = e.address
+        if (a.bus, a.slot, a.function) in hide:
+            continue
         bus = a.bus + (secondary_shift if a.bus else 0)
         slot = (moves or {}).get((a.bus, a.slot), a.slot)
         vid, did = e.kind.ids[-1] if e.kind and e.kind.ids else (0x1234, 0x5678)
-        m = "MSI-X" if (e.bridge or e.fixed) else mode
+        m = "MSI-X" if (e.bridge or e.fixed) else (modes or {}).get((a.bus, a.slot, a.function), mode)
         lines.append(f"PCIPLAN dev 0000:{bus:02x}:{slot:02x}.{a.function} {vid:04x} {did:04x} 020000 {m} drv "
                      f"msi=0 msix={1 if m == 'MSI-X' else 0} irq=10")
         if e.provides is not None:
@@ -335,6 +340,51 @@ def test_compare_finds_a_moved_device_and_intx():
     assert any("uses INTx, not MSI-X" in f for f in intx.failures())
     incomplete = check.compare(topo, cfg, report.parse(_fake_console(topo).replace("PCIPLAN end 2.0", "")))
     assert not incomplete.ok
+
+
+PC_NO_FUNCTION_0 = """<domain type='kvm'><name>g</name><memory>524288</memory>
+<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features><devices>
+<interface type='user'><model type='virtio'/><address type='pci' bus='0' slot='6' function='1'/></interface>
+<interface type='user'><model type='virtio'/><address type='pci' bus='0' slot='6' function='2'/></interface>
+<interface type='user'><model type='virtio'/></interface>
+<memballoon model='none'/>
+</devices></domain>"""
+
+
+def test_compare_expects_nothing_of_a_slot_without_function_0():
+    topo = _planned(PC_NO_FUNCTION_0)
+    cfg = build(topo)
+    hidden = {(0, 6, 1), (0, 6, 2)}  # (a guest skips slot 6: no function 0 there)
+    res = check.compare(topo, cfg, report.parse(_fake_console(topo, hide=hidden)))
+    assert res.ok, res.failures()
+    assert sorted(r.status for r in res.rows if r.seen is None) == [check.UNSEEN_NO_FN0] * 2
+    # the other NIC still has to be where planned
+    nic = next(e for e in check.expectations(cfg) if e.driver == "virtio-net-pci" and e.address.function == 0)
+    gone = check.compare(topo, cfg, report.parse(
+        _fake_console(topo, hide=hidden | {(nic.address.bus, nic.address.slot, 0)})))
+    assert not gone.ok and any("nothing at guest address" in f for f in gone.failures())
+
+
+def test_compare_takes_intx_for_exhausted_msi_vectors_not_for_a_placement():
+    topo = _planned(PC_NO_FUNCTION_0.replace("slot='6' function='1'", "slot='7'")
+                    .replace("slot='6' function='2'", "slot='8'"))
+    cfg = build(topo)
+    nics = [e.address for e in check.expectations(cfg) if e.driver == "virtio-net-pci"]
+    some = {(a.bus, a.slot, a.function): "INTx" for a in nics[1:]}
+    res = check.compare(topo, cfg, report.parse(_fake_console(topo, modes=some)))
+    assert res.vectors_exhausted() and res.ok, res.failures()
+    assert any(r.status == "INTx (MSI vectors exhausted)" for r in res.rows)
+    # every one on INTx (pci=nomsi, or MSI-X broken): a failure
+    assert not check.compare(topo, cfg, report.parse(_fake_console(topo, mode="INTx"))).ok
+
+
+def test_compare_does_not_ask_a_driver_behind_virtio_iommu():
+    with_iommu = Q35_SMALL.replace("<memballoon", "<iommu model='virtio'/><memballoon").replace(
+        "</os>", "</os><features><acpi/></features>")
+    for xml, ok in ((with_iommu, True), (Q35_SMALL, False)):
+        topo = _planned(xml)
+        res = check.compare(topo, build(topo), report.parse(_fake_console(topo, mode="unbound")))
+        assert res.ok is ok, res.failures()
 
 
 @pytest.mark.parametrize("err, failures, spawns, ok", [

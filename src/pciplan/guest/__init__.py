@@ -239,13 +239,16 @@ def format_report(v: GuestVerification, verbose: bool = False) -> str:
     fails = r.failures()
     endpoints = [row for row in r.rows if row.expect.needs_msix]
     on_msix = sum(1 for row in endpoints if row.seen is not None and row.seen.mode == "MSI-X")
-    others = [row for row in endpoints if row.ok and not (row.seen and row.seen.mode == "MSI-X")]
+    others = [row for row in endpoints if row.ok and row.seen is not None and row.seen.mode != "MSI-X"]
     if not fails:
         msg = (f"OK: {len(r.rows)} planned functions where planned; {on_msix} of {len(endpoints)} "
                f"virtio/PCIe endpoints on MSI-X")
         if others:
-            msg += (f", {len(others)} without an MSI-X capability in QEMU's model ("
-                    + ", ".join(sorted({row.expect.driver for row in others})) + ")")
+            msg += (f", {len(others)} not (" + ", ".join(sorted({row.status for row in others})) + ")")
+        unseen = [row for row in r.rows if row.status.startswith("unseen")]
+        if unseen:
+            msg += (f"; {len(unseen)} not visible to a guest (a slot without function 0, or behind "
+                    "one: `pciplan check` warns of it)")
         lines.append(msg)
     else:
         lines.append(f"FAILED: {len(fails)} problem(s)")

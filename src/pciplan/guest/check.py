@@ -13,6 +13,12 @@ the IDs of the QEMU device the plan's ``-device`` names (``drivers.KINDS``),
 and — for every virtio function and every PCI Express endpoint — the driver
 bound to it uses MSI-X.  Functions the guest shows that the plan does not
 have (besides the chipset's own) are reported too.
+
+What the guest cannot show is not held against the plan, and said so in its row:
+functions in a slot without function 0 and what is behind them (guests skip such a
+slot: ``pciplan check`` warns of it), the interrupt mode of devices behind a
+virtio-iommu (the guest kernels have no driver for it), and INTx where the guest
+ran out of MSI vectors (GICv2m has 64) while others got MSI-X.
 """
 
 from __future__ import annotations
@@ -122,8 +128,7 @@ class Result:
     def vectors_exhausted(self) -> bool:
         """Some functions got MSI-X and others, which have the capability, fell back to INTx:
         the guest most likely ran out of MSI vectors (one vCPU; GICv2m has 64)."""
-        seen = [r.seen for r in self.rows if r.seen is not None]
-        on = any(d.mode == "MSI-X" and d.driver != "pcieport" for d in seen)
+        on = any(r.seen is not None and r.seen.mode == "MSI-X" and r.expect.needs_msix for r in self.rows)
         off = any(r.seen is not None and r.seen.mode == "INTx" and r.seen.caps.msix and r.expect.needs_msix
                   for r in self.rows)
         return on and off
@@ -188,11 +193,16 @@ def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
                 todo.append(e.provides)
     res.bus_map = bus_map
 
+    no_fn0, hidden = unseen_by_guests(exps)
+    iommu = any(e.driver == VIRTIO_IOMMU for e in exps)
     claimed: set[GuestAddr] = set()
     for e in exps:
         a = e.address
         gbus = bus_map.get(a.bus)
         if gbus is None:
+            if a.bus in hidden:
+                res.rows.append(Row(e, None, None, UNSEEN_BEHIND))
+                continue
             res.rows.append(Row(e, None, None, "bus not found",
                                 [f"plan bus {a.bus} was not found in the guest (its bridge is missing "
                                  f"or not where planned)"]))
@@ -200,7 +210,9 @@ def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
         ga: GuestAddr = (a.domain, gbus, a.slot, a.function)
         seen = guest.at(ga)
         row = Row(e, ga, seen, OK)
-        if seen is None:
+        if seen is None and (a.bus, a.slot) in no_fn0:
+            row.status = UNSEEN_NO_FN0
+        elif seen is None:
             row.problems.append(f"nothing at guest address {fmt(ga)}")
             row.status = "missing"
             where = _find_elsewhere(e, guest, claimed)
@@ -208,8 +220,12 @@ def compare(topo: Topology, cfg: QemuConfig, guest: GuestReport) -> Result:
                 row.problems[-1] += f" (a {where.ids} is at {fmt(where.addr)})"
         else:
             claimed.add(ga)
-            _check_seen(e, seen, row)
+            _check_seen(e, seen, row, iommu)
         res.rows.append(row)
+    if res.vectors_exhausted():
+        for row in res.rows:
+            if row.status == INTX_NOT_MSIX:  # (the guest's limit, not the placement's)
+                row.status, row.problems = "INTx (MSI vectors exhausted)", []
 
     for ga, d in sorted(guest.devices.items()):
         if ga in claimed:
@@ -233,7 +249,34 @@ def _find_elsewhere(e: Expect, guest: GuestReport, claimed: set[GuestAddr]) -> G
     return None
 
 
-def _check_seen(e: Expect, seen: GuestDev, row: Row) -> None:
+#: QEMU's virtio-iommu; Debian 12's kernels are built without its driver
+#: (``# CONFIG_VIRTIO_IOMMU is not set``), so the devices it translates are never bound
+VIRTIO_IOMMU = "virtio-iommu-pci"
+UNSEEN_NO_FN0 = "unseen: no function 0"
+UNSEEN_BEHIND = "unseen: behind a slot without function 0"
+INTX_NOT_MSIX = "INTx not MSI-X"
+
+
+def unseen_by_guests(exps: list[Expect]) -> tuple[set[tuple[int, int]], set[int]]:
+    """The planned (bus, slot)s without a function 0, and the plan buses behind them: a guest
+    probes function 0 of a slot first and skips the slot when it is absent (what ``pciplan
+    check`` warns of as MULTIFUNCTION-NO-FUNCTION0), so what is there is not expected in it."""
+    slots = {(e.address.bus, e.address.slot) for e in exps}
+    no_fn0 = slots - {(e.address.bus, e.address.slot) for e in exps if e.address.function == 0}
+    hidden: set[int] = set()
+    grew = True
+    while grew:
+        grew = False
+        for e in exps:
+            a = e.address
+            if e.provides is not None and e.provides not in hidden and \
+                    ((a.bus, a.slot) in no_fn0 or a.bus in hidden):
+                hidden.add(e.provides)
+                grew = True
+    return no_fn0, hidden
+
+
+def _check_seen(e: Expect, seen: GuestDev, row: Row, iommu: bool = False) -> None:
     k = e.kind
     if k is not None and k.ids and (seen.vendor, seen.device) not in k.ids:
         want = " or ".join(f"{v:04x}:{d:04x}" for v, d in k.ids)
@@ -246,7 +289,9 @@ def _check_seen(e: Expect, seen: GuestDev, row: Row) -> None:
         return
     if seen.mode == "MSI-X":
         return
-    if seen.mode == "unbound":
+    if seen.mode == "unbound" and iommu:
+        row.status = "unbound (behind virtio-iommu, no driver in this kernel)"
+    elif seen.mode == "unbound":
         row.problems.append("no guest driver bound, its interrupt mode is unknown")
         row.status = "no driver"
     elif seen.mode == "none" and not seen.has_interrupt:
@@ -257,4 +302,4 @@ def _check_seen(e: Expect, seen: GuestDev, row: Row) -> None:
         row.status = f"ok ({seen.mode}: no MSI-X cap)"
     else:
         row.problems.append(f"uses {seen.mode}, not MSI-X, although it has an MSI-X capability")
-        row.status = f"{seen.mode} not MSI-X"
+        row.status = INTX_NOT_MSIX if seen.mode == "INTx" else f"{seen.mode} not MSI-X"
