@@ -501,9 +501,11 @@ def _device(el: etree._Element, position: int) -> Device | None:
     get = el.get
     if tag == "controller":
         # a controller without a type is an IDE controller to libvirt
-        name = _attr_of(kids.get("model"), "name")
-        dev: Device = Controller(tag=tag, type=get("type") or "ide", model=get("model"),
-                                 model_name=None if name == "none" else name)  # ('none' is none)
+        # (only a PCI controller's <model name> is read; 'none' is none)
+        ctype = get("type") or "ide"
+        name = _attr_of(kids.get("model"), "name") if ctype == "pci" else None
+        dev: Device = Controller(tag=tag, type=ctype, model=get("model"),
+                                 model_name=None if name == "none" else name)
         assert isinstance(dev, Controller)
         if not get("type"):
             dev.changed.add("type")  # (written, as libvirt writes it)
