@@ -59,9 +59,10 @@ def plan_document(doc: xmlio.Document, options: Options | None = None) -> Plan:
         raise PlanError(refusal or f"Emulator for arch '{dom.arch}' does not support machine type "
                         f"'{dom.machine}'", "os/type", kind="unsupported")
     if refusal is not None:
-        if dom.arch in machines.S390 and refusal.endswith(f"does not support arch '{dom.arch}'"):
-            # (libvirt's post-parse asks the emulator it has: another arch's has no zPCI, so
-            # no PCI root is added or checked)
+        emu = machines.EMULATOR_MACHINES.get(emulator)
+        if machine.zpci and emu is not None and not emu.zpci:
+            # (libvirt's post-parse asks the emulator it has: without zPCI, no PCI root is
+            # added or checked)
             machine = machine._replace(root=None, zpci=False)
         _refuse(dom, machine, options, refusal)
     try:

@@ -415,7 +415,7 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
     cpu = root.find("cpu")
     if cpu is not None:
         _check_cpu(cpu, facts)
-    _check_numa_vcpus(cpu, vcpu, facts)
+    _check_numa_vcpus(root, vcpu, facts)
     _check_numatune(root)
     if len(root.findall("resource")) > 1:
         raise PlanError("only one resource element is supported", "resource")
@@ -1052,13 +1052,12 @@ def _check_topology(topology: etree._Element) -> None:
         _uint_attr(topology, attr, "cpu/topology", required=required, nonzero=True)
 
 
-def _check_numa_vcpus(cpu: etree._Element | None, vcpu: etree._Element | None,
+def _check_numa_vcpus(root: etree._Element, vcpu: etree._Element | None,
                       facts: GuestFacts) -> None:
     """The NUMA cells' vCPUs: no more of them, and no higher id, than <vcpu> allows (without
     cells, the highest id is 0: no vCPU at all is refused so)."""
     # (libvirt's XPath './cpu/numa[1]/cell': the cells of the first <numa> of every <cpu>)
-    root = cpu.getparent() if cpu is not None else None
-    numas = root.findall("cpu/numa[1]") if root is not None else []
+    numas = root.findall("cpu/numa[1]")
     cells = [cell for numa in numas for cell in numa.iterchildren("cell")]
     if numas and not cells:
         raise PlanError("NUMA topology defined without NUMA cells", "cpu/numa", numas[0].sourceline)

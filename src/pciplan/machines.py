@@ -469,6 +469,8 @@ class Emulator(Row):
     arches: frozenset[str]
     #: machine names and aliases it offers
     machines: frozenset[str]
+    #: it has QEMU's zPCI device (libvirt then gives an s390 guest its PCI root)
+    zpci: bool = False
 
 
 #: TABLE: the emulators, by the path libvirt runs (``<emulator>``, or ``DEFAULT_EMULATORS``)
@@ -479,7 +481,7 @@ EMULATOR_MACHINES: dict[str, Emulator] = {
     "/usr/bin/qemu-system-arm": Emulator(frozenset({"armv7l", "armv6l"}), _ARM_NAMES),
     "/usr/bin/qemu-system-ppc64": Emulator(PPC64, _PPC64_NAMES),
     "/usr/bin/qemu-system-ppc64le": Emulator(PPC64, _PPC64_NAMES),
-    "/usr/bin/qemu-system-s390x": Emulator(frozenset({"s390x"}), _S390X_NAMES),
+    "/usr/bin/qemu-system-s390x": Emulator(frozenset({"s390x"}), _S390X_NAMES, zpci=True),
     "/usr/bin/qemu-system-riscv64": Emulator(frozenset({"riscv64"}), frozenset(
         "microchip-icicle-kit shakti_c sifive_e sifive_u spike virt".split())),
     "/usr/bin/qemu-system-riscv32": Emulator(frozenset({"riscv32"}), frozenset(
