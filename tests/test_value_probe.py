@@ -1,11 +1,12 @@
 """Odd values of the words libvirt reads (support/valueprobe.py): one attribute of one device of
 an accepted golden domain set to 'default', 'auto', 'none', '', upper case or another golden
 domain's word, through the local libvirt daemon and through pciplan: both accept with the same
-PCI layout, or both refuse with the same message.  Five samples: the words of the probe's
+PCI layout, or both refuse with the same message.  Seven samples: the words of the probe's
 table; any attribute of a device (``--anywhere``); any attribute of the domain's own elements
 (``--outside``); an element of a device, and one of the domain's own, written twice
 (``--twice``, ``--twice --outside``: libvirt reads the first of most, the last of some, all of a
-few, and refuses a second of others).
+few, and refuses a second of others); an element of a device, and one of the domain's own, left
+out (``--drop``, ``--drop --outside``).
 
 Each run takes different samples (``PCIPLAN_VALUE_SEED`` repeats them); the script runs
 thousands.
@@ -53,7 +54,9 @@ def test_the_sample_sets_many_places_to_many_values():
 SAMPLES = {"words": ({}, 1.0, SEED), "anywhere": ({"anywhere": True}, 1 / 3, FIXED_SEED),
            "outside": ({"outside": True}, 1 / 3, FIXED_SEED),
            "twice": ({"twice": True}, 1 / 3, FIXED_SEED),
-           "twice-outside": ({"twice": True, "outside": True}, 1 / 3, FIXED_SEED)}
+           "twice-outside": ({"twice": True, "outside": True}, 1 / 3, FIXED_SEED),
+           "drop": ({"drop": True}, 1 / 4, FIXED_SEED),
+           "drop-outside": ({"drop": True, "outside": True}, 1 / 4, FIXED_SEED)}
 
 
 def test_the_other_samples_reach_other_places():
@@ -68,6 +71,10 @@ def test_the_other_samples_reach_other_places():
         tag = where.split(">")[0].split("/")[-1].lstrip("<")  # ('<controller/target> twice...')
         count = [sum(1 for _ in etree.fromstring(text.encode()).iter(tag)) for text in (inputs[name], xml)]
         assert count[1] == count[0] + 1, (name, where)
+    for name, where, xml in valueprobe.make_cases(SEED, 60, drop=True, outside=True):
+        before, after = (etree.fromstring(text.encode()) for text in (inputs[name], xml))
+        assert len(list(after.iter())) < len(list(before.iter())), (name, where)
+        assert len(after.find("devices")) == len(before.find("devices")), (name, where)
 
 
 @pytest.mark.parametrize("sample", list(SAMPLES))

@@ -264,6 +264,8 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
         src = f.source or {}
         path = f"pool = '{src.get('pool')}', volume = '{src.get('volume')}'" if "pool" in src \
             else src.get(SOURCE_PATHS.get(disk.type or "file", ""))
+        if path and disk.type == "network" and src.get("protocol") in sources.POOL_IMAGE_PROTOCOLS:
+            path = path.partition("/")[2]  # (libvirt keeps the pool apart: the path is the image)
         raise PlanError("missing target information for device" + (f" {path}" if path else ""), what)
     dst = disk.target.get("dev", "")
     for layer in f.chain:

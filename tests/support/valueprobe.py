@@ -27,6 +27,8 @@ text of an element instead (with ``--outside``, of the domain's own: ``<vcpu>``,
 ``--outside``, one of the domain's own elements or an element inside it) goes right before or
 after it, one attribute of the copy set to another word seen at that place (or left as it is).
 libvirt reads most elements with an XPath that takes the first one, and some as a list.
+``--drop`` leaves one element out instead (inside a device; with ``--outside``, one of the
+domain's own elements or one inside it), as a user who trims a copied domain does.
 ``--inputs DIR`` edits the domain files of a folder that the daemon accepts instead
 (real-world domains gathered by hand, say).
 
@@ -34,7 +36,9 @@ It found libvirt's 'auto' SCSI model, the models of sata/ccid/fdc controllers, v
 vhost-scsi 'default', the panic default, the <model> children libvirt does not read, the
 order of a host device's checks, chardev target type 'none', <model name='none'>, a USB
 controller of no ports, and the type libvirt writes for a chardev or controller without one;
-``--anywhere``, the SPICE and VNC attributes libvirt reads as words and numbers; ``--twice``,
+``--anywhere``, the SPICE and VNC attributes libvirt reads as words and numbers, and the words
+of a virtiofsd <binary>; ``--drop``, the image name libvirt gives a RBD or Gluster disk without
+a target; ``--twice``,
 a controller's second <model> or <target>, a PCI address's last <zpci>, <cputune> and NUMA
 cells read over every <cputune> and <cpu>.
 Exit status: 0 all agree, 1 some disagree, 2 no daemon.
@@ -145,14 +149,18 @@ def _texts(elems: list) -> list:
 
 def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
                anywhere: bool = False, outside: bool = False,
-               element_text: bool = False, twice: bool = False) -> list[tuple[str, str, str]]:
+               element_text: bool = False, twice: bool = False,
+               drop: bool = False) -> list[tuple[str, str, str]]:
     """``n`` edited documents.  ``anywhere``: any attribute of any element of a device (a
     source's ``path``, a driver's ``cache``...), not only the words of ``PLACES``;
     ``outside``: any attribute of the domain's own elements instead of its devices';
     ``element_text``: the text of an element instead of an attribute (``<on_reboot>``, ``<vcpu>``,
-    a CPU ``<model>``...); ``twice``: an element written twice (see the module's text)."""
+    a CPU ``<model>``...); ``twice``: an element written twice; ``drop``: an element left out
+    (see the module's text)."""
     if twice:
         return _twice_cases(seed, n, inputs, outside)
+    if drop:
+        return _drop_cases(seed, n, inputs, outside)
     anywhere = anywhere or outside
     rng = random.Random(seed)
     words: dict[tuple[str, str | None, str], set[str]] = {}
@@ -263,6 +271,25 @@ def _twice_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, st
     return out
 
 
+def _drop_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, str, str]]:
+    """An element inside a device (with ``outside``, one of the domain's own elements or one
+    inside it) left out, with all it holds."""
+    rng = random.Random(seed)
+    docs = [(name, text, i, k) for name, text, i, el in _edited(inputs, outside)
+            for k in range(0 if outside else 1, len(_elements(el)))]
+    out = []
+    for _ in range(n):
+        name, text, i, k = rng.choice(docs)
+        tree = etree.ElementTree(etree.fromstring(text.encode()))
+        el = _parts(tree.getroot(), outside)[0][i]
+        holder = _elements(el)[k]
+        where = f"<{el.tag}{'/' + _relpath(el, holder) if holder is not el else ''}> left out"
+        holder.getparent().remove(holder)
+        _drop_uuids(tree.getroot())
+        out.append((name, where, etree.tostring(tree, encoding="unicode")))
+    return out
+
+
 def _get(el: etree._Element, attr: str) -> str:
     return el.text.strip() if attr == TEXT else el.get(attr)
 
@@ -316,6 +343,9 @@ def main(argv=None) -> int:
     ap.add_argument("--twice", action="store_true",
                     help="an element written twice, the copy's attribute changed (inside a device; "
                          "with --outside, the domain's own elements)")
+    ap.add_argument("--drop", action="store_true",
+                    help="an element left out, with all it holds (inside a device; with --outside, "
+                         "the domain's own elements)")
     ap.add_argument("--suite", metavar="VERSION",
                     help="edit libvirt VERSION's own test inputs (e.g. 9.0.0) instead of the golden ones")
     ap.add_argument("--inputs", metavar="DIR", type=Path,
@@ -328,7 +358,7 @@ def main(argv=None) -> int:
     inputs = suite_inputs(args.suite, oracle, args.jobs) if args.suite else \
         dir_inputs(args.inputs, oracle, args.jobs) if args.inputs else None
     cases = make_cases(args.seed, args.n, inputs, anywhere=args.anywhere, outside=args.outside,
-                       element_text=args.text, twice=args.twice)
+                       element_text=args.text, twice=args.twice, drop=args.drop)
     with ThreadPoolExecutor(args.jobs) as pool:
         verdicts = list(pool.map(lambda c: judge(oracle, c), cases))
     bad = 0
