@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from . import clock, machines, parsecheck, qemuns, sources
-from .errors import HostError, PlanError
+from .errors import UNKNOWN_CAUSE, HostError, PlanError
 from .records import Row, Value
 
 if TYPE_CHECKING:
@@ -170,8 +170,10 @@ class GuestFacts(Value):
 
     #: <launchSecurity>'s type (None: none)
     launch_security: str | None = None
+    #: <resource><fibrechannel appid> (None: none)
+    fc_appid: str | None = None
 
-    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_model='', cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None, thread_pools=..., launch_security=None) -> None:
+    def __init__(self, clock=..., os_type='hvm', lifecycle=..., bootloader=False, min_guarantee=False, useserial=False, hugepages=False, vcpus_online=1, vcpu_states=None, hugepage_pages=..., allocation=None, memory_source=None, cputune=..., bootmenu_timeout=None, reboot_timeout=None, cpu_mode='custom', cpu_migratable=None, cpu_model='', cpu_features=..., tseg=None, cpu_cache=None, cpu_maxphysaddr=None, fwcfg_names=..., genid=False, resctrl=False, numa_cpus=..., numa_caches=..., interconnects=..., topology=0, threads=0, blkio_paths=..., uid_maps=..., gid_maps=..., firmware='', firmware_features=False, firmware_feature_states=..., nvram=None, nvram_storage=None, thread_pools=..., launch_security=None, fc_appid=None) -> None:
         self.clock = _no_clock() if clock is ... else clock
         self.os_type = os_type
         self.lifecycle = {} if lifecycle is ... else lifecycle
@@ -212,6 +214,7 @@ class GuestFacts(Value):
         self.nvram_storage = nvram_storage
         self.thread_pools = [] if thread_pools is ... else thread_pools
         self.launch_security = launch_security
+        self.fc_appid = fc_appid
 
 
 def _text(el: etree._Element | None) -> str | None:
@@ -417,8 +420,22 @@ def check_cpu(root: etree._Element, facts: GuestFacts) -> None:
         _check_cpu(cpu, facts)
     _check_numa_vcpus(root, vcpu, facts)
     _check_numatune(root)
-    if len(root.findall("resource")) > 1:
+    resources = root.findall("resource")
+    if len(resources) > 1:
         raise PlanError("only one resource element is supported", "resource")
+    if resources:
+        facts.fc_appid = _check_resource(resources[0])
+
+
+def _check_resource(resource: etree._Element) -> str | None:
+    """``<resource>``: its partition's text or a Fibre Channel ``appid`` (the first that has
+    one) must be there (libvirt fails without saying why); the appid, checked later."""
+    partition = resource.find("partition")
+    fc = resource.find("fibrechannel[@appid]")
+    appid = fc.get("appid") if fc is not None else None
+    if not appid and not (partition is not None and "".join(partition.itertext())):
+        raise PlanError(UNKNOWN_CAUSE, "resource", resource.sourceline, kind="internal")
+    return appid or None
 
 
 def _check_pins(root: etree._Element, vcpus: int, iothreads: set[int]) -> None:
@@ -1723,6 +1740,24 @@ def validate_generic(dom: Domain, facts: GuestFacts) -> None:
     if t is not None and not REBOOT_TIMEOUT_MIN <= t <= REBOOT_TIMEOUT_MAX:
         raise PlanError("invalid value for rebootTimeout, must be in range "
                         f"[{REBOOT_TIMEOUT_MIN},{REBOOT_TIMEOUT_MAX}]", "os/bios", kind="unsupported")
+
+
+#: the length of a Fibre Channel application ID
+APPID_LENGTH = (1, 128)
+
+
+def validate_resource(facts: GuestFacts) -> None:
+    """libvirt's first domain check, after the devices': a Fibre Channel appid is printable
+    ASCII of 1 to 128 characters."""
+    appid = facts.fc_appid
+    if appid is None:
+        return
+    if not all(" " <= c <= "~" for c in appid):
+        raise PlanError("Fibre Channel 'appid' is not a printable string", "resource/fibrechannel")
+    low, high = APPID_LENGTH
+    if not low <= len(appid) <= high:
+        raise PlanError(f"Fibre Channel 'appid' string length must be between [{low}, {high}]",
+                        "resource/fibrechannel")
 
 
 def validate_tunables(facts: GuestFacts) -> None:

@@ -330,6 +330,7 @@ def validate_late(guest: Guest, host: Host) -> None:
     graphics.validate(dom.graphics_facts, audio, host.spice_tls_on)
     audios.validate(audio, dom.spice)
     # what spans devices, after every device is validated
+    guestconf.validate_resource(conf)
     twice = _repeated(of("disk"), lambda disk: disk.target.get("dev"))
     if twice:
         first, disk = twice
