@@ -17,7 +17,8 @@ libvirt accepted and planned:
 Each planned domain gets ``--per-base`` edited copies; each copy has one to three edits drawn
 from ``EDITS`` (add devices without address, strip some addresses, delete a device or a
 controller others sit on, change a model or the machine type, toggle multifunction or share a
-slot, empty or partial ``<address type='pci'/>``, controllers with index gaps).  Every copy is
+slot, empty or partial ``<address type='pci'/>``, controllers with index gaps, devices moved
+elsewhere in ``<devices>``).  Every copy is
 asked of libvirt and pciplan (tests/support/difftest.py's run_case).
 
 A case counts as a failure when both accept it with different PCI layouts, or when pciplan
@@ -693,6 +694,27 @@ def edit_move(g: Guest, rng: random.Random) -> str | None:
     return f"move({_describe(d)} -> {a.get('bus')}:{a.get('slot')})"
 
 
+def edit_reorder(g: Guest, rng: random.Random) -> str | None:
+    """Move some devices elsewhere in <devices> (users paste a block where they like), most
+    without their PCI address: libvirt places by kind, then by the order within a kind."""
+    devs = [d for d in g.devices if isinstance(d.tag, str) and d.tag != "emulator"]
+    if len(devs) < 3:
+        return None
+    picked = rng.sample(devs, rng.randint(1, min(4, len(devs) - 1)))
+    parent = devs[0].getparent()
+    for d in picked:
+        a = d.find("address")
+        if a is not None and a.get("type") == "pci" and rng.random() < 0.7 and \
+                not (d.tag == "controller" and d.get("type") == "pci" and d.get("index") == "0"):
+            d.remove(a)
+        tail, d.tail = d.tail, None
+        parent.remove(d)
+        stay = [e for e in parent if isinstance(e.tag, str)]
+        stay[rng.randrange(len(stay))].addprevious(d) if stay and rng.random() < 0.9 else parent.append(d)
+        d.tail = tail
+    return f"reorder({', '.join(_describe(d) for d in picked)})"
+
+
 def edit_reindex(g: Guest, rng: random.Random) -> str | None:
     """Renumber a PCI controller (the devices behind it keep their bus numbers)."""
     cands = [c for c in g.controllers("pci") if c.get("index") not in (None, "0")]
@@ -721,6 +743,7 @@ EDITS = {
     "duplicate": (edit_duplicate, 3),
     "move": (edit_move, 2),
     "reindex": (edit_reindex, 1),
+    "reorder": (edit_reorder, 2),
     "strip-controllers": (edit_strip_controllers, 2),
     "address-type": (edit_address_type, 1),
     "add-many": (edit_add_many, 2),
