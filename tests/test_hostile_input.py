@@ -253,6 +253,26 @@ def test_a_big_input_within_the_limits_plans_in_bounded_time():
     assert time.monotonic() - t < 30
 
 
+FAR_DRIVE = """<domain type='qemu'><name>far</name><memory unit='MiB'>512</memory><vcpu>1</vcpu>
+  <os><type arch='{arch}' machine='{machine}'>hvm</type></os>
+  <devices><emulator>/usr/bin/qemu-system-{arch}</emulator>
+    <disk type='file' device='disk'><source file='/var/lib/a.img'/><target dev='sda' bus='scsi'/>
+      <address type='drive' controller='{c}' bus='0' target='0' unit='0'/></disk>
+  </devices></domain>"""
+
+
+def test_a_drive_on_a_far_controller_gets_every_controller_below_it():
+    # libvirt 9.0 (oracle.py) adds one SCSI controller per index up to the drive's: an s390x
+    # guest takes 8,001 CCW ones; a q35 guest runs out of PCI slots for them
+    out = api.plan(FAR_DRIVE.format(arch="s390x", machine="s390-ccw-virtio", c=8000))
+    assert len(etree.fromstring(out.encode()).findall("devices/controller[@type='scsi']")) == 8001
+    with pytest.raises(PciplanError, match="a PCI slot is needed to connect a PCI controller "
+                                           "model='pci-bridge', but none is available"):
+        api.plan(FAR_DRIVE.format(arch="x86_64", machine="q35", c=8000))
+    with pytest.raises(PciplanError, match="at most 65536 implicit controllers"):  # (not 2**31)
+        api.plan(FAR_DRIVE.format(arch="x86_64", machine="q35", c=2**31 - 1))
+
+
 @pytest.mark.parametrize("depth", [300, 100_000])
 def test_deep_nesting_is_refused(depth):
     data = GUEST.replace("<devices>", "<devices><disk>" + "<a>" * depth + "</a>" * depth + "</disk>").encode()

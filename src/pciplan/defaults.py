@@ -153,8 +153,10 @@ def read_by_libvirt(tag: str) -> bool:
     return tag == "emulator" or tag in parsecheck.DEVICE_PARSE_ORDER
 
 
-#: more implicit disk controllers than this cannot all get PCI slots (256 buses x 31 slots)
-MAX_IMPLICIT_CONTROLLERS = 256 * 31
+#: the most implicit disk controllers pciplan adds: a drive address on a higher controller is
+#: refused at once (libvirt adds them all, and takes minutes from 65,536 on; on a PCI machine
+#: 256 buses x 31 slots run out long before, and the PCI plan gives libvirt's refusal)
+MAX_IMPLICIT_CONTROLLERS = 65536
 #: PCI controller indexes up to this one are planned before they are found too high (> 255),
 #: in libvirt's order; higher ones are refused at once
 MAX_PLANNED_INDEX = 4095
@@ -440,8 +442,8 @@ def add_implicit(guest: Guest) -> None:
                 if c is not None:
                     top = max(top, c)
         if top >= MAX_IMPLICIT_CONTROLLERS:
-            raise PlanError(f"a {bus} disk needs {ctype} controller {top}: its {top + 1} implicit "
-                            "controllers cannot all get a PCI slot", "devices", kind="internal")
+            raise PlanError(f"a {bus} disk needs {ctype} controller {top}: pciplan adds at most "
+                            f"{MAX_IMPLICIT_CONTROLLERS} implicit controllers", "devices", kind="internal")
         # (a floppy on a second fdc controller is refused when its address is validated)
         have = guest.controller_indexes(ctype)
         for i in range(top + 1):
@@ -492,8 +494,8 @@ def add_parse_time(guest: Guest) -> None:
 
 def _check_implicit_scsi(hd: Device, c: int) -> None:
     if c >= MAX_IMPLICIT_CONTROLLERS:
-        raise PlanError(f"a SCSI host device needs scsi controller {c}: its {c + 1} "
-                        "implicit controllers cannot all get a PCI slot", hd.describe(),
+        raise PlanError(f"a SCSI host device needs scsi controller {c}: pciplan adds at most "
+                        f"{MAX_IMPLICIT_CONTROLLERS} implicit controllers", hd.describe(),
                         kind="internal")
 
 
