@@ -43,18 +43,23 @@ class ChrFacts(Value):
     sources: tuple[dict[str, str], ...] = ()
     #: the attributes of the first source's ``<reconnect>``, None without one
     reconnect: dict[str, str] | None = None
+    #: the ``<protocol>``'s attributes, None without one
+    protocol: dict[str, str] | None = None
 
-    def __init__(self, type=None, sources=(), reconnect=None) -> None:
+    def __init__(self, type=None, sources=(), reconnect=None, protocol=None) -> None:
         self.type = type
         self.sources = sources
         self.reconnect = reconnect
+        self.protocol = protocol
 
 
 def _facts(holder: etree._Element, ctype: str | None) -> ChrFacts:
     sources = [s for s in holder if s.tag == "source"]
     rec = sources[0].find("reconnect") if sources else None
+    protocol = holder.find("protocol")
     return ChrFacts(ctype, tuple(dict(s.attrib) for s in sources),
-                    dict(rec.attrib) if rec is not None else None)
+                    dict(rec.attrib) if rec is not None else None,
+                    dict(protocol.attrib) if protocol is not None else None)
 
 
 def read(el: etree._Element, kids: dict) -> ChrFacts:
@@ -266,13 +271,26 @@ def stands_for_serial(guest: Guest, console: Device) -> bool:
         and bool(guest.devices("serial"))
 
 
+def replaced_by_stub(guest: Guest, console: Device) -> bool:
+    """Is this a first console standing for the first serial port whose host side differs
+    from the port's?  libvirt then puts a bare console in its place: nothing of its own,
+    its address included, is validated."""
+    return stands_for_serial(guest, console) and not _same_chardev(console, guest.devices("serial")[0])
+
+
 def write_serial_into_console(guest: Guest) -> None:
-    """A first console standing for the first serial port is written with that port's
-    address, or none (libvirt does not keep what the console itself had: it is validated,
-    then forgotten)."""
+    """A first console standing for the first serial port is written as that port: its
+    address, or none, and its host side when the console's differs (libvirt does not keep
+    what the console itself had: it is validated, then forgotten)."""
     consoles, serials = guest.devices("console"), guest.devices("serial")
     if consoles and serials and consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
-        consoles[0].set("address", serials[0].address)
+        console, serial = consoles[0], serials[0]
+        console.set("address", serial.address)
+        if serial.ref is not console.ref and isinstance(serial.facts, ChrFacts) and \
+                not _same_chardev(console, serial):
+            console.set("type", serial.type)
+            console.facts = serial.facts
+            console.changed.add("host")
 
 
 #: serial target types for which libvirt adds no console standing for the first serial port
@@ -280,9 +298,16 @@ _NO_CONSOLE_STUB = frozenset({"pci-serial", "usb-serial", "isa-debug"})
 
 
 def _same_chardev(a: Device, b: Device) -> bool:
+    """Do two character devices have the same host side?  (Their sources as written, with a
+    TCP one's protocol and a reconnecting one's timeout, which libvirt compares too.)"""
     fa, fb = a.facts, b.facts
     return isinstance(fa, ChrFacts) and isinstance(fb, ChrFacts) and \
-        (fa.type, fa.sources) == (fb.type, fb.sources)
+        (fa.type, fa.sources, fa.reconnect) == (fb.type, fb.sources, fb.reconnect) and \
+        (fa.type != "tcp" or _protocol(fa) == _protocol(fb))
+
+
+def _protocol(f: ChrFacts) -> str:
+    return (f.protocol or {}).get("type") or "raw"
 
 
 def alias_unchecked(guest: Guest) -> list[Device]:

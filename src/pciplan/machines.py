@@ -312,7 +312,7 @@ _VIRT = Names(("virt",), ("virt-",))
 
 #: (arches, machine names, row); first match wins
 _RULES: tuple[tuple[frozenset[str], Names, Machine], ...] = (
-    (X86, Names(("pc",), ("pc-i440fx-", "pc-0.", "pc-1.")), I440FX),
+    (X86, Names(("pc",), ("pc-i440fx-", "pc-0.", "pc-1.", "rhel")), I440FX),
     (X86, Names(("q35",), ("pc-q35-",)), Q35),
     (X86, Names(("isapc",)), ISAPC),
     (X86, Names(prefixes=("",)), X86_OTHER),  # microvm, x-remote, any other name

@@ -441,11 +441,6 @@ class Assigner:
             self.assign_zpci()
             self.set_multifunction()
             self.finish_controllers()
-            alias = self.guest.console_alias()
-            if alias is not None:
-                serial = self.guest.devices("serial")[0]
-                if serial.address is not None and serial.address.is_pci:
-                    alias.set("address", serial.address)
         elif self.options.hotplug_ports:
             self.warnings.append(f"--hotplug-ports {self.options.hotplug_ports}: machine "
                                  f"'{self.guest.domain.machine}' has no PCI bus to leave hot-pluggable "

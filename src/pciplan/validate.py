@@ -349,7 +349,7 @@ def validate_late(guest: Guest, host: Host) -> None:
                         kind="unsupported")
     for d in dom.devices:
         a = d.address
-        if a is None:
+        if a is None or (d.tag == "console" and chardevs.replaced_by_stub(guest, d)):
             continue
         _validate_address(guest, d)  # (the kinds validated without a loop of their own)
         if d.tag == "hostdev" and d.type == "scsi_host" and a.type not in ("pci", "ccw"):
@@ -410,7 +410,8 @@ def _check_console(guest: Guest, console: Device) -> None:
     serial_stub = chardevs.stands_for_serial(guest, console)
     if not serial_stub:
         chardevs.check_generic(guest, console)
-    _validate_address(guest, console)
+    if not chardevs.replaced_by_stub(guest, console):  # (one kept as written is validated)
+        _validate_address(guest, console)
     if not serial_stub:
         chardevs.check_qemu(guest, console)
 

@@ -18,7 +18,7 @@ from lxml import etree
 from .address import BUS_LAST, FUNCTION_LAST, SLOT_LAST, PciAddress
 from .domain import Address, Controller, Device, Domain, Zpci
 from .errors import UNKNOWN_CAUSE, InputError, PlanError
-from . import (audios, chardevs, defaults, devices, disks, filesystems, graphics, guestconf,
+from . import (audios, chardevs, controllers, defaults, devices, disks, filesystems, graphics, guestconf,
                hostdevs, interfaces, machines, memdevs, parsecheck, sounds, sources, tpm, video)
 from .records import Value
 
@@ -630,7 +630,9 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev.attrs["rom"] = "yes"  # (an empty <rom/> tunes nothing)
     if "acpi" in kids and kids["acpi"].get("index"):
         dev.attrs["acpi_index"] = kids["acpi"].get("index", "")
-    if tag == "controller" and "pcihole64" in kids:
+    if tag == "controller" and "pcihole64" in kids and get("type") == "pci" and \
+            "pcihole64" in getattr(controllers.MODELS.get(get("model") or ""), "options", ()):
+        # (libvirt reads the hole of a PCI root only: another model's is not read)
         dev.attrs["pcihole64"] = (kids["pcihole64"].text or "").strip()
     for name in _CHECKED_ATTRS.get(tag, ()):
         value = get(name)
@@ -1240,6 +1242,8 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
         t = el.find("target")
         if t is not None and "dev" in dev.target:
             t.set("dev", dev.target["dev"])
+    if "host" in dev.changed:
+        _write_host_side(dev, el)
     _write_source_and_dropped_address(dev, el)
     if "address" in dev.changed and dev.address is not None:
         a = None
@@ -1253,6 +1257,22 @@ def _write_changes(dev: Device, el: etree._Element, batch: _Batch | None = None)
             batch.append(el, _address_text(dev.address))
         else:
             _fmt_address(_sub(el, "address", before=()), dev.address)
+
+
+def _write_host_side(dev: Device, el: etree._Element) -> None:
+    """A character device's ``<source>`` elements written anew from its facts (a console
+    written as the serial port it stands for)."""
+    for k in list(el):
+        if k.tag in ("source", "protocol"):
+            _remove(k)
+    facts = dev.facts
+    for i, attrs in enumerate(getattr(facts, "sources", ())):
+        src = _sub(el, "source", before=("log", "target", "address", "alias"))
+        src.attrib.update(attrs)
+        if i == 0 and getattr(facts, "reconnect", None) is not None:
+            etree.SubElement(src, "reconnect").attrib.update(facts.reconnect)
+    if getattr(facts, "protocol", None) is not None:
+        _sub(el, "protocol", before=("log", "target", "address", "alias")).attrib.update(facts.protocol)
 
 
 def _write_source_and_dropped_address(dev: Device, el: etree._Element) -> None:

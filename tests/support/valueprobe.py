@@ -28,7 +28,9 @@ text of an element instead (with ``--outside``, of the domain's own: ``<vcpu>``,
 after it, one attribute of the copy set to another word seen at that place (or left as it is).
 libvirt reads most elements with an XPath that takes the first one, and some as a list.
 ``--drop`` leaves one element out instead (inside a device; with ``--outside``, one of the
-domain's own elements or one inside it), as a user who trims a copied domain does.
+domain's own elements or one inside it), as a user who trims a copied domain does; ``--add``
+gives an element what another input has at the same place and it lacks (an attribute, set to a
+value seen there, or a child element, copied whole), as a user who pastes an option does.
 ``--inputs DIR`` edits the domain files of a folder that the daemon accepts instead
 (real-world domains gathered by hand, say).
 
@@ -151,17 +153,19 @@ def _texts(elems: list) -> list:
 def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
                anywhere: bool = False, outside: bool = False,
                element_text: bool = False, twice: bool = False,
-               drop: bool = False) -> list[tuple[str, str, str]]:
+               drop: bool = False, add: bool = False) -> list[tuple[str, str, str]]:
     """``n`` edited documents.  ``anywhere``: any attribute of any element of a device (a
     source's ``path``, a driver's ``cache``...), not only the words of ``PLACES``;
     ``outside``: any attribute of the domain's own elements instead of its devices';
     ``element_text``: the text of an element instead of an attribute (``<on_reboot>``, ``<vcpu>``,
-    a CPU ``<model>``...); ``twice``: an element written twice; ``drop``: an element left out
-    (see the module's text)."""
+    a CPU ``<model>``...); ``twice``: an element written twice; ``drop``: an element left out;
+    ``add``: an attribute or element seen there in another input added (see the module's text)."""
     if twice:
         return _twice_cases(seed, n, inputs, outside)
     if drop:
         return _drop_cases(seed, n, inputs, outside)
+    if add:
+        return _add_cases(seed, n, inputs, outside)
     anywhere = anywhere or outside
     rng = random.Random(seed)
     words: dict[tuple[str, str | None, str], set[str]] = {}
@@ -291,6 +295,51 @@ def _drop_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, str
     return out
 
 
+def _add_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, str, str]]:
+    """What another input has at the same place and this one lacks: an attribute of an element
+    inside a device (with ``outside``, of the domain's own elements), set to a value seen
+    there, or a child element, copied whole."""
+    rng = random.Random(seed)
+    attrs: dict[tuple[str, str | None], dict[str, set[str]]] = {}
+    kids: dict[tuple[str, str | None], dict[str, list[bytes]]] = {}
+    docs = []
+    for name, text, i, el in _edited(inputs, outside):
+        for k, e in enumerate(_elements(el)):
+            place = (el.tag, _relpath(el, e))
+            for attr, value in e.attrib.items():
+                attrs.setdefault(place, {}).setdefault(attr, set()).add(value)
+            for child in e:
+                if isinstance(child.tag, str) and len(kids.setdefault(place, {}).setdefault(child.tag, [])) < 30:
+                    kids[place][child.tag].append(etree.tostring(child, with_tail=False))
+            docs.append((name, text, i, k, place))
+    out = []
+    for _ in range(n * 3):
+        if len(out) == n:
+            break
+        name, text, i, k, place = rng.choice(docs)
+        tree = etree.ElementTree(etree.fromstring(text.encode()))
+        el = _parts(tree.getroot(), outside)[0][i]
+        holder = _elements(el)[k]
+        missing_attrs = sorted(set(attrs.get(place, {})) - set(holder.attrib))
+        missing_kids = [] if (holder.text or "").strip() else \
+            sorted(set(kids.get(place, {})) - {c.tag for c in holder if isinstance(c.tag, str)})
+        if rng.random() < 0.5 and missing_attrs:
+            attr = rng.choice(missing_attrs)
+            holder.set(attr, rng.choice(sorted(attrs[place][attr])))
+            what = f"{attr}='{holder.get(attr)}'"
+        elif missing_kids:
+            tag = rng.choice(missing_kids)
+            child = etree.fromstring(rng.choice(kids[place][tag]))
+            holder.append(child)
+            what = f"<{tag}> ({etree.tostring(child, encoding='unicode').strip()[:80]})"
+        else:
+            continue
+        _drop_uuids(tree.getroot())
+        where = f"<{el.tag}{'/' + place[1] if place[1] else ''}> given {what}"
+        out.append((name, where, etree.tostring(tree, encoding="unicode")))
+    return out
+
+
 def _get(el: etree._Element, attr: str) -> str:
     return el.text.strip() if attr == TEXT else el.get(attr)
 
@@ -354,6 +403,9 @@ def main(argv=None) -> int:
     ap.add_argument("--drop", action="store_true",
                     help="an element left out, with all it holds (inside a device; with --outside, "
                          "the domain's own elements)")
+    ap.add_argument("--add", action="store_true",
+                    help="an attribute or child element another input has at that place added "
+                         "(inside a device; with --outside, the domain's own elements)")
     ap.add_argument("--suite", metavar="VERSION",
                     help="edit libvirt VERSION's own test inputs (e.g. 9.0.0) instead of the golden ones")
     ap.add_argument("--inputs", metavar="DIR", type=Path,
@@ -366,7 +418,7 @@ def main(argv=None) -> int:
     inputs = suite_inputs(args.suite, oracle, args.jobs) if args.suite else \
         dir_inputs(args.inputs, oracle, args.jobs) if args.inputs else None
     cases = make_cases(args.seed, args.n, inputs, anywhere=args.anywhere, outside=args.outside,
-                       element_text=args.text, twice=args.twice, drop=args.drop)
+                       element_text=args.text, twice=args.twice, drop=args.drop, add=args.add)
     with ThreadPoolExecutor(args.jobs) as pool:
         try:
             verdicts = list(pool.map(lambda c: judge(oracle, c), cases))
