@@ -1,12 +1,13 @@
 """Odd values of the words libvirt reads (support/valueprobe.py): one attribute of one device of
 an accepted golden domain set to 'default', 'auto', 'none', '', upper case or another golden
 domain's word, through the local libvirt daemon and through pciplan: both accept with the same
-PCI layout, or both refuse with the same message.  Seven samples: the words of the probe's
+PCI layout, or both refuse with the same message.  Nine samples: the words of the probe's
 table; any attribute of a device (``--anywhere``); any attribute of the domain's own elements
 (``--outside``); an element of a device, and one of the domain's own, written twice
 (``--twice``, ``--twice --outside``: libvirt reads the first of most, the last of some, all of a
 few, and refuses a second of others); an element of a device, and one of the domain's own, left
-out (``--drop``, ``--drop --outside``).
+out (``--drop``, ``--drop --outside``) or given what another domain has there (``--add``,
+``--add --outside``).
 
 Each run takes different samples (``PCIPLAN_VALUE_SEED`` repeats them); the script runs
 thousands.
@@ -55,8 +56,10 @@ SAMPLES = {"words": ({}, 1.0, SEED), "anywhere": ({"anywhere": True}, 1 / 3, FIX
            "outside": ({"outside": True}, 1 / 3, FIXED_SEED),
            "twice": ({"twice": True}, 1 / 3, FIXED_SEED),
            "twice-outside": ({"twice": True, "outside": True}, 1 / 3, FIXED_SEED),
-           "drop": ({"drop": True}, 1 / 4, FIXED_SEED),
-           "drop-outside": ({"drop": True, "outside": True}, 1 / 4, FIXED_SEED)}
+           "drop": ({"drop": True}, 1 / 6, FIXED_SEED),
+           "drop-outside": ({"drop": True, "outside": True}, 1 / 6, FIXED_SEED),
+           "add": ({"add": True}, 1 / 6, FIXED_SEED),
+           "add-outside": ({"add": True, "outside": True}, 1 / 6, FIXED_SEED)}
 
 
 def test_the_other_samples_reach_other_places():
