@@ -40,7 +40,8 @@ order of a host device's checks, chardev target type 'none', <model name='none'>
 controller of no ports, and the type libvirt writes for a chardev or controller without one;
 ``--anywhere``, the SPICE and VNC attributes libvirt reads as words and numbers, and the words
 of a virtiofsd <binary>; ``--drop``, the image name libvirt gives a RBD or Gluster disk without
-a target; ``--twice``,
+a target, and a <resource> with nothing in it; ``--add``, the 64-bit PCI hole libvirt reads of a
+PCI root only, and the address of a console standing for a serial port; ``--twice``,
 a controller's second <model> or <target>, a PCI address's last <zpci>, <cputune> and NUMA
 cells read over every <cputune> and <cpu>.
 Exit status: 0 all agree, 1 some disagree, 2 no daemon (or it died on a case: named, and saved
