@@ -223,8 +223,7 @@ AUTHLESS_PROTOCOLS = frozenset({"nbd", "sheepdog", "gluster", "tftp", "vxhs", "n
 SECRET_USAGES = frozenset({"none", "volume", "ceph", "iscsi", "tls", "vtpm"})
 AUTH_SECRET_USAGES = {"iscsi": "iscsi", "rbd": "ceph"}
 #: the <iotune> limits given as a total or split into read and write, in libvirt's order
-IOTUNE_SPLIT_LIMITS = ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max",
-                       "bytes_sec_max_length", "iops_sec_max_length")
+IOTUNE_SPLIT_LIMITS = ("bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max")  # (not the lengths)
 #: the largest <iotune> limit QEMU takes (a burst's length is not checked)
 IOTUNE_MAX = 1_000_000_000_000_000
 #: the characters QEMU takes in a disk's serial
