@@ -45,7 +45,8 @@ PCI root only, and the address of a console standing for a serial port; ``--twic
 a controller's second <model> or <target>, a PCI address's last <zpci>, <cputune> and NUMA
 cells read over every <cputune> and <cpu>.
 Exit status: 0 all agree, 1 some disagree, 2 no daemon (or it died on a case: named, and saved
-with ``--save``; libvirt 9.0 dies on NUMA cells that skip id 0 and give distances).
+with ``--save``; libvirt 9.0 dies on NUMA cells that skip id 0 and give distances, and on a
+LUN disk with rawio but no target).
 """
 
 from __future__ import annotations
