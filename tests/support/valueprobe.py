@@ -189,9 +189,7 @@ def make_cases(seed: int, n: int, inputs: list[tuple[str, str]] | None = None,
     out = []
     for _ in range(n):
         name, text, i, k, child, attr = rng.choice(docs)
-        tree = etree.ElementTree(etree.fromstring(text.encode()))
-        el = _parts(tree.getroot(), outside)[0][i]
-        holder = _elements(el)[k]
+        tree, el, holder = _open(text, i, k, outside)
         old = _get(holder, attr)
         number = _number(old)
         odd = rng.choice(ODD if number is None else ODD_NUMBERS)
@@ -237,6 +235,14 @@ def _edited(inputs, outside: bool):
             yield name, text, parent.index(el), el
 
 
+def _open(text: str, i: int, k: int, outside: bool):
+    """(tree, edited element, element ``k`` inside it) of a fresh copy of ``text``, where
+    the edited element is the ``i``-th of :func:`_parts`."""
+    tree = etree.ElementTree(etree.fromstring(text.encode()))
+    el = _parts(tree.getroot(), outside)[0][i]
+    return tree, el, _elements(el)[k]
+
+
 def _drop_uuids(root: etree._Element) -> None:
     """Two cases of one input may be asked at once: libvirt refuses a UUID defined twice, and
     takes a SMBIOS system UUID as the domain's when it has none."""
@@ -257,9 +263,7 @@ def _twice_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, st
     out = []
     for _ in range(n):
         name, text, i, k = rng.choice(docs)
-        tree = etree.ElementTree(etree.fromstring(text.encode()))
-        el = _parts(tree.getroot(), outside)[0][i]
-        holder = _elements(el)[k]
+        tree, el, holder = _open(text, i, k, outside)
         child = _relpath(el, holder)
         twin = deepcopy(holder)
         change = ""
@@ -287,9 +291,7 @@ def _drop_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, str
     out = []
     for _ in range(n):
         name, text, i, k = rng.choice(docs)
-        tree = etree.ElementTree(etree.fromstring(text.encode()))
-        el = _parts(tree.getroot(), outside)[0][i]
-        holder = _elements(el)[k]
+        tree, el, holder = _open(text, i, k, outside)
         where = f"<{el.tag}{'/' + _relpath(el, holder) if holder is not el else ''}> left out"
         holder.getparent().remove(holder)
         _drop_uuids(tree.getroot())
@@ -319,9 +321,7 @@ def _add_cases(seed: int, n: int, inputs, outside: bool) -> list[tuple[str, str,
         if len(out) == n:
             break
         name, text, i, k, place = rng.choice(docs)
-        tree = etree.ElementTree(etree.fromstring(text.encode()))
-        el = _parts(tree.getroot(), outside)[0][i]
-        holder = _elements(el)[k]
+        tree, el, holder = _open(text, i, k, outside)
         missing_attrs = sorted(set(attrs.get(place, {})) - set(holder.attrib))
         missing_kids = [] if (holder.text or "").strip() else \
             sorted(set(kids.get(place, {})) - {c.tag for c in holder if isinstance(c.tag, str)})
