@@ -265,6 +265,8 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
             else src.get(SOURCE_PATHS.get(disk.type or "file", ""))
         if path and disk.type == "network" and src.get("protocol") in sources.POOL_IMAGE_PROTOCOLS:
             path = path.partition("/")[2]  # (libvirt keeps the pool apart: the path is the image)
+        elif path and disk.type == "network" and src.get("protocol") == "iscsi" and "/" not in path:
+            path += "/0"  # (an IQN without a LUN is LUN 0 after libvirt's post-parse)
         raise PlanError("missing target information for device" + (f" {path}" if path else ""), what)
     dst = disk.target.get("dev", "")
     for layer in f.chain:
