@@ -920,9 +920,10 @@ def _usb_controllers_error(dom: Domain) -> tuple[tuple[int, int], PlanError] | N
                 kind="unsupported")
         none, other = none or c.model == "none", other or c.model != "none"
     # a companion (an ICH9 UHCI is one even without <master>) needs a controller that is
-    # none: libvirt 9.0 does not ask for one of the same index
+    # none: libvirt 9.0 does not ask for one of the same index (a model 'none' with a
+    # <master> asks for nothing)
     companions = [c for c in usb if defaults.is_companion(c)]
-    if companions and len(companions) == len(usb):
+    if companions and len(companions) == len(usb) and any(c.model != "none" for c in usb):
         return parsecheck.parse_rank("controller", 1 << 30), PlanError(
             "No master USB controller specified", companions[0].describe())
     return None
