@@ -299,6 +299,12 @@ def _c14n(el: etree._Element) -> bytes:
 def _strip_planned(inp: etree._Element, out: etree._Element) -> None:
     """Remove from both device elements what the planner may fill in, as far as the input
     did not already say it: <address> (not <source><address>), a model libvirt defaults."""
+    if inp.tag == "console" and out.find("address[@type='pci']") is not None:
+        # (a console standing for a pci-serial port is written as that port, as libvirt does)
+        for el in (inp, out):
+            el.attrib.pop("type", None)
+            for k in el.findall("source") + el.findall("protocol"):
+                el.remove(k)
     for el in (inp, out):
         for a in el.findall("address"):
             el.remove(a)

@@ -279,15 +279,18 @@ def replaced_by_stub(guest: Guest, console: Device) -> bool:
 
 
 def write_serial_into_console(guest: Guest) -> None:
-    """A first console standing for the first serial port is written as that port: its
-    address, or none, and its host side when the console's differs (libvirt does not keep
-    what the console itself had: it is validated, then forgotten)."""
+    """A first console standing for the first serial port is written with that port's
+    address, or none (libvirt does not keep what the console itself had: it is validated,
+    then forgotten).  When that address is a PCI one (a pci-serial port) and the console's
+    host side differs from the port's, the console is written as the port, its host side
+    too, as libvirt writes it: it is then a PCI device of the layout.  Elsewhere the
+    console's own host side is left as the user wrote it."""
     consoles, serials = guest.devices("console"), guest.devices("serial")
     if consoles and serials and consoles[0].target.get("type") in devices.SERIAL_CONSOLE_TARGETS:
         console, serial = consoles[0], serials[0]
         console.set("address", serial.address)
-        if serial.ref is not console.ref and isinstance(serial.facts, ChrFacts) and \
-                not _same_chardev(console, serial):
+        if serial.pci_address is not None and serial.ref is not console.ref and \
+                isinstance(serial.facts, ChrFacts) and not _same_chardev(console, serial):
             console.set("type", serial.type)
             console.facts = serial.facts
             console.changed.add("host")
