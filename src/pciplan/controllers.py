@@ -119,3 +119,10 @@ PSERIES_PHB_OPTIONS = frozenset({"index", "node", "hotplug"})
 
 def lookup(name: str | None) -> ControllerModel | None:
     return MODELS.get(name) if name else None
+
+
+def reads_pcihole64(ctype: str | None, model: str | None) -> bool:
+    """Does libvirt read a ``<pcihole64>`` of this controller?  Only a PCI root's (the models
+    whose options have it); another's is not read at all."""
+    m = lookup(model) if ctype == "pci" else None
+    return m is not None and "pcihole64" in m.options

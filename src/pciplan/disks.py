@@ -245,11 +245,6 @@ UNOPENABLE_FORMATS = {
 }
 
 
-def _printable(text: str) -> bool:
-    """Every character is printable ASCII (a blank too, not a tab; nothing beyond ASCII)."""
-    return all(" " <= c <= "~" for c in text)
-
-
 def _wwn(text: str) -> bool:
     """libvirt's WWN: 16 hex digits, optionally written with a 0x prefix (not 0X)."""
     digits = text[2:] if text.startswith("0x") else text
@@ -321,7 +316,7 @@ def check_generic(guest: Guest, disk: Device, f: DiskFacts) -> None:
         text = f.text.get(name)
         if text is None:
             continue
-        if not _printable(text):
+        if not parsecheck.printable(text):
             raise PlanError(f"disk {name} is not printable string", what)
         if len(text) > limit:
             raise PlanError(f"disk {name} is more than {limit} characters", what, kind="unsupported")

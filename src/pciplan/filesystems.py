@@ -54,11 +54,13 @@ def read(el: etree._Element, kids: dict) -> FsFacts:
                    tgt.get("dir") if tgt is not None else None, frozenset(kids))
 
 
-#: where each filesystem type names its source
-#: the words of a virtiofsd <binary>, in the order libvirt reads them (after its xattr)
-BINARY_WORDS = (("binary/lock", ("posix", "flock"), frozenset({"on", "off"})),
+_ON_OFF = frozenset({"on", "off"})
+#: the words of a virtiofsd <binary>: (element, attributes, words), in libvirt's order
+BINARY_WORDS = (("binary", ("xattr",), _ON_OFF),
+                ("binary/lock", ("posix", "flock"), _ON_OFF),
                 ("binary/cache", ("mode",), frozenset({"none", "always"})),
                 ("binary/sandbox", ("mode",), frozenset({"namespace", "chroot"})))
+#: where each filesystem type names its source
 SOURCE_ATTRS = {"mount": ("dir", "socket"), "bind": ("dir",), "file": ("file",), "block": ("dev",),
                 "template": ("name",), "volume": ("volume",)}
 #: the drivers QEMU has no filesystem device for
@@ -116,9 +118,6 @@ def check_parse(el: etree._Element, what: parsecheck.What, kids: dict) -> None:
                 parsecheck.c_int(pool.get("size") or "", 10) is None:
             raise PlanError(f"cannot parse thread pool size '{pool.get('size')}' for virtiofs",
                             parsecheck._what(what), pool.sourceline)
-        binary = el.find("binary")
-        if binary is not None:
-            parsecheck._word(binary, "xattr", parsecheck.ON_OFF, what)
         for path, attrs, words in BINARY_WORDS:
             holder = el.find(path)
             for attr in attrs if holder is not None else ():

@@ -1752,7 +1752,7 @@ def validate_resource(facts: GuestFacts) -> None:
     appid = facts.fc_appid
     if appid is None:
         return
-    if not all(" " <= c <= "~" for c in appid):
+    if not parsecheck.printable(appid):
         raise PlanError("Fibre Channel 'appid' is not a printable string", "resource/fibrechannel")
     low, high = APPID_LENGTH
     if not low <= len(appid) <= high:

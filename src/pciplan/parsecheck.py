@@ -119,6 +119,11 @@ def c_llong(text: str, base: int = 10) -> int | None:
     return value if -(1 << 63) <= value < (1 << 63) else None
 
 
+def printable(text: str) -> bool:
+    """Every character is printable ASCII (a blank too, not a tab; nothing beyond ASCII)."""
+    return all(" " <= c <= "~" for c in text)
+
+
 def _line(el: etree._Element) -> int | None:
     return el.sourceline
 
@@ -775,8 +780,7 @@ def check_controller(el: etree._Element, what: What) -> tuple[dict[str, str], bo
     # (ports, and vectors of a virtio-serial controller: C ints, base 10, not negative)
     for attr in ("ports", "vectors") if ctype == "virtio-serial" else ("ports",):
         int_attr(el, attr, what, nonnegative=True)
-    takes = controllers.MODELS.get(model or "") if ctype == "pci" else None
-    hole = el.find("pcihole64") if takes is not None and "pcihole64" in takes.options else None
+    hole = el.find("pcihole64") if controllers.reads_pcihole64(ctype, model) else None
     if hole is not None:  # (KiB unless a unit says otherwise, at most 1024 * ULONG_MAX in 64 bits)
         from . import guestconf
         guestconf.scaled_size(hole, "./pcihole64", (1024 * ULLONG_MAX) & ULLONG_MAX, _what(what))

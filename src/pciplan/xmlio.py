@@ -630,9 +630,8 @@ def _device(el: etree._Element, position: int) -> Device | None:
         dev.attrs["rom"] = "yes"  # (an empty <rom/> tunes nothing)
     if "acpi" in kids and kids["acpi"].get("index"):
         dev.attrs["acpi_index"] = kids["acpi"].get("index", "")
-    if tag == "controller" and "pcihole64" in kids and get("type") == "pci" and \
-            "pcihole64" in getattr(controllers.MODELS.get(get("model") or ""), "options", ()):
-        # (libvirt reads the hole of a PCI root only: another model's is not read)
+    if tag == "controller" and "pcihole64" in kids and \
+            controllers.reads_pcihole64(get("type"), get("model")):
         dev.attrs["pcihole64"] = (kids["pcihole64"].text or "").strip()
     for name in _CHECKED_ATTRS.get(tag, ()):
         value = get(name)
